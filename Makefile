@@ -1,0 +1,133 @@
+# casebisect: build, tests, sanitizers, fuzzing and benchmarks.
+#
+#   make deps                          install missing Debian packages (apt-get)
+#   make                               build ./casebisect
+#   make test                          run every test (Criterion)
+#   make SANITIZE=address,undefined test   the same under ASan + UBSan
+#   make fuzz [FUZZ_SECONDS=60]        libFuzzer on the classifier
+#   make bench                         benchmarks (not tests; print ratios)
+#   make WERROR=1 ...                  warnings are errors (CI)
+
+CC         ?= cc
+PKG_CONFIG ?= pkg-config
+VERSION    := 0.1.0
+
+# libhs is Hyperscan on amd64 and Vectorscan elsewhere; same API and .pc name.
+PKGS       := libuv libcjson libhs libpcre2-8
+PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
+
+WARN     := -std=c11 -Wall -Wextra -Wpedantic -Wmissing-prototypes -Wshadow \
+            -Wstrict-prototypes -Wvla -Wformat=2
+CFLAGS   ?= -O2 -g
+CPPFLAGS += -D_GNU_SOURCE -Iinclude -DCASEBISECT_VERSION='"$(VERSION)"'
+LDLIBS   += $(PKG_LIBS) -lpthread -lm -ldl
+ifdef WERROR
+WARN += -Werror
+endif
+
+ifdef SANITIZE
+BUILD    := build-san
+SANFLAGS := -fsanitize=$(SANITIZE) -fno-omit-frame-pointer -fno-sanitize-recover=all
+BIN      := $(BUILD)/casebisect
+else
+BUILD    := build
+SANFLAGS :=
+BIN      := casebisect
+endif
+
+ALL_CFLAGS = $(WARN) $(CFLAGS) $(SANFLAGS) $(PKG_CFLAGS) -MMD -MP
+
+LIB_SRC  := $(filter-out src/main.c,$(wildcard src/*.c))
+LIB_OBJ  := $(LIB_SRC:src/%.c=$(BUILD)/src/%.o)
+MAIN_OBJ := $(BUILD)/src/main.o
+TEST_SRC := $(wildcard tests/test_*.c)
+TEST_OBJ := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%.o)
+TEST_BIN := $(BUILD)/tests/run-tests
+
+.PHONY: all test deps fuzz bench clean install
+all: $(BIN)
+
+$(BUILD)/src/%.o: src/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BUILD)/tests/%.o: tests/%.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(ALL_CFLAGS) -c -o $@ $<
+
+$(BUILD)/libcasebisect.a: $(LIB_OBJ)
+	@rm -f $@
+	$(AR) rcs $@ $^
+
+$(BIN): $(MAIN_OBJ) $(BUILD)/libcasebisect.a
+	$(CC) $(CFLAGS) $(SANFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(TEST_BIN): $(TEST_OBJ) $(BUILD)/libcasebisect.a
+	$(CC) $(CFLAGS) $(SANFLAGS) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcriterion
+
+# The corpus of real logs: ../shared/corpus when this checkout sits beside
+# the project's shared folder, else the copy in tests/corpus.
+CORPUS ?= $(firstword $(wildcard ../shared/corpus) tests/corpus)
+
+# Criterion prints the summary line ("Synthesis: Tested: ...").
+# The tests spawn the binary under test through CASEBISECT_BIN.
+test: $(BIN) $(TEST_BIN)
+	CASEBISECT_BIN=$(abspath $(BIN)) CASEBISECT_CORPUS=$(abspath $(CORPUS)) \
+	CASEBISECT_SRC=$(CURDIR) ASAN_OPTIONS=detect_leaks=1 \
+	$(TEST_BIN) --jobs 2
+
+# libFuzzer: clang with -fsanitize=fuzzer,address,undefined (Debian's clang
+# needs libclang-rt-14-dev), seeded from the corpus of real logs.
+FUZZ_CC      ?= clang
+FUZZ_SECONDS ?= 60
+FUZZ_BIN     := build-fuzz/fuzz_classify
+$(FUZZ_BIN): tests/fuzz/fuzz_classify.c src/classify.c src/util.c
+	@mkdir -p $(@D)
+	$(FUZZ_CC) $(CPPFLAGS) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined \
+	  $(PKG_CFLAGS) -o $@ $^ $(LDLIBS)
+
+fuzz: $(FUZZ_BIN)
+	@mkdir -p build-fuzz/corpus
+	cp -f $(CORPUS)/logs/* build-fuzz/corpus/
+	$(FUZZ_BIN) -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=10 \
+	  -rss_limit_mb=2048 -print_final_stats=1 build-fuzz/corpus
+
+BENCH_SRC := $(wildcard bench/bench_*.c)
+BENCH_BIN := $(BENCH_SRC:bench/%.c=build/bench/%)
+build/bench/%: bench/%.c build/libcasebisect.a
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(WARN) -O2 -g $(PKG_CFLAGS) -o $@ $^ $(LDLIBS)
+
+bench:
+	$(MAKE) SANITIZE= $(BENCH_BIN)
+	@for b in $(BENCH_BIN); do CASEBISECT_CORPUS=$(abspath $(CORPUS)) $$b || exit 1; done
+
+# Debian packages this project builds with. `make deps` installs only what
+# is missing, and prints nothing when all is there.
+ARCH     := $(shell dpkg --print-architecture 2>/dev/null)
+HS_PKG   := $(if $(filter amd64,$(ARCH)),libhyperscan-dev,libvectorscan-dev)
+DEB_PKGS := build-essential pkg-config libuv1-dev libcjson-dev libniftiio-dev \
+            libnifti2-dev $(HS_PKG) libpcre2-dev libcriterion-dev clang \
+            libclang-rt-14-dev
+deps:
+	@missing=""; for p in $(DEB_PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
+	done; \
+	if [ -n "$$missing" ]; then \
+	  echo "make deps: installing$$missing"; \
+	  SUDO=""; [ "$$(id -u)" = 0 ] || SUDO=sudo; \
+	  $$SUDO apt-get update -q >/dev/null && \
+	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends $$missing >/dev/null || \
+	  { echo "make deps: apt-get failed; install by hand:$$missing" >&2; exit 1; }; \
+	fi
+
+PREFIX ?= /usr/local
+install: $(BIN)
+	install -d $(DESTDIR)$(PREFIX)/bin
+	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/casebisect
+
+clean:
+	rm -rf build build-san build-fuzz casebisect
+
+-include $(shell find build build-san -name '*.d' 2>/dev/null)

@@ -1,0 +1,34 @@
+/* util: allocation that never returns NULL, and the fatal-error exit every
+ * module shares. Out of memory is not a condition casebisect recovers from. */
+#ifndef CASEBISECT_UTIL_H
+#define CASEBISECT_UTIL_H
+
+#include <stddef.h>
+
+#if defined(__GNUC__)
+#define CB_NORETURN __attribute__((noreturn))
+#define CB_PRINTF(f, a) __attribute__((format(printf, f, a)))
+#else
+#define CB_NORETURN
+#define CB_PRINTF(f, a)
+#endif
+
+/* Prints "casebisect: fatal: <message>" to stderr and exits with status 1. */
+CB_NORETURN void die(const char *fmt, ...) CB_PRINTF(1, 2);
+
+/* malloc/calloc/realloc/strdup that die() instead of returning NULL.
+ * The caller owns and frees what they return. */
+void *xmalloc(size_t n);
+void *xcalloc(size_t count, size_t size);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+
+/* Copies at most dstsize-1 bytes of src and NUL-terminates (dstsize > 0).
+ * Returns strlen(src), so a result >= dstsize means it was cut. */
+size_t cb_strlcpy(char *dst, const char *src, size_t dstsize);
+
+#define CB_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+
+#include "casebisect/banned.h"
+
+#endif
