@@ -226,6 +226,9 @@ struct assert_fields {
 	char source[CLS_TEXT_MAX];
 };
 
+/* How much of the previous line is kept (see struct stream_state). */
+#define PREV_MAX 1024
+
 enum esc_state { ESC_NONE, ESC_START, ESC_CSI, ESC_OSC, ESC_OSC_END };
 
 struct stream_state {
@@ -238,6 +241,9 @@ struct stream_state {
 	bool after_frame;     /* the previous line was a traceback frame */
 	size_t frame_col;     /* where "File" stood in it */
 	uint64_t hits[HIT_WORDS];
+	/* The line before, for the "what():" after "terminate called". */
+	char prev[PREV_MAX];
+	size_t prev_len;
 };
 
 struct cls {
@@ -565,26 +571,10 @@ static int on_match(unsigned int id, unsigned long long from, unsigned long long
 	return 0;
 }
 
-/* The previous line of each stream, for the "what():" after "terminate
- * called"; kept as a copy of at most this many bytes. */
-#define PREV_MAX 1024
-
-struct prev_line {
-	char text[PREV_MAX];
-	size_t len;
-};
-
-static struct prev_line *prev_of(struct stream_state *st)
-{
-	/* Stored right after the line buffer (see cls_new). */
-	return (struct prev_line *)(st->buf + CLS_LINE_MAX + 2);
-}
-
 /* The current line ends (line_end: at \n or \r; else it was cut at
  * CLS_LINE_MAX and goes on). */
 static void end_line(struct cls *c, struct stream_state *st, bool line_end)
 {
-	struct prev_line *prev = prev_of(st);
 	size_t scan = st->len;
 
 	memset(st->hits, 0, sizeof(st->hits));
@@ -593,9 +583,9 @@ static void end_line(struct cls *c, struct stream_state *st, bool line_end)
 	if (hs_scan_stream(st->hs, st->buf, (unsigned)scan, 0, c->scratch, on_match, st) !=
 	    HS_SUCCESS)
 		die("classify: hs_scan_stream failed");
-	on_line(c, st, st->buf, st->len, prev->text, prev->len);
-	prev->len = st->len < PREV_MAX ? st->len : PREV_MAX;
-	memcpy(prev->text, st->buf, prev->len);
+	on_line(c, st, st->buf, st->len, st->prev, st->prev_len);
+	st->prev_len = st->len < PREV_MAX ? st->len : PREV_MAX;
+	memcpy(st->prev, st->buf, st->prev_len);
 	st->len = 0;
 }
 
@@ -618,8 +608,7 @@ struct cls *cls_new(void)
 
 		if (hs_open_stream(shared.db, 0, &st->hs) != HS_SUCCESS)
 			die("classify: cannot open a Hyperscan stream");
-		st->buf = xmalloc(CLS_LINE_MAX + 2 + sizeof(struct prev_line));
-		prev_of(st)->len = 0;
+		st->buf = xmalloc(CLS_LINE_MAX + 1); /* + the '\n' given to Hyperscan */
 		st->lineno = 1;
 	}
 	return c;
