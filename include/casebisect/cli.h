@@ -1,0 +1,142 @@
+/* cli: what every subcommand shares: the exit codes, a table-driven option
+ * parser (options before or after operands, up to `--`), help and errors. */
+#ifndef CASEBISECT_CLI_H
+#define CASEBISECT_CLI_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdio.h>
+
+#include "casebisect/util.h"
+
+/*
+ * Exit codes, the only list of them (../shared/DESIGN.md, "Command line").
+ * A subcommand returns one; main() turns it into the process's status.
+ */
+enum cb_exit {
+	CB_EXIT_OK = 0,             /* done; for run/resume: answered */
+	CB_EXIT_ERROR = 1,          /* bad input, I/O error, unreadable log */
+	CB_EXIT_USAGE = 2,          /* bad command line */
+	CB_EXIT_NOT_REPRODUCED = 3, /* the failure did not reproduce */
+	CB_EXIT_NOT_DATA = 4,       /* the failure is not data-dependent */
+	CB_EXIT_INTERRUPTED = 5,    /* interrupted; resumable */
+	CB_EXIT_UNDETERMINED = 6,   /* out of trials or time, or too unresolved */
+};
+
+/*
+ * A subcommand is a function from its arguments to an exit code.
+ * argv[0] is the command's name ("classify"); argv[argc] is NULL.
+ * Each lives in its own src/cmd_NAME.c; main.c's table lists them.
+ */
+enum cb_exit cmd_classify(int argc, char **argv);
+
+/* Whether an option takes a value. */
+enum cli_arg {
+	CLI_ARG_NONE = 0,   /* --json */
+	CLI_ARG_REQUIRED,   /* --match LEVEL, --match=LEVEL, -m LEVEL, -mLEVEL */
+};
+
+/*
+ * One option of a subcommand. A table of these (a const array) describes
+ * all of a command's options; `-h` and `--help` are always known and need
+ * no entry.
+ */
+struct cli_option {
+	const char *name;    /* long name without dashes ("match"), or NULL */
+	char short_name;     /* 'm', or 0 for none */
+	enum cli_arg arg;
+	int id;              /* what cli_next() reports; > 0 */
+	const char *argname; /* "LEVEL": shown in the help */
+	const char *help;    /* one line for the help's option list */
+};
+
+/* The id cli_next() reports for -h / --help. */
+#define CLI_OPT_HELP (-1)
+
+/*
+ * How a subcommand presents itself: its help is built from this, and its
+ * errors name it. All strings are static.
+ */
+struct cli_command {
+	const char *name;        /* "classify" */
+	const char *usage;       /* "[--json] [--match LEVEL] LOG..." */
+	const char *description; /* paragraphs, '\n'-separated, no trailing '\n' */
+	const char *example;     /* a worked example: lines as typed and seen */
+	const struct cli_option *options;
+	size_t n_options;
+};
+
+/*
+ * The parser. Steps, as in every subcommand:
+ *
+ *   1. cli_parser_init(&p, &spec, argc, argv);
+ *   2. while ((r = cli_next(&p, &id, &value)) > 0) switch (id) { ... }
+ *      r == 0: all arguments seen; r < 0: a usage error, already printed
+ *      on stderr (return CB_EXIT_USAGE). On CLI_OPT_HELP the command
+ *      prints cli_print_help() on stdout and returns CB_EXIT_OK.
+ *   3. use p.operands[0 .. p.n_operands - 1]: in their order on the command
+ *      line, options removed; those after a `--` start at index p.dashdash
+ *      (== p.n_operands when there was none).
+ *   4. cli_parser_release(&p).
+ *
+ * Rules (git's, without unique-prefix abbreviation): options may stand
+ * before, between or after operands; `--` ends the options and everything
+ * after it is an operand, even when it starts with '-'; `-` alone is an
+ * operand (stdin). Short options bundle (`-ab`), and a short option with a
+ * value takes the rest of its word or the next word. A long option takes a
+ * value as `--name=value` or `--name value`.
+ *
+ * A usage error is one line `casebisect: ...` naming the option and the
+ * command, then one `hint:` line: the closest known option when one is
+ * close, and where to read the help.
+ */
+struct cli_parser {
+	/* Read-only for the caller. */
+	const char **operands; /* owned by the parser; the strings are argv's */
+	size_t n_operands;
+	size_t dashdash;       /* index in operands of the first after `--` */
+	bool saw_dashdash;
+
+	/* Private. */
+	const struct cli_command *cmd;
+	int argc;
+	char **argv;
+	int next;              /* next argv index to look at */
+	const char *bundle;    /* rest of a short-option bundle, or NULL */
+};
+
+/* Fills p to parse argv[1 .. argc-1] for cmd (argv[0] is the command's
+ * name). cmd and argv must outlive p. */
+void cli_parser_init(struct cli_parser *p, const struct cli_command *cmd,
+		     int argc, char **argv);
+
+/* Finds the next option. Returns 1 and sets *id (the option's id, or
+ * CLI_OPT_HELP) and *value (its value, or NULL when it takes none; points
+ * into argv); 0 when no options are left; -1 after printing a usage error. */
+int cli_next(struct cli_parser *p, int *id, const char **value);
+
+/* Frees what p holds (not p itself). */
+void cli_parser_release(struct cli_parser *p);
+
+/* Prints cmd's full help (usage, description, options, example) to f. */
+void cli_print_help(const struct cli_command *cmd, FILE *f);
+
+/* Prints "casebisect: <message>" and "hint: see 'casebisect help NAME'" on
+ * stderr and returns CB_EXIT_USAGE, for usage errors a command finds itself
+ * (a bad option value, a missing operand). */
+enum cb_exit cli_usage_error(const struct cli_command *cmd, const char *fmt, ...)
+	CB_PRINTF(2, 3);
+
+/* Prints "casebisect: <message>" on stderr. */
+void cli_error(const char *fmt, ...) CB_PRINTF(1, 2);
+
+/*
+ * Returns the candidate closest to word (a mistyped command or option
+ * name), or NULL when none is close enough to be a useful suggestion or
+ * two are equally close. A candidate that word is a prefix of counts as
+ * close. The result is one of candidates[].
+ */
+const char *cli_closest(const char *word, const char *const *candidates,
+			size_t n);
+
+#endif

@@ -1,0 +1,821 @@
+/* test_cli: the command line as a user meets it: help, version, errors and
+ * exit codes, option parsing, and `casebisect classify` end to end. */
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+#include <criterion/criterion.h>
+
+#include "casebisect/util.h"
+
+#define MAX_ARGS 16
+
+/* What a run of the binary showed. */
+struct run {
+	int code;  /* exit status */
+	char *out; /* stdout, NUL-terminated */
+	size_t out_len;
+	char *err; /* stderr, NUL-terminated */
+	size_t err_len;
+};
+
+/* How to start it: stdin bytes (NULL: /dev/null), where stdout goes (NULL:
+ * captured; CLOSED: closed), the working directory (NULL: ours). */
+struct how {
+	const char *in;
+	const char *out_path;
+	const char *cwd;
+};
+
+static const char CLOSED[] = "(closed)";
+
+static const char *bin(void)
+{
+	const char *b = getenv("CASEBISECT_BIN");
+
+	cr_assert(b && *b, "CASEBISECT_BIN is not set (run through `make test`)");
+	return b;
+}
+
+/* The path of examples/logs/NAME in the source tree; the caller frees it. */
+static char *example(const char *name)
+{
+	const char *src = getenv("CASEBISECT_SRC");
+	char *path;
+	size_t n;
+
+	cr_assert(src && *src, "CASEBISECT_SRC is not set (run through `make test`)");
+	n = strlen(src) + strlen(name) + sizeof("/examples/logs/");
+	path = xmalloc(n);
+	snprintf(path, n, "%s/examples/logs/%s", src, name);
+	return path;
+}
+
+static void append(char **buf, size_t *len, const char *data, size_t n)
+{
+	*buf = xrealloc(*buf, *len + n + 1);
+	memcpy(*buf + *len, data, n);
+	*len += n;
+	(*buf)[*len] = '\0';
+}
+
+/* In the child: set up fds and exec; never returns. */
+static void child(const struct how *how, int in_fd, int out_fd, int err_fd,
+		  char **argv)
+{
+	if (how->cwd && chdir(how->cwd) < 0)
+		_exit(126);
+	if (dup2(in_fd, 0) < 0 || dup2(err_fd, 2) < 0)
+		_exit(126);
+	if (how->out_path == CLOSED)
+		close(1);
+	else if (dup2(out_fd, 1) < 0)
+		_exit(126);
+	execv(argv[0], argv);
+	_exit(127);
+}
+
+/*
+ * Runs the binary with the given arguments (NULL-terminated) and fills *r.
+ * A crash of the tool fails the test: it is never an expected failure.
+ */
+static void run_how(struct run *r, const struct how *how, ...)
+{
+	char *argv[MAX_ARGS + 2];
+	int in[2], out[2], err[2], status, argc = 0, out_fd;
+	const char *in_left = how->in;
+	size_t in_len = how->in ? strlen(how->in) : 0;
+	va_list ap;
+	pid_t pid;
+
+	memset(r, 0, sizeof(*r));
+	r->out = xcalloc(1, 1);
+	r->err = xcalloc(1, 1);
+	argv[argc++] = (char *)bin();
+	va_start(ap, how);
+	for (;;) {
+		char *a = va_arg(ap, char *);
+
+		if (!a)
+			break;
+		cr_assert(argc <= MAX_ARGS, "too many arguments");
+		argv[argc++] = a;
+	}
+	va_end(ap);
+	argv[argc] = NULL;
+
+	signal(SIGPIPE, SIG_IGN);
+	cr_assert(pipe2(out, O_CLOEXEC) == 0 && pipe2(err, O_CLOEXEC) == 0);
+	if (how->in) {
+		cr_assert(pipe2(in, O_CLOEXEC) == 0);
+	} else {
+		in[0] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		in[1] = -1;
+		cr_assert(in[0] >= 0);
+	}
+	out_fd = out[1];
+	if (how->out_path && how->out_path != CLOSED) {
+		out_fd = open(how->out_path, O_WRONLY | O_CLOEXEC);
+		cr_assert(out_fd >= 0, "cannot open %s", how->out_path);
+	}
+
+	pid = fork();
+	cr_assert(pid >= 0);
+	if (pid == 0)
+		child(how, in[0], out_fd, err[1], argv);
+	close(in[0]);
+	close(out[1]);
+	close(err[1]);
+	if (out_fd != out[1])
+		close(out_fd);
+	if (in[1] >= 0 && !in_len) {
+		close(in[1]);
+		in[1] = -1;
+	}
+
+	/* Drain both pipes while feeding stdin, so no side can block. */
+	for (;;) {
+		struct pollfd p[3] = {
+			{ .fd = out[0], .events = POLLIN },
+			{ .fd = err[0], .events = POLLIN },
+			{ .fd = in[1], .events = POLLOUT },
+		};
+		char buf[4096];
+		int i;
+
+		if (p[0].fd < 0 && p[1].fd < 0 && p[2].fd < 0)
+			break;
+		if (poll(p, 3, -1) < 0) {
+			cr_assert(errno == EINTR);
+			continue;
+		}
+		for (i = 0; i < 2; i++) {
+			int *fd = i == 0 ? &out[0] : &err[0];
+			ssize_t n;
+
+			if (*fd < 0 || !p[i].revents)
+				continue;
+			n = read(*fd, buf, sizeof(buf));
+			if (n > 0) {
+				if (i == 0)
+					append(&r->out, &r->out_len, buf, (size_t)n);
+				else
+					append(&r->err, &r->err_len, buf, (size_t)n);
+			} else if (n == 0 || errno != EINTR) {
+				close(*fd);
+				*fd = -1;
+			}
+		}
+		if (in[1] >= 0 && p[2].revents) {
+			ssize_t n = write(in[1], in_left, in_len);
+
+			if (n > 0) {
+				in_left += n;
+				in_len -= (size_t)n;
+			}
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0 || !in_len) {
+				close(in[1]);
+				in[1] = -1;
+			}
+		}
+	}
+	cr_assert(waitpid(pid, &status, 0) == pid);
+	cr_assert(!WIFSIGNALED(status), "casebisect was killed by signal %d; stderr:\n%s",
+		  WTERMSIG(status), r->err);
+	cr_assert(WIFEXITED(status));
+	r->code = WEXITSTATUS(status);
+	cr_assert(r->code != 126 && r->code != 127, "could not start %s", argv[0]);
+}
+
+static const struct how plain = { 0 };
+
+#define run(r, ...) run_how(r, &plain, __VA_ARGS__, (char *)NULL)
+
+static void run_release(struct run *r)
+{
+	free(r->out);
+	free(r->err);
+}
+
+static size_t count_lines(const char *s)
+{
+	size_t n = 0;
+
+	for (; *s; s++)
+		n += *s == '\n';
+	return n;
+}
+
+/* Line i (0-based) of s, without its newline; the caller frees it. */
+static char *line_at(const char *s, size_t i)
+{
+	const char *end;
+	size_t k;
+	char *l;
+
+	for (k = 0; k < i && s; k++)
+		s = (s = strchr(s, '\n')) ? s + 1 : NULL;
+	cr_assert(s && *s, "no line %zu", i);
+	end = strchr(s, '\n');
+	if (!end)
+		end = s + strlen(s);
+	l = xmalloc((size_t)(end - s) + 1);
+	memcpy(l, s, (size_t)(end - s));
+	l[end - s] = '\0';
+	return l;
+}
+
+static bool starts_with(const char *s, const char *prefix)
+{
+	return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/* A usage error as the user must see it: exit 2, nothing on stdout, one
+ * line `casebisect: ...`, then one `hint:` line. */
+static void assert_usage_error(const struct run *r)
+{
+	cr_assert_eq(r->code, 2, "exit %d, stderr:\n%s", r->code, r->err);
+	cr_assert_eq(r->out_len, 0, "stdout not empty:\n%s", r->out);
+	cr_assert_eq(count_lines(r->err), 2, "stderr is not 2 lines:\n%s", r->err);
+	cr_assert(starts_with(r->err, "casebisect: ") || starts_with(r->err, "usage: "),
+		  "stderr:\n%s", r->err);
+	cr_assert(strstr(r->err, "\nhint: "), "no hint:\n%s", r->err);
+}
+
+/*
+ * Tests that write get a fresh directory from this fixture, removed after the
+ * test even when an assertion failed (Criterion runs .fini then too). Each
+ * test runs in its own process, so one static path is enough.
+ */
+static char tmpdir[64];
+
+static void tmpdir_setup(void)
+{
+	cb_strlcpy(tmpdir, "/tmp/casebisect-test-cli-XXXXXX", sizeof(tmpdir));
+	cr_assert(mkdtemp(tmpdir), "mkdtemp: %s", strerror(errno));
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag,
+			struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+static void tmpdir_teardown(void)
+{
+	if (tmpdir[0])
+		nftw(tmpdir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Writes data to dir/name; returns the path, which the caller frees. */
+static char *write_file(const char *dir, const char *name, const char *data)
+{
+	size_t n = strlen(dir) + strlen(name) + 2;
+	char *path = xmalloc(n);
+	FILE *f;
+
+	snprintf(path, n, "%s/%s", dir, name);
+	f = fopen(path, "w");
+	cr_assert(f, "cannot create %s", path);
+	cr_assert(fputs(data, f) >= 0 && fclose(f) == 0);
+	return path;
+}
+
+Test(cli, version)
+{
+	struct run r;
+	unsigned major, minor, patch;
+	char nl;
+
+	run(&r, "--version");
+	cr_assert_eq(r.code, 0);
+	cr_assert_eq(r.err_len, 0, "stderr: %s", r.err);
+	cr_assert_eq(sscanf(r.out, "casebisect %u.%u.%u%c", &major, &minor, &patch, &nl), 4,
+		     "stdout: %s", r.out);
+	cr_assert_eq(nl, '\n');
+	cr_assert_eq(count_lines(r.out), 1);
+	run_release(&r);
+}
+
+Test(cli, help_lists_commands)
+{
+	static const char *const ways[] = { "--help", "-h", "help" };
+	struct run first, r;
+	size_t i;
+
+	run(&first, "--help");
+	cr_assert_eq(first.code, 0);
+	cr_assert_eq(first.err_len, 0, "stderr: %s", first.err);
+	cr_assert(strstr(first.out, "\n  classify "), "classify not listed:\n%s", first.out);
+	cr_assert(strstr(first.out, "usage: casebisect"), "%s", first.out);
+	for (i = 1; i < CB_ARRAY_SIZE(ways); i++) {
+		run(&r, ways[i]);
+		cr_assert_eq(r.code, 0, "%s: exit %d", ways[i], r.code);
+		cr_assert_str_eq(r.out, first.out, "%s differs from --help", ways[i]);
+		run_release(&r);
+	}
+	run_release(&first);
+}
+
+Test(cli, help_of_classify_has_usage_and_example)
+{
+	struct run r, r2, r3;
+
+	run(&r, "help", "classify");
+	cr_assert_eq(r.code, 0);
+	cr_assert_eq(r.err_len, 0, "stderr: %s", r.err);
+	cr_assert(starts_with(r.out, "usage: casebisect classify "), "%s", r.out);
+	cr_assert(strstr(r.out, "--json"), "%s", r.out);
+	cr_assert(strstr(r.out, "--match"), "%s", r.out);
+	cr_assert(strstr(r.out, "\nexample:\n  $ casebisect classify "), "no example:\n%s", r.out);
+
+	run(&r2, "classify", "--help");
+	cr_assert_eq(r2.code, 0);
+	cr_assert_str_eq(r2.out, r.out);
+	/* Help wins wherever it stands, even next to an operand. */
+	run(&r3, "classify", "some.log", "-h");
+	cr_assert_eq(r3.code, 0);
+	cr_assert_str_eq(r3.out, r.out);
+	run_release(&r);
+	run_release(&r2);
+	run_release(&r3);
+}
+
+Test(cli, no_command_is_usage_error)
+{
+	struct run r;
+
+	run_how(&r, &plain, (char *)NULL);
+	assert_usage_error(&r);
+	cr_assert(starts_with(r.err, "usage: casebisect"), "%s", r.err);
+	run_release(&r);
+}
+
+Test(cli, unknown_command)
+{
+	struct run r;
+
+	run(&r, "frobnicate", "x.log");
+	assert_usage_error(&r);
+	cr_assert(starts_with(r.err, "casebisect: 'frobnicate' is not a casebisect command\n"),
+		  "%s", r.err);
+	run_release(&r);
+
+	run(&r, "clasify", "x.log");
+	assert_usage_error(&r);
+	cr_assert(strstr(r.err, "hint: did you mean 'classify'?"), "%s", r.err);
+	run_release(&r);
+
+	run(&r, "help", "frobnicate");
+	assert_usage_error(&r);
+	cr_assert(strstr(r.err, "'frobnicate' is not a casebisect command"), "%s", r.err);
+	run_release(&r);
+}
+
+Test(cli, unknown_global_option)
+{
+	struct run r;
+
+	run(&r, "--verison");
+	assert_usage_error(&r);
+	cr_assert(starts_with(r.err, "casebisect: unknown option '--verison'\n"), "%s", r.err);
+	cr_assert(strstr(r.err, "did you mean '--version'?"), "%s", r.err);
+	run_release(&r);
+}
+
+Test(cli, unknown_option_suggests_closest)
+{
+	char *log = example("oom.log");
+	struct run r;
+
+	run(&r, "classify", "--jsn", log);
+	assert_usage_error(&r);
+	cr_assert(starts_with(r.err, "casebisect: unknown option '--jsn' for 'classify'\n"),
+		  "%s", r.err);
+	cr_assert(strstr(r.err, "hint: did you mean '--json'?"), "%s", r.err);
+	cr_assert(strstr(r.err, "'casebisect help classify'"), "%s", r.err);
+	run_release(&r);
+
+	/* After an operand, and with a value attached: the name is shown. */
+	run(&r, "classify", log, "--mach=class");
+	assert_usage_error(&r);
+	cr_assert(strstr(r.err, "unknown option '--mach' for 'classify'"), "%s", r.err);
+	cr_assert(strstr(r.err, "did you mean '--match'?"), "%s", r.err);
+	run_release(&r);
+
+	/* Nothing close: no guess, but still the hint. */
+	run(&r, "classify", "-q", log);
+	assert_usage_error(&r);
+	cr_assert(strstr(r.err, "unknown option '-q'"), "%s", r.err);
+	cr_assert(!strstr(r.err, "did you mean"), "%s", r.err);
+	run_release(&r);
+	free(log);
+}
+
+Test(cli, option_values)
+{
+	char *log = example("oom.log");
+	struct run a, b;
+
+	run(&a, "classify", "--match", "class", log);
+	run(&b, "classify", log, "--match=class");
+	cr_assert_eq(a.code, 0, "stderr: %s", a.err);
+	cr_assert_str_eq(a.out, b.out);
+	run_release(&a);
+	run_release(&b);
+
+	run(&a, "classify", log, "--match");
+	assert_usage_error(&a);
+	cr_assert(strstr(a.err, "'--match' needs a value"), "%s", a.err);
+	run_release(&a);
+
+	run(&a, "classify", "--json=yes", log);
+	assert_usage_error(&a);
+	cr_assert(strstr(a.err, "'--json' takes no value"), "%s", a.err);
+	run_release(&a);
+	free(log);
+}
+
+Test(cli, option_after_operand)
+{
+	char *log = example("nnunet-label-255.log");
+	struct run before, after;
+
+	run(&before, "classify", "--json", log);
+	run(&after, "classify", log, "--json");
+	cr_assert_eq(before.code, 0, "stderr: %s", before.err);
+	cr_assert_eq(after.code, 0, "stderr: %s", after.err);
+	cr_assert_eq(before.out[0], '{', "not JSON: %s", before.out);
+	cr_assert_str_eq(before.out, after.out);
+	run_release(&before);
+	run_release(&after);
+	free(log);
+}
+
+Test(cli, dashdash_ends_options, .init = tmpdir_setup, .fini = tmpdir_teardown)
+{
+	char *odd = write_file(tmpdir, "--json", "");
+	char *log = write_file(tmpdir, "plain.log", "");
+	struct how in_dir = { .cwd = tmpdir };
+	struct run r;
+
+	/* After `--`, "--json" is a file name, and options no longer count. */
+	run_how(&r, &in_dir, "classify", "--", "--json", (char *)NULL);
+	cr_assert_eq(r.code, 0, "stderr: %s", r.err);
+	cr_assert_str_eq(r.out, "--json: none\n");
+	run_release(&r);
+
+	run_how(&r, &in_dir, "classify", "plain.log", "--", "-h", (char *)NULL);
+	cr_assert_eq(r.code, 1, "stderr: %s", r.err);
+	cr_assert_str_eq(r.out, "plain.log: none\n");
+	cr_assert(strstr(r.err, "cannot read '-h': No such file or directory"), "%s", r.err);
+	run_release(&r);
+
+	/* Options before `--` still count. */
+	run_how(&r, &in_dir, "classify", "--json", "--", "plain.log", (char *)NULL);
+	cr_assert_eq(r.code, 0, "stderr: %s", r.err);
+	cr_assert(starts_with(r.out, "{\"file\":\"plain.log\","), "%s", r.out);
+	run_release(&r);
+
+	free(odd);
+	free(log);
+}
+
+Test(cli, missing_log_is_error_and_others_still_classified)
+{
+	char *a = example("clean.log"), *b = example("oom.log");
+	const char *missing = "/nonexistent/casebisect/run.log";
+	struct run r;
+
+	run(&r, "classify", a, missing, b);
+	cr_assert_eq(r.code, 1, "exit %d", r.code);
+	cr_assert_eq(count_lines(r.out), 2, "stdout:\n%s", r.out);
+	cr_assert(!strstr(r.out, missing), "the failed log got output:\n%s", r.out);
+	cr_assert(starts_with(r.out, a), "%s", r.out);
+	cr_assert(strstr(r.out, b), "%s", r.out);
+	cr_assert_str_eq(r.err, "casebisect: cannot read '/nonexistent/casebisect/run.log':"
+				" No such file or directory\n");
+	run_release(&r);
+	free(a);
+	free(b);
+}
+
+Test(cli, directory_is_read_error, .init = tmpdir_setup, .fini = tmpdir_teardown)
+{
+	struct run r;
+
+	run(&r, "classify", tmpdir);
+	cr_assert_eq(r.code, 1);
+	cr_assert_eq(r.out_len, 0, "%s", r.out);
+	cr_assert(strstr(r.err, "cannot read '"), "%s", r.err);
+	cr_assert(strstr(r.err, tmpdir), "does not name the directory: %s", r.err);
+	run_release(&r);
+}
+
+Test(cli, no_log_is_usage_error)
+{
+	struct run r;
+
+	run(&r, "classify", "--json");
+	assert_usage_error(&r);
+	cr_assert(strstr(r.err, "LOG"), "%s", r.err);
+	run_release(&r);
+}
+
+Test(cli, invalid_match_is_usage_error)
+{
+	char *log = example("oom.log");
+	struct run r;
+
+	run(&r, "classify", "--match", "fuzzy", log);
+	assert_usage_error(&r);
+	cr_assert(strstr(r.err, "'fuzzy'"), "%s", r.err);
+	cr_assert(strstr(r.err, "class") && strstr(r.err, "kernel") && strstr(r.err, "exact"),
+		  "does not name the valid values: %s", r.err);
+	run_release(&r);
+	free(log);
+}
+
+/* Reads a whole file into a string; the caller frees it. */
+static char *slurp(const char *path)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL, chunk[4096];
+	size_t len = 0, n;
+
+	cr_assert(f, "cannot open %s", path);
+	buf = xcalloc(1, 1);
+	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
+		append(&buf, &len, chunk, n);
+	fclose(f);
+	return buf;
+}
+
+Test(cli, dash_reads_stdin)
+{
+	char *log = example("nnunet-label-255.log");
+	char *text = slurp(log);
+	struct how piped = { .in = text };
+	struct run from_file, from_stdin;
+	const char *rest;
+
+	run(&from_file, "classify", log);
+	run_how(&from_stdin, &piped, "classify", "-", (char *)NULL);
+	cr_assert_eq(from_stdin.code, 0, "stderr: %s", from_stdin.err);
+	cr_assert(starts_with(from_stdin.out, "-: "), "%s", from_stdin.out);
+	/* The same verdict as the file, only named "-". */
+	rest = from_file.out + strlen(log);
+	cr_assert_str_eq(from_stdin.out + 1, rest);
+	run_release(&from_file);
+	run_release(&from_stdin);
+	free(text);
+	free(log);
+}
+
+static const char *const json_fields[] = {
+	"file", "class", "kernel", "assert_expr", "source", "exception",
+	"message", "error_code", "line", "evidence", "fingerprint",
+};
+
+/* Parses one --json line and checks its shape; the caller deletes it. */
+static cJSON *parse_json_line(const char *line)
+{
+	cJSON *obj = cJSON_Parse(line), *item;
+	size_t i = 0;
+
+	cr_assert(obj && cJSON_IsObject(obj), "not a JSON object: %s", line);
+	cJSON_ArrayForEach(item, obj) {
+		cr_assert(i < CB_ARRAY_SIZE(json_fields), "extra field %s", item->string);
+		cr_assert_str_eq(item->string, json_fields[i], "field %zu", i);
+		if (strcmp(item->string, "line") == 0)
+			cr_assert(cJSON_IsNull(item) || (cJSON_IsNumber(item) && item->valuedouble >= 1),
+				  "line: %s", line);
+		else
+			cr_assert(cJSON_IsNull(item) ||
+				  (cJSON_IsString(item) && item->valuestring[0]),
+				  "%s is neither null nor a non-empty string", item->string);
+		i++;
+	}
+	cr_assert_eq(i, CB_ARRAY_SIZE(json_fields), "%zu fields in %s", i, line);
+	item = cJSON_GetObjectItemCaseSensitive(obj, "fingerprint");
+	cr_assert(cJSON_IsString(item) && strlen(item->valuestring) == 16 &&
+		  strspn(item->valuestring, "0123456789abcdef") == 16,
+		  "fingerprint: %s", line);
+	cr_assert(cJSON_IsString(cJSON_GetObjectItemCaseSensitive(obj, "class")));
+	return obj;
+}
+
+Test(cli, json_has_exactly_the_fields)
+{
+	static const char *const names[] = {
+		"nnunet-label-255.log", "oom.log", "worker-died.log", "clean.log",
+	};
+	char *paths[CB_ARRAY_SIZE(names)];
+	struct run r;
+	size_t i;
+
+	for (i = 0; i < CB_ARRAY_SIZE(names); i++)
+		paths[i] = example(names[i]);
+	run(&r, "classify", "--json", paths[0], paths[1], paths[2], paths[3]);
+	cr_assert_eq(r.code, 0, "stderr: %s", r.err);
+	cr_assert_eq(r.err_len, 0, "stderr: %s", r.err);
+	cr_assert_eq(count_lines(r.out), CB_ARRAY_SIZE(names), "%s", r.out);
+	for (i = 0; i < CB_ARRAY_SIZE(names); i++) {
+		char *line = line_at(r.out, i);
+		cJSON *obj = parse_json_line(line);
+
+		cr_assert_str_eq(cJSON_GetObjectItemCaseSensitive(obj, "file")->valuestring,
+				 paths[i]);
+		cJSON_Delete(obj);
+		free(line);
+		free(paths[i]);
+	}
+	run_release(&r);
+}
+
+Test(cli, json_file_name_stays_valid_utf8, .init = tmpdir_setup,
+     .fini = tmpdir_teardown)
+{
+	char *log = write_file(tmpdir, "caf\xe9.log", "");
+	struct run r;
+	cJSON *obj;
+
+	run(&r, "classify", "--json", log);
+	cr_assert_eq(r.code, 0, "stderr: %s", r.err);
+	obj = parse_json_line(r.out);
+	cr_assert(strstr(cJSON_GetObjectItemCaseSensitive(obj, "file")->valuestring,
+			 "caf\xef\xbf\xbd.log"), "%s", r.out);
+	cJSON_Delete(obj);
+	run_release(&r);
+	free(log);
+}
+
+Test(cli, full_stdout_is_error)
+{
+	char *log = example("oom.log");
+	struct how full = { .out_path = "/dev/full" };
+	struct run r;
+
+	run_how(&r, &full, "classify", log, (char *)NULL);
+	cr_assert_eq(r.code, 1, "exit %d; stderr: %s", r.code, r.err);
+	cr_assert(strstr(r.err, "cannot write standard output"), "%s", r.err);
+	run_release(&r);
+
+	run_how(&r, &full, "--help", (char *)NULL);
+	cr_assert_eq(r.code, 1, "exit %d; stderr: %s", r.code, r.err);
+	run_release(&r);
+	free(log);
+}
+
+Test(cli, closed_stdout_is_error)
+{
+	char *log = example("oom.log");
+	struct how closed = { .out_path = CLOSED };
+	struct run r;
+
+	run_how(&r, &closed, "classify", log, (char *)NULL);
+	cr_assert_eq(r.code, 1, "exit %d; stderr: %s", r.code, r.err);
+	cr_assert(strstr(r.err, "cannot write standard output"), "%s", r.err);
+	run_release(&r);
+	free(log);
+}
+
+/* --- The bundled examples (need the real classifier, src/classify.c). --- */
+
+static cJSON *classify_example_json(const char *name)
+{
+	char *log = example(name);
+	struct run r;
+	cJSON *obj;
+
+	run(&r, "classify", "--json", log);
+	cr_assert_eq(r.code, 0, "stderr: %s", r.err);
+	obj = parse_json_line(r.out);
+	run_release(&r);
+	free(log);
+	return obj;
+}
+
+static const char *field(const cJSON *obj, const char *name)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, name);
+
+	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+Test(examples, label_255_is_device_assert)
+{
+	cJSON *obj = classify_example_json("nnunet-label-255.log");
+
+	cr_assert_str_eq(field(obj, "class"), "device_assert");
+	cr_assert_str_eq(field(obj, "assert_expr"),
+			 "idx_dim >= 0 && idx_dim < index_size && \"index out of bounds\"");
+	cJSON_Delete(obj);
+}
+
+Test(examples, oom_is_oom)
+{
+	cJSON *obj = classify_example_json("oom.log");
+
+	cr_assert_str_eq(field(obj, "class"), "oom");
+	cJSON_Delete(obj);
+}
+
+Test(examples, worker_died_is_data_error)
+{
+	cJSON *obj = classify_example_json("worker-died.log");
+
+	cr_assert_str_eq(field(obj, "class"), "data_error");
+	cJSON_Delete(obj);
+}
+
+Test(examples, clean_is_none)
+{
+	cJSON *obj = classify_example_json("clean.log");
+
+	cr_assert_str_eq(field(obj, "class"), "none");
+	cr_assert_null(field(obj, "evidence"));
+	cr_assert(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(obj, "line")));
+	cJSON_Delete(obj);
+}
+
+/* The worked example in `help classify` is what the tool prints. */
+Test(examples, help_example_is_true)
+{
+	char *clean = example("clean.log");
+	char *text = slurp(clean);
+	struct how in_src = { .cwd = getenv("CASEBISECT_SRC") };
+	struct how piped = { .in = text, .cwd = in_src.cwd };
+	struct run help, r;
+	size_t i;
+
+	run(&help, "help", "classify");
+	run_how(&r, &in_src, "classify", "examples/logs/oom.log", "examples/logs/clean.log",
+		(char *)NULL);
+	cr_assert_eq(r.code, 0, "stderr: %s", r.err);
+	for (i = 0; i < count_lines(r.out); i++) {
+		char *line = line_at(r.out, i);
+
+		cr_assert(strstr(help.out, line), "help does not show:\n%s\nhelp:\n%s",
+			  line, help.out);
+		free(line);
+	}
+	run_release(&r);
+	run_how(&r, &piped, "classify", "--json", "-", (char *)NULL);
+	cr_assert_eq(r.code, 0, "stderr: %s", r.err);
+	r.out[strcspn(r.out, "\n")] = '\0';
+	cr_assert(strstr(help.out, r.out), "help does not show:\n%s", r.out);
+	run_release(&r);
+	run_release(&help);
+	free(text);
+	free(clean);
+}
+
+Test(examples, text_line_format)
+{
+	char *clean = example("clean.log"), *bad = example("nnunet-label-255.log");
+	const char *a, *e, *l, *f;
+	struct run r;
+	char *line, *none_line;
+	size_t n;
+
+	run(&r, "classify", clean, bad);
+	cr_assert_eq(r.code, 0, "stderr: %s", r.err);
+	none_line = line_at(r.out, 0);
+	line = line_at(r.out, 1);
+	n = strlen(clean);
+	cr_assert(starts_with(none_line, clean) && strcmp(none_line + n, ": none") == 0,
+		  "%s", none_line);
+	cr_assert(starts_with(line, bad), "%s", line);
+	cr_assert(starts_with(line + strlen(bad), ": device_assert "), "%s", line);
+	/* Values with spaces are quoted; fields come in a fixed order. */
+	a = strstr(line, " assert=\"idx_dim >= 0 && idx_dim < index_size && "
+			 "\\\"index out of bounds\\\"\"");
+	e = strstr(line, " exception=RuntimeError");
+	l = strstr(line, " line=");
+	f = strstr(line, " fingerprint=");
+	cr_assert(a && e && l && f, "%s", line);
+	cr_assert(a < e && e < l && l < f, "fields out of order: %s", line);
+	cr_assert_eq(strlen(f + strlen(" fingerprint=")), 16, "%s", line);
+	free(line);
+	free(none_line);
+	run_release(&r);
+	free(clean);
+	free(bad);
+}
