@@ -45,7 +45,7 @@ TEST_SRC := $(wildcard tests/test_*.c)
 TEST_OBJ := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%.o)
 TEST_BIN := $(BUILD)/tests/run-tests
 
-.PHONY: all test deps fuzz bench clean install
+.PHONY: all test test-torch deps fuzz bench clean install
 all: $(BIN)
 
 $(BUILD)/src/%.o: src/%.c
@@ -131,3 +131,14 @@ clean:
 	rm -rf build build-san build-fuzz casebisect
 
 -include $(shell find build build-san -name '*.d' 2>/dev/null)
+
+# Real PyTorch, live: capture its CPU out-of-range-label errors with PYTHON
+# (a python that has torch) and check they classify as cpu_index_error.
+PYTHON ?= python3
+test-torch: $(BIN)
+	@d=$$(mktemp -d) && trap 'rm -rf "$$d"' EXIT && \
+	PYTHON=$(PYTHON) tests/logs/capture-torch-cpu.sh "$$d" && \
+	for f in "$$d"/*.log; do \
+	  out=$$(./$(BIN) classify "$$f") || exit 1; echo "$$out"; \
+	  case "$$out" in *": cpu_index_error "*) ;; *) echo "test-torch: $$f is not cpu_index_error" >&2; exit 1;; esac; \
+	done && echo "test-torch: real PyTorch output classified as cpu_index_error"
