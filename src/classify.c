@@ -172,6 +172,7 @@ static const char *const extract_re[X__COUNT] = {
 static struct {
 	hs_database_t *db;
 	pcre2_code *re[X__COUNT];
+	uint64_t kind_mask[K_EXCEPTION + 1][HIT_WORDS]; /* rules of each kind */
 } shared;
 static pthread_once_t shared_once = PTHREAD_ONCE_INIT;
 
@@ -186,6 +187,7 @@ static void shared_init(void)
 		exprs[i] = rules[i].re;
 		flags[i] = rules[i].flags;
 		ids[i] = (unsigned)i;
+		shared.kind_mask[rules[i].kind][i / 64] |= (uint64_t)1 << (i % 64);
 	}
 	if (hs_compile_multi(exprs, flags, ids, (unsigned)NRULES, HS_MODE_STREAM,
 			     NULL, &shared.db, &err) != HS_SUCCESS)
@@ -226,9 +228,6 @@ struct assert_fields {
 	char source[CLS_TEXT_MAX];
 };
 
-/* How much of the previous line is kept (see struct stream_state). */
-#define PREV_MAX 1024
-
 enum esc_state { ESC_NONE, ESC_START, ESC_CSI, ESC_OSC, ESC_OSC_END };
 
 struct stream_state {
@@ -241,8 +240,9 @@ struct stream_state {
 	bool after_frame;     /* the previous line was a traceback frame */
 	size_t frame_col;     /* where "File" stood in it */
 	uint64_t hits[HIT_WORDS];
-	/* The line before, for the "what():" after "terminate called". */
-	char prev[PREV_MAX];
+	/* The line before, for the "what():" after "terminate called"; the
+	 * two buffers swap roles at each line end, so nothing is copied. */
+	char *prev;
 	size_t prev_len;
 };
 
@@ -452,11 +452,6 @@ static void close_worker(struct cls *c)
 	c->tb_active = c->tb_data = c->tb_frames = false;
 }
 
-static bool hit(const struct stream_state *st, size_t r)
-{
-	return st->hits[r / 64] >> (r % 64) & 1;
-}
-
 /* Is this line the code line printed under a traceback frame? It is indented
  * deeper than the frame's "File". */
 static bool is_source_line(const struct stream_state *st, const char *text, size_t len)
@@ -464,12 +459,22 @@ static bool is_source_line(const struct stream_state *st, const char *text, size
 	return st->frame_col < len && (text[st->frame_col] == ' ' || text[st->frame_col] == '\t');
 }
 
+static bool any_hit(const struct stream_state *st)
+{
+	size_t w;
+
+	for (w = 0; w < HIT_WORDS; w++)
+		if (st->hits[w])
+			return true;
+	return false;
+}
+
 static bool has_kind(const struct stream_state *st, enum rule_kind kind)
 {
-	size_t r;
+	size_t w;
 
-	for (r = 0; r < NRULES; r++)
-		if (rules[r].kind == kind && hit(st, r))
+	for (w = 0; w < HIT_WORDS; w++)
+		if (st->hits[w] & shared.kind_mask[kind][w])
 			return true;
 	return false;
 }
@@ -479,12 +484,14 @@ static bool has_kind(const struct stream_state *st, enum rule_kind kind)
 static void on_line(struct cls *c, struct stream_state *st, const char *text, size_t len,
 		    const char *prev, size_t prev_len)
 {
-	size_t r, best_rule = NRULES;
+	size_t w, r, best_rule = NRULES;
 	bool after_frame = st->after_frame;
 	struct item it;
 
 	c->seq++;
 	st->after_frame = false;
+	if (!any_hit(st))
+		return; /* most lines: progress, losses, warnings */
 	if (after_frame && is_source_line(st, text, len))
 		return;
 	if (has_kind(st, K_FRAME)) {
@@ -515,11 +522,17 @@ static void on_line(struct cls *c, struct stream_state *st, const char *text, si
 		c->tb_active = true;
 	}
 
-	for (r = 0; r < NRULES; r++) {
-		if (!hit(st, r) || rules[r].klass == CLS_NONE)
-			continue;
-		if (best_rule == NRULES || rules[r].strength > rules[best_rule].strength)
-			best_rule = r;
+	for (w = 0; w < HIT_WORDS; w++) {
+		uint64_t bits = st->hits[w];
+
+		while (bits) {
+			r = w * 64 + (size_t)__builtin_ctzll(bits);
+			bits &= bits - 1;
+			if (rules[r].klass == CLS_NONE)
+				continue;
+			if (best_rule == NRULES || rules[r].strength > rules[best_rule].strength)
+				best_rule = r;
+		}
 	}
 	if (best_rule == NRULES)
 		return;
@@ -576,6 +589,7 @@ static int on_match(unsigned int id, unsigned long long from, unsigned long long
 static void end_line(struct cls *c, struct stream_state *st, bool line_end)
 {
 	size_t scan = st->len;
+	char *tmp;
 
 	memset(st->hits, 0, sizeof(st->hits));
 	if (line_end)
@@ -584,8 +598,10 @@ static void end_line(struct cls *c, struct stream_state *st, bool line_end)
 	    HS_SUCCESS)
 		die("classify: hs_scan_stream failed");
 	on_line(c, st, st->buf, st->len, st->prev, st->prev_len);
-	st->prev_len = st->len < PREV_MAX ? st->len : PREV_MAX;
-	memcpy(st->prev, st->buf, st->prev_len);
+	tmp = st->prev;
+	st->prev = st->buf;
+	st->prev_len = st->len;
+	st->buf = tmp;
 	st->len = 0;
 }
 
@@ -608,7 +624,9 @@ struct cls *cls_new(void)
 
 		if (hs_open_stream(shared.db, 0, &st->hs) != HS_SUCCESS)
 			die("classify: cannot open a Hyperscan stream");
-		st->buf = xmalloc(CLS_LINE_MAX + 1); /* + the '\n' given to Hyperscan */
+		/* + the '\n' given to Hyperscan */
+		st->buf = xmalloc(CLS_LINE_MAX + 1);
+		st->prev = xmalloc(CLS_LINE_MAX + 1);
 		st->lineno = 1;
 	}
 	return c;
@@ -624,11 +642,15 @@ void cls_free(struct cls *c)
 		if (c->st[i].hs)
 			hs_close_stream(c->st[i].hs, c->scratch, NULL, NULL);
 		free(c->st[i].buf);
+		free(c->st[i].prev);
 	}
 	hs_free_scratch(c->scratch);
 	pcre2_match_data_free(c->md);
 	free(c);
 }
+
+/* Bytes that end a line, start an escape sequence, or are dropped. */
+static const bool special[256] = { ['\n'] = true, ['\r'] = true, [0x1b] = true, [0] = true };
 
 void cls_feed(struct cls *c, enum cls_stream stream, const void *data, size_t n)
 {
@@ -637,8 +659,25 @@ void cls_feed(struct cls *c, enum cls_stream stream, const void *data, size_t n)
 
 	assert(!c->finished);
 	while (p < end) {
-		unsigned char b = *p++;
+		unsigned char b;
 
+		if (st->esc == ESC_NONE && !special[*p]) {
+			/* Fast path: copy a run of plain bytes at once. */
+			const unsigned char *q;
+			size_t room = CLS_LINE_MAX - st->len;
+			const unsigned char *lim = (size_t)(end - p) > room ? p + room : end;
+
+			for (q = p; q < lim && !special[*q]; q++)
+				;
+			memcpy(st->buf + st->len, p, (size_t)(q - p));
+			st->len += (size_t)(q - p);
+			st->after_cr = false;
+			p = q;
+			if (st->len == CLS_LINE_MAX)
+				end_line(c, st, false);
+			continue;
+		}
+		b = *p++;
 		switch (st->esc) {
 		case ESC_NONE:
 			break;
