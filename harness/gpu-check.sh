@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# GPU check for a lent device machine: provoke the real CUDA failures the
+# classifier must know (device-side assert from an out-of-range label in
+# cross_entropy and in the one-hot scatter, CUDA OOM), keep each raw log
+# under $OUT (commit them as tests/logs/gpu-*.log: real GPU output is rare),
+# and classify each with ./casebisect. Runs on the CPU too: then it says
+# that no GPU was found and captures nothing. Usage:
+#   OUT=/tmp/out harness/gpu-check.sh        (PYTHON=... to pick a python)
+set -u
+out=${OUT:-$(mktemp -d)}
+python=${PYTHON:-python3}
+mkdir -p "$out"
+cd "$(dirname "$0")/.." || exit 1
+
+{ nvidia-smi || echo "nvidia-smi: not found"; } > "$out/nvidia-smi.txt" 2>&1
+if ! "$python" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 3)' \
+	> "$out/torch-probe.txt" 2>&1; then
+	echo "gpu-check: no CUDA-capable torch for $python (see $out/torch-probe.txt)"
+	cat "$out/torch-probe.txt"
+	exit 0
+fi
+make -s >/dev/null || exit 1
+
+run() { # name, python code: run it as a trial would, keep stdout+stderr
+	local name=$1 code=$2
+	CUDA_LAUNCH_BLOCKING=1 PYTHONUNBUFFERED=1 PYTHONFAULTHANDLER=1 \
+		timeout 120 "$python" -c "$code" > "$out/gpu-$name.log" 2>&1
+	echo "exit=$?" > "$out/gpu-$name.exit"
+	./casebisect classify "$out/gpu-$name.log"
+}
+
+"$python" -c 'import torch; print("torch", torch.__version__, "cuda", torch.version.cuda, torch.cuda.get_device_name(0))'
+run cross-entropy-label-5 '
+import torch
+logits = torch.zeros(2, 3, 8, 8, device="cuda", requires_grad=True)
+target = torch.zeros(2, 8, 8, dtype=torch.long, device="cuda")
+target[1, 4, 4] = 5
+torch.nn.functional.cross_entropy(logits, target).backward()
+torch.cuda.synchronize()'
+run scatter-label-255 '
+import torch
+seg = torch.zeros(2, 1, 16, 16, 16, dtype=torch.long, device="cuda")
+seg[0, 0, 3, 3, 3] = 255
+onehot = torch.zeros(2, 3, 16, 16, 16, device="cuda")
+onehot.scatter_(1, seg, 1)
+torch.cuda.synchronize()'
+run nll-label-minus-2 '
+import torch
+logp = torch.log_softmax(torch.randn(4, 3, device="cuda"), 1)
+torch.nn.functional.nll_loss(logp, torch.tensor([0, 1, -2, 2], device="cuda"))
+torch.cuda.synchronize()'
+run oom '
+import torch
+free, total = torch.cuda.mem_get_info()
+x = torch.empty(int(total * 2), dtype=torch.uint8, device="cuda")'
+echo "gpu-check: logs in $out"
