@@ -45,7 +45,7 @@ TEST_SRC := $(wildcard tests/test_*.c)
 TEST_OBJ := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%.o)
 TEST_BIN := $(BUILD)/tests/run-tests
 
-.PHONY: all test test-torch deps fuzz bench clean install
+.PHONY: all test test-torch deps deps-torch fuzz bench clean install
 all: $(BIN)
 
 $(BUILD)/src/%.o: src/%.c
@@ -121,6 +121,12 @@ deps:
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends $$missing >/dev/null || \
 	  { echo "make deps: apt-get failed; install by hand:$$missing" >&2; exit 1; }; \
 	fi
+
+# Real PyTorch for the live tests: Debian's CPU build (about 850 MB), which
+# lives under /usr/bin/python3 whatever python3 comes first on PATH.
+TORCH_PKGS := python3-torch python3-nibabel
+deps-torch:
+	@$(MAKE) --no-print-directory deps DEB_PKGS="$(TORCH_PKGS)"
 
 PREFIX ?= /usr/local
 install: $(BIN)
