@@ -84,13 +84,14 @@ FUZZ_SECONDS ?= 60
 FUZZ_BIN     := build-fuzz/fuzz_classify
 $(FUZZ_BIN): tests/fuzz/fuzz_classify.c src/classify.c src/util.c
 	@mkdir -p $(@D)
-	$(FUZZ_CC) $(CPPFLAGS) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined \
+	$(FUZZ_CC) $(CPPFLAGS) -std=c11 -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
 	  $(PKG_CFLAGS) -o $@ $^ $(LDLIBS)
 
 fuzz: $(FUZZ_BIN)
 	@mkdir -p build-fuzz/corpus
 	cp -f $(CORPUS)/logs/* build-fuzz/corpus/
-	$(FUZZ_BIN) -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -timeout=10 \
+	$(FUZZ_BIN) -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -len_control=0 -timeout=10 \
+	  -artifact_prefix=build-fuzz/ \
 	  -rss_limit_mb=2048 -print_final_stats=1 build-fuzz/corpus
 
 BENCH_SRC := $(wildcard bench/bench_*.c)
