@@ -15,6 +15,9 @@
 #include <string.h>
 
 #include <hs/hs.h>
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
 #define PCRE2_CODE_UNIT_WIDTH 8
 #include <pcre2.h>
 
@@ -652,6 +655,34 @@ void cls_free(struct cls *c)
 /* Bytes that end a line, start an escape sequence, or are dropped. */
 static const bool special[256] = { ['\n'] = true, ['\r'] = true, [0x1b] = true, [0] = true };
 
+/* The end of the run of plain bytes at p: the first special byte, or lim.
+ * All special bytes are control characters, so SSE2 looks at 16 bytes at a
+ * time for any byte <= 0x1f and only those few go through the table. */
+static const unsigned char *plain_run(const unsigned char *p, const unsigned char *lim)
+{
+#if defined(__SSE2__)
+	const __m128i ctl = _mm_set1_epi8(0x1f);
+
+	while (lim - p >= 16) {
+		__m128i v = _mm_loadu_si128((const __m128i *)(const void *)p);
+		unsigned mask = (unsigned)_mm_movemask_epi8(
+			_mm_cmpeq_epi8(_mm_max_epu8(v, ctl), ctl));
+
+		while (mask) {
+			unsigned i = (unsigned)__builtin_ctz(mask);
+
+			if (special[p[i]])
+				return p + i;
+			mask &= mask - 1;
+		}
+		p += 16;
+	}
+#endif
+	while (p < lim && !special[*p])
+		p++;
+	return p;
+}
+
 void cls_feed(struct cls *c, enum cls_stream stream, const void *data, size_t n)
 {
 	struct stream_state *st = &c->st[stream == CLS_STDOUT ? 0 : 1];
@@ -667,8 +698,7 @@ void cls_feed(struct cls *c, enum cls_stream stream, const void *data, size_t n)
 			size_t room = CLS_LINE_MAX - st->len;
 			const unsigned char *lim = (size_t)(end - p) > room ? p + room : end;
 
-			for (q = p; q < lim && !special[*q]; q++)
-				;
+			q = plain_run(p, lim);
 			memcpy(st->buf + st->len, p, (size_t)(q - p));
 			st->len += (size_t)(q - p);
 			st->after_cr = false;
@@ -685,10 +715,15 @@ void cls_feed(struct cls *c, enum cls_stream stream, const void *data, size_t n)
 			st->esc = b == '[' ? ESC_CSI : b == ']' ? ESC_OSC : ESC_NONE;
 			continue;
 		case ESC_CSI:
-			if (b >= 0x40 && b <= 0x7e)
-				st->esc = ESC_NONE;
-			else if (b == '\n' || b == '\r')
+			/* parameter bytes up to the final byte, in one go */
+			while ((b < 0x40 || b > 0x7e) && b != '\n' && b != '\r') {
+				if (p == end)
+					return; /* it goes on in the next chunk */
+				b = *p++;
+			}
+			if (b == '\n' || b == '\r')
 				break; /* a broken sequence must not eat lines */
+			st->esc = ESC_NONE;
 			continue;
 		case ESC_OSC:
 			if (b == 0x07)
