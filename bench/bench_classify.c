@@ -97,32 +97,6 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static char *read_file(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	char *p = NULL;
-	size_t n = 0, cap = 0, got;
-
-	if (!f)
-		return NULL;
-	do {
-		if (cap - n < 4096) {
-			cap = cap ? cap * 2 : 8192;
-			p = xrealloc(p, cap);
-		}
-		got = fread(p + n, 1, cap - n, f);
-		n += got;
-	} while (got);
-	if (ferror(f)) {
-		fclose(f);
-		free(p);
-		return NULL;
-	}
-	fclose(f);
-	*len = n;
-	return p;
-}
-
 static void corpus_add_file(struct corpus *co, char *p, size_t n)
 {
 	size_t first = co->nlines;
@@ -176,7 +150,7 @@ static size_t corpus_load(struct corpus *co, const char *dir)
 		char *p;
 
 		snprintf(path, sizeof(path), "%s/logs/%s", dir, names[i]);
-		p = read_file(path, &len);
+		p = cb_read_file(path, &len);
 		if (p) {
 			co->data[co->nfiles++] = p;
 			corpus_add_file(co, p, len);

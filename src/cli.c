@@ -12,16 +12,21 @@
 /* Names longer than this get no suggestion (keeps the distance table fixed). */
 #define NAME_CMP_MAX 64
 
+static void verror(const char *fmt, va_list ap)
+{
+	fflush(stdout);
+	fputs("casebisect: ", stderr);
+	vfprintf(stderr, fmt, ap);
+	fputc('\n', stderr);
+}
+
 void cli_error(const char *fmt, ...)
 {
 	va_list ap;
 
-	fflush(stdout);
-	fputs("casebisect: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	verror(fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 }
 
 static void print_hint(const struct cli_command *cmd, const char *suggestion)
@@ -36,12 +41,9 @@ enum cb_exit cli_usage_error(const struct cli_command *cmd, const char *fmt, ...
 {
 	va_list ap;
 
-	fflush(stdout);
-	fputs("casebisect: ", stderr);
 	va_start(ap, fmt);
-	vfprintf(stderr, fmt, ap);
+	verror(fmt, ap);
 	va_end(ap);
-	fputc('\n', stderr);
 	print_hint(cmd, NULL);
 	return CB_EXIT_USAGE;
 }

@@ -1,4 +1,5 @@
 /* util: allocation wrappers and die(); see include/casebisect/util.h. */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -63,4 +64,33 @@ size_t cb_strlcpy(char *dst, const char *src, size_t dstsize)
 	memcpy(dst, src, n);
 	dst[n] = '\0';
 	return len;
+}
+
+char *cb_read_file(const char *path, size_t *len)
+{
+	FILE *f = fopen(path, "rb");
+	char *buf = NULL;
+	size_t cap = 0, n = 0, got;
+	int err;
+
+	if (!f)
+		return NULL;
+	do {
+		if (cap - n < 4096)
+			buf = xrealloc(buf, cap = cap ? 2 * cap : 65536);
+		got = fread(buf + n, 1, cap - n - 1, f);
+		n += got;
+	} while (got);
+	if (ferror(f)) {
+		err = errno ? errno : EIO;
+		fclose(f);
+		free(buf);
+		errno = err;
+		return NULL;
+	}
+	fclose(f);
+	buf[n] = '\0';
+	if (len)
+		*len = n;
+	return buf;
 }

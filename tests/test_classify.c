@@ -10,26 +10,6 @@
 #include "casebisect/classify.h"
 #include "casebisect/util.h"
 
-static char *read_file(const char *path, size_t *len)
-{
-	FILE *f = fopen(path, "rb");
-	char *buf = NULL;
-	size_t cap = 0, n = 0, r;
-
-	if (!f)
-		return NULL;
-	do {
-		if (n + 65536 > cap)
-			buf = xrealloc(buf, cap = 2 * cap + 65536);
-		r = fread(buf + n, 1, 65536, f);
-		n += r;
-	} while (r);
-	fclose(f);
-	buf[n] = '\0';
-	*len = n;
-	return buf;
-}
-
 static const char *corpus_dir(void)
 {
 	const char *d = getenv("CASEBISECT_CORPUS");
@@ -94,7 +74,7 @@ Test(corpus, every_real_log_classifies_as_indexed)
 	cJSON *index;
 
 	snprintf(path, sizeof(path), "%s/index.json", corpus_dir());
-	json = read_file(path, &len);
+	json = cb_read_file(path, &len);
 	cr_assert(json, "cannot read %s (set CASEBISECT_CORPUS)", path);
 	index = cJSON_Parse(json);
 	cr_assert(cJSON_IsArray(index), "%s is not a JSON array", path);
@@ -113,7 +93,7 @@ Test(corpus, every_real_log_classifies_as_indexed)
 
 		cr_assert(file && want, "index entry %zu lacks file or expected_class", i);
 		snprintf(path, sizeof(path), "%s/logs/%s", corpus_dir(), file);
-		log = read_file(path, &len);
+		log = cb_read_file(path, &len);
 		cr_assert(log, "cannot read %s", path);
 		classify_chunked(log, len, 0, NULL, &s);
 		if (strcmp(cls_class_name(s.klass), want)) {
@@ -152,7 +132,7 @@ Test(corpus, chunking_never_changes_the_signature)
 	cJSON *index;
 
 	snprintf(path, sizeof(path), "%s/index.json", corpus_dir());
-	json = read_file(path, &len);
+	json = cb_read_file(path, &len);
 	cr_assert(json);
 	index = cJSON_Parse(json);
 	n = (size_t)cJSON_GetArraySize(index);
@@ -163,7 +143,7 @@ Test(corpus, chunking_never_changes_the_signature)
 		char *log;
 
 		snprintf(path, sizeof(path), "%s/logs/%s", corpus_dir(), file);
-		log = read_file(path, &len);
+		log = cb_read_file(path, &len);
 		cr_assert(log);
 		classify_chunked(log, len, 0, NULL, &whole);
 		for (j = 0; j < CB_ARRAY_SIZE(chunks); j++) {
@@ -393,7 +373,7 @@ Test(precedence, pytorch_cpu_index_errors)
 		char *log;
 
 		snprintf(path, sizeof(path), "%s/tests/logs/%s", src ? src : ".", files[i]);
-		log = read_file(path, &len);
+		log = cb_read_file(path, &len);
 		cr_assert(log, "cannot read %s", path);
 		classify_chunked(log, len, 0, NULL, &s);
 		cr_expect_str_eq((char *)cls_class_name(s.klass), "cpu_index_error", "%s", files[i]);

@@ -552,25 +552,19 @@ Test(cli, invalid_match_is_usage_error)
 	free(log);
 }
 
-/* Reads a whole file into a string; the caller frees it. */
-static char *slurp(const char *path)
+/* Reads a whole file; a test that cannot read its fixture fails. */
+static char *read_or_fail(const char *path)
 {
-	FILE *f = fopen(path, "rb");
-	char *buf = NULL, chunk[4096];
-	size_t len = 0, n;
+	char *text = cb_read_file(path, NULL);
 
-	cr_assert(f, "cannot open %s", path);
-	buf = xcalloc(1, 1);
-	while ((n = fread(chunk, 1, sizeof(chunk), f)) > 0)
-		append(&buf, &len, chunk, n);
-	fclose(f);
-	return buf;
+	cr_assert(text, "cannot read %s", path);
+	return text;
 }
 
 Test(cli, dash_reads_stdin)
 {
 	char *log = example("nnunet-label-255.log");
-	char *text = slurp(log);
+	char *text = read_or_fail(log);
 	struct how piped = { .in = text };
 	struct run from_file, from_stdin;
 	const char *rest;
@@ -759,7 +753,7 @@ Test(examples, clean_is_none)
 Test(examples, help_example_is_true)
 {
 	char *clean = example("clean.log");
-	char *text = slurp(clean);
+	char *text = read_or_fail(clean);
 	struct how in_src = { .cwd = getenv("CASEBISECT_SRC") };
 	struct how piped = { .in = text, .cwd = in_src.cwd };
 	struct run help, r;

@@ -27,6 +27,11 @@ char *xstrdup(const char *s);
  * Returns strlen(src), so a result >= dstsize means it was cut. */
 size_t cb_strlcpy(char *dst, const char *src, size_t dstsize);
 
+/* Reads the whole file at path into a NUL-terminated buffer the caller
+ * frees; *len (may be NULL) gets its length. NULL with errno set when it
+ * cannot be read. For small files (tests, fixtures): it holds all in memory. */
+char *cb_read_file(const char *path, size_t *len);
+
 #define CB_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 #include "casebisect/banned.h"
