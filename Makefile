@@ -45,8 +45,26 @@ TEST_SRC := $(wildcard tests/test_*.c)
 TEST_OBJ := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%.o)
 TEST_BIN := $(BUILD)/tests/run-tests
 
+NIFTI_CFLAGS := -I/usr/include/nifti
+NIFTI_LIBS   := -lniftiio -lznz -lz -lm
+
+# Trainer-side helpers (harness/) and test fixtures, built with every build.
+HARNESS_BIN  := harness/faketrain harness/mkcases
+FAKE_CUDART  := $(BUILD)/tests/libfakecudart.so
+
 .PHONY: all test test-torch deps deps-torch fuzz bench clean install
-all: $(BIN)
+all: $(BIN) $(HARNESS_BIN)
+
+harness/faketrain: harness/faketrain.c
+	$(CC) $(CPPFLAGS) $(WARN) -O2 -g -o $@ $<
+
+harness/mkcases: harness/mkcases.c
+	$(CC) $(CPPFLAGS) $(WARN) -O2 -g $(NIFTI_CFLAGS) -o $@ $< $(NIFTI_LIBS)
+
+# A stand-in libcudart for the gpu module's tests (no GPU on CI machines).
+$(FAKE_CUDART): tests/fixtures/fakecudart.c
+	@mkdir -p $(@D)
+	$(CC) $(CPPFLAGS) $(WARN) -O2 -g -fPIC -shared -o $@ $<
 
 $(BUILD)/src/%.o: src/%.c
 	@mkdir -p $(@D)
@@ -72,8 +90,9 @@ CORPUS ?= $(firstword $(wildcard ../shared/corpus) tests/corpus)
 
 # Criterion prints the summary line ("Synthesis: Tested: ...").
 # The tests spawn the binary under test through CASEBISECT_BIN.
-test: $(BIN) $(TEST_BIN)
+test: $(BIN) $(TEST_BIN) $(HARNESS_BIN) $(FAKE_CUDART)
 	CASEBISECT_BIN=$(abspath $(BIN)) CASEBISECT_CORPUS=$(abspath $(CORPUS)) \
+	CASEBISECT_FAKE_CUDART=$(abspath $(FAKE_CUDART)) \
 	CASEBISECT_SRC=$(CURDIR) ASAN_OPTIONS=detect_leaks=1 \
 	$(TEST_BIN) --jobs 2
 
@@ -135,7 +154,7 @@ install: $(BIN)
 	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/casebisect
 
 clean:
-	rm -rf build build-san build-fuzz casebisect
+	rm -rf build build-san build-fuzz casebisect $(HARNESS_BIN)
 
 -include $(shell find build build-san -name '*.d' 2>/dev/null)
 
