@@ -52,14 +52,14 @@ NIFTI_LIBS   := -lniftiio -lznz -lz -lm
 HARNESS_BIN  := harness/faketrain harness/mkcases
 FAKE_CUDART  := $(BUILD)/tests/libfakecudart.so
 
-.PHONY: all test test-torch deps deps-torch fuzz bench clean install
+.PHONY: all test test-torch deps fuzz bench clean install
 all: $(BIN) $(HARNESS_BIN)
 
 harness/faketrain: harness/faketrain.c
 	$(CC) $(CPPFLAGS) $(WARN) -O2 -g -o $@ $<
 
 harness/mkcases: harness/mkcases.c
-	$(CC) $(CPPFLAGS) $(WARN) -O2 -g $(NIFTI_CFLAGS) -o $@ $< $(NIFTI_LIBS)
+	$(CC) $(CPPFLAGS) $(WARN) -O2 -g $(NIFTI_CFLAGS) $(PKG_CFLAGS) -o $@ $< $(NIFTI_LIBS) -lcjson
 
 # A stand-in libcudart for the gpu module's tests (no GPU on CI machines).
 $(FAKE_CUDART): tests/fixtures/fakecudart.c
@@ -123,13 +123,18 @@ bench:
 	$(MAKE) SANITIZE= $(BENCH_BIN)
 	@for b in $(BENCH_BIN); do CASEBISECT_CORPUS=$(abspath $(CORPUS)) $$b || exit 1; done
 
-# Debian packages this project builds with. `make deps` installs only what
+# Real PyTorch for the tests that run a real trainer (harness/torchtrain.py):
+# Debian's CPU build (about 850 MB), under /usr/bin/python3 whatever python3
+# comes first on PATH.
+TORCH_PKGS := python3-torch python3-nibabel
+
+# Debian packages this project builds and tests with. `make deps` installs only what
 # is missing, and prints nothing when all is there.
 ARCH     := $(shell dpkg --print-architecture 2>/dev/null)
 HS_PKG   := $(if $(filter amd64,$(ARCH)),libhyperscan-dev,libvectorscan-dev)
 DEB_PKGS := build-essential pkg-config libuv1-dev libcjson-dev libniftiio-dev \
             libnifti2-dev $(HS_PKG) libpcre2-dev libcriterion-dev clang \
-            libclang-rt-14-dev
+            libclang-rt-14-dev $(TORCH_PKGS)
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
@@ -141,12 +146,6 @@ deps:
 	  DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q --no-install-recommends $$missing >/dev/null || \
 	  { echo "make deps: apt-get failed; install by hand:$$missing" >&2; exit 1; }; \
 	fi
-
-# Real PyTorch for the live tests: Debian's CPU build (about 850 MB), which
-# lives under /usr/bin/python3 whatever python3 comes first on PATH.
-TORCH_PKGS := python3-torch python3-nibabel
-deps-torch:
-	@$(MAKE) --no-print-directory deps DEB_PKGS="$(TORCH_PKGS)"
 
 PREFIX ?= /usr/local
 install: $(BIN)
