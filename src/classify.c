@@ -256,6 +256,8 @@ struct cls {
 	uint64_t seq;
 	bool finished;
 	struct cls_exit exit;
+	cls_line_fn *hook;
+	void *hook_ctx;
 
 	struct item best[CLS__COUNT];    /* the strongest, earliest item per class */
 	struct item exc[CLS__COUNT];     /* first exception line per class */
@@ -601,6 +603,8 @@ static void end_line(struct cls *c, struct stream_state *st, bool line_end)
 	    HS_SUCCESS)
 		die("classify: hs_scan_stream failed");
 	on_line(c, st, st->buf, st->len, st->prev, st->prev_len);
+	if (c->hook)
+		c->hook(c->hook_ctx, (enum cls_stream)(st - c->st), st->buf, st->len);
 	tmp = st->prev;
 	st->prev = st->buf;
 	st->prev_len = st->len;
@@ -776,6 +780,24 @@ void cls_finish(struct cls *c, const struct cls_exit *exit)
 	if (exit)
 		c->exit = *exit;
 	c->finished = true;
+}
+
+bool cls_failed(const struct cls *c)
+{
+	size_t k;
+
+	if (c->worker.seq)
+		return true;
+	for (k = 1; k < CLS__COUNT; k++)
+		if (c->best[k].seq && c->best[k].strength > S_ENV_WARN)
+			return true;
+	return false;
+}
+
+void cls_set_line_hook(struct cls *c, cls_line_fn *fn, void *ctx)
+{
+	c->hook = fn;
+	c->hook_ctx = ctx;
 }
 
 /* The class an exit status shows on its own. */

@@ -144,6 +144,20 @@ void cls_finish(struct cls *c, const struct cls_exit *exit);
  * cls_finish(). Can be called at any moment, any number of times. */
 void cls_result(const struct cls *c, struct cls_signature *out);
 
+/* Has any failure been seen yet (complete lines only)? An environment
+ * warning alone, or a bare traceback header, is not a failure. Cheap: for
+ * deciding when to look closer with cls_result(). */
+bool cls_failed(const struct cls *c);
+
+/* Called with every complete line (or CLS_LINE_MAX piece) of either stream,
+ * cleaned as the classifier sees it, right after the classifier took it in.
+ * line is not NUL-terminated and only valid during the call. */
+typedef void cls_line_fn(void *ctx, enum cls_stream stream, const char *line, size_t len);
+
+/* Sets (fn NULL: clears) the line hook: how a caller watches for its own
+ * markers without splitting lines again. */
+void cls_set_line_hook(struct cls *c, cls_line_fn *fn, void *ctx);
+
 /* Frees c and everything it holds; NULL is a no-op. */
 void cls_free(struct cls *c);
 
