@@ -53,4 +53,16 @@ run oom '
 import torch
 free, total = torch.cuda.mem_get_info()
 x = torch.empty(int(total * 2), dtype=torch.uint8, device="cuda")'
+# the real trainer through a real trial, on the GPU: the device-side assert
+# of the one-hot scatter, the batch line naming the bad case, no worker left
+rm -rf "$out/ds"
+harness/mkcases --cases 6 --bad case_004=255 "$out/ds" >/dev/null
+./casebisect gpus > "$out/gpus.txt" 2>&1
+./casebisect trial --json --workdir "$out/trial" --timeout 300 \
+	--cases-file "$out/ds/cases.txt" --files-file "$out/ds/files.txt" -- \
+	"$python" harness/torchtrain.py --cases-file {cases_file} --files-file {files_file} \
+	--device cuda > "$out/trial-torchtrain-cuda.json" 2>&1
+cat "$out/trial-torchtrain-cuda.json"
+cp "$out"/trial/trials/0001/stderr.log "$out/gpu-torchtrain-cuda.log" 2>/dev/null
+rm -rf "$out/ds" "$out/trial"
 echo "gpu-check: logs in $out"

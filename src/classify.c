@@ -272,60 +272,6 @@ struct cls {
 
 /* ---- small text helpers ---- */
 
-/* Length of the valid UTF-8 sequence at s (n bytes left), or 0 if invalid. */
-static size_t utf8_seq_len(const unsigned char *s, size_t n)
-{
-	size_t len, i;
-	unsigned c = s[0];
-
-	if (c < 0x80)
-		return 1;
-	if (c >= 0xc2 && c <= 0xdf)
-		len = 2;
-	else if (c >= 0xe0 && c <= 0xef)
-		len = 3;
-	else if (c >= 0xf0 && c <= 0xf4)
-		len = 4;
-	else
-		return 0;
-	if (n < len)
-		return 0;
-	for (i = 1; i < len; i++)
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-	if (c == 0xe0 && s[1] < 0xa0)
-		return 0; /* overlong */
-	if (c == 0xed && s[1] > 0x9f)
-		return 0; /* surrogate */
-	if (c == 0xf0 && s[1] < 0x90)
-		return 0;
-	if (c == 0xf4 && s[1] > 0x8f)
-		return 0;
-	return len;
-}
-
-/* Copies n bytes of src into dst (size bytes) as valid UTF-8: invalid bytes
- * become U+FFFD, and a cut never splits a character. */
-static void copy_text(char *dst, size_t size, const char *src, size_t n)
-{
-	static const char repl[] = "\xef\xbf\xbd";
-	const unsigned char *s = (const unsigned char *)src;
-	size_t i = 0, o = 0;
-
-	while (i < n) {
-		size_t len = utf8_seq_len(s + i, n - i);
-		const char *from = len ? src + i : repl;
-		size_t outlen = len ? len : 3;
-
-		if (o + outlen >= size)
-			break;
-		memcpy(dst + o, from, outlen);
-		o += outlen;
-		i += len ? len : 1;
-	}
-	dst[o] = '\0';
-}
-
 static void trim_right(char *s)
 {
 	size_t n = strlen(s);
@@ -350,7 +296,7 @@ static bool group(struct cls *c, const char *text, int g, char *dst, size_t size
 
 	if (g >= (int)pcre2_get_ovector_count(c->md) || ov[2 * g] == PCRE2_UNSET)
 		return false;
-	copy_text(dst, size, text + ov[2 * g], ov[2 * g + 1] - ov[2 * g]);
+	cb_utf8_copy(dst, size, text + ov[2 * g], ov[2 * g + 1] - ov[2 * g]);
 	trim_right(dst);
 	return dst[0] != '\0';
 }
@@ -384,7 +330,7 @@ static void extract_assert(struct cls *c, const char *text, size_t len,
 	if (extract(c, X_SOURCE, text, len)) {
 		PCRE2_SIZE *ov = pcre2_get_ovector_pointer(c->md);
 
-		copy_text(a->source, sizeof(a->source), text + ov[2], ov[5] - ov[2]);
+		cb_utf8_copy(a->source, sizeof(a->source), text + ov[2], ov[5] - ov[2]);
 	}
 	a->seen = true;
 }
@@ -415,7 +361,7 @@ static void extract_exception(struct cls *c, const char *text, size_t len,
 	if (extract(c, X_SOURCE, text, len)) {
 		PCRE2_SIZE *ov = pcre2_get_ovector_pointer(c->md);
 
-		copy_text(it->source, sizeof(it->source), text + ov[2], ov[5] - ov[2]);
+		cb_utf8_copy(it->source, sizeof(it->source), text + ov[2], ov[5] - ov[2]);
 	}
 }
 
@@ -428,7 +374,7 @@ static void fill_item(struct item *it, struct cls *c, struct stream_state *st,
 	it->stream = (enum cls_stream)(st - c->st);
 	it->klass = klass;
 	it->strength = strength;
-	copy_text(it->evidence, sizeof(it->evidence), text, len);
+	cb_utf8_copy(it->evidence, sizeof(it->evidence), text, len);
 }
 
 /* Keeps it as the best item of its class when it is stronger (or as strong

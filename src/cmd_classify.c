@@ -10,10 +10,9 @@
 #include <string.h>
 #include <unistd.h>
 
-#include <cjson/cJSON.h>
-
 #include "casebisect/classify.h"
 #include "casebisect/cli.h"
+#include "casebisect/json.h"
 #include "casebisect/util.h"
 
 #define READ_CHUNK (64 * 1024)
@@ -138,121 +137,58 @@ static void print_field(FILE *f, const char *key, const char *v)
 	fputc('"', f);
 }
 
-static void print_text(const char *file, const struct cls_signature *sig,
-		       enum cls_match level)
+void cmd_print_signature(FILE *f, const struct cls_signature *sig, int level)
 {
 	char fp[17];
 
-	printf("%s: %s", file, cls_class_name(sig->klass));
-	if (sig->klass == CLS_NONE) {
-		putchar('\n');
+	fputs(cls_class_name(sig->klass), f);
+	if (sig->klass == CLS_NONE)
 		return;
-	}
 	if (sig->kernel[0])
-		print_field(stdout, "kernel", sig->kernel);
+		print_field(f, "kernel", sig->kernel);
 	if (sig->assert_expr[0])
-		print_field(stdout, "assert", sig->assert_expr);
+		print_field(f, "assert", sig->assert_expr);
 	if (sig->error_code[0])
-		print_field(stdout, "error_code", sig->error_code);
+		print_field(f, "error_code", sig->error_code);
 	if (sig->exception[0])
-		print_field(stdout, "exception", sig->exception);
+		print_field(f, "exception", sig->exception);
 	if (sig->line)
-		printf(" line=%llu", (unsigned long long)sig->line);
-	cls_fingerprint_hex(sig, level, fp);
-	printf(" fingerprint=%s\n", fp);
+		fprintf(f, " line=%llu", (unsigned long long)sig->line);
+	cls_fingerprint_hex(sig, (enum cls_match)level, fp);
+	fprintf(f, " fingerprint=%s", fp);
 }
 
-/* The length of the valid UTF-8 sequence at s, or 0 when it is not one. */
-static size_t utf8_seq_len(const unsigned char *s)
+static void print_text(const char *file, const struct cls_signature *sig,
+		       enum cls_match level)
 {
-	size_t n, i;
-	unsigned int cp;
-
-	if (s[0] < 0x80)
-		return 1;
-	if (s[0] >= 0xc2 && s[0] <= 0xdf)
-		n = 2, cp = s[0] & 0x1f;
-	else if (s[0] >= 0xe0 && s[0] <= 0xef)
-		n = 3, cp = s[0] & 0x0f;
-	else if (s[0] >= 0xf0 && s[0] <= 0xf4)
-		n = 4, cp = s[0] & 0x07;
-	else
-		return 0;
-	for (i = 1; i < n; i++) {
-		if ((s[i] & 0xc0) != 0x80)
-			return 0;
-		cp = (cp << 6) | (s[i] & 0x3f);
-	}
-	if ((n == 3 && cp < 0x800) || (n == 4 && (cp < 0x10000 || cp > 0x10ffff)) ||
-	    (cp >= 0xd800 && cp <= 0xdfff))
-		return 0;
-	return n;
+	printf("%s: ", file);
+	cmd_print_signature(stdout, sig, level);
+	putchar('\n');
 }
 
-/* A file name is bytes; JSON wants UTF-8. Returns a copy with each invalid
- * byte replaced by U+FFFD; the caller frees it. */
-static char *utf8_clean(const char *s)
+int cmd_classify_file(const char *path, struct cls_signature *sig)
 {
-	size_t len = strlen(s), i = 0, o = 0;
-	char *out;
+	char *buf = xmalloc(READ_CHUNK);
+	int rc = classify_log(path, buf, sig);
+	int saved = errno;
 
-	if (len > (SIZE_MAX - 1) / 3)
-		die("file name too long");
-	out = xmalloc(len * 3 + 1);
-	while (s[i]) {
-		size_t n = utf8_seq_len((const unsigned char *)s + i);
-
-		if (n) {
-			memcpy(out + o, s + i, n);
-			o += n;
-			i += n;
-		} else {
-			memcpy(out + o, "\xef\xbf\xbd", 3);
-			o += 3;
-			i++;
-		}
-	}
-	out[o] = '\0';
-	return out;
-}
-
-/* Adds key: the string, or null when it is empty. */
-static void add_str(cJSON *obj, const char *key, const char *v)
-{
-	if (!(*v ? cJSON_AddStringToObject(obj, key, v) : cJSON_AddNullToObject(obj, key)))
-		die("out of memory building JSON");
+	free(buf);
+	errno = saved;
+	return rc;
 }
 
 static void print_json(const char *file, const struct cls_signature *sig,
 		       enum cls_match level)
 {
-	cJSON *obj = cJSON_CreateObject();
-	char *name = utf8_clean(file), *text = NULL;
-	char fp[17];
+	cJSON *obj = json_object();
+	char *text;
 
-	if (!obj)
-		die("out of memory building JSON");
-	cls_fingerprint_hex(sig, level, fp);
-	add_str(obj, "file", name);
-	add_str(obj, "class", cls_class_name(sig->klass));
-	add_str(obj, "kernel", sig->kernel);
-	add_str(obj, "assert_expr", sig->assert_expr);
-	add_str(obj, "source", sig->source);
-	add_str(obj, "exception", sig->exception);
-	add_str(obj, "message", sig->message);
-	add_str(obj, "error_code", sig->error_code);
-	if (!(sig->line ? cJSON_AddNumberToObject(obj, "line", (double)sig->line)
-			: cJSON_AddNullToObject(obj, "line")))
-		die("out of memory building JSON");
-	add_str(obj, "evidence", sig->evidence);
-	add_str(obj, "fingerprint", fp);
-	text = cJSON_PrintUnformatted(obj);
-	if (!text)
-		die("out of memory printing JSON");
+	json_add_str(obj, "file", file);
+	json_add_str(obj, "class", cls_class_name(sig->klass));
+	json_add_signature(obj, sig, level);
+	text = json_finish(obj, false);
 	puts(text);
-	cJSON_free(text);
-	cJSON_Delete(obj);
-	free(name);
+	free(text);
 }
 
 enum cb_exit cmd_classify(int argc, char **argv)

@@ -24,6 +24,8 @@ struct command {
  * is one line here plus its src/cmd_NAME.c (declared in cli.h). */
 static const struct command commands[] = {
 	{ "classify", "how did a training run end? read its log", cmd_classify },
+	{ "gpus", "the CUDA devices of this machine, with driver and runtime versions", cmd_gpus },
+	{ "trial", "run a command once the way casebisect runs a trial", cmd_trial },
 };
 
 static const char usage_line[] = "usage: casebisect [--version] [--help] COMMAND [ARGS...]\n";

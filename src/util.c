@@ -1,6 +1,7 @@
 /* util: allocation wrappers and die(); see include/casebisect/util.h. */
 #include <errno.h>
 #include <stdarg.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -93,4 +94,67 @@ char *cb_read_file(const char *path, size_t *len)
 	if (len)
 		*len = n;
 	return buf;
+}
+
+size_t cb_utf8_seq_len(const unsigned char *s, size_t n)
+{
+	size_t len, i;
+	unsigned c = s[0];
+
+	if (c < 0x80)
+		return 1;
+	if (c >= 0xc2 && c <= 0xdf)
+		len = 2;
+	else if (c >= 0xe0 && c <= 0xef)
+		len = 3;
+	else if (c >= 0xf0 && c <= 0xf4)
+		len = 4;
+	else
+		return 0;
+	if (n < len)
+		return 0;
+	for (i = 1; i < len; i++)
+		if ((s[i] & 0xc0) != 0x80)
+			return 0;
+	if (c == 0xe0 && s[1] < 0xa0)
+		return 0; /* overlong */
+	if (c == 0xed && s[1] > 0x9f)
+		return 0; /* surrogate */
+	if (c == 0xf0 && s[1] < 0x90)
+		return 0;
+	if (c == 0xf4 && s[1] > 0x8f)
+		return 0;
+	return len;
+}
+
+void cb_utf8_copy(char *dst, size_t size, const char *src, size_t n)
+{
+	static const char repl[] = "\xef\xbf\xbd";
+	const unsigned char *s = (const unsigned char *)src;
+	size_t i = 0, o = 0;
+
+	while (i < n) {
+		size_t len = cb_utf8_seq_len(s + i, n - i);
+		const char *from = len ? src + i : repl;
+		size_t outlen = len ? len : 3;
+
+		if (o + outlen >= size)
+			break;
+		memcpy(dst + o, from, outlen);
+		o += outlen;
+		i += len ? len : 1;
+	}
+	dst[o] = '\0';
+}
+
+char *cb_utf8_clean(const char *s)
+{
+	size_t len = strlen(s);
+	char *out;
+
+	if (len > (SIZE_MAX - 1) / 3)
+		die("string too long");
+	out = xmalloc(len * 3 + 1);
+	cb_utf8_copy(out, len * 3 + 1, s, len);
+	return out;
 }

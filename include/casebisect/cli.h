@@ -29,6 +29,17 @@ enum cb_exit {
  * Each lives in its own src/cmd_NAME.c; main.c's table lists them.
  */
 enum cb_exit cmd_classify(int argc, char **argv);
+enum cb_exit cmd_gpus(int argc, char **argv);
+enum cb_exit cmd_trial(int argc, char **argv);
+
+/* Shared by commands (cmd_classify.c): classify the log at path ("-":
+ * stdin) into *sig; 0, or -1 with errno set when it cannot be read. */
+struct cls_signature;
+int cmd_classify_file(const char *path, struct cls_signature *sig);
+
+/* Prints "CLASS key=value... fingerprint=HEX" (no newline), as classify
+ * prints it after "LOG: "; level is the fingerprint's. */
+void cmd_print_signature(FILE *f, const struct cls_signature *sig, int level);
 
 /* Whether an option takes a value. */
 enum cli_arg {

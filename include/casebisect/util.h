@@ -32,6 +32,18 @@ size_t cb_strlcpy(char *dst, const char *src, size_t dstsize);
  * cannot be read. For small files (tests, fixtures): it holds all in memory. */
 char *cb_read_file(const char *path, size_t *len);
 
+/* Length of the valid UTF-8 sequence at s (n bytes available), or 0 when
+ * the bytes there are not one (overlong forms and surrogates included). */
+size_t cb_utf8_seq_len(const unsigned char *s, size_t n);
+
+/* Copies n bytes of src into dst (size > 0 bytes) as valid UTF-8: each
+ * invalid byte becomes U+FFFD, and a cut never splits a character. */
+void cb_utf8_copy(char *dst, size_t size, const char *src, size_t n);
+
+/* A valid UTF-8 copy of the string s (invalid bytes become U+FFFD); the
+ * caller frees it. */
+char *cb_utf8_clean(const char *s);
+
 #define CB_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 #include "casebisect/banned.h"

@@ -1,0 +1,30 @@
+/* json: the JSON shapes several commands share, built with cJSON (this
+ * header is where cJSON's types may appear outside a module's .c). */
+#ifndef CASEBISECT_JSON_H
+#define CASEBISECT_JSON_H
+
+#include <stdbool.h>
+
+#include <cjson/cJSON.h>
+
+#include "casebisect/classify.h"
+
+/* A new empty object; dies when out of memory. */
+cJSON *json_object(void);
+
+/* Adds key: v, or key: null when v is "" (absent). v is made valid UTF-8
+ * (file names are bytes). Dies when out of memory. */
+void json_add_str(cJSON *obj, const char *key, const char *v);
+
+/* Adds key: n, or key: null when !present. */
+void json_add_num(cJSON *obj, const char *key, double n, bool present);
+
+/* Adds a signature's fields: kernel, assert_expr, source, exception,
+ * message, error_code, line, evidence, and fingerprint at level. */
+void json_add_signature(cJSON *obj, const struct cls_signature *sig, enum cls_match level);
+
+/* Prints obj (compact, or indented when pretty) and deletes it; the caller
+ * frees the text with free(). Dies when out of memory. */
+char *json_finish(cJSON *obj, bool pretty);
+
+#endif

@@ -1,0 +1,183 @@
+/* supervise: trials. A trial is one run of the user's command, watched from
+ * start to end on libuv, that always ends, is classified, and leaves no
+ * process behind. */
+#ifndef CASEBISECT_SUPERVISE_H
+#define CASEBISECT_SUPERVISE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "casebisect/classify.h"
+
+/*
+ * How a trial is run and ended.
+ *
+ *  1. The command (argv, no shell) starts in its own session and process
+ *     group, stdin from /dev/null, signal dispositions and mask reset, in
+ *     the working directory asked for, with the caller's environment plus
+ *     CUDA_LAUNCH_BLOCKING=1 (unless no_blocking), TORCH_USE_CUDA_DSA=1,
+ *     PYTHONUNBUFFERED=1, PYTHONFAULTHANDLER=1, nnUNet_compile=f,
+ *     CASEBISECT_TRIAL=<n>, CASEBISECT_SUPERVISOR=<our pid>, the slot's
+ *     CUDA_VISIBLE_DEVICES, then the extra "K=V" entries (which override).
+ *  2. stdout and stderr go through pipes into the classifier and into
+ *     stdout.log and stderr.log in the trial directory: the first log_head
+ *     bytes as they come, then only the last log_tail bytes (kept in
+ *     memory, written at the end after a line that marks the cut).
+ *  3. The trial ends at the first of: a failure (matching the target when
+ *     there is one; then a settle time catches the rest of the assertion
+ *     lines, cut short when the process is gone and both pipes are at
+ *     EOF), a pass (exit 0, a CASEBISECT_PASS line, pass_pattern,
+ *     pass_after seconds without failure), the timeout, a stall (no output
+ *     for stall seconds), sup_stop(), or the process's own exit.
+ *  4. Ending, whatever the reason: SIGTERM to the process group and to every
+ *     process that carries this trial's CASEBISECT_TRIAL and
+ *     CASEBISECT_SUPERVISOR in its environment (/proc/PID/environ: workers
+ *     that escaped with setsid), grace seconds, SIGKILL to the same, and
+ *     reaping until none remains. casebisect is a child subreaper, so
+ *     escaped descendants are re-parented to it; they are reaped by pid,
+ *     never with waitpid(-1), which would steal libuv's exit statuses.
+ *  5. A trial is finished when its process has exited, both pipes are at
+ *     EOF and no process of it remains; then its callback runs.
+ */
+
+enum sup_outcome { SUP_PASS = 0, SUP_FAIL, SUP_UNRESOLVED };
+
+/* Why a trial ended as it did. */
+enum sup_reason {
+	SUP_R_EXIT_0 = 0,     /* PASS: exited with status 0 */
+	SUP_R_PASS_MARKER,    /* PASS: printed CASEBISECT_PASS */
+	SUP_R_PASS_PATTERN,   /* PASS: a line matched pass_pattern */
+	SUP_R_PASS_AFTER,     /* PASS: ran pass_after seconds with no failure */
+	SUP_R_FAILURE,        /* FAIL: the failure (the target's, when given) */
+	SUP_R_OTHER_FAILURE,  /* UNRESOLVED: a failure other than the target */
+	SUP_R_TIMEOUT,        /* UNRESOLVED: ran past the timeout */
+	SUP_R_STALL,          /* UNRESOLVED: printed nothing for stall seconds */
+	SUP_R_INTERRUPTED,    /* UNRESOLVED: sup_stop() */
+	SUP_R_NOT_FOUND,      /* configuration error: command not found (127) */
+	SUP_R_NOT_EXECUTABLE, /* configuration error: not executable (126) */
+	SUP_R_SPAWN_ERROR,    /* configuration error: could not start it */
+	SUP_R__COUNT
+};
+
+struct sup_limits {
+	double timeout_s;    /* hard limit; 0: none */
+	double stall_s;      /* no output at all for this long; 0: never */
+	double pass_after_s; /* PASS after this long without failure; 0: never */
+	double settle_s;     /* after a failure, before ending it (default 2) */
+	double grace_s;      /* between SIGTERM and SIGKILL (default 10) */
+	size_t log_head;     /* bytes kept from the start of each stream (1 MiB) */
+	size_t log_tail;     /* bytes kept from the end of each stream (4 MiB) */
+};
+
+#define SUP_LIMITS_INIT { 0, 0, 0, 2.0, 10.0, (size_t)1 << 20, (size_t)4 << 20 }
+
+/* What every trial of a supervisor shares. Strings and arrays are borrowed:
+ * they must outlive the supervisor. */
+struct sup_options {
+	struct sup_limits limits;
+	bool no_blocking;               /* drop CUDA_LAUNCH_BLOCKING */
+	const char *const *env;         /* extra "K=V", NULL-terminated; may be NULL */
+	const char *cwd;                /* NULL: casebisect's own */
+	const char *pass_pattern;       /* POSIX ERE; NULL: none */
+	const char *batch_pattern;      /* POSIX ERE with one group; NULL: CASEBISECT_BATCH */
+	const struct cls_signature *target; /* NULL: any failure is FAIL */
+	enum cls_match match;           /* how a failure must agree with target */
+	const int *gpus;                /* one device per slot group; may be NULL */
+	size_t ngpus;                   /* 0: slots have no GPU (no CUDA_VISIBLE_DEVICES) */
+	size_t per_gpu;                 /* trials per device (default 1) */
+	size_t jobs;                    /* cap on trials at once; 0: ngpus * per_gpu, or 1 */
+};
+
+/* One trial to run. Borrowed for the duration of sup_start() only. */
+struct sup_trial_spec {
+	uint64_t number;              /* CASEBISECT_TRIAL; also names the logs */
+	const char *const *argv;      /* NULL-terminated, placeholders already expanded */
+	const char *trial_dir;        /* exists; logs and result go there */
+	const char *const *env;       /* extra "K=V" for this trial only; may be NULL */
+};
+
+/* How a trial ended. Owned by the supervisor; valid during the callback. */
+struct sup_result {
+	uint64_t number;
+	enum sup_outcome outcome;
+	enum sup_reason reason;
+	struct cls_signature sig;     /* the classifier's answer, exit included */
+	int exit_code;                /* -1 when killed by a signal */
+	int signal;                   /* the signal that ended it, 0 when it exited */
+	bool signal_sent_by_us;       /* that signal was ours (ending the trial) */
+	double duration_s;
+	double first_failure_s;       /* seconds to the first failure line; -1: none */
+	char suspects[4096];          /* the cases of the last batch line before the
+				       * failure, space separated; "" when none */
+	char stdout_log[4096];
+	char stderr_log[4096];
+	int slot;                     /* the slot it ran in */
+	int gpu;                      /* its device, -1 when none */
+	size_t leftovers_killed;      /* processes of it that outlived the main one */
+	char error[512];              /* configuration errors, in words */
+};
+
+typedef void sup_done_fn(void *ctx, const struct sup_result *result);
+
+struct sup;
+
+/* A new supervisor (it owns a libuv loop, and makes casebisect a child
+ * subreaper). Returns NULL with a message in err when the options are bad
+ * (a pattern that does not compile). Free with sup_free(). */
+struct sup *sup_new(const struct sup_options *opts, char *err, size_t errlen);
+
+/* Free slots right now. */
+size_t sup_free_slots(const struct sup *s);
+
+/* Starts a trial in a free slot; done(ctx, result) runs from sup_run() when
+ * it is finished (and may start further trials). Returns 0, or -1 with a
+ * message in err (no free slot, cannot create the logs, stopped). A command
+ * that cannot be started at all is not an error here: it finishes at once
+ * with reason SUP_R_NOT_FOUND / NOT_EXECUTABLE / SPAWN_ERROR. */
+int sup_start(struct sup *s, const struct sup_trial_spec *spec, sup_done_fn *done, void *ctx,
+	      char *err, size_t errlen);
+
+/* Runs the loop until no trial is running. Handles SIGINT, SIGTERM and
+ * SIGHUP: the first one ends every running trial as in step 4 (reason
+ * SUP_R_INTERRUPTED) and refuses new ones; a second SIGINT kills them at
+ * once. Returns 0, or 1 when it was interrupted. */
+int sup_run(struct sup *s);
+
+/* Ends every running trial (reason SUP_R_INTERRUPTED), and refuses new
+ * ones; now: SIGKILL at once instead of SIGTERM and grace. */
+void sup_stop(struct sup *s, bool now);
+
+/* Frees s; no trial may be running. NULL is a no-op. */
+void sup_free(struct sup *s);
+
+/* The result as JSON (what result.json in the trial directory holds, and
+ * `trial --json` prints): trial, outcome, reason, class, signature, exit_code,
+ * signal, signal_sent_by_us, duration_s, first_failure_s, suspects (an
+ * array), stdout_log, stderr_log, slot, gpu, leftovers_killed, error; null
+ * where absent. The caller frees the text. */
+char *sup_result_json(const struct sup_result *r, bool pretty);
+
+/* Names as printed ("PASS", "timeout"). */
+const char *sup_outcome_name(enum sup_outcome o);
+const char *sup_reason_name(enum sup_reason r);
+
+/* Placeholders replaced inside any argument. Values are absolute paths (or,
+ * for n, a number); NULL: that placeholder is not available here. */
+struct sup_placeholders {
+	const char *trial_dir;
+	const char *cases_file;
+	const char *files_file;
+	const char *view;
+	const char *n;
+};
+
+/* Returns a new NULL-terminated argv (free with sup_argv_free()) with
+ * {trial_dir}, {n}, {cases_file}, {files_file} and {view} replaced; other
+ * braces are left alone. NULL with a message in err when an argument uses a
+ * placeholder that is not available ("{view} needs a dataset"). */
+char **sup_expand_argv(const char *const *argv, const struct sup_placeholders *ph, char *err,
+		       size_t errlen);
+void sup_argv_free(char **argv);
+
+#endif

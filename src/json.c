@@ -1,0 +1,58 @@
+/* json: the JSON shapes several commands share; see include/casebisect/json.h. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "casebisect/json.h"
+#include "casebisect/util.h"
+
+cJSON *json_object(void)
+{
+	cJSON *o = cJSON_CreateObject();
+
+	if (!o)
+		die("out of memory building JSON");
+	return o;
+}
+
+void json_add_str(cJSON *obj, const char *key, const char *v)
+{
+	char *clean = cb_utf8_clean(v);
+	bool ok = *clean ? cJSON_AddStringToObject(obj, key, clean) != NULL
+			 : cJSON_AddNullToObject(obj, key) != NULL;
+
+	free(clean);
+	if (!ok)
+		die("out of memory building JSON");
+}
+
+void json_add_num(cJSON *obj, const char *key, double n, bool present)
+{
+	if (!(present ? cJSON_AddNumberToObject(obj, key, n) : cJSON_AddNullToObject(obj, key)))
+		die("out of memory building JSON");
+}
+
+void json_add_signature(cJSON *obj, const struct cls_signature *sig, enum cls_match level)
+{
+	char fp[17];
+
+	cls_fingerprint_hex(sig, level, fp);
+	json_add_str(obj, "kernel", sig->kernel);
+	json_add_str(obj, "assert_expr", sig->assert_expr);
+	json_add_str(obj, "source", sig->source);
+	json_add_str(obj, "exception", sig->exception);
+	json_add_str(obj, "message", sig->message);
+	json_add_str(obj, "error_code", sig->error_code);
+	json_add_num(obj, "line", (double)sig->line, sig->line != 0);
+	json_add_str(obj, "evidence", sig->evidence);
+	json_add_str(obj, "fingerprint", fp);
+}
+
+char *json_finish(cJSON *obj, bool pretty)
+{
+	char *text = pretty ? cJSON_Print(obj) : cJSON_PrintUnformatted(obj);
+
+	cJSON_Delete(obj);
+	if (!text)
+		die("out of memory printing JSON");
+	return text;
+}

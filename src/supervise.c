@@ -1,0 +1,1165 @@
+/* supervise: trials on libuv that always end, are classified, and leave no
+ * process behind; the procedure is documented in include/casebisect/supervise.h.
+ *
+ * Design note: finding a trial's processes. A trial's process group holds
+ * the main process and the workers it forks, but a worker may leave it with
+ * setsid, and orphans are re-parented to us (we are a child subreaper), not
+ * to their group's leader. What every descendant keeps is the environment it
+ * was exec'd with, so a process belongs to trial n of this supervisor when it
+ * is in the trial's group or its /proc/PID/environ holds both
+ * CASEBISECT_TRIAL=n and CASEBISECT_SUPERVISOR=<our pid>. While a trial ends,
+ * a poll timer scans /proc for them, signals them, and reaps those that are
+ * our children by pid (libuv reaps the main process itself). */
+#include <ctype.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <regex.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <uv.h>
+
+#include "casebisect/json.h"
+#include "casebisect/supervise.h"
+#include "casebisect/util.h"
+
+extern char **environ;
+
+#define POLL_MS 50
+#define READ_BUF (64 * 1024)
+/* After SIGKILL, how long pipes held open by a process we cannot see may
+ * keep a trial from finishing before we close them ourselves. */
+#define LAST_RESORT_S 10.0
+
+/* The first log_head bytes of a stream go to its file as they come; after
+ * that only the last log_tail bytes are kept, in a ring, and written after a
+ * line that marks the cut when the stream ends. */
+struct capped_log {
+	int fd;
+	size_t head_cap, tail_cap;
+	size_t head;      /* bytes written to the file */
+	uint64_t total;   /* bytes seen */
+	char *ring;       /* tail_cap bytes, allocated when the head is full */
+	size_t ring_pos;  /* where the next byte goes */
+	size_t ring_len;  /* bytes held (<= tail_cap) */
+	int error;        /* first write error (errno), 0 when none */
+};
+
+struct trial;
+
+struct stream_pipe {
+	uv_pipe_t pipe;
+	struct trial *t;
+	enum cls_stream which;
+	bool eof;
+	char buf[READ_BUF];
+};
+
+enum trial_state { T_RUNNING, T_SETTLING, T_ENDING, T_CLOSING };
+
+struct trial {
+	struct sup *s;
+	struct trial *next; /* in the supervisor's list of running trials */
+	int slot;
+	int gpu;
+	uint64_t number;
+	char dir[4000];
+	char cmd[256]; /* argv[0], for messages */
+
+	uv_process_t proc;
+	struct stream_pipe out, err;
+	uv_timer_t t_timeout, t_stall, t_pass_after, t_settle, t_poll;
+	int open_handles;
+
+	pid_t pid;
+	bool spawned, exited;
+	int64_t exit_status;
+	int term_signal;
+	bool term_sent, kill_sent, pipes_forced;
+
+	enum trial_state state;
+	bool decided;
+	enum sup_outcome outcome;
+	enum sup_reason reason;
+	uint64_t start_ns, ending_ns, failure_ns;
+
+	struct cls *cls;
+	char last_batch[4096];
+	bool suspects_frozen;
+	char trial_marker[64], sup_marker[64];
+
+	struct capped_log log[2];
+	sup_done_fn *done;
+	void *ctx;
+	struct sup_result result;
+};
+
+struct sup {
+	uv_loop_t loop;
+	struct sup_options o;
+	regex_t pass_re, batch_re;
+	bool has_pass_re, has_batch_re;
+	size_t nslots;
+	bool *slot_busy;
+	int *slot_gpu;
+	struct trial *running;
+	size_t nrunning;
+	bool stopping;
+	int interrupted; /* 1: ending trials gracefully; 2: killing them now */
+	int signals_seen;
+	uv_signal_t sig[3];
+	bool signals_on;
+};
+
+/* ---- names ---- */
+
+static const char *const outcome_names[] = { "PASS", "FAIL", "UNRESOLVED" };
+static const char *const reason_names[SUP_R__COUNT] = {
+	[SUP_R_EXIT_0] = "exit_0",
+	[SUP_R_PASS_MARKER] = "pass_marker",
+	[SUP_R_PASS_PATTERN] = "pass_pattern",
+	[SUP_R_PASS_AFTER] = "pass_after",
+	[SUP_R_FAILURE] = "failure",
+	[SUP_R_OTHER_FAILURE] = "other_failure",
+	[SUP_R_TIMEOUT] = "timeout",
+	[SUP_R_STALL] = "stall",
+	[SUP_R_INTERRUPTED] = "interrupted",
+	[SUP_R_NOT_FOUND] = "command_not_found",
+	[SUP_R_NOT_EXECUTABLE] = "command_not_executable",
+	[SUP_R_SPAWN_ERROR] = "spawn_error",
+};
+
+const char *sup_outcome_name(enum sup_outcome o)
+{
+	return (unsigned)o < CB_ARRAY_SIZE(outcome_names) ? outcome_names[o] : "?";
+}
+
+const char *sup_reason_name(enum sup_reason r)
+{
+	return (unsigned)r < SUP_R__COUNT ? reason_names[r] : "?";
+}
+
+/* ---- capped logs ---- */
+
+static void write_all(struct capped_log *l, const char *p, size_t n)
+{
+	while (n && !l->error) {
+		ssize_t w = write(l->fd, p, n);
+
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			l->error = errno;
+			return;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+}
+
+static int log_open(struct capped_log *l, const char *path, size_t head, size_t tail)
+{
+	memset(l, 0, sizeof(*l));
+	l->head_cap = head;
+	l->tail_cap = tail;
+	l->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	return l->fd < 0 ? -1 : 0;
+}
+
+static void log_append(struct capped_log *l, const char *p, size_t n)
+{
+	l->total += n;
+	if (l->head < l->head_cap) {
+		size_t take = n < l->head_cap - l->head ? n : l->head_cap - l->head;
+
+		write_all(l, p, take);
+		l->head += take;
+		p += take;
+		n -= take;
+	}
+	if (!n || !l->tail_cap)
+		return;
+	if (!l->ring)
+		l->ring = xmalloc(l->tail_cap);
+	if (n >= l->tail_cap) {
+		memcpy(l->ring, p + n - l->tail_cap, l->tail_cap);
+		l->ring_pos = 0;
+		l->ring_len = l->tail_cap;
+		return;
+	}
+	while (n) {
+		size_t room = l->tail_cap - l->ring_pos, take = n < room ? n : room;
+
+		memcpy(l->ring + l->ring_pos, p, take);
+		l->ring_pos = (l->ring_pos + take) % l->tail_cap;
+		l->ring_len = l->ring_len + take > l->tail_cap ? l->tail_cap : l->ring_len + take;
+		p += take;
+		n -= take;
+	}
+}
+
+/* Writes the tail after a line that says what was cut, and closes. */
+static int log_close(struct capped_log *l)
+{
+	uint64_t cut = l->total - l->head - l->ring_len;
+	int err;
+
+	if (l->fd < 0)
+		return 0;
+	if (l->ring_len) {
+		char mark[160];
+		size_t start = (l->ring_pos + l->tail_cap - l->ring_len) % l->tail_cap;
+		size_t first = l->ring_len < l->tail_cap - start ? l->ring_len : l->tail_cap - start;
+		int n = snprintf(mark, sizeof(mark),
+				 "\n[casebisect: %llu bytes cut here; the last %zu bytes follow]\n",
+				 (unsigned long long)cut, l->ring_len);
+
+		if (cut)
+			write_all(l, mark, (size_t)n);
+		write_all(l, l->ring + start, first);
+		write_all(l, l->ring, l->ring_len - first);
+	}
+	free(l->ring);
+	l->ring = NULL;
+	err = l->error;
+	if (close(l->fd) && !err)
+		err = errno;
+	l->fd = -1;
+	return err ? -1 : 0;
+}
+
+/* ---- the processes of a trial ---- */
+
+/* Reads /proc/PID/WHAT into buf (NUL-terminated); its length, or 0. */
+static size_t read_proc(pid_t pid, const char *what, char *buf, size_t size)
+{
+	char path[64];
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "/proc/%d/%s", (int)pid, what);
+	fd = open(path, O_RDONLY | O_CLOEXEC);
+	if (fd < 0)
+		return 0;
+	n = read(fd, buf, size - 1);
+	close(fd);
+	if (n <= 0)
+		return 0;
+	buf[n] = '\0';
+	return (size_t)n;
+}
+
+/* Does the environment of pid hold both markers of t? */
+static bool has_markers(pid_t pid, const struct trial *t)
+{
+	char buf[65536];
+	size_t n = read_proc(pid, "environ", buf, sizeof(buf)), i = 0;
+	bool trial = false, sup = false;
+
+	while (i < n) {
+		const char *e = buf + i;
+
+		trial = trial || !strcmp(e, t->trial_marker);
+		sup = sup || !strcmp(e, t->sup_marker);
+		i += strlen(e) + 1;
+	}
+	return trial && sup;
+}
+
+/* state, ppid and process group of pid from /proc/PID/stat */
+static bool read_stat(pid_t pid, char *state, pid_t *ppid, pid_t *pgrp)
+{
+	char buf[1024], *p;
+	int pp, pg;
+
+	if (!read_proc(pid, "stat", buf, sizeof(buf)))
+		return false;
+	p = strrchr(buf, ')'); /* the command name may hold spaces and ')' */
+	if (!p || sscanf(p + 1, " %c %d %d", state, &pp, &pg) != 3)
+		return false;
+	*ppid = pp;
+	*pgrp = pg;
+	return true;
+}
+
+/* Is pid the main process of a running trial? libuv reaps those. */
+static bool is_main_process(const struct sup *s, pid_t pid)
+{
+	const struct trial *t;
+
+	for (t = s->running; t; t = t->next)
+		if (t->spawned && t->pid == pid)
+			return true;
+	return false;
+}
+
+/*
+ * Counts the processes of t still alive (zombies included until reaped),
+ * sends sig to each when sig != 0, and reaps the adopted zombies by pid.
+ */
+static size_t scan_trial(struct trial *t, int sig)
+{
+	pid_t self = getpid();
+	DIR *d;
+	struct dirent *e;
+	size_t n = 0;
+
+	if (sig && t->spawned)
+		kill(-t->pid, sig); /* the group, including what the scan misses */
+	d = opendir("/proc");
+	if (!d)
+		return 0;
+	while ((e = readdir(d))) {
+		char state;
+		pid_t pid, ppid, pgrp;
+
+		if (!isdigit((unsigned char)e->d_name[0]))
+			continue;
+		pid = (pid_t)atoi(e->d_name);
+		if (pid == self || !read_stat(pid, &state, &ppid, &pgrp))
+			continue;
+		if (state == 'Z' && ppid == self && !is_main_process(t->s, pid)) {
+			/* An adopted orphan: a zombie has no environ left to tell
+			 * whose it was, and reaping it is right whoever's it is. */
+			waitpid(pid, NULL, WNOHANG);
+			continue;
+		}
+		if (!(t->spawned && pgrp == t->pid) && !has_markers(pid, t))
+			continue;
+		if (state == 'Z') {
+			n++; /* its parent, or libuv, will reap it */
+			continue;
+		}
+		n++;
+		if (sig)
+			kill(pid, sig);
+		if (pid != t->pid)
+			t->result.leftovers_killed += sig == SIGKILL;
+	}
+	closedir(d);
+	return n;
+}
+
+/* ---- ending a trial ---- */
+
+static double elapsed_s(uint64_t since_ns)
+{
+	return (double)(uv_hrtime() - since_ns) / 1e9;
+}
+
+static void decide(struct trial *t, enum sup_outcome o, enum sup_reason r)
+{
+	if (t->decided)
+		return;
+	t->decided = true;
+	t->outcome = o;
+	t->reason = r;
+}
+
+static void finish(struct trial *t);
+
+static void stop_running_timers(struct trial *t)
+{
+	uv_timer_stop(&t->t_timeout);
+	uv_timer_stop(&t->t_stall);
+	uv_timer_stop(&t->t_pass_after);
+	uv_timer_stop(&t->t_settle);
+}
+
+static bool pipes_done(const struct trial *t)
+{
+	return t->out.eof && t->err.eof;
+}
+
+/* One step of the end: reap, count, escalate, or finish. */
+static void end_step(struct trial *t)
+{
+	double since = elapsed_s(t->ending_ns);
+	size_t left;
+
+	if (!t->kill_sent && (since >= t->s->o.limits.grace_s || t->s->interrupted > 1)) {
+		t->kill_sent = true;
+		left = scan_trial(t, SIGKILL);
+	} else {
+		left = scan_trial(t, 0);
+	}
+	if (!left && t->kill_sent && !pipes_done(t) && since >= t->s->o.limits.grace_s + LAST_RESORT_S) {
+		/* Something we cannot see holds the pipes; stop waiting. */
+		t->pipes_forced = true;
+		t->out.eof = t->err.eof = true;
+		uv_read_stop((uv_stream_t *)&t->out.pipe);
+		uv_read_stop((uv_stream_t *)&t->err.pipe);
+	}
+	if (!left && (t->exited || !t->spawned) && pipes_done(t))
+		finish(t);
+}
+
+static void on_poll(uv_timer_t *h)
+{
+	end_step(h->data);
+}
+
+static void begin_end(struct trial *t)
+{
+	if (t->state >= T_ENDING)
+		return;
+	t->state = T_ENDING;
+	t->ending_ns = uv_hrtime();
+	stop_running_timers(t);
+	if (!t->exited || scan_trial(t, 0)) {
+		t->term_sent = true;
+		if (t->s->interrupted > 1) {
+			t->kill_sent = true;
+			scan_trial(t, SIGKILL);
+		} else {
+			scan_trial(t, SIGTERM);
+		}
+	}
+	uv_timer_start(&t->t_poll, on_poll, 0, POLL_MS);
+}
+
+/* The main process has exited: whatever it left behind (workers that hold
+ * the pipes open, say) is ended by the same procedure. */
+static void progress(struct trial *t)
+{
+	if (t->state >= T_ENDING || !t->exited)
+		return;
+	begin_end(t);
+}
+
+static void on_settle(uv_timer_t *h)
+{
+	begin_end(h->data);
+}
+
+static void on_timeout(uv_timer_t *h)
+{
+	struct trial *t = h->data;
+
+	decide(t, SUP_UNRESOLVED, SUP_R_TIMEOUT);
+	begin_end(t);
+}
+
+static void on_stall(uv_timer_t *h)
+{
+	struct trial *t = h->data;
+
+	decide(t, SUP_UNRESOLVED, SUP_R_STALL);
+	begin_end(t);
+}
+
+static void on_pass_after(uv_timer_t *h)
+{
+	struct trial *t = h->data;
+
+	if (t->suspects_frozen)
+		return; /* a failure was seen: not a pass */
+	decide(t, SUP_PASS, SUP_R_PASS_AFTER);
+	begin_end(t);
+}
+
+/* ---- output ---- */
+
+static bool matches_target(const struct sup *s, const struct cls_signature *sig)
+{
+	if (sig->klass == CLS_NONE)
+		return false;
+	if (!s->o.target)
+		return true;
+	return cls_fingerprint(sig, s->o.match) == cls_fingerprint(s->o.target, s->o.match);
+}
+
+/* The classifier hands each line here: markers, patterns, suspects. */
+static void on_line(void *ctx, enum cls_stream stream, const char *line, size_t len)
+{
+	struct trial *t = ctx;
+	struct sup *s = t->s;
+	char *text = NULL;
+	const char *m;
+
+	(void)stream;
+	if (!t->suspects_frozen && cls_failed(t->cls)) {
+		t->suspects_frozen = true;
+		t->failure_ns = uv_hrtime();
+		cb_strlcpy(t->result.suspects, t->last_batch, sizeof(t->result.suspects));
+	}
+	if (s->has_pass_re || s->has_batch_re) {
+		text = xmalloc(len + 1);
+		memcpy(text, line, len);
+		text[len] = '\0';
+	}
+	if (!t->suspects_frozen) {
+		if (s->has_batch_re) {
+			regmatch_t g[2];
+
+			if (!regexec(&s->batch_re, text, 2, g, 0) && g[1].rm_so >= 0) {
+				size_t n = (size_t)(g[1].rm_eo - g[1].rm_so);
+
+				if (n >= sizeof(t->last_batch))
+					n = sizeof(t->last_batch) - 1;
+				memcpy(t->last_batch, text + g[1].rm_so, n);
+				t->last_batch[n] = '\0';
+			}
+		} else if ((m = memmem(line, len, "CASEBISECT_BATCH", 16))) {
+			size_t off = (size_t)(m - line) + 16, n;
+
+			while (off < len && (line[off] == ' ' || line[off] == '\t'))
+				off++;
+			n = len - off < sizeof(t->last_batch) - 1 ? len - off : sizeof(t->last_batch) - 1;
+			memcpy(t->last_batch, line + off, n);
+			while (n && (t->last_batch[n - 1] == ' ' || t->last_batch[n - 1] == '\t'))
+				n--;
+			t->last_batch[n] = '\0';
+		}
+		if (t->state == T_RUNNING) {
+			if (memmem(line, len, "CASEBISECT_PASS", 15)) {
+				decide(t, SUP_PASS, SUP_R_PASS_MARKER);
+				begin_end(t);
+			} else if (s->has_pass_re && !regexec(&s->pass_re, text, 0, NULL, 0)) {
+				decide(t, SUP_PASS, SUP_R_PASS_PATTERN);
+				begin_end(t);
+			}
+		}
+	}
+	free(text);
+}
+
+static void on_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	struct stream_pipe *sp = h->data;
+
+	(void)suggested;
+	*buf = uv_buf_init(sp->buf, sizeof(sp->buf));
+}
+
+static void on_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf)
+{
+	struct stream_pipe *sp = h->data;
+	struct trial *t = sp->t;
+
+	if (nread < 0) {
+		sp->eof = true;
+		uv_read_stop(h);
+		if (t->state >= T_ENDING)
+			end_step(t);
+		else
+			progress(t);
+		return;
+	}
+	if (!nread)
+		return;
+	log_append(&t->log[sp->which], buf->base, (size_t)nread);
+	if (t->state == T_CLOSING)
+		return;
+	cls_feed(t->cls, sp->which, buf->base, (size_t)nread);
+	if (t->state == T_RUNNING && t->s->o.limits.stall_s > 0)
+		uv_timer_start(&t->t_stall, on_stall, (uint64_t)(t->s->o.limits.stall_s * 1000), 0);
+	if (t->state == T_RUNNING && t->suspects_frozen) {
+		struct cls_signature sig;
+
+		cls_result(t->cls, &sig);
+		if (matches_target(t->s, &sig)) {
+			decide(t, SUP_FAIL, SUP_R_FAILURE);
+			t->state = T_SETTLING;
+			uv_timer_stop(&t->t_stall);
+			uv_timer_stop(&t->t_pass_after);
+			uv_timer_start(&t->t_settle, on_settle,
+				       (uint64_t)(t->s->o.limits.settle_s * 1000), 0);
+		}
+	}
+	if (t->state == T_SETTLING && t->exited && pipes_done(t))
+		begin_end(t);
+}
+
+static void on_process_exit(uv_process_t *p, int64_t status, int term_signal)
+{
+	struct trial *t = p->data;
+
+	t->exited = true;
+	t->exit_status = status;
+	t->term_signal = term_signal;
+	if (t->state >= T_ENDING)
+		end_step(t);
+	else if (t->state == T_SETTLING && pipes_done(t))
+		begin_end(t);
+	else
+		progress(t);
+}
+
+/* ---- the result ---- */
+
+char *sup_result_json(const struct sup_result *r, bool pretty)
+{
+	cJSON *o = json_object(), *sig = json_object(), *list;
+	char buf[sizeof(r->suspects)], *save = NULL, *tok;
+
+	json_add_num(o, "trial", (double)r->number, true);
+	json_add_str(o, "outcome", sup_outcome_name(r->outcome));
+	json_add_str(o, "reason", sup_reason_name(r->reason));
+	json_add_str(o, "class", cls_class_name(r->sig.klass));
+	json_add_signature(sig, &r->sig, CLS_MATCH_KERNEL);
+	cJSON_AddItemToObject(o, "signature", sig);
+	json_add_num(o, "exit_code", r->exit_code, !r->signal);
+	json_add_num(o, "signal", r->signal, r->signal != 0);
+	cJSON_AddBoolToObject(o, "signal_sent_by_us", r->signal_sent_by_us);
+	json_add_num(o, "duration_s", r->duration_s, true);
+	json_add_num(o, "first_failure_s", r->first_failure_s, r->first_failure_s >= 0);
+	list = cJSON_AddArrayToObject(o, "suspects");
+	cb_strlcpy(buf, r->suspects, sizeof(buf));
+	for (tok = strtok_r(buf, " \t", &save); tok; tok = strtok_r(NULL, " \t", &save))
+		cJSON_AddItemToArray(list, cJSON_CreateString(tok));
+	json_add_str(o, "stdout_log", r->stdout_log);
+	json_add_str(o, "stderr_log", r->stderr_log);
+	json_add_num(o, "slot", r->slot, true);
+	json_add_num(o, "gpu", r->gpu, r->gpu >= 0);
+	json_add_num(o, "leftovers_killed", (double)r->leftovers_killed, true);
+	json_add_str(o, "error", r->error);
+	return json_finish(o, pretty);
+}
+
+static void write_result_json(struct trial *t)
+{
+	char path[4200], *text = sup_result_json(&t->result, true);
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/result.json", t->dir);
+	f = fopen(path, "w");
+	if (!f || fputs(text, f) < 0 || fputc('\n', f) < 0 || fclose(f)) {
+		if (!t->result.error[0])
+			snprintf(t->result.error, sizeof(t->result.error), "cannot write %.400s: %s",
+				 path, strerror(errno));
+		if (f)
+			fclose(f);
+	}
+	free(text);
+}
+
+static void on_handle_closed(uv_handle_t *h)
+{
+	struct trial *t = h->data;
+	struct sup *s;
+	struct trial **pp;
+
+	if (--t->open_handles)
+		return;
+	s = t->s;
+	for (pp = &s->running; *pp; pp = &(*pp)->next)
+		if (*pp == t) {
+			*pp = t->next;
+			break;
+		}
+	s->nrunning--;
+	s->slot_busy[t->slot] = false;
+	if (!s->nrunning && s->signals_on) {
+		size_t i;
+
+		s->signals_on = false;
+		for (i = 0; i < CB_ARRAY_SIZE(s->sig); i++)
+			uv_close((uv_handle_t *)&s->sig[i], NULL);
+	}
+	t->done(t->ctx, &t->result);
+	cls_free(t->cls);
+	free(t);
+}
+
+static void close_handle(struct trial *t, uv_handle_t *h)
+{
+	h->data = t;
+	if (!uv_is_closing(h))
+		uv_close(h, on_handle_closed);
+}
+
+/* Everything of the trial is gone: classify, record, close. */
+static void finish(struct trial *t)
+{
+	struct sup_result *r = &t->result;
+	struct cls_exit ex = { 0 };
+	int i;
+
+	if (t->state == T_CLOSING)
+		return;
+	t->state = T_CLOSING;
+	uv_timer_stop(&t->t_poll);
+
+	if (t->spawned) {
+		ex.known = true;
+		ex.code = (int)t->exit_status;
+		ex.signal = t->term_signal;
+		ex.sent_by_us = t->term_signal && (t->term_sent || t->kill_sent);
+	}
+	cls_finish(t->cls, t->spawned ? &ex : NULL);
+	cls_result(t->cls, &r->sig);
+	r->exit_code = t->term_signal ? -1 : (int)t->exit_status;
+	r->signal = t->term_signal;
+	r->signal_sent_by_us = ex.sent_by_us;
+	r->duration_s = elapsed_s(t->start_ns);
+	r->first_failure_s = t->failure_ns ? (double)(t->failure_ns - t->start_ns) / 1e9 : -1;
+
+	if (!t->decided && t->spawned && !t->term_signal &&
+	    (t->exit_status == 126 || t->exit_status == 127) && r->sig.klass != CLS_DEVICE_ASSERT) {
+		decide(t, SUP_UNRESOLVED,
+		       t->exit_status == 127 ? SUP_R_NOT_FOUND : SUP_R_NOT_EXECUTABLE);
+		snprintf(r->error, sizeof(r->error), "'%s' exited with %d: %s", t->cmd,
+			 (int)t->exit_status,
+			 t->exit_status == 127 ? "command not found" : "command not executable");
+	}
+	if (!t->decided) {
+		if (r->sig.klass != CLS_NONE)
+			decide(t, matches_target(t->s, &r->sig) ? SUP_FAIL : SUP_UNRESOLVED,
+			       matches_target(t->s, &r->sig) ? SUP_R_FAILURE : SUP_R_OTHER_FAILURE);
+		else if (!t->term_signal && t->exit_status == 0)
+			decide(t, SUP_PASS, SUP_R_EXIT_0);
+		else
+			decide(t, SUP_UNRESOLVED, SUP_R_OTHER_FAILURE);
+	}
+	r->outcome = t->outcome;
+	r->reason = t->reason;
+	for (i = 0; i < 2; i++)
+		if (log_close(&t->log[i]) && !r->error[0])
+			snprintf(r->error, sizeof(r->error), "cannot write %.400s: %s",
+				 i ? r->stderr_log : r->stdout_log, strerror(t->log[i].error));
+	write_result_json(t);
+
+	close_handle(t, (uv_handle_t *)&t->proc);
+	close_handle(t, (uv_handle_t *)&t->out.pipe);
+	close_handle(t, (uv_handle_t *)&t->err.pipe);
+	close_handle(t, (uv_handle_t *)&t->t_timeout);
+	close_handle(t, (uv_handle_t *)&t->t_stall);
+	close_handle(t, (uv_handle_t *)&t->t_pass_after);
+	close_handle(t, (uv_handle_t *)&t->t_settle);
+	close_handle(t, (uv_handle_t *)&t->t_poll);
+}
+
+/* ---- starting ---- */
+
+/* "K=V" entries: the caller's environment, then ours, then the extras; a
+ * later entry replaces an earlier one of the same name. */
+struct env_list {
+	char **v;
+	size_t n, cap;
+};
+
+static void env_set(struct env_list *e, const char *kv)
+{
+	size_t klen = strcspn(kv, "="), i;
+
+	for (i = 0; i < e->n; i++)
+		if (!strncmp(e->v[i], kv, klen) && e->v[i][klen] == '=') {
+			free(e->v[i]);
+			e->v[i] = xstrdup(kv);
+			return;
+		}
+	if (e->n + 2 > e->cap)
+		e->v = xrealloc(e->v, (e->cap = 2 * e->cap + 16) * sizeof(*e->v));
+	e->v[e->n++] = xstrdup(kv);
+	e->v[e->n] = NULL;
+}
+
+static void env_unset(struct env_list *e, const char *name)
+{
+	size_t len = strlen(name), i;
+
+	for (i = 0; i < e->n; i++)
+		if (!strncmp(e->v[i], name, len) && e->v[i][len] == '=') {
+			free(e->v[i]);
+			e->v[i] = e->v[--e->n];
+			e->v[e->n] = NULL;
+			return;
+		}
+}
+
+static void env_release(struct env_list *e)
+{
+	size_t i;
+
+	for (i = 0; i < e->n; i++)
+		free(e->v[i]);
+	free(e->v);
+}
+
+/* Writes the variables casebisect set (not the whole environment: it may
+ * hold secrets) and the command line into the trial directory. */
+static void write_trial_files(const struct trial *t, const struct sup_trial_spec *spec,
+			      const char *const *ours, size_t nours)
+{
+	char path[4200];
+	FILE *f;
+	size_t i;
+
+	snprintf(path, sizeof(path), "%s/command.txt", t->dir);
+	if ((f = fopen(path, "w"))) {
+		for (i = 0; spec->argv[i]; i++)
+			fprintf(f, "%s\n", spec->argv[i]);
+		fclose(f);
+	}
+	snprintf(path, sizeof(path), "%s/env.txt", t->dir);
+	if ((f = fopen(path, "w"))) {
+		for (i = 0; i < nours; i++)
+			fprintf(f, "%s\n", ours[i]);
+		fclose(f);
+	}
+}
+
+static int init_handles(struct sup *s, struct trial *t)
+{
+	uv_timer_t *timers[] = { &t->t_timeout, &t->t_stall, &t->t_pass_after, &t->t_settle,
+				 &t->t_poll };
+	size_t i;
+
+	uv_pipe_init(&s->loop, &t->out.pipe, 0);
+	uv_pipe_init(&s->loop, &t->err.pipe, 0);
+	t->out.pipe.data = &t->out;
+	t->err.pipe.data = &t->err;
+	t->out.t = t->err.t = t;
+	t->out.which = CLS_STDOUT;
+	t->err.which = CLS_STDERR;
+	for (i = 0; i < CB_ARRAY_SIZE(timers); i++) {
+		uv_timer_init(&s->loop, timers[i]);
+		timers[i]->data = t;
+	}
+	t->proc.data = t;
+	t->open_handles = 8; /* process, 2 pipes, 5 timers */
+	return 0;
+}
+
+int sup_start(struct sup *s, const struct sup_trial_spec *spec, sup_done_fn *done, void *ctx,
+	      char *err, size_t errlen)
+{
+	uv_process_options_t po;
+	uv_stdio_container_t stdio[3];
+	struct env_list env = { 0 };
+	char dev[64], path[4200];
+	const char *ours[16];
+	size_t nours = 0, slot, i;
+	struct trial *t;
+	int rc;
+
+	if (s->stopping) {
+		snprintf(err, errlen, "stopping: no new trials");
+		return -1;
+	}
+	for (slot = 0; slot < s->nslots && s->slot_busy[slot]; slot++)
+		;
+	if (slot == s->nslots) {
+		snprintf(err, errlen, "no free slot (%zu running)", s->nrunning);
+		return -1;
+	}
+	t = xcalloc(1, sizeof(*t));
+	t->s = s;
+	t->slot = (int)slot;
+	t->gpu = s->slot_gpu[slot];
+	t->number = spec->number;
+	t->done = done;
+	t->ctx = ctx;
+	t->result.number = spec->number;
+	t->result.slot = t->slot;
+	t->result.gpu = t->gpu;
+	t->result.first_failure_s = -1;
+	cb_strlcpy(t->dir, spec->trial_dir, sizeof(t->dir));
+	cb_strlcpy(t->cmd, spec->argv[0] ? spec->argv[0] : "", sizeof(t->cmd));
+	snprintf(t->trial_marker, sizeof(t->trial_marker), "CASEBISECT_TRIAL=%llu",
+		 (unsigned long long)spec->number);
+	snprintf(t->sup_marker, sizeof(t->sup_marker), "CASEBISECT_SUPERVISOR=%d", (int)getpid());
+
+	snprintf(t->result.stdout_log, sizeof(t->result.stdout_log), "%s/stdout.log", t->dir);
+	snprintf(t->result.stderr_log, sizeof(t->result.stderr_log), "%s/stderr.log", t->dir);
+	if (log_open(&t->log[0], t->result.stdout_log, s->o.limits.log_head, s->o.limits.log_tail) ||
+	    log_open(&t->log[1], t->result.stderr_log, s->o.limits.log_head, s->o.limits.log_tail)) {
+		snprintf(err, errlen, "cannot create the logs in '%s': %s", t->dir, strerror(errno));
+		if (t->log[0].fd >= 0)
+			close(t->log[0].fd);
+		free(t);
+		return -1;
+	}
+	t->cls = cls_new();
+	cls_set_line_hook(t->cls, on_line, t);
+
+	/* the environment, in order of precedence (later wins) */
+	for (i = 0; environ[i]; i++)
+		env_set(&env, environ[i]);
+	ours[nours++] = "TORCH_USE_CUDA_DSA=1";
+	ours[nours++] = "PYTHONUNBUFFERED=1";
+	ours[nours++] = "PYTHONFAULTHANDLER=1";
+	ours[nours++] = "nnUNet_compile=f";
+	if (!s->o.no_blocking)
+		ours[nours++] = "CUDA_LAUNCH_BLOCKING=1";
+	else
+		env_unset(&env, "CUDA_LAUNCH_BLOCKING");
+	ours[nours++] = t->trial_marker;
+	ours[nours++] = t->sup_marker;
+	if (t->gpu >= 0) {
+		snprintf(dev, sizeof(dev), "CUDA_VISIBLE_DEVICES=%d", t->gpu);
+		ours[nours++] = dev;
+	}
+	for (i = 0; s->o.env && s->o.env[i] && nours < CB_ARRAY_SIZE(ours); i++)
+		ours[nours++] = s->o.env[i];
+	for (i = 0; spec->env && spec->env[i] && nours < CB_ARRAY_SIZE(ours); i++)
+		ours[nours++] = spec->env[i];
+	for (i = 0; i < nours; i++)
+		env_set(&env, ours[i]);
+	write_trial_files(t, spec, ours, nours);
+
+	init_handles(s, t);
+	memset(&po, 0, sizeof(po));
+	stdio[0].flags = UV_IGNORE; /* /dev/null */
+	stdio[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
+	stdio[1].data.stream = (uv_stream_t *)&t->out.pipe;
+	stdio[2].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
+	stdio[2].data.stream = (uv_stream_t *)&t->err.pipe;
+	po.exit_cb = on_process_exit;
+	po.file = spec->argv[0];
+	po.args = (char **)spec->argv;
+	po.env = env.v;
+	po.cwd = s->o.cwd;
+	po.flags = UV_PROCESS_DETACHED; /* own session and process group */
+	po.stdio_count = 3;
+	po.stdio = stdio;
+
+	t->next = s->running;
+	s->running = t;
+	s->nrunning++;
+	s->slot_busy[slot] = true;
+	t->start_ns = uv_hrtime();
+
+	rc = uv_spawn(&s->loop, &t->proc, &po);
+	env_release(&env);
+	if (rc) {
+		struct sup_result *r = &t->result;
+		const char *cmd = spec->argv[0] ? spec->argv[0] : "";
+
+		decide(t, SUP_UNRESOLVED,
+		       rc == UV_ENOENT ? SUP_R_NOT_FOUND :
+		       rc == UV_EACCES ? SUP_R_NOT_EXECUTABLE : SUP_R_SPAWN_ERROR);
+		snprintf(path, sizeof(path), "cannot run '%s': %s", cmd, uv_strerror(rc));
+		cb_strlcpy(r->error, path, sizeof(r->error));
+		t->out.eof = t->err.eof = true;
+		t->state = T_ENDING;
+		uv_timer_start(&t->t_poll, on_poll, 0, POLL_MS);
+		return 0;
+	}
+	t->spawned = true;
+	t->pid = t->proc.pid;
+	uv_read_start((uv_stream_t *)&t->out.pipe, on_alloc, on_read);
+	uv_read_start((uv_stream_t *)&t->err.pipe, on_alloc, on_read);
+	if (s->o.limits.timeout_s > 0)
+		uv_timer_start(&t->t_timeout, on_timeout, (uint64_t)(s->o.limits.timeout_s * 1000), 0);
+	if (s->o.limits.stall_s > 0)
+		uv_timer_start(&t->t_stall, on_stall, (uint64_t)(s->o.limits.stall_s * 1000), 0);
+	if (s->o.limits.pass_after_s > 0)
+		uv_timer_start(&t->t_pass_after, on_pass_after,
+			       (uint64_t)(s->o.limits.pass_after_s * 1000), 0);
+	return 0;
+}
+
+/* ---- the supervisor ---- */
+
+struct sup *sup_new(const struct sup_options *opts, char *err, size_t errlen)
+{
+	struct sup *s = xcalloc(1, sizeof(*s));
+	size_t i, per_gpu = opts->per_gpu ? opts->per_gpu : 1, cap;
+	int rc;
+
+	s->o = *opts;
+	if (s->o.limits.grace_s <= 0)
+		s->o.limits.grace_s = 10;
+	if (opts->pass_pattern) {
+		if ((rc = regcomp(&s->pass_re, opts->pass_pattern, REG_EXTENDED | REG_NOSUB))) {
+			char msg[256];
+
+			regerror(rc, &s->pass_re, msg, sizeof(msg));
+			snprintf(err, errlen, "--pass-pattern '%s': %s", opts->pass_pattern, msg);
+			free(s);
+			return NULL;
+		}
+		s->has_pass_re = true;
+	}
+	if (opts->batch_pattern) {
+		if ((rc = regcomp(&s->batch_re, opts->batch_pattern, REG_EXTENDED)) ||
+		    s->batch_re.re_nsub < 1) {
+			char msg[256] = "it needs one group, (...), around the case names";
+
+			if (rc)
+				regerror(rc, &s->batch_re, msg, sizeof(msg));
+			else
+				regfree(&s->batch_re);
+			snprintf(err, errlen, "--batch-pattern '%s': %s", opts->batch_pattern, msg);
+			if (s->has_pass_re)
+				regfree(&s->pass_re);
+			free(s);
+			return NULL;
+		}
+		s->has_batch_re = true;
+	}
+	cap = opts->ngpus ? opts->ngpus * per_gpu : 1;
+	s->nslots = opts->jobs ? opts->jobs : cap;
+	if (opts->ngpus && s->nslots > cap)
+		s->nslots = cap;
+	s->slot_busy = xcalloc(s->nslots, sizeof(*s->slot_busy));
+	s->slot_gpu = xcalloc(s->nslots, sizeof(*s->slot_gpu));
+	for (i = 0; i < s->nslots; i++)
+		s->slot_gpu[i] = opts->ngpus ? opts->gpus[i % opts->ngpus] : -1; /* spread first */
+	uv_loop_init(&s->loop);
+	/* An ignored signal stays ignored across exec. libuv resets 1..31 in
+	 * the child; real-time ones we reset here (casebisect uses none). */
+	for (i = (size_t)SIGRTMIN; i <= (size_t)SIGRTMAX; i++) {
+		struct sigaction sa;
+
+		if (!sigaction((int)i, NULL, &sa) && sa.sa_handler == SIG_IGN)
+			signal((int)i, SIG_DFL);
+	}
+	/* Orphans of a trial come back to us, so they can be found and reaped. */
+	prctl(PR_SET_CHILD_SUBREAPER, 1);
+	return s;
+}
+
+size_t sup_free_slots(const struct sup *s)
+{
+	return s->nslots - s->nrunning;
+}
+
+void sup_stop(struct sup *s, bool now)
+{
+	struct trial *t;
+
+	s->stopping = true;
+	if (now && s->interrupted < 2)
+		s->interrupted = 2;
+	else if (!s->interrupted)
+		s->interrupted = 1;
+	for (t = s->running; t; t = t->next) {
+		if (t->state == T_CLOSING)
+			continue;
+		decide(t, SUP_UNRESOLVED, SUP_R_INTERRUPTED);
+		if (t->state >= T_ENDING) {
+			if (now && !t->kill_sent) {
+				t->kill_sent = true;
+				scan_trial(t, SIGKILL);
+			}
+		} else {
+			begin_end(t);
+		}
+	}
+}
+
+static void on_signal(uv_signal_t *h, int signum)
+{
+	struct sup *s = h->data;
+
+	s->signals_seen++;
+	fprintf(stderr, "casebisect: %s: ending the running trials%s\n", strsignal(signum),
+		s->signals_seen > 1 ? " now" : " (again to kill them at once)");
+	sup_stop(s, s->signals_seen > 1 && signum == SIGINT);
+}
+
+int sup_run(struct sup *s)
+{
+	static const int signums[] = { SIGINT, SIGTERM, SIGHUP };
+	size_t i;
+
+	if (s->nrunning && !s->signals_on) {
+		for (i = 0; i < CB_ARRAY_SIZE(signums); i++) {
+			uv_signal_init(&s->loop, &s->sig[i]);
+			s->sig[i].data = s;
+			uv_signal_start(&s->sig[i], on_signal, signums[i]);
+		}
+		s->signals_on = true;
+	}
+	uv_run(&s->loop, UV_RUN_DEFAULT);
+	return s->interrupted ? 1 : 0;
+}
+
+void sup_free(struct sup *s)
+{
+	if (!s)
+		return;
+	if (s->nrunning)
+		die("sup_free with %zu trials running", s->nrunning);
+	uv_run(&s->loop, UV_RUN_DEFAULT); /* let close callbacks run */
+	if (uv_loop_close(&s->loop))
+		die("supervise: a libuv handle was left open");
+	if (s->has_pass_re)
+		regfree(&s->pass_re);
+	if (s->has_batch_re)
+		regfree(&s->batch_re);
+	free(s->slot_busy);
+	free(s->slot_gpu);
+	free(s);
+}
+
+/* ---- placeholders ---- */
+
+char **sup_expand_argv(const char *const *argv, const struct sup_placeholders *ph, char *err,
+		       size_t errlen)
+{
+	const struct {
+		const char *name;
+		const char *value;
+		const char *missing;
+	} vars[] = {
+		{ "{trial_dir}", ph->trial_dir, "{trial_dir} is not available here" },
+		{ "{cases_file}", ph->cases_file, "{cases_file} needs a list of cases (--cases-file)" },
+		{ "{files_file}", ph->files_file, "{files_file} needs the cases' files (--files-file)" },
+		{ "{view}", ph->view, "{view} needs a dataset: use 'casebisect run'" },
+		{ "{n}", ph->n, "{n} needs a list of cases (--cases-file)" },
+	};
+	size_t argc, i, j;
+	char **out;
+
+	for (argc = 0; argv[argc]; argc++)
+		;
+	out = xcalloc(argc + 1, sizeof(*out));
+	for (i = 0; i < argc; i++) {
+		const char *a = argv[i];
+		size_t cap = strlen(a) + 1, len = 0;
+		char *o = xmalloc(cap);
+
+		while (*a) {
+			for (j = 0; j < CB_ARRAY_SIZE(vars); j++)
+				if (!strncmp(a, vars[j].name, strlen(vars[j].name)))
+					break;
+			if (j == CB_ARRAY_SIZE(vars)) {
+				if (len + 2 > cap)
+					o = xrealloc(o, cap *= 2);
+				o[len++] = *a++;
+				continue;
+			}
+			if (!vars[j].value) {
+				snprintf(err, errlen, "argument '%s': %s", argv[i], vars[j].missing);
+				free(o);
+				out[i] = NULL;
+				sup_argv_free(out);
+				return NULL;
+			}
+			{
+				size_t vlen = strlen(vars[j].value);
+
+				while (len + vlen + 1 > cap)
+					o = xrealloc(o, cap *= 2);
+				memcpy(o + len, vars[j].value, vlen);
+				len += vlen;
+				a += strlen(vars[j].name);
+			}
+		}
+		o[len] = '\0';
+		out[i] = o;
+	}
+	return out;
+}
+
+void sup_argv_free(char **argv)
+{
+	size_t i;
+
+	if (!argv)
+		return;
+	for (i = 0; argv[i]; i++)
+		free(argv[i]);
+	free(argv);
+}

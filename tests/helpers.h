@@ -1,0 +1,80 @@
+/* helpers: what the end-to-end tests share: running the casebisect binary
+ * and capturing what a user sees, and a temporary folder per test. */
+#ifndef CASEBISECT_TEST_HELPERS_H
+#define CASEBISECT_TEST_HELPERS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#define MAX_ARGS 32
+
+/* What a run of the binary showed. */
+struct run {
+	int code;  /* exit status */
+	char *out; /* stdout, NUL-terminated */
+	size_t out_len;
+	char *err; /* stderr, NUL-terminated */
+	size_t err_len;
+};
+
+/* How to start it: stdin bytes (NULL: /dev/null), where stdout goes (NULL:
+ * captured; CLOSED: closed), the working directory (NULL: ours). */
+struct how {
+	const char *in;
+	const char *out_path;
+	const char *cwd;
+};
+
+/* stdout closed instead of captured (struct how.out_path). */
+extern const char CLOSED[];
+/* The default: no stdin, stdout captured, our working directory. */
+extern const struct how plain;
+
+/* $CASEBISECT_BIN: the binary under test. */
+const char *bin(void);
+
+/* Paths the caller frees: REL in the source tree ($CASEBISECT_SRC), a log
+ * of the corpus ($CASEBISECT_CORPUS/logs/NAME), examples/logs/NAME. */
+char *src_file(const char *rel);
+char *corpus_file(const char *name);
+char *example(const char *name);
+
+void append(char **buf, size_t *len, const char *data, size_t n);
+
+/* Runs the binary with the given arguments (NULL-terminated) and fills *r.
+ * A crash of the tool fails the test: it is never an expected failure. */
+void run_how(struct run *r, const struct how *how, ...);
+#define run(r, ...) run_how(r, &plain, __VA_ARGS__, (char *)NULL)
+void run_release(struct run *r);
+
+size_t count_lines(const char *s);
+/* Line i (0-based) of s, without its newline; the caller frees it. */
+char *line_at(const char *s, size_t i);
+bool starts_with(const char *s, const char *prefix);
+
+/* A usage error as the user must see it: exit 2, nothing on stdout, one
+ * line `casebisect: ...`, then one `hint:` line. */
+void assert_usage_error(const struct run *r);
+
+/* A fresh folder per test (tmpdir), removed after it even when it failed:
+ * use as .init = tmpdir_setup, .fini = tmpdir_teardown. */
+extern char tmpdir[64];
+void tmpdir_setup(void);
+void tmpdir_teardown(void);
+
+/* Writes data to dir/name; returns the path, which the caller frees. */
+char *write_file(const char *dir, const char *name, const char *data);
+
+/* Starts the binary with the given arguments (NULL-terminated) in the
+ * background, stdin from /dev/null, stdout and stderr into the files named;
+ * returns its pid. */
+int spawn_bg(const char *out_path, const char *err_path, ...);
+
+/* Waits for pid and returns its exit status; a death by signal fails. */
+int wait_exit(int pid);
+
+/* Is any process alive (not a zombie) whose environment holds the
+ * variable assignment kv ("CASEBISECT_SUPERVISOR=123")? Returns its pid or 0. */
+int process_with_env(const char *kv);
+
+#endif

@@ -1,0 +1,385 @@
+/* test_helpers: the helpers of tests/helpers.h (no tests here). */
+#include <errno.h>
+#include <fcntl.h>
+#include <dirent.h>
+#include <ftw.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+
+#include "casebisect/util.h"
+#include "helpers.h"
+
+
+const char CLOSED[] = "(closed)";
+
+const char *bin(void)
+{
+	const char *b = getenv("CASEBISECT_BIN");
+
+	cr_assert(b && *b, "CASEBISECT_BIN is not set (run through `make test`)");
+	return b;
+}
+
+/* DIR/REL where DIR is the environment variable var; the caller frees it. */
+static char *path_under(const char *var, const char *rel)
+{
+	const char *dir = getenv(var);
+	size_t n;
+	char *path;
+
+	cr_assert(dir && *dir, "%s is not set (run through `make test`)", var);
+	n = strlen(dir) + strlen(rel) + 2;
+	path = xmalloc(n);
+	snprintf(path, n, "%s/%s", dir, rel);
+	return path;
+}
+
+char *src_file(const char *rel)
+{
+	return path_under("CASEBISECT_SRC", rel);
+}
+
+char *corpus_file(const char *name)
+{
+	char rel[512];
+
+	snprintf(rel, sizeof(rel), "logs/%s", name);
+	return path_under("CASEBISECT_CORPUS", rel);
+}
+
+char *example(const char *name)
+{
+	char rel[512];
+
+	snprintf(rel, sizeof(rel), "examples/logs/%s", name);
+	return src_file(rel);
+}
+
+/* Fills argv with the binary and the NULL-terminated arguments of ap. */
+static void collect_args(char **argv, va_list ap)
+{
+	int argc = 0;
+
+	argv[argc++] = (char *)bin();
+	for (;;) {
+		char *a = va_arg(ap, char *);
+
+		if (!a)
+			break;
+		cr_assert(argc <= MAX_ARGS, "too many arguments");
+		argv[argc++] = a;
+	}
+	argv[argc] = NULL;
+}
+
+void append(char **buf, size_t *len, const char *data, size_t n)
+{
+	*buf = xrealloc(*buf, *len + n + 1);
+	memcpy(*buf + *len, data, n);
+	*len += n;
+	(*buf)[*len] = '\0';
+}
+
+/* In the child: set up fds and exec; never returns. */
+static void child(const struct how *how, int in_fd, int out_fd, int err_fd,
+		  char **argv)
+{
+	if (how->cwd && chdir(how->cwd) < 0)
+		_exit(126);
+	if (dup2(in_fd, 0) < 0 || dup2(err_fd, 2) < 0)
+		_exit(126);
+	if (how->out_path == CLOSED)
+		close(1);
+	else if (dup2(out_fd, 1) < 0)
+		_exit(126);
+	execv(argv[0], argv);
+	_exit(127);
+}
+
+/*
+ * Runs the binary with the given arguments (NULL-terminated) and fills *r.
+ * A crash of the tool fails the test: it is never an expected failure.
+ */
+void run_how(struct run *r, const struct how *how, ...)
+{
+	char *argv[MAX_ARGS + 2];
+	int in[2], out[2], err[2], status, out_fd;
+	const char *in_left = how->in;
+	size_t in_len = how->in ? strlen(how->in) : 0;
+	va_list ap;
+	pid_t pid;
+
+	memset(r, 0, sizeof(*r));
+	r->out = xcalloc(1, 1);
+	r->err = xcalloc(1, 1);
+	va_start(ap, how);
+	collect_args(argv, ap);
+	va_end(ap);
+
+	signal(SIGPIPE, SIG_IGN);
+	cr_assert(pipe2(out, O_CLOEXEC) == 0 && pipe2(err, O_CLOEXEC) == 0);
+	if (how->in) {
+		cr_assert(pipe2(in, O_CLOEXEC) == 0);
+	} else {
+		in[0] = open("/dev/null", O_RDONLY | O_CLOEXEC);
+		in[1] = -1;
+		cr_assert(in[0] >= 0);
+	}
+	out_fd = out[1];
+	if (how->out_path && how->out_path != CLOSED) {
+		out_fd = open(how->out_path, O_WRONLY | O_CLOEXEC);
+		cr_assert(out_fd >= 0, "cannot open %s", how->out_path);
+	}
+
+	pid = fork();
+	cr_assert(pid >= 0);
+	if (pid == 0)
+		child(how, in[0], out_fd, err[1], argv);
+	close(in[0]);
+	close(out[1]);
+	close(err[1]);
+	if (out_fd != out[1])
+		close(out_fd);
+	if (in[1] >= 0 && !in_len) {
+		close(in[1]);
+		in[1] = -1;
+	}
+
+	/* Drain both pipes while feeding stdin, so no side can block. */
+	for (;;) {
+		struct pollfd p[3] = {
+			{ .fd = out[0], .events = POLLIN },
+			{ .fd = err[0], .events = POLLIN },
+			{ .fd = in[1], .events = POLLOUT },
+		};
+		char buf[4096];
+		int i;
+
+		if (p[0].fd < 0 && p[1].fd < 0 && p[2].fd < 0)
+			break;
+		if (poll(p, 3, -1) < 0) {
+			cr_assert(errno == EINTR);
+			continue;
+		}
+		for (i = 0; i < 2; i++) {
+			int *fd = i == 0 ? &out[0] : &err[0];
+			ssize_t n;
+
+			if (*fd < 0 || !p[i].revents)
+				continue;
+			n = read(*fd, buf, sizeof(buf));
+			if (n > 0) {
+				if (i == 0)
+					append(&r->out, &r->out_len, buf, (size_t)n);
+				else
+					append(&r->err, &r->err_len, buf, (size_t)n);
+			} else if (n == 0 || errno != EINTR) {
+				close(*fd);
+				*fd = -1;
+			}
+		}
+		if (in[1] >= 0 && p[2].revents) {
+			ssize_t n = write(in[1], in_left, in_len);
+
+			if (n > 0) {
+				in_left += n;
+				in_len -= (size_t)n;
+			}
+			if (n < 0 && errno == EINTR)
+				continue;
+			if (n < 0 || !in_len) {
+				close(in[1]);
+				in[1] = -1;
+			}
+		}
+	}
+	cr_assert(waitpid(pid, &status, 0) == pid);
+	cr_assert(!WIFSIGNALED(status), "casebisect was killed by signal %d; stderr:\n%s",
+		  WTERMSIG(status), r->err);
+	cr_assert(WIFEXITED(status));
+	r->code = WEXITSTATUS(status);
+	cr_assert(r->code != 126 && r->code != 127, "could not start %s", argv[0]);
+}
+
+const struct how plain = { 0 };
+
+void run_release(struct run *r)
+{
+	free(r->out);
+	free(r->err);
+}
+
+size_t count_lines(const char *s)
+{
+	size_t n = 0;
+
+	for (; *s; s++)
+		n += *s == '\n';
+	return n;
+}
+
+/* Line i (0-based) of s, without its newline; the caller frees it. */
+char *line_at(const char *s, size_t i)
+{
+	const char *end;
+	size_t k;
+	char *l;
+
+	for (k = 0; k < i && s; k++)
+		s = (s = strchr(s, '\n')) ? s + 1 : NULL;
+	cr_assert(s && *s, "no line %zu", i);
+	end = strchr(s, '\n');
+	if (!end)
+		end = s + strlen(s);
+	l = xmalloc((size_t)(end - s) + 1);
+	memcpy(l, s, (size_t)(end - s));
+	l[end - s] = '\0';
+	return l;
+}
+
+bool starts_with(const char *s, const char *prefix)
+{
+	return strncmp(s, prefix, strlen(prefix)) == 0;
+}
+
+/* A usage error as the user must see it: exit 2, nothing on stdout, one
+ * line `casebisect: ...`, then one `hint:` line. */
+void assert_usage_error(const struct run *r)
+{
+	cr_assert_eq(r->code, 2, "exit %d, stderr:\n%s", r->code, r->err);
+	cr_assert_eq(r->out_len, 0, "stdout not empty:\n%s", r->out);
+	cr_assert_eq(count_lines(r->err), 2, "stderr is not 2 lines:\n%s", r->err);
+	cr_assert(starts_with(r->err, "casebisect: ") || starts_with(r->err, "usage: "),
+		  "stderr:\n%s", r->err);
+	cr_assert(strstr(r->err, "\nhint: "), "no hint:\n%s", r->err);
+}
+
+/*
+ * Tests that write get a fresh directory from this fixture, removed after the
+ * test even when an assertion failed (Criterion runs .fini then too). Each
+ * test runs in its own process, so one static path is enough.
+ */
+char tmpdir[64];
+
+void tmpdir_setup(void)
+{
+	cb_strlcpy(tmpdir, "/tmp/casebisect-test-XXXXXX", sizeof(tmpdir));
+	cr_assert(mkdtemp(tmpdir), "mkdtemp: %s", strerror(errno));
+}
+
+static int remove_entry(const char *path, const struct stat *st, int flag,
+			struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path);
+}
+
+void tmpdir_teardown(void)
+{
+	if (tmpdir[0])
+		nftw(tmpdir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+}
+
+/* Writes data to dir/name; returns the path, which the caller frees. */
+char *write_file(const char *dir, const char *name, const char *data)
+{
+	size_t n = strlen(dir) + strlen(name) + 2;
+	char *path = xmalloc(n);
+	FILE *f;
+
+	snprintf(path, n, "%s/%s", dir, name);
+	f = fopen(path, "w");
+	cr_assert(f, "cannot create %s", path);
+	cr_assert(fputs(data, f) >= 0 && fclose(f) == 0);
+	return path;
+}
+
+
+int spawn_bg(const char *out_path, const char *err_path, ...)
+{
+	char *argv[MAX_ARGS + 2];
+	va_list ap;
+	pid_t pid;
+
+	va_start(ap, err_path);
+	collect_args(argv, ap);
+	va_end(ap);
+	pid = fork();
+	cr_assert(pid >= 0);
+	if (pid == 0) {
+		int in = open("/dev/null", O_RDONLY);
+		int out = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+		int err = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
+
+		if (in < 0 || out < 0 || err < 0 || dup2(in, 0) < 0 || dup2(out, 1) < 0 ||
+		    dup2(err, 2) < 0)
+			_exit(126);
+		execv(argv[0], argv);
+		_exit(127);
+	}
+	return pid;
+}
+
+int wait_exit(int pid)
+{
+	int status;
+
+	cr_assert(waitpid(pid, &status, 0) == pid);
+	cr_assert(!WIFSIGNALED(status), "casebisect was killed by signal %d", WTERMSIG(status));
+	return WEXITSTATUS(status);
+}
+
+int process_with_env(const char *kv)
+{
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	int found = 0;
+
+	cr_assert(d);
+	while (!found && (e = readdir(d))) {
+		char path[300], buf[65536], stat[512], *p;
+		ssize_t n;
+		int fd;
+		size_t i;
+
+		if (e->d_name[0] < '0' || e->d_name[0] > '9')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/stat", e->d_name);
+		fd = open(path, O_RDONLY);
+		if (fd < 0)
+			continue;
+		n = read(fd, stat, sizeof(stat) - 1);
+		close(fd);
+		if (n <= 0)
+			continue;
+		stat[n] = '\0';
+		if ((p = strrchr(stat, ')')) && p[2] == 'Z')
+			continue;
+		snprintf(path, sizeof(path), "/proc/%s/environ", e->d_name);
+		fd = open(path, O_RDONLY);
+		if (fd < 0)
+			continue;
+		n = read(fd, buf, sizeof(buf) - 1);
+		close(fd);
+		if (n <= 0)
+			continue;
+		buf[n] = '\0';
+		for (i = 0; i < (size_t)n; i += strlen(buf + i) + 1)
+			if (!strcmp(buf + i, kv))
+				found = atoi(e->d_name);
+	}
+	closedir(d);
+	return found;
+}

@@ -1,0 +1,498 @@
+/* Tests of the supervisor: every trial ends, is classified, and leaves no
+ * process behind, whatever the command does (harness/faketrain plays the
+ * hostile trainer). */
+#include <criterion/criterion.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "casebisect/supervise.h"
+#include "casebisect/util.h"
+#include "helpers.h"
+
+TestSuite(supervise, .init = tmpdir_setup, .fini = tmpdir_teardown);
+
+/* harness/faketrain, built; the path stays valid for the test (static). */
+static const char *faketrain(void)
+{
+	static char *path;
+
+	if (!path)
+		path = src_file("harness/faketrain");
+	cr_assert(access(path, X_OK) == 0, "%s is not built (make harness/faketrain)", path);
+	return path;
+}
+
+static const char *assert_log(void)
+{
+	static char *path;
+
+	if (!path)
+		path = corpus_file("030-pytorch-unet-375-nll-loss2d-asserts.txt");
+	return path;
+}
+
+struct trials {
+	struct sup_result r[16];
+	size_t n;
+};
+
+static void on_done(void *ctx, const struct sup_result *r)
+{
+	struct trials *run = ctx;
+
+	cr_assert(run->n < 16);
+	run->r[run->n++] = *r;
+}
+
+static struct sup_options quick_options(void)
+{
+	struct sup_options o;
+	struct sup_limits l = SUP_LIMITS_INIT;
+
+	memset(&o, 0, sizeof(o));
+	l.settle_s = 0.2;
+	l.grace_s = 0.5;
+	l.timeout_s = 60;
+	o.limits = l;
+	return o;
+}
+
+/* Runs argv as trial 1 under o, in tmpdir/trial; returns the result. */
+static struct sup_result run_trial(const struct sup_options *o, const char *const *argv)
+{
+	struct trials run = { .n = 0 };
+	struct sup_trial_spec spec = { 0 };
+	char err[512], dir[4200];
+	struct sup *s = sup_new(o, err, sizeof(err));
+
+	cr_assert(s, "sup_new: %s", err);
+	snprintf(dir, sizeof(dir), "%s/trial", tmpdir);
+	mkdir(dir, 0755);
+	spec.number = 1;
+	spec.argv = argv;
+	spec.trial_dir = dir;
+	cr_assert(sup_start(s, &spec, on_done, &run, err, sizeof(err)) == 0, "sup_start: %s", err);
+	sup_run(s);
+	sup_free(s); /* dies when a libuv handle is left open */
+	cr_assert(run.n == 1, "the done callback ran %zu times", run.n);
+	return run.r[0];
+}
+
+/* Is pid still running (a zombie is not)? */
+static bool running(pid_t pid)
+{
+	char path[64], buf[512], *p;
+	FILE *f;
+	char state = 0;
+
+	snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+	f = fopen(path, "r");
+	if (!f)
+		return false;
+	if (fgets(buf, sizeof(buf), f) && (p = strrchr(buf, ')')))
+		state = p[2];
+	fclose(f);
+	return state && state != 'Z';
+}
+
+/* Every pid the fake trainer wrote into its pidfile is gone. */
+static void assert_all_gone(const char *pidfile, size_t expected)
+{
+	FILE *f = fopen(pidfile, "r");
+	char role[32];
+	int pid;
+	size_t n = 0;
+
+	cr_assert(f, "no pidfile %s", pidfile);
+	while (fscanf(f, "%31s %d", role, &pid) == 2) {
+		n++;
+		cr_expect(!running(pid), "%s process %d is still running after the trial", role, pid);
+		if (running(pid))
+			kill(pid, SIGKILL);
+	}
+	fclose(f);
+	cr_assert(n == expected, "pidfile lists %zu processes, expected %zu", n, expected);
+}
+
+Test(supervise, failure_then_hang_with_workers_and_setsid_daemon_leaves_nothing)
+{
+	struct sup_options o = quick_options();
+	char pidfile[4200];
+	struct sup_result r;
+
+	snprintf(pidfile, sizeof(pidfile), "%s/pids", tmpdir);
+	{
+		const char *argv[] = { faketrain(), "--batch", "case_003 case_004", "--log", assert_log(),
+				       "--workers", "3", "--daemon", "--ignore-term", "--hang",
+				       "--pidfile", pidfile, NULL };
+
+		r = run_trial(&o, argv);
+	}
+	cr_assert_eq(r.outcome, SUP_FAIL);
+	cr_assert_eq(r.reason, SUP_R_FAILURE);
+	cr_assert_str_eq(cls_class_name(r.sig.klass), "device_assert");
+	cr_assert_str_eq(r.sig.kernel, "nll_loss2d_forward_kernel");
+	cr_assert_str_eq(r.suspects, "case_003 case_004");
+	cr_assert_eq(r.signal, SIGKILL, "SIGTERM was ignored, so SIGKILL ended it");
+	cr_assert(r.signal_sent_by_us);
+	cr_assert_geq(r.first_failure_s, 0);
+	assert_all_gone(pidfile, 5);
+}
+
+Test(supervise, main_exits_while_its_workers_live_on)
+{
+	struct sup_options o = quick_options();
+	char pidfile[4200];
+	struct sup_result r;
+
+	snprintf(pidfile, sizeof(pidfile), "%s/pids", tmpdir);
+	{
+		const char *argv[] = { faketrain(), "--workers", "2", "--daemon", "--pidfile", pidfile,
+				       "--exit", "0", NULL };
+
+		r = run_trial(&o, argv);
+	}
+	cr_assert_eq(r.outcome, SUP_PASS);
+	cr_assert_eq(r.reason, SUP_R_EXIT_0);
+	cr_assert_eq(r.exit_code, 0);
+	cr_assert_eq(r.leftovers_killed, 0, "the workers died of SIGTERM, no SIGKILL needed");
+	assert_all_gone(pidfile, 4);
+}
+
+Test(supervise, segfault_without_output_and_exit_codes)
+{
+	struct sup_options o = quick_options();
+	struct sup_result r;
+	const char *segv[] = { faketrain(), "--signal", "SEGV", NULL };
+	const char *code3[] = { faketrain(), "--exit", "3", NULL };
+
+	r = run_trial(&o, segv);
+	cr_assert_eq(r.outcome, SUP_FAIL, "no target: any failure is FAIL");
+	cr_assert_str_eq(cls_class_name(r.sig.klass), "segfault");
+	cr_assert_eq(r.signal, SIGSEGV);
+	cr_assert(!r.signal_sent_by_us);
+
+	r = run_trial(&o, code3);
+	cr_assert_str_eq(cls_class_name(r.sig.klass), "other_error");
+	cr_assert_eq(r.exit_code, 3);
+}
+
+Test(supervise, timeout_stall_pass_marker_and_pass_after)
+{
+	struct sup_options o = quick_options();
+	struct sup_result r;
+	const char *hang[] = { faketrain(), "--hang", NULL };
+	const char *pass[] = { faketrain(), "--pass", "--hang", NULL };
+
+	o.limits.timeout_s = 0.5;
+	r = run_trial(&o, hang);
+	cr_assert_eq(r.outcome, SUP_UNRESOLVED);
+	cr_assert_eq(r.reason, SUP_R_TIMEOUT);
+
+	o.limits.timeout_s = 30;
+	o.limits.stall_s = 0.5;
+	r = run_trial(&o, hang);
+	cr_assert_eq(r.reason, SUP_R_STALL);
+
+	o.limits.stall_s = 0;
+	r = run_trial(&o, pass);
+	cr_assert_eq(r.outcome, SUP_PASS);
+	cr_assert_eq(r.reason, SUP_R_PASS_MARKER);
+	cr_assert_eq(r.sig.klass, CLS_NONE, "our SIGTERM is not evidence");
+	cr_assert(r.signal_sent_by_us);
+
+	o.limits.pass_after_s = 0.3;
+	r = run_trial(&o, hang);
+	cr_assert_eq(r.outcome, SUP_PASS);
+	cr_assert_eq(r.reason, SUP_R_PASS_AFTER);
+}
+
+Test(supervise, pass_and_batch_patterns)
+{
+	struct sup_options o = quick_options();
+	char log[4200];
+	struct sup_result r;
+	FILE *f;
+
+	snprintf(log, sizeof(log), "%s/out.log", tmpdir);
+	f = fopen(log, "w");
+	fprintf(f, "step 1 cases=[a_01,a_02]\nstep 2 cases=[b_07]\nRuntimeError: CUDA error: "
+		   "device-side assert triggered\n");
+	fclose(f);
+	o.batch_pattern = "cases=\\[([^]]*)\\]";
+	{
+		const char *argv[] = { faketrain(), "--log", log, "--exit", "1", NULL };
+
+		r = run_trial(&o, argv);
+	}
+	cr_assert_str_eq(r.suspects, "b_07");
+
+	o.batch_pattern = NULL;
+	o.pass_pattern = "^Epoch time: [0-9.]+ s$";
+	f = fopen(log, "w");
+	fprintf(f, "Epoch 0\nEpoch time: 61.97 s\n");
+	fclose(f);
+	{
+		const char *argv[] = { faketrain(), "--stdout-log", log, "--hang", NULL };
+
+		r = run_trial(&o, argv);
+	}
+	cr_assert_eq(r.reason, SUP_R_PASS_PATTERN);
+}
+
+Test(supervise, bad_patterns_are_refused)
+{
+	struct sup_options o = quick_options();
+	char err[512];
+
+	o.pass_pattern = "([";
+	cr_assert_null(sup_new(&o, err, sizeof(err)));
+	cr_assert(strstr(err, "--pass-pattern"), "%s", err);
+	o.pass_pattern = NULL;
+	o.batch_pattern = "no group here";
+	cr_assert_null(sup_new(&o, err, sizeof(err)));
+	cr_assert(strstr(err, "group"), "%s", err);
+}
+
+Test(supervise, target_signature_decides_fail)
+{
+	struct sup_options o = quick_options();
+	struct cls_signature target;
+	struct sup_result r;
+	struct cls *c = cls_new();
+	static const char oom[] = "torch.OutOfMemoryError: CUDA out of memory. Tried to allocate 2 GiB\n";
+	const char *argv[] = { faketrain(), "--log", assert_log(), "--exit", "1", NULL };
+
+	cls_feed(c, CLS_STDERR, oom, sizeof(oom) - 1);
+	cls_finish(c, NULL);
+	cls_result(c, &target);
+	cls_free(c);
+	o.target = &target;
+	o.match = CLS_MATCH_CLASS;
+	r = run_trial(&o, argv);
+	cr_assert_eq(r.outcome, SUP_UNRESOLVED, "a device assert is not the oom we look for");
+	cr_assert_eq(r.reason, SUP_R_OTHER_FAILURE);
+}
+
+static char *dump_value(const char *file, const char *name)
+{
+	char *text = cb_read_file(file, NULL), *p, *end, *v;
+	size_t len = strlen(name);
+
+	cr_assert(text, "cannot read %s", file);
+	for (p = text; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
+		if (!strncmp(p, name, len) && p[len] == '=') {
+			end = strchr(p, '\n');
+			v = xstrdup(p + len + 1);
+			if (end)
+				v[end - p - len - 1] = '\0';
+			free(text);
+			return v;
+		}
+	free(text);
+	return NULL;
+}
+
+/* 8 slots run 8 trials at once, each with its own device and environment. */
+Test(supervise, eight_slots_eight_trials_with_their_gpus_and_environment)
+{
+	static const int gpus[] = { 0, 1, 2, 3, 4, 5, 6, 7 };
+	static const char *const extra[] = { "MY_VAR=1", "PYTHONUNBUFFERED=0", NULL };
+	struct sup_options o = quick_options();
+	struct trials run = { .n = 0 };
+	char err[512], dirs[9][4200], dumps[9][4300];
+	struct sup *s;
+	size_t i;
+	bool seen[8] = { 0 };
+
+	setenv("CUDA_LAUNCH_BLOCKING", "0", 1);
+	o.gpus = gpus;
+	o.ngpus = 8;
+	o.env = extra;
+	s = sup_new(&o, err, sizeof(err));
+	cr_assert(s, "%s", err);
+	cr_assert_eq(sup_free_slots(s), 8);
+	for (i = 0; i < 8; i++) {
+		struct sup_trial_spec spec = { 0 };
+
+		snprintf(dirs[i], sizeof(dirs[i]), "%.4000s/t%zu", tmpdir, i);
+		snprintf(dumps[i], sizeof(dumps[i]), "%.4000s/t%zu/env", tmpdir, i);
+		mkdir(dirs[i], 0755);
+		{
+			const char *argv[] = { faketrain(), "--env-dump", dumps[i], "--sleep", "500", NULL };
+
+			spec.number = i + 1;
+			spec.argv = argv;
+			spec.trial_dir = dirs[i];
+			cr_assert(sup_start(s, &spec, on_done, &run, err, sizeof(err)) == 0, "%s", err);
+		}
+	}
+	cr_assert_eq(sup_free_slots(s), 0, "all 8 run at once");
+	{
+		struct sup_trial_spec spec = { .number = 9, .trial_dir = tmpdir };
+		const char *argv[] = { faketrain(), NULL };
+
+		spec.argv = argv;
+		cr_assert_neq(sup_start(s, &spec, on_done, &run, err, sizeof(err)), 0,
+			      "a ninth trial finds no slot");
+	}
+	sup_run(s);
+	sup_free(s);
+	cr_assert_eq(run.n, 8);
+	for (i = 0; i < 8; i++) {
+		char *dev = dump_value(dumps[i], "CUDA_VISIBLE_DEVICES");
+		char *trial = dump_value(dumps[i], "CASEBISECT_TRIAL");
+		char *blocking = dump_value(dumps[i], "CUDA_LAUNCH_BLOCKING");
+		char *unbuf = dump_value(dumps[i], "PYTHONUNBUFFERED");
+		char *mine = dump_value(dumps[i], "MY_VAR");
+		char *dsa = dump_value(dumps[i], "TORCH_USE_CUDA_DSA");
+		char *fh = dump_value(dumps[i], "PYTHONFAULTHANDLER");
+		char *comp = dump_value(dumps[i], "nnUNet_compile");
+		char want[32];
+		int d;
+
+		cr_assert(dev, "no CUDA_VISIBLE_DEVICES in trial %zu", i + 1);
+		d = atoi(dev);
+		cr_assert(d >= 0 && d < 8 && !seen[d], "device %s given twice", dev);
+		seen[d] = true;
+		snprintf(want, sizeof(want), "%zu", i + 1);
+		cr_assert_str_eq(trial, want);
+		cr_assert_str_eq(blocking, "1", "CUDA_LAUNCH_BLOCKING=1 overrides the caller's 0");
+		cr_assert_str_eq(unbuf, "0", "--env overrides casebisect's own");
+		cr_assert_str_eq(mine, "1");
+		cr_assert_str_eq(dsa, "1");
+		cr_assert_str_eq(fh, "1");
+		cr_assert_str_eq(comp, "f");
+		free(dev); free(trial); free(blocking); free(unbuf); free(mine); free(dsa); free(fh); free(comp);
+	}
+}
+
+Test(supervise, no_blocking_drops_cuda_launch_blocking_and_cwd_is_used)
+{
+	struct sup_options o = quick_options();
+	char dump[4200], cwd_dump[4200], *v, *cwd;
+	const char *argv[] = { faketrain(), "--env-dump", dump, "--cwd-dump", cwd_dump, NULL };
+
+	snprintf(dump, sizeof(dump), "%s/env", tmpdir);
+	snprintf(cwd_dump, sizeof(cwd_dump), "%s/cwd", tmpdir);
+	setenv("CUDA_LAUNCH_BLOCKING", "1", 1);
+	o.no_blocking = true;
+	o.cwd = tmpdir;
+	run_trial(&o, argv);
+	v = dump_value(dump, "CUDA_LAUNCH_BLOCKING");
+	cr_assert_null(v, "CUDA_LAUNCH_BLOCKING=%s is still set", v);
+	v = dump_value(dump, "CUDA_VISIBLE_DEVICES");
+	cr_assert_null(v, "no GPU slots: the user's CUDA_VISIBLE_DEVICES is left alone");
+	cwd = cb_read_file(cwd_dump, NULL);
+	cr_assert(cwd);
+	cr_assert(strstr(cwd, tmpdir), "ran in %s, expected %s", cwd, tmpdir);
+	free(cwd);
+}
+
+/* A trainer started from a script inherits SIGINT ignored; the trial must
+ * not: dispositions and mask are reset. */
+Test(supervise, signal_dispositions_and_mask_are_reset)
+{
+	struct sup_options o = quick_options();
+	char dump[4200], *text;
+	sigset_t set;
+	unsigned long long ign, blk, glibc_reserved = 3ULL << 31;
+	const char *argv[] = { faketrain(), "--status-dump", dump, NULL };
+
+	snprintf(dump, sizeof(dump), "%s/status", tmpdir);
+	signal(SIGINT, SIG_IGN);
+	signal(SIGQUIT, SIG_IGN);
+	signal(SIGRTMIN + 2, SIG_IGN);
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR1);
+	sigprocmask(SIG_BLOCK, &set, NULL);
+	run_trial(&o, argv);
+	text = cb_read_file(dump, NULL);
+	cr_assert(text);
+	ign = strtoull(strstr(text, "SigIgn:") + 7, NULL, 16);
+	blk = strtoull(strstr(text, "SigBlk:") + 7, NULL, 16);
+	free(text);
+	/* Signals 32 and 33 (bits 31, 32) are glibc's own (thread cancellation,
+	 * setxid): no program can set or reset them through libc. */
+	cr_assert_eq(ign & ~glibc_reserved, 0, "signals still ignored: %016llx", ign);
+	cr_assert_eq(blk & ~glibc_reserved, 0, "signals still blocked: %016llx", blk);
+}
+
+Test(supervise, command_not_found_is_a_configuration_error)
+{
+	struct sup_options o = quick_options();
+	const char *argv[] = { "/nonexistent/trainer", NULL };
+	struct sup_result r = run_trial(&o, argv);
+
+	cr_assert_eq(r.reason, SUP_R_NOT_FOUND);
+	cr_assert(strstr(r.error, "/nonexistent/trainer"), "%s", r.error);
+}
+
+Test(supervise, flood_of_stderr_is_capped_and_memory_stays_small, .timeout = 300)
+{
+	struct sup_options o = quick_options();
+	struct sup_result r;
+	struct stat st;
+	struct rusage ru;
+#if defined(__SANITIZE_ADDRESS__)
+	const char *flood = "256M"; /* ASan: slower, and RSS means nothing */
+#else
+	const char *flood = "1G";
+#endif
+	const char *argv[] = { faketrain(), "--flood", flood, NULL };
+
+	o.limits.log_head = 1 << 20;
+	o.limits.log_tail = 4 << 20;
+	r = run_trial(&o, argv);
+	cr_assert_eq(r.outcome, SUP_PASS);
+	cr_assert(stat(r.stderr_log, &st) == 0);
+	cr_assert_leq((size_t)st.st_size, (size_t)(5 << 20) + 200, "stderr.log is %lld bytes",
+		      (long long)st.st_size);
+	cr_assert_geq((size_t)st.st_size, (size_t)(5 << 20), "head and tail are both kept");
+	{
+		char *log = cb_read_file(r.stderr_log, NULL);
+
+		cr_assert(strstr(log, "bytes cut here"), "the cut is marked");
+		free(log);
+	}
+#if !defined(__SANITIZE_ADDRESS__)
+	getrusage(RUSAGE_SELF, &ru);
+	cr_assert_lt(ru.ru_maxrss, 64 * 1024, "peak RSS %ld KiB for a 1 GB flood", ru.ru_maxrss);
+#else
+	(void)ru;
+#endif
+}
+
+Test(supervise, placeholders_are_replaced_inside_arguments)
+{
+	static const char *const argv[] = { "train", "--cases={cases_file}", "{n}", "{trial_dir}/x",
+					    "{unknown}", "a{files_file}b", NULL };
+	struct sup_placeholders ph = { .trial_dir = "/w/trials/0001", .cases_file = "/w/cases.txt",
+				       .files_file = "/w/files.txt", .n = "12" };
+	char err[256];
+	char **out = sup_expand_argv(argv, &ph, err, sizeof(err));
+
+	cr_assert(out, "%s", err);
+	cr_assert_str_eq(out[1], "--cases=/w/cases.txt");
+	cr_assert_str_eq(out[2], "12");
+	cr_assert_str_eq(out[3], "/w/trials/0001/x");
+	cr_assert_str_eq(out[4], "{unknown}", "other braces are the user's");
+	cr_assert_str_eq(out[5], "a/w/files.txtb");
+	cr_assert_null(out[6]);
+	sup_argv_free(out);
+	{
+		static const char *const v[] = { "train", "{view}", NULL };
+
+		cr_assert_null(sup_expand_argv(v, &ph, err, sizeof(err)));
+		cr_assert(strstr(err, "{view}"), "%s", err);
+	}
+}

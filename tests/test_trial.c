@@ -1,0 +1,256 @@
+/* test_trial: `casebisect trial` as a user runs it: outcomes, JSON, errors,
+ * Ctrl-C, placeholders, and a real PyTorch trainer end to end. */
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+#include <criterion/criterion.h>
+
+#include "casebisect/util.h"
+#include "helpers.h"
+
+TestSuite(trial, .init = tmpdir_setup, .fini = tmpdir_teardown, .timeout = 240);
+
+Test(trial, failing_command_is_fail_with_signature_suspects_and_logs)
+{
+	char *fake = src_file("harness/faketrain");
+	char *log = corpus_file("030-pytorch-unet-375-nll-loss2d-asserts.txt");
+	struct run r;
+	cJSON *o, *sig, *sus;
+
+	run(&r, "trial", "--json", "--workdir", tmpdir, "--settle", "0.2", "--grace", "1", "--",
+	    fake, "--batch", "case_017", "--log", log, "--hang");
+	cr_assert_eq(r.code, 0, "exit %d; stderr:\n%s", r.code, r.err);
+	o = cJSON_Parse(r.out);
+	cr_assert(o, "not JSON:\n%s", r.out);
+	cr_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(o, "outcome")), "FAIL");
+	cr_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(o, "reason")), "failure");
+	cr_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(o, "class")), "device_assert");
+	sig = cJSON_GetObjectItem(o, "signature");
+	cr_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(sig, "kernel")),
+			 "nll_loss2d_forward_kernel");
+	sus = cJSON_GetObjectItem(o, "suspects");
+	cr_assert(cJSON_IsArray(sus) && cJSON_GetArraySize(sus) == 1);
+	cr_assert_str_eq(cJSON_GetStringValue(cJSON_GetArrayItem(sus, 0)), "case_017");
+	cr_assert(cJSON_IsNumber(cJSON_GetObjectItem(o, "signal")), "ended by our signal");
+	cr_assert(cJSON_IsNumber(cJSON_GetObjectItem(o, "duration_s")));
+	{
+		const char *err_log = cJSON_GetStringValue(cJSON_GetObjectItem(o, "stderr_log"));
+		struct stat st;
+		char *text;
+
+		cr_assert(err_log && stat(err_log, &st) == 0, "no stderr log");
+		text = cb_read_file(err_log, NULL);
+		cr_assert(strstr(text, "nll_loss2d_forward_kernel"), "the log holds the output");
+		free(text);
+		cr_assert(cJSON_IsString(cJSON_GetObjectItem(o, "stdout_log")));
+	}
+	cJSON_Delete(o);
+	run_release(&r);
+
+	run(&r, "trial", "--workdir", tmpdir, "--", fake, "--exit", "0");
+	cr_assert_eq(r.code, 0);
+	cr_assert(starts_with(r.out, "trial 2: PASS (exit_0) none"), "%s", r.out);
+	run_release(&r);
+	free(fake);
+	free(log);
+}
+
+Test(trial, missing_or_not_found_command_is_a_clear_configuration_error)
+{
+	struct run r;
+
+	run(&r, "trial", "--workdir", tmpdir, "--", "/nonexistent/train.py");
+	cr_assert_eq(r.code, 1);
+	cr_assert(strstr(r.err, "cannot run '/nonexistent/train.py'"), "%s", r.err);
+	cr_assert_eq(r.out_len, 0);
+	run_release(&r);
+
+	run(&r, "trial", "--workdir", tmpdir, "--", "/bin/sh", "-c", "exit 127");
+	cr_assert_eq(r.code, 1);
+	cr_assert(strstr(r.err, "command not found"), "%s", r.err);
+	run_release(&r);
+
+	run(&r, "trial", "--workdir", tmpdir, "python3", "train.py");
+	assert_usage_error(&r);
+	run_release(&r);
+}
+
+static size_t count_pid_lines(const char *path)
+{
+	char *text = cb_read_file(path, NULL);
+	size_t n = text ? count_lines(text) : 0;
+
+	free(text);
+	return n;
+}
+
+Test(trial, ctrl_c_ends_the_trial_leaves_nothing_and_exits_5)
+{
+	char *fake = src_file("harness/faketrain");
+	char out[128], err[128], pids[128], marker[64];
+	int pid, code, i;
+
+	snprintf(out, sizeof(out), "%s/out", tmpdir);
+	snprintf(err, sizeof(err), "%s/err", tmpdir);
+	snprintf(pids, sizeof(pids), "%s/pids", tmpdir);
+	pid = spawn_bg(out, err, "trial", "--workdir", tmpdir, "--grace", "1", "--", fake,
+		       "--workers", "2", "--daemon", "--ignore-term", "--hang", "--pidfile", pids, NULL);
+	for (i = 0; i < 200 && count_pid_lines(pids) < 4; i++)
+		usleep(50 * 1000);
+	cr_assert_eq(count_pid_lines(pids), 4, "the trainer did not start");
+	kill(pid, SIGINT);
+	code = wait_exit(pid);
+	cr_assert_eq(code, 5, "exit %d", code);
+	snprintf(marker, sizeof(marker), "CASEBISECT_SUPERVISOR=%d", pid);
+	cr_assert_eq(process_with_env(marker), 0, "a process of the trial is still running");
+	{
+		char *text = cb_read_file(out, NULL);
+
+		cr_assert(strstr(text, "UNRESOLVED (interrupted)"), "%s", text);
+		free(text);
+	}
+	free(fake);
+}
+
+Test(trial, placeholders_become_absolute_paths)
+{
+	char *fake = src_file("harness/faketrain");
+	char dump[128], cwd[4096], *text, *cases;
+	struct run r;
+
+	snprintf(dump, sizeof(dump), "%s/args", tmpdir);
+	cases = write_file(tmpdir, "cases.txt", "a\nb\nc\n");
+	cr_assert(getcwd(cwd, sizeof(cwd)));
+	cr_assert(chdir(tmpdir) == 0);
+	run(&r, "trial", "--workdir", "wd", "--cases-file", "cases.txt", "--", fake, "--args-dump",
+	    dump, "n={n}", "{cases_file}", "{trial_dir}");
+	cr_assert(chdir(cwd) == 0);
+	cr_assert_eq(r.code, 0, "%s", r.err);
+	text = cb_read_file(dump, NULL);
+	cr_assert(text);
+	cr_assert(strstr(text, "n=3\n"), "%s", text);
+	cr_assert(strstr(text, cases), "{cases_file} is absolute: %s", text);
+	cr_assert(strstr(text, "/wd/trials/0001\n"), "%s", text);
+	cr_assert(strstr(text, "\n/"), "{trial_dir} is absolute: %s", text);
+	free(text);
+	free(cases);
+	run_release(&r);
+	free(fake);
+}
+
+/* ---- a real PyTorch trainer ---- */
+
+static const char *torch_python(void)
+{
+	const char *p = getenv("CASEBISECT_PYTHON");
+
+	return p && *p ? p : "/usr/bin/python3";
+}
+
+/* Writes the lines i of DATASET/cases.txt and files.txt whose index is in
+ * keep[] (-1 ends it) into tmpdir/sub-cases.txt and sub-files.txt, the
+ * paths of which come back in *cases and *files (the caller frees them). */
+static void subset(const char *dataset, const int *keep, char **cases, char **files)
+{
+	static const char *const names[] = { "cases", "files" };
+	char **outs[] = { cases, files };
+	size_t n;
+
+	for (n = 0; n < 2; n++) {
+		char path[4200], out_name[64], *text, *line, *save = NULL, *out = xcalloc(1, 1);
+		size_t len = 0;
+		int i = 0;
+
+		snprintf(path, sizeof(path), "%s/%s.txt", dataset, names[n]);
+		text = cb_read_file(path, NULL);
+		cr_assert(text, "mkcases wrote no %s", path);
+		for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save), i++) {
+			const int *k;
+
+			for (k = keep; *k >= 0 && *k != i; k++)
+				;
+			if (*k < 0)
+				continue;
+			append(&out, &len, line, strlen(line));
+			append(&out, &len, "\n", 1);
+		}
+		snprintf(out_name, sizeof(out_name), "sub-%s.txt", names[n]);
+		*outs[n] = write_file(tmpdir, out_name, out);
+		free(out);
+		free(text);
+	}
+}
+
+/* Makes a dataset of 6 cases where case_004's label holds 255. */
+static char *make_dataset(void)
+{
+	char *mkcases = src_file("harness/mkcases"), *dir = xmalloc(128), cmd[4400];
+
+	snprintf(dir, 128, "%s/dataset", tmpdir);
+	snprintf(cmd, sizeof(cmd), "'%s' --cases 6 --bad case_004=255 '%s' >/dev/null", mkcases, dir);
+	cr_assert(system(cmd) == 0, "mkcases failed: %s", cmd);
+	free(mkcases);
+	return dir;
+}
+
+/* The real PyTorch trainer crashes on the bad label with PyTorch's own CPU
+ * error, names the case in its batch line, and its DataLoader workers are
+ * gone afterwards; without the bad case it passes. */
+Test(trial, real_pytorch_trainer_crash_and_clean_run)
+{
+	char *train = src_file("harness/torchtrain.py"), *dataset = make_dataset();
+	char *cases, *files, out[128], err[128], marker[64], *text;
+	static const int bad[] = { 0, 4, 1, -1 }, clean[] = { 0, 1, 2, 3, 5, -1 };
+	cJSON *o, *sus;
+	int pid;
+
+	subset(dataset, bad, &cases, &files);
+	snprintf(out, sizeof(out), "%s/out", tmpdir);
+	snprintf(err, sizeof(err), "%s/err", tmpdir);
+	pid = spawn_bg(out, err, "trial", "--json", "--workdir", tmpdir, "--timeout", "180",
+		       "--cases-file", cases, "--files-file", files, "--", torch_python(), train,
+		       "--cases-file", "{cases_file}", "--files-file", "{files_file}", "--device",
+		       "cpu", "--workers", "2", NULL);
+	cr_assert_eq(wait_exit(pid), 0);
+	snprintf(marker, sizeof(marker), "CASEBISECT_SUPERVISOR=%d", pid);
+	cr_assert_eq(process_with_env(marker), 0, "a DataLoader worker outlived the trial");
+	text = cb_read_file(out, NULL);
+	o = cJSON_Parse(text);
+	cr_assert(o, "not JSON: %s", text);
+	cr_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(o, "outcome")), "FAIL", "%s", text);
+	cr_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(o, "class")), "cpu_index_error",
+			 "%s", text);
+	sus = cJSON_GetObjectItem(o, "suspects");
+	cr_assert_eq(cJSON_GetArraySize(sus), 1, "%s", text);
+	cr_assert_str_eq(cJSON_GetStringValue(cJSON_GetArrayItem(sus, 0)), "case_004");
+	cJSON_Delete(o);
+	free(text);
+	free(cases);
+	free(files);
+
+	subset(dataset, clean, &cases, &files);
+	pid = spawn_bg(out, err, "trial", "--json", "--workdir", tmpdir, "--timeout", "180",
+		       "--cases-file", cases, "--files-file", files, "--", torch_python(), train,
+		       "--cases-file", "{cases_file}", "--files-file", "{files_file}", "--device",
+		       "cpu", "--workers", "2", NULL);
+	cr_assert_eq(wait_exit(pid), 0);
+	snprintf(marker, sizeof(marker), "CASEBISECT_SUPERVISOR=%d", pid);
+	cr_assert_eq(process_with_env(marker), 0, "a DataLoader worker outlived the trial");
+	text = cb_read_file(out, NULL);
+	o = cJSON_Parse(text);
+	cr_assert(o, "not JSON: %s", text);
+	cr_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(o, "outcome")), "PASS", "%s", text);
+	cr_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(o, "class")), "none", "%s", text);
+	cJSON_Delete(o);
+	free(text);
+	free(cases);
+	free(files);
+	free(dataset);
+	free(train);
+}
