@@ -1,0 +1,100 @@
+/* dataset: what the cases of a training dataset are. A dataset is read once,
+ * fully checked and given a digest before any trial runs; the user's files
+ * are never written. */
+#ifndef CASEBISECT_DATASET_H
+#define CASEBISECT_DATASET_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+/*
+ * Formats (../shared/nnunet.md sections 1 and 3):
+ *  - DS_NNUNET_PRE: nnUNet_preprocessed/DatasetXXX_Name/ with a plans JSON,
+ *    dataset.json, dataset_fingerprint.json and one folder per data
+ *    identifier. Cases are the identifiers in the configuration's data folder
+ *    (<id>.b2nd + <id>_seg.b2nd + <id>.pkl, or <id>.npz (+ <id>.npy,
+ *    <id>_seg.npy) + <id>.pkl).
+ *  - DS_NNUNET_RAW: DatasetXXX_Name/ with dataset.json, imagesTr/
+ *    {case}_{XXXX}{ending} and labelsTr/{case}{ending}, or dataset.json's
+ *    "dataset" key listing each case's files.
+ *  - DS_MSD: a Medical Segmentation Decathlon / MONAI datalist, a JSON file
+ *    with a "training" list of {"image": ..., "label": ...} (paths relative to
+ *    the JSON's folder, or absolute; "image" may be a list of channels).
+ *  - DS_LIST: a text file, one case per line: an ID, optionally a tab and the
+ *    case's files (tab separated); or a directory whose files are the cases
+ *    (the ID is the file name without extensions, ".nii.gz" counting as one).
+ * Detection (DS_AUTO): a folder with a plans JSON and dataset_fingerprint.json
+ * is nnunet-pre; a folder with dataset.json and imagesTr/ or a "dataset" key
+ * is nnunet-raw; a .json file with "training" is msd; other folders and text
+ * files are list.
+ */
+enum ds_format { DS_AUTO = 0, DS_NNUNET_PRE, DS_NNUNET_RAW, DS_MSD, DS_LIST };
+
+struct ds_options {
+	enum ds_format format;     /* DS_AUTO: detect */
+	const char *configuration; /* nnunet-pre: "3d_fullres" when NULL */
+	const char *plans;         /* nnunet-pre: plans identifier, "nnUNetPlans" when NULL
+				    * (several plans files and NULL is an error that lists them) */
+};
+
+/* One case: its ID and its files, absolute paths, in a fixed order. */
+struct ds_case {
+	char *id;
+	char **files;      /* images (channel order) first, then the label; for
+			    * nnunet-pre: the data files (.b2nd/_seg.b2nd/.pkl, or
+			    * .npz/.npy/_seg.npy/.pkl) that exist */
+	size_t nfiles;
+	int label;         /* index of the label file in files, -1 when none */
+};
+
+struct dataset {
+	enum ds_format format;
+	char *root;           /* absolute: the dataset folder, or the list/datalist file */
+	char *dataset_json;   /* absolute path of its dataset.json, or NULL */
+	char *labels_json;    /* dataset.json's "labels" object as compact JSON, or NULL */
+	char digest[17];      /* hash of sorted IDs and each file's size and mtime */
+	struct ds_case *cases;
+	size_t ncases;
+	char **warnings;      /* messages worth showing that are not errors */
+	size_t nwarnings;
+
+	/* nnunet-pre */
+	char *dataset_name;   /* the plans' "dataset_name" (the view's folder name) */
+	char *plans_file;     /* absolute */
+	char *fingerprint_file;
+	char *data_dir;       /* the configuration's data folder, absolute */
+	char *configuration;
+
+	/* nnunet-raw and msd: what the view rewrites */
+	char *file_ending;    /* ".nii.gz" */
+	size_t nchannels;     /* from channel_names / modality */
+};
+
+/*
+ * Reads and checks the dataset at path. Returns 0, or -1 with one message in
+ * err that names the file and the fix, e.g.
+ *   "/data/Dataset501_Liver/dataset.json:12:5: not valid JSON (expected ',' or '}')"
+ *   "labelsTr/case_017.nii.gz: no image for this label (expected imagesTr/case_017_0000.nii.gz)"
+ * Checked: dataset.json present and well-formed with its required keys,
+ * labels with background 0 and the ignore label the highest, every case with
+ * its label and all its channels, no duplicate IDs, at least one case, IDs
+ * that cannot escape a directory (no '/', no "..", no leading '-', no control
+ * characters), every file present and readable, symlink loops and unreadable
+ * folders. Nothing is created. On error *ds holds nothing to release.
+ */
+int ds_load(struct dataset *ds, const char *path, const struct ds_options *o, char *err,
+	    size_t errlen);
+
+/* Frees what ds holds (not ds itself). */
+void ds_release(struct dataset *ds);
+
+/* "nnunet-pre", "nnunet-raw", "msd", "list" ("auto" for DS_AUTO). */
+const char *ds_format_name(enum ds_format f);
+
+/* Parses a --format value; 0, or -1 when it names no format. */
+int ds_format_parse(const char *name, enum ds_format *out);
+
+/* Is id safe as a file name inside a view (see ds_load)? */
+bool ds_id_is_safe(const char *id);
+
+#endif
