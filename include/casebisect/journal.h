@@ -1,0 +1,82 @@
+/* journal: every finished trial, made permanent before anyone acts on it,
+ * so an interrupted night resumes where it stopped. WORKDIR/journal.jsonl
+ * holds one JSON object per trial; WORKDIR/run.json what was asked. */
+#ifndef CASEBISECT_JOURNAL_H
+#define CASEBISECT_JOURNAL_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* One finished trial, as the journal keeps it. Strings are owned by the
+ * struct (jrn_entry_release frees them); "" when absent. */
+struct jrn_entry {
+	uint64_t trial;         /* trial number, from 1 */
+	char **cases;           /* the subset, as case IDs */
+	size_t ncases;
+	char outcome[16];       /* "PASS", "FAIL", "UNRESOLVED" */
+	char klass[32];         /* classifier class, "none" when none */
+	char fingerprint[17];   /* at the run's --match level */
+	char reason[32];        /* supervise's reason name */
+	int slot;
+	int gpu;                /* -1: none */
+	double start;           /* Unix time, seconds */
+	double duration_s;
+	char **suspects;        /* from the batch line; may be empty */
+	size_t nsuspects;
+};
+
+struct jrn;
+
+/*
+ * Opens (creating it when missing) WORKDIR/journal.jsonl for appending.
+ * Returns NULL with a message in err naming the file.
+ */
+struct jrn *jrn_open(const char *workdir, char *err, size_t errlen);
+
+/*
+ * Appends e as one line, written whole with one write(2) and fsync'd before
+ * it returns, so a crash leaves at most a torn last line. Returns 0, or -1
+ * with a message in err (a full disk is an error, never silent).
+ */
+int jrn_append(struct jrn *j, const struct jrn_entry *e, char *err, size_t errlen);
+
+/* Closes the journal (NULL is a no-op). */
+void jrn_close(struct jrn *j);
+
+/*
+ * Reads WORKDIR/journal.jsonl: fills *entries (an array the caller frees
+ * with jrn_entries_free) in file order. A torn last line (no newline at the
+ * end of the file, or not valid JSON on the last line) is dropped and
+ * reported in *warning ("journal.jsonl: line 42 is torn (a crash
+ * mid-write?): dropped"); any other malformed line is an error naming its
+ * number. A missing journal is an empty one. Returns 0 or -1 with err.
+ */
+int jrn_replay(const char *workdir, struct jrn_entry **entries, size_t *n, char *warning,
+	       size_t warnlen, char *err, size_t errlen);
+
+void jrn_entry_release(struct jrn_entry *e);
+void jrn_entries_free(struct jrn_entry *entries, size_t n);
+
+/*
+ * WORKDIR/run.json: everything resume needs and nothing else. Fields are
+ * given as a JSON text (an object) by the caller, who owns its shape; the
+ * journal writes it atomically (temp file, fsync, rename) and checks it on
+ * resume.
+ *
+ * jrn_write_run() writes run_json as WORKDIR/run.json. Returns 0 or -1.
+ * jrn_check_run() compares run_json with the stored one: 0 when equal on
+ * every key; -1 with err listing what changed, one "key: was X, now Y" per
+ * change (the dataset's "digest" first when it changed: "the dataset
+ * changed since this run started (digest was ..., now ...): start a new run
+ * with a new --workdir"). Missing run.json: -1 ("not a casebisect work
+ * directory"). Keys in ignore (NULL-terminated, may be NULL) are not compared.
+ */
+int jrn_write_run(const char *workdir, const char *run_json, char *err, size_t errlen);
+int jrn_check_run(const char *workdir, const char *run_json, const char *const *ignore,
+		  char *err, size_t errlen);
+
+/* The stored run.json text (the caller frees it), or NULL with err. */
+char *jrn_read_run(const char *workdir, char *err, size_t errlen);
+
+#endif
