@@ -1,0 +1,141 @@
+/* bench_reduce: the reducer against in-process oracles, for n in {16, 128,
+ * 1024, 4096}, k in {1, 2, 4}, P in {1, 8}, false-pass rate in {0, 0.1}:
+ * mean trials, mean rounds, share of seeds with the exact culprit set, GPU
+ * time in passes over the dataset (a trial costs its size, a failing one half
+ * of it), against the bound ceil(log2 C(n,k)). Counts every run: the
+ * full-set run and the empty-subset check (2 trials, 2 rounds) that the run
+ * command does before the search, then the search and its confirmation. */
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "casebisect/reduce.h"
+#include "casebisect/util.h"
+
+struct oracle {
+	size_t *culprits;
+	size_t k;
+	double false_pass;
+	uint64_t rng;
+};
+
+static uint64_t next_rand(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+static double uniform(uint64_t *s)
+{
+	return (double)(next_rand(s) >> 11) / 9007199254740992.0;
+}
+
+static enum red_outcome ask_oracle(struct oracle *o, const size_t *cases, size_t n)
+{
+	size_t i, j;
+
+	for (i = 0; i < n; i++)
+		for (j = 0; j < o->k; j++)
+			if (cases[i] == o->culprits[j])
+				return uniform(&o->rng) < o->false_pass ? RED_PASS : RED_FAIL;
+	return RED_PASS;
+}
+
+struct stats {
+	double trials, rounds, exact, passes;
+	size_t seeds;
+};
+
+static void run_one(size_t n, size_t k, size_t slots, double fp, uint64_t seed, struct stats *st)
+{
+	struct red_options ro = { .strategy = RED_FIND_ALL, .n = n, .slots = slots };
+	struct oracle o = { .k = k, .false_pass = fp, .rng = seed * 2654435761u + 1 };
+	struct red_trial t[64];
+	struct red_answer a;
+	struct red *r;
+	size_t i, j, got, guard = 0;
+	bool exact;
+
+	o.culprits = xmalloc(k * sizeof(*o.culprits));
+	for (i = 0; i < k; i++) {
+		size_t c;
+
+		do {
+			c = next_rand(&o.rng) % n;
+			for (j = 0; j < i && o.culprits[j] != c; j++)
+				;
+		} while (j < i);
+		o.culprits[i] = c;
+	}
+	r = red_new(&ro);
+	while (!red_done(r) && guard++ < 100000) {
+		got = red_ask(r, t, slots);
+		if (!got)
+			break;
+		for (i = 0; i < got; i++)
+			red_tell(r, t[i].id, ask_oracle(&o, t[i].cases, t[i].n));
+	}
+	red_answer(r, &a);
+	exact = a.nculprits == k && a.verdict == RED_CULPRITS_FOUND;
+	for (i = 0; exact && i < k; i++) {
+		for (j = 0; j < k && o.culprits[j] != a.culprits[i]; j++)
+			;
+		exact = j < k;
+	}
+	st->trials += (double)a.trials + 2;
+	st->rounds += (double)a.rounds + 2;
+	st->exact += exact;
+	st->passes += (a.case_runs + (double)n) / (double)n; /* + the full-set run */
+	st->seeds++;
+	red_free(r);
+	free(o.culprits);
+}
+
+static double log2_binom(size_t n, size_t k)
+{
+	return (lgamma((double)n + 1) - lgamma((double)k + 1) - lgamma((double)(n - k) + 1)) / log(2);
+}
+
+int main(void)
+{
+	static const size_t ns[] = { 16, 128, 1024, 4096 }, ks[] = { 1, 2, 4 }, ps[] = { 1, 8 };
+	static const double fps[] = { 0, 0.1 };
+	const char *env = getenv("BENCH_SEEDS");
+	size_t seeds = env && *env ? (size_t)atoi(env) : 200, a, b, c, d, s;
+
+	printf("bench_reduce: find-all, default options, %zu seeds per row; counts include the\n"
+	       "full-set run and the empty-subset check (2 trials, 2 rounds)\n\n", seeds);
+	printf("%6s %2s %2s %5s | %8s %7s %7s %8s | %5s %9s\n", "n", "k", "P", "fp", "trials",
+	       "rounds", "exact", "passes", "bound", "target");
+	for (a = 0; a < CB_ARRAY_SIZE(ns); a++)
+		for (b = 0; b < CB_ARRAY_SIZE(ks); b++)
+			for (c = 0; c < CB_ARRAY_SIZE(ps); c++)
+				for (d = 0; d < CB_ARRAY_SIZE(fps); d++) {
+					struct stats st = { 0 };
+					double bound = ceil(log2_binom(ns[a], ks[b]) - 1e-9);
+					char target[32] = "";
+
+					for (s = 1; s <= seeds; s++)
+						run_one(ns[a], ks[b], ps[c], fps[d], s, &st);
+					if (ns[a] == 1024 && ps[c] == 1 && fps[d] == 0)
+						snprintf(target, sizeof(target), "<=%.0f tr %s", bound + (double)ks[b] + 3,
+							 st.trials / (double)st.seeds <= bound + (double)ks[b] + 3 ? "PASS" : "FAIL");
+					if (ns[a] == 1024 && ps[c] == 8 && fps[d] == 0) {
+						double lim = ks[b] == 1 ? 7 : ks[b] == 2 ? 8 : 10;
+
+						snprintf(target, sizeof(target), "<=%.0f rd %s", lim,
+							 st.rounds / (double)st.seeds <= lim ? "PASS" : "FAIL");
+					}
+					if (ns[a] == 1024 && fps[d] > 0)
+						snprintf(target, sizeof(target), ">=99%% %s",
+							 st.exact / (double)st.seeds >= 0.99 ? "PASS" : "FAIL");
+					printf("%6zu %2zu %2zu %5.2f | %8.1f %7.1f %6.1f%% %8.2f | %5.0f %9s\n",
+					       ns[a], ks[b], ps[c], fps[d], st.trials / (double)st.seeds,
+					       st.rounds / (double)st.seeds, 100 * st.exact / (double)st.seeds,
+					       st.passes / (double)st.seeds, bound, target);
+				}
+	return 0;
+}

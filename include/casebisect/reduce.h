@@ -1,0 +1,114 @@
+/* reduce: which subsets to try next. Pure logic (no I/O, no clock): the
+ * caller asks for subsets to run and tells their outcomes back, in any order. */
+#ifndef CASEBISECT_REDUCE_H
+#define CASEBISECT_REDUCE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/*
+ * The model: one bad case is usually enough to crash training, so a subset
+ * FAILs when it holds at least one culprit. A FAIL with the target
+ * signature is real; a PASS may be false (the bad voxel was not sampled).
+ *
+ * --strategy find-all (RED_FIND_ALL): adaptive group testing. The full set
+ * is known to fail. A failing group is split into `arity` parts (2 with one
+ * slot: the second half of a failing group whose first half passed must
+ * fail, and is not run; with P slots, P parts at once, so all slots stay
+ * busy); parts that fail are split again, parts that pass are cleared,
+ * until every failing part is a single case: a culprit. Each culprit must
+ * FAIL alone (one trial when it was only inferred), and the dataset minus
+ * the culprits must PASS (`confirm` times); when it fails, the search goes
+ * on in it. A failing group whose parts all pass (after a re-run: see
+ * flakiness) has no single culprit: ddmin inside it finds a 1-minimal
+ * failing subset, reported instead (verdict minimal_subset).
+ *
+ * --strategy ddmin (RED_DDMIN): Zeller's ddmin with complements, every
+ * subset and complement of a round proposed at once.
+ *
+ * Priors: suspects are tried first, alone; with a right prior the search
+ * costs one trial per culprit and one of the rest.
+ *
+ * Flakiness (adaptive; the user does not know the rate): a PASS that
+ * contradicts what is known (a failing group whose parts all pass, an
+ * inferred culprit that passes alone) is run again. Once a flake has been
+ * seen (a subset that passed later fails), passes that clear cases are
+ * repeated `repeat` times and the final remainder runs `confirm` times (3
+ * unless set). UNRESOLVED is retried `retries` times, never counted as PASS;
+ * cases it leaves undecided are reported.
+ *
+ * A cache: no subset is run twice except on purpose (repeats, confirmation).
+ * Stopping: after max_trials trials the search ends with what is known.
+ * Determinism: proposals are sorted by their cases, so the same outcomes
+ * give the same proposals however the trials interleaved; a journal replays
+ * the search exactly.
+ */
+
+enum red_strategy { RED_FIND_ALL = 0, RED_DDMIN };
+enum red_outcome { RED_PASS = 0, RED_FAIL, RED_UNRESOLVED };
+enum red_verdict {
+	RED_SEARCHING = 0,   /* not done */
+	RED_CULPRITS_FOUND,  /* culprits[] each fail alone, the rest passes */
+	RED_MINIMAL_SUBSET,  /* culprits[] fail together, no single one does */
+	RED_UNDETERMINED,    /* out of trials, or undecided cases remain */
+};
+
+struct red_options {
+	enum red_strategy strategy;
+	size_t n;               /* cases are 0 .. n-1 */
+	size_t slots;           /* trials at once (1 when 0): sets the split arity */
+	const size_t *prior;    /* suspects to try first, alone (may be NULL) */
+	size_t nprior;
+	unsigned repeat;        /* after a flake: runs of each clearing pass (2 when 0) */
+	unsigned confirm;       /* runs of the final remainder (0: 1, or 3 after a flake) */
+	unsigned retries;       /* re-runs of an UNRESOLVED subset (default 1; use
+				 * RED_NO_RETRIES for none) */
+	uint64_t max_trials;    /* 0: no limit */
+};
+
+#define RED_NO_RETRIES ((unsigned)-1)
+
+/* A subset to run. cases is sorted and owned by the reducer; it stays valid
+ * until the outcome is told. */
+struct red_trial {
+	uint64_t id;
+	const size_t *cases;
+	size_t n;
+};
+
+struct red_answer {
+	enum red_verdict verdict;
+	size_t *culprits;       /* owned by the reducer; valid until the next call */
+	size_t nculprits;
+	size_t *undecided;      /* cases no trial could decide (UNRESOLVED) */
+	size_t nundecided;
+	uint64_t trials;        /* trials told so far */
+	uint64_t rounds;        /* longest chain of trials that waited on each other */
+	uint64_t flakes;        /* passes later contradicted by a fail */
+	double case_runs;       /* cases run summed over trials (GPU time, in case-runs) */
+};
+
+struct red;
+
+/* A new reducer; aborts when out of memory. The full set is known to fail
+ * (the caller ran it). */
+struct red *red_new(const struct red_options *o);
+void red_free(struct red *r);
+
+/* Fills out[0..max) with subsets to run now; returns how many. 0 with
+ * !red_done(): waiting for outcomes. A trial stays in flight (not proposed
+ * again) until told. */
+size_t red_ask(struct red *r, struct red_trial *out, size_t max);
+
+/* The outcome of trial id. */
+void red_tell(struct red *r, uint64_t id, enum red_outcome outcome);
+
+bool red_done(const struct red *r);
+
+/* What is known now (the final answer once red_done()). */
+void red_answer(struct red *r, struct red_answer *a);
+
+const char *red_verdict_name(enum red_verdict v);
+
+#endif

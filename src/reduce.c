@@ -1,0 +1,732 @@
+/* reduce: adaptive group testing (find-all) and ddmin behind an ask/tell
+ * interface; the model and the policies are documented in
+ * include/casebisect/reduce.h.
+ *
+ * Design note. Every subset the reducer runs is a node: a sorted array of
+ * cases with a kind (a group of the search, a case alone, the remainder, a
+ * ddmin part) and what its runs showed. A failing group is split into
+ * children; the search is the tree. Proposals are the nodes ready to run,
+ * sorted by their cases, so they do not depend on the order in which
+ * outcomes arrived. Results are also kept in a cache keyed by the case set,
+ * so a subset is never run twice unless a policy asks for it. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "casebisect/reduce.h"
+#include "casebisect/util.h"
+
+enum kind { K_GROUP, K_ALONE, K_PRIOR, K_REMAINDER, K_DDMIN };
+enum status { ST_PENDING, ST_FLIGHT, ST_PASS, ST_FAIL, ST_UNDECIDED, ST_WAIT, ST_DEFERRED };
+
+struct node {
+	size_t *cases;
+	size_t n;
+	int parent;         /* the group it was split from, -1 for none */
+	enum kind kind;
+	enum status st;
+	bool inferred;      /* ST_FAIL without a run: its sibling(s) passed */
+	bool expanded;      /* a failing group already split or handed to ddmin */
+	bool rechecked;     /* its passing children were run again once */
+	unsigned npass, nfail, nunres;
+	unsigned need_pass; /* PASS runs before a pass is believed */
+	uint64_t round;     /* trials it waited on, in a chain */
+	int first_child, nchildren;
+};
+
+struct red {
+	struct red_options o;
+	struct node *nodes;
+	size_t nnodes, cap;
+	size_t *culprits;
+	size_t nculprits;
+	bool flaky;         /* a pass was contradicted by a fail */
+	uint64_t flakes, trials, max_round;
+	double case_runs;
+	enum { PH_PRIORS, PH_SEARCH, PH_REMAINDER, PH_DONE } phase;
+	bool dd_active;     /* a ddmin runs (inside the search, or as the strategy) */
+	int remainder;      /* its node, -1 */
+	bool minimal;       /* the answer came from ddmin */
+	bool out_of_trials;
+	/* ddmin: the current failing set, granularity, and its round's nodes */
+	size_t *dd;
+	size_t ndd, granularity;
+	int dd_first, dd_count;
+	/* red_answer's arrays */
+	size_t *undecided;
+	size_t nundecided;
+	uint64_t round_base;
+};
+
+static const char *const verdict_names[] = { "searching", "culprits_found", "minimal_subset",
+					     "undetermined" };
+
+const char *red_verdict_name(enum red_verdict v)
+{
+	return (unsigned)v < CB_ARRAY_SIZE(verdict_names) ? verdict_names[v] : "?";
+}
+
+/* ---- sets of cases (sorted arrays) ---- */
+
+static int cmp_size(const void *a, const void *b)
+{
+	size_t x = *(const size_t *)a, y = *(const size_t *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static bool contains(const size_t *set, size_t n, size_t c)
+{
+	return bsearch(&c, set, n, sizeof(*set), cmp_size) != NULL;
+}
+
+static bool same_set(const struct node *a, const size_t *cases, size_t n)
+{
+	return a->n == n && !memcmp(a->cases, cases, n * sizeof(*cases));
+}
+
+/* Is small a subset of big? Both sorted. */
+static bool subset_of(const size_t *small, size_t ns, const size_t *big, size_t nb)
+{
+	size_t i = 0, j = 0;
+
+	while (i < ns && j < nb) {
+		if (small[i] == big[j])
+			i++, j++;
+		else if (small[i] > big[j])
+			j++;
+		else
+			return false;
+	}
+	return i == ns;
+}
+
+/* ---- nodes ---- */
+
+static int add_node(struct red *r, enum kind kind, const size_t *cases, size_t n, int parent,
+		    uint64_t round)
+{
+	struct node *nd;
+
+	if (r->nnodes == r->cap)
+		r->nodes = xrealloc(r->nodes, (r->cap = 2 * r->cap + 16) * sizeof(*r->nodes));
+	nd = &r->nodes[r->nnodes];
+	memset(nd, 0, sizeof(*nd));
+	nd->cases = xmalloc((n ? n : 1) * sizeof(*cases));
+	memcpy(nd->cases, cases, n * sizeof(*cases));
+	qsort(nd->cases, n, sizeof(*cases), cmp_size);
+	nd->n = n;
+	nd->parent = parent;
+	nd->kind = kind;
+	nd->st = ST_PENDING;
+	nd->need_pass = 1;
+	nd->round = round;
+	nd->first_child = -1;
+	return (int)r->nnodes++;
+}
+
+static void add_culprit(struct red *r, size_t c)
+{
+	size_t i;
+
+	for (i = 0; i < r->nculprits; i++)
+		if (r->culprits[i] == c)
+			return;
+	r->culprits = xrealloc(r->culprits, (r->nculprits + 1) * sizeof(*r->culprits));
+	r->culprits[r->nculprits++] = c;
+}
+
+/* Splits failing group g into parts; with one slot the last part waits
+ * until the others are known (it must fail when they all pass). */
+static void split(struct red *r, int g)
+{
+	size_t arity = r->o.slots > 1 ? r->o.slots : 2, n = r->nodes[g].n, i, lo = 0;
+	uint64_t round = r->nodes[g].round + 1;
+
+	if (arity > n)
+		arity = n;
+	r->nodes[g].expanded = true;
+	r->nodes[g].first_child = (int)r->nnodes;
+	r->nodes[g].nchildren = (int)arity;
+	for (i = 0; i < arity; i++) {
+		size_t hi = n * (i + 1) / arity;
+		size_t *part = xmalloc((hi - lo) * sizeof(*part));
+		int c;
+
+		memcpy(part, r->nodes[g].cases + lo, (hi - lo) * sizeof(*part));
+		c = add_node(r, K_GROUP, part, hi - lo, g, round);
+		free(part);
+		if (r->o.slots <= 1 && i == arity - 1 && arity > 1)
+			r->nodes[c].st = ST_WAIT;
+		if (r->flaky)
+			r->nodes[c].need_pass = r->o.repeat;
+		lo = hi;
+	}
+}
+
+/* ---- ddmin ---- */
+
+static void ddmin_round(struct red *r, uint64_t round)
+{
+	size_t g = r->granularity, i, lo = 0;
+
+	r->dd_first = (int)r->nnodes;
+	r->dd_count = 0;
+	for (i = 0; i < g; i++) {
+		size_t hi = r->ndd * (i + 1) / g;
+
+		add_node(r, K_DDMIN, r->dd + lo, hi - lo, -1, round);
+		r->dd_count++;
+		lo = hi;
+	}
+	if (g > 2) {
+		lo = 0;
+		for (i = 0; i < g; i++) {
+			size_t hi = r->ndd * (i + 1) / g, k = 0, j;
+			size_t *comp = xmalloc(r->ndd * sizeof(*comp));
+
+			for (j = 0; j < r->ndd; j++)
+				if (j < lo || j >= hi)
+					comp[k++] = r->dd[j];
+			add_node(r, K_DDMIN, comp, k, -1, round);
+			free(comp);
+			r->dd_count++;
+			lo = hi;
+		}
+	}
+}
+
+static void ddmin_start(struct red *r, const size_t *cases, size_t n, uint64_t round)
+{
+	free(r->dd);
+	r->dd = xmalloc((n ? n : 1) * sizeof(*r->dd));
+	memcpy(r->dd, cases, n * sizeof(*cases));
+	r->ndd = n;
+	r->granularity = n < 2 ? n : 2;
+	r->dd_active = true;
+	r->dd_count = 0;
+	if (n <= 1) {
+		r->minimal = true;
+		return;
+	}
+	ddmin_round(r, round);
+}
+
+/* The ddmin round is complete: pick the next set or stop at 1-minimal. */
+static void ddmin_step(struct red *r)
+{
+	int i, g = (int)r->granularity;
+	uint64_t round = 0;
+
+	for (i = 0; i < r->dd_count; i++) {
+		const struct node *nd = &r->nodes[r->dd_first + i];
+
+		if (nd->st == ST_PENDING || nd->st == ST_FLIGHT || nd->st == ST_WAIT)
+			return;
+		if (nd->round > round)
+			round = nd->round;
+	}
+	for (i = 0; i < r->dd_count; i++) {
+		const struct node *nd = &r->nodes[r->dd_first + i];
+
+		if (nd->st == ST_FAIL) {
+			memcpy(r->dd, nd->cases, nd->n * sizeof(*nd->cases));
+			r->ndd = nd->n;
+			r->granularity = i < g ? 2 : (size_t)(g - 1 > 2 ? g - 1 : 2);
+			break;
+		}
+	}
+	if (i == r->dd_count) {
+		if (r->granularity >= r->ndd) {
+			r->minimal = true;
+			r->dd_count = 0;
+			return;
+		}
+		r->granularity = 2 * r->granularity < r->ndd ? 2 * r->granularity : r->ndd;
+	}
+	if (r->ndd <= 1) {
+		r->minimal = true;
+		r->dd_count = 0;
+		return;
+	}
+	if (r->granularity > r->ndd)
+		r->granularity = r->ndd;
+	ddmin_round(r, round + 1);
+}
+
+/* ---- the search ---- */
+
+/* All cases but the culprits (and but those in `but`). */
+static size_t *rest_of(struct red *r, size_t *n)
+{
+	size_t *rest = xmalloc((r->o.n ? r->o.n : 1) * sizeof(*rest)), i, k = 0;
+
+	qsort(r->culprits, r->nculprits, sizeof(*r->culprits), cmp_size);
+	for (i = 0; i < r->o.n; i++)
+		if (!contains(r->culprits, r->nculprits, i))
+			rest[k++] = i;
+	*n = k;
+	return rest;
+}
+
+static void start_remainder(struct red *r, uint64_t round)
+{
+	size_t n, *rest = rest_of(r, &n);
+	unsigned runs = r->o.confirm ? r->o.confirm : (r->flaky ? 3 : 1);
+
+	r->phase = PH_REMAINDER;
+	if (!n) {
+		free(rest);
+		r->phase = PH_DONE;
+		return;
+	}
+	r->remainder = add_node(r, K_REMAINDER, rest, n, -1, round);
+	r->nodes[r->remainder].need_pass = runs;
+	free(rest);
+}
+
+/* Starts (or restarts) the search on a set known to fail. */
+static void search_in(struct red *r, const size_t *cases, size_t n, uint64_t round)
+{
+	int g = add_node(r, K_GROUP, cases, n, -1, round);
+
+	r->nodes[g].st = ST_FAIL;
+	r->phase = PH_SEARCH;
+	if (n == 1)
+		add_culprit(r, cases[0]);
+	else
+		split(r, g);
+}
+
+static bool busy(const struct node *nd)
+{
+	return nd->st == ST_PENDING || nd->st == ST_FLIGHT || nd->st == ST_WAIT;
+}
+
+/* A failing group whose parts all pass: run the passing parts again once;
+ * when they still pass, the group needs more than one case: ddmin. */
+static void no_single_culprit(struct red *r, int g)
+{
+	struct node *nd = &r->nodes[g];
+	int i;
+
+	if (!nd->rechecked) {
+		nd->rechecked = true;
+		for (i = 0; i < nd->nchildren; i++) {
+			struct node *c = &r->nodes[nd->first_child + i];
+
+			if (c->st == ST_PASS) {
+				c->st = ST_PENDING;
+				c->need_pass = c->npass + 1;
+			}
+		}
+		return;
+	}
+	nd->expanded = true;
+	ddmin_start(r, nd->cases, nd->n, nd->round + 1);
+}
+
+/* Looks at group g's children after one of them was decided. */
+static void children_changed(struct red *r, int g)
+{
+	struct node *p = &r->nodes[g];
+	int i, fails = 0, passes = 0, waiting = -1, open = 0;
+
+	for (i = 0; i < p->nchildren; i++) {
+		const struct node *c = &r->nodes[p->first_child + i];
+
+		if (c->st == ST_FAIL)
+			fails++;
+		else if (c->st == ST_PASS)
+			passes++;
+		else if (c->st == ST_WAIT)
+			waiting = p->first_child + i;
+		else if (c->st != ST_UNDECIDED && c->st != ST_DEFERRED)
+			open++;
+	}
+	if (waiting >= 0 && !open) {
+		struct node *w = &r->nodes[waiting];
+
+		if (!fails && passes == p->nchildren - 1) {
+			/* the others passed: it must fail */
+			w->st = ST_FAIL;
+			w->inferred = true;
+			w->round = p->round + 1;
+			if (w->n == 1) {
+				/* a culprit by inference: it must still fail alone */
+				int a = add_node(r, K_ALONE, w->cases, 1, waiting, w->round + 1);
+
+				(void)a;
+			} else {
+				split(r, waiting);
+			}
+		} else {
+			/* A sibling failed, so nothing is known of this part. It is
+			 * not run now: the remainder trial at the end covers it with
+			 * every other part left unknown, in one run. */
+			w->st = ST_DEFERRED;
+		}
+		return;
+	}
+	if (!open && waiting < 0 && !fails && passes == p->nchildren)
+		no_single_culprit(r, g);
+}
+
+/* The search tree has nothing left to run: culprits are known. */
+static bool search_idle(const struct red *r)
+{
+	size_t i;
+
+	if (r->dd_active)
+		return false;
+	for (i = 0; i < r->nnodes; i++)
+		if (r->nodes[i].kind != K_DDMIN && busy(&r->nodes[i]))
+			return false;
+	return true;
+}
+
+static void advance(struct red *r, uint64_t round)
+{
+	if (r->phase == PH_PRIORS && search_idle(r)) {
+		if (r->nculprits)
+			start_remainder(r, round + 1);
+		else {
+			size_t *all = xmalloc((r->o.n ? r->o.n : 1) * sizeof(*all)), i;
+
+			for (i = 0; i < r->o.n; i++)
+				all[i] = i;
+			search_in(r, all, r->o.n, round);
+			free(all);
+		}
+	}
+	if (r->dd_active && r->minimal && !r->dd_count) {
+		size_t i;
+
+		/* ddmin ended at a 1-minimal failing subset */
+		r->dd_active = false;
+		for (i = 0; i < r->ndd; i++)
+			add_culprit(r, r->dd[i]);
+		if (r->o.strategy == RED_DDMIN)
+			r->phase = PH_DONE;
+	}
+	if (r->phase == PH_SEARCH && search_idle(r))
+		start_remainder(r, round + 1);
+}
+
+static void decide(struct red *r, int id, enum red_outcome o);
+
+/* A FAIL on a set that an earlier PASS contained shows that pass was false. */
+static void note_flake(struct red *r, const struct node *failed)
+{
+	size_t i;
+
+	for (i = 0; i < r->nnodes; i++) {
+		const struct node *p = &r->nodes[i];
+
+		if (p->npass && p->st == ST_PASS && subset_of(failed->cases, failed->n, p->cases, p->n)) {
+			r->flakes++;
+			r->flaky = true;
+			return;
+		}
+	}
+}
+
+/* (Nodes move when the array grows: keep indices, not pointers, across
+ * anything that adds nodes.) */
+static void on_fail(struct red *r, int id)
+{
+	struct node *nd = &r->nodes[id];
+	uint64_t round = nd->round;
+	enum kind kind = nd->kind;
+	int parent = nd->parent;
+
+	nd->st = ST_FAIL;
+	note_flake(r, nd);
+	switch (kind) {
+	case K_GROUP:
+		if (nd->n == 1)
+			add_culprit(r, nd->cases[0]);
+		else
+			split(r, id);
+		if (parent >= 0)
+			children_changed(r, parent);
+		break;
+	case K_ALONE:
+	case K_PRIOR:
+		add_culprit(r, nd->cases[0]);
+		break;
+	case K_REMAINDER:
+		/* more culprits (or a false pass cleared one): search the rest */
+		search_in(r, nd->cases, nd->n, round + 1);
+		break;
+	case K_DDMIN:
+		ddmin_step(r);
+		break;
+	}
+	advance(r, round);
+}
+
+static void on_pass(struct red *r, int id)
+{
+	struct node *nd = &r->nodes[id];
+	uint64_t round = nd->round;
+	enum kind kind = nd->kind;
+	int parent = nd->parent;
+
+	nd->npass++;
+	if (nd->npass < nd->need_pass) {
+		nd->st = ST_PENDING; /* believed after need_pass passes */
+		return;
+	}
+	nd->st = ST_PASS;
+	switch (kind) {
+	case K_GROUP:
+		if (parent >= 0)
+			children_changed(r, parent);
+		break;
+	case K_ALONE: {
+		/* An inferred culprit that passes alone: the inference came from a
+		 * sibling's pass, which may be false, or the crash needs more than
+		 * one case. Every inference on the way up is void; the nearest
+		 * group that really failed is looked at again. */
+		int g = parent;
+
+		while (g >= 0 && r->nodes[g].inferred) {
+			r->nodes[g].st = ST_PASS;
+			r->nodes[g].inferred = false;
+			g = r->nodes[g].parent;
+		}
+		if (g >= 0)
+			no_single_culprit(r, g);
+		break;
+	}
+	case K_REMAINDER:
+		r->phase = PH_DONE;
+		break;
+	case K_PRIOR:
+		break;
+	case K_DDMIN:
+		ddmin_step(r);
+		break;
+	}
+	advance(r, round);
+}
+
+static void decide(struct red *r, int id, enum red_outcome o)
+{
+	if (o == RED_FAIL)
+		on_fail(r, id);
+	else
+		on_pass(r, id);
+}
+
+/* ---- public API ---- */
+
+struct red *red_new(const struct red_options *o)
+{
+	struct red *r = xcalloc(1, sizeof(*r));
+	size_t i;
+
+	r->o = *o;
+	if (!r->o.repeat)
+		r->o.repeat = 2;
+	if (r->o.retries == RED_NO_RETRIES)
+		r->o.retries = 0;
+	else if (!r->o.retries)
+		r->o.retries = 1;
+	r->remainder = -1;
+	if (o->strategy == RED_DDMIN) {
+		size_t *all = xmalloc((o->n ? o->n : 1) * sizeof(*all));
+
+		for (i = 0; i < o->n; i++)
+			all[i] = i;
+		r->phase = PH_SEARCH;
+		ddmin_start(r, all, o->n, 1);
+		free(all);
+		advance(r, 0);
+		return r;
+	}
+	r->phase = PH_PRIORS;
+	for (i = 0; i < o->nprior; i++)
+		if (o->prior[i] < o->n)
+			add_node(r, K_PRIOR, &o->prior[i], 1, -1, 1);
+	advance(r, 0); /* round 0: the full-set run the caller made */
+	return r;
+}
+
+void red_free(struct red *r)
+{
+	size_t i;
+
+	if (!r)
+		return;
+	for (i = 0; i < r->nnodes; i++)
+		free(r->nodes[i].cases);
+	free(r->nodes);
+	free(r->culprits);
+	free(r->dd);
+	free(r->undecided);
+	free(r);
+}
+
+static int cmp_nodes(const void *a, const void *b, void *ctx)
+{
+	const struct red *r = ctx;
+	const struct node *x = &r->nodes[*(const int *)a], *y = &r->nodes[*(const int *)b];
+	size_t i, n = x->n < y->n ? x->n : y->n;
+
+	for (i = 0; i < n; i++)
+		if (x->cases[i] != y->cases[i])
+			return x->cases[i] < y->cases[i] ? -1 : 1;
+	return x->n < y->n ? -1 : x->n > y->n;
+}
+
+/* A pending node whose set was already decided: take that, no trial. */
+static bool from_cache(struct red *r, int id)
+{
+	struct node *nd = &r->nodes[id];
+	size_t i;
+
+	if (nd->npass || nd->nfail || nd->kind == K_REMAINDER || nd->need_pass > 1)
+		return false;
+	for (i = 0; i < r->nnodes; i++) {
+		const struct node *o = &r->nodes[i];
+
+		if ((int)i == id || !same_set(o, nd->cases, nd->n) || o->inferred)
+			continue;
+		if (o->st == ST_FAIL && o->nfail) {
+			nd->nfail++;
+			decide(r, id, RED_FAIL);
+			return true;
+		}
+		if (o->st == ST_PASS && o->npass >= nd->need_pass) {
+			nd->npass = o->npass - 1;
+			decide(r, id, RED_PASS);
+			return true;
+		}
+	}
+	return false;
+}
+
+size_t red_ask(struct red *r, struct red_trial *out, size_t max)
+{
+	int *ready = NULL;
+	size_t nready = 0, i, k = 0;
+	bool again = true;
+
+	while (again) {
+		again = false;
+		for (i = 0; i < r->nnodes; i++)
+			if (r->nodes[i].st == ST_PENDING && from_cache(r, (int)i))
+				again = true;
+	}
+	if (r->o.max_trials && r->trials >= r->o.max_trials) {
+		r->out_of_trials = true;
+		return 0;
+	}
+	for (i = 0; i < r->nnodes; i++)
+		if (r->nodes[i].st == ST_PENDING) {
+			ready = xrealloc(ready, (nready + 1) * sizeof(*ready));
+			ready[nready++] = (int)i;
+		}
+	qsort_r(ready, nready, sizeof(*ready), cmp_nodes, r);
+	for (i = 0; i < nready && k < max; i++) {
+		struct node *nd = &r->nodes[ready[i]];
+
+		if (r->o.max_trials && r->trials + k >= r->o.max_trials)
+			break;
+		nd->st = ST_FLIGHT;
+		out[k].id = (uint64_t)ready[i] + 1;
+		out[k].cases = nd->cases;
+		out[k].n = nd->n;
+		k++;
+	}
+	free(ready);
+	return k;
+}
+
+void red_tell(struct red *r, uint64_t id, enum red_outcome o)
+{
+	struct node *nd;
+
+	if (!id || id > r->nnodes)
+		die("reduce: told about trial %llu, which was never proposed", (unsigned long long)id);
+	nd = &r->nodes[id - 1];
+	if (nd->st != ST_FLIGHT)
+		die("reduce: trial %llu was not in flight", (unsigned long long)id);
+	r->trials++;
+	r->case_runs += o == RED_FAIL ? (double)nd->n / 2 : (double)nd->n;
+	if (nd->round > r->max_round)
+		r->max_round = nd->round;
+	if (o == RED_UNRESOLVED) {
+		nd->nunres++;
+		if (nd->nunres > r->o.retries) {
+			enum kind kind = nd->kind;
+			int parent = nd->parent;
+			uint64_t round = nd->round;
+
+			nd->st = ST_UNDECIDED;
+			if (kind == K_REMAINDER)
+				r->phase = PH_DONE;
+			if (kind == K_GROUP && parent >= 0)
+				children_changed(r, parent);
+			if (kind == K_DDMIN)
+				ddmin_step(r);
+			advance(r, round);
+		} else {
+			nd->st = ST_PENDING;
+		}
+		return;
+	}
+	if (o == RED_FAIL)
+		nd->nfail++;
+	decide(r, (int)id - 1, o);
+}
+
+bool red_done(const struct red *r)
+{
+	size_t i;
+
+	if (r->out_of_trials) {
+		for (i = 0; i < r->nnodes; i++)
+			if (r->nodes[i].st == ST_FLIGHT)
+				return false;
+		return true;
+	}
+	return r->phase == PH_DONE;
+}
+
+void red_answer(struct red *r, struct red_answer *a)
+{
+	size_t i, j;
+
+	memset(a, 0, sizeof(*a));
+	qsort(r->culprits, r->nculprits, sizeof(*r->culprits), cmp_size);
+	a->culprits = r->culprits;
+	a->nculprits = r->nculprits;
+	r->nundecided = 0;
+	for (i = 0; i < r->nnodes; i++) {
+		const struct node *nd = &r->nodes[i];
+
+		if (nd->st != ST_UNDECIDED || nd->kind == K_REMAINDER)
+			continue;
+		for (j = 0; j < nd->n; j++) {
+			if (contains(r->culprits, r->nculprits, nd->cases[j]))
+				continue;
+			r->undecided = xrealloc(r->undecided, (r->nundecided + 1) * sizeof(size_t));
+			r->undecided[r->nundecided++] = nd->cases[j];
+		}
+	}
+	a->undecided = r->undecided;
+	a->nundecided = r->nundecided;
+	a->trials = r->trials;
+	a->rounds = r->max_round;
+	a->flakes = r->flakes;
+	a->case_runs = r->case_runs;
+	if (!red_done(r))
+		a->verdict = RED_SEARCHING;
+	else if (r->out_of_trials || r->nundecided ||
+		 (r->remainder >= 0 && r->nodes[r->remainder].st == ST_UNDECIDED))
+		a->verdict = RED_UNDETERMINED;
+	else
+		a->verdict = r->minimal ? RED_MINIMAL_SUBSET : RED_CULPRITS_FOUND;
+}

@@ -1,0 +1,331 @@
+/* Tests of the reducer against in-process oracles: the culprit set must come
+ * out exactly, for many seeds, with parallel slots, priors, pairs that only
+ * crash together, UNRESOLVED noise, trial limits, and outcomes told back in
+ * any order. */
+#include <criterion/criterion.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "casebisect/reduce.h"
+#include "casebisect/util.h"
+
+enum oracle_kind { ANY_CULPRIT, ALL_NEEDED };
+
+struct oracle {
+	enum oracle_kind kind;
+	size_t culprits[8];
+	size_t k;
+	double false_pass, unresolved;
+	uint64_t rng;
+	uint64_t trials;
+};
+
+static uint64_t next_rand(uint64_t *s)
+{
+	*s ^= *s << 13;
+	*s ^= *s >> 7;
+	*s ^= *s << 17;
+	return *s;
+}
+
+static double uniform(uint64_t *s)
+{
+	return (double)(next_rand(s) >> 11) / 9007199254740992.0;
+}
+
+static enum red_outcome oracle_run(struct oracle *o, const size_t *cases, size_t n)
+{
+	size_t i, j, hits = 0;
+
+	o->trials++;
+	if (o->unresolved > 0 && uniform(&o->rng) < o->unresolved)
+		return RED_UNRESOLVED;
+	for (j = 0; j < o->k; j++)
+		for (i = 0; i < n; i++)
+			if (cases[i] == o->culprits[j]) {
+				hits++;
+				break;
+			}
+	if (o->kind == ANY_CULPRIT ? hits > 0 : hits == o->k)
+		return uniform(&o->rng) < o->false_pass ? RED_PASS : RED_FAIL;
+	return RED_PASS;
+}
+
+static void pick_culprits(struct oracle *o, size_t n, size_t k, uint64_t seed)
+{
+	size_t i, j;
+
+	o->k = k;
+	o->rng = seed * 0x9e3779b97f4a7c15ULL + 7;
+	for (i = 0; i < k; i++) {
+		size_t c;
+
+		do {
+			c = (size_t)(next_rand(&o->rng) % n);
+			for (j = 0; j < i && o->culprits[j] != c; j++)
+				;
+		} while (j < i);
+		o->culprits[i] = c;
+	}
+}
+
+/* Runs the search to its end, telling each batch's outcomes back in an
+ * order chosen by `shuffle` (0: as proposed). */
+static void drive(struct red *r, struct oracle *o, size_t slots, uint64_t shuffle)
+{
+	struct red_trial t[64];
+	enum red_outcome out[64];
+	size_t got, i, guard = 0;
+
+	while (!red_done(r)) {
+		cr_assert(guard++ < 100000, "the search does not end");
+		got = red_ask(r, t, slots);
+		cr_assert(got > 0 || red_done(r), "nothing to run, yet not done");
+		for (i = 0; i < got; i++)
+			out[i] = oracle_run(o, t[i].cases, t[i].n);
+		for (i = 0; i < got; i++) {
+			size_t k = shuffle ? (i + shuffle) % got : i;
+
+			red_tell(r, t[k].id, out[k]);
+		}
+	}
+}
+
+static bool same_culprits(const struct red_answer *a, const struct oracle *o)
+{
+	size_t i, j;
+
+	if (a->nculprits != o->k)
+		return false;
+	for (i = 0; i < o->k; i++) {
+		for (j = 0; j < o->k && a->culprits[i] != o->culprits[j]; j++)
+			;
+		if (j == o->k)
+			return false;
+	}
+	return true;
+}
+
+Test(reduce, finds_every_culprit_exactly_for_many_seeds)
+{
+	static const size_t ns[] = { 2, 7, 16, 100, 1024 }, ks[] = { 1, 2, 3, 4 }, slots[] = { 1, 3, 8 };
+	size_t a, b, c;
+	uint64_t seed;
+
+	for (a = 0; a < CB_ARRAY_SIZE(ns); a++)
+		for (b = 0; b < CB_ARRAY_SIZE(ks); b++)
+			for (c = 0; c < CB_ARRAY_SIZE(slots); c++)
+				for (seed = 1; seed <= 25; seed++) {
+					struct red_options ro = { .n = ns[a], .slots = slots[c] };
+					struct oracle o = { .kind = ANY_CULPRIT };
+					struct red_answer ans;
+					struct red *r;
+
+					if (ks[b] > ns[a])
+						continue;
+					pick_culprits(&o, ns[a], ks[b], seed);
+					r = red_new(&ro);
+					drive(r, &o, slots[c], 0);
+					red_answer(r, &ans);
+					cr_assert_eq(ans.verdict, RED_CULPRITS_FOUND,
+						     "n=%zu k=%zu P=%zu seed=%llu: verdict %s", ns[a], ks[b],
+						     slots[c], (unsigned long long)seed,
+						     red_verdict_name(ans.verdict));
+					cr_assert(same_culprits(&ans, &o), "n=%zu k=%zu P=%zu seed=%llu: wrong culprits",
+						  ns[a], ks[b], slots[c], (unsigned long long)seed);
+					cr_assert_eq(ans.trials, o.trials);
+					red_free(r);
+				}
+}
+
+/* With one slot and one culprit, the search is a binary search: the bound
+ * log2(n) plus the culprit alone (when only inferred) and the remainder. */
+Test(reduce, one_culprit_costs_a_binary_search)
+{
+	uint64_t seed;
+
+	for (seed = 1; seed <= 50; seed++) {
+		struct red_options ro = { .n = 1024, .slots = 1 };
+		struct oracle o = { .kind = ANY_CULPRIT };
+		struct red_answer ans;
+		struct red *r = red_new(&ro);
+
+		pick_culprits(&o, 1024, 1, seed);
+		drive(r, &o, 1, 0);
+		red_answer(r, &ans);
+		cr_assert(same_culprits(&ans, &o));
+		cr_assert_leq(ans.trials, 10 + 2, "seed %llu: %llu trials", (unsigned long long)seed,
+			      (unsigned long long)ans.trials);
+		red_free(r);
+	}
+}
+
+Test(reduce, order_of_outcomes_does_not_change_the_answer_or_the_trials)
+{
+	uint64_t seed;
+
+	for (seed = 1; seed <= 30; seed++) {
+		struct red_options ro = { .n = 300, .slots = 8 };
+		struct oracle o1 = { .kind = ANY_CULPRIT }, o2 = { .kind = ANY_CULPRIT };
+		struct red_answer a1, a2;
+		struct red *r1 = red_new(&ro), *r2 = red_new(&ro);
+
+		pick_culprits(&o1, 300, 3, seed);
+		pick_culprits(&o2, 300, 3, seed);
+		drive(r1, &o1, 8, 0);
+		drive(r2, &o2, 8, 5);
+		red_answer(r1, &a1);
+		red_answer(r2, &a2);
+		cr_assert(same_culprits(&a1, &o1) && same_culprits(&a2, &o2));
+		cr_assert_eq(a1.trials, a2.trials, "seed %llu: %llu vs %llu trials",
+			     (unsigned long long)seed, (unsigned long long)a1.trials,
+			     (unsigned long long)a2.trials);
+		red_free(r1);
+		red_free(r2);
+	}
+}
+
+/* A right prior: one trial per culprit and one of the rest. */
+Test(reduce, right_prior_costs_k_plus_one_trials)
+{
+	struct red_options ro = { .n = 500, .slots = 1 };
+	struct oracle o = { .kind = ANY_CULPRIT };
+	struct red_answer ans;
+	struct red *r;
+	size_t prior[2];
+
+	pick_culprits(&o, 500, 2, 3);
+	prior[0] = o.culprits[0];
+	prior[1] = o.culprits[1];
+	ro.prior = prior;
+	ro.nprior = 2;
+	r = red_new(&ro);
+	drive(r, &o, 1, 0);
+	red_answer(r, &ans);
+	cr_assert(same_culprits(&ans, &o));
+	cr_assert_eq(ans.trials, 3, "%llu trials", (unsigned long long)ans.trials);
+	red_free(r);
+}
+
+Test(reduce, wrong_prior_still_finds_the_culprit)
+{
+	struct red_options ro = { .n = 200, .slots = 1 };
+	struct oracle o = { .kind = ANY_CULPRIT };
+	struct red_answer ans;
+	struct red *r;
+	size_t prior[1];
+
+	pick_culprits(&o, 200, 1, 9);
+	prior[0] = (o.culprits[0] + 1) % 200;
+	ro.prior = prior;
+	ro.nprior = 1;
+	r = red_new(&ro);
+	drive(r, &o, 1, 0);
+	red_answer(r, &ans);
+	cr_assert(same_culprits(&ans, &o));
+	red_free(r);
+}
+
+/* Two cases that crash only together: no single culprit; ddmin reports the
+ * pair as a 1-minimal failing subset. */
+Test(reduce, pair_needed_together_gives_the_minimal_subset)
+{
+	uint64_t seed;
+
+	for (seed = 1; seed <= 20; seed++) {
+		struct red_options ro = { .n = 64, .slots = seed % 2 ? 1 : 8 };
+		struct oracle o = { .kind = ALL_NEEDED };
+		struct red_answer ans;
+		struct red *r = red_new(&ro);
+
+		pick_culprits(&o, 64, 2, seed);
+		drive(r, &o, ro.slots, 0);
+		red_answer(r, &ans);
+		cr_assert_eq(ans.verdict, RED_MINIMAL_SUBSET, "seed %llu: %s", (unsigned long long)seed,
+			     red_verdict_name(ans.verdict));
+		cr_assert(same_culprits(&ans, &o), "seed %llu: not the pair", (unsigned long long)seed);
+		red_free(r);
+	}
+}
+
+Test(reduce, ddmin_strategy_finds_a_one_minimal_subset)
+{
+	struct red_options ro = { .strategy = RED_DDMIN, .n = 100, .slots = 4 };
+	struct oracle o = { .kind = ALL_NEEDED };
+	struct red_answer ans;
+	struct red *r = red_new(&ro);
+
+	pick_culprits(&o, 100, 3, 4);
+	drive(r, &o, 4, 0);
+	red_answer(r, &ans);
+	cr_assert_eq(ans.verdict, RED_MINIMAL_SUBSET);
+	cr_assert(same_culprits(&ans, &o));
+	red_free(r);
+}
+
+/* UNRESOLVED is retried and never counted as PASS. */
+Test(reduce, unresolved_noise_is_retried_never_a_pass)
+{
+	uint64_t seed;
+	size_t exact = 0, wrong = 0;
+
+	for (seed = 1; seed <= 40; seed++) {
+		struct red_options ro = { .n = 128, .slots = 1, .retries = 3 };
+		struct oracle o = { .kind = ANY_CULPRIT, .unresolved = 0.1 };
+		struct red_answer ans;
+		struct red *r = red_new(&ro);
+		size_t i;
+
+		pick_culprits(&o, 128, 2, seed);
+		drive(r, &o, 1, 0);
+		red_answer(r, &ans);
+		if (ans.verdict == RED_CULPRITS_FOUND) {
+			exact += same_culprits(&ans, &o);
+			wrong += !same_culprits(&ans, &o);
+		}
+		/* whatever the verdict, no culprit was cleared as innocent */
+		for (i = 0; i < ans.nculprits; i++)
+			cr_assert(ans.culprits[i] == o.culprits[0] || ans.culprits[i] == o.culprits[1],
+				  "seed %llu: an innocent case was blamed", (unsigned long long)seed);
+		red_free(r);
+	}
+	cr_assert_eq(wrong, 0);
+	cr_assert_geq(exact, 36, "only %zu of 40 searches ended exact", exact);
+}
+
+Test(reduce, max_trials_stops_with_what_is_known)
+{
+	struct red_options ro = { .n = 1024, .slots = 1, .max_trials = 5 };
+	struct oracle o = { .kind = ANY_CULPRIT };
+	struct red_answer ans;
+	struct red *r = red_new(&ro);
+
+	pick_culprits(&o, 1024, 1, 1);
+	drive(r, &o, 1, 0);
+	red_answer(r, &ans);
+	cr_assert_eq(ans.trials, 5);
+	cr_assert_eq(ans.verdict, RED_UNDETERMINED);
+	red_free(r);
+}
+
+/* A false pass (the bad voxel not sampled) is caught by a contradiction and
+ * run again; most searches still end exact at a 10% false-pass rate. */
+Test(reduce, false_passes_are_caught_by_contradictions)
+{
+	uint64_t seed;
+	size_t exact = 0;
+
+	for (seed = 1; seed <= 100; seed++) {
+		struct red_options ro = { .n = 64, .slots = 1 };
+		struct oracle o = { .kind = ANY_CULPRIT, .false_pass = 0.1 };
+		struct red_answer ans;
+		struct red *r = red_new(&ro);
+
+		pick_culprits(&o, 64, 1, seed);
+		drive(r, &o, 1, 0);
+		red_answer(r, &ans);
+		exact += same_culprits(&ans, &o) && ans.verdict == RED_CULPRITS_FOUND;
+		red_free(r);
+	}
+	cr_assert_geq(exact, 60, "only %zu of 100 searches ended exact", exact);
+}
