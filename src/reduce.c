@@ -27,6 +27,7 @@ struct node {
 	bool inferred;      /* ST_FAIL without a run: its sibling(s) passed */
 	bool expanded;      /* a failing group already split or handed to ddmin */
 	bool rechecked;     /* its passing children were run again once */
+	bool fresh;         /* must really run: a re-run never comes from the cache */
 	unsigned npass, nfail, nunres;
 	unsigned need_pass; /* PASS runs before a pass is believed */
 	uint64_t round;     /* trials it waited on, in a chain */
@@ -40,12 +41,15 @@ struct red {
 	size_t *culprits;
 	size_t nculprits;
 	bool flaky;         /* a pass was contradicted by a fail */
+	bool doubted;       /* a contradiction, or a remainder that failed */
+	int verify_first, verify_count; /* ddmin's set, each case alone */
 	uint64_t flakes, trials, max_round;
 	double case_runs;
 	enum { PH_PRIORS, PH_SEARCH, PH_REMAINDER, PH_DONE } phase;
 	bool dd_active;     /* a ddmin runs (inside the search, or as the strategy) */
 	int remainder;      /* its node, -1 */
-	bool minimal;       /* the answer came from ddmin */
+	bool minimal;       /* ddmin found a set of several cases that fail together */
+	bool dd_done;       /* the running ddmin reached a 1-minimal set */
 	bool out_of_trials;
 	/* ddmin: the current failing set, granularity, and its round's nodes */
 	size_t *dd;
@@ -203,9 +207,10 @@ static void ddmin_start(struct red *r, const size_t *cases, size_t n, uint64_t r
 	r->ndd = n;
 	r->granularity = n < 2 ? n : 2;
 	r->dd_active = true;
+	r->dd_done = false;
 	r->dd_count = 0;
 	if (n <= 1) {
-		r->minimal = true;
+		r->dd_done = true;
 		return;
 	}
 	ddmin_round(r, round);
@@ -237,14 +242,14 @@ static void ddmin_step(struct red *r)
 	}
 	if (i == r->dd_count) {
 		if (r->granularity >= r->ndd) {
-			r->minimal = true;
+			r->dd_done = true;
 			r->dd_count = 0;
 			return;
 		}
 		r->granularity = 2 * r->granularity < r->ndd ? 2 * r->granularity : r->ndd;
 	}
 	if (r->ndd <= 1) {
-		r->minimal = true;
+		r->dd_done = true;
 		r->dd_count = 0;
 		return;
 	}
@@ -271,7 +276,10 @@ static size_t *rest_of(struct red *r, size_t *n)
 static void start_remainder(struct red *r, uint64_t round)
 {
 	size_t n, *rest = rest_of(r, &n);
-	unsigned runs = r->o.confirm ? r->o.confirm : (r->flaky ? 3 : 1);
+	/* Believe the rest passes after 1 run; 2 when the search already had
+	 * to doubt a pass (a contradiction, or a remainder that failed); 3
+	 * once a pass was proven false. */
+	unsigned runs = r->o.confirm ? r->o.confirm : r->flaky ? 3 : r->doubted ? 2 : 1;
 
 	r->phase = PH_REMAINDER;
 	if (!n) {
@@ -309,6 +317,7 @@ static void no_single_culprit(struct red *r, int g)
 	struct node *nd = &r->nodes[g];
 	int i;
 
+	r->doubted = true;
 	if (!nd->rechecked) {
 		nd->rechecked = true;
 		for (i = 0; i < nd->nchildren; i++) {
@@ -317,6 +326,7 @@ static void no_single_culprit(struct red *r, int g)
 			if (c->st == ST_PASS) {
 				c->st = ST_PENDING;
 				c->need_pass = c->npass + 1;
+				c->fresh = true;
 			}
 		}
 		return;
@@ -398,15 +408,55 @@ static void advance(struct red *r, uint64_t round)
 			free(all);
 		}
 	}
-	if (r->dd_active && r->minimal && !r->dd_count) {
+	if (r->dd_active && r->dd_done && !r->dd_count) {
 		size_t i;
 
-		/* ddmin ended at a 1-minimal failing subset */
+		/* ddmin ended at a 1-minimal failing subset. In find-all, a set
+		 * of several cases may still hide a single culprit behind a false
+		 * pass: each case is run alone first. */
 		r->dd_active = false;
-		for (i = 0; i < r->ndd; i++)
-			add_culprit(r, r->dd[i]);
-		if (r->o.strategy == RED_DDMIN)
-			r->phase = PH_DONE;
+		if (r->ndd > 1 && r->o.strategy == RED_FIND_ALL && r->verify_count < 0) {
+			r->verify_first = (int)r->nnodes;
+			r->verify_count = (int)r->ndd;
+			for (i = 0; i < r->ndd; i++) {
+				int v = add_node(r, K_PRIOR, &r->dd[i], 1, -1, round + 1);
+
+				r->nodes[v].fresh = true;
+			}
+			r->dd_active = true; /* until the verification is told */
+			r->dd_done = false;
+		} else {
+			size_t before = r->nculprits;
+
+			for (i = 0; i < r->ndd; i++)
+				add_culprit(r, r->dd[i]);
+			if (r->ndd > 1 && r->nculprits > before)
+				r->minimal = true;
+			r->verify_count = -1;
+			if (r->o.strategy == RED_DDMIN)
+				r->phase = PH_DONE;
+		}
+	}
+	if (r->dd_active && r->verify_count > 0) {
+		int i, found = 0;
+
+		for (i = 0; i < r->verify_count; i++) {
+			const struct node *v = &r->nodes[r->verify_first + i];
+
+			if (busy(v))
+				return;
+			found += v->st == ST_FAIL;
+		}
+		r->dd_active = false;
+		r->verify_count = -1;
+		if (!found) {
+			/* no case fails alone: they fail together */
+			size_t j;
+
+			for (j = 0; j < r->ndd; j++)
+				add_culprit(r, r->dd[j]);
+			r->minimal = true;
+		}
 	}
 	if (r->phase == PH_SEARCH && search_idle(r))
 		start_remainder(r, round + 1);
@@ -456,6 +506,7 @@ static void on_fail(struct red *r, int id)
 		break;
 	case K_REMAINDER:
 		/* more culprits (or a false pass cleared one): search the rest */
+		r->doubted = true;
 		search_in(r, nd->cases, nd->n, round + 1);
 		break;
 	case K_DDMIN:
@@ -534,6 +585,7 @@ struct red *red_new(const struct red_options *o)
 	else if (!r->o.retries)
 		r->o.retries = 1;
 	r->remainder = -1;
+	r->verify_count = -1;
 	if (o->strategy == RED_DDMIN) {
 		size_t *all = xmalloc((o->n ? o->n : 1) * sizeof(*all));
 
@@ -586,7 +638,7 @@ static bool from_cache(struct red *r, int id)
 	struct node *nd = &r->nodes[id];
 	size_t i;
 
-	if (nd->npass || nd->nfail || nd->kind == K_REMAINDER || nd->need_pass > 1)
+	if (nd->npass || nd->nfail || nd->kind == K_REMAINDER || nd->need_pass > 1 || nd->fresh)
 		return false;
 	for (i = 0; i < r->nnodes; i++) {
 		const struct node *o = &r->nodes[i];
