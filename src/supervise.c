@@ -310,9 +310,8 @@ static size_t scan_trial(struct trial *t, int sig)
 	DIR *d;
 	struct dirent *e;
 	size_t n = 0;
+	bool group_alive = false;
 
-	if (sig && t->spawned)
-		kill(-t->pid, sig); /* the group, including what the scan misses */
 	d = opendir("/proc");
 	if (!d)
 		return 0;
@@ -331,7 +330,9 @@ static size_t scan_trial(struct trial *t, int sig)
 			waitpid(pid, NULL, WNOHANG);
 			continue;
 		}
-		if (!(t->spawned && pgrp == t->pid) && !has_markers(pid, t))
+		if (t->spawned && pgrp == t->pid)
+			group_alive = true;
+		else if (!has_markers(pid, t))
 			continue;
 		if (state == 'Z') {
 			n++; /* its parent, or libuv, will reap it */
@@ -344,6 +345,10 @@ static size_t scan_trial(struct trial *t, int sig)
 			t->result.leftovers_killed += sig == SIGKILL;
 	}
 	closedir(d);
+	/* The group too, for what the scan missed (a fork since); only while
+	 * it has members, so a reused pid is never hit. */
+	if (sig && group_alive)
+		kill(-t->pid, sig);
 	return n;
 }
 
