@@ -80,7 +80,7 @@ static int cmp_size(const void *a, const void *b)
 
 static bool contains(const size_t *set, size_t n, size_t c)
 {
-	return bsearch(&c, set, n, sizeof(*set), cmp_size) != NULL;
+	return n && bsearch(&c, set, n, sizeof(*set), cmp_size) != NULL;
 }
 
 static bool same_set(const struct node *a, const size_t *cases, size_t n)
@@ -265,7 +265,8 @@ static size_t *rest_of(struct red *r, size_t *n)
 {
 	size_t *rest = xmalloc((r->o.n ? r->o.n : 1) * sizeof(*rest)), i, k = 0;
 
-	qsort(r->culprits, r->nculprits, sizeof(*r->culprits), cmp_size);
+	if (r->nculprits)
+		qsort(r->culprits, r->nculprits, sizeof(*r->culprits), cmp_size);
 	for (i = 0; i < r->o.n; i++)
 		if (!contains(r->culprits, r->nculprits, i))
 			rest[k++] = i;
@@ -680,7 +681,8 @@ size_t red_ask(struct red *r, struct red_trial *out, size_t max)
 			ready = xrealloc(ready, (nready + 1) * sizeof(*ready));
 			ready[nready++] = (int)i;
 		}
-	qsort_r(ready, nready, sizeof(*ready), cmp_nodes, r);
+	if (nready)
+		qsort_r(ready, nready, sizeof(*ready), cmp_nodes, r);
 	for (i = 0; i < nready && k < max; i++) {
 		struct node *nd = &r->nodes[ready[i]];
 
@@ -752,7 +754,8 @@ void red_answer(struct red *r, struct red_answer *a)
 	size_t i, j;
 
 	memset(a, 0, sizeof(*a));
-	qsort(r->culprits, r->nculprits, sizeof(*r->culprits), cmp_size);
+	if (r->nculprits)
+		qsort(r->culprits, r->nculprits, sizeof(*r->culprits), cmp_size);
 	a->culprits = r->culprits;
 	a->nculprits = r->nculprits;
 	r->nundecided = 0;
