@@ -23,6 +23,7 @@ struct command {
 /* The implemented subcommands, in the order --help lists them. Adding one
  * is one line here plus its src/cmd_NAME.c (declared in cli.h). */
 static const struct command commands[] = {
+	{ "cases", "what casebisect sees in a dataset: format, cases, labels, digest", cmd_cases },
 	{ "classify", "how did a training run end? read its log", cmd_classify },
 	{ "gpus", "the CUDA devices of this machine, with driver and runtime versions", cmd_gpus },
 	{ "trial", "run a command once the way casebisect runs a trial", cmd_trial },

@@ -44,7 +44,8 @@ struct ds_case {
 			    * nnunet-pre: the data files (.b2nd/_seg.b2nd/.pkl, or
 			    * .npz/.npy/_seg.npy/.pkl) that exist */
 	size_t nfiles;
-	int label;         /* index of the label file in files, -1 when none */
+	int label;         /* index of the label file in files, -1 when none
+			    * (list: the last file of a case with two or more) */
 };
 
 struct dataset {
@@ -53,7 +54,8 @@ struct dataset {
 	char *dataset_json;   /* absolute path of its dataset.json, or NULL */
 	char *labels_json;    /* dataset.json's "labels" object as compact JSON, or NULL */
 	char digest[17];      /* hash of sorted IDs and each file's size and mtime */
-	struct ds_case *cases;
+	struct ds_case *cases; /* as listed (list file, datalist, "dataset" key), or
+				* sorted by ID (cases found in folders) */
 	size_t ncases;
 	char **warnings;      /* messages worth showing that are not errors */
 	size_t nwarnings;
@@ -94,7 +96,8 @@ const char *ds_format_name(enum ds_format f);
 /* Parses a --format value; 0, or -1 when it names no format. */
 int ds_format_parse(const char *name, enum ds_format *out);
 
-/* Is id safe as a file name inside a view (see ds_load)? */
+/* Is id safe as a file name inside a view (see ds_load; also at most 200
+ * bytes, so that "<id>_0000.nii.gz" fits a file name)? */
 bool ds_id_is_safe(const char *id);
 
 #endif
