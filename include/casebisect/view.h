@@ -20,7 +20,10 @@
  *    empty folder); {view} is <view>/pp.
  *  - nnunet-raw: raw/<DatasetXXX_Name>/ with imagesTr/ and labelsTr/ of
  *    links and dataset.json rewritten (numTraining, and the "dataset" key
- *    cut to the subset when there is one); env: nnUNet_raw=<view>/raw;
+ *    cut to the subset when there is one); env: nnUNet_raw=<view>/raw,
+ *    and nnUNet_preprocessed=<view>/pp and nnUNet_results=<view>/results
+ *    (both created empty), so that a command that preprocesses and trains
+ *    writes its output there and never into the user's own nnU-Net folders;
  *    {view} is the dataset folder.
  *  - msd: datalist.json, the user's JSON with "training" cut to the subset
  *    (paths made absolute); {view} is that file.

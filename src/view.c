@@ -1,0 +1,1313 @@
+/* view: a subset of a dataset laid out as its trainer expects it, built in a
+ * trial directory out of links and a few rewritten files; the contract and
+ * the layouts are in include/casebisect/view.h.
+ *
+ * Design note: how a view stays inside its trial directory. The trial
+ * directory is opened once, and everything is made relative to directory
+ * descriptors that we opened on folders we had just made ourselves
+ * (mkdirat, then openat with O_NOFOLLOW), with the *at calls: a name is
+ * never resolved through a path string that somebody could have swapped for
+ * a link in between. Files are created with O_CREAT|O_EXCL|O_NOFOLLOW, so an
+ * existing file or link at that name is an error and never written through.
+ * Links are checked after they are made, by a stat through them: a case file
+ * that vanished since the dataset was read shows up as a dangling link, and
+ * a dangling link in a view would be written *through* by nnU-Net's
+ * unpacking (nnunet.md 3.4). list and msd views make no links, so their
+ * files are stat()ed before anything is made. Removal unlinks each name
+ * (unlinkat never follows a link) and opens only real folders, with
+ * O_NOFOLLOW, so it removes links and never what they point to.
+ *
+ * Case IDs and link names are checked before any path is joined, even though
+ * ds_load checks IDs too (defence in depth: a struct dataset can come from
+ * anywhere).
+ *
+ * The msd datalist is rebuilt from the struct dataset (its files are the
+ * truth, as in files.txt); each user entry is found by its label file (or
+ * first image), first by path, then through realpath() when ds_load stored
+ * resolved paths, only to keep the entry's other keys ("fold", ...). */
+#include <assert.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "casebisect/util.h"
+#include "casebisect/view.h"
+
+#define VIEW_DIR "view"
+#define CASES_NAME "cases.txt"
+#define FILES_NAME "files.txt"
+#define DATALIST_NAME "datalist.json"
+/* Deeper than any trainer's output tree; bounds the descriptors held while
+ * removing (one per level). */
+#define REMOVE_DEPTH_MAX 64
+#define WBUF_SIZE (64 * 1024)
+
+/* What one view_build() call has made, so that an error can undo it. */
+struct build {
+	const struct dataset *ds;
+	const size_t *subset;
+	size_t n;
+	int tfd;        /* the trial directory */
+	char *tdir;     /* its absolute path, no trailing '/' */
+	bool made_view, made_cases, made_files;
+	char *err;
+	size_t errlen;
+};
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...) CB_PRINTF(3, 4);
+
+static void set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err || !errlen)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}
+
+static char *path_join(const char *a, const char *b)
+{
+	size_t la = strlen(a), lb = strlen(b);
+	char *p = xmalloc(la + lb + 2);
+
+	memcpy(p, a, la);
+	p[la] = '/';
+	memcpy(p + la + 1, b, lb + 1);
+	return p;
+}
+
+static char *path_join3(const char *a, const char *b, const char *c)
+{
+	char *ab = path_join(a, b);
+	char *abc = path_join(ab, c);
+
+	free(ab);
+	return abc;
+}
+
+/* The last component of an absolute path ("" when it ends in '/'). */
+static const char *base_name(const char *path)
+{
+	const char *s = strrchr(path, '/');
+
+	return s ? s + 1 : path;
+}
+
+/* A printable copy of s for messages: control bytes as \n, \t or \xNN. */
+static void quote(char *dst, size_t size, const char *s)
+{
+	size_t o = 0;
+
+	for (; *s && o + 5 < size; s++) {
+		unsigned char c = (unsigned char)*s;
+
+		if (c == '\n') {
+			dst[o++] = '\\';
+			dst[o++] = 'n';
+		} else if (c == '\t') {
+			dst[o++] = '\\';
+			dst[o++] = 't';
+		} else if (c < 0x20 || c == 0x7f) {
+			o += (size_t)snprintf(dst + o, size - o, "\\x%02x", c);
+		} else {
+			dst[o++] = (char)c;
+		}
+	}
+	dst[o] = '\0';
+}
+
+static bool has_control(const char *s)
+{
+	for (; *s; s++)
+		if ((unsigned char)*s < 0x20 || *s == 0x7f)
+			return true;
+	return false;
+}
+
+/* A single path component we may create: not empty, ".", ".." or with '/'. */
+static bool name_is_safe(const char *s)
+{
+	return *s && strcmp(s, ".") != 0 && strcmp(s, "..") != 0 && !strchr(s, '/') &&
+	       !has_control(s);
+}
+
+/* The rule of ds_id_is_safe (dataset.h: a plain file name, no leading '-'),
+ * kept here so that a view checks IDs itself whatever built the struct
+ * dataset, and without depending on dataset.c. */
+static bool id_is_safe(const char *id)
+{
+	return name_is_safe(id) && id[0] != '-';
+}
+
+static bool utf8_valid(const char *s)
+{
+	size_t n = strlen(s), i = 0;
+
+	while (i < n) {
+		size_t len = cb_utf8_seq_len((const unsigned char *)s + i, n - i);
+
+		if (!len)
+			return false;
+		i += len;
+	}
+	return true;
+}
+
+/* ---- removing, without ever following a link ---- */
+
+static int remove_dir(int dfd, const char *name, const char *shown, int depth, char *err,
+		      size_t errlen);
+
+/* Removes name in dfd (parent names dfd in messages): a folder with all it
+ * holds, anything else by unlinking the name itself, which never follows a
+ * link. A name that is not there is no error. Unlinking first and asking
+ * only when that fails keeps it to one system call per link. */
+static int remove_at(int dfd, const char *parent, const char *name, int depth, char *err,
+		     size_t errlen)
+{
+	struct stat st;
+	char *shown;
+	int rc;
+
+	if (unlinkat(dfd, name, 0) == 0 || errno == ENOENT)
+		return 0;
+	shown = path_join(parent, name);
+	if ((errno == EISDIR || errno == EPERM) &&
+	    fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode)) {
+		rc = remove_dir(dfd, name, shown, depth, err, errlen);
+	} else {
+		set_err(err, errlen, "%s: cannot remove: %s", shown, strerror(errno));
+		rc = -1;
+	}
+	free(shown);
+	return rc;
+}
+
+static int remove_dir(int dfd, const char *name, const char *shown, int depth, char *err,
+		      size_t errlen)
+{
+	int fd, pass;
+	DIR *d;
+	struct dirent *e;
+
+	if (depth >= REMOVE_DEPTH_MAX) {
+		set_err(err, errlen, "%s: cannot remove: more than %d folders deep", shown,
+			REMOVE_DEPTH_MAX);
+		return -1;
+	}
+	/* Entries removed while readdir runs may or may not be returned again;
+	 * a second pass catches what the first one missed. */
+	for (pass = 0; pass < 3; pass++) {
+		fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+		if (fd < 0) {
+			if (errno == ENOENT)
+				return 0;
+			set_err(err, errlen, "%s: cannot open: %s", shown, strerror(errno));
+			return -1;
+		}
+		d = fdopendir(fd);
+		if (!d) {
+			set_err(err, errlen, "%s: cannot read: %s", shown, strerror(errno));
+			close(fd);
+			return -1;
+		}
+		while ((errno = 0, e = readdir(d))) {
+			if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, ".."))
+				continue;
+			if (remove_at(fd, shown, e->d_name, depth + 1, err, errlen) < 0) {
+				closedir(d);
+				return -1;
+			}
+		}
+		if (errno) {
+			set_err(err, errlen, "%s: cannot read: %s", shown, strerror(errno));
+			closedir(d);
+			return -1;
+		}
+		closedir(d);
+		if (unlinkat(dfd, name, AT_REMOVEDIR) == 0 || errno == ENOENT)
+			return 0;
+		if (errno != ENOTEMPTY && errno != EEXIST)
+			break;
+	}
+	set_err(err, errlen, "%s: cannot remove: %s", shown, strerror(errno));
+	return -1;
+}
+
+static int open_trial_dir(const char *trial_dir, char *err, size_t errlen)
+{
+	int fd = open(trial_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+
+	if (fd < 0)
+		set_err(err, errlen, "%s: cannot open the trial directory: %s", trial_dir,
+			strerror(errno));
+	return fd;
+}
+
+int view_remove(const char *trial_dir, char *err, size_t errlen)
+{
+	static const char *const names[] = { VIEW_DIR, CASES_NAME, FILES_NAME };
+	int tfd = open_trial_dir(trial_dir, err, errlen);
+	int rc = 0;
+	size_t i;
+
+	if (tfd < 0)
+		return -1;
+	for (i = 0; i < CB_ARRAY_SIZE(names) && rc == 0; i++)
+		rc = remove_at(tfd, trial_dir, names[i], 0, err, errlen);
+	close(tfd);
+	return rc;
+}
+
+/* ---- making things, never through a link ---- */
+
+/* mkdirat + open of what we made: the descriptor, or -1 with err set. rel
+ * names dfd relative to the trial dir ("" for the trial dir), for messages. */
+static int make_dir(struct build *b, int dfd, const char *rel, const char *name)
+{
+	int fd = -1;
+
+	if (mkdirat(dfd, name, 0777) == 0)
+		fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+	if (fd < 0)
+		set_err(b->err, b->errlen, "%s%s%s/%s: cannot create: %s", b->tdir, *rel ? "/" : "",
+			rel, name, strerror(errno));
+	return fd;
+}
+
+/* TRIAL/view/ and in it pp/, results/ and raw/ (the nnU-Net roots): their
+ * descriptors in fds[0..3), view/'s in *vfd; -1 with err set. */
+static int make_nnunet_dirs(struct build *b, int *vfd, int fds[3])
+{
+	static const char *const names[] = { "pp", "results", "raw" };
+	size_t i;
+
+	*vfd = make_dir(b, b->tfd, "", VIEW_DIR);
+	if (*vfd < 0)
+		return -1;
+	b->made_view = true;
+	for (i = 0; i < 3; i++) {
+		fds[i] = make_dir(b, *vfd, VIEW_DIR, names[i]);
+		if (fds[i] < 0)
+			return -1;
+	}
+	return 0;
+}
+
+static void close_fds(int *fds, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);
+}
+
+/* The env of the nnU-Net views: nnUNet_raw, nnUNet_preprocessed and
+ * nnUNet_results at TRIAL/view/{raw,pp,results}, in the order given. */
+static void nnunet_env(struct view *v, const struct build *b, const char *const keys[3])
+{
+	size_t i;
+
+	v->nenv = 3;
+	v->env = xcalloc(4, sizeof(*v->env));
+	for (i = 0; i < 3; i++) {
+		const char *dir = !strcmp(keys[i], "nnUNet_raw") ? "raw"
+				  : !strcmp(keys[i], "nnUNet_results") ? "results" : "pp";
+		size_t len = strlen(keys[i]) + strlen(b->tdir) + strlen(dir) + 8;
+
+		v->env[i] = xmalloc(len);
+		snprintf(v->env[i], len, "%s=%s/" VIEW_DIR "/%s", keys[i], b->tdir, dir);
+	}
+}
+
+/* The message for a file of the dataset that cannot be reached (e is
+ * errno; id the case, or NULL for the dataset's own files). */
+static void vanished(struct build *b, const char *file, int e, const char *id)
+{
+	char qf[512], qid[256];
+
+	quote(qf, sizeof(qf), file);
+	quote(qid, sizeof(qid), id ? id : "");
+	set_err(b->err, b->errlen, "%s: %s%s%s%s (%s since the dataset was read?)", qf,
+		e == ENOENT ? "missing" : strerror(e), id ? ", a file of case \"" : "", qid,
+		id ? "\"" : "", e == ENOENT ? "deleted or moved" : "changed");
+}
+
+/* Links name in dfd to target (absolute) and checks that the link leads to
+ * something: a file that vanished leaves a dangling link, which is an
+ * error. shown_dir names dfd in messages (relative to the trial dir).
+ * Returns 0, -1 with err set, or -EEXIST (err not set) when name is taken. */
+static int make_link(struct build *b, int dfd, const char *target, const char *name,
+		     const char *shown_dir, const char *id)
+{
+	struct stat st;
+
+	if (symlinkat(target, dfd, name) < 0) {
+		if (errno == EEXIST)
+			return -EEXIST;
+		set_err(b->err, b->errlen, "%s/%s/%s: cannot create the link to %s: %s", b->tdir,
+			shown_dir, name, target, strerror(errno));
+		return -1;
+	}
+	if (fstatat(dfd, name, &st, 0) < 0) {
+		vanished(b, target, errno, id);
+		return -1;
+	}
+	return 0;
+}
+
+static int make_link_unique(struct build *b, int dfd, const char *target, const char *name,
+			    const char *shown_dir, const char *id)
+{
+	int rc = make_link(b, dfd, target, name, shown_dir, id);
+
+	if (rc == -EEXIST) {
+		set_err(b->err, b->errlen, "%s/%s/%s: two files of the subset have this name "
+			"(the second is %s)", b->tdir, shown_dir, name, target);
+		return -1;
+	}
+	return rc;
+}
+
+static int write_all(int fd, const char *p, size_t n)
+{
+	while (n) {
+		ssize_t w = write(fd, p, n);
+
+		if (w < 0) {
+			if (errno == EINTR)
+				continue;
+			return -1;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+/* A new file name in dfd (never an existing one, never through a link). */
+static int create_file(struct build *b, int dfd, const char *name, const char *shown)
+{
+	int fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+
+	if (fd < 0)
+		set_err(b->err, b->errlen, "%s: cannot create: %s", shown, strerror(errno));
+	return fd;
+}
+
+static int close_checked(struct build *b, int fd, const char *shown, int rc)
+{
+	if (close(fd) < 0 && rc == 0) {
+		set_err(b->err, b->errlen, "%s: cannot write: %s", shown, strerror(errno));
+		return -1;
+	}
+	return rc;
+}
+
+static int write_new_file(struct build *b, int dfd, const char *name, const char *shown,
+			  const char *data, size_t len)
+{
+	int fd = create_file(b, dfd, name, shown), rc = 0;
+
+	if (fd < 0)
+		return -1;
+	if (write_all(fd, data, len) < 0) {
+		set_err(b->err, b->errlen, "%s: cannot write: %s", shown, strerror(errno));
+		rc = -1;
+	}
+	return close_checked(b, fd, shown, rc);
+}
+
+/* A write buffer for the two lists: memory stays WBUF_SIZE whatever n. */
+struct wbuf {
+	int fd;
+	int error; /* errno of the first failed write */
+	size_t len;
+	char buf[WBUF_SIZE];
+};
+
+static void wb_flush(struct wbuf *w)
+{
+	if (!w->error && w->len && write_all(w->fd, w->buf, w->len) < 0)
+		w->error = errno;
+	w->len = 0;
+}
+
+static void wb_put(struct wbuf *w, const char *s, size_t n)
+{
+	while (n) {
+		size_t room = sizeof(w->buf) - w->len, k = n < room ? n : room;
+
+		memcpy(w->buf + w->len, s, k);
+		w->len += k;
+		s += k;
+		n -= k;
+		if (w->len == sizeof(w->buf))
+			wb_flush(w);
+	}
+}
+
+static void wb_str(struct wbuf *w, const char *s)
+{
+	wb_put(w, s, strlen(s));
+}
+
+static int write_lists(struct build *b)
+{
+	struct wbuf *w = xmalloc(sizeof(*w));
+	char *cases = path_join(b->tdir, CASES_NAME), *files = path_join(b->tdir, FILES_NAME);
+	int rc = -1, which;
+
+	for (which = 0; which < 2; which++) {
+		const char *shown = which ? files : cases;
+		size_t i, j;
+
+		w->fd = create_file(b, b->tfd, which ? FILES_NAME : CASES_NAME, shown);
+		if (w->fd < 0)
+			goto out;
+		if (which)
+			b->made_files = true;
+		else
+			b->made_cases = true;
+		w->error = 0;
+		w->len = 0;
+		for (i = 0; i < b->n; i++) {
+			const struct ds_case *c = &b->ds->cases[b->subset[i]];
+
+			if (!which) {
+				wb_str(w, c->id);
+			} else {
+				for (j = 0; j < c->nfiles; j++) {
+					if (j)
+						wb_put(w, "\t", 1);
+					wb_str(w, c->files[j]);
+				}
+			}
+			wb_put(w, "\n", 1);
+		}
+		wb_flush(w);
+		if (w->error) {
+			set_err(b->err, b->errlen, "%s: cannot write: %s", shown,
+				strerror(w->error));
+			close(w->fd);
+			goto out;
+		}
+		if (close_checked(b, w->fd, shown, 0) < 0)
+			goto out;
+	}
+	rc = 0;
+out:
+	free(cases);
+	free(files);
+	free(w);
+	return rc;
+}
+
+/* ---- checks before anything is made ---- */
+
+static bool needs_json(enum ds_format f)
+{
+	return f == DS_NNUNET_RAW || f == DS_MSD;
+}
+
+/* Why file f cannot go into a view of format fmt, or NULL. */
+static const char *file_problem(enum ds_format fmt, const char *f)
+{
+	if (f[0] != '/')
+		return "not an absolute path";
+	if (strpbrk(f, "\t\n"))
+		return "a tab or a newline in the name, which files.txt cannot hold";
+	if (needs_json(fmt) && !utf8_valid(f))
+		return "not valid UTF-8, which JSON cannot hold";
+	if ((fmt == DS_NNUNET_RAW || fmt == DS_NNUNET_PRE) && !name_is_safe(base_name(f)))
+		return "no file name a link can take";
+	return NULL;
+}
+
+/* Every ID safe, every file path absolute and fit for the lists (and for
+ * JSON where it goes into JSON), no case twice; list and msd views make no
+ * links, so their files are checked for existence here. */
+static int check_subset(struct build *b)
+{
+	const struct dataset *ds = b->ds;
+	unsigned char *seen = xcalloc(ds->ncases / 8 + 1, 1);
+	bool stat_files = ds->format == DS_LIST || ds->format == DS_MSD;
+	char q[256];
+	size_t i, j;
+	int rc = -1;
+
+	for (i = 0; i < b->n; i++) {
+		size_t k = b->subset[i];
+		const struct ds_case *c;
+
+		assert(k < ds->ncases);
+		assert(!(seen[k / 8] & (1u << (k % 8))) && "a case twice in a subset");
+		seen[k / 8] |= (unsigned char)(1u << (k % 8));
+		c = &ds->cases[k];
+		if (!c->id || !id_is_safe(c->id)) {
+			quote(q, sizeof(q), c->id ? c->id : "");
+			set_err(b->err, b->errlen, "case ID \"%s\": refused: an ID must be a plain "
+				"file name (not empty, not \".\" or \"..\", no '/', no leading '-', no "
+				"control characters)", q);
+			goto out;
+		}
+		assert(c->label < (int)c->nfiles);
+		for (j = 0; j < c->nfiles; j++) {
+			const char *f = c->files[j], *why = file_problem(ds->format, f);
+			struct stat st;
+
+			if (!why && stat_files && stat(f, &st) < 0) {
+				vanished(b, f, errno, c->id);
+				goto out;
+			}
+			if (why) {
+				quote(q, sizeof(q), f);
+				set_err(b->err, b->errlen, "%s: %s, a file of case \"%s\"", q, why,
+					c->id);
+				goto out;
+			}
+		}
+	}
+	rc = 0;
+out:
+	free(seen);
+	return rc;
+}
+
+/* ---- JSON rewriting ---- */
+
+static void json_oom(const void *p)
+{
+	if (!p)
+		die("out of memory building JSON");
+}
+
+static cJSON *read_json(struct build *b, const char *path)
+{
+	size_t len;
+	char *text = cb_read_file(path, &len);
+	cJSON *root;
+
+	if (!text) {
+		set_err(b->err, b->errlen, "%s: cannot read: %s", path, strerror(errno));
+		return NULL;
+	}
+	root = cJSON_ParseWithLength(text, len);
+	if (!root || !cJSON_IsObject(root)) {
+		set_err(b->err, b->errlen, "%s: not a JSON object (changed since the dataset was "
+			"read?)", path);
+		cJSON_Delete(root);
+		root = NULL;
+	}
+	free(text);
+	return root;
+}
+
+static void json_set(cJSON *obj, const char *key, cJSON *item)
+{
+	json_oom(item);
+	if (cJSON_GetObjectItemCaseSensitive(obj, key))
+		cJSON_ReplaceItemInObjectCaseSensitive(obj, key, item);
+	else
+		cJSON_AddItemToObject(obj, key, item);
+}
+
+static cJSON *json_str(const char *s)
+{
+	cJSON *item = cJSON_CreateString(s);
+
+	json_oom(item);
+	return item;
+}
+
+static void json_push(cJSON *arr, cJSON *item)
+{
+	json_oom(item);
+	cJSON_AddItemToArray(arr, item);
+}
+
+/* root printed with indents and a final newline; the caller frees it. */
+static char *json_text(const cJSON *root)
+{
+	char *text = cJSON_Print(root), *out;
+	size_t n;
+
+	json_oom(text);
+	n = strlen(text);
+	out = xmalloc(n + 2);
+	memcpy(out, text, n);
+	out[n] = '\n';
+	out[n + 1] = '\0';
+	cJSON_free(text);
+	return out;
+}
+
+/* Lexically tidies an absolute path in place: "//" and "/./" go, and so
+ * does a trailing '/'. ".." stays (it depends on links). */
+static void tidy_path(char *p)
+{
+	char *r = p, *w = p;
+
+	while (*r) {
+		if (r[0] == '/' && (r[1] == '/' || (r[1] == '.' && (r[2] == '/' || !r[2])))) {
+			r += r[1] == '/' ? 1 : 2;
+			continue;
+		}
+		*w++ = *r++;
+	}
+	if (w > p + 1 && w[-1] == '/')
+		w--;
+	if (w == p)
+		*w++ = '/';
+	*w = '\0';
+}
+
+/* path made absolute against dir (a relative path in a datalist is relative
+ * to the datalist's folder); the caller frees it. */
+static char *abs_path(const char *dir, const char *path)
+{
+	char *p = path[0] == '/' ? xstrdup(path) : path_join(dir, path);
+
+	tidy_path(p);
+	return p;
+}
+
+/* A string, or each string of an array, made absolute in place. */
+static void absolutise(cJSON *item, const char *dir)
+{
+	cJSON *e;
+
+	if (cJSON_IsString(item) && item->valuestring[0] && item->valuestring[0] != '/') {
+		char *p = abs_path(dir, item->valuestring);
+
+		json_oom(cJSON_SetValuestring(item, p));
+		free(p);
+	} else if (cJSON_IsArray(item)) {
+		cJSON_ArrayForEach(e, item)
+			absolutise(e, dir);
+	}
+}
+
+/* A map from a file path to the datalist entry it belongs to (open
+ * addressing; keys owned). */
+struct pathmap {
+	char **keys;
+	cJSON **vals;
+	size_t cap;
+};
+
+static uint64_t hash_str(const char *s)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	for (; *s; s++)
+		h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
+	return h;
+}
+
+static void pathmap_init(struct pathmap *m, size_t n)
+{
+	m->cap = 16;
+	while (m->cap < 2 * n + 1)
+		m->cap *= 2;
+	m->keys = xcalloc(m->cap, sizeof(*m->keys));
+	m->vals = xcalloc(m->cap, sizeof(*m->vals));
+}
+
+static void pathmap_release(struct pathmap *m)
+{
+	size_t i;
+
+	for (i = 0; i < m->cap; i++)
+		free(m->keys[i]);
+	free(m->keys);
+	free(m->vals);
+	memset(m, 0, sizeof(*m));
+}
+
+/* Takes key; the first entry for a path wins. */
+static void pathmap_put(struct pathmap *m, char *key, cJSON *val)
+{
+	size_t i = (size_t)hash_str(key) & (m->cap - 1);
+
+	while (m->keys[i]) {
+		if (!strcmp(m->keys[i], key)) {
+			free(key);
+			return;
+		}
+		i = (i + 1) & (m->cap - 1);
+	}
+	m->keys[i] = key;
+	m->vals[i] = val;
+}
+
+static cJSON *pathmap_get(const struct pathmap *m, const char *key)
+{
+	size_t i = (size_t)hash_str(key) & (m->cap - 1);
+
+	while (m->keys[i]) {
+		if (!strcmp(m->keys[i], key))
+			return m->vals[i];
+		i = (i + 1) & (m->cap - 1);
+	}
+	return NULL;
+}
+
+/* The file a datalist entry is known by: its label, else its first image. */
+static const char *entry_key_file(const cJSON *entry)
+{
+	const cJSON *label = cJSON_GetObjectItemCaseSensitive(entry, "label");
+	const cJSON *image = cJSON_GetObjectItemCaseSensitive(entry, "image");
+
+	if (cJSON_IsString(label))
+		return label->valuestring;
+	if (cJSON_IsArray(image))
+		image = cJSON_GetArrayItem(image, 0);
+	return cJSON_IsString(image) ? image->valuestring : NULL;
+}
+
+static const char *case_key_file(const struct ds_case *c)
+{
+	if (c->label >= 0)
+		return c->files[c->label];
+	return c->nfiles ? c->files[0] : NULL;
+}
+
+/* Fills a map of the user's "training" entries by their key file, made
+ * absolute: lexically, or resolved through links when real. */
+static void map_training(struct pathmap *m, cJSON *training, const char *dir, bool real)
+{
+	cJSON *e;
+
+	pathmap_init(m, (size_t)cJSON_GetArraySize(training));
+	cJSON_ArrayForEach(e, training) {
+		const char *f = entry_key_file(e);
+		char *p, *r;
+
+		if (!f)
+			continue;
+		p = abs_path(dir, f);
+		if (real) {
+			r = realpath(p, NULL);
+			free(p);
+			if (!r)
+				continue;
+			p = r;
+		}
+		pathmap_put(m, p, e);
+	}
+}
+
+/* The case's images (every file but the label) as a JSON string, or an
+ * array when there are several or when as_array. */
+static cJSON *images_json(const struct ds_case *c, bool as_array)
+{
+	cJSON *arr;
+	size_t j, nimg = c->nfiles - (c->label >= 0 ? 1 : 0);
+
+	if (nimg == 1 && !as_array)
+		for (j = 0; j < c->nfiles; j++)
+			if ((int)j != c->label)
+				return json_str(c->files[j]);
+	arr = cJSON_CreateArray();
+	json_oom(arr);
+	for (j = 0; j < c->nfiles; j++)
+		if ((int)j != c->label)
+			json_push(arr, json_str(c->files[j]));
+	return arr;
+}
+
+/* The msd view: the user's datalist with "training" cut to the subset, in
+ * subset order, each entry's "image" and "label" set to the case's files
+ * (absolute) and its other keys kept; an entry that cannot be matched to a
+ * case by its files gets just "image" and "label". Relative paths in
+ * "validation" and "test" are made absolute, so the datalist still works
+ * from the trial directory. */
+static char *msd_json(struct build *b)
+{
+	const struct dataset *ds = b->ds;
+	cJSON *root = read_json(b, ds->root), *training, *out, *num, *e;
+	struct pathmap lexical = { 0 }, real = { 0 };
+	char *dir, *slash, *text;
+	static const char *const others[] = { "validation", "test" };
+	size_t i;
+
+	if (!root)
+		return NULL;
+	dir = xstrdup(ds->root);
+	slash = strrchr(dir, '/');
+	if (slash)
+		slash[slash == dir ? 1 : 0] = '\0';
+	training = cJSON_GetObjectItemCaseSensitive(root, "training");
+	if (!cJSON_IsArray(training)) {
+		training = cJSON_CreateArray();
+		json_oom(training);
+		json_set(root, "training", training);
+	}
+	map_training(&lexical, training, dir, false);
+	out = cJSON_CreateArray();
+	json_oom(out);
+	for (i = 0; i < b->n; i++) {
+		const struct ds_case *c = &ds->cases[b->subset[i]];
+		const char *key = case_key_file(c);
+		cJSON *user = NULL, *entry, *img;
+
+		if (key) {
+			char *p = abs_path("/", key);
+
+			user = pathmap_get(&lexical, p);
+			free(p);
+			if (!user) {
+				/* The dataset may hold resolved paths: match the real files. */
+				char *r = realpath(key, NULL);
+
+				if (!real.cap)
+					map_training(&real, training, dir, true);
+				if (r)
+					user = pathmap_get(&real, r);
+				free(r);
+			}
+		}
+		entry = user ? cJSON_Duplicate(user, true) : cJSON_CreateObject();
+		json_oom(entry);
+		img = cJSON_GetObjectItemCaseSensitive(entry, "image");
+		json_set(entry, "image", images_json(c, user && cJSON_IsArray(img)));
+		if (c->label >= 0)
+			json_set(entry, "label", json_str(c->files[c->label]));
+		else
+			absolutise(cJSON_GetObjectItemCaseSensitive(entry, "label"), dir);
+		json_push(out, entry);
+	}
+	json_set(root, "training", out);
+	for (i = 0; i < CB_ARRAY_SIZE(others); i++) {
+		cJSON *list = cJSON_GetObjectItemCaseSensitive(root, others[i]);
+
+		if (!cJSON_IsArray(list))
+			continue;
+		cJSON_ArrayForEach(e, list) {
+			if (cJSON_IsString(e)) {
+				absolutise(e, dir);
+			} else {
+				absolutise(cJSON_GetObjectItemCaseSensitive(e, "image"), dir);
+				absolutise(cJSON_GetObjectItemCaseSensitive(e, "label"), dir);
+			}
+		}
+	}
+	num = cJSON_GetObjectItemCaseSensitive(root, "numTraining");
+	if (num)
+		json_set(root, "numTraining", cJSON_CreateNumber((double)b->n));
+	text = json_text(root);
+	cJSON_Delete(root);
+	pathmap_release(&lexical);
+	if (real.cap)
+		pathmap_release(&real);
+	free(dir);
+	return text;
+}
+
+/* ---- the views ---- */
+
+/* nnunet-pre (nnunet.md 3.4, option A). */
+static int build_pre(struct build *b, struct view *v)
+{
+	const struct dataset *ds = b->ds;
+	const char *data_name = ds->data_dir ? base_name(ds->data_dir) : "";
+	static const char *const env_keys[] = { "nnUNet_preprocessed", "nnUNet_results",
+						"nnUNet_raw" };
+	const char *meta[3];
+	char *rel = NULL, q[256];
+	int vfd = -1, roots[3] = { -1, -1, -1 }, dfd = -1, datafd = -1, rc = -1;
+	size_t i, j;
+
+	meta[0] = ds->plans_file;
+	meta[1] = ds->dataset_json;
+	meta[2] = ds->fingerprint_file;
+	for (i = 0; i < 3; i++) {
+		if (!meta[i] || meta[i][0] != '/' || !name_is_safe(base_name(meta[i]))) {
+			set_err(b->err, b->errlen, "nnunet-pre dataset %s: the %s file is %s", ds->root,
+				i == 0 ? "plans" : i == 1 ? "dataset.json" : "fingerprint",
+				meta[i] ? "not an absolute file path" : "not known");
+			return -1;
+		}
+	}
+	quote(q, sizeof(q), ds->dataset_name ? ds->dataset_name : "");
+	if (!ds->dataset_name || !name_is_safe(ds->dataset_name)) {
+		set_err(b->err, b->errlen, "%s: dataset_name \"%s\" cannot be a folder name",
+			ds->plans_file, q);
+		return -1;
+	}
+	if (!name_is_safe(data_name)) {
+		quote(q, sizeof(q), ds->data_dir ? ds->data_dir : "");
+		set_err(b->err, b->errlen, "nnunet-pre dataset %s: data folder \"%s\" has no name "
+			"a folder can take", ds->root, q);
+		return -1;
+	}
+
+	if (make_nnunet_dirs(b, &vfd, roots) < 0)
+		goto out;
+	dfd = make_dir(b, roots[0], VIEW_DIR "/pp", ds->dataset_name);
+	if (dfd < 0)
+		goto out;
+	rel = path_join(VIEW_DIR "/pp", ds->dataset_name);
+	for (i = 0; i < 3; i++)
+		if (make_link_unique(b, dfd, meta[i], base_name(meta[i]), rel, NULL) < 0)
+			goto out;
+	datafd = make_dir(b, dfd, rel, data_name);
+	if (datafd < 0)
+		goto out;
+	free(rel);
+	rel = path_join3(VIEW_DIR "/pp", ds->dataset_name, data_name);
+	for (i = 0; i < b->n; i++) {
+		const struct ds_case *c = &ds->cases[b->subset[i]];
+
+		for (j = 0; j < c->nfiles; j++)
+			if (make_link_unique(b, datafd, c->files[j], base_name(c->files[j]), rel,
+					     c->id) < 0)
+				goto out;
+	}
+	v->path = path_join3(b->tdir, VIEW_DIR, "pp");
+	nnunet_env(v, b, env_keys);
+	rc = 0;
+out:
+	free(rel);
+	close_fds(roots, 3);
+	if (datafd >= 0)
+		close(datafd);
+	if (dfd >= 0)
+		close(dfd);
+	if (vfd >= 0)
+		close(vfd);
+	return rc;
+}
+
+/* nnunet-raw's dataset.json: numTraining = n, and the "dataset" key (when
+ * there is one) cut to the subset with its paths pointing at the view's
+ * links, relative to the view's dataset folder. names[i][j] is the link
+ * name of case subset[i]'s file j. */
+static char *raw_json(struct build *b, cJSON *root, char ***names)
+{
+	const struct dataset *ds = b->ds;
+	cJSON *key = cJSON_GetObjectItemCaseSensitive(root, "dataset");
+	size_t i, j;
+
+	json_set(root, "numTraining", cJSON_CreateNumber((double)b->n));
+	if (cJSON_IsObject(key)) {
+		cJSON *out = cJSON_CreateObject();
+
+		json_oom(out);
+		for (i = 0; i < b->n; i++) {
+			const struct ds_case *c = &ds->cases[b->subset[i]];
+			cJSON *user = cJSON_GetObjectItemCaseSensitive(key, c->id);
+			cJSON *entry = cJSON_IsObject(user) ? cJSON_Duplicate(user, true)
+							    : cJSON_CreateObject();
+			cJSON *images = cJSON_CreateArray();
+
+			json_oom(entry);
+			json_oom(images);
+			for (j = 0; j < c->nfiles; j++) {
+				char *p;
+
+				if ((int)j == c->label)
+					continue;
+				p = path_join("imagesTr", names[i][j]);
+				json_push(images, json_str(p));
+				free(p);
+			}
+			json_set(entry, "images", images);
+			if (c->label >= 0) {
+				char *p = path_join("labelsTr", names[i][c->label]);
+
+				json_set(entry, "label", json_str(p));
+				free(p);
+			}
+			cJSON_AddItemToObject(out, c->id, entry);
+		}
+		json_set(root, "dataset", out);
+	}
+	return json_text(root);
+}
+
+/* nnunet-raw: raw/<DatasetXXX_Name>/ with imagesTr/ and labelsTr/. Links
+ * keep the user's file names; under a "dataset" key, where two cases may
+ * share a file name, a clash falls back to nnU-Net's own names
+ * ({case}_{XXXX}{ending}, {case}{ending}). */
+/* Links file j of case c into imagesTr/ (fd) or labelsTr/: by its own
+ * name, or, when may_rename and that name is taken, by nnU-Net's name for
+ * it. Returns the link's name (the caller frees it), or NULL with err set. */
+static char *link_raw_file(struct build *b, int fd, const char *rel, const struct ds_case *c,
+			   size_t j, bool may_rename)
+{
+	const char *ending = b->ds->file_ending ? b->ds->file_ending : "", *name;
+	char *alt, q[256];
+	size_t ch = 0, k, len;
+	int rc;
+
+	name = base_name(c->files[j]);
+	rc = make_link(b, fd, c->files[j], name, rel, c->id);
+	if (rc == 0)
+		return xstrdup(name);
+	if (rc != -EEXIST || !may_rename) {
+		if (rc == -EEXIST)
+			make_link_unique(b, fd, c->files[j], name, rel, c->id);
+		return NULL;
+	}
+	for (k = 0; k < j; k++)
+		ch += (int)k != c->label;
+	len = strlen(c->id) + strlen(ending) + 32;
+	alt = xmalloc(len);
+	if ((int)j == c->label)
+		snprintf(alt, len, "%s%s", c->id, ending);
+	else
+		snprintf(alt, len, "%s_%04zu%s", c->id, ch, ending);
+	if (!name_is_safe(alt)) {
+		quote(q, sizeof(q), ending);
+		set_err(b->err, b->errlen, "%s/%s/%s: two files of the subset have this name, "
+			"and file_ending \"%s\" gives no other", b->tdir, rel, name, q);
+		free(alt);
+		return NULL;
+	}
+	if (make_link_unique(b, fd, c->files[j], alt, rel, c->id) < 0) {
+		free(alt);
+		return NULL;
+	}
+	return alt;
+}
+
+/* nnunet-raw: raw/<DatasetXXX_Name>/ with imagesTr/ and labelsTr/. Links
+ * keep the user's file names; under a "dataset" key, where two cases may
+ * share a file name, a clash falls back to nnU-Net's own names
+ * ({case}_{XXXX}{ending}, {case}{ending}). */
+static int build_raw(struct build *b, struct view *v)
+{
+	static const char *const env_keys[] = { "nnUNet_raw", "nnUNet_preprocessed",
+						"nnUNet_results" };
+	const struct dataset *ds = b->ds;
+	const char *name = base_name(ds->root);
+	cJSON *root = NULL;
+	char ***names = NULL, *rel = NULL, *rel_img = NULL, *rel_lab = NULL, *text = NULL, q[256];
+	int vfd = -1, roots[3] = { -1, -1, -1 }, dfd = -1, imgfd = -1, labfd = -1, rc = -1;
+	size_t i, j;
+
+	quote(q, sizeof(q), ds->root);
+	if (!name_is_safe(name)) {
+		set_err(b->err, b->errlen, "%s: the dataset folder has no name a folder can take", q);
+		return -1;
+	}
+	if (!ds->dataset_json) {
+		set_err(b->err, b->errlen, "%s: the dataset has no dataset.json", q);
+		return -1;
+	}
+	root = read_json(b, ds->dataset_json);
+	if (!root)
+		return -1;
+
+	if (make_nnunet_dirs(b, &vfd, roots) < 0)
+		goto out;
+	rel = path_join(VIEW_DIR "/raw", name);
+	dfd = make_dir(b, roots[2], VIEW_DIR "/raw", name);
+	if (dfd < 0)
+		goto out;
+	imgfd = make_dir(b, dfd, rel, "imagesTr");
+	if (imgfd < 0)
+		goto out;
+	labfd = make_dir(b, dfd, rel, "labelsTr");
+	if (labfd < 0)
+		goto out;
+	rel_img = path_join(rel, "imagesTr");
+	rel_lab = path_join(rel, "labelsTr");
+	/* With a "dataset" key the link names go into dataset.json. */
+	if (cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(root, "dataset")))
+		names = xcalloc(b->n ? b->n : 1, sizeof(*names));
+	for (i = 0; i < b->n; i++) {
+		const struct ds_case *c = &ds->cases[b->subset[i]];
+
+		if (names)
+			names[i] = xcalloc(c->nfiles ? c->nfiles : 1, sizeof(**names));
+		for (j = 0; j < c->nfiles; j++) {
+			bool is_label = (int)j == c->label;
+			char *link = link_raw_file(b, is_label ? labfd : imgfd,
+						   is_label ? rel_lab : rel_img, c, j, names != NULL);
+
+			if (!link)
+				goto out;
+			if (names)
+				names[i][j] = link;
+			else
+				free(link);
+		}
+	}
+	text = raw_json(b, root, names);
+	v->path = path_join(b->tdir, rel);
+	{
+		char *shown = path_join(v->path, "dataset.json");
+
+		rc = write_new_file(b, dfd, "dataset.json", shown, text, strlen(text));
+		free(shown);
+	}
+	if (rc == 0)
+		nnunet_env(v, b, env_keys);
+out:
+	if (names) {
+		for (i = 0; i < b->n; i++) {
+			if (names[i])
+				for (j = 0; j < ds->cases[b->subset[i]].nfiles; j++)
+					free(names[i][j]);
+			free(names[i]);
+		}
+		free(names);
+	}
+	free(text);
+	free(rel);
+	free(rel_img);
+	free(rel_lab);
+	cJSON_Delete(root);
+	close_fds(roots, 3);
+	if (labfd >= 0)
+		close(labfd);
+	if (imgfd >= 0)
+		close(imgfd);
+	if (dfd >= 0)
+		close(dfd);
+	if (vfd >= 0)
+		close(vfd);
+	return rc;
+}
+
+/* msd: TRIAL/view/datalist.json. */
+static int build_msd(struct build *b, struct view *v)
+{
+	char *text = msd_json(b), *shown;
+	int vfd, rc = -1;
+
+	if (!text)
+		return -1;
+	vfd = make_dir(b, b->tfd, "", VIEW_DIR);
+	if (vfd >= 0) {
+		b->made_view = true;
+		shown = path_join3(b->tdir, VIEW_DIR, DATALIST_NAME);
+		rc = write_new_file(b, vfd, DATALIST_NAME, shown, text, strlen(text));
+		if (rc == 0) {
+			v->path = shown;
+			v->env = xcalloc(1, sizeof(*v->env));
+		} else {
+			free(shown);
+		}
+		close(vfd);
+	}
+	free(text);
+	return rc;
+}
+
+/* The trial directory as an absolute path without trailing '/'. */
+static char *abs_trial_dir(const char *trial_dir, char *err, size_t errlen)
+{
+	char *p;
+
+	if (trial_dir[0] != '/') {
+		p = realpath(trial_dir, NULL);
+		if (!p)
+			set_err(err, errlen, "%s: cannot resolve the trial directory: %s", trial_dir,
+				strerror(errno));
+		return p;
+	}
+	p = xstrdup(trial_dir);
+	tidy_path(p);
+	return p;
+}
+
+int view_build(struct view *v, const struct dataset *ds, const size_t *subset, size_t n,
+	       const char *trial_dir, char *err, size_t errlen)
+{
+	struct build b = { 0 };
+	char scratch[256];
+	int rc = -1;
+
+	assert(v && ds && trial_dir && (subset || !n));
+	memset(v, 0, sizeof(*v));
+	b.ds = ds;
+	b.subset = subset;
+	b.n = n;
+	b.err = err;
+	b.errlen = errlen;
+	b.tfd = -1;
+	if (check_subset(&b) < 0)
+		return -1;
+	b.tdir = abs_trial_dir(trial_dir, err, errlen);
+	if (!b.tdir)
+		return -1;
+	b.tfd = open_trial_dir(trial_dir, err, errlen);
+	if (b.tfd < 0)
+		goto out;
+
+	switch (ds->format) {
+	case DS_NNUNET_PRE:
+		rc = build_pre(&b, v);
+		break;
+	case DS_NNUNET_RAW:
+		rc = build_raw(&b, v);
+		break;
+	case DS_MSD:
+		rc = build_msd(&b, v);
+		break;
+	case DS_LIST:
+		v->env = xcalloc(1, sizeof(*v->env));
+		rc = 0;
+		break;
+	default:
+		assert(!"view_build: a dataset without a format");
+	}
+	if (rc == 0)
+		rc = write_lists(&b);
+	if (rc == 0) {
+		v->cases_file = path_join(b.tdir, CASES_NAME);
+		v->files_file = path_join(b.tdir, FILES_NAME);
+		if (!v->path)
+			v->path = xstrdup(v->cases_file);
+	}
+out:
+	if (rc < 0) {
+		/* Undo only what this call made; the first error is the one told. */
+		view_release(v);
+		if (b.tfd >= 0) {
+			if (b.made_view)
+				remove_at(b.tfd, b.tdir, VIEW_DIR, 0, scratch, sizeof(scratch));
+			if (b.made_cases)
+				unlinkat(b.tfd, CASES_NAME, 0);
+			if (b.made_files)
+				unlinkat(b.tfd, FILES_NAME, 0);
+		}
+	}
+	if (b.tfd >= 0)
+		close(b.tfd);
+	free(b.tdir);
+	return rc;
+}
+
+void view_release(struct view *v)
+{
+	size_t i;
+
+	if (!v)
+		return;
+	free(v->cases_file);
+	free(v->files_file);
+	free(v->path);
+	if (v->env)
+		for (i = 0; v->env[i]; i++)
+			free(v->env[i]);
+	free(v->env);
+	memset(v, 0, sizeof(*v));
+}
