@@ -144,23 +144,7 @@ static void make_dataset(struct dataset *ds, enum ds_format format, const char *
 
 static void free_dataset(struct dataset *ds)
 {
-	size_t i, j;
-
-	for (i = 0; i < ds->ncases; i++) {
-		for (j = 0; j < ds->cases[i].nfiles; j++)
-			free(ds->cases[i].files[j]);
-		free(ds->cases[i].files);
-		free(ds->cases[i].id);
-	}
-	free(ds->cases);
-	free(ds->root);
-	free(ds->dataset_name);
-	free(ds->plans_file);
-	free(ds->dataset_json);
-	free(ds->fingerprint_file);
-	free(ds->data_dir);
-	free(ds->configuration);
-	memset(ds, 0, sizeof(*ds));
+	ds_release(ds);
 }
 
 static int cmp_double(const void *a, const void *b)

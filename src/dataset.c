@@ -160,11 +160,6 @@ static bool ends_with(const char *s, const char *suffix)
 	return n >= m && memcmp(s + n - m, suffix, m) == 0;
 }
 
-static char *path_join(const char *dir, const char *name)
-{
-	return fmt("%s%s%s", dir, ends_with(dir, "/") ? "" : "/", name);
-}
-
 /* Removes "." components and repeated slashes from an absolute path, in
  * place. ".." stays: across a symlink it cannot be resolved by text. */
 static void path_clean(char *p)
@@ -193,7 +188,7 @@ static void path_clean(char *p)
 /* An absolute path for p, which is absolute or relative to base (absolute). */
 static char *path_resolve(const char *base, const char *p)
 {
-	char *r = p[0] == '/' ? xstrdup(p) : path_join(base, p);
+	char *r = p[0] == '/' ? xstrdup(p) : cb_path_join(base, p);
 
 	path_clean(r);
 	return r;
@@ -982,7 +977,7 @@ static int load_raw_folders(struct ld *l)
 	size_t elen = strlen(ending), nimg = 0, i, j, nother = 0, norphan = 0;
 	struct names im, lb;
 	struct raw_img *img = NULL;
-	char *imdir = path_join(ds->root, "imagesTr"), *lbdir = path_join(ds->root, "labelsTr");
+	char *imdir = cb_path_join(ds->root, "imagesTr"), *lbdir = cb_path_join(ds->root, "labelsTr");
 	const char *other = NULL;
 	int r, ret = -1;
 
@@ -1098,7 +1093,7 @@ static int load_raw_folders(struct ld *l)
 			const char *name = is_label ? lb.v[at] : img[i + k].name;
 
 			if (add_file(l, is_label ? lb.fd : im.fd, name,
-				     path_join(is_label ? lbdir : imdir, name))) {
+				     cb_path_join(is_label ? lbdir : imdir, name))) {
 				char *what = fmt("%s/%s", is_label ? "labelsTr" : "imagesTr", name);
 
 				file_failed(l, what, vanished);
@@ -1141,7 +1136,7 @@ static int load_raw(struct ld *l)
 	const cJSON *dkey;
 	int ret = -1;
 
-	ds->dataset_json = path_join(ds->root, "dataset.json");
+	ds->dataset_json = cb_path_join(ds->root, "dataset.json");
 	l->src_name = ds->dataset_json;
 	if (read_json(l, ds->dataset_json,
 		      "a nnU-Net raw dataset needs one (nnunetv2's generate_dataset_json writes "
@@ -1192,7 +1187,7 @@ static int pick_plans(struct ld *l, const struct names *top, char **out)
 			free(name);
 			return -1;
 		}
-		*out = path_join(ds->root, name);
+		*out = cb_path_join(ds->root, name);
 		free(name);
 		return 0;
 	}
@@ -1200,11 +1195,11 @@ static int pick_plans(struct ld *l, const struct names *top, char **out)
 		if (n > 1)
 			warn(l, "%s: using nnUNetPlans (the default) of several plans files (%s); "
 			     "pick another with --plans", ds->root, list);
-		*out = path_join(ds->root, "nnUNetPlans.json");
+		*out = cb_path_join(ds->root, "nnUNetPlans.json");
 		return 0;
 	}
 	if (n == 1) {
-		*out = path_join(ds->root, only);
+		*out = cb_path_join(ds->root, only);
 		return 0;
 	}
 	if (!n)
@@ -1353,7 +1348,7 @@ static int load_pre_data(struct ld *l)
 				goto out;
 			}
 			nm.used[at] = true;
-			r = add_file(l, nm.fd, name, path_join(ds->data_dir, name));
+			r = add_file(l, nm.fd, name, cb_path_join(ds->data_dir, name));
 			if (r) {
 				what = fmt("%s/%s", dd, name);
 				file_failed(l, what, vanished);
@@ -1414,16 +1409,16 @@ static int load_pre(struct ld *l, const struct names *top)
 	ds->configuration = xstrdup(cfg);
 	if (data_identifier(l, plans, cfg, &di))
 		goto out;
-	ds->data_dir = path_join(ds->root, di);
+	ds->data_dir = cb_path_join(ds->root, di);
 
-	ds->dataset_json = path_join(ds->root, "dataset.json");
+	ds->dataset_json = cb_path_join(ds->root, "dataset.json");
 	if (read_json(l, ds->dataset_json,
 		      "nnUNetv2_train reads the dataset.json of the preprocessed folder "
 		      "(nnUNetv2_plan_and_preprocess copies it there)", &dj))
 		goto out;
 	if (check_dataset_json(l, dj, ds->dataset_json))
 		goto out;
-	ds->fingerprint_file = path_join(ds->root, "dataset_fingerprint.json");
+	ds->fingerprint_file = cb_path_join(ds->root, "dataset_fingerprint.json");
 	{
 		struct stat st;
 
@@ -1698,7 +1693,7 @@ static int load_list_dir(struct ld *l, const struct names *top)
 			return -1;
 		}
 		add_case(l, id, 1, i);
-		if (add_file(l, top->fd, name, path_join(ds->root, name)))
+		if (add_file(l, top->fd, name, cb_path_join(ds->root, name)))
 			return file_failed(l, name, vanished);
 	}
 	if (!ds->ncases) {

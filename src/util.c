@@ -158,3 +158,28 @@ char *cb_utf8_clean(const char *s)
 	cb_utf8_copy(out, len * 3 + 1, s, len);
 	return out;
 }
+
+char *cb_path_join(const char *dir, const char *name)
+{
+	size_t ld = strlen(dir), ln = strlen(name);
+	char *p;
+
+	while (ld > 0 && dir[ld - 1] == '/')
+		ld--;
+	p = xmalloc(ld + ln + 2);
+	memcpy(p, dir, ld);
+	p[ld] = '/';
+	memcpy(p + ld + 1, name, ln + 1);
+	return p;
+}
+
+void cb_set_err(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!err || !errlen)
+		return;
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+}

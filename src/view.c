@@ -64,34 +64,10 @@ struct build {
 	size_t errlen;
 };
 
-static void set_err(char *err, size_t errlen, const char *fmt, ...) CB_PRINTF(3, 4);
-
-static void set_err(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!err || !errlen)
-		return;
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-}
-
-static char *path_join(const char *a, const char *b)
-{
-	size_t la = strlen(a), lb = strlen(b);
-	char *p = xmalloc(la + lb + 2);
-
-	memcpy(p, a, la);
-	p[la] = '/';
-	memcpy(p + la + 1, b, lb + 1);
-	return p;
-}
-
 static char *path_join3(const char *a, const char *b, const char *c)
 {
-	char *ab = path_join(a, b);
-	char *abc = path_join(ab, c);
+	char *ab = cb_path_join(a, b);
+	char *abc = cb_path_join(ab, c);
 
 	free(ab);
 	return abc;
@@ -183,12 +159,12 @@ static int remove_at(int dfd, const char *parent, const char *name, int depth, c
 
 	if (unlinkat(dfd, name, 0) == 0 || errno == ENOENT)
 		return 0;
-	shown = path_join(parent, name);
+	shown = cb_path_join(parent, name);
 	if ((errno == EISDIR || errno == EPERM) &&
 	    fstatat(dfd, name, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(st.st_mode)) {
 		rc = remove_dir(dfd, name, shown, depth, err, errlen);
 	} else {
-		set_err(err, errlen, "%s: cannot remove: %s", shown, strerror(errno));
+		cb_set_err(err, errlen, "%s: cannot remove: %s", shown, strerror(errno));
 		rc = -1;
 	}
 	free(shown);
@@ -203,7 +179,7 @@ static int remove_dir(int dfd, const char *name, const char *shown, int depth, c
 	struct dirent *e;
 
 	if (depth >= REMOVE_DEPTH_MAX) {
-		set_err(err, errlen, "%s: cannot remove: more than %d folders deep", shown,
+		cb_set_err(err, errlen, "%s: cannot remove: more than %d folders deep", shown,
 			REMOVE_DEPTH_MAX);
 		return -1;
 	}
@@ -214,12 +190,12 @@ static int remove_dir(int dfd, const char *name, const char *shown, int depth, c
 		if (fd < 0) {
 			if (errno == ENOENT)
 				return 0;
-			set_err(err, errlen, "%s: cannot open: %s", shown, strerror(errno));
+			cb_set_err(err, errlen, "%s: cannot open: %s", shown, strerror(errno));
 			return -1;
 		}
 		d = fdopendir(fd);
 		if (!d) {
-			set_err(err, errlen, "%s: cannot read: %s", shown, strerror(errno));
+			cb_set_err(err, errlen, "%s: cannot read: %s", shown, strerror(errno));
 			close(fd);
 			return -1;
 		}
@@ -232,7 +208,7 @@ static int remove_dir(int dfd, const char *name, const char *shown, int depth, c
 			}
 		}
 		if (errno) {
-			set_err(err, errlen, "%s: cannot read: %s", shown, strerror(errno));
+			cb_set_err(err, errlen, "%s: cannot read: %s", shown, strerror(errno));
 			closedir(d);
 			return -1;
 		}
@@ -242,7 +218,7 @@ static int remove_dir(int dfd, const char *name, const char *shown, int depth, c
 		if (errno != ENOTEMPTY && errno != EEXIST)
 			break;
 	}
-	set_err(err, errlen, "%s: cannot remove: %s", shown, strerror(errno));
+	cb_set_err(err, errlen, "%s: cannot remove: %s", shown, strerror(errno));
 	return -1;
 }
 
@@ -251,7 +227,7 @@ static int open_trial_dir(const char *trial_dir, char *err, size_t errlen)
 	int fd = open(trial_dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
 
 	if (fd < 0)
-		set_err(err, errlen, "%s: cannot open the trial directory: %s", trial_dir,
+		cb_set_err(err, errlen, "%s: cannot open the trial directory: %s", trial_dir,
 			strerror(errno));
 	return fd;
 }
@@ -282,7 +258,7 @@ static int make_dir(struct build *b, int dfd, const char *rel, const char *name)
 	if (mkdirat(dfd, name, 0777) == 0)
 		fd = openat(dfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
 	if (fd < 0)
-		set_err(b->err, b->errlen, "%s%s%s/%s: cannot create: %s", b->tdir, *rel ? "/" : "",
+		cb_set_err(b->err, b->errlen, "%s%s%s/%s: cannot create: %s", b->tdir, *rel ? "/" : "",
 			rel, name, strerror(errno));
 	return fd;
 }
@@ -341,7 +317,7 @@ static void vanished(struct build *b, const char *file, int e, const char *id)
 
 	quote(qf, sizeof(qf), file);
 	quote(qid, sizeof(qid), id ? id : "");
-	set_err(b->err, b->errlen, "%s: %s%s%s%s (%s since the dataset was read?)", qf,
+	cb_set_err(b->err, b->errlen, "%s: %s%s%s%s (%s since the dataset was read?)", qf,
 		e == ENOENT ? "missing" : strerror(e), id ? ", a file of case \"" : "", qid,
 		id ? "\"" : "", e == ENOENT ? "deleted or moved" : "changed");
 }
@@ -358,7 +334,7 @@ static int make_link(struct build *b, int dfd, const char *target, const char *n
 	if (symlinkat(target, dfd, name) < 0) {
 		if (errno == EEXIST)
 			return -EEXIST;
-		set_err(b->err, b->errlen, "%s/%s/%s: cannot create the link to %s: %s", b->tdir,
+		cb_set_err(b->err, b->errlen, "%s/%s/%s: cannot create the link to %s: %s", b->tdir,
 			shown_dir, name, target, strerror(errno));
 		return -1;
 	}
@@ -375,7 +351,7 @@ static int make_link_unique(struct build *b, int dfd, const char *target, const 
 	int rc = make_link(b, dfd, target, name, shown_dir, id);
 
 	if (rc == -EEXIST) {
-		set_err(b->err, b->errlen, "%s/%s/%s: two files of the subset have this name "
+		cb_set_err(b->err, b->errlen, "%s/%s/%s: two files of the subset have this name "
 			"(the second is %s)", b->tdir, shown_dir, name, target);
 		return -1;
 	}
@@ -404,14 +380,14 @@ static int create_file(struct build *b, int dfd, const char *name, const char *s
 	int fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
 
 	if (fd < 0)
-		set_err(b->err, b->errlen, "%s: cannot create: %s", shown, strerror(errno));
+		cb_set_err(b->err, b->errlen, "%s: cannot create: %s", shown, strerror(errno));
 	return fd;
 }
 
 static int close_checked(struct build *b, int fd, const char *shown, int rc)
 {
 	if (close(fd) < 0 && rc == 0) {
-		set_err(b->err, b->errlen, "%s: cannot write: %s", shown, strerror(errno));
+		cb_set_err(b->err, b->errlen, "%s: cannot write: %s", shown, strerror(errno));
 		return -1;
 	}
 	return rc;
@@ -425,7 +401,7 @@ static int write_new_file(struct build *b, int dfd, const char *name, const char
 	if (fd < 0)
 		return -1;
 	if (write_all(fd, data, len) < 0) {
-		set_err(b->err, b->errlen, "%s: cannot write: %s", shown, strerror(errno));
+		cb_set_err(b->err, b->errlen, "%s: cannot write: %s", shown, strerror(errno));
 		rc = -1;
 	}
 	return close_checked(b, fd, shown, rc);
@@ -468,7 +444,7 @@ static void wb_str(struct wbuf *w, const char *s)
 static int write_lists(struct build *b)
 {
 	struct wbuf *w = xmalloc(sizeof(*w));
-	char *cases = path_join(b->tdir, CASES_NAME), *files = path_join(b->tdir, FILES_NAME);
+	char *cases = cb_path_join(b->tdir, CASES_NAME), *files = cb_path_join(b->tdir, FILES_NAME);
 	int rc = -1, which;
 
 	for (which = 0; which < 2; which++) {
@@ -500,7 +476,7 @@ static int write_lists(struct build *b)
 		}
 		wb_flush(w);
 		if (w->error) {
-			set_err(b->err, b->errlen, "%s: cannot write: %s", shown,
+			cb_set_err(b->err, b->errlen, "%s: cannot write: %s", shown,
 				strerror(w->error));
 			close(w->fd);
 			goto out;
@@ -559,7 +535,7 @@ static int check_subset(struct build *b)
 		c = &ds->cases[k];
 		if (!c->id || !id_is_safe(c->id)) {
 			quote(q, sizeof(q), c->id ? c->id : "");
-			set_err(b->err, b->errlen, "case ID \"%s\": refused: an ID must be a plain "
+			cb_set_err(b->err, b->errlen, "case ID \"%s\": refused: an ID must be a plain "
 				"file name (not empty, not \".\" or \"..\", no '/', no leading '-', no "
 				"control characters)", q);
 			goto out;
@@ -575,7 +551,7 @@ static int check_subset(struct build *b)
 			}
 			if (why) {
 				quote(q, sizeof(q), f);
-				set_err(b->err, b->errlen, "%s: %s, a file of case \"%s\"", q, why,
+				cb_set_err(b->err, b->errlen, "%s: %s, a file of case \"%s\"", q, why,
 					c->id);
 				goto out;
 			}
@@ -602,12 +578,12 @@ static cJSON *read_json(struct build *b, const char *path)
 	cJSON *root;
 
 	if (!text) {
-		set_err(b->err, b->errlen, "%s: cannot read: %s", path, strerror(errno));
+		cb_set_err(b->err, b->errlen, "%s: cannot read: %s", path, strerror(errno));
 		return NULL;
 	}
 	root = cJSON_ParseWithLength(text, len);
 	if (!root || !cJSON_IsObject(root)) {
-		set_err(b->err, b->errlen, "%s: not a JSON object (changed since the dataset was "
+		cb_set_err(b->err, b->errlen, "%s: not a JSON object (changed since the dataset was "
 			"read?)", path);
 		cJSON_Delete(root);
 		root = NULL;
@@ -679,7 +655,7 @@ static void tidy_path(char *p)
  * to the datalist's folder); the caller frees it. */
 static char *abs_path(const char *dir, const char *path)
 {
-	char *p = path[0] == '/' ? xstrdup(path) : path_join(dir, path);
+	char *p = path[0] == '/' ? xstrdup(path) : cb_path_join(dir, path);
 
 	tidy_path(p);
 	return p;
@@ -937,7 +913,7 @@ static int build_pre(struct build *b, struct view *v)
 	meta[2] = ds->fingerprint_file;
 	for (i = 0; i < 3; i++) {
 		if (!meta[i] || meta[i][0] != '/' || !name_is_safe(base_name(meta[i]))) {
-			set_err(b->err, b->errlen, "nnunet-pre dataset %s: the %s file is %s", ds->root,
+			cb_set_err(b->err, b->errlen, "nnunet-pre dataset %s: the %s file is %s", ds->root,
 				i == 0 ? "plans" : i == 1 ? "dataset.json" : "fingerprint",
 				meta[i] ? "not an absolute file path" : "not known");
 			return -1;
@@ -945,13 +921,13 @@ static int build_pre(struct build *b, struct view *v)
 	}
 	quote(q, sizeof(q), ds->dataset_name ? ds->dataset_name : "");
 	if (!ds->dataset_name || !name_is_safe(ds->dataset_name)) {
-		set_err(b->err, b->errlen, "%s: dataset_name \"%s\" cannot be a folder name",
+		cb_set_err(b->err, b->errlen, "%s: dataset_name \"%s\" cannot be a folder name",
 			ds->plans_file, q);
 		return -1;
 	}
 	if (!name_is_safe(data_name)) {
 		quote(q, sizeof(q), ds->data_dir ? ds->data_dir : "");
-		set_err(b->err, b->errlen, "nnunet-pre dataset %s: data folder \"%s\" has no name "
+		cb_set_err(b->err, b->errlen, "nnunet-pre dataset %s: data folder \"%s\" has no name "
 			"a folder can take", ds->root, q);
 		return -1;
 	}
@@ -961,7 +937,7 @@ static int build_pre(struct build *b, struct view *v)
 	dfd = make_dir(b, roots[0], VIEW_DIR "/pp", ds->dataset_name);
 	if (dfd < 0)
 		goto out;
-	rel = path_join(VIEW_DIR "/pp", ds->dataset_name);
+	rel = cb_path_join(VIEW_DIR "/pp", ds->dataset_name);
 	for (i = 0; i < 3; i++)
 		if (make_link_unique(b, dfd, meta[i], base_name(meta[i]), rel, NULL) < 0)
 			goto out;
@@ -1022,13 +998,13 @@ static char *raw_json(struct build *b, cJSON *root, char ***names)
 
 				if ((int)j == c->label)
 					continue;
-				p = path_join("imagesTr", names[i][j]);
+				p = cb_path_join("imagesTr", names[i][j]);
 				json_push(images, json_str(p));
 				free(p);
 			}
 			json_set(entry, "images", images);
 			if (c->label >= 0) {
-				char *p = path_join("labelsTr", names[i][c->label]);
+				char *p = cb_path_join("labelsTr", names[i][c->label]);
 
 				json_set(entry, "label", json_str(p));
 				free(p);
@@ -1074,7 +1050,7 @@ static char *link_raw_file(struct build *b, int fd, const char *rel, const struc
 		snprintf(alt, len, "%s_%04zu%s", c->id, ch, ending);
 	if (!name_is_safe(alt)) {
 		quote(q, sizeof(q), ending);
-		set_err(b->err, b->errlen, "%s/%s/%s: two files of the subset have this name, "
+		cb_set_err(b->err, b->errlen, "%s/%s/%s: two files of the subset have this name, "
 			"and file_ending \"%s\" gives no other", b->tdir, rel, name, q);
 		free(alt);
 		return NULL;
@@ -1103,11 +1079,11 @@ static int build_raw(struct build *b, struct view *v)
 
 	quote(q, sizeof(q), ds->root);
 	if (!name_is_safe(name)) {
-		set_err(b->err, b->errlen, "%s: the dataset folder has no name a folder can take", q);
+		cb_set_err(b->err, b->errlen, "%s: the dataset folder has no name a folder can take", q);
 		return -1;
 	}
 	if (!ds->dataset_json) {
-		set_err(b->err, b->errlen, "%s: the dataset has no dataset.json", q);
+		cb_set_err(b->err, b->errlen, "%s: the dataset has no dataset.json", q);
 		return -1;
 	}
 	root = read_json(b, ds->dataset_json);
@@ -1116,7 +1092,7 @@ static int build_raw(struct build *b, struct view *v)
 
 	if (make_nnunet_dirs(b, &vfd, roots) < 0)
 		goto out;
-	rel = path_join(VIEW_DIR "/raw", name);
+	rel = cb_path_join(VIEW_DIR "/raw", name);
 	dfd = make_dir(b, roots[2], VIEW_DIR "/raw", name);
 	if (dfd < 0)
 		goto out;
@@ -1126,8 +1102,8 @@ static int build_raw(struct build *b, struct view *v)
 	labfd = make_dir(b, dfd, rel, "labelsTr");
 	if (labfd < 0)
 		goto out;
-	rel_img = path_join(rel, "imagesTr");
-	rel_lab = path_join(rel, "labelsTr");
+	rel_img = cb_path_join(rel, "imagesTr");
+	rel_lab = cb_path_join(rel, "labelsTr");
 	/* With a "dataset" key the link names go into dataset.json. */
 	if (cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(root, "dataset")))
 		names = xcalloc(b->n ? b->n : 1, sizeof(*names));
@@ -1150,9 +1126,9 @@ static int build_raw(struct build *b, struct view *v)
 		}
 	}
 	text = raw_json(b, root, names);
-	v->path = path_join(b->tdir, rel);
+	v->path = cb_path_join(b->tdir, rel);
 	{
-		char *shown = path_join(v->path, "dataset.json");
+		char *shown = cb_path_join(v->path, "dataset.json");
 
 		rc = write_new_file(b, dfd, "dataset.json", shown, text, strlen(text));
 		free(shown);
@@ -1219,7 +1195,7 @@ static char *abs_trial_dir(const char *trial_dir, char *err, size_t errlen)
 	if (trial_dir[0] != '/') {
 		p = realpath(trial_dir, NULL);
 		if (!p)
-			set_err(err, errlen, "%s: cannot resolve the trial directory: %s", trial_dir,
+			cb_set_err(err, errlen, "%s: cannot resolve the trial directory: %s", trial_dir,
 				strerror(errno));
 		return p;
 	}
@@ -1272,8 +1248,8 @@ int view_build(struct view *v, const struct dataset *ds, const size_t *subset, s
 	if (rc == 0)
 		rc = write_lists(&b);
 	if (rc == 0) {
-		v->cases_file = path_join(b.tdir, CASES_NAME);
-		v->files_file = path_join(b.tdir, FILES_NAME);
+		v->cases_file = cb_path_join(b.tdir, CASES_NAME);
+		v->files_file = cb_path_join(b.tdir, FILES_NAME);
 		if (!v->path)
 			v->path = xstrdup(v->cases_file);
 	}

@@ -270,24 +270,7 @@ static void add_case(struct dataset *ds, const char *id, int label, size_t nfile
 
 static void fixture_release(struct fixture *fx)
 {
-	struct dataset *ds = &fx->ds;
-	size_t i, j;
-
-	for (i = 0; i < ds->ncases; i++) {
-		for (j = 0; j < ds->cases[i].nfiles; j++)
-			free(ds->cases[i].files[j]);
-		free(ds->cases[i].files);
-		free(ds->cases[i].id);
-	}
-	free(ds->cases);
-	free(ds->root);
-	free(ds->dataset_json);
-	free(ds->dataset_name);
-	free(ds->plans_file);
-	free(ds->fingerprint_file);
-	free(ds->data_dir);
-	free(ds->configuration);
-	free(ds->file_ending);
+	ds_release(&fx->ds); /* the dataset is built by hand, but owned the same way */
 	free(fx->user);
 	free(fx->trial);
 	memset(fx, 0, sizeof(*fx));

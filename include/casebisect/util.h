@@ -44,6 +44,12 @@ void cb_utf8_copy(char *dst, size_t size, const char *src, size_t n);
  * caller frees it. */
 char *cb_utf8_clean(const char *s);
 
+/* dir/name, without doubling a '/' that ends dir; the caller frees it. */
+char *cb_path_join(const char *dir, const char *name);
+
+/* Formats a message into err (errlen bytes); nothing when err is NULL. */
+void cb_set_err(char *err, size_t errlen, const char *fmt, ...) CB_PRINTF(3, 4);
+
 #define CB_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
 #include "casebisect/banned.h"
