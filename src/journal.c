@@ -1,0 +1,1010 @@
+/* journal: the trial journal (WORKDIR/journal.jsonl) and the run's settings
+ * (WORKDIR/run.json); the contract is in include/casebisect/journal.h.
+ *
+ * Design note: what a crash can leave, and how the next run copes. Each
+ * line goes out in one write(2) of the whole line and its newline, then
+ * fsync(2); the reducer hears of a trial only after that. A crash (or a
+ * SIGKILL, or a full disk) can therefore leave only the last line short:
+ * no newline at the end, or, after a power loss, a line of garbage or NUL
+ * bytes. Replay drops such a line with a warning (its trial simply runs
+ * again); any other bad line means the file was damaged some other way, and
+ * guessing would risk a wrong answer, so it is an error naming the line.
+ * Appending after a torn line would glue the next trial onto it and turn
+ * it into a bad line in the middle, so jrn_open() first cuts the torn line
+ * off, by the same rule replay uses. A write that fails halfway is undone
+ * the same way (ftruncate back to the last whole line); when even that, or
+ * an fsync, fails, the journal refuses further appends, since the kernel
+ * may have dropped what it had not written (an fsync error is not
+ * retryable). jrn_open() takes an exclusive flock() on the journal, so a
+ * second casebisect on the same work directory is refused instead of
+ * interleaving its trials with ours.
+ *
+ * run.json is replaced atomically: run.json.tmp (O_EXCL|O_NOFOLLOW, so
+ * nothing is written through a planted link), fsync, rename, fsync of the
+ * directory. */
+#include <assert.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "casebisect/journal.h"
+#include "casebisect/util.h"
+
+#define JOURNAL_NAME "journal.jsonl"
+#define RUN_NAME "run.json"
+#define RUN_TMP_NAME "run.json.tmp"
+#define TAIL_CHUNK (64 * 1024)
+/* Values shown in jrn_check_run's "was X, now Y" are cut to this. */
+#define SHOW_MAX 120
+/* Trial numbers are kept in JSON numbers (doubles): whole up to 2^53. */
+#define TRIAL_MAX 9007199254740992.0
+
+struct jrn {
+	int fd;
+	char *path;
+	off_t size;  /* bytes of whole lines: where an undo cuts back to */
+	bool broken; /* a failed write could not be undone, or fsync failed */
+};
+
+static int write_all(int fd, const char *buf, size_t len)
+{
+	while (len) {
+		ssize_t n = write(fd, buf, len);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		if (n == 0) {
+			errno = EIO;
+			return -1;
+		}
+		buf += n;
+		len -= (size_t)n;
+	}
+	return 0;
+}
+
+static ssize_t pread_all(int fd, char *buf, size_t len, off_t off)
+{
+	size_t got = 0;
+
+	while (got < len) {
+		ssize_t n = pread(fd, buf + got, len - got, off + (off_t)got);
+
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			return -1;
+		if (n == 0)
+			break;
+		got += (size_t)n;
+	}
+	return (ssize_t)got;
+}
+
+static int fsync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+	int ret, saved;
+
+	if (fd < 0)
+		return -1;
+	ret = fsync(fd);
+	saved = errno;
+	close(fd);
+	errno = saved;
+	return ret;
+}
+
+/*
+ * Parses buf[0..len) as one JSON value with nothing but whitespace after it.
+ * cJSON stops at the end of the first value, so without the check
+ * `{"trial":1}xyz` would pass. NULL when it is not one whole value.
+ */
+static cJSON *parse_whole(const char *buf, size_t len)
+{
+	const char *end = NULL;
+	cJSON *v = cJSON_ParseWithLengthOpts(buf, len, &end, false);
+
+	if (!v)
+		return NULL;
+	for (; end && end < buf + len; end++) {
+		if (*end != ' ' && *end != '\t' && *end != '\r' && *end != '\n') {
+			cJSON_Delete(v);
+			return NULL;
+		}
+	}
+	return v;
+}
+
+/* ---- entries <-> JSON ---- */
+
+static void add_item(cJSON *obj, const char *key, cJSON *item)
+{
+	if (!item || !cJSON_AddItemToObject(obj, key, item))
+		die("out of memory building JSON");
+}
+
+/* A fixed-size field: "" (absent) is written as null. */
+static void add_field(cJSON *obj, const char *key, const char *v, size_t size)
+{
+	assert(memchr(v, '\0', size));
+	add_item(obj, key, *v ? cJSON_CreateString(v) : cJSON_CreateNull());
+}
+
+/*
+ * A number that reads back as the same double. cJSON prints 15 digits and
+ * accepts them when they come back within an epsilon, which moves start
+ * times by a bit (1732665785.2229998 came back as 1732665785.223); replay
+ * must give back what was written, so the shortest of %.15g..%.17g that
+ * strtod turns back into d exactly goes out as raw JSON. Finite only.
+ */
+static cJSON *exact_number(double d)
+{
+	char buf[40], *p;
+	int prec;
+
+	assert(isfinite(d));
+	for (prec = 15; prec <= 17; prec++) {
+		snprintf(buf, sizeof(buf), "%.*g", prec, d);
+		if (strtod(buf, NULL) == d)
+			break;
+	}
+	/* Under a locale with a decimal comma (cJSON copes with it too). */
+	for (p = buf; *p; p++)
+		if (*p == ',')
+			*p = '.';
+	return cJSON_CreateRaw(buf);
+}
+
+static cJSON *string_array(char *const *v, size_t n)
+{
+	cJSON *a = cJSON_CreateArray();
+	size_t i;
+
+	if (!a)
+		die("out of memory building JSON");
+	assert(n == 0 || v);
+	for (i = 0; i < n; i++) {
+		cJSON *s;
+
+		assert(v[i]);
+		s = cJSON_CreateString(v[i]);
+		if (!s || !cJSON_AddItemToArray(a, s))
+			die("out of memory building JSON");
+	}
+	return a;
+}
+
+static bool valid_outcome(const char *s)
+{
+	return !strcmp(s, "PASS") || !strcmp(s, "FAIL") || !strcmp(s, "UNRESOLVED");
+}
+
+/* The line for e, with its newline; the caller frees it. */
+static char *entry_line(const struct jrn_entry *e, size_t *len)
+{
+	cJSON *o = cJSON_CreateObject();
+	char *text, *line;
+	size_t n;
+
+	if (!o)
+		die("out of memory building JSON");
+	add_item(o, "trial", exact_number((double)e->trial));
+	add_item(o, "cases", string_array(e->cases, e->ncases));
+	add_field(o, "outcome", e->outcome, sizeof(e->outcome));
+	add_field(o, "class", e->klass, sizeof(e->klass));
+	add_field(o, "fingerprint", e->fingerprint, sizeof(e->fingerprint));
+	add_field(o, "reason", e->reason, sizeof(e->reason));
+	add_item(o, "slot", exact_number(e->slot));
+	add_item(o, "gpu", e->gpu >= 0 ? exact_number(e->gpu) : cJSON_CreateNull());
+	add_item(o, "start", exact_number(e->start));
+	add_item(o, "duration_s", exact_number(e->duration_s));
+	add_item(o, "suspects", string_array(e->suspects, e->nsuspects));
+	text = cJSON_PrintUnformatted(o);
+	cJSON_Delete(o);
+	if (!text)
+		die("out of memory printing JSON");
+	/* cJSON escapes control characters in strings: no newline inside. */
+	n = strlen(text);
+	assert(!memchr(text, '\n', n));
+	line = xmalloc(n + 2);
+	memcpy(line, text, n);
+	line[n] = '\n';
+	line[n + 1] = '\0';
+	free(text);
+	*len = n + 1;
+	return line;
+}
+
+static const cJSON *member(const cJSON *o, const char *key, char *msg, size_t msglen)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+
+	if (!v)
+		cb_set_err(msg, msglen, "\"%s\" is missing", key);
+	return v;
+}
+
+/* A string or null (""), into dst[size]. */
+static int get_field(const cJSON *o, const char *key, char *dst, size_t size, char *msg,
+		     size_t msglen)
+{
+	const cJSON *v = member(o, key, msg, msglen);
+
+	if (!v)
+		return -1;
+	if (cJSON_IsNull(v)) {
+		dst[0] = '\0';
+		return 0;
+	}
+	if (!cJSON_IsString(v)) {
+		cb_set_err(msg, msglen, "\"%s\" is not a string", key);
+		return -1;
+	}
+	if (cb_strlcpy(dst, v->valuestring, size) >= size) {
+		cb_set_err(msg, msglen, "\"%s\" is longer than %zu bytes", key, size - 1);
+		return -1;
+	}
+	return 0;
+}
+
+/* A whole number in [lo, hi]; null gives null_value when null_ok. */
+static int get_whole(const cJSON *o, const char *key, double lo, double hi, bool null_ok,
+		     double null_value, double *out, char *msg, size_t msglen)
+{
+	const cJSON *v = member(o, key, msg, msglen);
+	double d;
+
+	if (!v)
+		return -1;
+	if (null_ok && cJSON_IsNull(v)) {
+		*out = null_value;
+		return 0;
+	}
+	d = cJSON_IsNumber(v) ? v->valuedouble : NAN;
+	if (!(d >= lo && d <= hi) || d != floor(d)) {
+		cb_set_err(msg, msglen, "\"%s\" is not a whole number from %.0f to %.0f", key, lo, hi);
+		return -1;
+	}
+	*out = d;
+	return 0;
+}
+
+static int get_finite(const cJSON *o, const char *key, double *out, char *msg, size_t msglen)
+{
+	const cJSON *v = member(o, key, msg, msglen);
+
+	if (!v)
+		return -1;
+	if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble)) {
+		cb_set_err(msg, msglen, "\"%s\" is not a number", key);
+		return -1;
+	}
+	*out = v->valuedouble;
+	return 0;
+}
+
+static int get_strings(const cJSON *o, const char *key, char ***out, size_t *nout, char *msg,
+		       size_t msglen)
+{
+	const cJSON *a = member(o, key, msg, msglen), *s;
+	size_t n = 0, i = 0;
+	char **v;
+
+	if (!a)
+		return -1;
+	if (!cJSON_IsArray(a))
+		goto bad;
+	/* cJSON_GetArrayItem walks from the start: iterate instead. */
+	cJSON_ArrayForEach(s, a)
+	{
+		if (!cJSON_IsString(s))
+			goto bad;
+		n++;
+	}
+	if (n > SIZE_MAX / sizeof(*v))
+		die("out of memory: %zu strings", n);
+	v = n ? xmalloc(n * sizeof(*v)) : NULL;
+	cJSON_ArrayForEach(s, a) v[i++] = xstrdup(s->valuestring);
+	*out = v;
+	*nout = n;
+	return 0;
+bad:
+	cb_set_err(msg, msglen, "\"%s\" is not an array of strings", key);
+	return -1;
+}
+
+/* Fills e (zeroed first) from one journal object; msg says what is wrong. */
+static int entry_from_json(const cJSON *o, struct jrn_entry *e, char *msg, size_t msglen)
+{
+	double d;
+
+	memset(e, 0, sizeof(*e));
+	if (!cJSON_IsObject(o)) {
+		cb_set_err(msg, msglen, "not a JSON object");
+		return -1;
+	}
+	if (get_whole(o, "trial", 1, TRIAL_MAX, false, 0, &d, msg, msglen) < 0)
+		goto fail;
+	e->trial = (uint64_t)d;
+	if (get_strings(o, "cases", &e->cases, &e->ncases, msg, msglen) < 0)
+		goto fail;
+	if (get_field(o, "outcome", e->outcome, sizeof(e->outcome), msg, msglen) < 0)
+		goto fail;
+	if (!valid_outcome(e->outcome)) {
+		cb_set_err(msg, msglen, "\"outcome\" is \"%s\", not PASS, FAIL or UNRESOLVED",
+			e->outcome);
+		goto fail;
+	}
+	if (get_field(o, "class", e->klass, sizeof(e->klass), msg, msglen) < 0 ||
+	    get_field(o, "fingerprint", e->fingerprint, sizeof(e->fingerprint), msg, msglen) < 0 ||
+	    get_field(o, "reason", e->reason, sizeof(e->reason), msg, msglen) < 0)
+		goto fail;
+	if (get_whole(o, "slot", 0, INT_MAX, false, 0, &d, msg, msglen) < 0)
+		goto fail;
+	e->slot = (int)d;
+	if (get_whole(o, "gpu", -1, INT_MAX, true, -1, &d, msg, msglen) < 0)
+		goto fail;
+	e->gpu = (int)d;
+	if (get_finite(o, "start", &e->start, msg, msglen) < 0 ||
+	    get_finite(o, "duration_s", &e->duration_s, msg, msglen) < 0)
+		goto fail;
+	if (get_strings(o, "suspects", &e->suspects, &e->nsuspects, msg, msglen) < 0)
+		goto fail;
+	return 0;
+fail:
+	jrn_entry_release(e);
+	return -1;
+}
+
+void jrn_entry_release(struct jrn_entry *e)
+{
+	size_t i;
+
+	if (!e)
+		return;
+	for (i = 0; i < e->ncases; i++)
+		free(e->cases[i]);
+	free(e->cases);
+	for (i = 0; i < e->nsuspects; i++)
+		free(e->suspects[i]);
+	free(e->suspects);
+	e->cases = e->suspects = NULL;
+	e->ncases = e->nsuspects = 0;
+}
+
+void jrn_entries_free(struct jrn_entry *entries, size_t n)
+{
+	size_t i;
+
+	for (i = 0; entries && i < n; i++)
+		jrn_entry_release(&entries[i]);
+	free(entries);
+}
+
+/* ---- the journal file ---- */
+
+/*
+ * Where the last '\n' in [0, end) of fd is: 0 with *pos set, 1 when there is
+ * none, -1 on a read error. Reads backwards, so finding the last line of a
+ * long journal costs that line, not the file.
+ */
+static int last_newline(int fd, off_t end, off_t *pos)
+{
+	char *buf = xmalloc(TAIL_CHUNK);
+	int ret = 1;
+
+	while (end > 0) {
+		size_t len = end < TAIL_CHUNK ? (size_t)end : TAIL_CHUNK;
+		off_t from = end - (off_t)len;
+		ssize_t got = pread_all(fd, buf, len, from);
+		char *nl;
+
+		if (got < 0 || (size_t)got != len) {
+			if (got >= 0)
+				errno = EIO; /* the file shrank under us */
+			ret = -1;
+			break;
+		}
+		nl = memrchr(buf, '\n', len);
+		if (nl) {
+			*pos = from + (nl - buf);
+			ret = 0;
+			break;
+		}
+		end = from;
+	}
+	free(buf);
+	return ret;
+}
+
+/*
+ * How many bytes of the journal replay keeps: all but a torn last line (no
+ * newline at the end, or a last line that is not one JSON value).
+ */
+static int whole_length(int fd, off_t size, off_t *keep)
+{
+	off_t nl, start;
+	char last;
+	char *line;
+	cJSON *v;
+	int r;
+
+	*keep = size;
+	if (size == 0)
+		return 0;
+	if (pread_all(fd, &last, 1, size - 1) != 1)
+		return -1;
+	if (last != '\n') {
+		r = last_newline(fd, size, &nl);
+		if (r < 0)
+			return -1;
+		*keep = r == 0 ? nl + 1 : 0;
+		return 0;
+	}
+	r = last_newline(fd, size - 1, &nl);
+	if (r < 0)
+		return -1;
+	start = r == 0 ? nl + 1 : 0;
+	if ((uintmax_t)(size - start) >= SIZE_MAX)
+		die("out of memory: a journal line of %jd bytes", (intmax_t)(size - start));
+	line = xmalloc((size_t)(size - start));
+	if (pread_all(fd, line, (size_t)(size - start), start) != size - start) {
+		free(line);
+		errno = EIO;
+		return -1;
+	}
+	v = parse_whole(line, (size_t)(size - 1 - start));
+	if (!v)
+		*keep = start;
+	cJSON_Delete(v);
+	free(line);
+	return 0;
+}
+
+struct jrn *jrn_open(const char *workdir, char *err, size_t errlen)
+{
+	struct jrn *j = xcalloc(1, sizeof(*j));
+	struct stat st;
+	off_t keep;
+
+	j->path = cb_path_join(workdir, JOURNAL_NAME);
+	j->fd = open(j->path, O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0666);
+	if (j->fd < 0) {
+		if (errno == ELOOP)
+			cb_set_err(err, errlen, "%s: is a symbolic link: not writing through it",
+				j->path);
+		else
+			cb_set_err(err, errlen, "%s: cannot open: %s", j->path, strerror(errno));
+		goto fail;
+	}
+	if (fstat(j->fd, &st) < 0) {
+		cb_set_err(err, errlen, "%s: cannot stat: %s", j->path, strerror(errno));
+		goto fail;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		cb_set_err(err, errlen, "%s: not a regular file", j->path);
+		goto fail;
+	}
+	if (flock(j->fd, LOCK_EX | LOCK_NB) < 0) {
+		if (errno == EWOULDBLOCK)
+			cb_set_err(err, errlen,
+				"%s: in use by another casebisect (one run per work directory)",
+				j->path);
+		else
+			cb_set_err(err, errlen, "%s: cannot lock: %s", j->path, strerror(errno));
+		goto fail;
+	}
+	/* Only now, holding the lock, is the tail ours to cut. */
+	if (whole_length(j->fd, st.st_size, &keep) < 0) {
+		cb_set_err(err, errlen, "%s: cannot read: %s", j->path, strerror(errno));
+		goto fail;
+	}
+	if (keep < st.st_size && (ftruncate(j->fd, keep) < 0 || fsync(j->fd) < 0)) {
+		cb_set_err(err, errlen, "%s: cannot drop the torn last line: %s", j->path,
+			strerror(errno));
+		goto fail;
+	}
+	j->size = keep;
+	/* The file may be new: make its name as durable as its lines. */
+	if (fsync_dir(workdir) < 0) {
+		cb_set_err(err, errlen, "%s: cannot sync the directory: %s", workdir,
+			strerror(errno));
+		goto fail;
+	}
+	return j;
+fail:
+	jrn_close(j);
+	return NULL;
+}
+
+int jrn_append(struct jrn *j, const struct jrn_entry *e, char *err, size_t errlen)
+{
+	char *line;
+	size_t len;
+	int ret = -1;
+
+	assert(j && e);
+	assert(e->trial >= 1 && (double)e->trial <= TRIAL_MAX);
+	assert(valid_outcome(e->outcome));
+	assert(e->slot >= 0 && e->gpu >= -1);
+	assert(isfinite(e->start) && isfinite(e->duration_s));
+	if (j->broken) {
+		cb_set_err(err, errlen,
+			"%s: not appending trial %ju: an earlier write failed and could not be "
+			"undone",
+			j->path, (uintmax_t)e->trial);
+		return -1;
+	}
+	line = entry_line(e, &len);
+	if (write_all(j->fd, line, len) < 0) {
+		int saved = errno;
+
+		/* Cut a half-written line back off, or the next one glues onto it. */
+		if (ftruncate(j->fd, j->size) < 0 || fsync(j->fd) < 0)
+			j->broken = true;
+		cb_set_err(err, errlen, "%s: cannot write trial %ju: %s%s", j->path,
+			(uintmax_t)e->trial, strerror(saved),
+			saved == ENOSPC ? " (free some space, then resume)" : "");
+		goto out;
+	}
+	if (fsync(j->fd) < 0) {
+		/* After a failed fsync the kernel may have dropped the pages:
+		 * nothing about the file can be trusted any more. */
+		j->broken = true;
+		cb_set_err(err, errlen, "%s: cannot sync trial %ju: %s", j->path,
+			(uintmax_t)e->trial, strerror(errno));
+		goto out;
+	}
+	j->size += (off_t)len;
+	ret = 0;
+out:
+	free(line);
+	return ret;
+}
+
+void jrn_close(struct jrn *j)
+{
+	if (!j)
+		return;
+	if (j->fd >= 0)
+		close(j->fd); /* every line was fsync'd: nothing to lose here */
+	free(j->path);
+	free(j);
+}
+
+static void push_entry(struct jrn_entry **v, size_t *n, size_t *cap, const struct jrn_entry *e)
+{
+	if (*n == *cap) {
+		size_t ncap = *cap ? 2 * *cap : 64;
+
+		if (ncap > SIZE_MAX / sizeof(**v))
+			die("out of memory: %zu journal entries", ncap);
+		*v = xrealloc(*v, ncap * sizeof(**v));
+		*cap = ncap;
+	}
+	(*v)[(*n)++] = *e;
+}
+
+int jrn_replay(const char *workdir, struct jrn_entry **entries, size_t *n, char *warning,
+	       size_t warnlen, char *err, size_t errlen)
+{
+	char *path = cb_path_join(workdir, JOURNAL_NAME);
+	struct jrn_entry *v = NULL, e;
+	size_t nv = 0, cap = 0, cap_line = 0;
+	uintmax_t lineno = 0;
+	char *line = NULL, msg[160];
+	ssize_t len;
+	FILE *f = NULL;
+	int fd, ret = -1;
+
+	*entries = NULL;
+	*n = 0;
+	if (warning && warnlen)
+		warning[0] = '\0';
+	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
+	if (fd < 0 && errno == ENOENT) {
+		ret = 0;
+		goto out;
+	}
+	if (fd < 0 && errno == ELOOP) {
+		cb_set_err(err, errlen, "%s: is a symbolic link: not reading through it", path);
+		goto out;
+	}
+	if (fd < 0 || !(f = fdopen(fd, "r"))) {
+		cb_set_err(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		goto out;
+	}
+	while ((len = getline(&line, &cap_line, f)) >= 0) {
+		cJSON *o;
+		int c;
+
+		lineno++;
+		if (len == 0 || line[len - 1] != '\n') {
+			/* getline stops early only at the end of the file. */
+			cb_set_err(warning, warnlen, "%s: line %ju is torn (a crash mid-write?): dropped",
+				path, lineno);
+			break;
+		}
+		o = parse_whole(line, (size_t)len - 1);
+		if (!o) {
+			c = getc(f);
+			if (c == EOF && ferror(f))
+				break; /* reported below */
+			if (c == EOF) {
+				cb_set_err(warning, warnlen,
+					"%s: line %ju is torn (a crash mid-write?): dropped", path,
+					lineno);
+				break;
+			}
+			cb_set_err(err, errlen, "%s: line %ju: not valid JSON (the journal is damaged)",
+				path, lineno);
+			goto out;
+		}
+		if (entry_from_json(o, &e, msg, sizeof(msg)) < 0) {
+			cJSON_Delete(o);
+			cb_set_err(err, errlen, "%s: line %ju: %s", path, lineno, msg);
+			goto out;
+		}
+		cJSON_Delete(o);
+		push_entry(&v, &nv, &cap, &e);
+	}
+	if (ferror(f)) {
+		cb_set_err(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+		goto out;
+	}
+	*entries = v;
+	*n = nv;
+	v = NULL;
+	nv = 0;
+	ret = 0;
+out:
+	if (ret < 0 && warning && warnlen)
+		warning[0] = '\0';
+	jrn_entries_free(v, nv);
+	free(line);
+	if (f)
+		fclose(f);
+	free(path);
+	return ret;
+}
+
+/* ---- run.json ---- */
+
+int jrn_write_run(const char *workdir, const char *run_json, char *err, size_t errlen)
+{
+	char *path = cb_path_join(workdir, RUN_NAME), *tmp = cb_path_join(workdir, RUN_TMP_NAME);
+	cJSON *root = cJSON_Parse(run_json);
+	char *text = NULL;
+	int fd = -1, ret = -1;
+	bool made = false;
+
+	if (!cJSON_IsObject(root)) {
+		cb_set_err(err, errlen, "%s: the run's settings are not a JSON object", path);
+		goto out;
+	}
+	text = cJSON_Print(root);
+	if (!text)
+		die("out of memory printing JSON");
+	/* A run.json.tmp left by a crash would block O_EXCL forever; unlink
+	 * removes a link itself, never what it points to. */
+	if (unlink(tmp) < 0 && errno != ENOENT) {
+		cb_set_err(err, errlen, "%s: cannot remove: %s", tmp, strerror(errno));
+		goto out;
+	}
+	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+	if (fd < 0) {
+		cb_set_err(err, errlen, "%s: cannot create: %s", tmp, strerror(errno));
+		goto out;
+	}
+	made = true;
+	if (write_all(fd, text, strlen(text)) < 0 || write_all(fd, "\n", 1) < 0) {
+		cb_set_err(err, errlen, "%s: cannot write: %s", tmp, strerror(errno));
+		goto out;
+	}
+	if (fsync(fd) < 0) {
+		cb_set_err(err, errlen, "%s: cannot sync: %s", tmp, strerror(errno));
+		goto out;
+	}
+	if (close(fd) < 0) {
+		fd = -1;
+		cb_set_err(err, errlen, "%s: cannot write: %s", tmp, strerror(errno));
+		goto out;
+	}
+	fd = -1;
+	if (rename(tmp, path) < 0) {
+		cb_set_err(err, errlen, "%s: cannot rename to %s: %s", tmp, RUN_NAME,
+			strerror(errno));
+		goto out;
+	}
+	made = false;
+	if (fsync_dir(workdir) < 0) {
+		cb_set_err(err, errlen, "%s: cannot sync the directory: %s", workdir,
+			strerror(errno));
+		goto out;
+	}
+	ret = 0;
+out:
+	if (fd >= 0)
+		close(fd);
+	if (made)
+		unlink(tmp);
+	free(text);
+	cJSON_Delete(root);
+	free(tmp);
+	free(path);
+	return ret;
+}
+
+/* The stored run.json, parsed (the caller deletes it), or NULL with err. */
+static cJSON *load_run(const char *workdir, char **text_out, char *err, size_t errlen)
+{
+	char *path = cb_path_join(workdir, RUN_NAME);
+	size_t len = 0;
+	char *text = cb_read_file(path, &len);
+	cJSON *root = NULL;
+
+	if (!text) {
+		if (errno == ENOENT || errno == ENOTDIR)
+			cb_set_err(err, errlen, "%s: not a casebisect work directory (no %s)", workdir,
+				RUN_NAME);
+		else
+			cb_set_err(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+		goto out;
+	}
+	root = parse_whole(text, len);
+	if (!cJSON_IsObject(root)) {
+		cJSON_Delete(root);
+		root = NULL;
+		cb_set_err(err, errlen, "%s: not a JSON object (the file is damaged)", path);
+		goto out;
+	}
+	if (text_out) {
+		*text_out = text;
+		text = NULL;
+	}
+out:
+	free(text);
+	free(path);
+	return root;
+}
+
+char *jrn_read_run(const char *workdir, char *err, size_t errlen)
+{
+	char *text = NULL;
+	cJSON *root = load_run(workdir, &text, err, errlen);
+
+	cJSON_Delete(root);
+	return text;
+}
+
+/* A growable list of the changes found, one message each. */
+struct changes {
+	char **v;
+	size_t n, cap;
+};
+
+static void change_add(struct changes *c, const char *fmt, ...) CB_PRINTF(2, 3);
+
+static void change_add(struct changes *c, const char *fmt, ...)
+{
+	va_list ap;
+	int len;
+	char *s;
+
+	va_start(ap, fmt);
+	len = vsnprintf(NULL, 0, fmt, ap);
+	va_end(ap);
+	if (len < 0)
+		die("cannot format a change of run.json");
+	s = xmalloc((size_t)len + 1);
+	va_start(ap, fmt);
+	vsnprintf(s, (size_t)len + 1, fmt, ap);
+	va_end(ap);
+	if (c->n == c->cap) {
+		c->cap = c->cap ? 2 * c->cap : 8;
+		c->v = xrealloc(c->v, c->cap * sizeof(*c->v));
+	}
+	c->v[c->n++] = s;
+}
+
+/* A value as the user reads it: compact JSON, cut to SHOW_MAX bytes,
+ * "(absent)" for a key that is not there. The caller frees it. */
+static char *show(const cJSON *v, bool bare_string)
+{
+	char *text, *out;
+	size_t len;
+
+	if (!v)
+		return xstrdup("(absent)");
+	if (bare_string && cJSON_IsString(v))
+		text = xstrdup(v->valuestring);
+	else if (!(text = cJSON_PrintUnformatted(v)))
+		die("out of memory printing JSON");
+	len = strlen(text);
+	out = xmalloc(SHOW_MAX + 4);
+	cb_utf8_copy(out, SHOW_MAX + 1, text, len);
+	if (len > SHOW_MAX)
+		memcpy(out + strlen(out), "...", 4);
+	free(text);
+	return out;
+}
+
+static bool ignored(const char *key, const char *const *ignore)
+{
+	for (; ignore && *ignore; ignore++)
+		if (!strcmp(key, *ignore))
+			return true;
+	return false;
+}
+
+/* Where run.json may keep the dataset's digest; compared before the rest. */
+static const char *const digest_keys[] = {"digest", "dataset.digest", NULL};
+
+static char *key_path(const char *prefix, const char *key)
+{
+	size_t lp = strlen(prefix), lk = strlen(key);
+	char *p = xmalloc(lp + lk + 2);
+
+	memcpy(p, prefix, lp);
+	if (lp)
+		p[lp++] = '.';
+	memcpy(p + lp, key, lk + 1);
+	return p;
+}
+
+static void change_value(struct changes *c, const char *key, const cJSON *was, const cJSON *now)
+{
+	char *w = show(was, false), *n = show(now, false);
+
+	change_add(c, "%s: was %s, now %s", key, w, n);
+	free(w);
+	free(n);
+}
+
+/* Key by key; objects inside are compared key by key too ("env.CUDA_HOME"). */
+static void diff(const cJSON *was, const cJSON *now, const char *prefix,
+		 const char *const *ignore, struct changes *c)
+{
+	const cJSON *w, *n;
+
+	cJSON_ArrayForEach(w, was)
+	{
+		char *key;
+
+		if (!w->string)
+			continue;
+		key = key_path(prefix, w->string);
+		n = cJSON_GetObjectItemCaseSensitive(now, w->string);
+		if (ignored(key, ignore) || ignored(key, digest_keys))
+			;
+		else if (cJSON_IsObject(w) && cJSON_IsObject(n))
+			diff(w, n, key, ignore, c);
+		else if (!n || !cJSON_Compare(w, n, true))
+			change_value(c, key, w, n);
+		free(key);
+	}
+	cJSON_ArrayForEach(n, now)
+	{
+		char *key;
+
+		if (!n->string || cJSON_GetObjectItemCaseSensitive(was, n->string))
+			continue;
+		key = key_path(prefix, n->string);
+		if (!ignored(key, ignore) && !ignored(key, digest_keys))
+			change_value(c, key, NULL, n);
+		free(key);
+	}
+}
+
+static const cJSON *at_path(const cJSON *o, const char *path)
+{
+	const char *dot;
+
+	while (o && (dot = strchr(path, '.'))) {
+		char part[64];
+		size_t len = (size_t)(dot - path);
+
+		if (len >= sizeof(part))
+			return NULL;
+		memcpy(part, path, len);
+		part[len] = '\0';
+		o = cJSON_GetObjectItemCaseSensitive(o, part);
+		path = dot + 1;
+	}
+	return o ? cJSON_GetObjectItemCaseSensitive(o, path) : NULL;
+}
+
+/* The changes, one a line, into err; when they do not all fit, whole lines
+ * and then how many were left out (only the first line is ever cut). */
+static void report_changes(const struct changes *c, char *err, size_t errlen)
+{
+	size_t used = 0, i;
+	char more[64];
+
+	if (!err || !errlen)
+		return;
+	err[0] = '\0';
+	for (i = 0; i < c->n; i++) {
+		size_t len = strlen(c->v[i]), reserve = 0;
+
+		/* Room to say "(and N more)" if the next line does not fit. */
+		if (i + 1 < c->n) {
+			snprintf(more, sizeof(more), "\n(and %zu more)", c->n - i - 1);
+			reserve = strlen(more);
+		}
+		if (used + (i ? 1 : 0) + len + reserve >= errlen) {
+			if (i == 0)
+				cb_strlcpy(err, c->v[0], errlen);
+			else
+				snprintf(err + used, errlen - used, "\n(and %zu more)", c->n - i);
+			return;
+		}
+		if (i)
+			err[used++] = '\n';
+		memcpy(err + used, c->v[i], len + 1);
+		used += len;
+	}
+}
+
+int jrn_check_run(const char *workdir, const char *run_json, const char *const *ignore,
+		  char *err, size_t errlen)
+{
+	cJSON *now = cJSON_Parse(run_json), *was = NULL;
+	struct changes c = {NULL, 0, 0};
+	const char *const *dk;
+	size_t i;
+	int ret = -1;
+
+	if (!cJSON_IsObject(now)) {
+		cb_set_err(err, errlen, "the run's settings are not a JSON object");
+		goto out;
+	}
+	was = load_run(workdir, NULL, err, errlen);
+	if (!was)
+		goto out;
+	for (dk = digest_keys; *dk; dk++) {
+		const cJSON *w = at_path(was, *dk), *n = at_path(now, *dk);
+		char *ws, *ns;
+
+		if ((!w && !n) || ignored(*dk, ignore) || (w && n && cJSON_Compare(w, n, true)))
+			continue;
+		ws = show(w, true);
+		ns = show(n, true);
+		change_add(&c,
+			   "the dataset changed since this run started (digest was %s, now %s): "
+			   "start a new run with a new --workdir",
+			   ws, ns);
+		free(ws);
+		free(ns);
+	}
+	diff(was, now, "", ignore, &c);
+	if (c.n) {
+		report_changes(&c, err, errlen);
+		goto out;
+	}
+	ret = 0;
+out:
+	for (i = 0; i < c.n; i++)
+		free(c.v[i]);
+	free(c.v);
+	cJSON_Delete(was);
+	cJSON_Delete(now);
+	return ret;
+}
