@@ -21,7 +21,7 @@
 #include "casebisect/util.h"
 #include "helpers.h"
 
-TestSuite(dataset, .init = tmpdir_setup, .fini = tmpdir_teardown, .timeout = 60);
+TestSuite(dataset, .init = tmpdir_setup, .fini = tmpdir_teardown);
 
 /* ---- fixtures ---- */
 

@@ -437,7 +437,7 @@ Test(supervise, command_not_found_is_a_configuration_error)
 	cr_assert(strstr(r.error, "/nonexistent/trainer"), "%s", r.error);
 }
 
-Test(supervise, flood_of_stderr_is_capped_and_memory_stays_small, .timeout = 300)
+Test(supervise, flood_of_stderr_is_capped_and_memory_stays_small)
 {
 	struct sup_options o = quick_options();
 	struct sup_result r;

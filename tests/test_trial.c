@@ -14,7 +14,7 @@
 #include "casebisect/util.h"
 #include "helpers.h"
 
-TestSuite(trial, .init = tmpdir_setup, .fini = tmpdir_teardown, .timeout = 240);
+TestSuite(trial, .init = tmpdir_setup, .fini = tmpdir_teardown);
 
 Test(trial, failing_command_is_fail_with_signature_suspects_and_logs)
 {

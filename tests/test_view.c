@@ -27,7 +27,7 @@
 #include "casebisect/view.h"
 #include "helpers.h"
 
-TestSuite(view, .init = tmpdir_setup, .fini = tmpdir_teardown, .timeout = 60);
+TestSuite(view, .init = tmpdir_setup, .fini = tmpdir_teardown);
 
 /* ---- small helpers ---- */
 
