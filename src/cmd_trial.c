@@ -10,15 +10,17 @@
 
 #include "casebisect/classify.h"
 #include "casebisect/cli.h"
+#include "casebisect/dataset.h"
 #include "casebisect/gpu.h"
 #include "casebisect/supervise.h"
 #include "casebisect/util.h"
+#include "casebisect/view.h"
 
 enum {
 	OPT_JSON = 1, OPT_WORKDIR, OPT_ENV, OPT_NO_BLOCKING, OPT_CWD, OPT_TIMEOUT, OPT_STALL,
 	OPT_PASS_AFTER, OPT_SETTLE, OPT_GRACE, OPT_PASS_PATTERN, OPT_BATCH_PATTERN,
 	OPT_CASES_FILE, OPT_FILES_FILE, OPT_GPUS, OPT_TARGET_LOG, OPT_MATCH, OPT_LOG_HEAD,
-	OPT_LOG_TAIL,
+	OPT_LOG_TAIL, OPT_DATASET, OPT_FORMAT, OPT_CONFIGURATION, OPT_PLANS, OPT_KEEP_VIEW,
 };
 
 static const struct cli_option trial_options[] = {
@@ -41,8 +43,18 @@ static const struct cli_option trial_options[] = {
 	  "PASS when a line matches this POSIX ERE" },
 	{ "batch-pattern", 0, CLI_ARG_REQUIRED, OPT_BATCH_PATTERN, "REGEX",
 	  "a line naming the cases of a step; group 1 = the cases" },
+	{ "dataset", 0, CLI_ARG_REQUIRED, OPT_DATASET, "DATASET",
+	  "build the view of the cases (all, or --cases-file) as `run` would: {view}" },
+	{ "format", 0, CLI_ARG_REQUIRED, OPT_FORMAT, "F",
+	  "with --dataset: nnunet-pre, nnunet-raw, msd or list (default: detect)" },
+	{ "configuration", 0, CLI_ARG_REQUIRED, OPT_CONFIGURATION, "C",
+	  "with --dataset (nnunet-pre): the configuration (3d_fullres)" },
+	{ "plans", 0, CLI_ARG_REQUIRED, OPT_PLANS, "P",
+	  "with --dataset (nnunet-pre): the plans identifier (nnUNetPlans)" },
+	{ "keep-view", 0, CLI_ARG_NONE, OPT_KEEP_VIEW, NULL,
+	  "keep the view in the trial directory afterwards" },
 	{ "cases-file", 0, CLI_ARG_REQUIRED, OPT_CASES_FILE, "FILE",
-	  "case IDs, one per line: {cases_file} and {n}" },
+	  "case IDs, one per line: {cases_file} and {n} (with --dataset: the subset)" },
 	{ "files-file", 0, CLI_ARG_REQUIRED, OPT_FILES_FILE, "FILE",
 	  "each case's files, tab separated: {files_file}" },
 	{ "gpus", 0, CLI_ARG_REQUIRED, OPT_GPUS, "auto|none|LIST",
@@ -98,7 +110,9 @@ static const struct cli_command trial_cmd = {
 /* Collected from the command line. */
 struct trial_args {
 	bool json;
-	const char *workdir, *cases_file, *files_file, *gpus, *target_log;
+	const char *workdir, *cases_file, *files_file, *gpus, *target_log, *dataset;
+	struct ds_options dso;
+	bool keep_view;
 	const char **env;
 	size_t nenv;
 	struct sup_options o;
@@ -251,6 +265,39 @@ static void on_done(void *ctx, const struct sup_result *r)
 	d->done = true;
 }
 
+/* The cases of ds named in cases_file (one ID per line), or all of them
+ * when it is NULL. An ID the dataset lacks is an error naming it. */
+static int pick_subset(const struct dataset *ds, const char *cases_file, size_t **out, size_t *n)
+{
+	char *text, *line, *save = NULL;
+	size_t i;
+
+	*out = xmalloc((ds->ncases ? ds->ncases : 1) * sizeof(**out));
+	*n = 0;
+	if (!cases_file) {
+		for (i = 0; i < ds->ncases; i++)
+			(*out)[(*n)++] = i;
+		return 0;
+	}
+	if (!(text = cb_read_file(cases_file, NULL))) {
+		cli_error("cannot read '%s': %s", cases_file, strerror(errno));
+		return -1;
+	}
+	for (line = strtok_r(text, "\r\n", &save); line; line = strtok_r(NULL, "\r\n", &save)) {
+		for (i = 0; i < ds->ncases && strcmp(ds->cases[i].id, line); i++)
+			;
+		if (i == ds->ncases) {
+			cli_error("%s: case '%s' is not in the dataset %s", cases_file, line, ds->root);
+			free(text);
+			return -1;
+		}
+		if (*n < ds->ncases)
+			(*out)[(*n)++] = i;
+	}
+	free(text);
+	return 0;
+}
+
 /* Resolves --gpus to the one device this trial gets (-1: none). */
 static int pick_gpu(const char *spec, int *gpu)
 {
@@ -287,6 +334,10 @@ enum cb_exit cmd_trial(int argc, char **argv)
 	const char *value;
 	enum cb_exit ret = CB_EXIT_USAGE;
 	int id, r, gpu;
+	struct dataset ds;
+	struct view view;
+	bool have_ds = false, have_view = false;
+	size_t *subset = NULL, nsubset = 0;
 	uint64_t number = 0;
 
 	memset(&a, 0, sizeof(a));
@@ -322,6 +373,17 @@ enum cb_exit cmd_trial(int argc, char **argv)
 		case OPT_PASS_PATTERN: a.o.pass_pattern = value; break;
 		case OPT_BATCH_PATTERN: a.o.batch_pattern = value; break;
 		case OPT_CASES_FILE: a.cases_file = value; break;
+		case OPT_DATASET: a.dataset = value; break;
+		case OPT_FORMAT:
+			if (ds_format_parse(value, &a.dso.format)) {
+				ret = cli_usage_error(&trial_cmd, "--format '%s': expected nnunet-pre, "
+						      "nnunet-raw, msd or list", value);
+				goto out;
+			}
+			break;
+		case OPT_CONFIGURATION: a.dso.configuration = value; break;
+		case OPT_PLANS: a.dso.plans = value; break;
+		case OPT_KEEP_VIEW: a.keep_view = true; break;
 		case OPT_FILES_FILE: a.files_file = value; break;
 		case OPT_GPUS: a.gpus = value; break;
 		case OPT_TARGET_LOG: a.target_log = value; break;
@@ -357,7 +419,21 @@ enum cb_exit cmd_trial(int argc, char **argv)
 		goto out;
 	}
 
+	if (a.dataset && a.files_file) {
+		ret = cli_usage_error(&trial_cmd, "--files-file with --dataset: the view writes {files_file}");
+		goto out;
+	}
 	ret = CB_EXIT_ERROR;
+	if (a.dataset) {
+		if (ds_load(&ds, a.dataset, &a.dso, err, sizeof(err))) {
+			cli_error("%s", err);
+			goto out;
+		}
+		have_ds = true;
+		if (pick_subset(&ds, a.cases_file, &subset, &nsubset))
+			goto out;
+		a.cases_file = NULL; /* the view writes {cases_file} */
+	}
 	if (a.cases_file) {
 		size_t n;
 
@@ -410,6 +486,19 @@ enum cb_exit cmd_trial(int argc, char **argv)
 		goto out;
 	trial_dir = absolute(dir);
 	ph.trial_dir = trial_dir;
+	if (have_ds) {
+		if (view_build(&view, &ds, subset, nsubset, trial_dir, err, sizeof(err))) {
+			cli_error("%s", err);
+			goto out;
+		}
+		have_view = true;
+		ph.cases_file = view.cases_file;
+		ph.files_file = view.files_file;
+		ph.view = view.path;
+		snprintf(a.n, sizeof(a.n), "%zu", nsubset);
+		ph.n = a.n;
+		spec.env = (const char *const *)view.env;
+	}
 	args = sup_expand_argv(p.operands + p.dashdash, &ph, err, sizeof(err));
 	if (!args) {
 		cli_error("%s", err);
@@ -447,6 +536,13 @@ enum cb_exit cmd_trial(int argc, char **argv)
 		print_text(&d.result);
 	ret = r ? CB_EXIT_INTERRUPTED : CB_EXIT_OK;
 out:
+	if (have_view && !a.keep_view && view_remove(trial_dir, err, sizeof(err)))
+		cli_error("%s", err);
+	if (have_view)
+		view_release(&view);
+	if (have_ds)
+		ds_release(&ds);
+	free(subset);
 	if (s)
 		sup_free(s);
 	sup_argv_free(args);

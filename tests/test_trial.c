@@ -254,3 +254,48 @@ Test(trial, real_pytorch_trainer_crash_and_clean_run)
 	free(dataset);
 	free(train);
 }
+
+/* --dataset builds the subset's view in the trial directory, as `run` will:
+ * {view}, {cases_file}, {files_file}, {n} and the nnU-Net variables point
+ * into it, and it is gone afterwards (the logs stay). */
+Test(trial, dataset_view_is_built_for_the_subset_and_removed)
+{
+	char *fake = src_file("harness/faketrain"), *dataset = make_dataset(), *sub, *text;
+	char args[128], env[128], wd[128], view_dir[256];
+	struct run r;
+	struct stat st;
+
+	snprintf(args, sizeof(args), "%s/args", tmpdir);
+	snprintf(env, sizeof(env), "%s/env", tmpdir);
+	snprintf(wd, sizeof(wd), "%s/wd", tmpdir);
+	sub = write_file(tmpdir, "sub.txt", "case_001\ncase_004\n");
+	run(&r, "trial", "--workdir", wd, "--dataset", dataset, "--cases-file", sub, "--", fake,
+	    "--args-dump", args, "--env-dump", env, "n={n}", "{view}", "{cases_file}");
+	cr_assert_eq(r.code, 0, "%s", r.err);
+	text = cb_read_file(args, NULL);
+	cr_assert(strstr(text, "n=2\n"), "%s", text);
+	cr_assert(strstr(text, "/wd/trials/0001/view/raw/dataset\n"), "{view}: %s", text);
+	cr_assert(strstr(text, "/wd/trials/0001/cases.txt\n"), "%s", text);
+	free(text);
+	text = cb_read_file(env, NULL);
+	cr_assert(strstr(text, "nnUNet_raw="), "%s", text);
+	cr_assert(strstr(text, "/wd/trials/0001/view/raw\n"), "%s", text);
+	free(text);
+	snprintf(view_dir, sizeof(view_dir), "%s/trials/0001/view", wd);
+	cr_assert_neq(stat(view_dir, &st), 0, "the view is removed after the trial");
+	snprintf(view_dir, sizeof(view_dir), "%s/trials/0001/stderr.log", wd);
+	cr_assert_eq(stat(view_dir, &st), 0, "the logs stay");
+	snprintf(view_dir, sizeof(view_dir), "%s/labelsTr/case_004.nii.gz", dataset);
+	cr_assert_eq(stat(view_dir, &st), 0, "the user's files stay");
+	run_release(&r);
+
+	free(sub);
+	sub = write_file(tmpdir, "bad.txt", "case_999\n");
+	run(&r, "trial", "--workdir", wd, "--dataset", dataset, "--cases-file", sub, "--", fake);
+	cr_assert_eq(r.code, 1);
+	cr_assert(strstr(r.err, "case_999"), "%s", r.err);
+	run_release(&r);
+	free(sub);
+	free(dataset);
+	free(fake);
+}
