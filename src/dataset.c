@@ -64,35 +64,6 @@ struct names {
 
 /* ---- strings, messages, warnings ---- */
 
-static char *vfmt(const char *fmt, va_list ap) CB_PRINTF(1, 0);
-static char *vfmt(const char *fmt, va_list ap)
-{
-	va_list cp;
-	int n;
-	char *s;
-
-	va_copy(cp, ap);
-	n = vsnprintf(NULL, 0, fmt, cp);
-	va_end(cp);
-	if (n < 0)
-		die("cannot format a message");
-	s = xmalloc((size_t)n + 1);
-	vsnprintf(s, (size_t)n + 1, fmt, ap);
-	return s;
-}
-
-static char *fmt(const char *f, ...) CB_PRINTF(1, 2);
-static char *fmt(const char *f, ...)
-{
-	va_list ap;
-	char *s;
-
-	va_start(ap, f);
-	s = vfmt(f, ap);
-	va_end(ap);
-	return s;
-}
-
 /* Copies s into dst (size > 0) with control bytes as \xNN, so that a
  * message stays one line whatever a file or case is called. */
 static void escape_into(char *dst, size_t size, const char *s)
@@ -122,7 +93,7 @@ static int fail(struct ld *l, const char *f, ...)
 	char *s;
 
 	va_start(ap, f);
-	s = vfmt(f, ap);
+	s = cb_vfmt(f, ap);
 	va_end(ap);
 	if (l->errlen)
 		escape_into(l->err, l->errlen, s);
@@ -143,7 +114,7 @@ static void warn(struct ld *l, const char *f, ...)
 		return;
 	}
 	va_start(ap, f);
-	s = vfmt(f, ap);
+	s = cb_vfmt(f, ap);
 	va_end(ap);
 	n = strlen(s) * 4 + 1;
 	ds->warnings = xrealloc(ds->warnings, (ds->nwarnings + 1) * sizeof(*ds->warnings));
@@ -932,7 +903,7 @@ static int load_raw_dataset_key(struct ld *l, const cJSON *dkey, const char *pat
 			abs = path_resolve(ds->root, exp);
 			free(exp);
 			if (add_file(l, AT_FDCWD, abs, abs)) {
-				char *missing = fmt("listed for case \"%s\" in %s's \"dataset\" key; "
+				char *missing = cb_fmt("listed for case \"%s\" in %s's \"dataset\" key; "
 						    "fix the path", c->string, path);
 
 				file_failed(l, shown(ds, abs), missing);
@@ -1075,7 +1046,7 @@ static int load_raw_folders(struct ld *l)
 			free(id);
 			goto out;
 		}
-		lname = fmt("%s%s", id, ending);
+		lname = cb_fmt("%s%s", id, ending);
 		at = names_find(&lb, lname);
 		if (at < 0) {
 			fail(l, "labelsTr/%s: missing; case \"%s\" has images (imagesTr/%s) but no "
@@ -1094,7 +1065,7 @@ static int load_raw_folders(struct ld *l)
 
 			if (add_file(l, is_label ? lb.fd : im.fd, name,
 				     cb_path_join(is_label ? lbdir : imdir, name))) {
-				char *what = fmt("%s/%s", is_label ? "labelsTr" : "imagesTr", name);
+				char *what = cb_fmt("%s/%s", is_label ? "labelsTr" : "imagesTr", name);
 
 				file_failed(l, what, vanished);
 				free(what);
@@ -1179,7 +1150,7 @@ static int pick_plans(struct ld *l, const struct names *top, char **out)
 	}
 	if (l->o->plans) {
 		const char *p = l->o->plans;
-		char *name = ends_with(p, ".json") ? xstrdup(p) : fmt("%s.json", p);
+		char *name = ends_with(p, ".json") ? xstrdup(p) : cb_fmt("%s.json", p);
 
 		if (!*p || strchr(p, '/') || names_find(top, name) < 0) {
 			fail(l, "%s: no plans \"%s\" (%s.json not found; available: %s); pick one "
@@ -1272,7 +1243,7 @@ static int load_pre_data(struct ld *l)
 	int r, ret = -1;
 
 	{
-		char *what = fmt("%s/", dd);
+		char *what = cb_fmt("%s/", dd);
 
 		r = names_read(l, ds->data_dir, what, &nm);
 		free(what);
@@ -1332,7 +1303,7 @@ static int load_pre_data(struct ld *l)
 		}
 		add_case(l, id, nparts, 0);
 		for (p = 0; p < nparts; p++) {
-			char *name = fmt("%s%s", id, parts[p]), *what;
+			char *name = cb_fmt("%s%s", id, parts[p]), *what;
 			long at = names_find(&nm, name);
 			bool optional = !b2nd && (p == 1 || p == 2);
 
@@ -1350,7 +1321,7 @@ static int load_pre_data(struct ld *l)
 			nm.used[at] = true;
 			r = add_file(l, nm.fd, name, cb_path_join(ds->data_dir, name));
 			if (r) {
-				what = fmt("%s/%s", dd, name);
+				what = cb_fmt("%s/%s", dd, name);
 				file_failed(l, what, vanished);
 				free(what);
 			}
@@ -1533,12 +1504,12 @@ static int load_msd(struct ld *l)
 			abs = path_resolve(dir, f->valuestring);
 			if (add_file(l, AT_FDCWD, abs, abs)) {
 				if (j < nimg && cJSON_IsArray(image))
-					what = fmt("%s: training[%zu].image[%zu] \"%s\"", path, k, j,
+					what = cb_fmt("%s: training[%zu].image[%zu] \"%s\"", path, k, j,
 						   f->valuestring);
 				else
-					what = fmt("%s: training[%zu].%s \"%s\"", path, k,
+					what = cb_fmt("%s: training[%zu].%s \"%s\"", path, k,
 						   j < nimg ? "image" : "label", f->valuestring);
-				missing = fmt("looked for %s; fix the path: relative paths start at "
+				missing = cb_fmt("looked for %s; fix the path: relative paths start at "
 					      "the datalist's folder", abs);
 				file_failed(l, what, missing);
 				free(what);
@@ -1630,8 +1601,8 @@ static int load_list_file(struct ld *l)
 			if (*p) {
 				abs = path_resolve(dir, p);
 				if (add_file(l, AT_FDCWD, abs, abs)) {
-					what = fmt("%s:%zu: \"%s\"", path, lineno, p);
-					missing = fmt("looked for %s; fix the path: relative paths start "
+					what = cb_fmt("%s:%zu: \"%s\"", path, lineno, p);
+					missing = cb_fmt("looked for %s; fix the path: relative paths start "
 						      "at the list's folder", abs);
 					file_failed(l, what, missing);
 					free(what);
@@ -1915,7 +1886,7 @@ int ds_load(struct dataset *ds, const char *path, const struct ds_options *o, ch
 		goto out;
 	if (l.nwarn_lost) {
 		ds->warnings = xrealloc(ds->warnings, (ds->nwarnings + 1) * sizeof(*ds->warnings));
-		ds->warnings[ds->nwarnings++] = fmt("... and %zu more warnings", l.nwarn_lost);
+		ds->warnings[ds->nwarnings++] = cb_fmt("... and %zu more warnings", l.nwarn_lost);
 	}
 out:
 	names_release(&top);

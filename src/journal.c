@@ -805,17 +805,10 @@ static void change_add(struct changes *c, const char *fmt, ...) CB_PRINTF(2, 3);
 static void change_add(struct changes *c, const char *fmt, ...)
 {
 	va_list ap;
-	int len;
 	char *s;
 
 	va_start(ap, fmt);
-	len = vsnprintf(NULL, 0, fmt, ap);
-	va_end(ap);
-	if (len < 0)
-		die("cannot format a change of run.json");
-	s = xmalloc((size_t)len + 1);
-	va_start(ap, fmt);
-	vsnprintf(s, (size_t)len + 1, fmt, ap);
+	s = cb_vfmt(fmt, ap);
 	va_end(ap);
 	if (c->n == c->cap) {
 		c->cap = c->cap ? 2 * c->cap : 8;

@@ -3,6 +3,7 @@
 #ifndef CASEBISECT_UTIL_H
 #define CASEBISECT_UTIL_H
 
+#include <stdarg.h>
 #include <stddef.h>
 
 #if defined(__GNUC__)
@@ -43,6 +44,10 @@ void cb_utf8_copy(char *dst, size_t size, const char *src, size_t n);
 /* A valid UTF-8 copy of the string s (invalid bytes become U+FFFD); the
  * caller frees it. */
 char *cb_utf8_clean(const char *s);
+
+/* A new string formatted as by printf; the caller frees it. */
+char *cb_fmt(const char *fmt, ...) CB_PRINTF(1, 2);
+char *cb_vfmt(const char *fmt, va_list ap) CB_PRINTF(1, 0);
 
 /* dir/name, without doubling a '/' that ends dir; the caller frees it. */
 char *cb_path_join(const char *dir, const char *name);
