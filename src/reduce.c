@@ -32,6 +32,8 @@ struct node {
 	unsigned need_pass; /* PASS runs before a pass is believed */
 	uint64_t round;     /* trials it waited on, in a chain */
 	int first_child, nchildren;
+	size_t *padded;     /* cases plus cleared ones, when min_cases asks; or NULL */
+	size_t npadded;
 };
 
 struct red {
@@ -128,13 +130,12 @@ static int add_node(struct red *r, enum kind kind, const size_t *cases, size_t n
 	return (int)r->nnodes++;
 }
 
+static bool is_culprit(const struct red *r, size_t c);
+
 static void add_culprit(struct red *r, size_t c)
 {
-	size_t i;
-
-	for (i = 0; i < r->nculprits; i++)
-		if (r->culprits[i] == c)
-			return;
+	if (is_culprit(r, c))
+		return;
 	r->culprits = xrealloc(r->culprits, (r->nculprits + 1) * sizeof(*r->culprits));
 	r->culprits[r->nculprits++] = c;
 }
@@ -612,8 +613,10 @@ void red_free(struct red *r)
 
 	if (!r)
 		return;
-	for (i = 0; i < r->nnodes; i++)
+	for (i = 0; i < r->nnodes; i++) {
 		free(r->nodes[i].cases);
+		free(r->nodes[i].padded);
+	}
 	free(r->nodes);
 	free(r->culprits);
 	free(r->dd);
@@ -660,6 +663,51 @@ static bool from_cache(struct red *r, int id)
 	return false;
 }
 
+/* Is case c cleared: in a group, or a remainder, believed to pass? */
+static bool cleared(const struct red *r, size_t c)
+{
+	size_t i;
+
+	for (i = 0; i < r->nnodes; i++) {
+		const struct node *nd = &r->nodes[i];
+
+		if (nd->st == ST_PASS && nd->npass && contains(nd->cases, nd->n, c))
+			return true;
+	}
+	return false;
+}
+
+static bool is_culprit(const struct red *r, size_t c)
+{
+	size_t i;
+
+	for (i = 0; i < r->nculprits; i++)
+		if (r->culprits[i] == c)
+			return true;
+	return false;
+}
+
+/* Trainers that need a few cases get small subsets padded with cleared
+ * cases, the smallest first, so the outcome still speaks of the subset. */
+static void pad(struct red *r, int id)
+{
+	struct node *nd = &r->nodes[id];
+	size_t want = r->o.min_cases, c, k;
+
+	free(nd->padded);
+	nd->padded = NULL;
+	if (nd->n >= want)
+		return;
+	nd->padded = xmalloc(want * sizeof(*nd->padded));
+	memcpy(nd->padded, nd->cases, nd->n * sizeof(*nd->cases));
+	k = nd->n;
+	for (c = 0; c < r->o.n && k < want; c++)
+		if (!contains(nd->cases, nd->n, c) && !is_culprit(r, c) && cleared(r, c))
+			nd->padded[k++] = c;
+	nd->npadded = k;
+	qsort(nd->padded, k, sizeof(*nd->padded), cmp_size);
+}
+
 size_t red_ask(struct red *r, struct red_trial *out, size_t max)
 {
 	int *ready = NULL;
@@ -689,9 +737,11 @@ size_t red_ask(struct red *r, struct red_trial *out, size_t max)
 		if (r->o.max_trials && r->trials + k >= r->o.max_trials)
 			break;
 		nd->st = ST_FLIGHT;
+		pad(r, ready[i]);
+		nd = &r->nodes[ready[i]];
 		out[k].id = (uint64_t)ready[i] + 1;
-		out[k].cases = nd->cases;
-		out[k].n = nd->n;
+		out[k].cases = nd->padded ? nd->padded : nd->cases;
+		out[k].n = nd->padded ? nd->npadded : nd->n;
 		k++;
 	}
 	free(ready);

@@ -187,11 +187,12 @@ void cb_set_err(char *err, size_t errlen, const char *fmt, ...)
 char *cb_vfmt(const char *fmt, va_list ap)
 {
 	va_list cp;
+	char probe[1];
 	int n;
 	char *s;
 
 	va_copy(cp, ap);
-	n = vsnprintf(NULL, 0, fmt, cp);
+	n = vsnprintf(probe, sizeof(probe), fmt, cp);
 	va_end(cp);
 	if (n < 0)
 		die("cannot format a message");

@@ -329,3 +329,33 @@ Test(reduce, false_passes_are_caught_by_contradictions)
 	}
 	cr_assert_geq(exact, 60, "only %zu of 100 searches ended exact", exact);
 }
+
+/* A trainer that needs 4 cases gets small subsets padded with cleared ones,
+ * and the answer is still exact. */
+Test(reduce, min_cases_pads_small_subsets_with_cleared_cases)
+{
+	uint64_t seed;
+
+	for (seed = 1; seed <= 20; seed++) {
+		struct red_options ro = { .n = 200, .slots = 1, .min_cases = 4 };
+		struct oracle o = { .kind = ANY_CULPRIT };
+		struct red_trial t[1];
+		struct red_answer ans;
+		struct red *r = red_new(&ro);
+		size_t small = 0, padded_ok = 0;
+
+		pick_culprits(&o, 200, 2, seed);
+		while (!red_done(r)) {
+			cr_assert_eq(red_ask(r, t, 1), 1);
+			if (t[0].n < 4)
+				small++;
+			else
+				padded_ok++;
+			red_tell(r, t[0].id, oracle_run(&o, t[0].cases, t[0].n));
+		}
+		red_answer(r, &ans);
+		cr_assert(same_culprits(&ans, &o), "seed %llu: wrong culprits", (unsigned long long)seed);
+		cr_assert_eq(small, 0, "seed %llu: %zu subsets under 4 cases", (unsigned long long)seed, small);
+		red_free(r);
+	}
+}

@@ -65,12 +65,16 @@ struct red_options {
 	unsigned retries;       /* re-runs of an UNRESOLVED subset (default 1; use
 				 * RED_NO_RETRIES for none) */
 	uint64_t max_trials;    /* 0: no limit */
+	size_t min_cases;       /* a smaller subset is padded with cases already
+				 * cleared (they keep the outcome attributable), as
+				 * far as there are such cases; 0: no padding */
 };
 
 #define RED_NO_RETRIES ((unsigned)-1)
 
 /* A subset to run. cases is sorted and owned by the reducer; it stays valid
- * until the outcome is told. */
+ * until the outcome is told. With min_cases it may hold cleared cases
+ * beyond the ones under test. */
 struct red_trial {
 	uint64_t id;
 	const size_t *cases;
