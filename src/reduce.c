@@ -704,8 +704,7 @@ static void pad(struct red *r, int id)
 	for (c = 0; c < r->o.n && k < want; c++)
 		if (!contains(nd->cases, nd->n, c) && !is_culprit(r, c) && cleared(r, c))
 			nd->padded[k++] = c;
-	nd->npadded = k;
-	qsort(nd->padded, k, sizeof(*nd->padded), cmp_size);
+	nd->npadded = k; /* the cases under test first, the pads after */
 }
 
 size_t red_ask(struct red *r, struct red_trial *out, size_t max)
@@ -713,6 +712,9 @@ size_t red_ask(struct red *r, struct red_trial *out, size_t max)
 	int *ready = NULL;
 	size_t nready = 0, i, k = 0;
 	bool again = true;
+
+	if (r->out_of_trials)
+		return 0;
 
 	while (again) {
 		again = false;
@@ -784,6 +786,43 @@ void red_tell(struct red *r, uint64_t id, enum red_outcome o)
 	if (o == RED_FAIL)
 		nd->nfail++;
 	decide(r, (int)id - 1, o);
+}
+
+void red_stop(struct red *r)
+{
+	r->out_of_trials = true;
+}
+
+void red_estimate(const struct red *r, double *trials, double *rounds)
+{
+	double t = 0, deepest = 0;
+	size_t i;
+
+	*trials = *rounds = 0;
+	if (red_done(r))
+		return;
+	for (i = 0; i < r->nnodes; i++) {
+		const struct node *nd = &r->nodes[i];
+		double depth = 0, m = (double)nd->n;
+
+		if (!busy(nd) && !(nd->st == ST_FAIL && nd->n > 1 && !nd->expanded))
+			continue;
+		while (m > 1) {
+			m /= r->o.slots > 1 ? (double)r->o.slots : 2;
+			depth++;
+		}
+		if (nd->st == ST_WAIT || nd->kind == K_REMAINDER)
+			depth = 0;
+		t += nd->kind == K_GROUP ? depth : 1;
+		if (depth + 1 > deepest)
+			deepest = depth + 1;
+	}
+	if (r->phase != PH_REMAINDER && r->phase != PH_DONE) {
+		t += 1; /* the remainder */
+		deepest += 1;
+	}
+	*trials = t;
+	*rounds = deepest;
 }
 
 bool red_done(const struct red *r)

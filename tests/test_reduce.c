@@ -359,3 +359,53 @@ Test(reduce, min_cases_pads_small_subsets_with_cleared_cases)
 		red_free(r);
 	}
 }
+
+Test(reduce, stop_and_estimate)
+{
+	struct red_options ro = { .n = 1024, .slots = 1 };
+	struct oracle o = { .kind = ANY_CULPRIT };
+	struct red_trial t[1];
+	struct red_answer ans;
+	struct red *r = red_new(&ro);
+	double trials, rounds, first;
+
+	pick_culprits(&o, 1024, 1, 5);
+	red_estimate(r, &first, &rounds);
+	cr_assert_geq(first, 8, "a binary search of 1024 cases is ahead: %.1f", first);
+	cr_assert_leq(first, 16, "%.1f", first);
+	cr_assert_eq(red_ask(r, t, 1), 1);
+	red_tell(r, t[0].id, oracle_run(&o, t[0].cases, t[0].n));
+	red_estimate(r, &trials, &rounds);
+	cr_assert_lt(trials, first, "the estimate goes down as the search goes on");
+	red_stop(r);
+	cr_assert(red_done(r));
+	cr_assert_eq(red_ask(r, t, 1), 0, "nothing is proposed after red_stop");
+	red_answer(r, &ans);
+	cr_assert_eq(ans.verdict, RED_UNDETERMINED);
+	red_estimate(r, &trials, &rounds);
+	cr_assert_eq(trials, 0);
+	red_free(r);
+}
+
+/* With padding, the cases under test come first in the proposal. */
+Test(reduce, pads_come_after_the_cases_under_test)
+{
+	struct red_options ro = { .n = 64, .slots = 1, .min_cases = 8 };
+	struct oracle o = { .kind = ANY_CULPRIT };
+	struct red_trial t[1];
+	struct red *r = red_new(&ro);
+	bool saw_padded = false;
+
+	pick_culprits(&o, 64, 1, 2);
+	while (!red_done(r)) {
+		size_t i;
+
+		cr_assert_eq(red_ask(r, t, 1), 1);
+		for (i = 1; i < t[0].n; i++)
+			if (t[0].cases[i] < t[0].cases[i - 1])
+				saw_padded = true; /* a pad of a lower index after the tested cases */
+		red_tell(r, t[0].id, oracle_run(&o, t[0].cases, t[0].n));
+	}
+	cr_assert(saw_padded, "no padded subset put its pads last");
+	red_free(r);
+}

@@ -72,9 +72,10 @@ struct red_options {
 
 #define RED_NO_RETRIES ((unsigned)-1)
 
-/* A subset to run. cases is sorted and owned by the reducer; it stays valid
- * until the outcome is told. With min_cases it may hold cleared cases
- * beyond the ones under test. */
+/* A subset to run, owned by the reducer and valid until its outcome is told:
+ * the cases under test, sorted, then (with min_cases) the cleared cases that
+ * pad it. A trainer that visits cases in this order (the probe trainer
+ * follows {cases_file}) meets the suspects first, so a crash comes early. */
 struct red_trial {
 	uint64_t id;
 	const size_t *cases;
@@ -109,6 +110,15 @@ size_t red_ask(struct red *r, struct red_trial *out, size_t max);
 void red_tell(struct red *r, uint64_t id, enum red_outcome outcome);
 
 bool red_done(const struct red *r);
+
+/* Ends the search with what is known (a --deadline passed, say): nothing
+ * more is proposed; trials in flight may still be told. */
+void red_stop(struct red *r);
+
+/* A best guess of the trials and rounds still to come, for an ETA: a binary
+ * search in each open failing group, the culprits still to run alone, and
+ * the remainder's runs. 0 and 0 when done. */
+void red_estimate(const struct red *r, double *trials, double *rounds);
 
 /* What is known now (the final answer once red_done()). */
 void red_answer(struct red *r, struct red_answer *a);
