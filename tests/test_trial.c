@@ -202,15 +202,17 @@ static char *make_dataset(void)
 /* The real PyTorch trainer crashes on the bad label with PyTorch's own CPU
  * error, names the case in its batch line, and its DataLoader workers are
  * gone afterwards; without the bad case it passes. */
-Test(trial, real_pytorch_trainer_crash_and_clean_run)
+/* Runs harness/torchtrain.py on the cases of dataset at `keep` through
+ * `casebisect trial --json`, checks that no process of the trial (a
+ * DataLoader worker) outlived it, and returns the parsed result. */
+static cJSON *torch_trial(const char *dataset, const int *keep, char **text)
 {
-	char *train = src_file("harness/torchtrain.py"), *dataset = make_dataset();
-	char *cases, *files, out[128], err[128], marker[64], *text;
-	static const int bad[] = { 0, 4, 1, -1 }, clean[] = { 0, 1, 2, 3, 5, -1 };
-	cJSON *o, *sus;
+	char *train = src_file("harness/torchtrain.py"), *cases, *files;
+	char out[128], err[128], marker[64];
+	cJSON *o;
 	int pid;
 
-	subset(dataset, bad, &cases, &files);
+	subset(dataset, keep, &cases, &files);
 	snprintf(out, sizeof(out), "%s/out", tmpdir);
 	snprintf(err, sizeof(err), "%s/err", tmpdir);
 	pid = spawn_bg(out, err, "trial", "--json", "--workdir", tmpdir, "--timeout", "180",
@@ -220,9 +222,21 @@ Test(trial, real_pytorch_trainer_crash_and_clean_run)
 	cr_assert_eq(wait_exit(pid), 0);
 	snprintf(marker, sizeof(marker), "CASEBISECT_SUPERVISOR=%d", pid);
 	cr_assert_eq(process_with_env(marker), 0, "a DataLoader worker outlived the trial");
-	text = cb_read_file(out, NULL);
-	o = cJSON_Parse(text);
-	cr_assert(o, "not JSON: %s", text);
+	*text = cb_read_file(out, NULL);
+	o = cJSON_Parse(*text);
+	cr_assert(o, "not JSON: %s", *text);
+	free(cases);
+	free(files);
+	free(train);
+	return o;
+}
+
+Test(trial, real_pytorch_trainer_crash_and_clean_run)
+{
+	static const int bad[] = { 0, 4, 1, -1 }, clean[] = { 0, 1, 2, 3, 5, -1 };
+	char *dataset = make_dataset(), *text;
+	cJSON *o = torch_trial(dataset, bad, &text), *sus;
+
 	cr_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(o, "outcome")), "FAIL", "%s", text);
 	cr_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(o, "class")), "cpu_index_error",
 			 "%s", text);
@@ -231,28 +245,13 @@ Test(trial, real_pytorch_trainer_crash_and_clean_run)
 	cr_assert_str_eq(cJSON_GetStringValue(cJSON_GetArrayItem(sus, 0)), "case_004");
 	cJSON_Delete(o);
 	free(text);
-	free(cases);
-	free(files);
 
-	subset(dataset, clean, &cases, &files);
-	pid = spawn_bg(out, err, "trial", "--json", "--workdir", tmpdir, "--timeout", "180",
-		       "--cases-file", cases, "--files-file", files, "--", torch_python(), train,
-		       "--cases-file", "{cases_file}", "--files-file", "{files_file}", "--device",
-		       "cpu", "--workers", "2", NULL);
-	cr_assert_eq(wait_exit(pid), 0);
-	snprintf(marker, sizeof(marker), "CASEBISECT_SUPERVISOR=%d", pid);
-	cr_assert_eq(process_with_env(marker), 0, "a DataLoader worker outlived the trial");
-	text = cb_read_file(out, NULL);
-	o = cJSON_Parse(text);
-	cr_assert(o, "not JSON: %s", text);
+	o = torch_trial(dataset, clean, &text);
 	cr_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(o, "outcome")), "PASS", "%s", text);
 	cr_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(o, "class")), "none", "%s", text);
 	cJSON_Delete(o);
 	free(text);
-	free(cases);
-	free(files);
 	free(dataset);
-	free(train);
 }
 
 /* --dataset builds the subset's view in the trial directory, as `run` will:
