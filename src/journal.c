@@ -40,6 +40,7 @@
 #include <cjson/cJSON.h>
 
 #include "casebisect/journal.h"
+#include "casebisect/json.h"
 #include "casebisect/util.h"
 
 #define JOURNAL_NAME "journal.jsonl"
@@ -198,7 +199,7 @@ static bool valid_outcome(const char *s)
 static char *entry_line(const struct jrn_entry *e, size_t *len)
 {
 	cJSON *o = cJSON_CreateObject();
-	char *text, *line;
+	char *line;
 	size_t n;
 
 	if (!o)
@@ -214,19 +215,12 @@ static char *entry_line(const struct jrn_entry *e, size_t *len)
 	add_item(o, "start", exact_number(e->start));
 	add_item(o, "duration_s", exact_number(e->duration_s));
 	add_item(o, "suspects", string_array(e->suspects, e->nsuspects));
-	text = cJSON_PrintUnformatted(o);
+	line = json_line(o, false);
 	cJSON_Delete(o);
-	if (!text)
-		die("out of memory printing JSON");
 	/* cJSON escapes control characters in strings: no newline inside. */
-	n = strlen(text);
-	assert(!memchr(text, '\n', n));
-	line = xmalloc(n + 2);
-	memcpy(line, text, n);
-	line[n] = '\n';
-	line[n + 1] = '\0';
-	free(text);
-	*len = n + 1;
+	n = strlen(line);
+	assert(memchr(line, '\n', n) == line + n - 1);
+	*len = n;
 	return line;
 }
 

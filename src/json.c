@@ -56,3 +56,19 @@ char *json_finish(cJSON *obj, bool pretty)
 		die("out of memory printing JSON");
 	return text;
 }
+
+char *json_line(const cJSON *obj, bool pretty)
+{
+	char *text = pretty ? cJSON_Print(obj) : cJSON_PrintUnformatted(obj), *line;
+	size_t n;
+
+	if (!text)
+		die("out of memory printing JSON");
+	n = strlen(text);
+	line = xmalloc(n + 2);
+	memcpy(line, text, n);
+	line[n] = '\n';
+	line[n + 1] = '\0';
+	cJSON_free(text);
+	return line;
+}

@@ -40,6 +40,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "casebisect/json.h"
 #include "casebisect/util.h"
 #include "casebisect/view.h"
 
@@ -615,21 +616,6 @@ static void json_push(cJSON *arr, cJSON *item)
 	cJSON_AddItemToArray(arr, item);
 }
 
-/* root printed with indents and a final newline; the caller frees it. */
-static char *json_text(const cJSON *root)
-{
-	char *text = cJSON_Print(root), *out;
-	size_t n;
-
-	json_oom(text);
-	n = strlen(text);
-	out = xmalloc(n + 2);
-	memcpy(out, text, n);
-	out[n] = '\n';
-	out[n + 1] = '\0';
-	cJSON_free(text);
-	return out;
-}
 
 /* Lexically tidies an absolute path in place: "//" and "/./" go, and so
  * does a trailing '/'. ".." stays (it depends on links). */
@@ -885,7 +871,7 @@ static char *msd_json(struct build *b)
 	num = cJSON_GetObjectItemCaseSensitive(root, "numTraining");
 	if (num)
 		json_set(root, "numTraining", cJSON_CreateNumber((double)b->n));
-	text = json_text(root);
+	text = json_line(root, true);
 	cJSON_Delete(root);
 	pathmap_release(&lexical);
 	if (real.cap)
@@ -1013,7 +999,7 @@ static char *raw_json(struct build *b, cJSON *root, char ***names)
 		}
 		json_set(root, "dataset", out);
 	}
-	return json_text(root);
+	return json_line(root, true);
 }
 
 /* nnunet-raw: raw/<DatasetXXX_Name>/ with imagesTr/ and labelsTr/. Links

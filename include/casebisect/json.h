@@ -23,6 +23,11 @@ void json_add_num(cJSON *obj, const char *key, double n, bool present);
  * message, error_code, line, evidence, and fingerprint at level. */
 void json_add_signature(cJSON *obj, const struct cls_signature *sig, enum cls_match level);
 
+/* obj printed (compact, or indented when pretty) with a final newline, as a
+ * line of a file; obj is kept. The caller frees the text with free(). Dies
+ * when out of memory. */
+char *json_line(const cJSON *obj, bool pretty);
+
 /* Prints obj (compact, or indented when pretty) and deletes it; the caller
  * frees the text with free(). Dies when out of memory. */
 char *json_finish(cJSON *obj, bool pretty);
