@@ -1,5 +1,7 @@
 /* cli: the option parser, help and usage errors every subcommand shares;
  * see include/casebisect/cli.h. */
+#include <errno.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -332,4 +334,17 @@ void cli_print_help(const struct cli_command *cmd, FILE *f)
 		fputs("\nexample:\n", f);
 		print_indented(f, cmd->example, 2);
 	}
+}
+
+int cli_parse_seconds(const char *v, double *out)
+{
+	char *end;
+	double d;
+
+	errno = 0;
+	d = strtod(v, &end);
+	if (errno || end == v || *end || !isfinite(d) || d < 0)
+		return -1;
+	*out = d;
+	return 0;
 }

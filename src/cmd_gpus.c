@@ -206,11 +206,9 @@ static void print_json(const struct gpu_info *info)
 /* SECONDS: a positive decimal number up to an hour. */
 static int parse_timeout(const char *s, int *ms)
 {
-	char *end;
 	double v;
 
-	v = strtod(s, &end);
-	if (end == s || *end || !isfinite(v) || v <= 0 || v > MAX_TIMEOUT_S)
+	if (cli_parse_seconds(s, &v) || v <= 0 || v > MAX_TIMEOUT_S)
 		return -1;
 	*ms = (int)(v * 1000.0 + 0.5);
 	if (*ms < 1)

@@ -120,19 +120,6 @@ struct trial_args {
 	char n[32];
 };
 
-static int parse_seconds(const char *v, double *out)
-{
-	char *end;
-	double d;
-
-	errno = 0;
-	d = strtod(v, &end);
-	if (errno || end == v || *end || d < 0)
-		return -1;
-	*out = d;
-	return 0;
-}
-
 /* "1048576", "64K", "1M", "2G" */
 static int parse_bytes(const char *v, size_t *out)
 {
@@ -397,7 +384,7 @@ enum cb_exit cmd_trial(int argc, char **argv)
 		case OPT_LOG_HEAD: bytes = &a.o.limits.log_head; break;
 		case OPT_LOG_TAIL: bytes = &a.o.limits.log_tail; break;
 		}
-		if (secs && parse_seconds(value, secs)) {
+		if (secs && cli_parse_seconds(value, secs)) {
 			ret = cli_usage_error(&trial_cmd, "'%s': expected seconds, e.g. 600 or 0.5", value);
 			goto out;
 		}

@@ -139,6 +139,10 @@ void cli_print_help(const struct cli_command *cmd, FILE *f);
 enum cb_exit cli_usage_error(const struct cli_command *cmd, const char *fmt, ...)
 	CB_PRINTF(2, 3);
 
+/* Parses a number of seconds for an option ("600", "0.5"): finite and not
+ * negative. 0, or -1 when it is not one. */
+int cli_parse_seconds(const char *v, double *out);
+
 /* Prints "casebisect: <message>" on stderr. */
 void cli_error(const char *fmt, ...) CB_PRINTF(1, 2);
 
