@@ -60,7 +60,6 @@ struct red {
 	/* red_answer's arrays */
 	size_t *undecided;
 	size_t nundecided;
-	uint64_t round_base;
 };
 
 static const char *const verdict_names[] = { "searching", "culprits_found", "minimal_subset",

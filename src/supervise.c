@@ -82,7 +82,7 @@ struct trial {
 	bool spawned, exited;
 	int64_t exit_status;
 	int term_signal;
-	bool term_sent, kill_sent, pipes_forced;
+	bool term_sent, kill_sent;
 
 	enum trial_state state;
 	bool decided;
@@ -397,7 +397,6 @@ static void end_step(struct trial *t)
 	}
 	if (!left && t->kill_sent && !pipes_done(t) && since >= t->s->o.limits.grace_s + LAST_RESORT_S) {
 		/* Something we cannot see holds the pipes; stop waiting. */
-		t->pipes_forced = true;
 		t->out.eof = t->err.eof = true;
 		uv_read_stop((uv_stream_t *)&t->out.pipe);
 		uv_read_stop((uv_stream_t *)&t->err.pipe);
