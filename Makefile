@@ -13,7 +13,7 @@ PKG_CONFIG ?= pkg-config
 VERSION    := 0.1.0
 
 # libhs is Hyperscan on amd64 and Vectorscan elsewhere; same API and .pc name.
-PKGS       := libuv libcjson libhs libpcre2-8
+PKGS       := libuv libcjson libhs libpcre2-8 libarchive
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 
@@ -48,8 +48,11 @@ TEST_BIN := $(BUILD)/tests/run-tests
 NIFTI_CFLAGS := -I/usr/include/nifti
 NIFTI_LIBS   := -lniftiio -lznz -lz -lm
 
-# Trainer-side helpers (harness/) and test fixtures, built with every build.
-HARNESS_BIN  := harness/faketrain harness/mkcases
+# Trainer-side helpers (harness/), the demo's dataset generator (examples/)
+# and test fixtures, built with every build. The toy trainer's CUDA build
+# needs nvcc (NVCC=... to choose one; none: only the CPU build).
+NVCC         ?= $(firstword $(shell command -v nvcc 2>/dev/null) $(wildcard /usr/local/cuda/bin/nvcc))
+HARNESS_BIN  := harness/faketrain examples/mkcases harness/toytrain $(if $(NVCC),harness/toytrain-cuda)
 FAKE_CUDART  := $(BUILD)/tests/libfakecudart.so
 
 .PHONY: all test test-torch deps fuzz bench clean install
@@ -58,8 +61,14 @@ all: $(BIN) $(HARNESS_BIN)
 harness/faketrain: harness/faketrain.c
 	$(CC) $(CPPFLAGS) $(WARN) -O2 -g -o $@ $<
 
-harness/mkcases: harness/mkcases.c
+examples/mkcases: examples/mkcases.c
 	$(CC) $(CPPFLAGS) $(WARN) -O2 -g $(NIFTI_CFLAGS) $(PKG_CFLAGS) -o $@ $< $(NIFTI_LIBS) -lcjson
+
+harness/toytrain: harness/toytrain.c
+	$(CC) $(CPPFLAGS) $(WARN) -O2 -g $(NIFTI_CFLAGS) -o $@ $< $(NIFTI_LIBS)
+
+harness/toytrain-cuda: harness/toytrain.cu harness/toytrain.c
+	$(NVCC) -O2 -I/usr/include/nifti -o $@ harness/toytrain.cu $(NIFTI_LIBS)
 
 # A stand-in libcudart for the gpu module's tests (no GPU on CI machines).
 $(FAKE_CUDART): tests/fixtures/fakecudart.c
@@ -134,7 +143,7 @@ ARCH     := $(shell dpkg --print-architecture 2>/dev/null)
 HS_PKG   := $(if $(filter amd64,$(ARCH)),libhyperscan-dev,libvectorscan-dev)
 DEB_PKGS := build-essential pkg-config libuv1-dev libcjson-dev libniftiio-dev \
             libnifti2-dev $(HS_PKG) libpcre2-dev libcriterion-dev clang \
-            libclang-rt-14-dev $(TORCH_PKGS)
+            libclang-rt-14-dev libarchive-dev $(TORCH_PKGS)
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \

@@ -56,7 +56,7 @@ x = torch.empty(int(total * 2), dtype=torch.uint8, device="cuda")'
 # the real trainer through a real trial, on the GPU: the device-side assert
 # of the one-hot scatter, the batch line naming the bad case, no worker left
 rm -rf "$out/ds"
-harness/mkcases --cases 6 --bad case_004=255 "$out/ds" >/dev/null
+examples/mkcases --cases 6 --bad case_004=255 "$out/ds" >/dev/null
 ./casebisect gpus > "$out/gpus.txt" 2>&1
 ./casebisect trial --json --workdir "$out/trial" --timeout 300 \
 	--cases-file "$out/ds/cases.txt" --files-file "$out/ds/files.txt" -- \

@@ -12,6 +12,7 @@
 
 #include "casebisect/cli.h"
 #include "casebisect/gpu.h"
+#include "casebisect/json.h"
 #include "casebisect/util.h"
 
 /* Starting the driver on a box of eight GPUs without persistence mode can
@@ -109,98 +110,12 @@ static void print_text(const struct gpu_info *info)
 		printf("note: %s\n", info->reason);
 }
 
-/* A device name or a library path is bytes; JSON wants UTF-8. Copies s with
- * each byte that does not start a valid UTF-8 sequence (or is a control
- * character) replaced by '?'; the caller frees the copy. */
-static char *json_safe(const char *s)
-{
-	const unsigned char *u = (const unsigned char *)s;
-	char *out = xstrdup(s);
-	size_t i = 0;
-
-	while (u[i]) {
-		size_t n = u[i] < 0x80 ? 1 : u[i] >= 0xc2 && u[i] <= 0xdf ? 2
-			: u[i] >= 0xe0 && u[i] <= 0xef ? 3 : u[i] >= 0xf0 && u[i] <= 0xf4 ? 4 : 0;
-		size_t k;
-
-		for (k = 1; k < n; k++)
-			if ((u[i + k] & 0xc0) != 0x80)
-				n = 0;
-		/* Overlongs and surrogates in 3- and 4-byte forms. */
-		if ((n == 3 && ((u[i] == 0xe0 && u[i + 1] < 0xa0) ||
-				(u[i] == 0xed && u[i + 1] >= 0xa0))) ||
-		    (n == 4 && ((u[i] == 0xf0 && u[i + 1] < 0x90) ||
-				(u[i] == 0xf4 && u[i + 1] >= 0x90))))
-			n = 0;
-		if (n == 0 || (n == 1 && (u[i] < 0x20 || u[i] == 0x7f))) {
-			out[i++] = '?';
-			continue;
-		}
-		i += n;
-	}
-	return out;
-}
-
-static void add_or_die(cJSON *item)
-{
-	if (!item)
-		die("out of memory building JSON");
-}
-
-/* Adds key: the string (made JSON-safe), or null when it is empty. */
-static void add_str(cJSON *obj, const char *key, const char *v)
-{
-	char *safe;
-
-	if (!*v) {
-		add_or_die(cJSON_AddNullToObject(obj, key));
-		return;
-	}
-	safe = json_safe(v);
-	add_or_die(cJSON_AddStringToObject(obj, key, safe));
-	free(safe);
-}
-
-/* Adds key: the number, or null when it is 0 (unknown). */
-static void add_num(cJSON *obj, const char *key, double v)
-{
-	add_or_die(v != 0 ? cJSON_AddNumberToObject(obj, key, v)
-			  : cJSON_AddNullToObject(obj, key));
-}
-
 static void print_json(const struct gpu_info *info)
 {
-	cJSON *obj = cJSON_CreateObject(), *devs;
-	char *text;
-	size_t i;
+	char *text = json_finish(json_gpu_info(info), false);
 
-	add_or_die(obj);
-	add_or_die(cJSON_AddBoolToObject(obj, "available", info->available));
-	add_str(obj, "reason", info->reason);
-	add_str(obj, "library", info->library);
-	add_num(obj, "driver_version", info->driver_version);
-	add_num(obj, "runtime_version", info->runtime_version);
-	devs = cJSON_AddArrayToObject(obj, "devices");
-	add_or_die(devs);
-	for (i = 0; i < info->count; i++) {
-		const struct gpu_device *d = &info->dev[i];
-		cJSON *dev = cJSON_CreateObject();
-		char cc[32];
-
-		add_or_die(dev);
-		cJSON_AddItemToArray(devs, dev);
-		add_or_die(cJSON_AddNumberToObject(dev, "index", d->index));
-		add_str(dev, "name", d->name);
-		add_num(dev, "total_mem", (double)d->total_mem);
-		snprintf(cc, sizeof(cc), "%d.%d", d->cc_major, d->cc_minor);
-		add_str(dev, "cc", cc);
-	}
-	text = cJSON_PrintUnformatted(obj);
-	if (!text)
-		die("out of memory printing JSON");
 	puts(text);
-	cJSON_free(text);
-	cJSON_Delete(obj);
+	free(text);
 }
 
 /* SECONDS: a positive decimal number up to an hour. */

@@ -92,7 +92,7 @@ static const struct cli_command trial_cmd = {
 		"found or not executable included), 5 when interrupted (Ctrl-C: the\n"
 		"trial's processes are ended first; a second Ctrl-C kills them at once).",
 	.example =
-		"$ harness/mkcases --cases 6 --bad case_004=255 /tmp/ds\n"
+		"$ examples/mkcases --cases 6 --bad case_004=255 /tmp/ds\n"
 		"$ casebisect trial --cases-file /tmp/ds/cases.txt --files-file /tmp/ds/files.txt -- \\\n"
 		"    /usr/bin/python3 harness/torchtrain.py --cases-file {cases_file} \\\n"
 		"    --files-file {files_file} --device cpu\n"

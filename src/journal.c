@@ -205,11 +205,13 @@ static char *entry_line(const struct jrn_entry *e, size_t *len)
 	if (!o)
 		die("out of memory building JSON");
 	add_item(o, "trial", exact_number((double)e->trial));
+	add_field(o, "phase", e->phase, sizeof(e->phase));
 	add_item(o, "cases", string_array(e->cases, e->ncases));
 	add_field(o, "outcome", e->outcome, sizeof(e->outcome));
 	add_field(o, "class", e->klass, sizeof(e->klass));
 	add_field(o, "fingerprint", e->fingerprint, sizeof(e->fingerprint));
 	add_field(o, "reason", e->reason, sizeof(e->reason));
+	add_field(o, "evidence", e->evidence, sizeof(e->evidence));
 	add_item(o, "slot", exact_number(e->slot));
 	add_item(o, "gpu", e->gpu >= 0 ? exact_number(e->gpu) : cJSON_CreateNull());
 	add_item(o, "start", exact_number(e->start));
@@ -335,6 +337,10 @@ static int entry_from_json(const cJSON *o, struct jrn_entry *e, char *msg, size_
 	if (get_whole(o, "trial", 1, TRIAL_MAX, false, 0, &d, msg, msglen) < 0)
 		goto fail;
 	e->trial = (uint64_t)d;
+	/* phase and evidence came later: a journal without them is fine. */
+	if (cJSON_HasObjectItem(o, "phase") &&
+	    get_field(o, "phase", e->phase, sizeof(e->phase), msg, msglen) < 0)
+		goto fail;
 	if (get_strings(o, "cases", &e->cases, &e->ncases, msg, msglen) < 0)
 		goto fail;
 	if (get_field(o, "outcome", e->outcome, sizeof(e->outcome), msg, msglen) < 0)
@@ -346,7 +352,9 @@ static int entry_from_json(const cJSON *o, struct jrn_entry *e, char *msg, size_
 	}
 	if (get_field(o, "class", e->klass, sizeof(e->klass), msg, msglen) < 0 ||
 	    get_field(o, "fingerprint", e->fingerprint, sizeof(e->fingerprint), msg, msglen) < 0 ||
-	    get_field(o, "reason", e->reason, sizeof(e->reason), msg, msglen) < 0)
+	    get_field(o, "reason", e->reason, sizeof(e->reason), msg, msglen) < 0 ||
+	    (cJSON_HasObjectItem(o, "evidence") &&
+	     get_field(o, "evidence", e->evidence, sizeof(e->evidence), msg, msglen) < 0))
 		goto fail;
 	if (get_whole(o, "slot", 0, INT_MAX, false, 0, &d, msg, msglen) < 0)
 		goto fail;

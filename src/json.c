@@ -2,6 +2,9 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <stdio.h>
+
+#include "casebisect/gpu.h"
 #include "casebisect/json.h"
 #include "casebisect/util.h"
 
@@ -71,4 +74,32 @@ char *json_line(const cJSON *obj, bool pretty)
 	line[n + 1] = '\0';
 	cJSON_free(text);
 	return line;
+}
+
+cJSON *json_gpu_info(const struct gpu_info *info)
+{
+	cJSON *obj = json_object(), *devs;
+	size_t i;
+
+	if (!cJSON_AddBoolToObject(obj, "available", info->available))
+		die("out of memory building JSON");
+	json_add_str(obj, "reason", info->reason);
+	json_add_str(obj, "library", info->library);
+	json_add_num(obj, "driver_version", info->driver_version, info->driver_version != 0);
+	json_add_num(obj, "runtime_version", info->runtime_version, info->runtime_version != 0);
+	if (!(devs = cJSON_AddArrayToObject(obj, "devices")))
+		die("out of memory building JSON");
+	for (i = 0; i < info->count; i++) {
+		const struct gpu_device *d = &info->dev[i];
+		cJSON *dev = json_object();
+		char cc[32];
+
+		cJSON_AddItemToArray(devs, dev);
+		json_add_num(dev, "index", d->index, true);
+		json_add_str(dev, "name", d->name);
+		json_add_num(dev, "total_mem", (double)d->total_mem, d->total_mem != 0);
+		snprintf(cc, sizeof(cc), "%d.%d", d->cc_major, d->cc_minor);
+		json_add_str(dev, "cc", cc);
+	}
+	return obj;
 }

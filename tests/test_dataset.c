@@ -1,5 +1,5 @@
 /* test_dataset: datasets on disk, one fixture per format (NIfTI files from
- * harness/mkcases, placeholders for the preprocessed layout), read through
+ * examples/mkcases, placeholders for the preprocessed layout), read through
  * ds_load and through `casebisect cases`; every bad input gives its message
  * and exit status 1, and no run creates or changes anything. */
 #include <errno.h>
@@ -89,7 +89,7 @@ static void copy_at(const char *from, const char *to)
 /* A real nnU-Net raw dataset of n NIfTI cases in tmpdir/rel (mkcases). */
 static char *raw(const char *rel, int n, const char *extra)
 {
-	char *mk = src_file("harness/mkcases"), *dir = at(rel);
+	char *mk = src_file("examples/mkcases"), *dir = at(rel);
 	char *cmd = fmt("'%s' --cases %d --size 4 %s '%s' >/dev/null 2>&1", mk, n, extra ? extra : "",
 			dir);
 

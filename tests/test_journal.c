@@ -102,6 +102,8 @@ static void assert_entry_eq(const struct jrn_entry *got, const struct jrn_entry 
 	cr_assert_str_eq(got->klass, want->klass, "trial %llu", t);
 	cr_assert_str_eq(got->fingerprint, want->fingerprint, "trial %llu", t);
 	cr_assert_str_eq(got->reason, want->reason, "trial %llu", t);
+	cr_assert_str_eq(got->phase, want->phase, "trial %llu", t);
+	cr_assert_str_eq(got->evidence, want->evidence, "trial %llu", t);
 	cr_assert_eq(got->slot, want->slot, "trial %llu", t);
 	cr_assert_eq(got->gpu, want->gpu, "trial %llu", t);
 	cr_assert(got->start == want->start, "trial %llu: start %.17g, wrote %.17g", t,
@@ -203,9 +205,9 @@ Test(journal, entries_replay_exactly_as_written)
 Test(journal, a_line_is_one_compact_object_with_null_for_absent)
 {
 	static const char want[] =
-		"{\"trial\":1,\"cases\":[\"case_001\",\"case \\\"17\\\"\\t\xc3\xa9\"],"
+		"{\"trial\":1,\"phase\":\"search\",\"cases\":[\"case_001\",\"case \\\"17\\\"\\t\xc3\xa9\"],"
 		"\"outcome\":\"PASS\",\"class\":\"none\",\"fingerprint\":null,"
-		"\"reason\":\"exit0\",\"slot\":0,\"gpu\":null,\"start\":1732665600.123,"
+		"\"reason\":\"exit0\",\"evidence\":null,\"slot\":0,\"gpu\":null,\"start\":1732665600.123,"
 		"\"duration_s\":12.5,\"suspects\":[]}\n";
 	char *cases[] = {"case_001", "case \"17\"\t\xc3\xa9"};
 	struct jrn_entry e = {0}, *v = NULL;
@@ -214,6 +216,7 @@ Test(journal, a_line_is_one_compact_object_with_null_for_absent)
 	struct jrn *j;
 
 	e.trial = 1;
+	cb_strlcpy(e.phase, "search", sizeof(e.phase));
 	e.cases = cases;
 	e.ncases = 2;
 	cb_strlcpy(e.outcome, "PASS", sizeof(e.outcome));

@@ -190,7 +190,7 @@ static void subset(const char *dataset, const int *keep, char **cases, char **fi
 /* Makes a dataset of 6 cases where case_004's label holds 255. */
 static char *make_dataset(void)
 {
-	char *mkcases = src_file("harness/mkcases"), *dir = xmalloc(128), cmd[4400];
+	char *mkcases = src_file("examples/mkcases"), *dir = xmalloc(128), cmd[4400];
 
 	snprintf(dir, 128, "%s/dataset", tmpdir);
 	snprintf(cmd, sizeof(cmd), "'%s' --cases 6 --bad case_004=255 '%s' >/dev/null", mkcases, dir);

@@ -12,12 +12,15 @@
  * struct (jrn_entry_release frees them); "" when absent. */
 struct jrn_entry {
 	uint64_t trial;         /* trial number, from 1 */
+	char phase[16];         /* "target" (a full-set run), "control", "sample"
+				 * (a dataset-wide check), "search" (the reducer's) */
 	char **cases;           /* the subset, as case IDs */
 	size_t ncases;
 	char outcome[16];       /* "PASS", "FAIL", "UNRESOLVED" */
 	char klass[32];         /* classifier class, "none" when none */
 	char fingerprint[17];   /* at the run's --match level */
 	char reason[32];        /* supervise's reason name */
+	char evidence[512];     /* the decisive line of a failure, cut; "" when none */
 	int slot;
 	int gpu;                /* -1: none */
 	double start;           /* Unix time, seconds */

@@ -1,0 +1,86 @@
+/* run: the main job. Joins dataset, view, supervisor, reducer, journal and
+ * report: find the target, check data dependence, search, confirm, report.
+ * `casebisect run`, `resume`, `report` and `demo` are thin commands on it. */
+#ifndef CASEBISECT_RUN_H
+#define CASEBISECT_RUN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "casebisect/classify.h"
+#include "casebisect/dataset.h"
+#include "casebisect/reduce.h"
+#include "casebisect/supervise.h"
+
+enum run_prior { RUN_PRIOR_NONE = 0, RUN_PRIOR_BATCH = 1, RUN_PRIOR_AUDIT = 2 };
+enum run_events { RUN_EVENTS_AUTO = 0, RUN_EVENTS_PLAIN, RUN_EVENTS_JSON };
+
+/*
+ * Everything asked. WORKDIR/run.json holds it as JSON (run_config_json):
+ *
+ *   {"schema_version": 1,
+ *    "dataset": {"path": ABS, "format": "nnunet-raw", "configuration": null,
+ *                "plans": null, "digest": "16 hex"},
+ *    "command": ["argv0", ...],           (placeholders not expanded)
+ *    "env": ["K=V", ...],                 (--env, in order)
+ *    "options": {"match": "kernel", "strategy": "find-all", "prior": "batch",
+ *                "gpus": "auto", "per_gpu": 1, "jobs": 0, "timeout": 0,
+ *                "stall": 0, "pass_after": 0, "settle": 2, "grace": 10,
+ *                "pass_pattern": null, "batch_pattern": null,
+ *                "no_blocking": false, "cwd": null, "repeat": 0, "confirm": 0,
+ *                "retries": 1, "min_cases": 0, "target_log": null,
+ *                "env_cmd": null, "keep_views": false, "seed": 1}}
+ *
+ * --max-trials and --deadline are not in it: resume may set them anew.
+ */
+struct run_config {
+	/* the dataset */
+	const char *dataset;            /* as given; made absolute in run.json */
+	struct ds_options dso;
+	/* the command and its environment */
+	const char *const *command;     /* NULL-terminated */
+	const char *const *env;         /* --env "K=V", NULL-terminated; may be NULL */
+	struct sup_limits limits;       /* timeout 0: 3x the first full run, at least 600 s */
+	bool no_blocking;
+	const char *cwd;                /* absolute, or NULL */
+	const char *pass_pattern, *batch_pattern;
+	const char *target_log;         /* absolute, or NULL */
+	enum cls_match match;
+	/* slots */
+	const char *gpus;               /* "auto", "none", "0,1" */
+	size_t per_gpu, jobs;
+	/* the search */
+	enum red_strategy strategy;
+	unsigned prior;                 /* RUN_PRIOR_* bits */
+	unsigned repeat, confirm, retries;
+	size_t min_cases;
+	uint64_t max_trials;            /* 0: none */
+	double deadline;                /* Unix time; 0: none */
+	unsigned seed;
+	/* the rest */
+	const char *env_cmd;            /* shell command whose output goes in the report */
+	bool keep_views;
+	enum run_events events;
+	const char *workdir;            /* absolute */
+};
+
+/* Defaults: match kernel, find-all, prior batch, gpus auto, per_gpu 1,
+ * retries 1, seed 1, limits SUP_LIMITS_INIT. */
+void run_config_init(struct run_config *c);
+
+/*
+ * Starts a new run in c->workdir (refused when it is a casebisect work
+ * directory: "resume it"; or any other non-empty folder), or resumes the one
+ * there (c is then read from its run.json by run_resume()). Prints progress
+ * on stdout and errors on stderr; returns the exit code (cli.h's cb_exit).
+ */
+int run_start(const struct run_config *c);
+int run_resume(const char *workdir, uint64_t max_trials, double deadline,
+	       enum run_events events);
+
+/* Renders WORKDIR's report again from its journal (format "md" or "json")
+ * on stdout, and rewrites report.json and report.md. Returns an exit code. */
+int run_report(const char *workdir, const char *format);
+
+#endif
