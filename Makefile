@@ -143,7 +143,7 @@ ARCH     := $(shell dpkg --print-architecture 2>/dev/null)
 HS_PKG   := $(if $(filter amd64,$(ARCH)),libhyperscan-dev,libvectorscan-dev)
 DEB_PKGS := build-essential pkg-config libuv1-dev libcjson-dev libniftiio-dev \
             libnifti2-dev $(HS_PKG) libpcre2-dev libcriterion-dev clang \
-            libclang-rt-14-dev libarchive-dev $(TORCH_PKGS)
+            libclang-rt-14-dev libarchive-dev python3-jsonschema $(TORCH_PKGS)
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \
@@ -157,9 +157,12 @@ deps:
 	fi
 
 PREFIX ?= /usr/local
-install: $(BIN)
-	install -d $(DESTDIR)$(PREFIX)/bin
+# The demo finds its helpers in PREFIX/libexec/casebisect/ (src/cmd_demo.c).
+install: $(BIN) $(HARNESS_BIN)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/libexec/casebisect
 	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/casebisect
+	install -m 755 examples/mkcases harness/toytrain $(if $(NVCC),harness/toytrain-cuda) \
+	  $(DESTDIR)$(PREFIX)/libexec/casebisect/
 
 clean:
 	rm -rf build build-san build-fuzz casebisect $(HARNESS_BIN)
