@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "casebisect/cli.h"
 #include "casebisect/util.h"
@@ -346,5 +347,70 @@ int cli_parse_seconds(const char *v, double *out)
 	if (errno || end == v || *end || !isfinite(d) || d < 0)
 		return -1;
 	*out = d;
+	return 0;
+}
+
+int cli_parse_bytes(const char *v, size_t *out)
+{
+	char *end;
+	unsigned long long n;
+	unsigned shift = 0;
+
+	errno = 0;
+	n = strtoull(v, &end, 10);
+	if (errno || end == v || *v == '-')
+		return -1;
+	if (*end == 'K' || *end == 'k')
+		shift = 10;
+	else if (*end == 'M' || *end == 'm')
+		shift = 20;
+	else if (*end == 'G' || *end == 'g')
+		shift = 30;
+	if (shift)
+		end++;
+	if (*end || n > (SIZE_MAX >> shift))
+		return -1;
+	*out = (size_t)(n << shift);
+	return 0;
+}
+
+/* "8h", "90m", "45s", "3600": seconds from now; "07:30": the next 07:30. */
+int cli_parse_deadline(const char *v, double *out)
+{
+	int h, m;
+	char tail;
+	double secs;
+	size_t len = strlen(v);
+
+	if (sscanf(v, "%d:%d%c", &h, &m, &tail) == 2 && h >= 0 && h < 24 && m >= 0 && m < 60) {
+		time_t now = time(NULL), t;
+		struct tm tm;
+
+		localtime_r(&now, &tm);
+		tm.tm_hour = h;
+		tm.tm_min = m;
+		tm.tm_sec = 0;
+		t = mktime(&tm);
+		if (t <= now)
+			t += 24 * 3600;
+		*out = (double)t;
+		return 0;
+	}
+	if (len > 1 && (v[len - 1] == 'h' || v[len - 1] == 'm' || v[len - 1] == 's')) {
+		char num[64];
+		double unit = v[len - 1] == 'h' ? 3600 : v[len - 1] == 'm' ? 60 : 1;
+
+		if (len >= sizeof(num))
+			return -1;
+		memcpy(num, v, len - 1);
+		num[len - 1] = '\0';
+		if (cli_parse_seconds(num, &secs))
+			return -1;
+		*out = (double)time(NULL) + secs * unit;
+		return 0;
+	}
+	if (cli_parse_seconds(v, &secs))
+		return -1;
+	*out = (double)time(NULL) + secs;
 	return 0;
 }

@@ -120,31 +120,6 @@ struct trial_args {
 	char n[32];
 };
 
-/* "1048576", "64K", "1M", "2G" */
-static int parse_bytes(const char *v, size_t *out)
-{
-	char *end;
-	unsigned long long n;
-	unsigned shift = 0;
-
-	errno = 0;
-	n = strtoull(v, &end, 10);
-	if (errno || end == v || *v == '-')
-		return -1;
-	if (*end == 'K' || *end == 'k')
-		shift = 10;
-	else if (*end == 'M' || *end == 'm')
-		shift = 20;
-	else if (*end == 'G' || *end == 'g')
-		shift = 30;
-	if (shift)
-		end++;
-	if (*end || n > (SIZE_MAX >> shift))
-		return -1;
-	*out = (size_t)(n << shift);
-	return 0;
-}
-
 /* Makes path absolute (it must exist); the caller frees the result. */
 static char *absolute(const char *path)
 {
@@ -388,7 +363,7 @@ enum cb_exit cmd_trial(int argc, char **argv)
 			ret = cli_usage_error(&trial_cmd, "'%s': expected seconds, e.g. 600 or 0.5", value);
 			goto out;
 		}
-		if (bytes && parse_bytes(value, bytes)) {
+		if (bytes && cli_parse_bytes(value, bytes)) {
 			ret = cli_usage_error(&trial_cmd, "'%s': expected a size, e.g. 1048576, 64K or 1M",
 					      value);
 			goto out;

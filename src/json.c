@@ -103,3 +103,71 @@ cJSON *json_gpu_info(const struct gpu_info *info)
 	}
 	return obj;
 }
+
+/* Copies obj[key] (a string) into dst; "" when absent or null. */
+static void get_text(const cJSON *obj, const char *key, char *dst, size_t size)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+
+	dst[0] = '\0';
+	if (cJSON_IsString(v))
+		cb_utf8_copy(dst, size, v->valuestring, strlen(v->valuestring));
+}
+
+int json_read_signature(const cJSON *result, struct cls_signature *sig)
+{
+	const cJSON *klass = cJSON_GetObjectItemCaseSensitive(result, "class");
+	const cJSON *s = cJSON_GetObjectItemCaseSensitive(result, "signature");
+	const cJSON *line;
+
+	memset(sig, 0, sizeof(*sig));
+	if (!cJSON_IsString(klass) || cls_class_parse(klass->valuestring, &sig->klass) ||
+	    !cJSON_IsObject(s))
+		return -1;
+	get_text(s, "kernel", sig->kernel, sizeof(sig->kernel));
+	get_text(s, "assert_expr", sig->assert_expr, sizeof(sig->assert_expr));
+	get_text(s, "source", sig->source, sizeof(sig->source));
+	get_text(s, "exception", sig->exception, sizeof(sig->exception));
+	get_text(s, "message", sig->message, sizeof(sig->message));
+	get_text(s, "error_code", sig->error_code, sizeof(sig->error_code));
+	get_text(s, "evidence", sig->evidence, sizeof(sig->evidence));
+	line = cJSON_GetObjectItemCaseSensitive(s, "line");
+	if (cJSON_IsNumber(line) && line->valuedouble >= 0)
+		sig->line = (uint64_t)line->valuedouble;
+	return 0;
+}
+
+int json_read_gpu_info(const cJSON *obj, struct gpu_info *info)
+{
+	const cJSON *avail = cJSON_GetObjectItemCaseSensitive(obj, "available");
+	const cJSON *devs = cJSON_GetObjectItemCaseSensitive(obj, "devices"), *d, *v;
+
+	memset(info, 0, sizeof(*info));
+	if (!cJSON_IsBool(avail))
+		return -1;
+	info->available = cJSON_IsTrue(avail);
+	get_text(obj, "reason", info->reason, sizeof(info->reason));
+	get_text(obj, "library", info->library, sizeof(info->library));
+	if (cJSON_IsNumber(v = cJSON_GetObjectItemCaseSensitive(obj, "driver_version")))
+		info->driver_version = v->valueint;
+	if (cJSON_IsNumber(v = cJSON_GetObjectItemCaseSensitive(obj, "runtime_version")))
+		info->runtime_version = v->valueint;
+	cJSON_ArrayForEach(d, devs)
+	{
+		struct gpu_device *g;
+		char cc[32];
+
+		if (info->count == GPU_MAX)
+			break;
+		g = &info->dev[info->count++];
+		if (cJSON_IsNumber(v = cJSON_GetObjectItemCaseSensitive(d, "index")))
+			g->index = v->valueint;
+		get_text(d, "name", g->name, sizeof(g->name));
+		if (cJSON_IsNumber(v = cJSON_GetObjectItemCaseSensitive(d, "total_mem")))
+			g->total_mem = (size_t)v->valuedouble;
+		get_text(d, "cc", cc, sizeof(cc));
+		if (sscanf(cc, "%d.%d", &g->cc_major, &g->cc_minor) != 2)
+			g->cc_major = g->cc_minor = 0;
+	}
+	return 0;
+}

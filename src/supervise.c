@@ -289,6 +289,25 @@ static bool read_stat(pid_t pid, char *state, pid_t *ppid, pid_t *pgrp)
 	return true;
 }
 
+/* Field 22 of /proc/PID/stat: when pid started, in clock ticks since boot;
+ * with the pid it names a process for good (a reused pid starts later).
+ * 0 when pid is gone. */
+static unsigned long long start_time(pid_t pid)
+{
+	char buf[1024], *p;
+	unsigned long long t;
+
+	if (!read_proc(pid, "stat", buf, sizeof(buf)) || !(p = strrchr(buf, ')')))
+		return 0;
+	/* after ')': state ppid pgrp session tty tpgid flags minflt cminflt
+	 * majflt cmajflt utime stime cutime cstime priority nice threads
+	 * itrealvalue starttime */
+	if (sscanf(p + 1, " %*c %*d %*d %*d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d "
+		   "%*d %*d %llu", &t) != 1)
+		return 0;
+	return t;
+}
+
 /* Is pid the main process of a running trial? libuv reaps those. */
 static bool is_main_process(const struct sup *s, pid_t pid)
 {
@@ -730,6 +749,12 @@ static void finish(struct trial *t)
 			snprintf(r->error, sizeof(r->error), "cannot write %.400s: %s",
 				 i ? r->stderr_log : r->stdout_log, strerror(t->log[i].error));
 	write_result_json(t);
+	if (t->spawned) {
+		char path[4200];
+
+		snprintf(path, sizeof(path), "%s/pgid", t->dir);
+		unlink(path);
+	}
 
 	close_handle(t, (uv_handle_t *)&t->proc);
 	close_handle(t, (uv_handle_t *)&t->out.pipe);
@@ -807,6 +832,23 @@ static void write_trial_files(const struct trial *t, const struct sup_trial_spec
 	if ((f = fopen(path, "w"))) {
 		for (i = 0; i < nours; i++)
 			fprintf(f, "%s\n", ours[i]);
+		fclose(f);
+	}
+}
+
+/* TRIAL_DIR/pgid: "PGID STARTTIME SUPERVISOR TRIAL", so that a later
+ * casebisect can end what a killed one left running (sup_end_stale()); the
+ * start time keeps a reused pid from being hit. Removed when the trial is
+ * finished. */
+static void write_pgid_file(const struct trial *t)
+{
+	char path[4200];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/pgid", t->dir);
+	if ((f = fopen(path, "w"))) {
+		fprintf(f, "%d %llu %d %llu\n", (int)t->pid, start_time(t->pid), (int)getpid(),
+			(unsigned long long)t->number);
 		fclose(f);
 	}
 }
@@ -950,6 +992,7 @@ int sup_start(struct sup *s, const struct sup_trial_spec *spec, sup_done_fn *don
 	}
 	t->spawned = true;
 	t->pid = t->proc.pid;
+	write_pgid_file(t);
 	uv_read_start((uv_stream_t *)&t->out.pipe, on_alloc, on_read);
 	uv_read_start((uv_stream_t *)&t->err.pipe, on_alloc, on_read);
 	if (s->o.limits.timeout_s > 0)
@@ -1166,4 +1209,78 @@ void sup_argv_free(char **argv)
 	for (i = 0; argv[i]; i++)
 		free(argv[i]);
 	free(argv);
+}
+
+/* ---- what a killed casebisect left behind ---- */
+
+/* Signals every process of the stale trial (its group while the leader is
+ * the one recorded, and whatever carries its markers); how many there were. */
+static size_t signal_stale(pid_t pgid, unsigned long long started, const char *trial_marker,
+			   const char *sup_marker, int sig)
+{
+	bool leader = started && start_time(pgid) == started;
+	DIR *d = opendir("/proc");
+	struct dirent *e;
+	size_t n = 0;
+
+	while (d && (e = readdir(d))) {
+		char state, buf[65536];
+		pid_t pid, ppid, pgrp;
+		size_t len, i = 0;
+		bool tm = false, sm = false;
+
+		if (!isdigit((unsigned char)e->d_name[0]))
+			continue;
+		pid = (pid_t)atoi(e->d_name);
+		if (pid == getpid() || !read_stat(pid, &state, &ppid, &pgrp) || state == 'Z')
+			continue;
+		if (!(leader && pgrp == pgid)) {
+			len = read_proc(pid, "environ", buf, sizeof(buf));
+			for (; i < len; i += strlen(buf + i) + 1) {
+				tm = tm || !strcmp(buf + i, trial_marker);
+				sm = sm || !strcmp(buf + i, sup_marker);
+			}
+			if (!tm || !sm)
+				continue;
+		}
+		n++;
+		kill(pid, sig);
+	}
+	if (d)
+		closedir(d);
+	if (leader)
+		kill(-pgid, sig);
+	return n;
+}
+
+int sup_end_stale(const char *trial_dir, double grace_s, size_t *ended)
+{
+	char path[4200], tm[64], sm[64];
+	int pgid, sup;
+	unsigned long long started, number;
+	FILE *f;
+	double waited = 0;
+	size_t n;
+
+	*ended = 0;
+	snprintf(path, sizeof(path), "%s/pgid", trial_dir);
+	if (!(f = fopen(path, "r")))
+		return errno == ENOENT ? 0 : -1;
+	if (fscanf(f, "%d %llu %d %llu", &pgid, &started, &sup, &number) != 4 || pgid <= 1) {
+		fclose(f);
+		return unlink(path);
+	}
+	fclose(f);
+	snprintf(tm, sizeof(tm), "CASEBISECT_TRIAL=%llu", number);
+	snprintf(sm, sizeof(sm), "CASEBISECT_SUPERVISOR=%d", sup);
+	n = signal_stale(pgid, started, tm, sm, SIGTERM);
+	*ended = n;
+	while (n && waited < grace_s) {
+		usleep(100 * 1000);
+		waited += 0.1;
+		n = signal_stale(pgid, started, tm, sm, 0);
+	}
+	if (n)
+		signal_stale(pgid, started, tm, sm, SIGKILL);
+	return unlink(path);
 }

@@ -32,6 +32,10 @@ enum cb_exit cmd_cases(int argc, char **argv);
 enum cb_exit cmd_classify(int argc, char **argv);
 enum cb_exit cmd_gpus(int argc, char **argv);
 enum cb_exit cmd_trial(int argc, char **argv);
+enum cb_exit cmd_run(int argc, char **argv);
+enum cb_exit cmd_resume(int argc, char **argv);
+enum cb_exit cmd_report(int argc, char **argv);
+enum cb_exit cmd_demo(int argc, char **argv);
 
 /* Shared by commands (cmd_classify.c): classify the log at path ("-":
  * stdin) into *sig; 0, or -1 with errno set when it cannot be read. */
@@ -142,6 +146,15 @@ enum cb_exit cli_usage_error(const struct cli_command *cmd, const char *fmt, ...
 /* Parses a number of seconds for an option ("600", "0.5"): finite and not
  * negative. 0, or -1 when it is not one. */
 int cli_parse_seconds(const char *v, double *out);
+
+/* Parses a size for an option ("1048576", "64K", "1M", "2G"). 0, or -1
+ * when it is not one. */
+int cli_parse_bytes(const char *v, size_t *out);
+
+/* Parses a --deadline: "07:30" (the next 07:30, local time) or a duration
+ * from now ("90m", "8h", "45s", "3600"). Sets *out to a Unix time; 0, or
+ * -1 when it is neither. */
+int cli_parse_deadline(const char *v, double *out);
 
 /* Prints "casebisect: <message>" on stderr. */
 void cli_error(const char *fmt, ...) CB_PRINTF(1, 2);

@@ -23,12 +23,20 @@ void json_add_num(cJSON *obj, const char *key, double n, bool present);
  * message, error_code, line, evidence, and fingerprint at level. */
 void json_add_signature(cJSON *obj, const struct cls_signature *sig, enum cls_match level);
 
+/* Reads back a signature from an object shaped like a trial's result.json
+ * ("class" and a "signature" object of json_add_signature's fields).
+ * 0, or -1 when it is not one. */
+int json_read_signature(const cJSON *result, struct cls_signature *sig);
+
 struct gpu_info;
 
 /* The devices and versions (what `gpus --json` prints): available, reason,
  * library, driver_version, runtime_version, devices [{index, name,
  * total_mem, cc}]; null where unknown. Dies when out of memory. */
 cJSON *json_gpu_info(const struct gpu_info *info);
+
+/* Reads json_gpu_info()'s object back; 0, or -1 when it is not one. */
+int json_read_gpu_info(const cJSON *obj, struct gpu_info *info);
 
 /* obj printed (compact, or indented when pretty) with a final newline, as a
  * line of a file; obj is kept. The caller frees the text with free(). Dies

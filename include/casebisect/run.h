@@ -63,6 +63,7 @@ struct run_config {
 	bool keep_views;
 	enum run_events events;
 	const char *workdir;            /* absolute */
+	bool workdir_exists_ok;         /* the demo: its dataset is already in it */
 };
 
 /* Defaults: match kernel, find-all, prior batch, gpus auto, per_gpu 1,

@@ -162,6 +162,18 @@ char *sup_result_json(const struct sup_result *r, bool pretty);
 const char *sup_outcome_name(enum sup_outcome o);
 const char *sup_reason_name(enum sup_reason r);
 
+/*
+ * A running trial's process group is recorded in TRIAL_DIR/pgid (with the
+ * leader's start time, so a reused pid is never hit, and the supervisor's
+ * pid) and the file is removed when the trial is finished. Trials run in
+ * sessions of their own and outlive a killed casebisect; sup_end_stale()
+ * ends what the file names (SIGTERM, grace_s, SIGKILL: the group while its
+ * leader is the one recorded, and every process carrying that trial's
+ * markers), then removes the file. Sets *ended to the processes found.
+ * Returns 0 (nothing recorded is fine), or -1 with errno.
+ */
+int sup_end_stale(const char *trial_dir, double grace_s, size_t *ended);
+
 /* Placeholders replaced inside any argument. Values are absolute paths (or,
  * for n, a number); NULL: that placeholder is not available here. */
 struct sup_placeholders {
