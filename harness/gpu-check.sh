@@ -3,7 +3,8 @@
 # classifier must know (device-side assert from an out-of-range label in
 # cross_entropy and in the one-hot scatter, CUDA OOM), keep each raw log
 # under $OUT (commit them as tests/logs/gpu-*.log: real GPU output is rare),
-# and classify each with ./casebisect. Runs on the CPU too: then it says
+# and classify each with ./casebisect; run the demo on the GPU (the toy
+# trainer's CUDA build). Runs on the CPU too: then it says
 # that no GPU was found and captures nothing. Usage:
 #   OUT=/tmp/out harness/gpu-check.sh        (PYTHON=... to pick a python)
 set -u
@@ -13,13 +14,24 @@ mkdir -p "$out"
 cd "$(dirname "$0")/.." || exit 1
 
 { nvidia-smi || echo "nvidia-smi: not found"; } > "$out/nvidia-smi.txt" 2>&1
+make -s >/dev/null || exit 1
+# The devices and a health probe, then the demo end to end with the toy
+# trainer's CUDA build (a real device-side assert in a gather kernel): the
+# verdict must name case_013 and case_042; keep a failing trial's log.
+./casebisect gpus --probe > "$out/gpus-probe.txt" 2>&1
+cat "$out/gpus-probe.txt"
+./casebisect demo --workdir "$out/demo" > "$out/demo.txt" 2>&1
+echo "demo exit=$?" >> "$out/demo.txt"
+cat "$out/demo.txt"
+cp "$out"/demo/trials/0001/stderr.log "$out/gpu-toytrain-cuda-assert.log" 2>/dev/null
+./casebisect classify "$out/gpu-toytrain-cuda-assert.log"
+rm -rf "$out/demo/dataset" "$out/demo/bundle" "$out/demo/bundle.tar.gz"
 if ! "$python" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 3)' \
 	> "$out/torch-probe.txt" 2>&1; then
 	echo "gpu-check: no CUDA-capable torch for $python (see $out/torch-probe.txt)"
 	cat "$out/torch-probe.txt"
 	exit 0
 fi
-make -s >/dev/null || exit 1
 
 run() { # name, python code: run it as a trial would, keep stdout+stderr
 	local name=$1 code=$2

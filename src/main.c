@@ -23,6 +23,10 @@ struct command {
 /* The implemented subcommands, in the order --help lists them. Adding one
  * is one line here plus its src/cmd_NAME.c (declared in cli.h). */
 static const struct command commands[] = {
+	{ "run", "find the cases that crash your training (the main job)", cmd_run },
+	{ "resume", "continue a run after Ctrl-C, a crash or a reboot", cmd_resume },
+	{ "report", "render a run's report again from its journal", cmd_report },
+	{ "demo", "the whole thing on a bundled example (64 cases, two bad)", cmd_demo },
 	{ "cases", "what casebisect sees in a dataset: format, cases, labels, digest", cmd_cases },
 	{ "classify", "how did a training run end? read its log", cmd_classify },
 	{ "gpus", "the CUDA devices of this machine, with driver and runtime versions", cmd_gpus },

@@ -21,12 +21,19 @@
  * journal (what ran), run.json (what was asked) and the reducer's answer.
  *
  * Per culprit the report computes from the journal: the trials whose subset
- * holds it and no other culprit, how many of them FAILed (reproduction rate
- * = fails / runs), their numbers, and the evidence line of the first of
- * them. Trials that ended UNRESOLVED with a failure of another class or
+ * holds it and no other culprit and that were decided (PASS or FAIL: an
+ * UNRESOLVED trial says nothing either way, so it counts neither as a run
+ * nor as a failure), how many of them FAILed (reproduction rate = fails /
+ * runs; the full-dataset run counts when there is one culprit), their
+ * numbers, and the evidence line of the first of them; and apart, the same
+ * counts for the trials of the culprit alone ("alone": what the bundle
+ * reruns). Trials that ended UNRESOLVED with a failure of another class or
  * fingerprint (reason "other_failure") are listed as "other failures seen",
  * grouped by class and fingerprint, with the smallest subset that showed
  * each, so a second bug or an OOM on large subsets is not lost.
+ *
+ * Trial logs are read (for the bundle's excerpt.log) from
+ * WORKDIR/trials/NNNN/{stderr,stdout}.log, NNNN the trial number ("%04llu").
  */
 struct report_input {
 	const char *workdir;            /* absolute */
@@ -59,13 +66,23 @@ struct report_input {
  * file, then renamed, so a reader never sees half a report). Returns 0, or
  * -1 with a message in err naming the file.
  *
- * report.json: schema_version, verdict, exit_code, explanation, target
- * (class and the fields of `classify --json`, match level, source),
- * culprits (case, files, reproduction {fails, runs, rate}, failing_trials,
- * evidence), undecided, minimal_subset (for ddmin, else null), trials,
- * rounds, flakes, wall_s, gpu_s (summed trial durations), other_failures,
- * dataset (format, path, cases, digest), command, env, options, environment
- * (gpu facts, env_cmd output).
+ * report.json (docs/report-schema.json is the exact shape): schema_version,
+ * casebisect_version, verdict, exit_code, explanation, target (class and
+ * the fields of `classify --json`, stream, exit_code, signal, match level,
+ * taken_from: the target_source; null when there is none), culprits (case,
+ * files, reproduction {fails, runs, rate}, alone {fails, runs, rate},
+ * failing_trials, evidence), undecided (IDs), minimal_subset (for the
+ * verdict minimal_subset: {cases, reproduction, failing_trials} of the
+ * trials holding them all; else null), cleared (cases ruled out: for
+ * culprits_found and minimal_subset every case neither culprit nor
+ * undecided, else the cases that passed in some trial), trials {total,
+ * pass, fail, unresolved}, rounds, flakes, wall_s, gpu_s (summed trial
+ * durations), other_failures ({class, fingerprint, count, trials,
+ * smallest_subset {trial, size, cases}, evidence}), dataset (format, path,
+ * cases, digest, configuration), command, env, options (run.json's, as
+ * they are), environment (gpu: json_gpu_info() or null, env_cmd,
+ * env_cmd_output). Nothing in it depends on when it was rendered, so a
+ * report rendered again from the same journal is the same.
  */
 int report_write(const struct report_input *in, char *err, size_t errlen);
 
@@ -74,15 +91,38 @@ char *report_json_text(const struct report_input *in);
 char *report_md_text(const struct report_input *in);
 
 /*
- * Writes WORKDIR/bundle/ and WORKDIR/bundle.tar.gz (libarchive): the
- * culprit cases' files, copied, in the dataset's own layout (nnU-Net raw and
- * preprocessed: a dataset.json trimmed to them; the plans and fingerprint
- * for preprocessed), command.txt and env.txt, repro.sh (reruns the failing
- * command on the bundle alone, with the trial's environment and the
- * placeholders pointing into the bundle), excerpt.log (the signature lines
- * of a failing trial), report.md, and README.md saying plainly that the
- * bundle holds patients' data. Nothing when there are no culprits (returns
- * 0). An existing bundle is replaced. Returns 0 or -1 with err.
+ * Writes WORKDIR/bundle/ and WORKDIR/bundle.tar.gz (libarchive, gzip, pax;
+ * entries under bundle/): the culprit cases' files, copied (never linked;
+ * the user's files are only read), under bundle/dataset/ in the dataset's
+ * own layout:
+ *  - nnunet-raw: DatasetXXX_Name/{imagesTr,labelsTr}/ (the user's file
+ *    names; a clash falls back to nnU-Net's names) and dataset.json with
+ *    numTraining and the "dataset" key (when present) cut to them;
+ *  - nnunet-pre: <dataset_name>/ with the plans JSON and
+ *    dataset_fingerprint.json as they are, dataset.json cut as above, and
+ *    the data folder with the culprits' files;
+ *  - msd: datalist.json with "training" cut to them, paths relative to it
+ *    ("validation" and "test" emptied: their files are not in the bundle);
+ *  - list: cases.txt and files.txt (paths relative to bundle/dataset/).
+ * Files under the datalist's or list's folder keep their relative path;
+ * others go to external/<case>/<name>. Beside dataset/: command.txt (one
+ * argument per line, placeholders as given), env.txt (the variables every
+ * trial got: ours, then run.json's "env"), repro.sh, excerpt.log (the lines
+ * around the decisive line of a failing trial's stderr.log and stdout.log,
+ * preferring trials of culprits only, then the smallest), report.md, and
+ * README.md saying plainly that the bundle holds patients' data.
+ *
+ * repro.sh (`bash bundle/repro.sh`, from any folder) writes cases.txt and
+ * files.txt with absolute paths into a temporary folder, presents the
+ * bundle as the view does ({view}, nnU-Net's variables: what the command
+ * writes goes to the temporary folder), exports env.txt's variables, fills
+ * in {cases_file} {files_file} {view} {trial_dir} (the temporary folder)
+ * and {n}, changes to options.cwd when set and present, runs the command
+ * and exits with its status.
+ *
+ * Nothing when there are no culprits (returns 0). An existing bundle is
+ * replaced only once the new one is complete; on error the old one stays.
+ * The bundle folder is 0700 and the archive 0600. Returns 0 or -1 with err.
  */
 int report_bundle(const struct report_input *in, char *err, size_t errlen);
 

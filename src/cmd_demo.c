@@ -1,0 +1,254 @@
+/* cmd_demo: `casebisect demo [--workdir DIR]`, the whole thing on a bundled
+ * example: a synthetic nnU-Net raw dataset with two bad label files, and the
+ * toy trainer (its CUDA build on a GPU, else its CPU build). */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <uv.h>
+
+#include "casebisect/cli.h"
+#include "casebisect/gpu.h"
+#include "casebisect/run.h"
+#include "casebisect/util.h"
+
+enum { OPT_WORKDIR = 1 };
+
+static const struct cli_option demo_options[] = {
+	{ "workdir", 0, CLI_ARG_REQUIRED, OPT_WORKDIR, "DIR",
+	  "where the dataset, trials and report go (default ./casebisect-demo-DATE-TIME)" },
+};
+
+static const struct cli_command demo_cmd = {
+	.name = "demo",
+	.usage = "[--workdir DIR]",
+	.description =
+		"Run casebisect end to end on a bundled example. The demo writes a small\n"
+		"synthetic nnU-Net raw dataset into DIR/dataset (64 cases, NIfTI files,\n"
+		"labels {0,1,2} declared; two label files hold the value 7, as a mask saved\n"
+		"with a stray value would), then runs 'casebisect run' on it with the toy\n"
+		"trainer from harness/: its CUDA build when a GPU is present (a real\n"
+		"device-side assert in a gather kernel), else its CPU build (the same\n"
+		"bounds check on the CPU, classified cpu_index_error). It prints the\n"
+		"verdict, where the report is, and the wall time and trials it took.\n"
+		"\n"
+		"Exit status as for 'casebisect run' (0 when the culprits were found).",
+	.example =
+		"$ casebisect demo --workdir /tmp/demo\n"
+		"...\n"
+		"verdict: culprits_found\n"
+		"  culprit: case_013\n"
+		"  culprit: case_042\n"
+		"report: /tmp/demo/report.md\n"
+		"demo: 23 trials in 4.2 s",
+	.options = demo_options,
+	.n_options = CB_ARRAY_SIZE(demo_options),
+};
+
+static const char *const demo_bad[] = { "case_013=7", "case_042=7" };
+
+/* The folder of this executable. */
+static char *exe_dir(void)
+{
+	char *exe = realpath("/proc/self/exe", NULL), *slash;
+
+	if (!exe)
+		return xstrdup(".");
+	slash = strrchr(exe, '/');
+	*slash = '\0';
+	return exe;
+}
+
+/* A helper program: beside the binary in the build tree (sub/name), or in
+ * PREFIX/libexec/casebisect/ after `make install`. NULL when neither. */
+static char *find_helper(const char *sub, const char *name)
+{
+	char *dir = exe_dir(), *p = cb_fmt("%s/%s/%s", dir, sub, name);
+
+	if (access(p, X_OK)) {
+		free(p);
+		p = cb_fmt("%s/../libexec/casebisect/%s", dir, name);
+		if (access(p, X_OK)) {
+			free(p);
+			p = NULL;
+		}
+	}
+	free(dir);
+	return p;
+}
+
+struct wait_ctx {
+	int64_t status;
+	int signal;
+};
+
+static void on_exit_cb(uv_process_t *p, int64_t status, int signal)
+{
+	struct wait_ctx *w = p->data;
+
+	w->status = status;
+	w->signal = signal;
+	uv_close((uv_handle_t *)p, NULL);
+}
+
+/* Runs argv to its end (stdout to /dev/null, stderr through); 0 when it
+ * exited 0. */
+static int run_to_end(char **argv)
+{
+	uv_loop_t loop;
+	uv_process_t proc;
+	uv_process_options_t o;
+	uv_stdio_container_t stdio[3];
+	struct wait_ctx w = { -1, 0 };
+	int rc;
+
+	uv_loop_init(&loop);
+	memset(&o, 0, sizeof(o));
+	stdio[0].flags = UV_IGNORE;
+	stdio[1].flags = UV_IGNORE;
+	stdio[2].flags = UV_INHERIT_FD;
+	stdio[2].data.fd = 2;
+	o.file = argv[0];
+	o.args = argv;
+	o.exit_cb = on_exit_cb;
+	o.stdio = stdio;
+	o.stdio_count = 3;
+	proc.data = &w;
+	rc = uv_spawn(&loop, &proc, &o);
+	if (rc) {
+		cli_error("cannot run '%s': %s", argv[0], uv_strerror(rc));
+		uv_close((uv_handle_t *)&proc, NULL);
+	}
+	uv_run(&loop, UV_RUN_DEFAULT);
+	uv_loop_close(&loop);
+	return rc || w.status != 0 || w.signal ? -1 : 0;
+}
+
+static size_t journal_trials(const char *workdir)
+{
+	char *path = cb_path_join(workdir, "journal.jsonl"), *text = cb_read_file(path, NULL), *p;
+	size_t n = 0;
+
+	for (p = text; p && *p; p++)
+		n += *p == '\n';
+	free(text);
+	free(path);
+	return n;
+}
+
+enum cb_exit cmd_demo(int argc, char **argv)
+{
+	struct cli_parser p;
+	struct run_config c;
+	struct gpu_info *gpu = NULL;
+	const char *value, *wd_opt = NULL;
+	char *workdir = NULL, *dataset = NULL, *mkcases = NULL, *toy = NULL, *toy_cuda = NULL;
+	char name[64], *gen[16];
+	const char *cmd[8];
+	enum cb_exit ret = CB_EXIT_USAGE;
+	struct timespec t0, t1;
+	int id, r;
+	size_t k = 0, i;
+
+	cli_parser_init(&p, &demo_cmd, argc, argv);
+	while ((r = cli_next(&p, &id, &value)) > 0) {
+		if (id == CLI_OPT_HELP) {
+			cli_print_help(&demo_cmd, stdout);
+			ret = CB_EXIT_OK;
+			goto out;
+		}
+		if (id == OPT_WORKDIR)
+			wd_opt = value;
+	}
+	if (r < 0)
+		goto out;
+	if (p.n_operands) {
+		ret = cli_usage_error(&demo_cmd, "demo takes no operands, not '%s'", p.operands[0]);
+		goto out;
+	}
+	ret = CB_EXIT_ERROR;
+	clock_gettime(CLOCK_MONOTONIC, &t0);
+	if (!wd_opt) {
+		time_t now = time(NULL);
+		struct tm tm;
+
+		localtime_r(&now, &tm);
+		strftime(name, sizeof(name), "casebisect-demo-%Y%m%d-%H%M%S", &tm);
+		wd_opt = name;
+	}
+	if (mkdir(wd_opt, 0755)) {
+		cli_error("cannot create --workdir '%s': %s", wd_opt, strerror(errno));
+		if (errno == EEXIST)
+			fputs("hint: give a folder that does not exist yet\n", stderr);
+		goto out;
+	}
+	workdir = realpath(wd_opt, NULL);
+	mkcases = find_helper("examples", "mkcases");
+	toy = find_helper("harness", "toytrain");
+	toy_cuda = find_helper("harness", "toytrain-cuda");
+	if (!workdir || !mkcases || !toy) {
+		cli_error("the demo's helpers are missing (examples/mkcases, harness/toytrain)");
+		fputs("hint: run 'make' in the source tree, or 'make install'\n", stderr);
+		goto out;
+	}
+	dataset = cb_path_join(workdir, "dataset");
+	gen[k++] = mkcases;
+	gen[k++] = (char *)"--cases";
+	gen[k++] = (char *)"64";
+	for (i = 0; i < CB_ARRAY_SIZE(demo_bad); i++) {
+		gen[k++] = (char *)"--bad";
+		gen[k++] = (char *)demo_bad[i];
+	}
+	gen[k++] = dataset;
+	gen[k] = NULL;
+	printf("demo: writing a synthetic nnU-Net raw dataset of 64 cases to %s\n", dataset);
+	fflush(stdout);
+	if (run_to_end(gen)) {
+		cli_error("could not write the demo dataset with %s", mkcases);
+		goto out;
+	}
+
+	gpu = xmalloc(sizeof(*gpu));
+	gpu_discover(gpu, 20000);
+	run_config_init(&c);
+	k = 0;
+	if (gpu->available && toy_cuda) {
+		cmd[k++] = toy_cuda;
+		printf("demo: GPU found (%s): the toy trainer's CUDA build\n", gpu->dev[0].name);
+	} else {
+		cmd[k++] = toy;
+		c.gpus = "none";
+		c.jobs = 2;
+		printf("demo: %s: the toy trainer's CPU build, 2 trials at once\n",
+		       gpu->available ? "no CUDA build of the toy trainer (nvcc was missing)" :
+		       "no GPU");
+	}
+	fflush(stdout);
+	cmd[k++] = "--cases-file";
+	cmd[k++] = "{cases_file}";
+	cmd[k++] = "--files-file";
+	cmd[k++] = "{files_file}";
+	cmd[k] = NULL;
+	c.dataset = dataset;
+	c.command = cmd;
+	c.workdir = workdir;
+	c.workdir_exists_ok = true;
+	ret = (enum cb_exit)run_start(&c);
+	clock_gettime(CLOCK_MONOTONIC, &t1);
+	printf("demo: %zu trials in %.1f s\n", journal_trials(workdir),
+	       (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+out:
+	free(gpu);
+	free(workdir);
+	free(dataset);
+	free(mkcases);
+	free(toy);
+	free(toy_cuda);
+	cli_parser_release(&p);
+	return ret;
+}

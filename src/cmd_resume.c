@@ -1,0 +1,96 @@
+/* cmd_resume: `casebisect resume WORKDIR`, go on with a run after Ctrl-C, a
+ * crash of casebisect, kill -9 or a reboot (src/run.c: run_resume()). */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "casebisect/cli.h"
+#include "casebisect/run.h"
+#include "casebisect/util.h"
+
+enum { OPT_MAX_TRIALS = 1, OPT_DEADLINE, OPT_JSON_EVENTS };
+
+static const struct cli_option resume_options[] = {
+	{ "max-trials", 0, CLI_ARG_REQUIRED, OPT_MAX_TRIALS, "N",
+	  "stop after N trials in all (journal included) with what is known" },
+	{ "deadline", 0, CLI_ARG_REQUIRED, OPT_DEADLINE, "TIME",
+	  "no new trial after TIME: HH:MM, or a duration (90m, 8h, 3600)" },
+	{ "json-events", 0, CLI_ARG_NONE, OPT_JSON_EVENTS, NULL,
+	  "print one JSON object per event instead of lines" },
+};
+
+static const struct cli_command resume_cmd = {
+	.name = "resume",
+	.usage = "[--max-trials N] [--deadline TIME] [--json-events] WORKDIR",
+	.description =
+		"Continue the run in WORKDIR where it stopped: after Ctrl-C, a crash of\n"
+		"casebisect, kill -9 or a reboot. Every trial in WORKDIR/journal.jsonl\n"
+		"counts as done and is never run again; trials that were running when\n"
+		"casebisect stopped run again, after any of their processes still alive\n"
+		"are ended (trials run in sessions of their own, so they outlive a killed\n"
+		"casebisect). The options, the command and the dataset are those of the\n"
+		"run (WORKDIR/run.json); a dataset that changed since is refused, since\n"
+		"the journal's answers would no longer hold. --max-trials and --deadline\n"
+		"may be given anew.\n"
+		"\n"
+		"Exit status as for 'casebisect run'.",
+	.example =
+		"$ casebisect run --workdir /scratch/triage DATASET -- COMMAND...\n"
+		"^C\n"
+		"casebisect: interrupted; finished trials are in the journal.\n"
+		"hint: continue with 'casebisect resume /scratch/triage'\n"
+		"$ casebisect resume /scratch/triage\n"
+		"[03:12:40] journal: 9 finished trials, not run again",
+	.options = resume_options,
+	.n_options = CB_ARRAY_SIZE(resume_options),
+};
+
+enum cb_exit cmd_resume(int argc, char **argv)
+{
+	struct cli_parser p;
+	const char *value;
+	enum cb_exit ret = CB_EXIT_USAGE;
+	enum run_events events = RUN_EVENTS_AUTO;
+	unsigned long long max_trials = 0;
+	double deadline = 0;
+	char *end;
+	int id, r;
+
+	cli_parser_init(&p, &resume_cmd, argc, argv);
+	while ((r = cli_next(&p, &id, &value)) > 0) {
+		switch (id) {
+		case CLI_OPT_HELP:
+			cli_print_help(&resume_cmd, stdout);
+			ret = CB_EXIT_OK;
+			goto out;
+		case OPT_MAX_TRIALS:
+			errno = 0;
+			max_trials = strtoull(value, &end, 10);
+			if (errno || end == value || *end || *value == '-') {
+				ret = cli_usage_error(&resume_cmd, "--max-trials '%s': expected a whole number",
+						      value);
+				goto out;
+			}
+			break;
+		case OPT_DEADLINE:
+			if (cli_parse_deadline(value, &deadline)) {
+				ret = cli_usage_error(&resume_cmd, "--deadline '%s': expected HH:MM or a "
+						      "duration such as 90m, 8h or 3600", value);
+				goto out;
+			}
+			break;
+		case OPT_JSON_EVENTS: events = RUN_EVENTS_JSON; break;
+		}
+	}
+	if (r < 0)
+		goto out;
+	if (p.n_operands != 1) {
+		ret = cli_usage_error(&resume_cmd, "%s", p.n_operands ? "one WORKDIR, please" :
+				      "no WORKDIR: casebisect resume WORKDIR");
+		goto out;
+	}
+	ret = (enum cb_exit)run_resume(p.operands[0], max_trials, deadline, events);
+out:
+	cli_parser_release(&p);
+	return ret;
+}

@@ -1,0 +1,356 @@
+/* cmd_run: `casebisect run [options] DATASET -- COMMAND [ARG...]`, the main
+ * job: options in, run_start() (src/run.c) does the rest. */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "casebisect/cli.h"
+#include "casebisect/run.h"
+#include "casebisect/util.h"
+
+enum {
+	OPT_WORKDIR = 1, OPT_ENV, OPT_NO_BLOCKING, OPT_CWD, OPT_TIMEOUT, OPT_STALL, OPT_PASS_AFTER,
+	OPT_SETTLE, OPT_GRACE, OPT_PASS_PATTERN, OPT_BATCH_PATTERN, OPT_GPUS, OPT_PER_GPU,
+	OPT_JOBS, OPT_TARGET_LOG, OPT_MATCH, OPT_LOG_HEAD, OPT_LOG_TAIL, OPT_FORMAT,
+	OPT_CONFIGURATION, OPT_PLANS, OPT_STRATEGY, OPT_PRIOR, OPT_REPEAT, OPT_CONFIRM,
+	OPT_RETRIES, OPT_MIN_CASES, OPT_MAX_TRIALS, OPT_DEADLINE, OPT_SEED, OPT_ENV_CMD,
+	OPT_KEEP_VIEWS, OPT_JSON_EVENTS,
+};
+
+static const struct cli_option run_options[] = {
+	{ "workdir", 0, CLI_ARG_REQUIRED, OPT_WORKDIR, "DIR",
+	  "where trials, journal and report go (default ./casebisect-DATE-TIME)" },
+	{ "format", 0, CLI_ARG_REQUIRED, OPT_FORMAT, "F",
+	  "nnunet-pre, nnunet-raw, msd or list (default: detect)" },
+	{ "configuration", 0, CLI_ARG_REQUIRED, OPT_CONFIGURATION, "C",
+	  "nnunet-pre: the configuration's data (3d_fullres)" },
+	{ "plans", 0, CLI_ARG_REQUIRED, OPT_PLANS, "P", "nnunet-pre: the plans identifier (nnUNetPlans)" },
+	{ "match", 0, CLI_ARG_REQUIRED, OPT_MATCH, "LEVEL",
+	  "how close a failure must be to the target: class, kernel (default), exact" },
+	{ "target-log", 0, CLI_ARG_REQUIRED, OPT_TARGET_LOG, "LOG",
+	  "the bug to find, from a log (a bug report's); the full run must show it" },
+	{ "strategy", 0, CLI_ARG_REQUIRED, OPT_STRATEGY, "S",
+	  "find-all (default: every case that crashes alone) or ddmin (one minimal subset)" },
+	{ "prior", 0, CLI_ARG_REQUIRED, OPT_PRIOR, "LIST",
+	  "suspects tried first: batch (default), audit, none; comma separated" },
+	{ "gpus", 0, CLI_ARG_REQUIRED, OPT_GPUS, "auto|none|LIST",
+	  "devices for the trials, one slot each (default auto: all found)" },
+	{ "per-gpu", 0, CLI_ARG_REQUIRED, OPT_PER_GPU, "N", "trials at once on each device (1)" },
+	{ "jobs", 'j', CLI_ARG_REQUIRED, OPT_JOBS, "N",
+	  "trials at once in all (default: one per device slot, or 1 without GPUs)" },
+	{ "timeout", 0, CLI_ARG_REQUIRED, OPT_TIMEOUT, "SEC",
+	  "a trial's hard limit (default 3x the full run, at least 600)" },
+	{ "pass-after", 0, CLI_ARG_REQUIRED, OPT_PASS_AFTER, "SEC",
+	  "PASS when a trial ran this long without a failure" },
+	{ "stall", 0, CLI_ARG_REQUIRED, OPT_STALL, "SEC", "no output for this long: UNRESOLVED" },
+	{ "settle", 0, CLI_ARG_REQUIRED, OPT_SETTLE, "SEC", "after a failure, wait for the rest (2)" },
+	{ "grace", 0, CLI_ARG_REQUIRED, OPT_GRACE, "SEC", "between SIGTERM and SIGKILL (10)" },
+	{ "pass-pattern", 0, CLI_ARG_REQUIRED, OPT_PASS_PATTERN, "REGEX",
+	  "PASS when a line matches this POSIX ERE" },
+	{ "batch-pattern", 0, CLI_ARG_REQUIRED, OPT_BATCH_PATTERN, "REGEX",
+	  "a line naming a step's cases; group 1 = the cases (CASEBISECT_BATCH)" },
+	{ "repeat", 0, CLI_ARG_REQUIRED, OPT_REPEAT, "N",
+	  "after a flaky pass: runs of each pass that clears cases (2)" },
+	{ "confirm", 0, CLI_ARG_REQUIRED, OPT_CONFIRM, "N",
+	  "runs of the remainder without the culprits (1; 3 after a flake)" },
+	{ "retries", 0, CLI_ARG_REQUIRED, OPT_RETRIES, "N", "re-runs of an UNRESOLVED trial (1)" },
+	{ "min-cases", 0, CLI_ARG_REQUIRED, OPT_MIN_CASES, "N",
+	  "pad smaller subsets with cleared cases (for trainers that need a few)" },
+	{ "max-trials", 0, CLI_ARG_REQUIRED, OPT_MAX_TRIALS, "N",
+	  "stop after N trials with what is known (verdict undetermined)" },
+	{ "deadline", 0, CLI_ARG_REQUIRED, OPT_DEADLINE, "TIME",
+	  "no new trial after TIME: HH:MM, or a duration (90m, 8h, 3600)" },
+	{ "seed", 0, CLI_ARG_REQUIRED, OPT_SEED, "N", "for the random picks of the control (1)" },
+	{ "env", 0, CLI_ARG_REQUIRED, OPT_ENV, "K=V", "add or override a variable (repeatable)" },
+	{ "no-blocking", 0, CLI_ARG_NONE, OPT_NO_BLOCKING, NULL,
+	  "do not set CUDA_LAUNCH_BLOCKING=1 (faster, less exact)" },
+	{ "cwd", 0, CLI_ARG_REQUIRED, OPT_CWD, "DIR", "run the command there (default: here)" },
+	{ "env-cmd", 0, CLI_ARG_REQUIRED, OPT_ENV_CMD, "SHELL",
+	  "a shell command whose output goes in the report (versions)" },
+	{ "log-head", 0, CLI_ARG_REQUIRED, OPT_LOG_HEAD, "BYTES", "keep the first BYTES of a log (1M)" },
+	{ "log-tail", 0, CLI_ARG_REQUIRED, OPT_LOG_TAIL, "BYTES", "and the last BYTES (4M)" },
+	{ "keep-views", 0, CLI_ARG_NONE, OPT_KEEP_VIEWS, NULL, "keep each trial's subset view" },
+	{ "json-events", 0, CLI_ARG_NONE, OPT_JSON_EVENTS, NULL,
+	  "print one JSON object per event instead of lines" },
+};
+
+static const struct cli_command run_cmd = {
+	.name = "run",
+	.usage = "[options] DATASET -- COMMAND [ARG...]",
+	.description =
+		"Find the cases of DATASET that make COMMAND (your training) crash.\n"
+		"\n"
+		"casebisect runs COMMAND on subsets of the cases, each run a trial: short\n"
+		"(it ends at the first failure, at exit, at a CASEBISECT_PASS line or\n"
+		"after --pass-after), with CUDA_LAUNCH_BLOCKING=1, in its own process\n"
+		"group, one at a time per GPU slot. First the full dataset (the target:\n"
+		"how it crashes), then a control without data (is the crash about the\n"
+		"data at all?), then the search, then the culprits are confirmed alone and\n"
+		"the rest must train. Every finished trial goes to WORKDIR/journal.jsonl:\n"
+		"after Ctrl-C, a crash or a reboot, 'casebisect resume WORKDIR' goes on\n"
+		"without running any finished trial again.\n"
+		"\n"
+		"DATASET is an nnU-Net v2 raw or preprocessed dataset folder, an MSD /\n"
+		"MONAI datalist JSON, or a case list (see 'casebisect cases'). Your files\n"
+		"are never written: each trial sees a view of its subset, made of links in\n"
+		"WORKDIR/trials/NNNN/. COMMAND runs without a shell; {cases_file} (the\n"
+		"subset's case IDs), {files_file} (their files), {view}, {trial_dir} and\n"
+		"{n} in its arguments are replaced per trial. nnU-Net formats need none:\n"
+		"nnUNet_raw, nnUNet_preprocessed and nnUNet_results point into the view.\n"
+		"\n"
+		"At the end: WORKDIR/report.md (paste it into an issue), report.json, and\n"
+		"bundle.tar.gz with the culprits' files and a repro.sh. The bundle holds\n"
+		"copies of the cases' files, which may be patients' data.\n"
+		"\n"
+		"Exit status: 0 answered (culprits_found, minimal_subset, dataset_wide);\n"
+		"1 error; 2 usage; 3 the failure did not reproduce on the full dataset; 4\n"
+		"it is not data-dependent (environment); 5 interrupted (resume it); 6\n"
+		"undetermined (out of trials or time, or too many unresolved trials).",
+	.example =
+		"$ casebisect run --workdir /scratch/triage --pass-after 900 \\\n"
+		"    $nnUNet_preprocessed/Dataset501_Liver -- \\\n"
+		"    nnUNetv2_train Dataset501_Liver 3d_fullres all\n"
+		"$ casebisect run --workdir /tmp/t /tmp/ds -- \\\n"
+		"    harness/toytrain --cases-file {cases_file} --files-file {files_file}\n"
+		"[02:10:11] trial 1 (target, 64 cases): FAIL (failure, cpu_index_error) in 0.1 s\n"
+		"...\n"
+		"verdict: culprits_found\n"
+		"  culprit: case_013\n"
+		"  culprit: case_042",
+	.options = run_options,
+	.n_options = CB_ARRAY_SIZE(run_options),
+};
+
+static int parse_count(const char *v, unsigned long long max, unsigned long long *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtoull(v, &end, 10);
+	return errno || end == v || *end || *v == '-' || *out > max ? -1 : 0;
+}
+
+static int parse_prior(const char *v, unsigned *out)
+{
+	char *copy = xstrdup(v), *save = NULL, *tok;
+	int rc = 0;
+
+	*out = 0;
+	for (tok = strtok_r(copy, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+		if (!strcmp(tok, "batch"))
+			*out |= RUN_PRIOR_BATCH;
+		else if (!strcmp(tok, "audit"))
+			*out |= RUN_PRIOR_AUDIT;
+		else if (strcmp(tok, "none"))
+			rc = -1;
+	}
+	free(copy);
+	return rc;
+}
+
+/* The default work directory: ./casebisect-YYYYmmdd-HHMMSS. */
+static char *default_workdir(void)
+{
+	char name[64];
+	time_t t = time(NULL);
+	struct tm tm;
+
+	localtime_r(&t, &tm);
+	strftime(name, sizeof(name), "casebisect-%Y%m%d-%H%M%S", &tm);
+	return xstrdup(name);
+}
+
+/* An absolute path for one that may not exist yet (its parent must). */
+static char *absolute_new(const char *path)
+{
+	char *copy = xstrdup(path), *slash, *parent, *r;
+
+	while (strlen(copy) > 1 && copy[strlen(copy) - 1] == '/')
+		copy[strlen(copy) - 1] = '\0';
+	slash = strrchr(copy, '/');
+	if (!slash)
+		parent = realpath(".", NULL);
+	else if (slash == copy)
+		parent = xstrdup("/");
+	else {
+		*slash = '\0';
+		parent = realpath(copy, NULL);
+		*slash = '/';
+	}
+	if (!parent) {
+		free(copy);
+		return NULL;
+	}
+	r = cb_path_join(parent, slash ? slash + 1 : copy);
+	free(parent);
+	free(copy);
+	return r;
+}
+
+enum cb_exit cmd_run(int argc, char **argv)
+{
+	struct run_config c;
+	struct cli_parser p;
+	const char *value, **env;
+	char *workdir = NULL, *cwd = NULL, *target_log = NULL, *wd_given = NULL;
+	const char *wd_opt = NULL;
+	enum cb_exit ret = CB_EXIT_USAGE;
+	size_t nenv = 0;
+	int id, r;
+
+	run_config_init(&c);
+	env = xcalloc((size_t)argc + 1, sizeof(*env));
+	cli_parser_init(&p, &run_cmd, argc, argv);
+	while ((r = cli_next(&p, &id, &value)) > 0) {
+		double *secs = NULL;
+		size_t *bytes = NULL;
+		unsigned long long n;
+
+		switch (id) {
+		case CLI_OPT_HELP:
+			cli_print_help(&run_cmd, stdout);
+			ret = CB_EXIT_OK;
+			goto out;
+		case OPT_WORKDIR: wd_opt = value; break;
+		case OPT_FORMAT:
+			if (ds_format_parse(value, &c.dso.format)) {
+				ret = cli_usage_error(&run_cmd, "--format '%s': expected nnunet-pre, "
+						      "nnunet-raw, msd or list", value);
+				goto out;
+			}
+			break;
+		case OPT_CONFIGURATION: c.dso.configuration = value; break;
+		case OPT_PLANS: c.dso.plans = value; break;
+		case OPT_MATCH:
+			if (cls_match_parse(value, &c.match)) {
+				ret = cli_usage_error(&run_cmd, "--match '%s': expected class, kernel or exact",
+						      value);
+				goto out;
+			}
+			break;
+		case OPT_TARGET_LOG: c.target_log = value; break;
+		case OPT_STRATEGY:
+			if (!strcmp(value, "find-all"))
+				c.strategy = RED_FIND_ALL;
+			else if (!strcmp(value, "ddmin"))
+				c.strategy = RED_DDMIN;
+			else {
+				ret = cli_usage_error(&run_cmd, "--strategy '%s': expected find-all or ddmin",
+						      value);
+				goto out;
+			}
+			break;
+		case OPT_PRIOR:
+			if (parse_prior(value, &c.prior)) {
+				ret = cli_usage_error(&run_cmd, "--prior '%s': expected batch, audit or none, "
+						      "comma separated", value);
+				goto out;
+			}
+			break;
+		case OPT_GPUS: c.gpus = value; break;
+		case OPT_PER_GPU:
+		case OPT_JOBS:
+		case OPT_REPEAT:
+		case OPT_CONFIRM:
+		case OPT_RETRIES:
+		case OPT_MIN_CASES:
+		case OPT_MAX_TRIALS:
+		case OPT_SEED:
+			if (parse_count(value, id == OPT_MAX_TRIALS ? 1000000000ULL : 100000ULL, &n) ||
+			    (n == 0 && (id == OPT_PER_GPU || id == OPT_JOBS))) {
+				ret = cli_usage_error(&run_cmd, "'%s': expected a whole number%s", value,
+						      id == OPT_PER_GPU || id == OPT_JOBS ? " from 1" : "");
+				goto out;
+			}
+			if (id == OPT_PER_GPU) c.per_gpu = (size_t)n;
+			if (id == OPT_JOBS) c.jobs = (size_t)n;
+			if (id == OPT_REPEAT) c.repeat = (unsigned)n;
+			if (id == OPT_CONFIRM) c.confirm = (unsigned)n;
+			if (id == OPT_RETRIES) c.retries = n ? (unsigned)n : RED_NO_RETRIES;
+			if (id == OPT_MIN_CASES) c.min_cases = (size_t)n;
+			if (id == OPT_MAX_TRIALS) c.max_trials = n;
+			if (id == OPT_SEED) c.seed = (unsigned)n;
+			break;
+		case OPT_DEADLINE:
+			if (cli_parse_deadline(value, &c.deadline)) {
+				ret = cli_usage_error(&run_cmd, "--deadline '%s': expected HH:MM or a "
+						      "duration such as 90m, 8h or 3600", value);
+				goto out;
+			}
+			break;
+		case OPT_TIMEOUT: secs = &c.limits.timeout_s; break;
+		case OPT_STALL: secs = &c.limits.stall_s; break;
+		case OPT_PASS_AFTER: secs = &c.limits.pass_after_s; break;
+		case OPT_SETTLE: secs = &c.limits.settle_s; break;
+		case OPT_GRACE: secs = &c.limits.grace_s; break;
+		case OPT_PASS_PATTERN: c.pass_pattern = value; break;
+		case OPT_BATCH_PATTERN: c.batch_pattern = value; break;
+		case OPT_ENV:
+			if (!strchr(value, '=') || value[0] == '=') {
+				ret = cli_usage_error(&run_cmd, "--env '%s': expected NAME=VALUE", value);
+				goto out;
+			}
+			env[nenv++] = value;
+			break;
+		case OPT_NO_BLOCKING: c.no_blocking = true; break;
+		case OPT_CWD: c.cwd = value; break;
+		case OPT_ENV_CMD: c.env_cmd = value; break;
+		case OPT_LOG_HEAD: bytes = &c.limits.log_head; break;
+		case OPT_LOG_TAIL: bytes = &c.limits.log_tail; break;
+		case OPT_KEEP_VIEWS: c.keep_views = true; break;
+		case OPT_JSON_EVENTS: c.events = RUN_EVENTS_JSON; break;
+		}
+		if (secs && cli_parse_seconds(value, secs)) {
+			ret = cli_usage_error(&run_cmd, "'%s': expected seconds, e.g. 600 or 0.5", value);
+			goto out;
+		}
+		if (bytes && cli_parse_bytes(value, bytes)) {
+			ret = cli_usage_error(&run_cmd, "'%s': expected a size, e.g. 1048576, 64K or 1M",
+					      value);
+			goto out;
+		}
+	}
+	if (r < 0)
+		goto out;
+	if (p.dashdash != 1 || p.n_operands < 2) {
+		ret = cli_usage_error(&run_cmd, "%s", p.dashdash == 0 ? "no DATASET before '--'" :
+				      p.dashdash > 1 ? "one DATASET before '--', then the command" :
+				      "no COMMAND after '--': casebisect run DATASET -- COMMAND [ARG...]");
+		goto out;
+	}
+	c.dataset = p.operands[0];
+	c.command = p.operands + p.dashdash;
+	c.env = env;
+	ret = CB_EXIT_ERROR;
+	wd_given = wd_opt ? xstrdup(wd_opt) : default_workdir();
+	if (!(workdir = absolute_new(wd_given))) {
+		cli_error("--workdir '%s': its parent folder does not exist", wd_given);
+		goto out;
+	}
+	c.workdir = workdir;
+	/* Without --cwd, here: recorded, so that a resume or the bundle's
+	 * repro.sh started elsewhere still finds a relative command. */
+	if (!(cwd = realpath(c.cwd ? c.cwd : ".", NULL))) {
+		cli_error("--cwd '%s': %s", c.cwd ? c.cwd : ".", strerror(errno));
+		goto out;
+	}
+	c.cwd = cwd;
+	if (c.target_log && !(target_log = realpath(c.target_log, NULL))) {
+		cli_error("--target-log '%s': %s", c.target_log, strerror(errno));
+		goto out;
+	}
+	c.target_log = target_log;
+	ret = (enum cb_exit)run_start(&c);
+out:
+	free(wd_given);
+	free(workdir);
+	free(cwd);
+	free(target_log);
+	free(env);
+	cli_parser_release(&p);
+	return ret;
+}

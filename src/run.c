@@ -1,0 +1,1648 @@
+/* run: the main job; the contract is in include/casebisect/run.h.
+ *
+ * Design note: one engine for run, resume and report. Every trial the
+ * engine needs goes through need_trial(): when the journal already holds a
+ * finished trial of the same phase and the same cases, its outcome is used
+ * and nothing runs; otherwise the trial runs (run, resume) or the engine
+ * stops there (report: the run is not finished). Since the reducer's
+ * proposals depend only on the outcomes it knows, replaying the journal
+ * this way walks the same search, and a resumed run never repeats a trial
+ * that finished. Trials that were running when casebisect died are not in
+ * the journal: they run again, after sup_end_stale() ended what was left
+ * of them.
+ *
+ * The phases (../shared/DESIGN.md, issue 6): the target (the full dataset,
+ * twice when it passes), the control (the empty subset, else one case
+ * nothing suspects, else a few random cases alone), the search (the
+ * reducer, on every slot), and the report. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <dirent.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "casebisect/cli.h"
+#include "casebisect/envcmd.h"
+#include "casebisect/gpu.h"
+#include "casebisect/journal.h"
+#include "casebisect/json.h"
+#include "casebisect/reduce.h"
+#include "casebisect/report.h"
+#include "casebisect/run.h"
+#include "casebisect/supervise.h"
+#include "casebisect/util.h"
+#include "casebisect/view.h"
+
+#define RUN_SCHEMA_VERSION 1
+#define MIN_TIMEOUT_S 600.0
+#define SAMPLE_CASES 3
+#define ENV_CMD_TIMEOUT_S 60.0
+#define ENV_CMD_MAX (64 * 1024)
+
+/* A search trial in flight. */
+struct flight {
+	struct run *r;
+	uint64_t red_id;
+	uint64_t number;
+	char phase[16];
+	size_t *subset;
+	size_t n;
+	bool busy;
+	char dir[PATH_MAX];
+};
+
+struct run {
+	struct run_config c;
+	cJSON *run_root;            /* resume: owns c's strings */
+	const char **command_v, **env_v;
+	struct dataset ds;
+	bool have_ds;
+	struct jrn *jrn;
+	struct jrn_entry *all;      /* every finished trial: replayed, then new */
+	size_t nall, cap;
+	bool *used;                 /* all[i] consumed by need_trial() */
+	uint64_t next_number;
+	struct sup *sup;
+	struct red *red;
+	struct gpu_info gpu;
+	bool have_gpu;
+	int gpus[GPU_MAX];
+	size_t ngpus, slots;
+	struct cls_signature target;
+	bool have_target;
+	char target_source[PATH_MAX + 64];
+	struct flight **flights;    /* each allocated once: the supervisor holds them */
+	size_t nflights;
+	/* the last synchronous trial */
+	int sync_done;
+	size_t sync_index;
+	bool dry, missing, interrupted, fatal;
+	char fatal_msg[1200];
+	double t0;
+	uint64_t pre_trials;        /* trials before the search */
+	size_t culprits_seen;
+	bool tty, status_shown;
+	char *env_cmd_output;
+};
+
+void run_config_init(struct run_config *c)
+{
+	struct sup_limits l = SUP_LIMITS_INIT;
+
+	memset(c, 0, sizeof(*c));
+	c->limits = l;
+	c->match = CLS_MATCH_KERNEL;
+	c->gpus = "auto";
+	c->per_gpu = 1;
+	c->strategy = RED_FIND_ALL;
+	c->prior = RUN_PRIOR_BATCH;
+	c->retries = 1;
+	c->seed = 1;
+}
+
+static double now_s(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
+}
+
+/* ---- output: plain lines, a status line on a terminal, or JSON events ---- */
+
+static void clear_status(struct run *r)
+{
+	if (r->status_shown) {
+		fputs("\r\033[K", stdout);
+		r->status_shown = false;
+	}
+}
+
+static void say(struct run *r, const char *fmt, ...) CB_PRINTF(2, 3);
+
+/* A line for people (not in JSON mode), with the time of day when stdout
+ * is a log file. */
+static void say(struct run *r, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (r->c.events == RUN_EVENTS_JSON || r->dry)
+		return;
+	clear_status(r);
+	if (!r->tty) {
+		char stamp[32];
+		time_t t = time(NULL);
+		struct tm tm;
+
+		localtime_r(&t, &tm);
+		strftime(stamp, sizeof(stamp), "%H:%M:%S", &tm);
+		printf("[%s] ", stamp);
+	}
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putchar('\n');
+	fflush(stdout);
+}
+
+/* One JSON object per line for machines (--json-events); takes obj. */
+static void event(struct run *r, cJSON *obj)
+{
+	char *text;
+
+	if (r->c.events != RUN_EVENTS_JSON || r->dry) {
+		cJSON_Delete(obj);
+		return;
+	}
+	json_add_num(obj, "time", now_s(), true);
+	text = json_finish(obj, false);
+	puts(text);
+	fflush(stdout);
+	free(text);
+}
+
+static void fmt_duration(double s, char *buf, size_t size)
+{
+	if (s < 60)
+		snprintf(buf, size, "%.0fs", s);
+	else if (s < 3600)
+		snprintf(buf, size, "%dm%02ds", (int)(s / 60), (int)fmod(s, 60));
+	else
+		snprintf(buf, size, "%dh%02dm", (int)(s / 3600), (int)fmod(s / 60, 60));
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static double median_duration(const struct run *r)
+{
+	double *d, m;
+	size_t i, n = 0;
+
+	if (!r->nall)
+		return 0;
+	d = xmalloc(r->nall * sizeof(*d));
+	for (i = 0; i < r->nall; i++)
+		d[n++] = r->all[i].duration_s;
+	qsort(d, n, sizeof(*d), cmp_double);
+	m = d[n / 2];
+	free(d);
+	return m;
+}
+
+/* The status line: trials, running per GPU, culprits, elapsed, ETA. */
+static void show_status(struct run *r)
+{
+	char line[512], el[32], eta[32] = "?";
+	size_t running = 0, i;
+	double trials_left = 0, rounds_left = 0;
+
+	if (!r->tty || r->c.events == RUN_EVENTS_JSON)
+		return;
+	for (i = 0; i < r->nflights; i++)
+		running += r->flights[i]->busy;
+	if (r->red) {
+		red_estimate(r->red, &trials_left, &rounds_left);
+		if (r->nall)
+			fmt_duration(rounds_left * median_duration(r), eta, sizeof(eta));
+	}
+	fmt_duration(now_s() - r->t0, el, sizeof(el));
+	snprintf(line, sizeof(line), "trials %zu | running %zu on %zu slot%s%s | culprits %zu | %s | ETA ~%s",
+		 r->nall, running, r->slots, r->slots == 1 ? "" : "s", r->ngpus ? " (GPUs)" : "",
+		 r->culprits_seen, el, eta);
+	clear_status(r);
+	printf("%s", line);
+	fflush(stdout);
+	r->status_shown = true;
+}
+
+/* ---- run.json ---- */
+
+static cJSON *string_array(const char *const *v)
+{
+	cJSON *a = cJSON_CreateArray();
+	size_t i;
+
+	for (i = 0; v && v[i]; i++)
+		cJSON_AddItemToArray(a, cJSON_CreateString(v[i]));
+	return a;
+}
+
+static const char *prior_name(unsigned p, char *buf, size_t size)
+{
+	snprintf(buf, size, "%s%s%s", p & RUN_PRIOR_AUDIT ? "audit" : "",
+		 (p & RUN_PRIOR_AUDIT) && (p & RUN_PRIOR_BATCH) ? "," : "",
+		 p & RUN_PRIOR_BATCH ? "batch" : "");
+	if (!*buf)
+		cb_strlcpy(buf, "none", size);
+	return buf;
+}
+
+static char *config_json(const struct run_config *c, const struct dataset *ds)
+{
+	cJSON *o = json_object(), *d = json_object(), *opt = json_object();
+	char buf[64];
+
+	json_add_num(o, "schema_version", RUN_SCHEMA_VERSION, true);
+	json_add_str(d, "path", ds->root);
+	json_add_str(d, "format", ds_format_name(ds->format));
+	json_add_str(d, "configuration", c->dso.configuration ? c->dso.configuration : "");
+	json_add_str(d, "plans", c->dso.plans ? c->dso.plans : "");
+	json_add_str(d, "digest", ds->digest);
+	cJSON_AddItemToObject(o, "dataset", d);
+	cJSON_AddItemToObject(o, "command", string_array(c->command));
+	cJSON_AddItemToObject(o, "env", string_array(c->env));
+	json_add_str(opt, "match", cls_match_name(c->match));
+	json_add_str(opt, "strategy", c->strategy == RED_DDMIN ? "ddmin" : "find-all");
+	json_add_str(opt, "prior", prior_name(c->prior, buf, sizeof(buf)));
+	json_add_str(opt, "gpus", c->gpus);
+	json_add_num(opt, "per_gpu", (double)c->per_gpu, true);
+	json_add_num(opt, "jobs", (double)c->jobs, true);
+	json_add_num(opt, "timeout", c->limits.timeout_s, true);
+	json_add_num(opt, "stall", c->limits.stall_s, true);
+	json_add_num(opt, "pass_after", c->limits.pass_after_s, true);
+	json_add_num(opt, "settle", c->limits.settle_s, true);
+	json_add_num(opt, "grace", c->limits.grace_s, true);
+	json_add_num(opt, "log_head", (double)c->limits.log_head, true);
+	json_add_num(opt, "log_tail", (double)c->limits.log_tail, true);
+	json_add_str(opt, "pass_pattern", c->pass_pattern ? c->pass_pattern : "");
+	json_add_str(opt, "batch_pattern", c->batch_pattern ? c->batch_pattern : "");
+	cJSON_AddBoolToObject(opt, "no_blocking", c->no_blocking);
+	json_add_str(opt, "cwd", c->cwd ? c->cwd : "");
+	json_add_num(opt, "repeat", c->repeat, true);
+	json_add_num(opt, "confirm", c->confirm, true);
+	json_add_num(opt, "retries", c->retries, true);
+	json_add_num(opt, "min_cases", (double)c->min_cases, true);
+	json_add_str(opt, "target_log", c->target_log ? c->target_log : "");
+	json_add_str(opt, "env_cmd", c->env_cmd ? c->env_cmd : "");
+	cJSON_AddBoolToObject(opt, "keep_views", c->keep_views);
+	json_add_num(opt, "seed", c->seed, true);
+	cJSON_AddItemToObject(o, "options", opt);
+	return json_finish(o, true);
+}
+
+static const char *opt_str(const cJSON *o, const char *key)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+
+	return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+static double opt_num(const cJSON *o, const char *key, double dflt)
+{
+	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
+
+	return cJSON_IsNumber(v) ? v->valuedouble : dflt;
+}
+
+static const char **strings_of(const cJSON *a)
+{
+	const char **v = xcalloc((size_t)cJSON_GetArraySize(a) + 1, sizeof(*v));
+	const cJSON *s;
+	size_t n = 0;
+
+	cJSON_ArrayForEach(s, a)
+		if (cJSON_IsString(s))
+			v[n++] = s->valuestring;
+	return v;
+}
+
+/* Fills r->c from run.json's text (r->run_root keeps the strings). */
+static int config_from_json(struct run *r, const char *text, char *err, size_t errlen)
+{
+	cJSON *o = cJSON_Parse(text);
+	const cJSON *d, *opt, *cmd;
+	const char *s;
+	struct run_config *c = &r->c;
+
+	if (!o) {
+		cb_set_err(err, errlen, "run.json: not valid JSON");
+		return -1;
+	}
+	r->run_root = o;
+	d = cJSON_GetObjectItemCaseSensitive(o, "dataset");
+	opt = cJSON_GetObjectItemCaseSensitive(o, "options");
+	cmd = cJSON_GetObjectItemCaseSensitive(o, "command");
+	if (!cJSON_IsObject(d) || !cJSON_IsObject(opt) || !cJSON_IsArray(cmd) ||
+	    !opt_str(d, "path") || cJSON_GetArraySize(cmd) < 1) {
+		cb_set_err(err, errlen, "run.json: \"dataset\", \"command\" or \"options\" is missing");
+		return -1;
+	}
+	c->dataset = opt_str(d, "path");
+	if ((s = opt_str(d, "format")) && ds_format_parse(s, &c->dso.format))
+		c->dso.format = DS_AUTO;
+	c->dso.configuration = opt_str(d, "configuration");
+	c->dso.plans = opt_str(d, "plans");
+	r->command_v = strings_of(cmd);
+	r->env_v = strings_of(cJSON_GetObjectItemCaseSensitive(o, "env"));
+	c->command = r->command_v;
+	c->env = r->env_v;
+	if ((s = opt_str(opt, "match")))
+		cls_match_parse(s, &c->match);
+	c->strategy = (s = opt_str(opt, "strategy")) && !strcmp(s, "ddmin") ? RED_DDMIN : RED_FIND_ALL;
+	c->prior = 0;
+	if ((s = opt_str(opt, "prior"))) {
+		c->prior |= strstr(s, "batch") ? RUN_PRIOR_BATCH : 0;
+		c->prior |= strstr(s, "audit") ? RUN_PRIOR_AUDIT : 0;
+	}
+	c->gpus = opt_str(opt, "gpus") ? opt_str(opt, "gpus") : "auto";
+	c->per_gpu = (size_t)opt_num(opt, "per_gpu", 1);
+	c->jobs = (size_t)opt_num(opt, "jobs", 0);
+	c->limits.timeout_s = opt_num(opt, "timeout", 0);
+	c->limits.stall_s = opt_num(opt, "stall", 0);
+	c->limits.pass_after_s = opt_num(opt, "pass_after", 0);
+	c->limits.settle_s = opt_num(opt, "settle", 2);
+	c->limits.grace_s = opt_num(opt, "grace", 10);
+	c->limits.log_head = (size_t)opt_num(opt, "log_head", (double)c->limits.log_head);
+	c->limits.log_tail = (size_t)opt_num(opt, "log_tail", (double)c->limits.log_tail);
+	c->pass_pattern = opt_str(opt, "pass_pattern");
+	c->batch_pattern = opt_str(opt, "batch_pattern");
+	c->no_blocking = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(opt, "no_blocking"));
+	c->cwd = opt_str(opt, "cwd");
+	c->repeat = (unsigned)opt_num(opt, "repeat", 0);
+	c->confirm = (unsigned)opt_num(opt, "confirm", 0);
+	c->retries = (unsigned)opt_num(opt, "retries", 1);
+	c->min_cases = (size_t)opt_num(opt, "min_cases", 0);
+	c->target_log = opt_str(opt, "target_log");
+	c->env_cmd = opt_str(opt, "env_cmd");
+	c->keep_views = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(opt, "keep_views"));
+	c->seed = (unsigned)opt_num(opt, "seed", 1);
+	return 0;
+}
+
+/* ---- the journal's trials ---- */
+
+static enum red_outcome outcome_of(const struct jrn_entry *e)
+{
+	return !strcmp(e->outcome, "PASS") ? RED_PASS :
+	       !strcmp(e->outcome, "FAIL") ? RED_FAIL : RED_UNRESOLVED;
+}
+
+static bool same_cases(const struct run *r, const struct jrn_entry *e, const size_t *subset,
+		       size_t n)
+{
+	size_t i;
+
+	if (e->ncases != n)
+		return false;
+	for (i = 0; i < n; i++)
+		if (strcmp(e->cases[i], r->ds.cases[subset[i]].id))
+			return false;
+	return true;
+}
+
+/* A finished trial of this phase and these cases not used yet, or -1. */
+static long find_known(struct run *r, const char *phase, const size_t *subset, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < r->nall; i++)
+		if (!r->used[i] && !strcmp(r->all[i].phase, phase) &&
+		    same_cases(r, &r->all[i], subset, n)) {
+			r->used[i] = true;
+			return (long)i;
+		}
+	return -1;
+}
+
+static void push_entry(struct run *r, const struct jrn_entry *e, bool used)
+{
+	if (r->nall == r->cap) {
+		r->cap = r->cap ? 2 * r->cap : 64;
+		r->all = xrealloc(r->all, r->cap * sizeof(*r->all));
+		r->used = xrealloc(r->used, r->cap * sizeof(*r->used));
+	}
+	r->all[r->nall] = *e;
+	r->used[r->nall] = used;
+	r->nall++;
+}
+
+/* ---- running one trial ---- */
+
+static void fail_run(struct run *r, const char *fmt, ...) CB_PRINTF(2, 3);
+
+static void fail_run(struct run *r, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (r->fatal)
+		return;
+	r->fatal = true;
+	va_start(ap, fmt);
+	vsnprintf(r->fatal_msg, sizeof(r->fatal_msg), fmt, ap);
+	va_end(ap);
+	if (r->sup)
+		sup_stop(r->sup, false);
+}
+
+static void split_words(const char *s, char ***out, size_t *n)
+{
+	char *copy = xstrdup(s), *save = NULL, *tok;
+
+	*out = NULL;
+	*n = 0;
+	for (tok = strtok_r(copy, " \t", &save); tok; tok = strtok_r(NULL, " \t", &save)) {
+		*out = xrealloc(*out, (*n + 1) * sizeof(**out));
+		(*out)[(*n)++] = xstrdup(tok);
+	}
+	free(copy);
+}
+
+static void on_trial_done(void *ctx, const struct sup_result *res);
+
+/* Starts trial f (its number, phase and subset set): the trial directory,
+ * the view, the command with its placeholders, the supervisor. */
+static int start_trial(struct run *r, struct flight *f)
+{
+	struct view v;
+	struct sup_placeholders ph = { 0 };
+	struct sup_trial_spec spec = { 0 };
+	char err[1200], nbuf[32], *trials;
+	char **argv;
+	int rc;
+
+	f->number = r->next_number++;
+	trials = cb_path_join(r->c.workdir, "trials");
+	mkdir(trials, 0755);
+	snprintf(f->dir, sizeof(f->dir), "%s/%04llu", trials, (unsigned long long)f->number);
+	free(trials);
+	if (mkdir(f->dir, 0755) && errno != EEXIST) {
+		fail_run(r, "cannot create '%s': %s", f->dir, strerror(errno));
+		return -1;
+	}
+	if (view_build(&v, &r->ds, f->subset, f->n, f->dir, err, sizeof(err))) {
+		fail_run(r, "%s", err);
+		return -1;
+	}
+	snprintf(nbuf, sizeof(nbuf), "%zu", f->n);
+	ph.trial_dir = f->dir;
+	ph.cases_file = v.cases_file;
+	ph.files_file = v.files_file;
+	ph.view = v.path;
+	ph.n = nbuf;
+	argv = sup_expand_argv(r->c.command, &ph, err, sizeof(err));
+	if (!argv) {
+		view_release(&v);
+		fail_run(r, "%s", err);
+		return -1;
+	}
+	spec.number = f->number;
+	spec.argv = (const char *const *)argv;
+	spec.trial_dir = f->dir;
+	spec.env = (const char *const *)v.env;
+	f->busy = true;
+	f->r = r;
+	rc = sup_start(r->sup, &spec, on_trial_done, f, err, sizeof(err));
+	sup_argv_free(argv);
+	view_release(&v);
+	if (rc) {
+		f->busy = false;
+		fail_run(r, "%s", err);
+		return -1;
+	}
+	if (r->c.events == RUN_EVENTS_JSON) {
+		cJSON *o = json_object();
+
+		json_add_str(o, "event", "trial_started");
+		json_add_num(o, "trial", (double)f->number, true);
+		json_add_str(o, "phase", f->phase);
+		json_add_num(o, "cases", (double)f->n, true);
+		event(r, o);
+	}
+	show_status(r);
+	return 0;
+}
+
+/* A finished trial: into the journal first, then everyone else. */
+static void record(struct run *r, struct flight *f, const struct sup_result *res)
+{
+	struct jrn_entry e;
+	char err[1024], **suspects = NULL;
+	size_t i, nsus = 0;
+
+	memset(&e, 0, sizeof(e));
+	e.trial = f->number;
+	cb_strlcpy(e.phase, f->phase, sizeof(e.phase));
+	e.cases = xcalloc(f->n + 1, sizeof(*e.cases));
+	for (i = 0; i < f->n; i++)
+		e.cases[i] = xstrdup(r->ds.cases[f->subset[i]].id);
+	e.ncases = f->n;
+	cb_strlcpy(e.outcome, sup_outcome_name(res->outcome), sizeof(e.outcome));
+	cb_strlcpy(e.klass, cls_class_name(res->sig.klass), sizeof(e.klass));
+	if (res->sig.klass != CLS_NONE)
+		cls_fingerprint_hex(&res->sig, r->c.match, e.fingerprint);
+	cb_strlcpy(e.reason, sup_reason_name(res->reason), sizeof(e.reason));
+	cb_utf8_copy(e.evidence, sizeof(e.evidence), res->sig.evidence, strlen(res->sig.evidence));
+	e.slot = res->slot;
+	e.gpu = res->gpu;
+	e.duration_s = res->duration_s;
+	e.start = now_s() - res->duration_s;
+	split_words(res->suspects, &suspects, &nsus);
+	e.suspects = suspects;
+	e.nsuspects = nsus;
+	if (jrn_append(r->jrn, &e, err, sizeof(err))) {
+		jrn_entry_release(&e);
+		fail_run(r, "%s", err);
+		return;
+	}
+	push_entry(r, &e, true);
+}
+
+static void say_trial(struct run *r, const struct jrn_entry *e)
+{
+	if (r->c.events == RUN_EVENTS_JSON) {
+		cJSON *o = json_object();
+
+		json_add_str(o, "event", "trial_finished");
+		json_add_num(o, "trial", (double)e->trial, true);
+		json_add_str(o, "phase", e->phase);
+		json_add_num(o, "cases", (double)e->ncases, true);
+		json_add_str(o, "outcome", e->outcome);
+		json_add_str(o, "reason", e->reason);
+		json_add_str(o, "class", e->klass);
+		json_add_num(o, "duration_s", e->duration_s, true);
+		event(r, o);
+		return;
+	}
+	say(r, "trial %llu (%s, %zu case%s%s%s): %s (%s%s%s) in %.1f s",
+	    (unsigned long long)e->trial, e->phase, e->ncases, e->ncases == 1 ? "" : "s",
+	    e->ncases == 1 ? ": " : "", e->ncases == 1 ? e->cases[0] : "", e->outcome, e->reason,
+	    strcmp(e->klass, "none") ? ", " : "", strcmp(e->klass, "none") ? e->klass : "",
+	    e->duration_s);
+}
+
+static void search_told(struct run *r);
+static void schedule(struct run *r);
+
+static void on_trial_done(void *ctx, const struct sup_result *res)
+{
+	struct flight *f = ctx;
+	struct run *r = f->r;
+	char err[1024];
+
+	f->busy = false;
+	if (!r->c.keep_views && view_remove(f->dir, err, sizeof(err)))
+		say(r, "warning: %s", err);
+	if (res->reason == SUP_R_NOT_FOUND || res->reason == SUP_R_NOT_EXECUTABLE ||
+	    res->reason == SUP_R_SPAWN_ERROR) {
+		fail_run(r, "%s (trial %llu; its logs are in %s)", res->error,
+			 (unsigned long long)f->number, f->dir);
+		return;
+	}
+	if (res->reason == SUP_R_INTERRUPTED) {
+		/* Not journaled: it runs again on resume. */
+		r->interrupted = true;
+		return;
+	}
+	record(r, f, res);
+	if (r->fatal)
+		return;
+	say_trial(r, &r->all[r->nall - 1]);
+	if (f->red_id) {
+		red_tell(r->red, f->red_id, outcome_of(&r->all[r->nall - 1]));
+		free(f->subset);
+		f->subset = NULL;
+		search_told(r);
+		schedule(r);
+	} else {
+		r->sync_done = 1;
+		r->sync_index = r->nall - 1;
+	}
+	show_status(r);
+}
+
+/* Runs (or finds in the journal) one trial before the search, and waits
+ * for it. Returns the index of its entry in r->all, or -1: interrupted,
+ * fatal, or (dry) missing from the journal. */
+static long need_trial(struct run *r, const char *phase, const size_t *subset, size_t n)
+{
+	struct flight f;
+	long k = find_known(r, phase, subset, n);
+
+	if (k >= 0)
+		return k;
+	if (r->dry) {
+		r->missing = true;
+		return -1;
+	}
+	memset(&f, 0, sizeof(f));
+	cb_strlcpy(f.phase, phase, sizeof(f.phase));
+	f.subset = (size_t *)subset;
+	f.n = n;
+	r->sync_done = 0;
+	if (start_trial(r, &f))
+		return -1;
+	if (sup_run(r->sup))
+		r->interrupted = true;
+	if (r->fatal || r->interrupted || !r->sync_done)
+		return -1;
+	return (long)r->sync_index;
+}
+
+/* ---- supervisors ---- */
+
+static int make_sup(struct run *r, const struct cls_signature *target, double timeout_s)
+{
+	struct sup_options o;
+	char err[1024];
+
+	memset(&o, 0, sizeof(o));
+	o.limits = r->c.limits;
+	o.limits.timeout_s = timeout_s;
+	o.no_blocking = r->c.no_blocking;
+	o.env = r->c.env;
+	o.cwd = r->c.cwd;
+	o.pass_pattern = r->c.pass_pattern;
+	o.batch_pattern = r->c.batch_pattern;
+	o.target = target;
+	o.match = r->c.match;
+	o.gpus = r->ngpus ? r->gpus : NULL;
+	o.ngpus = r->ngpus;
+	o.per_gpu = r->c.per_gpu ? r->c.per_gpu : 1;
+	o.jobs = r->c.jobs;
+	if (r->sup)
+		sup_free(r->sup);
+	r->sup = sup_new(&o, err, sizeof(err));
+	if (!r->sup) {
+		fail_run(r, "%s", err);
+		return -1;
+	}
+	r->slots = sup_free_slots(r->sup);
+	return 0;
+}
+
+/* The signature of a finished trial, from its result.json. */
+static int trial_signature(const struct run *r, uint64_t number, struct cls_signature *sig)
+{
+	char path[PATH_MAX + 64], *text;
+	cJSON *o;
+	int rc;
+
+	snprintf(path, sizeof(path), "%s/trials/%04llu/result.json", r->c.workdir,
+		 (unsigned long long)number);
+	if (!(text = cb_read_file(path, NULL)))
+		return -1;
+	o = cJSON_Parse(text);
+	free(text);
+	rc = o ? json_read_signature(o, sig) : -1;
+	cJSON_Delete(o);
+	return rc;
+}
+
+/* ---- the phases ---- */
+
+struct verdict {
+	const char *name;
+	int exit_code;
+	char explanation[2048];
+	size_t *culprits, nculprits;
+	size_t *undecided, nundecided;
+	uint64_t rounds, flakes;
+};
+
+static void set_verdict(struct verdict *v, const char *name, int code, const char *fmt, ...)
+	CB_PRINTF(4, 5);
+
+static void set_verdict(struct verdict *v, const char *name, int code, const char *fmt, ...)
+{
+	va_list ap;
+
+	v->name = name;
+	v->exit_code = code;
+	va_start(ap, fmt);
+	vsnprintf(v->explanation, sizeof(v->explanation), fmt, ap);
+	va_end(ap);
+}
+
+/* Same bug as the --target-log? device_assert and illegal_access are one
+ * family here: torch.compile, which trials turn off, turns one into the
+ * other. */
+static bool same_family(const struct cls_signature *a, const struct cls_signature *b,
+			enum cls_match m)
+{
+	bool fa = a->klass == CLS_DEVICE_ASSERT || a->klass == CLS_ILLEGAL_ACCESS;
+	bool fb = b->klass == CLS_DEVICE_ASSERT || b->klass == CLS_ILLEGAL_ACCESS;
+
+	if (fa && fb)
+		return true;
+	return cls_fingerprint(a, m) == cls_fingerprint(b, m);
+}
+
+/* Phase 1: the target. 0 go on; 1 a verdict is set; -1 stopped. */
+static int find_target(struct run *r, struct verdict *v, size_t *all)
+{
+	struct cls_signature logsig;
+	long k;
+	int attempt;
+
+	for (attempt = 0; attempt < 2; attempt++) {
+		k = need_trial(r, "target", all, r->ds.ncases);
+		if (k < 0)
+			return -1;
+		if (outcome_of(&r->all[k]) == RED_FAIL)
+			break;
+		if (outcome_of(&r->all[k]) == RED_UNRESOLVED) {
+			set_verdict(v, "undetermined", CB_EXIT_UNDETERMINED,
+				    "The run on the full dataset did not end by itself (%s). Give "
+				    "--timeout or --pass-after so a trial can end, and check the "
+				    "command runs: its logs are in trials/%04llu/.", r->all[k].reason,
+				    (unsigned long long)r->all[k].trial);
+			return 1;
+		}
+		if (attempt == 0)
+			say(r, "the full dataset passed; trying it once more");
+	}
+	if (attempt == 2) {
+		set_verdict(v, "not_reproduced", CB_EXIT_NOT_REPRODUCED,
+			    "The full dataset trained twice without a failure, so there is "
+			    "nothing to search. A short trial may not reach the crash: give a "
+			    "longer --pass-after (or none, so a trial runs to its end), run more "
+			    "passes over the data (CASEBISECT_PASSES with the nnU-Net probe "
+			    "trainer), or check the label files for values the dataset does not "
+			    "declare.");
+		return 1;
+	}
+	if (trial_signature(r, r->all[k].trial, &r->target)) {
+		fail_run(r, "cannot read the signature of trial %llu (trials/%04llu/result.json)",
+			 (unsigned long long)r->all[k].trial, (unsigned long long)r->all[k].trial);
+		return -1;
+	}
+	r->have_target = true;
+	snprintf(r->target_source, sizeof(r->target_source), "trial %llu (the full dataset)",
+		 (unsigned long long)r->all[k].trial);
+	if (r->c.target_log) {
+		if (cmd_classify_file(r->c.target_log, &logsig)) {
+			fail_run(r, "cannot read --target-log '%s': %s", r->c.target_log,
+				 strerror(errno));
+			return -1;
+		}
+		if (!same_family(&logsig, &r->target, r->c.match)) {
+			set_verdict(v, "not_reproduced", CB_EXIT_NOT_REPRODUCED,
+				    "The full dataset crashed, but not with the failure of %s (%s): "
+				    "it showed %s instead (trial %llu). The bug in the log may need "
+				    "another environment, or this is a second bug.",
+				    r->c.target_log, cls_class_name(logsig.klass),
+				    cls_class_name(r->target.klass), (unsigned long long)r->all[k].trial);
+			return 1;
+		}
+		snprintf(r->target_source, sizeof(r->target_source),
+			 "%.2000s, reproduced by trial %llu", r->c.target_log,
+			 (unsigned long long)r->all[k].trial);
+	}
+	say(r, "target: %s%s%s (%s)", cls_class_name(r->target.klass),
+	    r->target.kernel[0] ? " in " : "", r->target.kernel, r->target_source);
+	if (r->target.klass == CLS_ENV_MISMATCH) {
+		set_verdict(v, "not_data_dependent", CB_EXIT_NOT_DATA,
+			    "The failure is an environment mismatch: the driver, the CUDA "
+			    "toolkit or the PyTorch build does not fit this GPU. No subset of the "
+			    "data will change that; see the environment below and the decisive "
+			    "line.");
+		return 1;
+	}
+	return 0;
+}
+
+static bool is_suspect(const struct jrn_entry *target, const char *id)
+{
+	size_t i;
+
+	for (i = 0; target && i < target->nsuspects; i++)
+		if (!strcmp(target->suspects[i], id))
+			return true;
+	return false;
+}
+
+static long long case_bytes(const struct ds_case *c)
+{
+	long long sum = 0;
+	struct stat st;
+	size_t i;
+
+	for (i = 0; i < c->nfiles; i++)
+		if (!stat(c->files[i], &st))
+			sum += st.st_size;
+	return sum;
+}
+
+static const struct jrn_entry *target_entry(const struct run *r)
+{
+	size_t i;
+
+	for (i = 0; i < r->nall; i++)
+		if (!strcmp(r->all[i].phase, "target") && !strcmp(r->all[i].outcome, "FAIL"))
+			return &r->all[i];
+	return NULL;
+}
+
+/* Phase 2: does the failure need the data? 0 go on; 1 verdict; -1 stopped. */
+static int check_control(struct run *r, struct verdict *v)
+{
+	const struct jrn_entry *t = target_entry(r);
+	size_t one, i, tried = 0, crashed = 0;
+	long long best = -1;
+	long k;
+	unsigned seed = r->c.seed;
+
+	if (r->c.min_cases > 1)
+		return 0; /* a control that small would not run */
+	k = need_trial(r, "control", NULL, 0);
+	if (k < 0)
+		return -1;
+	if (outcome_of(&r->all[k]) == RED_PASS)
+		return 0;
+	if (outcome_of(&r->all[k]) == RED_FAIL) {
+		set_verdict(v, "not_data_dependent", CB_EXIT_NOT_DATA,
+			    "The failure happens with no case at all (trial %llu ran the empty "
+			    "subset and crashed the same way), so the data is not the cause. "
+			    "That usually means the environment: a CUDA / PyTorch / driver "
+			    "mismatch, a broken GPU, or memory. See the environment below.",
+			    (unsigned long long)r->all[k].trial);
+		return 1;
+	}
+	/* The trainer does not take an empty subset: one case nothing suspects,
+	 * the smallest, then a few at random while they all crash. */
+	one = r->ds.ncases;
+	for (i = 0; i < r->ds.ncases; i++) {
+		long long b;
+
+		if (is_suspect(t, r->ds.cases[i].id))
+			continue;
+		b = case_bytes(&r->ds.cases[i]);
+		if (best < 0 || b < best) {
+			best = b;
+			one = i;
+		}
+	}
+	if (one == r->ds.ncases)
+		one = 0;
+	while (tried < SAMPLE_CASES && tried < r->ds.ncases) {
+		k = need_trial(r, tried ? "sample" : "control", &one, 1);
+		if (k < 0)
+			return -1;
+		tried++;
+		if (outcome_of(&r->all[k]) != RED_FAIL)
+			return 0;
+		crashed++;
+		one = (size_t)(rand_r(&seed) % (int)r->ds.ncases);
+	}
+	set_verdict(v, "not_data_dependent", CB_EXIT_NOT_DATA,
+		    "Every case tried crashes training alone (%zu of %zu, picked at random), and "
+		    "the trainer does not run without data, so nothing points to particular "
+		    "cases. That usually means the environment: a CUDA / PyTorch / driver "
+		    "mismatch, a broken GPU, or memory. See the environment below.",
+		    crashed, tried);
+	return 1;
+}
+
+/* After each outcome the search took in: culprits as they appear. */
+static void search_told(struct run *r)
+{
+	struct red_answer a;
+	size_t i;
+
+	red_answer(r->red, &a);
+	for (i = r->culprits_seen; i < a.nculprits; i++) {
+		const char *id = r->ds.cases[a.culprits[i]].id;
+
+		if (r->c.events == RUN_EVENTS_JSON) {
+			cJSON *o = json_object();
+
+			json_add_str(o, "event", "culprit");
+			json_add_str(o, "case", id);
+			event(r, o);
+		} else
+			say(r, "culprit: %s", id);
+	}
+	if (a.nculprits > r->culprits_seen)
+		r->culprits_seen = a.nculprits;
+}
+
+static struct flight *free_flight(struct run *r)
+{
+	size_t i;
+
+	for (i = 0; i < r->nflights; i++)
+		if (!r->flights[i]->busy && !r->flights[i]->subset)
+			return r->flights[i];
+	r->flights = xrealloc(r->flights, ++r->nflights * sizeof(*r->flights));
+	r->flights[r->nflights - 1] = xcalloc(1, sizeof(**r->flights));
+	return r->flights[r->nflights - 1];
+}
+
+static size_t running(const struct run *r)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < r->nflights; i++)
+		n += r->flights[i]->busy;
+	return n;
+}
+
+/* Asks the reducer for work while slots are free: answers from the journal
+ * at once, starts the rest. */
+static void schedule(struct run *r)
+{
+	struct red_trial *t = xcalloc(r->slots ? r->slots : 1, sizeof(*t));
+
+	for (;;) {
+		size_t space, n, i;
+		bool told = false;
+
+		if (r->fatal || r->interrupted || r->missing || red_done(r->red))
+			break;
+		if ((r->c.deadline > 0 && now_s() >= r->c.deadline) ||
+		    (r->c.max_trials && r->nall >= r->c.max_trials)) {
+			red_stop(r->red);
+			break;
+		}
+		space = r->slots > running(r) ? r->slots - running(r) : 0;
+		if (!space || !(n = red_ask(r->red, t, space)))
+			break;
+		for (i = 0; i < n; i++) {
+			struct flight *f;
+			long k = find_known(r, "search", t[i].cases, t[i].n);
+
+			if (k < 0 && t[i].n == 1) {
+				k = find_known(r, "control", t[i].cases, 1);
+				if (k < 0)
+					k = find_known(r, "sample", t[i].cases, 1);
+			}
+			if (k >= 0) {
+				red_tell(r->red, t[i].id, outcome_of(&r->all[k]));
+				search_told(r);
+				told = true;
+				continue;
+			}
+			if (r->dry) {
+				r->missing = true;
+				break;
+			}
+			f = free_flight(r);
+			memset(f, 0, sizeof(*f));
+			f->red_id = t[i].id;
+			cb_strlcpy(f->phase, "search", sizeof(f->phase));
+			f->subset = xmalloc((t[i].n ? t[i].n : 1) * sizeof(*f->subset));
+			memcpy(f->subset, t[i].cases, t[i].n * sizeof(*f->subset));
+			f->n = t[i].n;
+			if (start_trial(r, f)) {
+				free(f->subset);
+				f->subset = NULL;
+				break;
+			}
+		}
+		if (!told)
+			break;
+	}
+	free(t);
+}
+
+/* The slots the search splits for: WORKDIR/search.json keeps the number
+ * the search began with, since the split arity shapes every proposal and a
+ * resumed search (or a report) must propose the same subsets to find its
+ * trials in the journal, whatever GPUs this machine has now. */
+static size_t search_slots(struct run *r)
+{
+	char *path = cb_path_join(r->c.workdir, "search.json"), *text = cb_read_file(path, NULL);
+	cJSON *o = text ? cJSON_Parse(text) : NULL;
+	size_t n = (size_t)opt_num(o, "slots", 0);
+	FILE *f;
+
+	if (!n) {
+		n = r->slots ? r->slots : 1;
+		if (!r->dry && (f = fopen(path, "w"))) {
+			fprintf(f, "{\"slots\": %zu}\n", n);
+			fclose(f);
+		}
+	}
+	cJSON_Delete(o);
+	free(text);
+	free(path);
+	return n;
+}
+
+/* Phase 3: the search. 0 done (v set), -1 stopped. */
+static int search(struct run *r, struct verdict *v)
+{
+	struct red_options o;
+	struct red_answer a;
+	const struct jrn_entry *t = target_entry(r);
+	size_t *prior = NULL, nprior = 0, i, j;
+
+	memset(&o, 0, sizeof(o));
+	o.strategy = r->c.strategy;
+	o.n = r->ds.ncases;
+	o.slots = search_slots(r);
+	o.repeat = r->c.repeat;
+	o.confirm = r->c.confirm;
+	o.retries = r->c.retries;
+	o.min_cases = r->c.min_cases;
+	if ((r->c.prior & RUN_PRIOR_BATCH) && t) {
+		prior = xcalloc(t->nsuspects + 1, sizeof(*prior));
+		for (i = 0; i < t->nsuspects; i++)
+			for (j = 0; j < r->ds.ncases; j++)
+				if (!strcmp(t->suspects[i], r->ds.cases[j].id)) {
+					prior[nprior++] = j;
+					break;
+				}
+	}
+	o.prior = prior;
+	o.nprior = nprior;
+	r->pre_trials = r->nall;
+	r->red = red_new(&o);
+	if (nprior)
+		say(r, "suspects from the crash's last batch: %zu case%s, tried first", nprior,
+		    nprior == 1 ? "" : "s");
+	for (;;) {
+		schedule(r);
+		if (r->fatal || r->interrupted || r->missing)
+			break;
+		if (!running(r))
+			break;
+		if (sup_run(r->sup))
+			r->interrupted = true;
+	}
+	free(prior);
+	if (r->fatal || r->interrupted)
+		return -1;
+	if (!red_done(r->red))
+		red_stop(r->red);
+	red_answer(r->red, &a);
+	v->culprits = xmalloc((a.nculprits + 1) * sizeof(size_t));
+	if (a.nculprits)
+		memcpy(v->culprits, a.culprits, a.nculprits * sizeof(size_t));
+	v->nculprits = a.nculprits;
+	v->undecided = xmalloc((a.nundecided + 1) * sizeof(size_t));
+	if (a.nundecided)
+		memcpy(v->undecided, a.undecided, a.nundecided * sizeof(size_t));
+	v->nundecided = a.nundecided;
+	v->rounds = a.rounds;
+	v->flakes = a.flakes;
+	if (r->missing)
+		set_verdict(v, "undetermined", CB_EXIT_UNDETERMINED,
+			    "The run is not finished: continue it with 'casebisect resume %s'. "
+			    "What is known so far is below.", r->c.workdir);
+	else if (a.verdict == RED_CULPRITS_FOUND)
+		set_verdict(v, "culprits_found", CB_EXIT_OK,
+			    "Each case below crashes training on its own, and the dataset without "
+			    "them trains. Look at their label files first: a value the dataset "
+			    "does not declare (255 in a mask, labels 1..5 instead of 0..4) is the "
+			    "usual cause. Fix or remove them and train again.");
+	else if (a.verdict == RED_MINIMAL_SUBSET)
+		set_verdict(v, "minimal_subset", CB_EXIT_OK,
+			    "No case below crashes training alone, but together they do, and "
+			    "leaving out any one of them stops the crash. Look for what they "
+			    "share (sizes, spacing, a batch that only forms with all of them).");
+	else
+		set_verdict(v, "undetermined", CB_EXIT_UNDETERMINED,
+			    "The search ended before it could decide%s%s. What is known so far is "
+			    "below; 'casebisect resume %s' with a larger --max-trials or a later "
+			    "--deadline goes on from here.",
+			    a.nundecided ? ": trials ended UNRESOLVED too often for some cases" : "",
+			    r->c.max_trials || r->c.deadline > 0 ? " (out of trials or time)" : "",
+			    r->c.workdir);
+	return 0;
+}
+
+/* ---- the report ---- */
+
+static void write_report(struct run *r, const struct verdict *v)
+{
+	struct report_input in;
+	char err[1024], *run_json = NULL;
+	double first = now_s();
+	size_t i;
+
+	for (i = 0; i < r->nall; i++)
+		if (r->all[i].start < first)
+			first = r->all[i].start;
+	run_json = jrn_read_run(r->c.workdir, err, sizeof(err));
+	memset(&in, 0, sizeof(in));
+	in.workdir = r->c.workdir;
+	in.ds = &r->ds;
+	in.verdict = v->name;
+	in.exit_code = v->exit_code;
+	in.explanation = v->explanation;
+	in.target = r->have_target ? &r->target : NULL;
+	in.match = r->c.match;
+	in.target_source = r->target_source;
+	in.culprits = v->culprits;
+	in.nculprits = v->nculprits;
+	in.undecided = v->undecided;
+	in.nundecided = v->nundecided;
+	in.trials = r->all;
+	in.ntrials = r->nall;
+	in.rounds = v->rounds;
+	in.flakes = v->flakes;
+	in.wall_s = now_s() - first;
+	in.run_json = run_json ? run_json : "{}";
+	in.gpu = r->have_gpu ? &r->gpu : NULL;
+	in.env_cmd_output = r->env_cmd_output;
+	if (report_write(&in, err, sizeof(err)))
+		cli_error("%s", err);
+	else if (v->nculprits && !r->dry && report_bundle(&in, err, sizeof(err)))
+		cli_error("%s", err);
+	free(run_json);
+}
+
+/* Prints a paragraph wrapped at 76 columns, at spaces. */
+static void print_wrapped(const char *text)
+{
+	const char *p = text;
+
+	while (*p) {
+		size_t n = strlen(p), cut = n;
+
+		if (n > 76) {
+			for (cut = 76; cut > 0 && p[cut] != ' '; cut--)
+				;
+			if (!cut)
+				cut = 76;
+		}
+		printf("%.*s\n", (int)cut, p);
+		p += cut;
+		while (*p == ' ')
+			p++;
+	}
+}
+
+static void say_verdict(struct run *r, const struct verdict *v)
+{
+	size_t i;
+
+	if (r->dry)
+		return;
+	if (r->c.events == RUN_EVENTS_JSON) {
+		cJSON *o = json_object(), *a = cJSON_CreateArray();
+
+		json_add_str(o, "event", "verdict");
+		json_add_str(o, "verdict", v->name);
+		for (i = 0; i < v->nculprits; i++)
+			cJSON_AddItemToArray(a, cJSON_CreateString(r->ds.cases[v->culprits[i]].id));
+		cJSON_AddItemToObject(o, "culprits", a);
+		json_add_num(o, "trials", (double)r->nall, true);
+		json_add_str(o, "report", r->c.workdir);
+		event(r, o);
+		return;
+	}
+	clear_status(r);
+	printf("\nverdict: %s\n", v->name);
+	for (i = 0; i < v->nculprits; i++)
+		printf("  %s: %s\n", !strcmp(v->name, "minimal_subset") ? "in the subset" : "culprit",
+		       r->ds.cases[v->culprits[i]].id);
+	for (i = 0; i < v->nundecided; i++)
+		printf("  undecided: %s\n", r->ds.cases[v->undecided[i]].id);
+	print_wrapped(v->explanation);
+	printf("trials: %zu, wall time %.1f s\n", r->nall, now_s() - r->t0);
+	printf("report: %s/report.md\n        %s/report.json\n", r->c.workdir, r->c.workdir);
+	if (v->nculprits && !r->dry)
+		printf("bundle: %s/bundle.tar.gz\n"
+		       "  It holds copies of the cases' image and label files, which may be\n"
+		       "  patients' data: do not attach it anywhere without the right to share it.\n",
+		       r->c.workdir);
+	fflush(stdout);
+}
+
+/* ---- setting up ---- */
+
+/* WORKDIR/environment.json: the GPU facts of the machine the run started
+ * on, so that `casebisect report` renders them again anywhere. */
+static void save_environment(const struct run *r)
+{
+	char *path = cb_path_join(r->c.workdir, "environment.json");
+	char *text = json_finish(json_gpu_info(&r->gpu), true);
+	FILE *f = fopen(path, "w");
+
+	if (f) {
+		fputs(text, f);
+		fclose(f);
+	}
+	free(text);
+	free(path);
+}
+
+static void load_environment(struct run *r)
+{
+	char *path = cb_path_join(r->c.workdir, "environment.json");
+	char *text = cb_read_file(path, NULL);
+	cJSON *o = text ? cJSON_Parse(text) : NULL;
+
+	if (o && !json_read_gpu_info(o, &r->gpu))
+		r->have_gpu = true;
+	cJSON_Delete(o);
+	free(text);
+	free(path);
+}
+
+static int pick_gpus(struct run *r)
+{
+	char err[256];
+
+	memset(&r->gpu, 0, sizeof(r->gpu));
+	if (r->dry) {
+		load_environment(r);
+		return 0;
+	}
+	/* Looked at even with --gpus none: the report's environment facts. */
+	gpu_discover(&r->gpu, 20000);
+	r->have_gpu = true;
+	if (gpu_select(r->c.gpus, &r->gpu, r->gpus, GPU_MAX, &r->ngpus, err, sizeof(err))) {
+		cli_error("%s", err);
+		return -1;
+	}
+	save_environment(r);
+	return 0;
+}
+
+/* The next free trial number: after the journal's and any directory a
+ * killed run left (its trials never reached the journal). Ends what such
+ * trials left running. */
+static void recover_trials(struct run *r)
+{
+	char *trials = cb_path_join(r->c.workdir, "trials");
+	DIR *d = opendir(trials);
+	struct dirent *e;
+	uint64_t max = 0;
+	size_t i;
+
+	for (i = 0; i < r->nall; i++)
+		if (r->all[i].trial > max)
+			max = r->all[i].trial;
+	while (d && (e = readdir(d))) {
+		char *end, *dir;
+		unsigned long long n = strtoull(e->d_name, &end, 10);
+		size_t ended = 0;
+
+		if (*end || end == e->d_name)
+			continue;
+		if (n > max)
+			max = n;
+		dir = cb_path_join(trials, e->d_name);
+		if (!sup_end_stale(dir, r->c.limits.grace_s, &ended) && ended)
+			say(r, "ended %zu process%s of trial %s that the last casebisect left running",
+			    ended, ended == 1 ? "" : "es", e->d_name);
+		if (!r->c.keep_views)
+			view_remove(dir, NULL, 0);
+		free(dir);
+	}
+	if (d)
+		closedir(d);
+	free(trials);
+	r->next_number = max + 1;
+}
+
+static int load_journal(struct run *r)
+{
+	struct jrn_entry *v = NULL;
+	char warning[512] = "", err[1024];
+	size_t n = 0, i;
+
+	if (jrn_replay(r->c.workdir, &v, &n, warning, sizeof(warning), err, sizeof(err))) {
+		cli_error("%s", err);
+		return -1;
+	}
+	if (warning[0])
+		say(r, "warning: %s", warning);
+	for (i = 0; i < n; i++)
+		push_entry(r, &v[i], false);
+	free(v); /* the entries' strings now belong to r->all */
+	if (n)
+		say(r, "journal: %zu finished trial%s, not run again", n, n == 1 ? "" : "s");
+	return 0;
+}
+
+static void env_cmd(struct run *r)
+{
+	char err[512], *path;
+	int status = 0;
+
+	if (!r->c.env_cmd || !*r->c.env_cmd)
+		return;
+	path = cb_path_join(r->c.workdir, "env-cmd.txt");
+	if (r->dry || (r->env_cmd_output = cb_read_file(path, NULL))) {
+		if (!r->env_cmd_output)
+			r->env_cmd_output = cb_read_file(path, NULL);
+		free(path);
+		return;
+	}
+	if (envcmd_run(r->c.env_cmd, ENV_CMD_TIMEOUT_S, &r->env_cmd_output, ENV_CMD_MAX, &status,
+		       err, sizeof(err)))
+		r->env_cmd_output = cb_fmt("(--env-cmd could not run: %s)\n", err);
+	else {
+		FILE *f = fopen(path, "w");
+
+		if (f) {
+			fputs(r->env_cmd_output, f);
+			fclose(f);
+		}
+	}
+	free(path);
+}
+
+static void run_free(struct run *r)
+{
+	size_t i;
+
+	if (r->sup)
+		sup_free(r->sup);
+	red_free(r->red);
+	jrn_close(r->jrn);
+	for (i = 0; i < r->nall; i++)
+		jrn_entry_release(&r->all[i]);
+	free(r->all);
+	free(r->used);
+	for (i = 0; i < r->nflights; i++) {
+		free(r->flights[i]->subset);
+		free(r->flights[i]);
+	}
+	free(r->flights);
+	if (r->have_ds)
+		ds_release(&r->ds);
+	free(r->command_v);
+	free(r->env_v);
+	free(r->env_cmd_output);
+	cJSON_Delete(r->run_root);
+}
+
+/* The engine, once r->c is set and the work directory exists. */
+static int engine(struct run *r)
+{
+	struct verdict v;
+	size_t *all, i;
+	int rc, ret;
+	double timeout;
+
+	memset(&v, 0, sizeof(v));
+	r->tty = r->c.events == RUN_EVENTS_AUTO && isatty(STDOUT_FILENO);
+	if (!r->dry) {
+		char err[1024];
+
+		if (!(r->jrn = jrn_open(r->c.workdir, err, sizeof(err)))) {
+			cli_error("%s", err);
+			return CB_EXIT_ERROR;
+		}
+	}
+	if (load_journal(r))
+		return CB_EXIT_ERROR;
+	if (!r->dry)
+		recover_trials(r);
+	if (pick_gpus(r))
+		return CB_EXIT_ERROR;
+	env_cmd(r);
+	if (!r->dry && make_sup(r, NULL, r->c.limits.timeout_s))
+		goto stopped;
+	if (r->dry)
+		r->slots = 1; /* proposals one at a time; search_slots() sets the arity */
+	if (r->c.prior & RUN_PRIOR_AUDIT)
+		say(r, "note: --prior audit needs the label audit, which this version does not "
+		    "have yet; searching without it");
+
+	all = xmalloc((r->ds.ncases + 1) * sizeof(*all));
+	for (i = 0; i < r->ds.ncases; i++)
+		all[i] = i;
+	rc = find_target(r, &v, all);
+	free(all);
+	if (rc < 0)
+		goto stopped;
+	if (rc == 0) {
+		timeout = r->c.limits.timeout_s;
+		if (timeout <= 0) {
+			const struct jrn_entry *t = target_entry(r);
+
+			timeout = 3 * (t ? t->duration_s : 0);
+			if (timeout < MIN_TIMEOUT_S)
+				timeout = MIN_TIMEOUT_S;
+		}
+		if (!r->dry && make_sup(r, &r->target, timeout))
+			goto stopped;
+		rc = check_control(r, &v);
+		if (rc < 0)
+			goto stopped;
+		if (rc == 0 && search(r, &v) < 0)
+			goto stopped;
+	}
+	say_verdict(r, &v);
+	write_report(r, &v);
+	ret = v.exit_code;
+	goto out;
+stopped:
+	if (r->missing) {
+		set_verdict(&v, "undetermined", CB_EXIT_UNDETERMINED,
+			    "The run is not finished: continue it with 'casebisect resume %s'.",
+			    r->c.workdir);
+		say_verdict(r, &v);
+		write_report(r, &v);
+		ret = v.exit_code;
+	} else if (r->fatal) {
+		clear_status(r);
+		cli_error("%s", r->fatal_msg);
+		fprintf(stderr, "hint: fix it, then 'casebisect resume %s' goes on from here\n",
+			r->c.workdir);
+		ret = CB_EXIT_ERROR;
+	} else {
+		clear_status(r);
+		fprintf(stderr, "casebisect: interrupted; finished trials are in the journal.\n"
+			"hint: continue with 'casebisect resume %s'\n", r->c.workdir);
+		ret = CB_EXIT_INTERRUPTED;
+	}
+out:
+	free(v.culprits);
+	free(v.undecided);
+	return ret;
+}
+
+static bool dir_is_empty(const char *path)
+{
+	DIR *d = opendir(path);
+	struct dirent *e;
+	bool empty = true;
+
+	while (d && (e = readdir(d)))
+		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
+			empty = false;
+	if (d)
+		closedir(d);
+	return empty;
+}
+
+/* Does the command read its subset? nnU-Net formats carry the view in the
+ * environment; the others need a placeholder, or every trial would train on
+ * the full set. */
+static bool uses_placeholder(const char *const *cmd)
+{
+	static const char *const names[] = { "{cases_file}", "{files_file}", "{view}", "{trial_dir}" };
+	size_t i, k;
+
+	for (i = 0; cmd[i]; i++)
+		for (k = 0; k < CB_ARRAY_SIZE(names); k++)
+			if (strstr(cmd[i], names[k]))
+				return true;
+	return false;
+}
+
+int run_start(const struct run_config *c)
+{
+	struct run r;
+	char err[1200], *text, *marker;
+	struct stat st;
+	int ret;
+
+	memset(&r, 0, sizeof(r));
+	r.c = *c;
+	r.t0 = now_s();
+	if (ds_load(&r.ds, c->dataset, &c->dso, err, sizeof(err))) {
+		cli_error("%s", err);
+		return CB_EXIT_ERROR;
+	}
+	r.have_ds = true;
+	if ((r.ds.format == DS_LIST || r.ds.format == DS_MSD) && !uses_placeholder(c->command)) {
+		cli_error("the command has no {cases_file}, {files_file} or {view}: with a %s "
+			  "dataset every trial would train on the full set",
+			  ds_format_name(r.ds.format));
+		fprintf(stderr, "hint: pass the subset to your trainer, e.g. -- python train.py "
+			"--cases {cases_file}\n");
+		run_free(&r);
+		return CB_EXIT_USAGE;
+	}
+	marker = cb_path_join(c->workdir, "run.json");
+	if (!stat(marker, &st)) {
+		cli_error("'%s' is a casebisect work directory already", c->workdir);
+		fprintf(stderr, "hint: continue it with 'casebisect resume %s', or give another "
+			"--workdir\n", c->workdir);
+		free(marker);
+		run_free(&r);
+		return CB_EXIT_ERROR;
+	}
+	free(marker);
+	if (!stat(c->workdir, &st) && !c->workdir_exists_ok && !dir_is_empty(c->workdir)) {
+		cli_error("--workdir '%s' exists and is not empty", c->workdir);
+		fputs("hint: give a new folder; casebisect creates it\n", stderr);
+		run_free(&r);
+		return CB_EXIT_ERROR;
+	}
+	if (mkdir(c->workdir, 0755) && errno != EEXIST) {
+		cli_error("cannot create '%s': %s", c->workdir, strerror(errno));
+		run_free(&r);
+		return CB_EXIT_ERROR;
+	}
+	text = config_json(c, &r.ds);
+	if (jrn_write_run(c->workdir, text, err, sizeof(err))) {
+		cli_error("%s", err);
+		free(text);
+		run_free(&r);
+		return CB_EXIT_ERROR;
+	}
+	free(text);
+	say(&r, "dataset: %s (%s, %zu cases, digest %s)", r.ds.root, ds_format_name(r.ds.format),
+	    r.ds.ncases, r.ds.digest);
+	say(&r, "work directory: %s", c->workdir);
+	ret = engine(&r);
+	run_free(&r);
+	return ret;
+}
+
+/* Loads WORKDIR's run.json and dataset into r (the dataset must not have
+ * changed). */
+static int reopen(struct run *r, const char *workdir)
+{
+	char err[1200], *text, *now;
+	char *abs = realpath(workdir, NULL);
+
+	if (!abs) {
+		cli_error("'%s': %s", workdir, strerror(errno));
+		return CB_EXIT_ERROR;
+	}
+	text = jrn_read_run(abs, err, sizeof(err));
+	if (!text) {
+		cli_error("%s", err);
+		fprintf(stderr, "hint: '%s' should be a folder that 'casebisect run' made\n", workdir);
+		free(abs);
+		return CB_EXIT_ERROR;
+	}
+	if (config_from_json(r, text, err, sizeof(err))) {
+		cli_error("%s/%s", abs, err);
+		free(text);
+		free(abs);
+		return CB_EXIT_ERROR;
+	}
+	free(text);
+	r->c.workdir = abs; /* freed by the caller through workdir_owned */
+	if (ds_load(&r->ds, r->c.dataset, &r->c.dso, err, sizeof(err))) {
+		cli_error("%s", err);
+		return CB_EXIT_ERROR;
+	}
+	r->have_ds = true;
+	now = config_json(&r->c, &r->ds);
+	if (jrn_check_run(abs, now, NULL, err, sizeof(err))) {
+		cli_error("%s", err);
+		free(now);
+		return CB_EXIT_ERROR;
+	}
+	free(now);
+	return 0;
+}
+
+int run_resume(const char *workdir, uint64_t max_trials, double deadline, enum run_events events)
+{
+	struct run r;
+	int ret;
+
+	memset(&r, 0, sizeof(r));
+	r.t0 = now_s();
+	run_config_init(&r.c);
+	r.c.events = events;
+	ret = reopen(&r, workdir);
+	if (!ret) {
+		r.c.max_trials = max_trials;
+		r.c.deadline = deadline;
+		say(&r, "resuming %s", r.c.workdir);
+		ret = engine(&r);
+	}
+	free((char *)r.c.workdir);
+	run_free(&r);
+	return ret;
+}
+
+int run_report(const char *workdir, const char *format)
+{
+	struct run r;
+	int ret;
+
+	memset(&r, 0, sizeof(r));
+	r.t0 = now_s();
+	run_config_init(&r.c);
+	r.c.events = RUN_EVENTS_JSON; /* nothing but the report on stdout */
+	r.dry = true;
+	ret = reopen(&r, workdir);
+	if (!ret) {
+		char *path, *text;
+
+		engine(&r);
+		path = cb_fmt("%s/report.%s", r.c.workdir, strcmp(format, "json") ? "md" : "json");
+		text = cb_read_file(path, NULL);
+		if (text) {
+			fputs(text, stdout);
+			free(text);
+			ret = CB_EXIT_OK;
+		} else {
+			cli_error("cannot read '%s': %s", path, strerror(errno));
+			ret = CB_EXIT_ERROR;
+		}
+		free(path);
+	}
+	free((char *)r.c.workdir);
+	run_free(&r);
+	return ret;
+}

@@ -1,0 +1,377 @@
+/* test_run: `casebisect run`, `resume`, `report` and `demo` end to end,
+ * through the real binary, with real trainers: the toy trainer
+ * (harness/toytrain, CPU build) and PyTorch (harness/torchtrain.py). */
+#include <criterion/criterion.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+
+#include "casebisect/util.h"
+#include "helpers.h"
+
+TestSuite(run, .init = tmpdir_setup, .fini = tmpdir_teardown);
+
+/* examples/mkcases into tmpdir/NAME with the given bad cases ("case_004=7",
+ * NULL-terminated); the caller frees the path. */
+static char *make_dataset(const char *name, int cases, const char *const *bad)
+{
+	char *mk = src_file("examples/mkcases"), *dir = cb_fmt("%s/%s", tmpdir, name);
+	char cmd[8192];
+	size_t len;
+
+	len = (size_t)snprintf(cmd, sizeof(cmd), "'%s' --cases %d", mk, cases);
+	for (; bad && *bad; bad++)
+		len += (size_t)snprintf(cmd + len, sizeof(cmd) - len, " --bad %s", *bad);
+	snprintf(cmd + len, sizeof(cmd) - len, " '%s' >/dev/null", dir);
+	cr_assert(system(cmd) == 0, "mkcases failed: %s", cmd);
+	free(mk);
+	return dir;
+}
+
+static cJSON *read_json(const char *path)
+{
+	char *text = cb_read_file(path, NULL);
+	cJSON *o;
+
+	cr_assert(text, "cannot read %s", path);
+	o = cJSON_Parse(text);
+	cr_assert(o, "%s is not JSON: %s", path, text);
+	free(text);
+	return o;
+}
+
+/* The culprits of WORKDIR/report.json, space separated, in order. */
+static char *report_culprits(const char *workdir, char *verdict, size_t vsize)
+{
+	char *path = cb_fmt("%s/report.json", workdir), *out = xstrdup("");
+	cJSON *o = read_json(path), *c;
+
+	cb_strlcpy(verdict, cJSON_GetStringValue(cJSON_GetObjectItem(o, "verdict")), vsize);
+	cJSON_ArrayForEach(c, cJSON_GetObjectItem(o, "culprits"))
+	{
+		char *next = cb_fmt("%s%s%s", out, *out ? " " : "",
+				    cJSON_GetStringValue(cJSON_GetObjectItem(c, "case")));
+
+		free(out);
+		out = next;
+	}
+	cJSON_Delete(o);
+	free(path);
+	return out;
+}
+
+static size_t journal_lines(const char *workdir)
+{
+	char *path = cb_fmt("%s/journal.jsonl", workdir), *text = cb_read_file(path, NULL);
+	size_t n = text ? count_lines(text) : 0;
+
+	free(text);
+	free(path);
+	return n;
+}
+
+/* Validates WORKDIR/report.json against docs/report-schema.json with
+ * python3's jsonschema. */
+static void assert_schema_valid(const char *workdir)
+{
+	char *schema = src_file("docs/report-schema.json"), cmd[8192];
+
+	snprintf(cmd, sizeof(cmd),
+		 "/usr/bin/python3 -c 'import json,sys,jsonschema; "
+		 "jsonschema.validate(json.load(open(sys.argv[2])), json.load(open(sys.argv[1])))' "
+		 "'%s' '%s/report.json'", schema, workdir);
+	cr_assert(system(cmd) == 0, "report.json does not validate: %s", cmd);
+	free(schema);
+}
+
+Test(run, demo_finds_exactly_the_two_planted_cases)
+{
+	struct run r;
+	char *wd = cb_fmt("%s/demo", tmpdir), verdict[64], *culprits, *md, *p;
+
+	run(&r, "demo", "--workdir", wd);
+	cr_assert_eq(r.code, 0, "exit %d\n%s\n%s", r.code, r.out, r.err);
+	cr_assert(strstr(r.out, "verdict: culprits_found"), "%s", r.out);
+	cr_assert(strstr(r.out, "demo: ") && strstr(r.out, " trials in "), "no total at the end: %s",
+		  r.out);
+	cr_assert(strstr(r.out, "CPU build"), "the CPU build is not said: %s", r.out);
+	culprits = report_culprits(wd, verdict, sizeof(verdict));
+	cr_assert_str_eq(verdict, "culprits_found");
+	cr_assert_str_eq(culprits, "case_013 case_042");
+	assert_schema_valid(wd);
+	p = cb_fmt("%s/report.md", wd);
+	md = cb_read_file(p, NULL);
+	cr_assert(md && strstr(md, "case_013") && strstr(md, "case_042"), "%s", md);
+	free(md);
+	free(p);
+	p = cb_fmt("%s/bundle.tar.gz", wd);
+	cr_assert(access(p, R_OK) == 0, "no bundle");
+	cr_assert(strstr(r.out, "patients' data"), "the end of run must warn about the bundle");
+	free(p);
+	free(culprits);
+	free(wd);
+	run_release(&r);
+}
+
+/* The bundle's repro.sh reproduces the failure on the bundle alone: the
+ * dataset the run used is gone by then. */
+Test(run, bundle_repro_reproduces_the_failure_alone)
+{
+	static const char *const bad[] = { "case_002=9", NULL };
+	struct run r, c;
+	char *ds = make_dataset("ds", 8, bad), *wd = cb_fmt("%s/wd", tmpdir);
+	char *toy = src_file("harness/toytrain"), cmd[8192], *log = cb_fmt("%s/repro.log", tmpdir);
+
+	run(&r, "run", "--workdir", wd, "--gpus", "none", ds, "--", toy, "--cases-file",
+	    "{cases_file}", "--files-file", "{files_file}");
+	cr_assert_eq(r.code, 0, "%s\n%s", r.out, r.err);
+	snprintf(cmd, sizeof(cmd), "rm -rf '%s' && bash '%s/bundle/repro.sh' >'%s' 2>&1", ds, wd, log);
+	cr_assert_neq(system(cmd), 0, "repro.sh did not fail");
+	run(&c, "classify", log);
+	cr_assert(strstr(c.out, "cpu_index_error"), "%s", c.out);
+	run_release(&c);
+	run_release(&r);
+	free(log);
+	free(toy);
+	free(wd);
+	free(ds);
+}
+
+Test(run, a_dataset_that_does_not_crash_is_not_reproduced)
+{
+	struct run r;
+	char *ds = make_dataset("ds", 6, NULL), *wd = cb_fmt("%s/wd", tmpdir);
+	char *toy = src_file("harness/toytrain"), verdict[64], *culprits;
+
+	run(&r, "run", "--workdir", wd, "--gpus", "none", ds, "--", toy, "--cases-file",
+	    "{cases_file}", "--files-file", "{files_file}");
+	cr_assert_eq(r.code, 3, "exit %d\n%s\n%s", r.code, r.out, r.err);
+	cr_assert_eq(journal_lines(wd), 2, "the full set runs twice, nothing else");
+	culprits = report_culprits(wd, verdict, sizeof(verdict));
+	cr_assert_str_eq(verdict, "not_reproduced");
+	cr_assert_str_eq(culprits, "");
+	assert_schema_valid(wd);
+	free(culprits);
+	free(toy);
+	free(wd);
+	free(ds);
+	run_release(&r);
+}
+
+/* Real PyTorch, crashing whatever the data: the control trial (no case at
+ * all) crashes the same way. */
+Test(run, a_crash_that_needs_no_data_is_not_data_dependent)
+{
+	static const char *const bad[] = { "case_001=7", NULL };
+	struct run r;
+	char *ds = make_dataset("ds", 4, bad), *wd = cb_fmt("%s/wd", tmpdir), verdict[64], *c;
+
+	run(&r, "run", "--workdir", wd, "--gpus", "none", ds, "--", "/usr/bin/python3", "-c",
+	    "import sys, torch; torch.zeros(3)[5]", "{cases_file}");
+	cr_assert_eq(r.code, 4, "exit %d\n%s\n%s", r.code, r.out, r.err);
+	c = report_culprits(wd, verdict, sizeof(verdict));
+	cr_assert_str_eq(verdict, "not_data_dependent");
+	cr_assert(strstr(r.out, "environment"), "no advice: %s", r.out);
+	free(c);
+	free(wd);
+	free(ds);
+	run_release(&r);
+}
+
+Test(run, real_pytorch_trainer_finds_its_culprit)
+{
+	static const char *const bad[] = { "case_005=255", NULL };
+	struct run r;
+	char *ds = make_dataset("ds", 8, bad), *wd = cb_fmt("%s/wd", tmpdir), verdict[64], *c;
+	char *train = src_file("harness/torchtrain.py");
+
+	run(&r, "run", "--workdir", wd, "--gpus", "none", "--jobs", "2", ds, "--",
+	    "/usr/bin/python3", train, "--cases-file", "{cases_file}", "--files-file",
+	    "{files_file}", "--device", "cpu");
+	cr_assert_eq(r.code, 0, "exit %d\n%s\n%s", r.code, r.out, r.err);
+	c = report_culprits(wd, verdict, sizeof(verdict));
+	cr_assert_str_eq(verdict, "culprits_found");
+	cr_assert_str_eq(c, "case_005");
+	free(c);
+	free(train);
+	free(wd);
+	free(ds);
+	run_release(&r);
+}
+
+/* A log from a bug report names the bug: a real PyTorch CPU log matches
+ * the toy trainer's CPU error; a GPU device assert from the corpus does
+ * not, and the run says so (exit 3). */
+Test(run, target_log_from_a_bug_report)
+{
+	static const char *const bad[] = { "case_003=7", NULL };
+	struct run r;
+	char *ds = make_dataset("ds", 8, bad), *wd = cb_fmt("%s/wd", tmpdir), verdict[64], *c;
+	char *toy = src_file("harness/toytrain"), *cpu_log = src_file("tests/logs/torch-cpu-cross-entropy.log");
+	char *gpu_log = corpus_file("078-nnunet-37-v1-dice-loss-apex-device-assert.txt"), *wd2 = cb_fmt("%s/wd2", tmpdir);
+
+	run(&r, "run", "--workdir", wd, "--gpus", "none", "--target-log", cpu_log, ds, "--", toy,
+	    "--cases-file", "{cases_file}", "--files-file", "{files_file}");
+	cr_assert_eq(r.code, 0, "exit %d\n%s\n%s", r.code, r.out, r.err);
+	c = report_culprits(wd, verdict, sizeof(verdict));
+	cr_assert_str_eq(c, "case_003");
+	free(c);
+	run_release(&r);
+
+	run(&r, "run", "--workdir", wd2, "--gpus", "none", "--target-log", gpu_log, ds, "--", toy,
+	    "--cases-file", "{cases_file}", "--files-file", "{files_file}");
+	cr_assert_eq(r.code, 3, "exit %d\n%s\n%s", r.code, r.out, r.err);
+	c = report_culprits(wd2, verdict, sizeof(verdict));
+	cr_assert_str_eq(verdict, "not_reproduced");
+	free(c);
+	run_release(&r);
+	free(gpu_log);
+	free(cpu_log);
+	free(toy);
+	free(wd2);
+	free(wd);
+	free(ds);
+}
+
+static int count_running_trials(const char *supervisor_marker)
+{
+	return process_with_env(supervisor_marker) != 0;
+}
+
+/* kill -9 of casebisect mid-search, then resume: the same culprits, no
+ * finished trial run again (the journal ends as long as an uninterrupted
+ * run's), and nothing left running. */
+Test(run, kill_9_mid_search_then_resume)
+{
+	static const char *const bad[] = { "case_006=7", "case_019=7", NULL };
+	struct run r;
+	char *ds = make_dataset("ds", 24, bad), *wd = cb_fmt("%s/wd", tmpdir);
+	char *ref = cb_fmt("%s/ref", tmpdir), *toy = src_file("harness/toytrain");
+	char *out = cb_fmt("%s/out", tmpdir), *err = cb_fmt("%s/err", tmpdir), marker[64];
+	char verdict[64], *c1, *c2;
+	int pid, i;
+	size_t n_ref;
+
+	run(&r, "run", "--workdir", ref, "--gpus", "none", ds, "--", toy, "--cases-file",
+	    "{cases_file}", "--files-file", "{files_file}", "--step-ms", "30");
+	cr_assert_eq(r.code, 0, "%s\n%s", r.out, r.err);
+	run_release(&r);
+	n_ref = journal_lines(ref);
+
+	pid = spawn_bg(out, err, "run", "--workdir", wd, "--gpus", "none", ds, "--", toy,
+		       "--cases-file", "{cases_file}", "--files-file", "{files_file}", "--step-ms",
+		       "30", NULL);
+	for (i = 0; i < 600 && journal_lines(wd) < 5; i++)
+		usleep(20 * 1000);
+	cr_assert(journal_lines(wd) >= 5, "the run did not get going");
+	kill(pid, SIGKILL);
+	waitpid(pid, NULL, 0);
+	cr_assert(journal_lines(wd) < n_ref, "killed too late to test anything");
+
+	run(&r, "resume", wd);
+	cr_assert_eq(r.code, 0, "exit %d\n%s\n%s", r.code, r.out, r.err);
+	cr_assert(strstr(r.out, "not run again"), "%s", r.out);
+	c1 = report_culprits(ref, verdict, sizeof(verdict));
+	c2 = report_culprits(wd, verdict, sizeof(verdict));
+	cr_assert_str_eq(c2, c1);
+	cr_assert_str_eq(c2, "case_006 case_019");
+	cr_assert_eq(journal_lines(wd), n_ref, "a finished trial ran again: %zu trials, %zu without "
+		     "the kill", journal_lines(wd), n_ref);
+	snprintf(marker, sizeof(marker), "CASEBISECT_SUPERVISOR=%d", pid);
+	cr_assert_eq(count_running_trials(marker), 0, "a trial of the killed run is still running");
+	run_release(&r);
+	free(c1);
+	free(c2);
+	free(out);
+	free(err);
+	free(toy);
+	free(ref);
+	free(wd);
+	free(ds);
+}
+
+Test(run, report_renders_again_from_the_journal)
+{
+	static const char *const bad[] = { "case_001=7", NULL };
+	struct run r, j;
+	char *ds = make_dataset("ds", 6, bad), *wd = cb_fmt("%s/wd", tmpdir);
+	char *toy = src_file("harness/toytrain"), *path = cb_fmt("%s/report.md", wd), *before;
+
+	run(&r, "run", "--workdir", wd, "--gpus", "none", ds, "--", toy, "--cases-file",
+	    "{cases_file}", "--files-file", "{files_file}");
+	cr_assert_eq(r.code, 0, "%s\n%s", r.out, r.err);
+	run_release(&r);
+	before = cb_read_file(path, NULL);
+	unlink(path);
+	run(&r, "report", wd);
+	cr_assert_eq(r.code, 0, "%s", r.err);
+	cr_assert(strstr(r.out, "case_001"), "%s", r.out);
+	run(&j, "report", "--format", "json", wd);
+	cr_assert_eq(j.code, 0, "%s", j.err);
+	cr_assert(cJSON_Parse(j.out) != NULL, "not JSON: %s", j.out);
+	cr_assert(access(path, R_OK) == 0, "report.md was not written again");
+	free(before);
+	run_release(&j);
+	run_release(&r);
+	free(path);
+	free(toy);
+	free(wd);
+	free(ds);
+}
+
+Test(run, bad_work_directories_and_commands_are_refused)
+{
+	static const char *const bad[] = { "case_001=7", NULL };
+	struct run r;
+	char *ds = make_dataset("ds", 4, bad), *wd = cb_fmt("%s/wd", tmpdir);
+	char *toy = src_file("harness/toytrain");
+
+	/* a non-empty folder that is not a work directory */
+	run(&r, "run", "--workdir", tmpdir, ds, "--", toy, "--cases-file", "{cases_file}",
+	    "--files-file", "{files_file}");
+	cr_assert_eq(r.code, 1);
+	cr_assert(strstr(r.err, "not empty"), "%s", r.err);
+	run_release(&r);
+	/* a finished run's work directory: resume it instead */
+	run(&r, "run", "--workdir", wd, "--gpus", "none", ds, "--", toy, "--cases-file",
+	    "{cases_file}", "--files-file", "{files_file}");
+	cr_assert_eq(r.code, 0, "%s", r.err);
+	run_release(&r);
+	run(&r, "run", "--workdir", wd, ds, "--", toy, "--cases-file", "{cases_file}");
+	cr_assert_eq(r.code, 1);
+	cr_assert(strstr(r.err, "casebisect resume"), "%s", r.err);
+	run_release(&r);
+	/* a list dataset and a command that never sees the subset */
+	{
+		char *list = cb_fmt("%s/cases.txt", ds), *wd3 = cb_fmt("%s/wd3", tmpdir);
+
+		run(&r, "run", "--workdir", wd3, list, "--", toy);
+		assert_usage_error(&r);
+		cr_assert(strstr(r.err, "{cases_file}"), "%s", r.err);
+		cr_assert(access(wd3, F_OK) != 0, "a work directory was created");
+		run_release(&r);
+		free(wd3);
+		free(list);
+	}
+	/* the dataset changed since the run: resume refuses */
+	{
+		char *img = cb_fmt("%s/labelsTr/case_002.nii.gz", ds), cmd[4096];
+
+		snprintf(cmd, sizeof(cmd), "touch -d '2001-01-01' '%s'", img);
+		cr_assert(system(cmd) == 0);
+		run(&r, "resume", wd);
+		cr_assert_eq(r.code, 1);
+		cr_assert(strstr(r.err, "dataset changed"), "%s", r.err);
+		run_release(&r);
+		free(img);
+	}
+	free(toy);
+	free(wd);
+	free(ds);
+}
