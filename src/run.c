@@ -92,6 +92,7 @@ struct run {
 	size_t culprits_seen;
 	bool tty, status_shown;
 	char *env_cmd_output;
+	char retired[1024];         /* devices taken out of the rotation, in words */
 };
 
 void run_config_init(struct run_config *c)
@@ -510,7 +511,11 @@ static int start_trial(struct run *r, struct flight *f)
 	view_release(&v);
 	if (rc) {
 		f->busy = false;
-		fail_run(r, "%s", err);
+		if (sup_interrupted(r->sup))
+			r->interrupted = true;
+		else
+			fail_run(r, "%s", err);
+		view_remove(f->dir, NULL, 0);
 		return -1;
 	}
 	if (r->c.events == RUN_EVENTS_JSON) {
@@ -587,6 +592,46 @@ static void say_trial(struct run *r, const struct jrn_entry *e)
 static void search_told(struct run *r);
 static void schedule(struct run *r);
 
+/* Did this trial end the way a sick device ends trials (a failure other
+ * than the target's, of a kind a GPU or its driver causes, or a hang)? */
+static bool infrastructure_failure(const struct sup_result *res)
+{
+	if (res->outcome != SUP_UNRESOLVED || res->gpu < 0)
+		return false;
+	if (res->reason == SUP_R_TIMEOUT || res->reason == SUP_R_STALL)
+		return true;
+	if (res->reason != SUP_R_OTHER_FAILURE)
+		return false;
+	switch (res->sig.klass) {
+	case CLS_ENV_MISMATCH: case CLS_SEGFAULT: case CLS_HOST_KILL: case CLS_CUDNN_CUBLAS:
+	case CLS_NCCL: case CLS_ILLEGAL_ACCESS: case CLS_DEVICE_ASSERT:
+		return true;
+	default:
+		return false;
+	}
+}
+
+/* Between trials: probe a device whose trial ended in an infrastructure
+ * failure, and take it out of the rotation when the probe fails. */
+static void check_device(struct run *r, const struct sup_result *res)
+{
+	char err[512], line[768];
+	size_t left;
+
+	if (!infrastructure_failure(res) || !r->have_gpu || !r->gpu.available)
+		return;
+	if (!gpu_probe(&r->gpu, res->gpu, 20000, err, sizeof(err)))
+		return;
+	left = sup_retire_gpu(r->sup, res->gpu);
+	snprintf(line, sizeof(line), " GPU %d was taken out of the rotation after trial %llu: %s.",
+		 res->gpu, (unsigned long long)res->number, err);
+	cb_strlcpy(r->retired + strlen(r->retired), line, sizeof(r->retired) - strlen(r->retired));
+	say(r, "GPU %d failed its health probe after trial %llu (%s): no more trials there",
+	    res->gpu, (unsigned long long)res->number, err);
+	if (!left)
+		fail_run(r, "no healthy GPU left: %s", r->retired);
+}
+
 static void on_trial_done(void *ctx, const struct sup_result *res)
 {
 	struct flight *f = ctx;
@@ -611,6 +656,9 @@ static void on_trial_done(void *ctx, const struct sup_result *res)
 	if (r->fatal)
 		return;
 	say_trial(r, &r->all[r->nall - 1]);
+	check_device(r, res);
+	if (r->fatal)
+		return;
 	if (f->red_id) {
 		red_tell(r->red, f->red_id, outcome_of(&r->all[r->nall - 1]));
 		free(f->subset);
@@ -963,12 +1011,17 @@ static void schedule(struct run *r)
 
 		if (r->fatal || r->interrupted || r->missing || red_done(r->red))
 			break;
+		if (r->sup && sup_interrupted(r->sup)) {
+			r->interrupted = true;
+			break;
+		}
 		if ((r->c.deadline > 0 && now_s() >= r->c.deadline) ||
 		    (r->c.max_trials && r->nall >= r->c.max_trials)) {
 			red_stop(r->red);
 			break;
 		}
-		space = r->slots > running(r) ? r->slots - running(r) : 0;
+		space = r->sup ? sup_free_slots(r->sup) :
+			r->slots > running(r) ? r->slots - running(r) : 0;
 		if (!space || !(n = red_ask(r->red, t, space)))
 			break;
 		for (i = 0; i < n; i++) {
@@ -1433,6 +1486,9 @@ static int engine(struct run *r)
 		if (rc == 0 && search(r, &v) < 0)
 			goto stopped;
 	}
+	if (r->retired[0])
+		cb_strlcpy(v.explanation + strlen(v.explanation), r->retired,
+			   sizeof(v.explanation) - strlen(v.explanation));
 	say_verdict(r, &v);
 	write_report(r, &v);
 	ret = v.exit_code;

@@ -108,15 +108,18 @@ struct sup {
 	bool has_pass_re, has_batch_re;
 	size_t nslots;
 	bool *slot_busy;
+	bool *slot_retired;  /* its device failed a health probe: never again */
 	int *slot_gpu;
 	struct trial *running;
 	size_t nrunning;
 	bool stopping;
 	int interrupted; /* 1: ending trials gracefully; 2: killing them now */
 	int signals_seen;
+	bool in_run;     /* inside uv_run: signals arrive by themselves */
 	uv_signal_t sig[3];
-	bool signals_on;
 };
+
+static void poll_signals(struct sup *s);
 
 /* ---- names ---- */
 
@@ -680,13 +683,6 @@ static void on_handle_closed(uv_handle_t *h)
 		}
 	s->nrunning--;
 	s->slot_busy[t->slot] = false;
-	if (!s->nrunning && s->signals_on) {
-		size_t i;
-
-		s->signals_on = false;
-		for (i = 0; i < CB_ARRAY_SIZE(s->sig); i++)
-			uv_close((uv_handle_t *)&s->sig[i], NULL);
-	}
 	t->done(t->ctx, &t->result);
 	cls_free(t->cls);
 	free(t);
@@ -887,11 +883,12 @@ int sup_start(struct sup *s, const struct sup_trial_spec *spec, sup_done_fn *don
 	struct trial *t;
 	int rc;
 
+	poll_signals(s);
 	if (s->stopping) {
 		snprintf(err, errlen, "stopping: no new trials");
 		return -1;
 	}
-	for (slot = 0; slot < s->nslots && s->slot_busy[slot]; slot++)
+	for (slot = 0; slot < s->nslots && (s->slot_busy[slot] || s->slot_retired[slot]); slot++)
 		;
 	if (slot == s->nslots) {
 		snprintf(err, errlen, "no free slot (%zu running)", s->nrunning);
@@ -1007,6 +1004,16 @@ int sup_start(struct sup *s, const struct sup_trial_spec *spec, sup_done_fn *don
 
 /* ---- the supervisor ---- */
 
+static void on_signal(uv_signal_t *h, int signum)
+{
+	struct sup *s = h->data;
+
+	s->signals_seen++;
+	fprintf(stderr, "casebisect: %s: ending the running trials%s\n", strsignal(signum),
+		s->signals_seen > 1 ? " now" : " (again to kill them at once)");
+	sup_stop(s, s->signals_seen > 1 && signum == SIGINT);
+}
+
 struct sup *sup_new(const struct sup_options *opts, char *err, size_t errlen)
 {
 	struct sup *s = xcalloc(1, sizeof(*s));
@@ -1049,6 +1056,7 @@ struct sup *sup_new(const struct sup_options *opts, char *err, size_t errlen)
 	if (opts->ngpus && s->nslots > cap)
 		s->nslots = cap;
 	s->slot_busy = xcalloc(s->nslots, sizeof(*s->slot_busy));
+	s->slot_retired = xcalloc(s->nslots, sizeof(*s->slot_retired));
 	s->slot_gpu = xcalloc(s->nslots, sizeof(*s->slot_gpu));
 	for (i = 0; i < s->nslots; i++)
 		s->slot_gpu[i] = opts->ngpus ? opts->gpus[i % opts->ngpus] : -1; /* spread first */
@@ -1063,12 +1071,36 @@ struct sup *sup_new(const struct sup_options *opts, char *err, size_t errlen)
 	}
 	/* Orphans of a trial come back to us, so they can be found and reaped. */
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
+	for (i = 0; i < CB_ARRAY_SIZE(s->sig); i++) {
+		static const int signums[] = { SIGINT, SIGTERM, SIGHUP };
+
+		uv_signal_init(&s->loop, &s->sig[i]);
+		s->sig[i].data = s;
+		uv_signal_start(&s->sig[i], on_signal, signums[i]);
+		uv_unref((uv_handle_t *)&s->sig[i]);
+	}
 	return s;
 }
 
 size_t sup_free_slots(const struct sup *s)
 {
-	return s->nslots - s->nrunning;
+	size_t i, n = 0;
+
+	for (i = 0; i < s->nslots; i++)
+		n += !s->slot_busy[i] && !s->slot_retired[i];
+	return n;
+}
+
+size_t sup_retire_gpu(struct sup *s, int gpu)
+{
+	size_t i, left = 0;
+
+	for (i = 0; i < s->nslots; i++) {
+		if (s->slot_gpu[i] == gpu)
+			s->slot_retired[i] = true;
+		left += !s->slot_retired[i];
+	}
+	return left;
 }
 
 void sup_stop(struct sup *s, bool now)
@@ -1095,39 +1127,48 @@ void sup_stop(struct sup *s, bool now)
 	}
 }
 
-static void on_signal(uv_signal_t *h, int signum)
-{
-	struct sup *s = h->data;
 
-	s->signals_seen++;
-	fprintf(stderr, "casebisect: %s: ending the running trials%s\n", strsignal(signum),
-		s->signals_seen > 1 ? " now" : " (again to kill them at once)");
-	sup_stop(s, s->signals_seen > 1 && signum == SIGINT);
+/* The signal watchers live as long as the supervisor, unreferenced so
+ * that they never keep the loop running; a signal that arrives while no
+ * loop runs (between trials) waits in libuv's pipe, and this takes it in. */
+static void poll_signals(struct sup *s)
+{
+	size_t i;
+
+	if (s->in_run)
+		return; /* uv_run is not reentrant; the running loop delivers them */
+	for (i = 0; i < CB_ARRAY_SIZE(s->sig); i++)
+		uv_ref((uv_handle_t *)&s->sig[i]);
+	uv_run(&s->loop, UV_RUN_NOWAIT);
+	for (i = 0; i < CB_ARRAY_SIZE(s->sig); i++)
+		uv_unref((uv_handle_t *)&s->sig[i]);
+}
+
+bool sup_interrupted(struct sup *s)
+{
+	poll_signals(s);
+	return s->interrupted != 0;
 }
 
 int sup_run(struct sup *s)
 {
-	static const int signums[] = { SIGINT, SIGTERM, SIGHUP };
-	size_t i;
-
-	if (s->nrunning && !s->signals_on) {
-		for (i = 0; i < CB_ARRAY_SIZE(signums); i++) {
-			uv_signal_init(&s->loop, &s->sig[i]);
-			s->sig[i].data = s;
-			uv_signal_start(&s->sig[i], on_signal, signums[i]);
-		}
-		s->signals_on = true;
-	}
+	s->in_run = true;
 	uv_run(&s->loop, UV_RUN_DEFAULT);
+	s->in_run = false;
+	poll_signals(s);
 	return s->interrupted ? 1 : 0;
 }
 
 void sup_free(struct sup *s)
 {
+	size_t i;
+
 	if (!s)
 		return;
 	if (s->nrunning)
 		die("sup_free with %zu trials running", s->nrunning);
+	for (i = 0; i < CB_ARRAY_SIZE(s->sig); i++)
+		uv_close((uv_handle_t *)&s->sig[i], NULL);
 	uv_run(&s->loop, UV_RUN_DEFAULT); /* let close callbacks run */
 	if (uv_loop_close(&s->loop))
 		die("supervise: a libuv handle was left open");
@@ -1136,6 +1177,7 @@ void sup_free(struct sup *s)
 	if (s->has_batch_re)
 		regfree(&s->batch_re);
 	free(s->slot_busy);
+	free(s->slot_retired);
 	free(s->slot_gpu);
 	free(s);
 }

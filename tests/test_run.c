@@ -375,3 +375,103 @@ Test(run, bad_work_directories_and_commands_are_refused)
 	free(wd);
 	free(ds);
 }
+
+/* A device whose trials crash for no reason of the data fails its health
+ * probe and leaves the rotation; the search goes on on the healthy one.
+ * (The fake CUDA runtime: two devices, the probe of device 1 fails.) */
+Test(run, a_sick_gpu_is_probed_and_taken_out_of_the_rotation)
+{
+	static const char *const bad[] = { "case_002=7", NULL };
+	struct run r;
+	char *ds = make_dataset("ds", 8, bad), *wd = cb_fmt("%s/wd", tmpdir), verdict[64], *c;
+	char *toy = src_file("harness/toytrain"), *script, *body;
+
+	body = cb_fmt("#!/bin/sh\n"
+		      "if [ \"$CUDA_VISIBLE_DEVICES\" = 1 ]; then kill -SEGV $$; fi\n"
+		      "exec '%s' \"$@\"\n", toy);
+	script = write_file(tmpdir, "sick.sh", body);
+	cr_assert(getenv("CASEBISECT_FAKE_CUDART"));
+	setenv("CASEBISECT_CUDART", getenv("CASEBISECT_FAKE_CUDART"), 1);
+	setenv("FAKE_CUDA_DEVICES", "2", 1);
+	setenv("FAKE_CUDA_PROBE_ILLEGAL", "1", 1);
+	run(&r, "run", "--workdir", wd, "--gpus", "auto", "--prior", "none", ds, "--", "/bin/sh", script,
+	    "--cases-file", "{cases_file}", "--files-file", "{files_file}");
+	cr_assert_eq(r.code, 0, "exit %d\n%s\n%s", r.code, r.out, r.err);
+	cr_assert(strstr(r.out, "GPU 1 failed its health probe"), "%s", r.out);
+	c = report_culprits(wd, verdict, sizeof(verdict));
+	cr_assert_str_eq(c, "case_002");
+	free(c);
+	free(body);
+	free(script);
+	free(toy);
+	free(wd);
+	free(ds);
+	run_release(&r);
+}
+
+/* Ctrl-C: the running trial is ended, exit 5, and resume finishes it. */
+Test(run, ctrl_c_exits_5_and_resume_finishes)
+{
+	static const char *const bad[] = { "case_003=7", NULL };
+	struct run r;
+	char *ds = make_dataset("ds", 12, bad), *wd = cb_fmt("%s/wd", tmpdir);
+	char *toy = src_file("harness/toytrain"), *out = cb_fmt("%s/out", tmpdir);
+	char *err = cb_fmt("%s/err", tmpdir), *text, verdict[64], *c;
+	int pid, i;
+
+	pid = spawn_bg(out, err, "run", "--workdir", wd, "--gpus", "none", ds, "--", toy,
+		       "--cases-file", "{cases_file}", "--files-file", "{files_file}", "--step-ms",
+		       "40", NULL);
+	for (i = 0; i < 600 && journal_lines(wd) < 3; i++)
+		usleep(20 * 1000);
+	kill(pid, SIGINT);
+	cr_assert_eq(wait_exit(pid), 5);
+	text = cb_read_file(err, NULL);
+	cr_assert(text && strstr(text, "casebisect resume"), "%s", text);
+	free(text);
+	run(&r, "resume", wd);
+	cr_assert_eq(r.code, 0, "%s\n%s", r.out, r.err);
+	c = report_culprits(wd, verdict, sizeof(verdict));
+	cr_assert_str_eq(c, "case_003");
+	free(c);
+	run_release(&r);
+	free(out);
+	free(err);
+	free(toy);
+	free(wd);
+	free(ds);
+}
+
+/* --json-events: every line of stdout is one JSON object with an "event";
+ * the last is the verdict. */
+Test(run, json_events_are_one_object_per_line)
+{
+	static const char *const bad[] = { "case_001=7", NULL };
+	struct run r;
+	char *ds = make_dataset("ds", 6, bad), *wd = cb_fmt("%s/wd", tmpdir);
+	char *toy = src_file("harness/toytrain"), *line = NULL;
+	size_t i, n;
+	cJSON *o;
+
+	run(&r, "run", "--json-events", "--workdir", wd, "--gpus", "none", ds, "--", toy,
+	    "--cases-file", "{cases_file}", "--files-file", "{files_file}");
+	cr_assert_eq(r.code, 0, "%s\n%s", r.out, r.err);
+	n = count_lines(r.out);
+	cr_assert(n > 4, "%s", r.out);
+	for (i = 0; i < n; i++) {
+		line = line_at(r.out, i);
+		o = cJSON_Parse(line);
+		cr_assert(o && cJSON_GetStringValue(cJSON_GetObjectItem(o, "event")), "line %zu: %s",
+			  i, line);
+		if (i == n - 1)
+			cr_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(o, "event")), "verdict");
+		cJSON_Delete(o);
+		free(line);
+	}
+	cr_assert(strstr(r.out, "\"trial_started\"") && strstr(r.out, "\"trial_finished\"") &&
+		  strstr(r.out, "\"culprit\""), "%s", r.out);
+	free(toy);
+	free(wd);
+	free(ds);
+	run_release(&r);
+}

@@ -130,6 +130,11 @@ struct sup *sup_new(const struct sup_options *opts, char *err, size_t errlen);
 /* Free slots right now. */
 size_t sup_free_slots(const struct sup *s);
 
+/* Takes device gpu out of the rotation (its health probe failed): its
+ * slots get no new trial; trials running there finish. Returns the slots
+ * left in the rotation. */
+size_t sup_retire_gpu(struct sup *s, int gpu);
+
 /* Starts a trial in a free slot; done(ctx, result) runs from sup_run() when
  * it is finished (and may start further trials). Returns 0, or -1 with a
  * message in err (no free slot, cannot create the logs, stopped). A command
@@ -143,6 +148,10 @@ int sup_start(struct sup *s, const struct sup_trial_spec *spec, sup_done_fn *don
  * SUP_R_INTERRUPTED) and refuses new ones; a second SIGINT kills them at
  * once. Returns 0, or 1 when it was interrupted. */
 int sup_run(struct sup *s);
+
+/* Has a signal (SIGINT, SIGTERM, SIGHUP) asked to stop, even between
+ * trials? The supervisor watches them from sup_new() to sup_free(). */
+bool sup_interrupted(struct sup *s);
 
 /* Ends every running trial (reason SUP_R_INTERRUPTED), and refuses new
  * ones; now: SIGKILL at once instead of SIGTERM and grace. */
