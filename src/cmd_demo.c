@@ -64,15 +64,18 @@ static char *exe_dir(void)
 	return exe;
 }
 
-/* A helper program: beside the binary in the build tree (sub/name), or in
- * PREFIX/libexec/casebisect/ after `make install`. NULL when neither. */
+/* A helper program: beside the binary in the source tree (sub/name; one
+ * folder up for a sanitizer build in build-san/), or in
+ * PREFIX/libexec/casebisect/ after `make install`. NULL when none. */
 static char *find_helper(const char *sub, const char *name)
 {
-	char *dir = exe_dir(), *p = cb_fmt("%s/%s/%s", dir, sub, name);
+	char *dir = exe_dir(), *p = NULL;
+	const char *const places[] = { sub, "..", "../libexec/casebisect" };
+	size_t i;
 
-	if (access(p, X_OK)) {
-		free(p);
-		p = cb_fmt("%s/../libexec/casebisect/%s", dir, name);
+	for (i = 0; i < CB_ARRAY_SIZE(places) && !p; i++) {
+		p = i == 1 ? cb_fmt("%s/../%s/%s", dir, sub, name)
+			   : cb_fmt("%s/%s/%s", dir, places[i], name);
 		if (access(p, X_OK)) {
 			free(p);
 			p = NULL;

@@ -303,18 +303,26 @@ Test(run, report_renders_again_from_the_journal)
 	char *ds = make_dataset("ds", 6, bad), *wd = cb_fmt("%s/wd", tmpdir);
 	char *toy = src_file("harness/toytrain"), *path = cb_fmt("%s/report.md", wd), *before;
 
-	run(&r, "run", "--workdir", wd, "--gpus", "none", ds, "--", toy, "--cases-file",
-	    "{cases_file}", "--files-file", "{files_file}");
+	run(&r, "run", "--workdir", wd, "--gpus", "none", "--env-cmd", "echo torch 9.9.9; echo on-stderr >&2",
+	    ds, "--", toy, "--cases-file", "{cases_file}", "--files-file", "{files_file}");
 	cr_assert_eq(r.code, 0, "%s\n%s", r.out, r.err);
 	run_release(&r);
 	before = cb_read_file(path, NULL);
+	cr_assert(before && strstr(before, "torch 9.9.9") && strstr(before, "on-stderr"),
+		  "--env-cmd's output is not in the report: %s", before);
 	unlink(path);
 	run(&r, "report", wd);
 	cr_assert_eq(r.code, 0, "%s", r.err);
 	cr_assert(strstr(r.out, "case_001"), "%s", r.out);
+	cr_assert(strstr(r.out, "torch 9.9.9"), "the env-cmd output was run again or lost: %s", r.out);
 	run(&j, "report", "--format", "json", wd);
 	cr_assert_eq(j.code, 0, "%s", j.err);
-	cr_assert(cJSON_Parse(j.out) != NULL, "not JSON: %s", j.out);
+	{
+		cJSON *o = cJSON_Parse(j.out);
+
+		cr_assert(o, "not JSON: %s", j.out);
+		cJSON_Delete(o);
+	}
 	cr_assert(access(path, R_OK) == 0, "report.md was not written again");
 	free(before);
 	run_release(&j);
