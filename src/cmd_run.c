@@ -18,7 +18,7 @@ enum {
 	OPT_JOBS, OPT_TARGET_LOG, OPT_MATCH, OPT_LOG_HEAD, OPT_LOG_TAIL, OPT_FORMAT,
 	OPT_CONFIGURATION, OPT_PLANS, OPT_STRATEGY, OPT_PRIOR, OPT_REPEAT, OPT_CONFIRM,
 	OPT_RETRIES, OPT_MIN_CASES, OPT_MAX_TRIALS, OPT_DEADLINE, OPT_SEED, OPT_ENV_CMD,
-	OPT_KEEP_VIEWS, OPT_JSON_EVENTS,
+	OPT_KEEP_VIEWS, OPT_JSON_EVENTS, OPT_CUDART,
 };
 
 static const struct cli_option run_options[] = {
@@ -71,6 +71,8 @@ static const struct cli_option run_options[] = {
 	{ "cwd", 0, CLI_ARG_REQUIRED, OPT_CWD, "DIR", "run the command there (default: here)" },
 	{ "env-cmd", 0, CLI_ARG_REQUIRED, OPT_ENV_CMD, "SHELL",
 	  "a shell command whose output goes in the report (versions)" },
+	{ "cudart", 0, CLI_ARG_REQUIRED, OPT_CUDART, "PATH",
+	  "the CUDA runtime to ask for the report's device facts (default: search)" },
 	{ "log-head", 0, CLI_ARG_REQUIRED, OPT_LOG_HEAD, "BYTES", "keep the first BYTES of a log (1M)" },
 	{ "log-tail", 0, CLI_ARG_REQUIRED, OPT_LOG_TAIL, "BYTES", "and the last BYTES (4M)" },
 	{ "keep-views", 0, CLI_ARG_NONE, OPT_KEEP_VIEWS, NULL, "keep each trial's subset view" },
@@ -196,7 +198,7 @@ enum cb_exit cmd_run(int argc, char **argv)
 	struct run_config c;
 	struct cli_parser p;
 	const char *value, **env;
-	char *workdir = NULL, *cwd = NULL, *target_log = NULL, *wd_given = NULL;
+	char *workdir = NULL, *cwd = NULL, *target_log = NULL, *wd_given = NULL, *cudart = NULL;
 	const char *wd_opt = NULL;
 	enum cb_exit ret = CB_EXIT_USAGE;
 	size_t nenv = 0;
@@ -299,6 +301,7 @@ enum cb_exit cmd_run(int argc, char **argv)
 		case OPT_NO_BLOCKING: c.no_blocking = true; break;
 		case OPT_CWD: c.cwd = value; break;
 		case OPT_ENV_CMD: c.env_cmd = value; break;
+		case OPT_CUDART: c.cudart = value; break;
 		case OPT_LOG_HEAD: bytes = &c.limits.log_head; break;
 		case OPT_LOG_TAIL: bytes = &c.limits.log_tail; break;
 		case OPT_KEEP_VIEWS: c.keep_views = true; break;
@@ -344,12 +347,18 @@ enum cb_exit cmd_run(int argc, char **argv)
 		goto out;
 	}
 	c.target_log = target_log;
+	if (c.cudart && !(cudart = realpath(c.cudart, NULL))) {
+		cli_error("--cudart '%s': %s", c.cudart, strerror(errno));
+		goto out;
+	}
+	c.cudart = cudart;
 	ret = (enum cb_exit)run_start(&c);
 out:
 	free(wd_given);
 	free(workdir);
 	free(cwd);
 	free(target_log);
+	free(cudart);
 	free(env);
 	cli_parser_release(&p);
 	return ret;

@@ -289,6 +289,7 @@ static char *config_json(const struct run_config *c, const struct dataset *ds)
 	json_add_num(opt, "min_cases", (double)c->min_cases, true);
 	json_add_str(opt, "target_log", c->target_log ? c->target_log : "");
 	json_add_str(opt, "env_cmd", c->env_cmd ? c->env_cmd : "");
+	json_add_str(opt, "cudart", c->cudart ? c->cudart : "");
 	cJSON_AddBoolToObject(opt, "keep_views", c->keep_views);
 	json_add_num(opt, "seed", c->seed, true);
 	cJSON_AddItemToObject(o, "options", opt);
@@ -379,6 +380,7 @@ static int config_from_json(struct run *r, const char *text, char *err, size_t e
 	c->min_cases = (size_t)opt_num(opt, "min_cases", 0);
 	c->target_log = opt_str(opt, "target_log");
 	c->env_cmd = opt_str(opt, "env_cmd");
+	c->cudart = opt_str(opt, "cudart");
 	c->keep_views = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(opt, "keep_views"));
 	c->seed = (unsigned)opt_num(opt, "seed", 1);
 	return 0;
@@ -1309,7 +1311,7 @@ static int pick_gpus(struct run *r)
 		return 0;
 	}
 	/* Looked at even with --gpus none: the report's environment facts. */
-	gpu_discover(&r->gpu, 20000);
+	gpu_discover_from(&r->gpu, r->c.cudart, 20000);
 	r->have_gpu = true;
 	if (gpu_select(r->c.gpus, &r->gpu, r->gpus, GPU_MAX, &r->ngpus, err, sizeof(err))) {
 		cli_error("%s", err);

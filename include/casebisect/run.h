@@ -30,7 +30,7 @@ enum run_events { RUN_EVENTS_AUTO = 0, RUN_EVENTS_PLAIN, RUN_EVENTS_JSON };
  *                "pass_pattern": null, "batch_pattern": null,
  *                "no_blocking": false, "cwd": null, "repeat": 0, "confirm": 0,
  *                "retries": 1, "min_cases": 0, "target_log": null,
- *                "env_cmd": null, "keep_views": false, "seed": 1}}
+ *                "env_cmd": null, "cudart": null, "keep_views": false, "seed": 1}}
  *
  * --max-trials and --deadline are not in it: resume may set them anew.
  */
@@ -60,6 +60,7 @@ struct run_config {
 	unsigned seed;
 	/* the rest */
 	const char *env_cmd;            /* shell command whose output goes in the report */
+	const char *cudart;             /* the CUDA runtime to ask for device facts; NULL: search */
 	bool keep_views;
 	enum run_events events;
 	const char *workdir;            /* absolute */
