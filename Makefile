@@ -47,6 +47,11 @@ TEST_BIN := $(BUILD)/tests/run-tests
 
 NIFTI_CFLAGS := -I/usr/include/nifti
 NIFTI_LIBS   := -lniftiio -lznz -lz -lm
+# The audit module (src/audit.c) reads NIfTI-1 and NIfTI-2: libnifti2, whose
+# API has libniftiio's names with wider types. Never link both into one program.
+NIFTI2_LIBS  := -lnifti2 -lznz -lz -lm
+CPPFLAGS     += $(NIFTI_CFLAGS)
+LDLIBS       += $(NIFTI2_LIBS)
 
 # Trainer-side helpers (harness/), the demo's dataset generator (examples/)
 # and test fixtures, built with every build. The toy trainer's CUDA build

@@ -36,7 +36,7 @@ static const struct cli_option run_options[] = {
 	{ "strategy", 0, CLI_ARG_REQUIRED, OPT_STRATEGY, "S",
 	  "find-all (default: every case that crashes alone) or ddmin (one minimal subset)" },
 	{ "prior", 0, CLI_ARG_REQUIRED, OPT_PRIOR, "LIST",
-	  "suspects tried first: batch (default), audit, none; comma separated" },
+	  "suspects tried first alone: audit, batch, none (default audit,batch)" },
 	{ "gpus", 0, CLI_ARG_REQUIRED, OPT_GPUS, "auto|none|LIST",
 	  "devices for the trials, one slot each (default auto: all found)" },
 	{ "per-gpu", 0, CLI_ARG_REQUIRED, OPT_PER_GPU, "N", "trials at once on each device (1)" },
@@ -92,9 +92,12 @@ static const struct cli_command run_cmd = {
 		"group, one at a time per GPU slot. First the full dataset (the target:\n"
 		"how it crashes), then a control without data (is the crash about the\n"
 		"data at all?), then the search, then the culprits are confirmed alone and\n"
-		"the rest must train. Every finished trial goes to WORKDIR/journal.jsonl:\n"
-		"after Ctrl-C, a crash or a reboot, 'casebisect resume WORKDIR' goes on\n"
-		"without running any finished trial again.\n"
+		"the rest must train. Suspects are tried first, alone: cases whose labels\n"
+		"the label audit finds values that crash training in (--prior audit), and\n"
+		"the cases of the crash's last CASEBISECT_BATCH line (--prior batch).\n"
+		"Every finished trial goes to WORKDIR/journal.jsonl: after Ctrl-C, a\n"
+		"crash or a reboot, 'casebisect resume WORKDIR' goes on without running\n"
+		"any finished trial again.\n"
 		"\n"
 		"DATASET is an nnU-Net v2 raw or preprocessed dataset folder, an MSD /\n"
 		"MONAI datalist JSON, or a case list (see 'casebisect cases'). Your files\n"

@@ -28,6 +28,7 @@ static const struct command commands[] = {
 	{ "report", "render a run's report again from its journal", cmd_report },
 	{ "demo", "the whole thing on a bundled example (64 cases, two bad)", cmd_demo },
 	{ "cases", "what casebisect sees in a dataset: format, cases, labels, digest", cmd_cases },
+	{ "audit", "check every label file without a GPU: values, geometry, corruption", cmd_audit },
 	{ "classify", "how did a training run end? read its log", cmd_classify },
 	{ "gpus", "the CUDA devices of this machine, with driver and runtime versions", cmd_gpus },
 	{ "trial", "run a command once the way casebisect runs a trial", cmd_trial },

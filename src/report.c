@@ -651,6 +651,63 @@ static cJSON *environment_json(const struct facts *f)
 	return o;
 }
 
+/* ---- the label audit ---- */
+
+static bool is_culprit(const struct report_input *in, size_t i)
+{
+	size_t k;
+
+	for (k = 0; k < in->nculprits; k++)
+		if (in->culprits[k] == i)
+			return true;
+	return false;
+}
+
+static bool is_undecided(const struct report_input *in, size_t i)
+{
+	size_t k;
+
+	for (k = 0; k < in->nundecided; k++)
+		if (in->undecided[k] == i)
+			return true;
+	return false;
+}
+
+/* Did the audit blame case i although training cleared it? Only said
+ * when the search answered, so that "cleared" means something. */
+static bool audit_blamed(const struct report_input *in, size_t i)
+{
+	return verdict_is(in, "culprits_found") && aud_case_crashes(in->audit, i) &&
+	       !is_culprit(in, i) && !is_undecided(in, i);
+}
+
+static cJSON *audit_json(const struct facts *f)
+{
+	const struct report_input *in = f->in;
+	cJSON *o, *cul, *missed, *blamed;
+	size_t i;
+
+	if (!in->audit)
+		return cJSON_CreateNull();
+	o = json_object();
+	add_item(o, "summary", aud_summary_json(in->audit));
+	cul = cJSON_CreateArray();
+	missed = cJSON_CreateArray();
+	blamed = cJSON_CreateArray();
+	for (i = 0; i < in->nculprits; i++) {
+		cJSON_AddItemToArray(cul, aud_case_json(in->audit, in->culprits[i]));
+		if (!aud_case_crashes(in->audit, in->culprits[i]))
+			push_str(missed, in->ds->cases[in->culprits[i]].id);
+	}
+	for (i = 0; i < in->ds->ncases; i++)
+		if (audit_blamed(in, i))
+			push_str(blamed, in->ds->cases[i].id);
+	add_item(o, "culprits", cul);
+	add_item(o, "missed", missed);
+	add_item(o, "blamed", blamed);
+	return o;
+}
+
 static char *json_text(const struct facts *f)
 {
 	const struct report_input *in = f->in;
@@ -678,6 +735,7 @@ static char *json_text(const struct facts *f)
 	add_item(o, "env", run_copy(f, "env", cJSON_IsArray, cJSON_CreateArray()));
 	add_item(o, "options", run_copy(f, "options", cJSON_IsObject, NULL));
 	add_item(o, "environment", environment_json(f));
+	add_item(o, "audit", audit_json(f));
 	text = json_line(o, true);
 	cJSON_Delete(o);
 	return text;
@@ -1289,6 +1347,56 @@ static void md_undecided(struct buf *b, const struct facts *f)
 	buf_puts(b, ".\n\n");
 }
 
+/* What the label audit said about the culprits, and where it was wrong. */
+static void md_audit(struct buf *b, const struct facts *f)
+{
+	const struct report_input *in = f->in;
+	const struct aud_result *a = in->audit;
+	size_t i, k, nmissed = 0, nblamed = 0;
+
+	if (!a)
+		return;
+	buf_printf(b, "## What the label audit saw\n\n");
+	buf_printf(b, "The audit read the label files of %zu cases before any training: %zu with "
+		   "values that crash training, %zu unreadable.\n\n", a->cases_read,
+		   a->cases_with[AUD_CRASH], a->cases_with[AUD_UNREADABLE]);
+	for (i = 0; i < in->nculprits; i++) {
+		const struct aud_case *c = &a->cases[in->culprits[i]];
+
+		buf_puts(b, "- ");
+		md_code(b, c->id, false);
+		if (!c->nfindings)
+			buf_puts(b, ": nothing found");
+		for (k = 0; k < c->nfindings && k < 3; k++) {
+			buf_printf(b, "%s%s: ", k ? "; " : ": ",
+				   aud_severity_name(c->findings[k].severity));
+			md_code(b, c->findings[k].detail, false);
+		}
+		buf_puts(b, "\n");
+		nmissed += !aud_case_crashes(a, in->culprits[i]);
+	}
+	for (i = 0; i < in->ds->ncases; i++)
+		nblamed += audit_blamed(in, i);
+	if (in->nculprits)
+		buf_puts(b, "\n");
+	if (nmissed)
+		buf_printf(b, "The audit missed %zu culprit%s: training crashes with %s, but %s "
+			   "labels hold no value the audit calls a crash (the cause may be "
+			   "elsewhere: images, geometry, or the trainer).\n\n", nmissed,
+			   nmissed == 1 ? "" : "s", nmissed == 1 ? "it" : "them",
+			   nmissed == 1 ? "its" : "their");
+	if (nblamed) {
+		buf_printf(b, "The audit blamed %zu case%s that training cleared: ", nblamed,
+			   nblamed == 1 ? "" : "s");
+		for (i = 0, k = 0; i < in->ds->ncases && k < 20; i++)
+			if (audit_blamed(in, i)) {
+				buf_puts(b, k++ ? ", " : "");
+				md_code(b, in->ds->cases[i].id, false);
+			}
+		buf_puts(b, nblamed > 20 ? ", ...\n\n" : "\n\n");
+	}
+}
+
 static char *md_text(const struct facts *f)
 {
 	struct buf b = { 0 };
@@ -1297,6 +1405,7 @@ static char *md_text(const struct facts *f)
 	md_title(&b, f);
 	md_what_crashed(&b, f);
 	md_which_cases(&b, f);
+	md_audit(&b, f);
 	md_reproduce(&b, f);
 	md_environment(&b, f);
 	md_ruled_out(&b, f);

@@ -30,6 +30,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "casebisect/audit.h"
 #include "casebisect/cli.h"
 #include "casebisect/envcmd.h"
 #include "casebisect/gpu.h"
@@ -93,6 +94,9 @@ struct run {
 	bool tty, status_shown;
 	char *env_cmd_output;
 	char retired[1024];         /* devices taken out of the rotation, in words */
+	bool *announced;            /* culprits already said */
+	struct aud_result audit;    /* the label audit, when the prior asks for it */
+	bool have_audit;
 };
 
 void run_config_init(struct run_config *c)
@@ -105,7 +109,7 @@ void run_config_init(struct run_config *c)
 	c->gpus = "auto";
 	c->per_gpu = 1;
 	c->strategy = RED_FIND_ALL;
-	c->prior = RUN_PRIOR_BATCH;
+	c->prior = RUN_PRIOR_BATCH | RUN_PRIOR_AUDIT;
 	c->retries = 1;
 	c->seed = 1;
 }
@@ -897,6 +901,63 @@ static const struct jrn_entry *target_entry(const struct run *r)
 	return NULL;
 }
 
+/* Does the audit find values that crash training in most cases? */
+static bool audit_says_most(const struct run *r)
+{
+	return r->have_audit && 2 * r->audit.cases_with[AUD_CRASH] > r->ds.ncases;
+}
+
+static void say_dataset_wide(struct run *r, struct verdict *v, size_t tried)
+{
+	set_verdict(v, "dataset_wide", CB_EXIT_OK,
+		    "The problem is the whole dataset, not a few cases: every case tried (%zu, "
+		    "picked at random) crashes training alone, and the label audit finds values "
+		    "that crash training in %zu of %zu cases. Typical causes: labels shifted to "
+		    "1..N instead of 0..N-1, masks saved as 0/255, or a dataset.json whose "
+		    "\"labels\" do not match the files. Fix the labels (or dataset.json) as a "
+		    "whole; searching case by case would only list them all.",
+		    tried, r->audit.cases_with[AUD_CRASH], r->ds.ncases);
+}
+
+/* Before the search: when the audit blames most cases, a few of them,
+ * picked at random, run alone; when all crash, the verdict is dataset_wide
+ * without testing every case alone. 0 go on; 1 verdict; -1 stopped. */
+static int check_dataset_wide(struct run *r, struct verdict *v)
+{
+	size_t *flagged, nflagged = 0, i, tried = 0;
+	unsigned seed = r->c.seed;
+
+	if (!audit_says_most(r))
+		return 0;
+	flagged = xmalloc(r->ds.ncases * sizeof(*flagged));
+	for (i = 0; i < r->ds.ncases; i++)
+		if (aud_case_crashes(&r->audit, i))
+			flagged[nflagged++] = i;
+	v->culprits = xmalloc(SAMPLE_CASES * sizeof(*v->culprits));
+	while (tried < SAMPLE_CASES && nflagged) {
+		size_t k = (size_t)rand_r(&seed) % nflagged, one = flagged[k];
+		long idx;
+
+		flagged[k] = flagged[--nflagged]; /* no case twice */
+		idx = need_trial(r, "sample", &one, 1);
+		if (idx < 0) {
+			free(flagged);
+			return -1;
+		}
+		if (outcome_of(&r->all[idx]) != RED_FAIL) {
+			free(flagged);
+			free(v->culprits);
+			v->culprits = NULL;
+			return 0;
+		}
+		v->culprits[tried++] = one;
+	}
+	free(flagged);
+	v->nculprits = tried;
+	say_dataset_wide(r, v, tried);
+	return 1;
+}
+
 /* Phase 2: does the failure need the data? 0 go on; 1 verdict; -1 stopped. */
 static int check_control(struct run *r, struct verdict *v)
 {
@@ -928,7 +989,8 @@ static int check_control(struct run *r, struct verdict *v)
 	for (i = 0; i < r->ds.ncases; i++) {
 		long long b;
 
-		if (is_suspect(t, r->ds.cases[i].id))
+		if (is_suspect(t, r->ds.cases[i].id) ||
+		    (r->have_audit && !aud_case_clean(&r->audit, i)))
 			continue;
 		b = case_bytes(&r->ds.cases[i]);
 		if (best < 0 || b < best) {
@@ -948,6 +1010,10 @@ static int check_control(struct run *r, struct verdict *v)
 		crashed++;
 		one = (size_t)(rand_r(&seed) % (int)r->ds.ncases);
 	}
+	if (audit_says_most(r)) {
+		say_dataset_wide(r, v, crashed);
+		return 1;
+	}
 	set_verdict(v, "not_data_dependent", CB_EXIT_NOT_DATA,
 		    "Every case tried crashes training alone (%zu of %zu, picked at random), and "
 		    "the trainer does not run without data, so nothing points to particular "
@@ -964,9 +1030,14 @@ static void search_told(struct run *r)
 	size_t i;
 
 	red_answer(r->red, &a);
-	for (i = r->culprits_seen; i < a.nculprits; i++) {
+	if (!r->announced)
+		r->announced = xcalloc(r->ds.ncases + 1, sizeof(*r->announced));
+	for (i = 0; i < a.nculprits; i++) {
 		const char *id = r->ds.cases[a.culprits[i]].id;
 
+		if (r->announced[a.culprits[i]])
+			continue;
+		r->announced[a.culprits[i]] = true;
 		if (r->c.events == RUN_EVENTS_JSON) {
 			cJSON *o = json_object();
 
@@ -1104,21 +1175,30 @@ static int search(struct run *r, struct verdict *v)
 	o.confirm = r->c.confirm;
 	o.retries = r->c.retries;
 	o.min_cases = r->c.min_cases;
-	if ((r->c.prior & RUN_PRIOR_BATCH) && t) {
-		prior = xcalloc(t->nsuspects + 1, sizeof(*prior));
-		for (i = 0; i < t->nsuspects; i++)
-			for (j = 0; j < r->ds.ncases; j++)
-				if (!strcmp(t->suspects[i], r->ds.cases[j].id)) {
+	prior = xcalloc(r->ds.ncases + 1, sizeof(*prior));
+	for (j = 0; r->have_audit && j < r->ds.ncases; j++)
+		if (aud_case_crashes(&r->audit, j))
+			prior[nprior++] = j;
+	for (i = 0; (r->c.prior & RUN_PRIOR_BATCH) && t && i < t->nsuspects; i++)
+		for (j = 0; j < r->ds.ncases; j++)
+			if (!strcmp(t->suspects[i], r->ds.cases[j].id)) {
+				size_t k;
+
+				for (k = 0; k < nprior && prior[k] != j; k++)
+					;
+				if (k == nprior)
 					prior[nprior++] = j;
-					break;
-				}
-	}
+				break;
+			}
 	o.prior = prior;
 	o.nprior = nprior;
 	r->pre_trials = r->nall;
 	r->red = red_new(&o);
 	if (nprior)
-		say(r, "suspects from the crash's last batch: %zu case%s, tried first", nprior,
+		say(r, "suspects (%s%s%s): %zu case%s, tried first alone",
+		    r->have_audit ? "the label audit" : "",
+		    r->have_audit && (r->c.prior & RUN_PRIOR_BATCH) ? ", " : "",
+		    r->c.prior & RUN_PRIOR_BATCH ? "the crash's last batch" : "", nprior,
 		    nprior == 1 ? "" : "s");
 	for (;;) {
 		schedule(r);
@@ -1205,6 +1285,7 @@ static void write_report(struct run *r, const struct verdict *v)
 	in.run_json = run_json ? run_json : "{}";
 	in.gpu = r->have_gpu ? &r->gpu : NULL;
 	in.env_cmd_output = r->env_cmd_output;
+	in.audit = r->have_audit ? &r->audit : NULL;
 	if (report_write(&in, err, sizeof(err)))
 		cli_error("%s", err);
 	else if (v->nculprits && !r->dry && report_bundle(&in, err, sizeof(err)))
@@ -1428,7 +1509,40 @@ static void run_free(struct run *r)
 	free(r->command_v);
 	free(r->env_v);
 	free(r->env_cmd_output);
+	free(r->announced);
+	if (r->have_audit)
+		aud_result_release(&r->audit);
 	cJSON_Delete(r->run_root);
+}
+
+/* The label audit, before any trial: its crash cases are suspects, its
+ * clean cases controls. Deterministic for a dataset (the digest is
+ * checked on resume), so resume and report run it again rather than
+ * store it. */
+static int run_audit(struct run *r)
+{
+	struct aud_options o = { 0 };
+	char err[512];
+	size_t i, shown = 0;
+
+	if (!aud_dataset_has_labels(&r->ds)) {
+		say(r, "audit: no label files in this dataset: searching without the audit");
+		return 0;
+	}
+	if (aud_run(&r->ds, &o, &r->audit, err, sizeof(err))) {
+		say(r, "audit: %s: searching without it", err);
+		return 0;
+	}
+	r->have_audit = true;
+	say(r, "audit: %zu cases read in %.1f s: %zu with values that crash training, %zu "
+	    "unreadable", r->audit.cases_read, r->audit.seconds, r->audit.cases_with[AUD_CRASH],
+	    r->audit.cases_with[AUD_UNREADABLE]);
+	for (i = 0; i < r->ds.ncases && shown < 5; i++)
+		if (aud_case_crashes(&r->audit, i) && r->audit.cases[i].nfindings) {
+			say(r, "  %s: %s", r->ds.cases[i].id, r->audit.cases[i].findings[0].detail);
+			shown++;
+		}
+	return 0;
 }
 
 /* The engine, once r->c is set and the work directory exists. */
@@ -1460,9 +1574,8 @@ static int engine(struct run *r)
 		goto stopped;
 	if (r->dry)
 		r->slots = 1; /* proposals one at a time; search_slots() sets the arity */
-	if (r->c.prior & RUN_PRIOR_AUDIT)
-		say(r, "note: --prior audit needs the label audit, which this version does not "
-		    "have yet; searching without it");
+	if ((r->c.prior & RUN_PRIOR_AUDIT) && run_audit(r))
+		goto stopped;
 
 	all = xmalloc((r->ds.ncases + 1) * sizeof(*all));
 	for (i = 0; i < r->ds.ncases; i++)
@@ -1483,6 +1596,10 @@ static int engine(struct run *r)
 		if (!r->dry && make_sup(r, &r->target, timeout))
 			goto stopped;
 		rc = check_control(r, &v);
+		if (rc < 0)
+			goto stopped;
+		if (rc == 0)
+			rc = check_dataset_wide(r, &v);
 		if (rc < 0)
 			goto stopped;
 		if (rc == 0 && search(r, &v) < 0)

@@ -104,6 +104,10 @@ Test(run, demo_finds_exactly_the_two_planted_cases)
 	culprits = report_culprits(wd, verdict, sizeof(verdict));
 	cr_assert_str_eq(verdict, "culprits_found");
 	cr_assert_str_eq(culprits, "case_013 case_042");
+	/* the label audit names both: the full run, the control, each alone,
+	 * and the rest: k + 3 trials */
+	cr_assert_eq(journal_lines(wd), 5, "the audit prior should cost k+3 = 5 trials, not %zu",
+		     journal_lines(wd));
 	assert_schema_valid(wd);
 	p = cb_fmt("%s/report.md", wd);
 	md = cb_read_file(p, NULL);
@@ -258,15 +262,16 @@ Test(run, kill_9_mid_search_then_resume)
 	int pid, i;
 	size_t n_ref;
 
-	run(&r, "run", "--workdir", ref, "--gpus", "none", ds, "--", toy, "--cases-file",
-	    "{cases_file}", "--files-file", "{files_file}", "--step-ms", "30");
+	/* --prior none: a search long enough to be killed in the middle */
+	run(&r, "run", "--workdir", ref, "--gpus", "none", "--prior", "none", ds, "--", toy,
+	    "--cases-file", "{cases_file}", "--files-file", "{files_file}", "--step-ms", "30");
 	cr_assert_eq(r.code, 0, "%s\n%s", r.out, r.err);
 	run_release(&r);
 	n_ref = journal_lines(ref);
 
-	pid = spawn_bg(out, err, "run", "--workdir", wd, "--gpus", "none", ds, "--", toy,
-		       "--cases-file", "{cases_file}", "--files-file", "{files_file}", "--step-ms",
-		       "30", NULL);
+	pid = spawn_bg(out, err, "run", "--workdir", wd, "--gpus", "none", "--prior", "none", ds,
+		       "--", toy, "--cases-file", "{cases_file}", "--files-file", "{files_file}",
+		       "--step-ms", "30", NULL);
 	for (i = 0; i < 600 && journal_lines(wd) < 5; i++)
 		usleep(20 * 1000);
 	cr_assert(journal_lines(wd) >= 5, "the run did not get going");
@@ -427,9 +432,9 @@ Test(run, ctrl_c_exits_5_and_resume_finishes)
 	char *err = cb_fmt("%s/err", tmpdir), *text, verdict[64], *c;
 	int pid, i;
 
-	pid = spawn_bg(out, err, "run", "--workdir", wd, "--gpus", "none", ds, "--", toy,
-		       "--cases-file", "{cases_file}", "--files-file", "{files_file}", "--step-ms",
-		       "40", NULL);
+	pid = spawn_bg(out, err, "run", "--workdir", wd, "--gpus", "none", "--prior", "none", ds,
+		       "--", toy, "--cases-file", "{cases_file}", "--files-file", "{files_file}",
+		       "--step-ms", "40", NULL);
 	for (i = 0; i < 600 && journal_lines(wd) < 3; i++)
 		usleep(20 * 1000);
 	kill(pid, SIGINT);
@@ -482,4 +487,88 @@ Test(run, json_events_are_one_object_per_line)
 	free(wd);
 	free(ds);
 	run_release(&r);
+}
+
+/* Sets dataset.json's labels of the mkcases dataset at ds to {0, 1}: every
+ * case holds a 2, which the audit then calls a crash. */
+static void declare_two_labels(const char *ds)
+{
+	char cmd[4096];
+
+	snprintf(cmd, sizeof(cmd),
+		 "/usr/bin/python3 -c 'import json,sys; p=sys.argv[1]; d=json.load(open(p)); "
+		 "d[\"labels\"]={\"background\":0,\"a\":1}; json.dump(d,open(p,\"w\"))' "
+		 "'%s/dataset.json'", ds);
+	cr_assert(system(cmd) == 0, "%s", cmd);
+}
+
+/* Without the audit the search still finds the culprits; with a wrong
+ * prior (the audit blames every case, training needs 3 classes) too. */
+Test(run, prior_none_and_a_wrong_prior_still_find_the_culprit)
+{
+	static const char *const bad[] = { "case_005=7", NULL };
+	struct run r;
+	char *ds = make_dataset("ds", 8, bad), *wd = cb_fmt("%s/wd", tmpdir);
+	char *wd2 = cb_fmt("%s/wd2", tmpdir), *toy = src_file("harness/toytrain"), verdict[64], *c;
+	char *md;
+
+	run(&r, "run", "--workdir", wd, "--gpus", "none", "--prior", "none", ds, "--", toy,
+	    "--cases-file", "{cases_file}", "--files-file", "{files_file}");
+	cr_assert_eq(r.code, 0, "%s\n%s", r.out, r.err);
+	cr_assert(!strstr(r.out, "audit:"), "--prior none ran the audit: %s", r.out);
+	c = report_culprits(wd, verdict, sizeof(verdict));
+	cr_assert_str_eq(c, "case_005");
+	free(c);
+	run_release(&r);
+
+	declare_two_labels(ds);
+	run(&r, "run", "--workdir", wd2, "--gpus", "none", ds, "--", toy, "--cases-file",
+	    "{cases_file}", "--files-file", "{files_file}", "--classes", "3");
+	cr_assert_eq(r.code, 0, "%s\n%s", r.out, r.err);
+	c = report_culprits(wd2, verdict, sizeof(verdict));
+	cr_assert_str_eq(verdict, "culprits_found");
+	cr_assert_str_eq(c, "case_005");
+	md = cb_read_file(cb_fmt("%s/report.md", wd2), NULL);
+	cr_assert(md && strstr(md, "The audit blamed 7 cases that training cleared"), "%s", md);
+	assert_schema_valid(wd2);
+	free(md);
+	free(c);
+	run_release(&r);
+	free(toy);
+	free(wd2);
+	free(wd);
+	free(ds);
+}
+
+/* Every case holds a label the network has no class for: a few cases
+ * tried alone all crash and the audit blames most cases: dataset_wide,
+ * without testing every case alone. */
+Test(run, labels_wrong_in_every_case_are_dataset_wide)
+{
+	struct run r;
+	char *ds = make_dataset("ds", 12, NULL), *wd = cb_fmt("%s/wd", tmpdir);
+	char *toy = src_file("harness/toytrain"), verdict[64], *c;
+
+	declare_two_labels(ds);
+	run(&r, "run", "--workdir", wd, "--gpus", "none", ds, "--", toy, "--cases-file",
+	    "{cases_file}", "--files-file", "{files_file}", "--classes", "2");
+	cr_assert_eq(r.code, 0, "exit %d\n%s\n%s", r.code, r.out, r.err);
+	c = report_culprits(wd, verdict, sizeof(verdict));
+	cr_assert_str_eq(verdict, "dataset_wide");
+	cr_assert(journal_lines(wd) < 12, "every case was tried alone: %zu trials",
+		  journal_lines(wd));
+	{
+		size_t words = 1;
+		const char *p;
+
+		for (p = c; *p; p++)
+			words += *p == ' ';
+		cr_assert_eq(words, 3, "the cases tried alone: %s", c);
+	}
+	assert_schema_valid(wd);
+	free(c);
+	run_release(&r);
+	free(toy);
+	free(wd);
+	free(ds);
 }

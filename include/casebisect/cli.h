@@ -29,6 +29,7 @@ enum cb_exit {
  * Each lives in its own src/cmd_NAME.c; main.c's table lists them.
  */
 enum cb_exit cmd_cases(int argc, char **argv);
+enum cb_exit cmd_audit(int argc, char **argv);
 enum cb_exit cmd_classify(int argc, char **argv);
 enum cb_exit cmd_gpus(int argc, char **argv);
 enum cb_exit cmd_trial(int argc, char **argv);

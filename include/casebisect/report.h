@@ -8,6 +8,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "casebisect/audit.h"
 #include "casebisect/classify.h"
 #include "casebisect/dataset.h"
 #include "casebisect/gpu.h"
@@ -59,6 +60,10 @@ struct report_input {
 	const char *run_json;           /* run.json's text: dataset, command, env, options */
 	const struct gpu_info *gpu;     /* the environment; NULL when not looked at */
 	const char *env_cmd_output;     /* --env-cmd's output; NULL when none */
+	const struct aud_result *audit; /* the label audit (run --prior audit); NULL: none ran.
+					 * The report shows each culprit's findings, the
+					 * culprits the audit missed and the cases it
+					 * blamed that training cleared. */
 };
 
 /*
