@@ -88,6 +88,8 @@ static void run_one(size_t n, size_t k, size_t slots, double fp, uint64_t seed, 
 	st->trials += (double)a.trials + 2;
 	st->rounds += (double)a.rounds + 2;
 	st->exact += exact;
+	if (!exact && getenv("BENCH_WHY"))
+		fprintf(stderr, "k=%zu seed=%llu verdict=%s nc=%zu flakes=%llu\n", k, (unsigned long long)seed, red_verdict_name(a.verdict), a.nculprits, (unsigned long long)a.flakes);
 	st->passes += (a.case_runs + (double)n) / (double)n; /* + the full-set run */
 	st->seeds++;
 	red_free(r);
@@ -99,12 +101,22 @@ static double log2_binom(size_t n, size_t k)
 	return (lgamma((double)n + 1) - lgamma((double)k + 1) - lgamma((double)(n - k) + 1)) / log(2);
 }
 
+/* A filter from the environment: 0 when unset (every value). */
+static size_t knob(const char *name)
+{
+	const char *v = getenv(name);
+
+	return v && *v ? (size_t)atoi(v) : 0;
+}
+
 int main(void)
 {
 	static const size_t ns[] = { 16, 128, 1024, 4096 }, ks[] = { 1, 2, 4 }, ps[] = { 1, 8 };
 	static const double fps[] = { 0, 0.1 };
 	const char *env = getenv("BENCH_SEEDS");
 	size_t seeds = env && *env ? (size_t)atoi(env) : 200, a, b, c, d, s;
+	size_t only_n = knob("BENCH_N"), only_k = knob("BENCH_K"), only_p = knob("BENCH_P");
+	const char *only_fp = getenv("BENCH_FP");
 
 	printf("bench_reduce: find-all, default options, %zu seeds per row; counts include the\n"
 	       "full-set run and the empty-subset check (2 trials, 2 rounds)\n\n", seeds);
@@ -118,6 +130,10 @@ int main(void)
 					double bound = ceil(log2_binom(ns[a], ks[b]) - 1e-9);
 					char target[32] = "";
 
+					if ((only_n && ns[a] != only_n) || (only_k && ks[b] != only_k) ||
+					    (only_p && ps[c] != only_p) ||
+					    (only_fp && *only_fp && fabs(atof(only_fp) - fps[d]) > 1e-9))
+						continue;
 					for (s = 1; s <= seeds; s++)
 						run_one(ns[a], ks[b], ps[c], fps[d], s, &st);
 					if (ns[a] == 1024 && ps[c] == 1 && fps[d] == 0)

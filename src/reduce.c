@@ -9,6 +9,7 @@
  * sorted by their cases, so they do not depend on the order in which
  * outcomes arrived. Results are also kept in a cache keyed by the case set,
  * so a subset is never run twice unless a policy asks for it. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -28,6 +29,8 @@ struct node {
 	bool expanded;      /* a failing group already split or handed to ddmin */
 	bool rechecked;     /* its passing children were run again once */
 	bool fresh;         /* must really run: a re-run never comes from the cache */
+	bool probe;         /* a group of unknown cases not known to fail */
+	bool narrowed;      /* a search root of the unknown cases only */
 	unsigned npass, nfail, nunres;
 	unsigned need_pass; /* PASS runs before a pass is believed */
 	uint64_t round;     /* trials it waited on, in a chain */
@@ -105,6 +108,73 @@ static bool subset_of(const size_t *small, size_t ns, const size_t *big, size_t 
 	return i == ns;
 }
 
+/* ---- how many culprits are left: a posterior ----
+ *
+ * Design note. With one slot, each "more culprits?" question costs a
+ * trial. When culprits keep turning up, asking it with the whole remainder
+ * (which fails while any is left) wastes a trial per culprit; Hwang's
+ * generalized binary splitting instead tests groups of about n/d unknown
+ * cases and clears the ones that pass. The count d is unknown, so it is
+ * estimated from what is known, exactly: with j culprits found and u cases
+ * neither cleared nor culprits, every k-set of culprits that contains the j
+ * and avoids the cleared cases fits the outcomes equally well (every other
+ * failing trial is explained by a culprit it holds). With a prior p(k)
+ * falling as 1/k^2 (one culprit is the usual case, several are not rare),
+ * P(r more) is proportional to p(j+r) C(u,r) / C(n,j+r). It depends only on
+ * the set of outcomes. Probes start once two culprits are known: with one,
+ * the plain binary search and the remainder are cheapest (k+3 trials when
+ * k is 1), and a probe would cost the common case a trial. */
+#define RED_KMAX 64
+#define PROBE_BELOW 0.5 /* probe while P(no more culprits) is under this */
+
+static double lbinom(double a, double b)
+{
+	return lgamma(a + 1) - lgamma(b + 1) - lgamma(a - b + 1);
+}
+
+/* post[r] = P(r culprits among the u unknown cases), r = 0 .. *nr-1. */
+static void posterior(const struct red *r, size_t u, double *post, size_t *nr)
+{
+	size_t j = r->nculprits, k, m = 0;
+	double top = -HUGE_VAL, sum = 0;
+
+	for (k = 0; k <= u && j + k <= RED_KMAX && j + k <= r->o.n; k++) {
+		double kk = (double)(j + k);
+
+		post[k] = j + k == 0 ? -HUGE_VAL
+				     : -2 * log(kk) + lbinom((double)u, (double)k) -
+					       lbinom((double)r->o.n, kk);
+		if (post[k] > top)
+			top = post[k];
+		m = k + 1;
+	}
+	for (k = 0; k < m; k++)
+		sum += post[k] = post[k] == -HUGE_VAL ? 0 : exp(post[k] - top);
+	for (k = 0; k < m; k++)
+		post[k] = sum > 0 ? post[k] / sum : 0;
+	*nr = m;
+}
+
+/* P(a set of s of the u unknown cases holds no culprit). */
+static double clean_prob(const double *post, size_t nr, size_t u, size_t s)
+{
+	double q = 0;
+	size_t k;
+
+	for (k = 0; k < nr; k++) {
+		if (!post[k])
+			continue;
+		if (k == 0)
+			q += post[k];
+		else if (s + k <= u)
+			q += post[k] * exp(lbinom((double)(u - s), (double)k) -
+					   lbinom((double)u, (double)k));
+	}
+	return q;
+}
+
+static size_t *unknown_cases(const struct red *r, size_t *count);
+
 /* ---- nodes ---- */
 
 static int add_node(struct red *r, enum kind kind, const size_t *cases, size_t n, int parent,
@@ -153,6 +223,7 @@ static void split(struct red *r, int g)
 	r->nodes[g].nchildren = (int)arity;
 	for (i = 0; i < arity; i++) {
 		size_t hi = n * (i + 1) / arity;
+
 		size_t *part = xmalloc((hi - lo) * sizeof(*part));
 		int c;
 
@@ -294,7 +365,7 @@ static void start_remainder(struct red *r, uint64_t round)
 }
 
 /* Starts (or restarts) the search on a set known to fail. */
-static void search_in(struct red *r, const size_t *cases, size_t n, uint64_t round)
+static int search_in(struct red *r, const size_t *cases, size_t n, uint64_t round)
 {
 	int g = add_node(r, K_GROUP, cases, n, -1, round);
 
@@ -304,6 +375,7 @@ static void search_in(struct red *r, const size_t *cases, size_t n, uint64_t rou
 		add_culprit(r, cases[0]);
 	else
 		split(r, g);
+	return g;
 }
 
 static bool busy(const struct node *nd)
@@ -316,7 +388,7 @@ static bool busy(const struct node *nd)
 static void no_single_culprit(struct red *r, int g)
 {
 	struct node *nd = &r->nodes[g];
-	int i;
+	int i, again = 0;
 
 	r->doubted = true;
 	if (!nd->rechecked) {
@@ -324,16 +396,44 @@ static void no_single_culprit(struct red *r, int g)
 		for (i = 0; i < nd->nchildren; i++) {
 			struct node *c = &r->nodes[nd->first_child + i];
 
-			if (c->st == ST_PASS) {
+			if (c->st == ST_PASS && c->npass) {
 				c->st = ST_PENDING;
 				c->need_pass = c->npass + 1;
 				c->fresh = true;
+				again++;
 			}
 		}
-		return;
+		if (again)
+			return;
 	}
 	nd->expanded = true;
+	if (nd->narrowed) {
+		/* The remainder failed, yet none of its unknown cases does: a
+		 * pass that cleared a culprit was false. Search all of it. */
+		size_t n, *rest = rest_of(r, &n);
+
+		r->flaky = true;
+		r->flakes++;
+		if (n)
+			search_in(r, rest, n, nd->round + 1);
+		free(rest);
+		return;
+	}
 	ddmin_start(r, nd->cases, nd->n, nd->round + 1);
+}
+
+/* A group's parts all pass. When the group only failed by inference (its
+ * sibling passed), that inference is void: the nearest group that really
+ * failed is looked at again. */
+static void contradiction(struct red *r, int g)
+{
+	while (g >= 0 && r->nodes[g].inferred) {
+		r->nodes[g].st = ST_PASS;
+		r->nodes[g].inferred = false;
+		g = r->nodes[g].parent;
+	}
+	if (g >= 0)
+		no_single_culprit(r, g);
 }
 
 /* Looks at group g's children after one of them was decided. */
@@ -379,7 +479,7 @@ static void children_changed(struct red *r, int g)
 		return;
 	}
 	if (!open && waiting < 0 && !fails && passes == p->nchildren)
-		no_single_culprit(r, g);
+		contradiction(r, g);
 }
 
 /* The search tree has nothing left to run: culprits are known. */
@@ -393,6 +493,46 @@ static bool search_idle(const struct red *r)
 		if (r->nodes[i].kind != K_DDMIN && busy(&r->nodes[i]))
 			return false;
 	return true;
+}
+
+/* The search is idle: every culprit it knew of is found. With one slot,
+ * when more culprits are likely, a probe (a group of unknown cases, sized
+ * for even odds) asks for one more at a time, as in Hwang's generalized
+ * binary splitting; when the rest is likely clean, the remainder runs: it
+ * answers "more?" and confirms the answer in one trial. */
+static void next_step(struct red *r, uint64_t round)
+{
+	double post[RED_KMAX + 1];
+	size_t nr, u = 0, *unk = NULL, a = 0;
+	int p;
+
+	if (r->o.slots <= 1 && !r->flaky && !r->minimal && r->nculprits >= 2) {
+		unk = unknown_cases(r, &u);
+		if (u > 0) {
+			posterior(r, u, post, &nr);
+			if (post[0] < PROBE_BELOW) {
+				size_t lo = 1, hi = u;
+
+				while (lo < hi) {
+					size_t mid = lo + (hi - lo) / 2;
+
+					if (clean_prob(post, nr, u, mid) > 0.5)
+						lo = mid + 1;
+					else
+						hi = mid;
+				}
+				a = lo;
+			}
+		}
+	}
+	if (!a || a >= u) {
+		free(unk);
+		start_remainder(r, round);
+		return;
+	}
+	p = add_node(r, K_GROUP, unk, a, -1, round);
+	r->nodes[p].probe = true;
+	free(unk);
 }
 
 static void advance(struct red *r, uint64_t round)
@@ -460,7 +600,28 @@ static void advance(struct red *r, uint64_t round)
 		}
 	}
 	if (r->phase == PH_SEARCH && search_idle(r))
-		start_remainder(r, round + 1);
+		next_step(r, round + 1);
+}
+
+/* The remainder failed: more culprits. They are among the cases no pass
+ * cleared, so the search goes on there; when there are none (a pass that
+ * cleared a culprit was false), in the whole remainder. */
+static void remainder_failed(struct red *r, int id, uint64_t round)
+{
+	size_t u, *unk = unknown_cases(r, &u);
+
+	/* A remainder that failed makes the final one run twice: under flakes
+	 * a false pass of the final remainder is the likeliest wrong answer. */
+	r->doubted = true;
+	if (u && u < r->nodes[id].n) {
+		int g = search_in(r, unk, u, round);
+
+		r->nodes[g].narrowed = true;
+	} else {
+		r->doubted = true;
+		search_in(r, r->nodes[id].cases, r->nodes[id].n, round);
+	}
+	free(unk);
 }
 
 static void decide(struct red *r, int id, enum red_outcome o);
@@ -491,7 +652,13 @@ static void on_fail(struct red *r, int id)
 	int parent = nd->parent;
 
 	nd->st = ST_FAIL;
-	note_flake(r, nd);
+	if (nd->npass) {
+		/* it passed before: that pass was false */
+		r->flakes++;
+		r->flaky = true;
+	} else {
+		note_flake(r, nd);
+	}
 	switch (kind) {
 	case K_GROUP:
 		if (nd->n == 1)
@@ -507,8 +674,7 @@ static void on_fail(struct red *r, int id)
 		break;
 	case K_REMAINDER:
 		/* more culprits (or a false pass cleared one): search the rest */
-		r->doubted = true;
-		search_in(r, nd->cases, nd->n, round + 1);
+		remainder_failed(r, id, round + 1);
 		break;
 	case K_DDMIN:
 		ddmin_step(r);
@@ -540,15 +706,7 @@ static void on_pass(struct red *r, int id)
 		 * sibling's pass, which may be false, or the crash needs more than
 		 * one case. Every inference on the way up is void; the nearest
 		 * group that really failed is looked at again. */
-		int g = parent;
-
-		while (g >= 0 && r->nodes[g].inferred) {
-			r->nodes[g].st = ST_PASS;
-			r->nodes[g].inferred = false;
-			g = r->nodes[g].parent;
-		}
-		if (g >= 0)
-			no_single_culprit(r, g);
+		contradiction(r, parent);
 		break;
 	}
 	case K_REMAINDER:
@@ -684,6 +842,30 @@ static bool is_culprit(const struct red *r, size_t c)
 		if (r->culprits[i] == c)
 			return true;
 	return false;
+}
+
+/* The cases neither cleared (in a set believed to pass) nor culprits,
+ * sorted; the caller frees them. */
+static size_t *unknown_cases(const struct red *r, size_t *count)
+{
+	unsigned char *out = xcalloc(r->o.n ? r->o.n : 1, 1);
+	size_t *u = xmalloc((r->o.n ? r->o.n : 1) * sizeof(*u)), i, j, k = 0;
+
+	for (i = 0; i < r->nnodes; i++) {
+		const struct node *nd = &r->nodes[i];
+
+		if (nd->st == ST_PASS && nd->npass)
+			for (j = 0; j < nd->n; j++)
+				out[nd->cases[j]] = 1;
+	}
+	for (i = 0; i < r->nculprits; i++)
+		out[r->culprits[i]] = 1;
+	for (i = 0; i < r->o.n; i++)
+		if (!out[i])
+			u[k++] = i;
+	free(out);
+	*count = k;
+	return u;
 }
 
 /* Trainers that need a few cases get small subsets padded with cleared

@@ -20,7 +20,12 @@
  * until every failing part is a single case: a culprit. Each culprit must
  * FAIL alone (one trial when it was only inferred), and the dataset minus
  * the culprits must PASS (`confirm` times); when it fails, the search goes
- * on in it. A failing group whose parts all pass (after a re-run: see
+ * on in the cases no pass cleared (in all of it when those turn out clean:
+ * a false pass cleared a culprit). With one slot, once two culprits are
+ * known and more are likely (a posterior over their number, from the set
+ * of outcomes only), a probe of unknown cases sized for even odds asks for
+ * the next one instead of a remainder that would fail (Hwang's generalized
+ * binary splitting). A failing group whose parts all pass (after a re-run: see
  * flakiness) has no single culprit: ddmin inside it finds a 1-minimal
  * failing subset, reported instead (verdict minimal_subset).
  *
