@@ -63,6 +63,9 @@ struct red {
 	/* red_answer's arrays */
 	size_t *undecided;
 	size_t nundecided;
+	/* the suspects of the outcome being told (red_tell_suspects) */
+	const size_t *sus;
+	size_t nsus;
 };
 
 static const char *const verdict_names[] = { "searching", "culprits_found", "minimal_subset",
@@ -627,6 +630,44 @@ static void remainder_failed(struct red *r, int id, uint64_t round)
 static void decide(struct red *r, int id, enum red_outcome o);
 
 /* A FAIL on a set that an earlier PASS contained shows that pass was false. */
+/* Was case c already run alone? */
+static bool tried_alone(const struct red *r, size_t c)
+{
+	size_t i;
+
+	for (i = 0; i < r->nnodes; i++)
+		if ((r->nodes[i].kind == K_PRIOR || r->nodes[i].kind == K_ALONE) &&
+		    r->nodes[i].n == 1 && r->nodes[i].cases[0] == c)
+			return true;
+	return false;
+}
+
+/* A remainder failed and its trial named the cases of its last batch
+ * (red_tell_suspects): those of them not run alone yet are run alone
+ * first, as priors are. With a trainer that names its batch, each culprit
+ * then costs a failing remainder and one trial alone, and the search
+ * passes over the dataset about once per culprit at most. Returns whether
+ * there was one to try. */
+static bool try_suspects(struct red *r, int id, uint64_t round)
+{
+	size_t i;
+	bool added = false;
+
+	for (i = 0; i < r->nsus; i++) {
+		size_t c = r->sus[i];
+		const struct node *nd = &r->nodes[id];
+
+		if (c >= r->o.n || !contains(nd->cases, nd->n, c) || is_culprit(r, c) ||
+		    tried_alone(r, c))
+			continue;
+		add_node(r, K_PRIOR, &c, 1, -1, round);
+		added = true;
+	}
+	if (added)
+		r->phase = PH_PRIORS;
+	return added;
+}
+
 static void note_flake(struct red *r, const struct node *failed)
 {
 	size_t i;
@@ -673,8 +714,10 @@ static void on_fail(struct red *r, int id)
 		add_culprit(r, nd->cases[0]);
 		break;
 	case K_REMAINDER:
-		/* more culprits (or a false pass cleared one): search the rest */
-		remainder_failed(r, id, round + 1);
+		/* more culprits (or a false pass cleared one): the cases the
+		 * trainer named first, alone; else search the rest */
+		if (!try_suspects(r, id, round + 1))
+			remainder_failed(r, id, round + 1);
 		break;
 	case K_DDMIN:
 		ddmin_step(r);
@@ -967,6 +1010,16 @@ void red_tell(struct red *r, uint64_t id, enum red_outcome o)
 	if (o == RED_FAIL)
 		nd->nfail++;
 	decide(r, (int)id - 1, o);
+}
+
+void red_tell_suspects(struct red *r, uint64_t id, enum red_outcome o, const size_t *suspects,
+		       size_t n)
+{
+	r->sus = suspects;
+	r->nsus = o == RED_FAIL ? n : 0;
+	red_tell(r, id, o);
+	r->sus = NULL;
+	r->nsus = 0;
 }
 
 void red_stop(struct red *r)

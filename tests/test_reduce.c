@@ -493,3 +493,84 @@ Test(reduce, culprit_cleared_by_a_false_pass_is_found_again)
 		red_free(r);
 	}
 }
+
+/* The first culprit a subset holds, in its order: what a trainer that
+ * names its batch (CASEBISECT_BATCH) meets first; wrong: a case that is
+ * not a culprit (an attribution that misleads). n when none. */
+static size_t first_culprit(const struct oracle *o, const size_t *cases, size_t n, size_t all,
+			    bool wrong)
+{
+	size_t i, j;
+
+	for (i = 0; i < n; i++)
+		for (j = 0; j < o->k; j++)
+			if (cases[i] == o->culprits[j])
+				return wrong ? (cases[i] + 1) % all : cases[i];
+	return all;
+}
+
+/* Runs the search with every FAIL naming a suspect; returns the trials. */
+static uint64_t drive_batch(struct red *r, struct oracle *o, size_t all, bool wrong)
+{
+	struct red_trial t[8];
+	size_t got, i, guard = 0;
+
+	while (!red_done(r)) {
+		cr_assert(guard++ < 100000, "the search does not end");
+		got = red_ask(r, t, 1);
+		cr_assert(got > 0, "nothing to run, yet not done");
+		for (i = 0; i < got; i++) {
+			enum red_outcome out = oracle_run(o, t[i].cases, t[i].n);
+			size_t sus = first_culprit(o, t[i].cases, t[i].n, all, wrong);
+
+			red_tell_suspects(r, t[i].id, out, &sus, sus < all);
+		}
+	}
+	return o->trials;
+}
+
+/* Trials that name their batch: the full set's suspect is the prior, each
+ * failing remainder names the next culprit, which runs alone: 2k trials
+ * for k culprits, whatever n, and the exact answer. A misleading
+ * attribution (the case next to the culprit) still gives the exact answer. */
+Test(reduce, suspects_named_by_failing_trials_are_tried_alone_first)
+{
+	static const size_t ns[] = { 64, 1024 };
+	size_t a, k;
+	uint64_t seed;
+
+	for (a = 0; a < CB_ARRAY_SIZE(ns); a++)
+		for (k = 1; k <= 4; k++)
+			for (seed = 1; seed <= 20; seed++) {
+				struct red_options ro = { .strategy = RED_FIND_ALL, .n = ns[a], .slots = 1 };
+				struct oracle o = { .kind = ANY_CULPRIT };
+				struct red_answer ans;
+				size_t first, j;
+				struct red *r;
+				int wrong;
+
+				for (wrong = 0; wrong <= 1; wrong++) {
+					memset(&o, 0, sizeof(o));
+					o.kind = ANY_CULPRIT;
+					pick_culprits(&o, ns[a], k, seed);
+					first = ns[a];
+					for (j = 0; j < k; j++)
+						if (o.culprits[j] < first)
+							first = o.culprits[j];
+					if (wrong)
+						first = (first + 1) % ns[a];
+					ro.prior = &first;
+					ro.nprior = 1;
+					r = red_new(&ro);
+					drive_batch(r, &o, ns[a], wrong);
+					red_answer(r, &ans);
+					cr_assert(same_culprits(&ans, &o), "n=%zu k=%zu seed %llu wrong=%d: not exact",
+						  ns[a], k, (unsigned long long)seed, wrong);
+					if (!wrong)
+						cr_assert_eq(ans.trials, 2 * k, "n=%zu k=%zu seed %llu: %llu trials",
+							     ns[a], k, (unsigned long long)seed,
+							     (unsigned long long)ans.trials);
+					red_free(r);
+				}
+			}
+}

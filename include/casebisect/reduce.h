@@ -114,6 +114,17 @@ size_t red_ask(struct red *r, struct red_trial *out, size_t max);
 /* The outcome of trial id. */
 void red_tell(struct red *r, uint64_t id, enum red_outcome outcome);
 
+/* The same, with the cases the trainer named in its last CASEBISECT_BATCH
+ * line before a FAIL (ignored for other outcomes). When a remainder (the
+ * dataset minus the culprits found) fails, the suspects it names that were
+ * not run alone yet are run alone before any split: a trainer that names
+ * its batch turns the search into one failing remainder and one trial
+ * alone per culprit (about 0.5k + 2 passes over the dataset for k
+ * culprits, instead of a binary search's). A replay must pass the same
+ * suspects (the journal keeps them). */
+void red_tell_suspects(struct red *r, uint64_t id, enum red_outcome outcome,
+		       const size_t *suspects, size_t n);
+
 bool red_done(const struct red *r);
 
 /* Ends the search with what is known (a --deadline passed, say): nothing
