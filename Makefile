@@ -148,7 +148,8 @@ ARCH     := $(shell dpkg --print-architecture 2>/dev/null)
 HS_PKG   := $(if $(filter amd64,$(ARCH)),libhyperscan-dev,libvectorscan-dev)
 DEB_PKGS := build-essential pkg-config libuv1-dev libcjson-dev libniftiio-dev \
             libnifti2-dev $(HS_PKG) libpcre2-dev libcriterion-dev clang \
-            libclang-rt-14-dev libarchive-dev python3-jsonschema $(TORCH_PKGS)
+            libclang-rt-14-dev libarchive-dev python3-jsonschema slurm-wlm munge \
+            $(TORCH_PKGS)
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
 	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' || missing="$$missing $$p"; \

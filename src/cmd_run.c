@@ -10,6 +10,7 @@
 
 #include "casebisect/cli.h"
 #include "casebisect/run.h"
+#include "casebisect/slurm.h"
 #include "casebisect/util.h"
 
 enum {
@@ -18,7 +19,7 @@ enum {
 	OPT_JOBS, OPT_TARGET_LOG, OPT_MATCH, OPT_LOG_HEAD, OPT_LOG_TAIL, OPT_FORMAT,
 	OPT_CONFIGURATION, OPT_PLANS, OPT_STRATEGY, OPT_PRIOR, OPT_REPEAT, OPT_CONFIRM,
 	OPT_RETRIES, OPT_MIN_CASES, OPT_MAX_TRIALS, OPT_DEADLINE, OPT_SEED, OPT_ENV_CMD,
-	OPT_KEEP_VIEWS, OPT_JSON_EVENTS, OPT_CUDART,
+	OPT_KEEP_VIEWS, OPT_JSON_EVENTS, OPT_CUDART, OPT_LAUNCHER, OPT_SLURM_ARGS,
 };
 
 static const struct cli_option run_options[] = {
@@ -42,6 +43,10 @@ static const struct cli_option run_options[] = {
 	{ "per-gpu", 0, CLI_ARG_REQUIRED, OPT_PER_GPU, "N", "trials at once on each device (1)" },
 	{ "jobs", 'j', CLI_ARG_REQUIRED, OPT_JOBS, "N",
 	  "trials at once in all (default: one per device slot, or 1 without GPUs)" },
+	{ "launcher", 0, CLI_ARG_REQUIRED, OPT_LAUNCHER, "local|slurm",
+	  "where trials run: here (default), or each as one Slurm job (srun)" },
+	{ "slurm-args", 0, CLI_ARG_REQUIRED, OPT_SLURM_ARGS, "ARGS",
+	  "srun options for every trial, split like a shell would: \"-p gpu --gres=gpu:1\"" },
 	{ "timeout", 0, CLI_ARG_REQUIRED, OPT_TIMEOUT, "SEC",
 	  "a trial's hard limit (default 3x the full run, at least 600)" },
 	{ "pass-after", 0, CLI_ARG_REQUIRED, OPT_PASS_AFTER, "SEC",
@@ -89,7 +94,8 @@ static const struct cli_command run_cmd = {
 		"casebisect runs COMMAND on subsets of the cases, each run a trial: short\n"
 		"(it ends at the first failure, at exit, at a CASEBISECT_PASS line or\n"
 		"after --pass-after), with CUDA_LAUNCH_BLOCKING=1, in its own process\n"
-		"group, one at a time per GPU slot. First the full dataset (the target:\n"
+		"group, one at a time per GPU slot (with --launcher slurm: each one srun\n"
+		"job, --jobs at once). First the full dataset (the target:\n"
 		"how it crashes), then a control without data (is the crash about the\n"
 		"data at all?), then the search, then the culprits are confirmed alone and\n"
 		"the rest must train. Suspects are tried first, alone: cases whose labels\n"
@@ -257,6 +263,18 @@ enum cb_exit cmd_run(int argc, char **argv)
 			}
 			break;
 		case OPT_GPUS: c.gpus = value; break;
+		case OPT_LAUNCHER:
+			if (!strcmp(value, "local"))
+				c.launcher = SUP_LAUNCH_LOCAL;
+			else if (!strcmp(value, "slurm"))
+				c.launcher = SUP_LAUNCH_SLURM;
+			else {
+				ret = cli_usage_error(&run_cmd, "--launcher '%s': expected local or slurm",
+						      value);
+				goto out;
+			}
+			break;
+		case OPT_SLURM_ARGS: c.slurm_args = value; break;
 		case OPT_PER_GPU:
 		case OPT_JOBS:
 		case OPT_REPEAT:
@@ -327,6 +345,20 @@ enum cb_exit cmd_run(int argc, char **argv)
 				      p.dashdash > 1 ? "one DATASET before '--', then the command" :
 				      "no COMMAND after '--': casebisect run DATASET -- COMMAND [ARG...]");
 		goto out;
+	}
+	if (c.slurm_args && c.launcher != SUP_LAUNCH_SLURM) {
+		ret = cli_usage_error(&run_cmd, "--slurm-args needs --launcher slurm");
+		goto out;
+	}
+	if (c.launcher == SUP_LAUNCH_SLURM) {
+		char **words, err[256];
+		size_t nw;
+
+		if (slurm_split_args(c.slurm_args, &words, &nw, err, sizeof(err))) {
+			ret = cli_usage_error(&run_cmd, "%s", err);
+			goto out;
+		}
+		slurm_words_free(words);
 	}
 	c.dataset = p.operands[0];
 	c.command = p.operands + p.dashdash;

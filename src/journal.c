@@ -214,6 +214,8 @@ static char *entry_line(const struct jrn_entry *e, size_t *len)
 	add_field(o, "evidence", e->evidence, sizeof(e->evidence));
 	add_item(o, "slot", exact_number(e->slot));
 	add_item(o, "gpu", e->gpu >= 0 ? exact_number(e->gpu) : cJSON_CreateNull());
+	if (e->node[0])
+		add_field(o, "node", e->node, sizeof(e->node));
 	add_item(o, "start", exact_number(e->start));
 	add_item(o, "duration_s", exact_number(e->duration_s));
 	add_item(o, "suspects", string_array(e->suspects, e->nsuspects));
@@ -362,6 +364,10 @@ static int entry_from_json(const cJSON *o, struct jrn_entry *e, char *msg, size_
 	if (get_whole(o, "gpu", -1, INT_MAX, true, -1, &d, msg, msglen) < 0)
 		goto fail;
 	e->gpu = (int)d;
+	/* node came with --launcher slurm: absent is "". */
+	if (cJSON_HasObjectItem(o, "node") &&
+	    get_field(o, "node", e->node, sizeof(e->node), msg, msglen) < 0)
+		goto fail;
 	if (get_finite(o, "start", &e->start, msg, msglen) < 0 ||
 	    get_finite(o, "duration_s", &e->duration_s, msg, msglen) < 0)
 		goto fail;

@@ -39,6 +39,7 @@
 #include "casebisect/reduce.h"
 #include "casebisect/report.h"
 #include "casebisect/run.h"
+#include "casebisect/slurm.h"
 #include "casebisect/supervise.h"
 #include "casebisect/util.h"
 #include "casebisect/view.h"
@@ -97,6 +98,14 @@ struct run {
 	bool *announced;            /* culprits already said */
 	struct aud_result audit;    /* the label audit, when the prior asks for it */
 	bool have_audit;
+	/* --launcher slurm */
+	char *slurm_prefix;         /* job names: casebisect-<workdir base>- */
+	char excluded[1024];        /* nodes excluded, comma separated */
+	struct node_failures {
+		char node[64];
+		unsigned n;
+	} node_fail[64];
+	size_t nnode_fail;
 };
 
 void run_config_init(struct run_config *c)
@@ -296,6 +305,10 @@ static char *config_json(const struct run_config *c, const struct dataset *ds)
 	json_add_str(opt, "cudart", c->cudart ? c->cudart : "");
 	cJSON_AddBoolToObject(opt, "keep_views", c->keep_views);
 	json_add_num(opt, "seed", c->seed, true);
+	if (c->launcher == SUP_LAUNCH_SLURM) {
+		json_add_str(opt, "launcher", "slurm");
+		json_add_str(opt, "slurm_args", c->slurm_args ? c->slurm_args : "");
+	}
 	cJSON_AddItemToObject(o, "options", opt);
 	return json_finish(o, true);
 }
@@ -387,6 +400,9 @@ static int config_from_json(struct run *r, const char *text, char *err, size_t e
 	c->cudart = opt_str(opt, "cudart");
 	c->keep_views = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(opt, "keep_views"));
 	c->seed = (unsigned)opt_num(opt, "seed", 1);
+	s = opt_str(opt, "launcher");
+	c->launcher = s && !strcmp(s, "slurm") ? SUP_LAUNCH_SLURM : SUP_LAUNCH_LOCAL;
+	c->slurm_args = opt_str(opt, "slurm_args");
 	return 0;
 }
 
@@ -559,6 +575,7 @@ static void record(struct run *r, struct flight *f, const struct sup_result *res
 	cb_utf8_copy(e.evidence, sizeof(e.evidence), res->sig.evidence, strlen(res->sig.evidence));
 	e.slot = res->slot;
 	e.gpu = res->gpu;
+	cb_strlcpy(e.node, res->node, sizeof(e.node));
 	e.duration_s = res->duration_s;
 	e.start = now_s() - res->duration_s;
 	split_words(res->suspects, &suspects, &nsus);
@@ -598,11 +615,29 @@ static void say_trial(struct run *r, const struct jrn_entry *e)
 static void search_told(struct run *r);
 static void schedule(struct run *r);
 
+/* Tells the reducer a search trial's outcome, with the cases its last
+ * CASEBISECT_BATCH line named when it failed: a failing remainder's
+ * suspects are tried alone first. From the journal entry, so that a
+ * replay tells exactly what the live run told. */
+static void tell(struct run *r, uint64_t red_id, const struct jrn_entry *e)
+{
+	size_t *sus = xmalloc((e->nsuspects + 1) * sizeof(*sus)), n = 0, i, j;
+
+	for (i = 0; (r->c.prior & RUN_PRIOR_BATCH) && i < e->nsuspects; i++)
+		for (j = 0; j < r->ds.ncases; j++)
+			if (!strcmp(e->suspects[i], r->ds.cases[j].id)) {
+				sus[n++] = j;
+				break;
+			}
+	red_tell_suspects(r->red, red_id, outcome_of(e), sus, n);
+	free(sus);
+}
+
 /* Did this trial end the way a sick device ends trials (a failure other
  * than the target's, of a kind a GPU or its driver causes, or a hang)? */
 static bool infrastructure_failure(const struct sup_result *res)
 {
-	if (res->outcome != SUP_UNRESOLVED || res->gpu < 0)
+	if (res->outcome != SUP_UNRESOLVED || (res->gpu < 0 && !res->node[0]))
 		return false;
 	if (res->reason == SUP_R_TIMEOUT || res->reason == SUP_R_STALL)
 		return true;
@@ -624,7 +659,8 @@ static void check_device(struct run *r, const struct sup_result *res)
 	char err[512], line[768];
 	size_t left;
 
-	if (!infrastructure_failure(res) || !r->have_gpu || !r->gpu.available)
+	if (r->c.launcher == SUP_LAUNCH_SLURM || !infrastructure_failure(res) || !r->have_gpu ||
+	    !r->gpu.available)
 		return;
 	if (!gpu_probe(&r->gpu, res->gpu, 20000, err, sizeof(err)))
 		return;
@@ -636,6 +672,47 @@ static void check_device(struct run *r, const struct sup_result *res)
 	    res->gpu, (unsigned long long)res->number, err);
 	if (!left)
 		fail_run(r, "no healthy GPU left: %s", r->retired);
+}
+
+/* --launcher slurm: a node whose trials keep failing for infrastructure
+ * reasons (Slurm says the node failed: at once; a failure of the kind a sick
+ * GPU or driver causes, other than the target's: the second time) gets no
+ * further trial, and the report says so. */
+static void check_node(struct run *r, const struct sup_result *res)
+{
+	char line[256];
+	unsigned weight = 0;
+	size_t i;
+
+	if (r->c.launcher != SUP_LAUNCH_SLURM || !res->node[0])
+		return;
+	if (res->reason == SUP_R_SLURM_NODE_FAIL)
+		weight = 2;
+	else if (res->outcome == SUP_UNRESOLVED && res->reason == SUP_R_OTHER_FAILURE &&
+		 infrastructure_failure(res))
+		weight = 1;
+	if (!weight)
+		return;
+	for (i = 0; i < r->nnode_fail && strcmp(r->node_fail[i].node, res->node); i++)
+		;
+	if (i == r->nnode_fail) {
+		if (i == CB_ARRAY_SIZE(r->node_fail))
+			return;
+		cb_strlcpy(r->node_fail[i].node, res->node, sizeof(r->node_fail[i].node));
+		r->nnode_fail++;
+	}
+	if (r->node_fail[i].n >= 2)
+		return; /* excluded already */
+	r->node_fail[i].n += weight;
+	if (r->node_fail[i].n < 2)
+		return;
+	cb_strlcpy(r->excluded, sup_exclude_node(r->sup, res->node), sizeof(r->excluded));
+	snprintf(line, sizeof(line), " Node %s was excluded after trial %llu (%s).", res->node,
+		 (unsigned long long)res->number, sup_reason_name(res->reason));
+	cb_strlcpy(r->retired + strlen(r->retired), line, sizeof(r->retired) - strlen(r->retired));
+	say(r, "node %s: trials keep failing there for infrastructure reasons (trial %llu: %s): "
+	    "excluded from now on", res->node, (unsigned long long)res->number,
+	    sup_reason_name(res->reason));
 }
 
 static void on_trial_done(void *ctx, const struct sup_result *res)
@@ -653,6 +730,11 @@ static void on_trial_done(void *ctx, const struct sup_result *res)
 			 (unsigned long long)f->number, f->dir);
 		return;
 	}
+	if (res->reason == SUP_R_SLURM_CONFIG) {
+		fail_run(r, "Slurm refused trial %llu: %s (its logs are in %s)",
+			 (unsigned long long)f->number, res->error, f->dir);
+		return;
+	}
 	if (res->reason == SUP_R_INTERRUPTED) {
 		/* Not journaled: it runs again on resume. */
 		r->interrupted = true;
@@ -663,10 +745,11 @@ static void on_trial_done(void *ctx, const struct sup_result *res)
 		return;
 	say_trial(r, &r->all[r->nall - 1]);
 	check_device(r, res);
+	check_node(r, res);
 	if (r->fatal)
 		return;
 	if (f->red_id) {
-		red_tell(r->red, f->red_id, outcome_of(&r->all[r->nall - 1]));
+		tell(r, f->red_id, &r->all[r->nall - 1]);
 		free(f->subset);
 		f->subset = NULL;
 		search_told(r);
@@ -727,6 +810,10 @@ static int make_sup(struct run *r, const struct cls_signature *target, double ti
 	o.ngpus = r->ngpus;
 	o.per_gpu = r->c.per_gpu ? r->c.per_gpu : 1;
 	o.jobs = r->c.jobs;
+	o.launcher = r->c.launcher;
+	o.slurm_args = r->c.slurm_args;
+	o.slurm_prefix = r->slurm_prefix;
+	o.slurm_exclude = r->excluded;
 	if (r->sup)
 		sup_free(r->sup);
 	r->sup = sup_new(&o, err, sizeof(err));
@@ -1107,7 +1194,7 @@ static void schedule(struct run *r)
 					k = find_known(r, "sample", t[i].cases, 1);
 			}
 			if (k >= 0) {
-				red_tell(r->red, t[i].id, outcome_of(&r->all[k]));
+				tell(r, t[i].id, &r->all[k]);
 				search_told(r);
 				told = true;
 				continue;
@@ -1394,6 +1481,11 @@ static int pick_gpus(struct run *r)
 	/* Looked at even with --gpus none: the report's environment facts. */
 	gpu_discover_from(&r->gpu, r->c.cudart, 20000);
 	r->have_gpu = true;
+	if (r->c.launcher == SUP_LAUNCH_SLURM) {
+		r->ngpus = 0; /* Slurm assigns them, per job */
+		save_environment(r);
+		return 0;
+	}
 	if (gpu_select(r->c.gpus, &r->gpu, r->gpus, GPU_MAX, &r->ngpus, err, sizeof(err))) {
 		cli_error("%s", err);
 		return -1;
@@ -1437,6 +1529,17 @@ static void recover_trials(struct run *r)
 		closedir(d);
 	free(trials);
 	r->next_number = max + 1;
+	if (r->c.launcher == SUP_LAUNCH_SLURM) {
+		char err[512];
+		size_t n = 0;
+
+		if (slurm_cancel_prefix(r->slurm_prefix, r->c.limits.grace_s + 30, &n, err,
+					sizeof(err)))
+			say(r, "warning: cancelling the jobs the last casebisect left in Slurm: %s", err);
+		else if (n)
+			say(r, "cancelled %zu Slurm job%s (%s*) that the last casebisect left behind", n,
+			    n == 1 ? "" : "s", r->slurm_prefix);
+	}
 }
 
 static int load_journal(struct run *r)
@@ -1510,6 +1613,7 @@ static void run_free(struct run *r)
 	free(r->env_v);
 	free(r->env_cmd_output);
 	free(r->announced);
+	free(r->slurm_prefix);
 	if (r->have_audit)
 		aud_result_release(&r->audit);
 	cJSON_Delete(r->run_root);
@@ -1562,6 +1666,13 @@ static int engine(struct run *r)
 			cli_error("%s", err);
 			return CB_EXIT_ERROR;
 		}
+	}
+	if (r->c.launcher == SUP_LAUNCH_SLURM) {
+		r->slurm_prefix = slurm_job_prefix(r->c.workdir);
+		if (!r->dry && slurm_path_looks_local(r->c.workdir))
+			say(r, "warning: %s looks local to this machine: Slurm's nodes must see it "
+			    "(trials' views live there); put --workdir on a shared filesystem",
+			    r->c.workdir);
 	}
 	if (load_journal(r))
 		return CB_EXIT_ERROR;

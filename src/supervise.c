@@ -27,6 +27,7 @@
 #include <uv.h>
 
 #include "casebisect/json.h"
+#include "casebisect/slurm.h"
 #include "casebisect/supervise.h"
 #include "casebisect/util.h"
 
@@ -37,6 +38,8 @@ extern char **environ;
 /* After SIGKILL, how long pipes held open by a process we cannot see may
  * keep a trial from finishing before we close them ourselves. */
 #define LAST_RESORT_S 10.0
+/* Between two squeue calls while a Slurm job is ending. */
+#define SQUEUE_EVERY_S 0.25
 
 /* The first log_head bytes of a stream go to its file as they come; after
  * that only the last log_tail bytes are kept, in a ring, and written after a
@@ -96,6 +99,16 @@ struct trial {
 	char trial_marker[64], sup_marker[64];
 
 	struct capped_log log[2];
+
+	/* --launcher slurm */
+	char job_name[256];
+	bool job_started;     /* the wrapper's line came: the job runs */
+	bool scancel_sent;
+	bool slurm_gone;      /* squeue no longer lists the job */
+	int slurm_cmds;       /* squeue/scancel in flight for it */
+	bool query_running;
+	uint64_t last_query_ns;
+
 	sup_done_fn *done;
 	void *ctx;
 	struct sup_result result;
@@ -117,6 +130,24 @@ struct sup {
 	int signals_seen;
 	bool in_run;     /* inside uv_run: signals arrive by themselves */
 	uv_signal_t sig[3];
+	char **slurm_words; /* --slurm-args, split */
+	char *exclude;      /* nodes excluded, comma separated */
+	struct slurm_cmd *cmds; /* squeue and scancel in flight */
+	char uid[32];
+};
+
+/* A Slurm command run for a trial (squeue, scancel), on the loop. */
+struct slurm_cmd {
+	struct slurm_cmd *next;
+	uv_process_t proc;
+	uv_pipe_t out;
+	struct trial *t;
+	bool query;      /* squeue: its output says whether the job is listed */
+	bool spawned;
+	int handles;
+	int64_t status;
+	size_t len;
+	char buf[8192];
 };
 
 static void poll_signals(struct sup *s);
@@ -137,6 +168,13 @@ static const char *const reason_names[SUP_R__COUNT] = {
 	[SUP_R_NOT_FOUND] = "command_not_found",
 	[SUP_R_NOT_EXECUTABLE] = "command_not_executable",
 	[SUP_R_SPAWN_ERROR] = "spawn_error",
+	[SUP_R_SLURM_TIMEOUT] = "slurm_timeout",
+	[SUP_R_SLURM_CANCELLED] = "slurm_cancelled",
+	[SUP_R_SLURM_NODE_FAIL] = "slurm_node_fail",
+	[SUP_R_SLURM_PREEMPTED] = "slurm_preempted",
+	[SUP_R_SLURM_OOM] = "slurm_oom",
+	[SUP_R_SLURM_ALLOC] = "slurm_alloc_failed",
+	[SUP_R_SLURM_CONFIG] = "slurm_config_error",
 };
 
 const char *sup_outcome_name(enum sup_outcome o)
@@ -315,9 +353,13 @@ static unsigned long long start_time(pid_t pid)
 static bool is_main_process(const struct sup *s, pid_t pid)
 {
 	const struct trial *t;
+	const struct slurm_cmd *c;
 
 	for (t = s->running; t; t = t->next)
 		if (t->spawned && t->pid == pid)
+			return true;
+	for (c = s->cmds; c; c = c->next)
+		if (c->spawned && c->proc.pid == pid)
 			return true;
 	return false;
 }
@@ -354,8 +396,8 @@ static size_t scan_trial(struct trial *t, int sig)
 		}
 		if (t->spawned && pgrp == t->pid)
 			group_alive = true;
-		else if (!has_markers(pid, t))
-			continue;
+		else if (t->s->o.launcher == SUP_LAUNCH_SLURM || !has_markers(pid, t))
+			continue; /* a Slurm job's processes are Slurm's to end */
 		if (state == 'Z') {
 			n++; /* its parent, or libuv, will reap it */
 			continue;
@@ -405,6 +447,152 @@ static bool pipes_done(const struct trial *t)
 	return t->out.eof && t->err.eof;
 }
 
+/* ---- a trial's Slurm job (--launcher slurm) ---- */
+
+static void end_step(struct trial *t);
+static void slurm_spawn(struct trial *t, bool query);
+
+static void slurm_cmd_closed(uv_handle_t *h)
+{
+	struct slurm_cmd *c = h->data, **pp;
+	struct trial *t = c->t;
+
+	if (--c->handles)
+		return;
+	for (pp = &t->s->cmds; *pp; pp = &(*pp)->next)
+		if (*pp == c) {
+			*pp = c->next;
+			break;
+		}
+	t->slurm_cmds--;
+	if (c->query) {
+		t->query_running = false;
+		/* squeue -h prints one line per job still listed: "ID STATE". */
+		if (c->spawned && c->status == 0) {
+			bool listed = false, live = false;
+			char *line, *save = NULL;
+
+			c->buf[c->len] = '\0';
+			for (line = strtok_r(c->buf, "\n", &save); line;
+			     line = strtok_r(NULL, "\n", &save)) {
+				const char *st = strchr(line, ' ');
+
+				listed = true;
+				live = live || !st || strncmp(st + 1, "CG", 2);
+			}
+			if (!listed)
+				t->slurm_gone = true;
+			else if (live && !t->scancel_sent)
+				slurm_spawn(t, false); /* left running or pending: cancel it */
+		}
+	}
+	free(c);
+	if (t->state >= T_ENDING)
+		end_step(t);
+}
+
+static void slurm_cmd_exit(uv_process_t *p, int64_t status, int term_signal)
+{
+	struct slurm_cmd *c = p->data;
+
+	c->status = term_signal ? 128 + term_signal : status;
+	uv_close((uv_handle_t *)p, slurm_cmd_closed);
+}
+
+static void slurm_cmd_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	struct slurm_cmd *c = h->data;
+
+	(void)suggested;
+	*buf = uv_buf_init(c->buf + c->len, (unsigned)(sizeof(c->buf) - 1 - c->len));
+}
+
+static void slurm_cmd_read(uv_stream_t *h, ssize_t n, const uv_buf_t *buf)
+{
+	struct slurm_cmd *c = h->data;
+
+	(void)buf;
+	if (n > 0)
+		c->len += (size_t)n;
+	if (n < 0 || c->len >= sizeof(c->buf) - 1) {
+		uv_read_stop(h);
+		uv_close((uv_handle_t *)h, slurm_cmd_closed);
+	}
+}
+
+/* Runs `squeue` (query) or `scancel` for t's job, by its name and our uid,
+ * in a session of its own (a Ctrl-C at the terminal must not kill it). */
+static void slurm_spawn(struct trial *t, bool query)
+{
+	struct sup *s = t->s;
+	struct slurm_cmd *c = xcalloc(1, sizeof(*c));
+	const char *squeue[] = { "squeue", "-h", "-o", "%i %t", "-n", t->job_name, "-u", s->uid,
+				 NULL };
+	const char *scancel[] = { "scancel", "-n", t->job_name, "-u", s->uid, NULL };
+	uv_process_options_t po;
+	uv_stdio_container_t stdio[3];
+	int rc;
+
+	c->t = t;
+	c->query = query;
+	c->handles = 2;
+	c->next = s->cmds;
+	s->cmds = c;
+	t->slurm_cmds++;
+	if (query) {
+		t->query_running = true;
+		t->last_query_ns = uv_hrtime();
+	} else {
+		t->scancel_sent = true;
+	}
+	uv_pipe_init(&s->loop, &c->out, 0);
+	c->out.data = c;
+	c->proc.data = c;
+	memset(&po, 0, sizeof(po));
+	stdio[0].flags = UV_IGNORE;
+	stdio[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
+	stdio[1].data.stream = (uv_stream_t *)&c->out;
+	stdio[2].flags = UV_IGNORE;
+	po.file = query ? squeue[0] : scancel[0];
+	po.args = (char **)(query ? squeue : scancel);
+	po.exit_cb = slurm_cmd_exit;
+	po.flags = UV_PROCESS_DETACHED;
+	po.stdio_count = 3;
+	po.stdio = stdio;
+	rc = uv_spawn(&s->loop, &c->proc, &po);
+	if (rc) {
+		if (!t->result.error[0])
+			snprintf(t->result.error, sizeof(t->result.error), "cannot run '%s': %s",
+				 po.file, uv_strerror(rc));
+		if (!query)
+			t->scancel_sent = false; /* srun gets SIGTERM instead */
+		uv_close((uv_handle_t *)&c->proc, slurm_cmd_closed);
+		uv_close((uv_handle_t *)&c->out, slurm_cmd_closed);
+		return;
+	}
+	c->spawned = true;
+	uv_read_start((uv_stream_t *)&c->out, slurm_cmd_alloc, slurm_cmd_read);
+}
+
+/* Is t's job out of Slurm's queue? Asks squeue now and then until it is;
+ * gives up (with a word in error) after grace + LAST_RESORT_S. */
+static bool slurm_done(struct trial *t, double since)
+{
+	if (t->s->o.launcher != SUP_LAUNCH_SLURM || !t->spawned || t->slurm_gone)
+		return !t->slurm_cmds;
+	if (since >= t->s->o.limits.grace_s + LAST_RESORT_S) {
+		t->slurm_gone = true;
+		if (!t->result.error[0])
+			snprintf(t->result.error, sizeof(t->result.error),
+				 "Slurm job %s may still be in the queue: squeue kept listing it",
+				 t->job_name);
+		return !t->slurm_cmds;
+	}
+	if (!t->query_running && elapsed_s(t->last_query_ns) >= SQUEUE_EVERY_S)
+		slurm_spawn(t, true);
+	return false;
+}
+
 /* One step of the end: reap, count, escalate, or finish. */
 static void end_step(struct trial *t)
 {
@@ -423,7 +611,7 @@ static void end_step(struct trial *t)
 		uv_read_stop((uv_stream_t *)&t->out.pipe);
 		uv_read_stop((uv_stream_t *)&t->err.pipe);
 	}
-	if (!left && (t->exited || !t->spawned) && pipes_done(t))
+	if (!left && (t->exited || !t->spawned) && pipes_done(t) && slurm_done(t, since))
 		finish(t);
 }
 
@@ -439,14 +627,18 @@ static void begin_end(struct trial *t)
 	t->state = T_ENDING;
 	t->ending_ns = uv_hrtime();
 	stop_running_timers(t);
+	/* srun alive: its job may run or pend; cancel it in Slurm too. */
+	if (t->s->o.launcher == SUP_LAUNCH_SLURM && t->spawned && !t->exited && !t->scancel_sent)
+		slurm_spawn(t, false);
 	if (!t->exited || scan_trial(t, 0)) {
 		t->term_sent = true;
 		if (t->s->interrupted > 1) {
 			t->kill_sent = true;
 			scan_trial(t, SIGKILL);
-		} else {
+		} else if (!t->scancel_sent) {
 			scan_trial(t, SIGTERM);
-		}
+		} /* else: scancel ends the job and srun with it (the record says
+		   * CANCELLED, not FAILED); SIGKILL after grace all the same */
 	}
 	uv_timer_start(&t->t_poll, on_poll, 0, POLL_MS);
 }
@@ -502,6 +694,56 @@ static bool matches_target(const struct sup *s, const struct cls_signature *sig)
 	return cls_fingerprint(sig, s->o.match) == cls_fingerprint(s->o.target, s->o.match);
 }
 
+static void start_job_timers(struct trial *t)
+{
+	struct sup *s = t->s;
+
+	if (s->o.limits.stall_s > 0)
+		uv_timer_start(&t->t_stall, on_stall, (uint64_t)(s->o.limits.stall_s * 1000), 0);
+	if (s->o.limits.pass_after_s > 0)
+		uv_timer_start(&t->t_pass_after, on_pass_after,
+			       (uint64_t)(s->o.limits.pass_after_s * 1000), 0);
+}
+
+/* --launcher slurm: the wrapper's line (where the job runs) and Slurm's
+ * own lines (how Slurm ended it). */
+static void slurm_line(struct trial *t, const char *line, size_t len)
+{
+	struct sup_result *r = &t->result;
+	struct slurm_start st;
+	enum sup_reason reason;
+
+	switch (slurm_parse_line(line, len, &st)) {
+	case SLURM_EV_NONE:
+		return;
+	case SLURM_EV_STARTED:
+		if (t->job_started)
+			return;
+		t->job_started = true;
+		r->slurm_job = st.job;
+		cb_strlcpy(r->node, st.node, sizeof(r->node));
+		cb_strlcpy(r->slurm_gpus, st.gpus, sizeof(r->slurm_gpus));
+		r->gpu = isdigit((unsigned char)st.gpus[0]) ? atoi(st.gpus) : -1;
+		if (t->state == T_RUNNING)
+			start_job_timers(t);
+		return;
+	case SLURM_EV_TIMEOUT: reason = SUP_R_SLURM_TIMEOUT; break;
+	case SLURM_EV_PREEMPTED: reason = SUP_R_SLURM_PREEMPTED; break;
+	case SLURM_EV_NODE_FAIL: reason = SUP_R_SLURM_NODE_FAIL; break;
+	case SLURM_EV_CANCELLED: reason = SUP_R_SLURM_CANCELLED; break;
+	case SLURM_EV_OOM: reason = SUP_R_SLURM_OOM; break;
+	case SLURM_EV_ALLOC_FAILED: reason = SUP_R_SLURM_ALLOC; break;
+	default: reason = SUP_R_SLURM_CONFIG; break;
+	}
+	if (t->decided || t->state != T_RUNNING)
+		return; /* ended already (by us, or by a failure): Slurm only follows */
+	while (len && (line[len - 1] == '\n' || line[len - 1] == '\r'))
+		len--;
+	cb_utf8_copy(r->error, sizeof(r->error), line, len);
+	decide(t, SUP_UNRESOLVED, reason);
+	begin_end(t);
+}
+
 /* The classifier hands each line here: markers, patterns, suspects. */
 static void on_line(void *ctx, enum cls_stream stream, const char *line, size_t len)
 {
@@ -511,6 +753,8 @@ static void on_line(void *ctx, enum cls_stream stream, const char *line, size_t 
 	const char *m;
 
 	(void)stream;
+	if (s->o.launcher == SUP_LAUNCH_SLURM)
+		slurm_line(t, line, len);
 	if (!t->suspects_frozen && cls_failed(t->cls)) {
 		t->suspects_frozen = true;
 		t->failure_ns = uv_hrtime();
@@ -645,6 +889,9 @@ char *sup_result_json(const struct sup_result *r, bool pretty)
 	json_add_str(o, "stderr_log", r->stderr_log);
 	json_add_num(o, "slot", r->slot, true);
 	json_add_num(o, "gpu", r->gpu, r->gpu >= 0);
+	json_add_str(o, "node", r->node);
+	json_add_num(o, "slurm_job", (double)r->slurm_job, r->slurm_job >= 0);
+	json_add_str(o, "slurm_gpus", r->slurm_gpus);
 	json_add_num(o, "leftovers_killed", (double)r->leftovers_killed, true);
 	json_add_str(o, "error", r->error);
 	return json_finish(o, pretty);
@@ -811,7 +1058,7 @@ static void env_release(struct env_list *e)
 
 /* Writes the variables casebisect set (not the whole environment: it may
  * hold secrets) and the command line into the trial directory. */
-static void write_trial_files(const struct trial *t, const struct sup_trial_spec *spec,
+static void write_trial_files(const struct trial *t, const char *const *argv,
 			      const char *const *ours, size_t nours)
 {
 	char path[4200];
@@ -820,8 +1067,8 @@ static void write_trial_files(const struct trial *t, const struct sup_trial_spec
 
 	snprintf(path, sizeof(path), "%s/command.txt", t->dir);
 	if ((f = fopen(path, "w"))) {
-		for (i = 0; spec->argv[i]; i++)
-			fprintf(f, "%s\n", spec->argv[i]);
+		for (i = 0; argv[i]; i++)
+			fprintf(f, "%s\n", argv[i]);
 		fclose(f);
 	}
 	snprintf(path, sizeof(path), "%s/env.txt", t->dir);
@@ -877,7 +1124,7 @@ int sup_start(struct sup *s, const struct sup_trial_spec *spec, sup_done_fn *don
 	uv_process_options_t po;
 	uv_stdio_container_t stdio[3];
 	struct env_list env = { 0 };
-	char dev[64], path[4200];
+	char dev[64], path[4200], **srun = NULL;
 	const char *ours[16];
 	size_t nours = 0, slot, i;
 	struct trial *t;
@@ -904,6 +1151,7 @@ int sup_start(struct sup *s, const struct sup_trial_spec *spec, sup_done_fn *don
 	t->result.number = spec->number;
 	t->result.slot = t->slot;
 	t->result.gpu = t->gpu;
+	t->result.slurm_job = -1;
 	t->result.first_failure_s = -1;
 	cb_strlcpy(t->dir, spec->trial_dir, sizeof(t->dir));
 	cb_strlcpy(t->cmd, spec->argv[0] ? spec->argv[0] : "", sizeof(t->cmd));
@@ -947,7 +1195,20 @@ int sup_start(struct sup *s, const struct sup_trial_spec *spec, sup_done_fn *don
 		ours[nours++] = spec->env[i];
 	for (i = 0; i < nours; i++)
 		env_set(&env, ours[i]);
-	write_trial_files(t, spec, ours, nours);
+	if (s->o.launcher == SUP_LAUNCH_SLURM) {
+		/* Slurm picks the GPUs; and srun inside an allocation would
+		 * run a step of it rather than a job of its own. */
+		env_unset(&env, "CUDA_VISIBLE_DEVICES");
+		env_unset(&env, "SLURM_JOB_ID");
+		env_unset(&env, "SLURM_JOBID");
+		srun = slurm_srun_argv(s->o.slurm_prefix ? s->o.slurm_prefix : "casebisect-",
+				       spec->number, (const char *const *)s->slurm_words,
+				       s->exclude, spec->argv);
+		snprintf(t->job_name, sizeof(t->job_name), "%s%llu",
+			 s->o.slurm_prefix ? s->o.slurm_prefix : "casebisect-",
+			 (unsigned long long)spec->number);
+	}
+	write_trial_files(t, srun ? (const char *const *)srun : spec->argv, ours, nours);
 
 	init_handles(s, t);
 	memset(&po, 0, sizeof(po));
@@ -957,8 +1218,8 @@ int sup_start(struct sup *s, const struct sup_trial_spec *spec, sup_done_fn *don
 	stdio[2].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
 	stdio[2].data.stream = (uv_stream_t *)&t->err.pipe;
 	po.exit_cb = on_process_exit;
-	po.file = spec->argv[0];
-	po.args = (char **)spec->argv;
+	po.file = srun ? srun[0] : spec->argv[0];
+	po.args = srun ? srun : (char **)spec->argv;
 	po.env = env.v;
 	po.cwd = s->o.cwd;
 	po.flags = UV_PROCESS_DETACHED; /* own session and process group */
@@ -975,7 +1236,7 @@ int sup_start(struct sup *s, const struct sup_trial_spec *spec, sup_done_fn *don
 	env_release(&env);
 	if (rc) {
 		struct sup_result *r = &t->result;
-		const char *cmd = spec->argv[0] ? spec->argv[0] : "";
+		const char *cmd = srun ? "srun" : spec->argv[0] ? spec->argv[0] : "";
 
 		decide(t, SUP_UNRESOLVED,
 		       rc == UV_ENOENT ? SUP_R_NOT_FOUND :
@@ -985,8 +1246,10 @@ int sup_start(struct sup *s, const struct sup_trial_spec *spec, sup_done_fn *don
 		t->out.eof = t->err.eof = true;
 		t->state = T_ENDING;
 		uv_timer_start(&t->t_poll, on_poll, 0, POLL_MS);
+		slurm_words_free(srun);
 		return 0;
 	}
+	slurm_words_free(srun);
 	t->spawned = true;
 	t->pid = t->proc.pid;
 	write_pgid_file(t);
@@ -994,11 +1257,8 @@ int sup_start(struct sup *s, const struct sup_trial_spec *spec, sup_done_fn *don
 	uv_read_start((uv_stream_t *)&t->err.pipe, on_alloc, on_read);
 	if (s->o.limits.timeout_s > 0)
 		uv_timer_start(&t->t_timeout, on_timeout, (uint64_t)(s->o.limits.timeout_s * 1000), 0);
-	if (s->o.limits.stall_s > 0)
-		uv_timer_start(&t->t_stall, on_stall, (uint64_t)(s->o.limits.stall_s * 1000), 0);
-	if (s->o.limits.pass_after_s > 0)
-		uv_timer_start(&t->t_pass_after, on_pass_after,
-			       (uint64_t)(s->o.limits.pass_after_s * 1000), 0);
+	if (s->o.launcher != SUP_LAUNCH_SLURM)
+		start_job_timers(t); /* Slurm: once the job runs (slurm_line()) */
 	return 0;
 }
 
@@ -1023,12 +1283,24 @@ struct sup *sup_new(const struct sup_options *opts, char *err, size_t errlen)
 	s->o = *opts;
 	if (s->o.limits.grace_s <= 0)
 		s->o.limits.grace_s = 10;
+	if (opts->launcher == SUP_LAUNCH_SLURM) {
+		size_t nw;
+
+		if (slurm_split_args(opts->slurm_args, &s->slurm_words, &nw, err, errlen)) {
+			free(s);
+			return NULL;
+		}
+	}
+	s->exclude = xstrdup(opts->slurm_exclude ? opts->slurm_exclude : "");
+	snprintf(s->uid, sizeof(s->uid), "%u", (unsigned)getuid());
 	if (opts->pass_pattern) {
 		if ((rc = regcomp(&s->pass_re, opts->pass_pattern, REG_EXTENDED | REG_NOSUB))) {
 			char msg[256];
 
 			regerror(rc, &s->pass_re, msg, sizeof(msg));
 			snprintf(err, errlen, "--pass-pattern '%s': %s", opts->pass_pattern, msg);
+			slurm_words_free(s->slurm_words);
+			free(s->exclude);
 			free(s);
 			return NULL;
 		}
@@ -1046,6 +1318,8 @@ struct sup *sup_new(const struct sup_options *opts, char *err, size_t errlen)
 			snprintf(err, errlen, "--batch-pattern '%s': %s", opts->batch_pattern, msg);
 			if (s->has_pass_re)
 				regfree(&s->pass_re);
+			slurm_words_free(s->slurm_words);
+			free(s->exclude);
 			free(s);
 			return NULL;
 		}
@@ -1179,7 +1453,28 @@ void sup_free(struct sup *s)
 	free(s->slot_busy);
 	free(s->slot_retired);
 	free(s->slot_gpu);
+	slurm_words_free(s->slurm_words);
+	free(s->exclude);
 	free(s);
+}
+
+const char *sup_exclude_node(struct sup *s, const char *node)
+{
+	size_t n = strlen(node);
+	const char *p = s->exclude;
+	char *next;
+
+	while (*p) { /* already there? */
+		size_t k = strcspn(p, ",");
+
+		if (k == n && !strncmp(p, node, n))
+			return s->exclude;
+		p += k + (p[k] == ',');
+	}
+	next = cb_fmt("%s%s%s", s->exclude, *s->exclude ? "," : "", node);
+	free(s->exclude);
+	s->exclude = next;
+	return s->exclude;
 }
 
 /* ---- placeholders ---- */

@@ -528,7 +528,12 @@ Test(run, prior_none_and_a_wrong_prior_still_find_the_culprit)
 	c = report_culprits(wd2, verdict, sizeof(verdict));
 	cr_assert_str_eq(verdict, "culprits_found");
 	cr_assert_str_eq(c, "case_005");
-	md = cb_read_file(cb_fmt("%s/report.md", wd2), NULL);
+	{
+		char *path = cb_fmt("%s/report.md", wd2);
+
+		md = cb_read_file(path, NULL);
+		free(path);
+	}
 	cr_assert(md && strstr(md, "The audit blamed 7 cases that training cleared"), "%s", md);
 	assert_schema_valid(wd2);
 	free(md);
@@ -566,6 +571,30 @@ Test(run, labels_wrong_in_every_case_are_dataset_wide)
 		cr_assert_eq(words, 3, "the cases tried alone: %s", c);
 	}
 	assert_schema_valid(wd);
+	free(c);
+	run_release(&r);
+	free(toy);
+	free(wd);
+	free(ds);
+}
+
+/* Without the audit, the batch lines alone lead the search: the full run
+ * names the first culprit, each failing remainder the next one, and each
+ * runs alone: target, control, then two trials per culprit and the last
+ * remainder, 2k + 2 trials in all (a binary search would need about 18). */
+Test(run, batch_lines_name_each_culprit_in_turn)
+{
+	static const char *const bad[] = { "case_013=7", "case_042=7", NULL };
+	struct run r;
+	char *ds = make_dataset("ds", 64, bad), *wd = cb_fmt("%s/wd", tmpdir), verdict[64], *c;
+	char *toy = src_file("harness/toytrain");
+
+	run(&r, "run", "--workdir", wd, "--gpus", "none", "--prior", "batch", ds, "--", toy,
+	    "--cases-file", "{cases_file}", "--files-file", "{files_file}");
+	cr_assert_eq(r.code, 0, "%s\n%s", r.out, r.err);
+	c = report_culprits(wd, verdict, sizeof(verdict));
+	cr_assert_str_eq(c, "case_013 case_042");
+	cr_assert_eq(journal_lines(wd), 6, "%zu trials:\n%s", journal_lines(wd), r.out);
 	free(c);
 	run_release(&r);
 	free(toy);

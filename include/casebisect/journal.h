@@ -22,7 +22,8 @@ struct jrn_entry {
 	char reason[32];        /* supervise's reason name */
 	char evidence[512];     /* the decisive line of a failure, cut; "" when none */
 	int slot;
-	int gpu;                /* -1: none */
+	int gpu;                /* -1: none; --launcher slurm: Slurm's index */
+	char node[64];          /* --launcher slurm: the node; "" (not written) otherwise */
 	double start;           /* Unix time, seconds */
 	double duration_s;
 	char **suspects;        /* from the batch line; may be empty */

@@ -32,6 +32,9 @@ enum run_events { RUN_EVENTS_AUTO = 0, RUN_EVENTS_PLAIN, RUN_EVENTS_JSON };
  *                "retries": 1, "min_cases": 0, "target_log": null,
  *                "env_cmd": null, "cudart": null, "keep_views": false, "seed": 1}}
  *
+ * With --launcher slurm, options also hold "launcher": "slurm" and
+ * "slurm_args": "..." (absent: local, so older work directories resume).
+ *
  * --max-trials and --deadline are not in it: resume may set them anew.
  */
 struct run_config {
@@ -50,6 +53,8 @@ struct run_config {
 	/* slots */
 	const char *gpus;               /* "auto", "none", "0,1" */
 	size_t per_gpu, jobs;
+	enum sup_launcher launcher;     /* local, or each trial one Slurm job */
+	const char *slurm_args;         /* srun options (--slurm-args); may be NULL */
 	/* the search */
 	enum red_strategy strategy;
 	unsigned prior;                 /* RUN_PRIOR_* bits */

@@ -57,6 +57,17 @@ enum sup_reason {
 	SUP_R_NOT_FOUND,      /* configuration error: command not found (127) */
 	SUP_R_NOT_EXECUTABLE, /* configuration error: not executable (126) */
 	SUP_R_SPAWN_ERROR,    /* configuration error: could not start it */
+	/* --launcher slurm: Slurm ended the job (UNRESOLVED, never PASS or
+	 * FAIL), or would not take it */
+	SUP_R_SLURM_TIMEOUT,   /* "slurm_timeout": past Slurm's time limit */
+	SUP_R_SLURM_CANCELLED, /* "slurm_cancelled": cancelled by someone else */
+	SUP_R_SLURM_NODE_FAIL, /* "slurm_node_fail": its node failed */
+	SUP_R_SLURM_PREEMPTED, /* "slurm_preempted": preempted */
+	SUP_R_SLURM_OOM,       /* "slurm_oom": OOM-killed by Slurm's cgroup */
+	SUP_R_SLURM_ALLOC,     /* "slurm_alloc_failed": Unable to allocate resources */
+	SUP_R_SLURM_CONFIG,    /* "slurm_config_error": configuration error: Slurm
+				* refuses the request (invalid partition, account,
+				* an srun option); error holds Slurm's line */
 	SUP_R__COUNT
 };
 
@@ -71,6 +82,20 @@ struct sup_limits {
 };
 
 #define SUP_LIMITS_INIT { 0, 0, 0, 2.0, 10.0, (size_t)1 << 20, (size_t)4 << 20 }
+
+/* Where trials run: here, or each as one Slurm job (include/casebisect/slurm.h
+ * has the srun command line). With SUP_LAUNCH_SLURM, step 1 runs srun in
+ * the trial's own process group with the environment built as above, minus
+ * CUDA_VISIBLE_DEVICES (Slurm assigns the GPUs) and SLURM_JOB_ID/SLURM_JOBID
+ * (so that srun makes a new job even inside an allocation); stall and
+ * pass_after count from the job's start (the wrapper's CASEBISECT_SLURM
+ * line), the timeout from srun's. Step 4 also runs `scancel` for the job (by
+ * name) while srun is alive, and a trial is finished only once `squeue` no
+ * longer lists the job (a job still listed after grace + 10 s is given up
+ * on, with a word in error). Only srun's process group is ours: the job's
+ * processes are Slurm's to end. Slurm's own lines on srun's output decide
+ * the SUP_R_SLURM_* reasons. */
+enum sup_launcher { SUP_LAUNCH_LOCAL = 0, SUP_LAUNCH_SLURM };
 
 /* What every trial of a supervisor shares. Strings and arrays are borrowed:
  * they must outlive the supervisor. */
@@ -87,6 +112,10 @@ struct sup_options {
 	size_t ngpus;                   /* 0: slots have no GPU (no CUDA_VISIBLE_DEVICES) */
 	size_t per_gpu;                 /* trials per device (default 1) */
 	size_t jobs;                    /* cap on trials at once; 0: ngpus * per_gpu, or 1 */
+	enum sup_launcher launcher;
+	const char *slurm_args;         /* srun options, split like sh does; may be NULL */
+	const char *slurm_prefix;       /* job names: PREFIX<trial> (slurm_job_prefix()) */
+	const char *slurm_exclude;      /* nodes to --exclude, comma separated; may be NULL */
 };
 
 /* One trial to run. Borrowed for the duration of sup_start() only. */
@@ -113,7 +142,11 @@ struct sup_result {
 	char stdout_log[4096];
 	char stderr_log[4096];
 	int slot;                     /* the slot it ran in */
-	int gpu;                      /* its device, -1 when none */
+	int gpu;                      /* its device, -1 when none; Slurm: the first
+				       * index Slurm gave the job */
+	char node[64];                /* Slurm: the node it ran on; "" when none */
+	long long slurm_job;          /* Slurm: the job ID; -1 when none */
+	char slurm_gpus[64];          /* Slurm: SLURM_STEP_GPUS; "" when none */
 	size_t leftovers_killed;      /* processes of it that outlived the main one */
 	char error[512];              /* configuration errors, in words */
 };
@@ -134,6 +167,10 @@ size_t sup_free_slots(const struct sup *s);
  * slots get no new trial; trials running there finish. Returns the slots
  * left in the rotation. */
 size_t sup_retire_gpu(struct sup *s, int gpu);
+
+/* --launcher slurm: no further trial is sent to node (srun --exclude).
+ * Returns the excluded nodes, comma separated (owned by s). */
+const char *sup_exclude_node(struct sup *s, const char *node);
 
 /* Starts a trial in a free slot; done(ctx, result) runs from sup_run() when
  * it is finished (and may start further trials). Returns 0, or -1 with a
@@ -163,7 +200,8 @@ void sup_free(struct sup *s);
 /* The result as JSON (what result.json in the trial directory holds, and
  * `trial --json` prints): trial, outcome, reason, class, signature, exit_code,
  * signal, signal_sent_by_us, duration_s, first_failure_s, suspects (an
- * array), stdout_log, stderr_log, slot, gpu, leftovers_killed, error; null
+ * array), stdout_log, stderr_log, slot, gpu, node, slurm_job, slurm_gpus,
+ * leftovers_killed, error; null
  * where absent. The caller frees the text. */
 char *sup_result_json(const struct sup_result *r, bool pretty);
 

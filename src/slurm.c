@@ -1,0 +1,463 @@
+/* slurm: srun command lines, job names, Slurm's own lines, and cancelling
+ * what an earlier casebisect left in the queue; the contract is in
+ * include/casebisect/slurm.h.
+ *
+ * Design note: Slurm's messages. What srun and slurmstepd print when Slurm
+ * ends a job is the only thing a supervisor on the login node sees at once
+ * (sacct may not exist, and the job completion records come later), so the
+ * reasons are read from those lines. Only lines that Slurm's own programs
+ * print count ("srun: ...", "slurmstepd...: ..."): a trainer that prints
+ * "oom_kill" is not Slurm. */
+#include <ctype.h>
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/vfs.h>
+#include <unistd.h>
+
+#include <uv.h>
+
+#include "casebisect/slurm.h"
+#include "casebisect/util.h"
+
+#define TMPFS_MAGIC_ 0x01021994
+#define CMD_OUT_MAX ((size_t)1 << 20)
+
+/* ---- words ---- */
+
+static void push_word(char ***v, size_t *n, size_t *cap, char *w)
+{
+	if (*n + 2 > *cap) {
+		*cap = *cap ? 2 * *cap : 8;
+		*v = xrealloc(*v, *cap * sizeof(**v));
+	}
+	(*v)[(*n)++] = w;
+	(*v)[*n] = NULL;
+}
+
+int slurm_split_args(const char *s, char ***out, size_t *n, char *err, size_t errlen)
+{
+	char **v = NULL, *w = NULL;
+	size_t cap = 0, wlen = 0, wcap = 0;
+	bool in_word = false;
+	char quote = 0;
+
+	*out = NULL;
+	*n = 0;
+	v = xcalloc(1, sizeof(*v));
+	cap = 1;
+	for (; s && *s; s++) {
+		char c = *s;
+
+		if (!quote && (c == ' ' || c == '\t' || c == '\n')) {
+			if (in_word) {
+				push_word(&v, n, &cap, w);
+				w = NULL;
+				wlen = wcap = 0;
+				in_word = false;
+			}
+			continue;
+		}
+		if (!quote && (c == '\'' || c == '"')) {
+			quote = c;
+			in_word = true;
+			continue;
+		}
+		if (quote && c == quote) {
+			quote = 0;
+			continue;
+		}
+		/* A backslash escapes the next character outside quotes, and
+		 * \ " $ ` inside double quotes, as in sh. */
+		if (c == '\\' && quote != '\'' && s[1] &&
+		    (!quote || strchr("\\\"$`", s[1])))
+			c = *++s;
+		if (wlen + 2 > wcap)
+			w = xrealloc(w, wcap = wcap ? 2 * wcap : 32);
+		w[wlen++] = c;
+		w[wlen] = '\0';
+		in_word = true;
+	}
+	if (quote) {
+		cb_set_err(err, errlen, "--slurm-args: unterminated %s quote",
+			   quote == '\'' ? "single" : "double");
+		free(w);
+		slurm_words_free(v);
+		*n = 0;
+		return -1;
+	}
+	if (in_word)
+		push_word(&v, n, &cap, w ? w : xstrdup(""));
+	*out = v;
+	return 0;
+}
+
+void slurm_words_free(char **words)
+{
+	size_t i;
+
+	if (!words)
+		return;
+	for (i = 0; words[i]; i++)
+		free(words[i]);
+	free(words);
+}
+
+char *slurm_job_prefix(const char *workdir)
+{
+	const char *base;
+	size_t len;
+	char *p, *q;
+
+	len = strlen(workdir);
+	while (len > 1 && workdir[len - 1] == '/')
+		len--;
+	base = workdir + len;
+	while (base > workdir && base[-1] != '/')
+		base--;
+	p = cb_fmt("casebisect-%.*s-", (int)(workdir + len - base), base);
+	for (q = p + 11; q[1]; q++)
+		if (!isalnum((unsigned char)*q) && *q != '.' && *q != '_' && *q != '-')
+			*q = '_';
+	return p;
+}
+
+/* The wrapper run on the node (slurm.h). */
+static const char wrapper[] =
+	"printf 'CASEBISECT_SLURM job=%s node=%s gpus=%s\\n' \"${SLURM_JOB_ID:-}\" "
+	"\"${SLURMD_NODENAME:-}\" \"${SLURM_STEP_GPUS:-${SLURM_JOB_GPUS:-}}\" >&2\n"
+	"exec \"$@\"\n";
+
+char **slurm_srun_argv(const char *prefix, uint64_t trial, const char *const *words,
+		       const char *exclude, const char *const *command)
+{
+	char **v = NULL, *user_exclude = NULL;
+	size_t n = 0, cap = 0, i;
+
+	push_word(&v, &n, &cap, xstrdup("srun"));
+	push_word(&v, &n, &cap, xstrdup("--kill-on-bad-exit=1"));
+	push_word(&v, &n, &cap, xstrdup("--unbuffered"));
+	for (i = 0; words && words[i]; i++) {
+		const char *w = words[i];
+
+		/* srun keeps only the last --exclude: merge the user's with ours. */
+		if (exclude && *exclude) {
+			const char *val = NULL;
+
+			if (!strncmp(w, "--exclude=", 10))
+				val = w + 10;
+			else if (!strncmp(w, "-x", 2) && w[2])
+				val = w + 2;
+			else if ((!strcmp(w, "--exclude") || !strcmp(w, "-x")) && words[i + 1])
+				val = words[++i];
+			if (val) {
+				char *next = cb_fmt("%s%s%s", user_exclude ? user_exclude : "",
+						    user_exclude ? "," : "", val);
+
+				free(user_exclude);
+				user_exclude = next;
+				continue;
+			}
+		}
+		push_word(&v, &n, &cap, xstrdup(w));
+	}
+	if (exclude && *exclude)
+		push_word(&v, &n, &cap, cb_fmt("--exclude=%s%s%s", user_exclude ? user_exclude : "",
+					       user_exclude ? "," : "", exclude));
+	free(user_exclude);
+	/* after the user's: srun keeps the last, and the name is how the
+	 * job is found again (squeue, scancel, resume) */
+	push_word(&v, &n, &cap, cb_fmt("--job-name=%s%llu", prefix, (unsigned long long)trial));
+	push_word(&v, &n, &cap, xstrdup("--export=ALL"));
+	push_word(&v, &n, &cap, xstrdup("--"));
+	push_word(&v, &n, &cap, xstrdup("/bin/sh"));
+	push_word(&v, &n, &cap, xstrdup("-c"));
+	push_word(&v, &n, &cap, xstrdup(wrapper));
+	push_word(&v, &n, &cap, xstrdup("casebisect-slurm"));
+	for (i = 0; command[i]; i++)
+		push_word(&v, &n, &cap, xstrdup(command[i]));
+	return v;
+}
+
+/* ---- Slurm's lines ---- */
+
+static bool has(const char *line, size_t len, const char *what)
+{
+	return memmem(line, len, what, strlen(what)) != NULL;
+}
+
+/* "key=value" (value up to a space) from the wrapper's line. */
+static void field(const char *line, size_t len, const char *key, char *dst, size_t size)
+{
+	const char *p = memmem(line, len, key, strlen(key)), *end = line + len, *q;
+
+	dst[0] = '\0';
+	if (!p)
+		return;
+	p += strlen(key);
+	for (q = p; q < end && *q != ' ' && *q != '\r' && *q != '\n'; q++)
+		;
+	if ((size_t)(q - p) >= size)
+		q = p + size - 1;
+	memcpy(dst, p, (size_t)(q - p));
+	dst[q - p] = '\0';
+}
+
+enum slurm_event slurm_parse_line(const char *line, size_t len, struct slurm_start *start)
+{
+	const char *p = line, *end = line + len, *m;
+	bool srun, stepd;
+
+	while (p < end && (*p == ' ' || *p == '\t'))
+		p++;
+	len = (size_t)(end - p);
+	if (len >= 17 && !memcmp(p, "CASEBISECT_SLURM ", 17)) {
+		if (start) {
+			char job[32];
+
+			field(p, len, " job=", job, sizeof(job));
+			start->job = job[0] ? strtoll(job, NULL, 10) : -1;
+			field(p, len, " node=", start->node, sizeof(start->node));
+			field(p, len, " gpus=", start->gpus, sizeof(start->gpus));
+		}
+		return SLURM_EV_STARTED;
+	}
+	srun = len >= 5 && !memcmp(p, "srun:", 5);
+	stepd = len >= 10 && !memcmp(p, "slurmstepd", 10);
+	if (!srun && !stepd)
+		return SLURM_EV_NONE;
+	if (has(p, len, "DUE TO TIME LIMIT"))
+		return SLURM_EV_TIMEOUT;
+	if (has(p, len, "DUE TO PREEMPTION"))
+		return SLURM_EV_PREEMPTED;
+	if (has(p, len, "DUE TO NODE FAIL") || has(p, len, "NODE_FAIL") ||
+	    has(p, len, "Node failure"))
+		return SLURM_EV_NODE_FAIL;
+	if (has(p, len, "oom_kill") || has(p, len, "oom-kill") || has(p, len, ": Out Of Memory"))
+		return SLURM_EV_OOM;
+	if ((has(p, len, "***") && has(p, len, " CANCELLED AT ")) || has(p, len, "has been revoked") ||
+	    has(p, len, "Force Terminated"))
+		return SLURM_EV_CANCELLED;
+	if (!srun)
+		return SLURM_EV_NONE;
+	if ((m = memmem(p, len, "Unable to allocate resources", 28))) {
+		size_t rest = (size_t)(end - m);
+
+		/* The request is wrong (it will never run) or Slurm could not
+		 * serve it now (a timeout, a controller away). */
+		if (has(m, rest, "nvalid") || has(m, rest, "not available") ||
+		    has(m, rest, "exceeds") || has(m, rest, "violates"))
+			return SLURM_EV_CONFIG_ERROR;
+		return SLURM_EV_ALLOC_FAILED;
+	}
+	if (has(p, len, "srun: error: Invalid") || has(p, len, "srun: error: invalid") ||
+	    has(p, len, "unrecognized option") || has(p, len, "invalid option") ||
+	    has(p, len, "srun: fatal: Invalid") || has(p, len, "srun: fatal: invalid"))
+		return SLURM_EV_CONFIG_ERROR;
+	if (has(p, len, "Unable to create step") || has(p, len, "Unable to contact slurm controller"))
+		return SLURM_EV_ALLOC_FAILED;
+	return SLURM_EV_NONE;
+}
+
+bool slurm_path_looks_local(const char *path)
+{
+	static const char *const local[] = { "/tmp", "/var/tmp", "/dev/shm" };
+	struct statfs fs;
+	size_t i, n;
+
+	for (i = 0; i < CB_ARRAY_SIZE(local); i++) {
+		n = strlen(local[i]);
+		if (!strncmp(path, local[i], n) && (path[n] == '/' || !path[n]))
+			return true;
+	}
+	return !statfs(path, &fs) && (unsigned long)fs.f_type == TMPFS_MAGIC_;
+}
+
+/* ---- running Slurm's commands, synchronously ---- */
+
+struct cmd_run {
+	uv_process_t proc;
+	uv_pipe_t pipe[2];
+	uv_timer_t timer;
+	char *out;
+	size_t len;
+	bool keep, merge;
+	int64_t status;
+	int signal;
+	char buf[16384];
+};
+
+static void cmd_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+	struct cmd_run *c = h->data;
+
+	(void)suggested;
+	*buf = uv_buf_init(c->buf, sizeof(c->buf));
+}
+
+static void cmd_read(uv_stream_t *h, ssize_t n, const uv_buf_t *buf)
+{
+	struct cmd_run *c = h->data;
+
+	if (n < 0) {
+		uv_close((uv_handle_t *)h, NULL);
+		return;
+	}
+	if (!c->keep || (h == (uv_stream_t *)&c->pipe[1] && !c->merge))
+		return;
+	if (c->len + (size_t)n > CMD_OUT_MAX)
+		n = (ssize_t)(CMD_OUT_MAX - c->len);
+	c->out = xrealloc(c->out, c->len + (size_t)n + 1);
+	memcpy(c->out + c->len, buf->base, (size_t)n);
+	c->len += (size_t)n;
+	c->out[c->len] = '\0';
+}
+
+static void cmd_exit(uv_process_t *p, int64_t status, int term_signal)
+{
+	struct cmd_run *c = p->data;
+
+	c->status = status;
+	c->signal = term_signal;
+	uv_timer_stop(&c->timer);
+	uv_close((uv_handle_t *)p, NULL);
+	uv_close((uv_handle_t *)&c->timer, NULL);
+}
+
+static void cmd_timeout(uv_timer_t *t)
+{
+	struct cmd_run *c = t->data;
+
+	uv_process_kill(&c->proc, SIGKILL);
+}
+
+int slurm_command(const char *const *argv, double timeout_s, bool merge, char **out, char *err,
+		  size_t errlen)
+{
+	uv_loop_t loop;
+	uv_process_options_t po;
+	uv_stdio_container_t stdio[3];
+	struct cmd_run *c = xcalloc(1, sizeof(*c));
+	int rc, i;
+
+	if (out)
+		*out = NULL;
+	uv_loop_init(&loop);
+	c->keep = out != NULL;
+	c->merge = merge;
+	for (i = 0; i < 2; i++) {
+		uv_pipe_init(&loop, &c->pipe[i], 0);
+		c->pipe[i].data = c;
+	}
+	uv_timer_init(&loop, &c->timer);
+	c->timer.data = c;
+	c->proc.data = c;
+	memset(&po, 0, sizeof(po));
+	stdio[0].flags = UV_IGNORE;
+	stdio[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
+	stdio[1].data.stream = (uv_stream_t *)&c->pipe[0];
+	stdio[2].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
+	stdio[2].data.stream = (uv_stream_t *)&c->pipe[1];
+	po.file = argv[0];
+	po.args = (char **)argv;
+	po.stdio_count = 3;
+	po.stdio = stdio;
+	po.exit_cb = cmd_exit;
+	rc = uv_spawn(&loop, &c->proc, &po);
+	if (rc) {
+		cb_set_err(err, errlen, "cannot run '%s': %s", argv[0], uv_strerror(rc));
+		uv_close((uv_handle_t *)&c->proc, NULL);
+		uv_close((uv_handle_t *)&c->timer, NULL);
+		uv_close((uv_handle_t *)&c->pipe[0], NULL);
+		uv_close((uv_handle_t *)&c->pipe[1], NULL);
+		uv_run(&loop, UV_RUN_DEFAULT);
+		uv_loop_close(&loop);
+		free(c->out);
+		free(c);
+		return -1;
+	}
+	for (i = 0; i < 2; i++)
+		uv_read_start((uv_stream_t *)&c->pipe[i], cmd_alloc, cmd_read);
+	uv_timer_start(&c->timer, cmd_timeout, (uint64_t)(timeout_s * 1000), 0);
+	uv_run(&loop, UV_RUN_DEFAULT);
+	if (uv_loop_close(&loop))
+		die("slurm: a libuv handle was left open");
+	rc = c->signal ? 128 + c->signal : (int)c->status;
+	if (out)
+		*out = c->out ? c->out : xstrdup("");
+	else
+		free(c->out);
+	free(c);
+	return rc;
+}
+
+/* The IDs of the calling user's jobs whose names start with prefix, as a
+ * comma-separated list ("" when none); NULL with err when squeue fails. */
+static char *jobs_with_prefix(const char *prefix, size_t *n, char *err, size_t errlen)
+{
+	char user[32], *out = NULL, *ids = xstrdup(""), *line, *save = NULL;
+	const char *argv[] = { "squeue", "-h", "-o", "%i %j", "-u", user, NULL };
+	int rc;
+
+	*n = 0;
+	snprintf(user, sizeof(user), "%u", (unsigned)getuid());
+	rc = slurm_command(argv, 30, true, &out, err, errlen);
+	if (rc) {
+		if (rc > 0) {
+			size_t l = out ? strlen(out) : 0;
+
+			while (l && (out[l - 1] == '\n' || out[l - 1] == ' '))
+				out[--l] = '\0';
+			cb_set_err(err, errlen, "squeue failed (exit %d): %s", rc, out ? out : "");
+		}
+		free(out);
+		free(ids);
+		return NULL;
+	}
+	for (line = strtok_r(out, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char *name = strchr(line, ' '), *next;
+
+		if (!name || strncmp(name + 1, prefix, strlen(prefix)))
+			continue;
+		*name = '\0';
+		next = cb_fmt("%s%s%s", ids, *ids ? "," : "", line);
+		free(ids);
+		ids = next;
+		(*n)++;
+	}
+	free(out);
+	return ids;
+}
+
+int slurm_cancel_prefix(const char *prefix, double timeout_s, size_t *cancelled, char *err,
+			size_t errlen)
+{
+	size_t n;
+	double waited = 0;
+	char *ids = jobs_with_prefix(prefix, &n, err, errlen);
+
+	*cancelled = n;
+	if (!ids)
+		return -1;
+	if (n) {
+		const char *argv[] = { "scancel", ids, NULL };
+
+		slurm_command(argv, 30, false, NULL, err, errlen);
+	}
+	while (n) {
+		free(ids);
+		if (waited >= timeout_s) {
+			cb_set_err(err, errlen, "%zu job%s named %s* still in Slurm's queue after %.0f s",
+				   n, n == 1 ? "" : "s", prefix, timeout_s);
+			return -1;
+		}
+		usleep(200 * 1000);
+		waited += 0.2;
+		if (!(ids = jobs_with_prefix(prefix, &n, err, errlen)))
+			return -1;
+	}
+	free(ids);
+	return 0;
+}
