@@ -5,6 +5,7 @@
 #include <stdio.h>
 
 #include "casebisect/gpu.h"
+#include "casebisect/journal.h"
 #include "casebisect/json.h"
 #include "casebisect/util.h"
 
@@ -170,4 +171,17 @@ int json_read_gpu_info(const cJSON *obj, struct gpu_info *info)
 			g->cc_major = g->cc_minor = 0;
 	}
 	return 0;
+}
+
+void json_add_trial(cJSON *obj, const struct jrn_entry *e)
+{
+	json_add_num(obj, "trial", (double)e->trial, true);
+	json_add_str(obj, "phase", e->phase);
+	json_add_num(obj, "cases", (double)e->ncases, true);
+	json_add_str(obj, "outcome", e->outcome);
+	json_add_str(obj, "reason", e->reason);
+	json_add_str(obj, "class", e->klass);
+	json_add_num(obj, "duration_s", e->duration_s, true);
+	json_add_str(obj, "node", e->node);
+	json_add_num(obj, "gpu", e->gpu, e->gpu >= 0);
 }

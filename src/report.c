@@ -708,6 +708,24 @@ static cJSON *audit_json(const struct facts *f)
 	return o;
 }
 
+/* Every trial, as the journal holds it, without its case lists (the
+ * report names cases where they matter): where it ran and how it ended. */
+static cJSON *trial_log_json(const struct facts *f)
+{
+	const struct report_input *in = f->in;
+	cJSON *a = cJSON_CreateArray();
+	size_t i;
+
+	json_oom(a);
+	for (i = 0; i < in->ntrials; i++) {
+		cJSON *o = json_object();
+
+		json_add_trial(o, &in->trials[i]);
+		cJSON_AddItemToArray(a, o);
+	}
+	return a;
+}
+
 static char *json_text(const struct facts *f)
 {
 	const struct report_input *in = f->in;
@@ -736,6 +754,7 @@ static char *json_text(const struct facts *f)
 	add_item(o, "options", run_copy(f, "options", cJSON_IsObject, NULL));
 	add_item(o, "environment", environment_json(f));
 	add_item(o, "audit", audit_json(f));
+	add_item(o, "trial_log", trial_log_json(f));
 	text = json_line(o, true);
 	cJSON_Delete(o);
 	return text;
@@ -1334,6 +1353,36 @@ static void md_others(struct buf *b, const struct facts *f)
 	}
 }
 
+/* Every trial, folded away: where it ran and how it ended. */
+static void md_trial_log(struct buf *b, const struct facts *f)
+{
+	const struct report_input *in = f->in;
+	size_t i;
+
+	if (!in->ntrials)
+		return;
+	buf_printf(b, "<details><summary>All %zu trials</summary>\n\n", in->ntrials);
+	buf_puts(b, "| Trial | Phase | Cases | Outcome | Reason | Class | Time | Where |\n"
+		    "| --- | --- | --- | --- | --- | --- | --- | --- |\n");
+	for (i = 0; i < in->ntrials; i++) {
+		const struct jrn_entry *e = &in->trials[i];
+
+		buf_printf(b, "| %llu | %s | %zu | %s | %s | %s | ", (unsigned long long)e->trial,
+			   e->phase[0] ? e->phase : "-", e->ncases, e->outcome, e->reason,
+			   e->klass);
+		md_duration(b, e->duration_s);
+		buf_puts(b, " | ");
+		if (e->node[0])
+			md_code(b, e->node, true);
+		if (e->gpu >= 0)
+			buf_printf(b, "%sGPU %d", e->node[0] ? " " : "", e->gpu);
+		if (!e->node[0] && e->gpu < 0)
+			buf_puts(b, "CPU");
+		buf_puts(b, " |\n");
+	}
+	buf_puts(b, "\n</details>\n\n");
+}
+
 static void md_undecided(struct buf *b, const struct facts *f)
 {
 	const struct report_input *in = f->in;
@@ -1411,6 +1460,7 @@ static char *md_text(const struct facts *f)
 	md_ruled_out(&b, f);
 	md_others(&b, f);
 	md_undecided(&b, f);
+	md_trial_log(&b, f);
 	buf_puts(&b, "---\n_Written by casebisect " CASEBISECT_VERSION "; report.json says the "
 		     "same for programs._\n");
 	/* File names and logs are bytes; an issue tracker wants UTF-8. */

@@ -595,13 +595,7 @@ static void say_trial(struct run *r, const struct jrn_entry *e)
 		cJSON *o = json_object();
 
 		json_add_str(o, "event", "trial_finished");
-		json_add_num(o, "trial", (double)e->trial, true);
-		json_add_str(o, "phase", e->phase);
-		json_add_num(o, "cases", (double)e->ncases, true);
-		json_add_str(o, "outcome", e->outcome);
-		json_add_str(o, "reason", e->reason);
-		json_add_str(o, "class", e->klass);
-		json_add_num(o, "duration_s", e->duration_s, true);
+		json_add_trial(o, e);
 		event(r, o);
 		return;
 	}

@@ -96,6 +96,7 @@ struct trial {
 	struct cls *cls;
 	char last_batch[4096];
 	bool suspects_frozen;
+	enum cls_stream failure_stream; /* where the failure line came from */
 	char trial_marker[64], sup_marker[64];
 
 	struct capped_log log[2];
@@ -744,6 +745,17 @@ static void slurm_line(struct trial *t, const char *line, size_t len)
 	begin_end(t);
 }
 
+/* stdout and stderr are two pipes: a batch line the trainer wrote to one
+ * just before the failure it wrote to the other may be read just after
+ * it. A batch line from the other stream within LATE_BATCH_MS of the
+ * failure still names the suspects (a dying trainer starts no new step). */
+#define LATE_BATCH_MS 100
+static bool late_batch(const struct trial *t, enum cls_stream stream)
+{
+	return t->suspects_frozen && stream != t->failure_stream &&
+	       uv_hrtime() - t->failure_ns < (uint64_t)LATE_BATCH_MS * 1000000;
+}
+
 /* The classifier hands each line here: markers, patterns, suspects. */
 static void on_line(void *ctx, enum cls_stream stream, const char *line, size_t len)
 {
@@ -758,6 +770,7 @@ static void on_line(void *ctx, enum cls_stream stream, const char *line, size_t 
 	if (!t->suspects_frozen && cls_failed(t->cls)) {
 		t->suspects_frozen = true;
 		t->failure_ns = uv_hrtime();
+		t->failure_stream = stream;
 		cb_strlcpy(t->result.suspects, t->last_batch, sizeof(t->result.suspects));
 	}
 	if (s->has_pass_re || s->has_batch_re) {
@@ -765,7 +778,7 @@ static void on_line(void *ctx, enum cls_stream stream, const char *line, size_t 
 		memcpy(text, line, len);
 		text[len] = '\0';
 	}
-	if (!t->suspects_frozen) {
+	if (!t->suspects_frozen || late_batch(t, stream)) {
 		if (s->has_batch_re) {
 			regmatch_t g[2];
 
@@ -787,6 +800,12 @@ static void on_line(void *ctx, enum cls_stream stream, const char *line, size_t 
 			while (n && (t->last_batch[n - 1] == ' ' || t->last_batch[n - 1] == '\t'))
 				n--;
 			t->last_batch[n] = '\0';
+		}
+		if (t->suspects_frozen) {
+			/* a batch line that was on its way when the failure came */
+			cb_strlcpy(t->result.suspects, t->last_batch, sizeof(t->result.suspects));
+			free(text);
+			return;
 		}
 		if (t->state == T_RUNNING) {
 			if (memmem(line, len, "CASEBISECT_PASS", 15)) {

@@ -29,6 +29,12 @@ void json_add_signature(cJSON *obj, const struct cls_signature *sig, enum cls_ma
 int json_read_signature(const cJSON *result, struct cls_signature *sig);
 
 struct gpu_info;
+struct jrn_entry;
+
+/* Adds a finished trial's facts (not its cases): trial, phase, cases (how
+ * many), outcome, reason, class, duration_s, node, gpu; null where absent.
+ * The report's trial_log and run's trial_finished events share it. */
+void json_add_trial(cJSON *obj, const struct jrn_entry *e);
 
 /* The devices and versions (what `gpus --json` prints): available, reason,
  * library, driver_version, runtime_version, devices [{index, name,
