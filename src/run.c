@@ -59,6 +59,7 @@ struct flight {
 	size_t *subset;
 	size_t n;
 	bool busy;
+	int gpu;                    /* its slot's device, -1: none */
 	char dir[PATH_MAX];
 };
 
@@ -84,6 +85,7 @@ struct run {
 	char target_source[PATH_MAX + 64];
 	struct flight **flights;    /* each allocated once: the supervisor holds them */
 	size_t nflights;
+	struct flight *sync;        /* the trial need_trial() waits for, or NULL */
 	/* the last synchronous trial */
 	int sync_done;
 	size_t sync_index;
@@ -220,23 +222,33 @@ static double median_duration(const struct run *r)
 /* The status line: trials, running per GPU, culprits, elapsed, ETA. */
 static void show_status(struct run *r)
 {
-	char line[512], el[32], eta[32] = "?";
-	size_t running = 0, i;
+	char line[512], el[32], eta[32] = "?", per[256] = "";
+	size_t running = 0, i, g, len = 0;
 	double trials_left = 0, rounds_left = 0;
 
 	if (!r->tty || r->c.events == RUN_EVENTS_JSON)
 		return;
 	for (i = 0; i < r->nflights; i++)
 		running += r->flights[i]->busy;
+	running += r->sync && r->sync->busy;
+	for (g = 0; g < r->ngpus && len + 32 < sizeof(per); g++) {
+		size_t k = r->sync && r->sync->busy && r->sync->gpu == r->gpus[g];
+
+		for (i = 0; i < r->nflights; i++)
+			k += r->flights[i]->busy && r->flights[i]->gpu == r->gpus[g];
+		len += (size_t)snprintf(per + len, sizeof(per) - len, "%sgpu%d:%zu", g ? " " : " (",
+					r->gpus[g], k);
+	}
+	if (len)
+		cb_strlcpy(per + len, ")", sizeof(per) - len);
 	if (r->red) {
 		red_estimate(r->red, &trials_left, &rounds_left);
 		if (r->nall)
 			fmt_duration(rounds_left * median_duration(r), eta, sizeof(eta));
 	}
 	fmt_duration(now_s() - r->t0, el, sizeof(el));
-	snprintf(line, sizeof(line), "trials %zu | running %zu on %zu slot%s%s | culprits %zu | %s | ETA ~%s",
-		 r->nall, running, r->slots, r->slots == 1 ? "" : "s", r->ngpus ? " (GPUs)" : "",
-		 r->culprits_seen, el, eta);
+	snprintf(line, sizeof(line), "trials %zu | running %zu%s | culprits %zu | %s | ETA ~%s",
+		 r->nall, running, per, r->culprits_seen, el, eta);
 	clear_status(r);
 	printf("%s", line);
 	fflush(stdout);
@@ -540,6 +552,7 @@ static int start_trial(struct run *r, struct flight *f)
 		view_remove(f->dir, NULL, 0);
 		return -1;
 	}
+	f->gpu = sup_trial_gpu(r->sup, f->number);
 	if (r->c.events == RUN_EVENTS_JSON) {
 		cJSON *o = json_object();
 
@@ -547,6 +560,7 @@ static int start_trial(struct run *r, struct flight *f)
 		json_add_num(o, "trial", (double)f->number, true);
 		json_add_str(o, "phase", f->phase);
 		json_add_num(o, "cases", (double)f->n, true);
+		json_add_num(o, "gpu", f->gpu, f->gpu >= 0);
 		event(r, o);
 	}
 	show_status(r);
@@ -774,10 +788,14 @@ static long need_trial(struct run *r, const char *phase, const size_t *subset, s
 	f.subset = (size_t *)subset;
 	f.n = n;
 	r->sync_done = 0;
-	if (start_trial(r, &f))
+	r->sync = &f;
+	if (start_trial(r, &f)) {
+		r->sync = NULL;
 		return -1;
+	}
 	if (sup_run(r->sup))
 		r->interrupted = true;
+	r->sync = NULL;
 	if (r->fatal || r->interrupted || !r->sync_done)
 		return -1;
 	return (long)r->sync_index;

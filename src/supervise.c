@@ -1375,6 +1375,16 @@ struct sup *sup_new(const struct sup_options *opts, char *err, size_t errlen)
 	return s;
 }
 
+int sup_trial_gpu(const struct sup *s, uint64_t number)
+{
+	const struct trial *t;
+
+	for (t = s->running; t; t = t->next)
+		if (t->number == number)
+			return t->gpu;
+	return -1;
+}
+
 size_t sup_free_slots(const struct sup *s)
 {
 	size_t i, n = 0;

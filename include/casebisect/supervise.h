@@ -160,6 +160,10 @@ struct sup;
  * (a pattern that does not compile). Free with sup_free(). */
 struct sup *sup_new(const struct sup_options *opts, char *err, size_t errlen);
 
+/* The device of running trial number (its slot's), or -1: none, or not
+ * running. */
+int sup_trial_gpu(const struct sup *s, uint64_t number);
+
 /* Free slots right now. */
 size_t sup_free_slots(const struct sup *s);
 
