@@ -143,6 +143,24 @@ static bool json_whole(const cJSON *it, int64_t *out)
 	return true;
 }
 
+
+/* Is every entry "<integer>": "<name>"? */
+static bool msd_style(const cJSON *labels)
+{
+	const cJSON *it;
+
+	for (it = labels->child; it; it = it->next) {
+		char *end;
+
+		if (!cJSON_IsString(it) || !it->string || !*it->string)
+			return false;
+		errno = 0;
+		(void)strtoll(it->string, &end, 10);
+		if (*end || errno)
+			return false;
+	}
+	return true;
+}
 /* dataset.json's "labels": plain 0..C-1 plus ignore, or region-based. */
 static int decl_from_json(struct decl *d, struct aud_result *r, const char *json, char *err,
 			  size_t errlen)
@@ -161,6 +179,17 @@ static int decl_from_json(struct decl *d, struct aud_result *r, const char *json
 	for (it = labels->child; it; it = it->next)
 		if (cJSON_IsArray(it))
 			d->mode = AUD_MODE_REGIONS;
+	/* The Decathlon's and nnU-Net v1's form maps values to names
+	 * ({"0": "background", "1": "liver"}): one class per entry. */
+	if (labels->child && msd_style(labels)) {
+		for (it = labels->child; it; it = it->next)
+			nplain++;
+		for (v = 0; v < (int64_t)nplain; v++)
+			decl_add(d, v, &cap);
+		decl_sort(d);
+		ret = 0;
+		goto out;
+	}
 	for (it = labels->child; it; it = it->next) {
 		if (it->string && strcmp(it->string, "ignore") == 0) {
 			if (!json_whole(it, &v)) {

@@ -989,3 +989,45 @@ Test(audit, big_endian_files_nifti1_and_nifti2)
 	audited_release(&a);
 	free(path);
 }
+
+/* A Decathlon datalist declares its labels value -> name ({"0":
+ * "background", ...}): one class per entry, so 7 is out of bounds. */
+Test(audit, decathlon_labels_map_values_to_names)
+{
+	char *ds = mkcases("ds", "4", "case_002=7"), *files, *text, *json;
+	size_t i;
+	struct run r;
+
+	files = cb_fmt("%s/files.txt", ds);
+	text = cb_read_file(files, NULL);
+	cr_assert(text);
+	json = xstrdup("{\"labels\": {\"0\": \"background\", \"1\": \"a\", \"2\": \"b\"}, \"training\": [");
+	for (i = 0; i < 4; i++) {
+		char *line = line_at(text, i), *tab = strchr(line, '\t'), *next;
+
+		cr_assert(tab);
+		*tab = '\0';
+		next = cb_fmt("%s%s{\"image\": \"%s\", \"label\": \"%s\"}", json, i ? ", " : "", line,
+			      tab + 1);
+		free(json);
+		json = next;
+		free(line);
+	}
+	{
+		char *next = cb_fmt("%s]}", json);
+
+		free(json);
+		json = next;
+	}
+	free(files);
+	files = write_file(tmpdir, "datalist.json", json);
+	run(&r, "audit", files);
+	cr_assert_eq(r.code, 1, "%s\n%s", r.out, r.err);
+	cr_assert(strstr(r.out, "case_002") && strstr(r.out, "value 7"), "%s", r.out);
+	cr_assert(!strstr(r.out, "case_001"), "%s", r.out);
+	run_release(&r);
+	free(files);
+	free(json);
+	free(text);
+	free(ds);
+}
