@@ -14,7 +14,13 @@ mkdir -p "$out"
 cd "$(dirname "$0")/.." || exit 1
 
 { nvidia-smi || echo "nvidia-smi: not found"; } > "$out/nvidia-smi.txt" 2>&1
-make -s >/dev/null || exit 1
+# On a bare device machine the binaries and their libraries travel
+# (harness/gpu-libs.sh); elsewhere, build.
+if [ -d build/gpu-libs ] && [ -x casebisect ]; then
+	export LD_LIBRARY_PATH=$PWD/build/gpu-libs${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}
+else
+	make -s >/dev/null || exit 1
+fi
 # The devices and a health probe, then the demo end to end with the toy
 # trainer's CUDA build (a real device-side assert in a gather kernel): the
 # verdict must name case_013 and case_042; keep a failing trial's log.
