@@ -6,9 +6,13 @@
 
 #include "casebisect/cli.h"
 #include "casebisect/run.h"
+#include "casebisect/slurm.h"
 #include "casebisect/util.h"
 
-enum { OPT_MAX_TRIALS = 1, OPT_DEADLINE, OPT_JSON_EVENTS };
+enum {
+	OPT_MAX_TRIALS = 1, OPT_DEADLINE, OPT_JSON_EVENTS, OPT_JOBS, OPT_PER_GPU, OPT_GPUS,
+	OPT_LAUNCHER, OPT_SLURM_ARGS,
+};
 
 static const struct cli_option resume_options[] = {
 	{ "max-trials", 0, CLI_ARG_REQUIRED, OPT_MAX_TRIALS, "N",
@@ -17,11 +21,18 @@ static const struct cli_option resume_options[] = {
 	  "no new trial after TIME: HH:MM, or a duration (90m, 8h, 3600)" },
 	{ "json-events", 0, CLI_ARG_NONE, OPT_JSON_EVENTS, NULL,
 	  "print one JSON object per event instead of lines" },
+	{ "jobs", 'j', CLI_ARG_REQUIRED, OPT_JOBS, "N", "trials at once from now on" },
+	{ "per-gpu", 0, CLI_ARG_REQUIRED, OPT_PER_GPU, "N", "trials at once on each device" },
+	{ "gpus", 0, CLI_ARG_REQUIRED, OPT_GPUS, "auto|none|LIST", "devices for the trials" },
+	{ "launcher", 0, CLI_ARG_REQUIRED, OPT_LAUNCHER, "local|slurm",
+	  "where trials run from now on" },
+	{ "slurm-args", 0, CLI_ARG_REQUIRED, OPT_SLURM_ARGS, "ARGS",
+	  "the srun options of every trial from now on (partition, account, ...)" },
 };
 
 static const struct cli_command resume_cmd = {
 	.name = "resume",
-	.usage = "[--max-trials N] [--deadline TIME] [--json-events] WORKDIR",
+	.usage = "[options] WORKDIR",
 	.description =
 		"Continue the run in WORKDIR where it stopped: after Ctrl-C, a crash of\n"
 		"casebisect, kill -9 or a reboot. Every trial in WORKDIR/journal.jsonl\n"
@@ -31,7 +42,9 @@ static const struct cli_command resume_cmd = {
 		"casebisect). The options, the command and the dataset are those of the\n"
 		"run (WORKDIR/run.json); a dataset that changed since is refused, since\n"
 		"the journal's answers would no longer hold. --max-trials and --deadline\n"
-		"may be given anew.\n"
+		"may be given anew, and where trials run (--jobs, --per-gpu, --gpus,\n"
+		"--launcher, --slurm-args: e.g. another partition); what a trial is (the\n"
+		"command, its options, the match level) stays as the run began.\n"
 		"\n"
 		"Exit status as for 'casebisect run'.",
 	.example =
@@ -51,7 +64,8 @@ enum cb_exit cmd_resume(int argc, char **argv)
 	const char *value;
 	enum cb_exit ret = CB_EXIT_USAGE;
 	enum run_events events = RUN_EVENTS_AUTO;
-	unsigned long long max_trials = 0;
+	struct run_overrides o = { 0, 0, NULL, -1, NULL };
+	unsigned long long max_trials = 0, n;
 	double deadline = 0;
 	char *end;
 	int id, r;
@@ -80,6 +94,41 @@ enum cb_exit cmd_resume(int argc, char **argv)
 			}
 			break;
 		case OPT_JSON_EVENTS: events = RUN_EVENTS_JSON; break;
+		case OPT_JOBS:
+		case OPT_PER_GPU:
+			errno = 0;
+			n = strtoull(value, &end, 10);
+			if (errno || end == value || *end || *value == '-' || !n || n > 100000) {
+				ret = cli_usage_error(&resume_cmd, "'%s': expected a whole number from 1",
+						      value);
+				goto out;
+			}
+			if (id == OPT_JOBS)
+				o.jobs = (size_t)n;
+			else
+				o.per_gpu = (size_t)n;
+			break;
+		case OPT_GPUS: o.gpus = value; break;
+		case OPT_LAUNCHER:
+			if (strcmp(value, "local") && strcmp(value, "slurm")) {
+				ret = cli_usage_error(&resume_cmd, "--launcher '%s': expected local or slurm",
+						      value);
+				goto out;
+			}
+			o.launcher = strcmp(value, "slurm") ? SUP_LAUNCH_LOCAL : SUP_LAUNCH_SLURM;
+			break;
+		case OPT_SLURM_ARGS: {
+			char **words = NULL, err[256];
+			size_t nw = 0;
+
+			if (slurm_split_args(value, &words, &nw, err, sizeof(err))) {
+				ret = cli_usage_error(&resume_cmd, "--slurm-args: %s", err);
+				goto out;
+			}
+			slurm_words_free(words);
+			o.slurm_args = value;
+			break;
+		}
 		}
 	}
 	if (r < 0)
@@ -89,7 +138,7 @@ enum cb_exit cmd_resume(int argc, char **argv)
 				      "no WORKDIR: casebisect resume WORKDIR");
 		goto out;
 	}
-	ret = (enum cb_exit)run_resume(p.operands[0], max_trials, deadline, events);
+	ret = (enum cb_exit)run_resume(p.operands[0], max_trials, deadline, &o, events);
 out:
 	cli_parser_release(&p);
 	return ret;

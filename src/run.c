@@ -1853,7 +1853,11 @@ int run_start(const struct run_config *c)
 
 /* Loads WORKDIR's run.json and dataset into r (the dataset must not have
  * changed). */
-static int reopen(struct run *r, const char *workdir)
+/* run.json keys resume may change (struct run_overrides). */
+static const char *const overridable[] = { "options.jobs", "options.per_gpu", "options.gpus",
+					   "options.launcher", "options.slurm_args", NULL };
+
+static int reopen(struct run *r, const char *workdir, const struct run_overrides *o)
 {
 	char err[1200], *text, *now;
 	char *abs = realpath(workdir, NULL);
@@ -1882,8 +1886,21 @@ static int reopen(struct run *r, const char *workdir)
 		return CB_EXIT_ERROR;
 	}
 	r->have_ds = true;
+	if (o) {
+		if (o->jobs)
+			r->c.jobs = o->jobs;
+		if (o->per_gpu)
+			r->c.per_gpu = o->per_gpu;
+		if (o->gpus)
+			r->c.gpus = o->gpus;
+		if (o->launcher >= 0)
+			r->c.launcher = (enum sup_launcher)o->launcher;
+		if (o->slurm_args)
+			r->c.slurm_args = o->slurm_args;
+	}
 	now = config_json(&r->c, &r->ds);
-	if (jrn_check_run(abs, now, NULL, err, sizeof(err))) {
+	if (jrn_check_run(abs, now, overridable, err, sizeof(err)) ||
+	    (o && jrn_write_run(abs, now, err, sizeof(err)))) {
 		cli_error("%s", err);
 		free(now);
 		return CB_EXIT_ERROR;
@@ -1892,7 +1909,8 @@ static int reopen(struct run *r, const char *workdir)
 	return 0;
 }
 
-int run_resume(const char *workdir, uint64_t max_trials, double deadline, enum run_events events)
+int run_resume(const char *workdir, uint64_t max_trials, double deadline,
+	       const struct run_overrides *o, enum run_events events)
 {
 	struct run r;
 	int ret;
@@ -1901,7 +1919,7 @@ int run_resume(const char *workdir, uint64_t max_trials, double deadline, enum r
 	r.t0 = now_s();
 	run_config_init(&r.c);
 	r.c.events = events;
-	ret = reopen(&r, workdir);
+	ret = reopen(&r, workdir, o);
 	if (!ret) {
 		r.c.max_trials = max_trials;
 		r.c.deadline = deadline;
@@ -1923,7 +1941,7 @@ int run_report(const char *workdir, const char *format)
 	run_config_init(&r.c);
 	r.c.events = RUN_EVENTS_JSON; /* nothing but the report on stdout */
 	r.dry = true;
-	ret = reopen(&r, workdir);
+	ret = reopen(&r, workdir, NULL);
 	if (!ret) {
 		char *path, *text;
 

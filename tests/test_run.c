@@ -442,10 +442,20 @@ Test(run, ctrl_c_exits_5_and_resume_finishes)
 	text = cb_read_file(err, NULL);
 	cr_assert(text && strstr(text, "casebisect resume"), "%s", text);
 	free(text);
-	run(&r, "resume", wd);
+	/* where trials run may change on resume: two at once from now on */
+	run(&r, "resume", "--jobs", "2", wd);
 	cr_assert_eq(r.code, 0, "%s\n%s", r.out, r.err);
 	c = report_culprits(wd, verdict, sizeof(verdict));
 	cr_assert_str_eq(c, "case_003");
+	{
+		char *path = cb_fmt("%s/run.json", wd);
+		cJSON *o = read_json(path), *opt = cJSON_GetObjectItem(o, "options");
+
+		cr_assert_eq(cJSON_GetNumberValue(cJSON_GetObjectItem(opt, "jobs")), 2,
+			     "run.json does not keep the new --jobs");
+		cJSON_Delete(o);
+		free(path);
+	}
 	free(c);
 	run_release(&r);
 	free(out);

@@ -83,7 +83,19 @@ void run_config_init(struct run_config *c);
  * on stdout and errors on stderr; returns the exit code (cli.h's cb_exit).
  */
 int run_start(const struct run_config *c);
+/* What resume may change in a run's options (the slots and where trials
+ * run; never what a trial is): 0 / NULL / -1 keep run.json's value. The
+ * search keeps the split it began with (WORKDIR/search.json), so its
+ * journal still replays. The new values are written to run.json. */
+struct run_overrides {
+	size_t jobs, per_gpu;
+	const char *gpus;
+	int launcher;            /* enum sup_launcher, or -1 */
+	const char *slurm_args;
+};
+
 int run_resume(const char *workdir, uint64_t max_trials, double deadline,
+	       const struct run_overrides *o,
 	       enum run_events events);
 
 /* Renders WORKDIR's report again from its journal (format "md" or "json")
