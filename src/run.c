@@ -1790,6 +1790,38 @@ static bool uses_placeholder(const char *const *cmd)
 	return false;
 }
 
+/* Can argv0 be run, as execvp would find it (from cwd when it holds a
+ * '/', else on PATH)? Checked before a work directory exists, since
+ * resume cannot change the command. */
+static bool command_runnable(const char *argv0, const char *cwd, const char *const *env)
+{
+	const char *path = getenv("PATH"), *p;
+	char buf[PATH_MAX * 2];
+	size_t i;
+
+	for (i = 0; env && env[i]; i++)
+		if (!strncmp(env[i], "PATH=", 5))
+			path = env[i] + 5; /* the trial's own PATH (--env) */
+	if (!*argv0)
+		return false;
+	if (strchr(argv0, '/')) {
+		if (argv0[0] != '/' && cwd)
+			snprintf(buf, sizeof(buf), "%s/%s", cwd, argv0);
+		else
+			cb_strlcpy(buf, argv0, sizeof(buf));
+		return access(buf, X_OK) == 0;
+	}
+	for (p = path ? path : "/usr/local/bin:/usr/bin:/bin"; p; p = strchr(p, ':') ? strchr(p, ':') + 1 : NULL) {
+		size_t n = strchr(p, ':') ? (size_t)(strchr(p, ':') - p) : strlen(p);
+		struct stat st;
+
+		snprintf(buf, sizeof(buf), "%.*s/%s", (int)n, n ? p : ".", argv0);
+		if (!stat(buf, &st) && S_ISREG(st.st_mode) && !access(buf, X_OK))
+			return true;
+	}
+	return false;
+}
+
 int run_start(const struct run_config *c)
 {
 	struct run r;
@@ -1813,6 +1845,15 @@ int run_start(const struct run_config *c)
 			"--cases {cases_file}\n");
 		run_free(&r);
 		return CB_EXIT_USAGE;
+	}
+	if (c->launcher == SUP_LAUNCH_LOCAL && !command_runnable(c->command[0], c->cwd, c->env)) {
+		cli_error("cannot run '%s': %s", c->command[0],
+			  strchr(c->command[0], '/') ? "no such executable file" :
+			  "not found on PATH");
+		fputs("hint: give the trainer's full path (or the python that runs it), e.g. "
+		      "-- /usr/bin/python3 train.py ...\n", stderr);
+		run_free(&r);
+		return CB_EXIT_ERROR;
 	}
 	marker = cb_path_join(c->workdir, "run.json");
 	if (!stat(marker, &st)) {

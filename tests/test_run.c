@@ -360,6 +360,19 @@ Test(run, bad_work_directories_and_commands_are_refused)
 	cr_assert_eq(r.code, 1);
 	cr_assert(strstr(r.err, "casebisect resume"), "%s", r.err);
 	run_release(&r);
+	/* a trainer that is not there: said before anything is made (resume
+	 * could not change the command) */
+	{
+		char *wd4 = cb_fmt("%s/wd4", tmpdir);
+
+		run(&r, "run", "--workdir", wd4, ds, "--", "no-such-trainer", "{cases_file}");
+		cr_assert_eq(r.code, 1);
+		cr_assert(strstr(r.err, "no-such-trainer") && strstr(r.err, "not found on PATH"),
+			  "%s", r.err);
+		cr_assert(access(wd4, F_OK) != 0, "a work directory was created");
+		run_release(&r);
+		free(wd4);
+	}
 	/* a list dataset and a command that never sees the subset */
 	{
 		char *list = cb_fmt("%s/cases.txt", ds), *wd3 = cb_fmt("%s/wd3", tmpdir);
