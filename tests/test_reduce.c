@@ -574,3 +574,39 @@ Test(reduce, suspects_named_by_failing_trials_are_tried_alone_first)
 				}
 			}
 }
+
+/* Every proposed subset lists the cases no pass cleared yet before those
+ * a pass cleared: a trainer that visits its cases in order meets a culprit
+ * early, so a failing trial stops soon. */
+Test(reduce, cleared_cases_run_last)
+{
+	uint64_t seed;
+
+	for (seed = 1; seed <= 30; seed++) {
+		struct red_options ro = { .strategy = RED_FIND_ALL, .n = 64, .slots = 1 };
+		struct oracle o = { .kind = ANY_CULPRIT };
+		bool passed[64] = { false };
+		struct red_trial t[4];
+		struct red *r;
+		size_t guard = 0, i, got;
+
+		pick_culprits(&o, 64, 1 + seed % 3, seed);
+		r = red_new(&ro);
+		while (!red_done(r)) {
+			cr_assert(guard++ < 10000);
+			got = red_ask(r, t, 1);
+			cr_assert(got == 1);
+			for (i = 1; i < t[0].n; i++)
+				cr_assert(!(passed[t[0].cases[i - 1]] && !passed[t[0].cases[i]]),
+					  "seed %llu: cleared case %zu before uncleared %zu",
+					  (unsigned long long)seed, t[0].cases[i - 1], t[0].cases[i]);
+			if (oracle_run(&o, t[0].cases, t[0].n) == RED_PASS) {
+				for (i = 0; i < t[0].n; i++)
+					passed[t[0].cases[i]] = true;
+				red_tell(r, t[0].id, RED_PASS);
+			} else
+				red_tell(r, t[0].id, RED_FAIL);
+		}
+		red_free(r);
+	}
+}

@@ -78,9 +78,10 @@ struct red_options {
 #define RED_NO_RETRIES ((unsigned)-1)
 
 /* A subset to run, owned by the reducer and valid until its outcome is told:
- * the cases under test, sorted, then (with min_cases) the cleared cases that
- * pad it. A trainer that visits cases in this order (the probe trainer
- * follows {cases_file}) meets the suspects first, so a crash comes early. */
+ * the cases not cleared yet (sorted), then the cleared cases it holds (a
+ * remainder does), then (with min_cases) the cleared cases that pad it. A
+ * trainer that visits cases in this order (the probe trainer follows
+ * {cases_file}) meets the suspects first, so a crash comes early. */
 struct red_trial {
 	uint64_t id;
 	const size_t *cases;
