@@ -97,6 +97,7 @@ struct run {
 	bool tty, status_shown;
 	char *env_cmd_output;
 	char retired[1024];         /* devices taken out of the rotation, in words */
+	double wall_before;         /* wall time of earlier sessions (WORKDIR/wall.json) */
 	bool *announced;            /* culprits already said */
 	struct aud_result audit;    /* the label audit, when the prior asks for it */
 	bool have_audit;
@@ -109,6 +110,8 @@ struct run {
 	} node_fail[64];
 	size_t nnode_fail;
 };
+
+static void save_wall(const struct run *r);
 
 void run_config_init(struct run_config *c)
 {
@@ -601,6 +604,7 @@ static void record(struct run *r, struct flight *f, const struct sup_result *res
 		return;
 	}
 	push_entry(r, &e, true);
+	save_wall(r);
 }
 
 static void say_trial(struct run *r, const struct jrn_entry *e)
@@ -1352,16 +1356,49 @@ static int search(struct run *r, struct verdict *v)
 
 /* ---- the report ---- */
 
+/* The run's wall time, over all its sessions: WORKDIR/wall.json holds what
+ * earlier sessions spent (updated after every trial, so a kill -9 loses at
+ * most one trial's worth), so the time between a crash and its resume
+ * does not count. The report renders it without adding its own. */
+static double wall_time(const struct run *r)
+{
+	return r->wall_before + (r->dry ? 0 : now_s() - r->t0);
+}
+
+static void load_wall(struct run *r)
+{
+	char *path = cb_path_join(r->c.workdir, "wall.json"), *text = cb_read_file(path, NULL);
+	cJSON *o = text ? cJSON_Parse(text) : NULL;
+
+	r->wall_before = opt_num(o, "seconds", 0);
+	cJSON_Delete(o);
+	free(text);
+	free(path);
+}
+
+static void save_wall(const struct run *r)
+{
+	char *path, *tmp;
+	FILE *f;
+
+	if (r->dry)
+		return;
+	path = cb_path_join(r->c.workdir, "wall.json");
+	tmp = cb_fmt("%s.tmp", path);
+	if ((f = fopen(tmp, "w"))) {
+		fprintf(f, "{\"seconds\": %.3f}\n", wall_time(r));
+		if (fclose(f) == 0)
+			rename(tmp, path);
+	}
+	free(tmp);
+	free(path);
+}
+
 static void write_report(struct run *r, const struct verdict *v)
 {
 	struct report_input in;
 	char err[1024], *run_json = NULL;
-	double first = now_s();
-	size_t i;
 
-	for (i = 0; i < r->nall; i++)
-		if (r->all[i].start < first)
-			first = r->all[i].start;
 	run_json = jrn_read_run(r->c.workdir, err, sizeof(err));
 	memset(&in, 0, sizeof(in));
 	in.workdir = r->c.workdir;
@@ -1380,7 +1417,7 @@ static void write_report(struct run *r, const struct verdict *v)
 	in.ntrials = r->nall;
 	in.rounds = v->rounds;
 	in.flakes = v->flakes;
-	in.wall_s = now_s() - first;
+	in.wall_s = wall_time(r);
 	in.run_json = run_json ? run_json : "{}";
 	in.gpu = r->have_gpu ? &r->gpu : NULL;
 	in.env_cmd_output = r->env_cmd_output;
@@ -1440,7 +1477,7 @@ static void say_verdict(struct run *r, const struct verdict *v)
 	for (i = 0; i < v->nundecided; i++)
 		printf("  undecided: %s\n", r->ds.cases[v->undecided[i]].id);
 	print_wrapped(v->explanation);
-	printf("trials: %zu, wall time %.1f s\n", r->nall, now_s() - r->t0);
+	printf("trials: %zu, wall time %.1f s\n", r->nall, wall_time(r));
 	printf("report: %s/report.md\n        %s/report.json\n", r->c.workdir, r->c.workdir);
 	if (v->nculprits && !r->dry)
 		printf("bundle: %s/bundle.tar.gz\n"
@@ -1688,6 +1725,7 @@ static int engine(struct run *r)
 	}
 	if (load_journal(r))
 		return CB_EXIT_ERROR;
+	load_wall(r);
 	if (!r->dry)
 		recover_trials(r);
 	if (pick_gpus(r))
@@ -1731,6 +1769,7 @@ static int engine(struct run *r)
 	if (r->retired[0])
 		cb_strlcpy(v.explanation + strlen(v.explanation), r->retired,
 			   sizeof(v.explanation) - strlen(v.explanation));
+	save_wall(r);
 	say_verdict(r, &v);
 	write_report(r, &v);
 	ret = v.exit_code;
