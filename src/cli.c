@@ -414,3 +414,11 @@ int cli_parse_deadline(const char *v, double *out)
 	*out = (double)time(NULL) + secs;
 	return 0;
 }
+
+int cli_parse_format(const struct cli_command *cmd, const char *value, enum ds_format *out)
+{
+	if (!ds_format_parse(value, out))
+		return 0;
+	return cli_usage_error(cmd, "--format '%s': expected nnunet-pre, nnunet-raw, msd, list "
+			       "or auto", value);
+}

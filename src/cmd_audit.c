@@ -269,10 +269,8 @@ enum cb_exit cmd_audit(int argc, char **argv)
 			o.labels = value;
 			break;
 		case OPT_FORMAT:
-			if (ds_format_parse(value, &dso.format) < 0) {
-				ret = cli_usage_error(&audit_cmd,
-						      "--format '%s': expected nnunet-pre, nnunet-raw, "
-						      "msd, list or auto", value);
+			if (cli_parse_format(&audit_cmd, value, &dso.format)) {
+				ret = CB_EXIT_USAGE;
 				goto out;
 			}
 			break;

@@ -251,10 +251,8 @@ enum cb_exit cmd_cases(int argc, char **argv)
 			all = true;
 			break;
 		case OPT_FORMAT:
-			if (ds_format_parse(value, &o.format) < 0) {
-				ret = cli_usage_error(&cases_cmd,
-						      "--format '%s': expected nnunet-pre, nnunet-raw, "
-						      "msd, list or auto", value);
+			if (cli_parse_format(&cases_cmd, value, &o.format)) {
+				ret = CB_EXIT_USAGE;
 				goto out;
 			}
 			break;

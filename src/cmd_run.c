@@ -228,9 +228,8 @@ enum cb_exit cmd_run(int argc, char **argv)
 			goto out;
 		case OPT_WORKDIR: wd_opt = value; break;
 		case OPT_FORMAT:
-			if (ds_format_parse(value, &c.dso.format)) {
-				ret = cli_usage_error(&run_cmd, "--format '%s': expected nnunet-pre, "
-						      "nnunet-raw, msd or list", value);
+			if (cli_parse_format(&run_cmd, value, &c.dso.format)) {
+				ret = CB_EXIT_USAGE;
 				goto out;
 			}
 			break;

@@ -337,9 +337,8 @@ enum cb_exit cmd_trial(int argc, char **argv)
 		case OPT_CASES_FILE: a.cases_file = value; break;
 		case OPT_DATASET: a.dataset = value; break;
 		case OPT_FORMAT:
-			if (ds_format_parse(value, &a.dso.format)) {
-				ret = cli_usage_error(&trial_cmd, "--format '%s': expected nnunet-pre, "
-						      "nnunet-raw, msd or list", value);
+			if (cli_parse_format(&trial_cmd, value, &a.dso.format)) {
+				ret = CB_EXIT_USAGE;
 				goto out;
 			}
 			break;

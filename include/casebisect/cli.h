@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdio.h>
 
+#include "casebisect/dataset.h"
 #include "casebisect/util.h"
 
 /*
@@ -147,6 +148,10 @@ enum cb_exit cli_usage_error(const struct cli_command *cmd, const char *fmt, ...
 /* Parses a number of seconds for an option ("600", "0.5"): finite and not
  * negative. 0, or -1 when it is not one. */
 int cli_parse_seconds(const char *v, double *out);
+
+/* Parses --format for a command that reads a dataset. 0, or, after the
+ * usage error is printed, CB_EXIT_USAGE. */
+int cli_parse_format(const struct cli_command *cmd, const char *value, enum ds_format *out);
 
 /* Parses a size for an option ("1048576", "64K", "1M", "2G"). 0, or -1
  * when it is not one. */
