@@ -422,3 +422,12 @@ int cli_parse_format(const struct cli_command *cmd, const char *value, enum ds_f
 	return cli_usage_error(cmd, "--format '%s': expected nnunet-pre, nnunet-raw, msd, list "
 			       "or auto", value);
 }
+
+int cli_parse_count(const char *v, unsigned long long max, unsigned long long *out)
+{
+	char *end;
+
+	errno = 0;
+	*out = strtoull(v, &end, 10);
+	return errno || end == v || *end || *v == '-' || *out > max ? -1 : 0;
+}

@@ -252,12 +252,9 @@ enum cb_exit cmd_audit(int argc, char **argv)
 			o.images = true;
 			break;
 		case OPT_JOBS: {
-			char *end;
-			long n;
+			unsigned long long n;
 
-			errno = 0;
-			n = strtol(value, &end, 10);
-			if (errno || end == value || *end || n < 1 || n > 1024) {
+			if (cli_parse_count(value, 1024, &n) || n < 1) {
 				ret = cli_usage_error(&audit_cmd, "--jobs '%s': expected a whole "
 						      "number from 1 to 1024", value);
 				goto out;

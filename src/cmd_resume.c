@@ -1,6 +1,6 @@
 /* cmd_resume: `casebisect resume WORKDIR`, go on with a run after Ctrl-C, a
  * crash of casebisect, kill -9 or a reboot (src/run.c: run_resume()). */
-#include <errno.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -67,7 +67,6 @@ enum cb_exit cmd_resume(int argc, char **argv)
 	struct run_overrides o = { 0, 0, NULL, -1, NULL };
 	unsigned long long max_trials = 0, n;
 	double deadline = 0;
-	char *end;
 	int id, r;
 
 	cli_parser_init(&p, &resume_cmd, argc, argv);
@@ -78,9 +77,7 @@ enum cb_exit cmd_resume(int argc, char **argv)
 			ret = CB_EXIT_OK;
 			goto out;
 		case OPT_MAX_TRIALS:
-			errno = 0;
-			max_trials = strtoull(value, &end, 10);
-			if (errno || end == value || *end || *value == '-') {
+			if (cli_parse_count(value, ULLONG_MAX, &max_trials)) {
 				ret = cli_usage_error(&resume_cmd, "--max-trials '%s': expected a whole number",
 						      value);
 				goto out;
@@ -96,9 +93,7 @@ enum cb_exit cmd_resume(int argc, char **argv)
 		case OPT_JSON_EVENTS: events = RUN_EVENTS_JSON; break;
 		case OPT_JOBS:
 		case OPT_PER_GPU:
-			errno = 0;
-			n = strtoull(value, &end, 10);
-			if (errno || end == value || *end || *value == '-' || !n || n > 100000) {
+			if (cli_parse_count(value, 100000, &n) || !n) {
 				ret = cli_usage_error(&resume_cmd, "'%s': expected a whole number from 1",
 						      value);
 				goto out;
@@ -110,13 +105,17 @@ enum cb_exit cmd_resume(int argc, char **argv)
 			break;
 		case OPT_GPUS: o.gpus = value; break;
 		case OPT_LAUNCHER:
-			if (strcmp(value, "local") && strcmp(value, "slurm")) {
+		{
+			enum sup_launcher l;
+
+			if (sup_launcher_parse(value, &l)) {
 				ret = cli_usage_error(&resume_cmd, "--launcher '%s': expected local or slurm",
 						      value);
 				goto out;
 			}
-			o.launcher = strcmp(value, "slurm") ? SUP_LAUNCH_LOCAL : SUP_LAUNCH_SLURM;
+			o.launcher = (int)l;
 			break;
+		}
 		case OPT_SLURM_ARGS: {
 			char **words = NULL, err[256];
 			size_t nw = 0;

@@ -136,15 +136,6 @@ static const struct cli_command run_cmd = {
 	.n_options = CB_ARRAY_SIZE(run_options),
 };
 
-static int parse_count(const char *v, unsigned long long max, unsigned long long *out)
-{
-	char *end;
-
-	errno = 0;
-	*out = strtoull(v, &end, 10);
-	return errno || end == v || *end || *v == '-' || *out > max ? -1 : 0;
-}
-
 static int parse_prior(const char *v, unsigned *out)
 {
 	char *copy = xstrdup(v), *save = NULL, *tok;
@@ -263,11 +254,7 @@ enum cb_exit cmd_run(int argc, char **argv)
 			break;
 		case OPT_GPUS: c.gpus = value; break;
 		case OPT_LAUNCHER:
-			if (!strcmp(value, "local"))
-				c.launcher = SUP_LAUNCH_LOCAL;
-			else if (!strcmp(value, "slurm"))
-				c.launcher = SUP_LAUNCH_SLURM;
-			else {
+			if (sup_launcher_parse(value, &c.launcher)) {
 				ret = cli_usage_error(&run_cmd, "--launcher '%s': expected local or slurm",
 						      value);
 				goto out;
@@ -282,7 +269,7 @@ enum cb_exit cmd_run(int argc, char **argv)
 		case OPT_MIN_CASES:
 		case OPT_MAX_TRIALS:
 		case OPT_SEED:
-			if (parse_count(value, id == OPT_MAX_TRIALS ? 1000000000ULL : 100000ULL, &n) ||
+			if (cli_parse_count(value, id == OPT_MAX_TRIALS ? 1000000000ULL : 100000ULL, &n) ||
 			    (n == 0 && (id == OPT_PER_GPU || id == OPT_JOBS))) {
 				ret = cli_usage_error(&run_cmd, "'%s': expected a whole number%s", value,
 						      id == OPT_PER_GPU || id == OPT_JOBS ? " from 1" : "");

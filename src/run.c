@@ -415,8 +415,8 @@ static int config_from_json(struct run *r, const char *text, char *err, size_t e
 	c->cudart = opt_str(opt, "cudart");
 	c->keep_views = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(opt, "keep_views"));
 	c->seed = (unsigned)opt_num(opt, "seed", 1);
-	s = opt_str(opt, "launcher");
-	c->launcher = s && !strcmp(s, "slurm") ? SUP_LAUNCH_SLURM : SUP_LAUNCH_LOCAL;
+	if (!(s = opt_str(opt, "launcher")) || sup_launcher_parse(s, &c->launcher))
+		c->launcher = SUP_LAUNCH_LOCAL;
 	c->slurm_args = opt_str(opt, "slurm_args");
 	return 0;
 }

@@ -178,6 +178,17 @@ static const char *const reason_names[SUP_R__COUNT] = {
 	[SUP_R_SLURM_CONFIG] = "slurm_config_error",
 };
 
+int sup_launcher_parse(const char *name, enum sup_launcher *out)
+{
+	if (!strcmp(name, "local"))
+		*out = SUP_LAUNCH_LOCAL;
+	else if (!strcmp(name, "slurm"))
+		*out = SUP_LAUNCH_SLURM;
+	else
+		return -1;
+	return 0;
+}
+
 const char *sup_outcome_name(enum sup_outcome o)
 {
 	return (unsigned)o < CB_ARRAY_SIZE(outcome_names) ? outcome_names[o] : "?";

@@ -153,6 +153,10 @@ int cli_parse_seconds(const char *v, double *out);
  * usage error is printed, CB_EXIT_USAGE. */
 int cli_parse_format(const struct cli_command *cmd, const char *value, enum ds_format *out);
 
+/* Parses a whole number for an option ("8"), at most max. 0, or -1 when
+ * it is not one. */
+int cli_parse_count(const char *v, unsigned long long max, unsigned long long *out);
+
 /* Parses a size for an option ("1048576", "64K", "1M", "2G"). 0, or -1
  * when it is not one. */
 int cli_parse_bytes(const char *v, size_t *out);

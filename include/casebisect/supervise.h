@@ -211,6 +211,9 @@ char *sup_result_json(const struct sup_result *r, bool pretty);
 
 /* Names as printed ("PASS", "timeout"). */
 const char *sup_outcome_name(enum sup_outcome o);
+
+/* Parses "local" or "slurm"; 0, or -1 when it is neither. */
+int sup_launcher_parse(const char *name, enum sup_launcher *out);
 const char *sup_reason_name(enum sup_reason r);
 
 /*
