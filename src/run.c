@@ -631,16 +631,28 @@ static void schedule(struct run *r);
  * CASEBISECT_BATCH line named when it failed: a failing remainder's
  * suspects are tried alone first. From the journal entry, so that a
  * replay tells exactly what the live run told. */
-static void tell(struct run *r, uint64_t red_id, const struct jrn_entry *e)
+/* Adds to v[*n] the indices of the suspects that e's batch line named (the
+ * cases of the dataset, once each), as far as --prior batch asks for them. */
+static void batch_suspects(const struct run *r, const struct jrn_entry *e, size_t *v, size_t *n)
 {
-	size_t *sus = xmalloc((e->nsuspects + 1) * sizeof(*sus)), n = 0, i, j;
+	size_t i, j, k;
 
-	for (i = 0; (r->c.prior & RUN_PRIOR_BATCH) && i < e->nsuspects; i++)
+	for (i = 0; e && (r->c.prior & RUN_PRIOR_BATCH) && i < e->nsuspects; i++)
 		for (j = 0; j < r->ds.ncases; j++)
 			if (!strcmp(e->suspects[i], r->ds.cases[j].id)) {
-				sus[n++] = j;
+				for (k = 0; k < *n && v[k] != j; k++)
+					;
+				if (k == *n)
+					v[(*n)++] = j;
 				break;
 			}
+}
+
+static void tell(struct run *r, uint64_t red_id, const struct jrn_entry *e)
+{
+	size_t *sus = xmalloc((e->nsuspects + 1) * sizeof(*sus)), n = 0;
+
+	batch_suspects(r, e, sus, &n);
 	red_tell_suspects(r->red, red_id, outcome_of(e), sus, n);
 	free(sus);
 }
@@ -1268,7 +1280,7 @@ static int search(struct run *r, struct verdict *v)
 	struct red_options o;
 	struct red_answer a;
 	const struct jrn_entry *t = target_entry(r);
-	size_t *prior = NULL, nprior = 0, i, j;
+	size_t *prior = NULL, nprior = 0, j;
 
 	memset(&o, 0, sizeof(o));
 	o.strategy = r->c.strategy;
@@ -1282,17 +1294,7 @@ static int search(struct run *r, struct verdict *v)
 	for (j = 0; r->have_audit && j < r->ds.ncases; j++)
 		if (aud_case_crashes(&r->audit, j))
 			prior[nprior++] = j;
-	for (i = 0; (r->c.prior & RUN_PRIOR_BATCH) && t && i < t->nsuspects; i++)
-		for (j = 0; j < r->ds.ncases; j++)
-			if (!strcmp(t->suspects[i], r->ds.cases[j].id)) {
-				size_t k;
-
-				for (k = 0; k < nprior && prior[k] != j; k++)
-					;
-				if (k == nprior)
-					prior[nprior++] = j;
-				break;
-			}
+	batch_suspects(r, t, prior, &nprior);
 	o.prior = prior;
 	o.nprior = nprior;
 	r->pre_trials = r->nall;
