@@ -52,39 +52,6 @@ static const struct cli_command demo_cmd = {
 
 static const char *const demo_bad[] = { "case_013=7", "case_042=7" };
 
-/* The folder of this executable. */
-static char *exe_dir(void)
-{
-	char *exe = realpath("/proc/self/exe", NULL), *slash;
-
-	if (!exe)
-		return xstrdup(".");
-	slash = strrchr(exe, '/');
-	*slash = '\0';
-	return exe;
-}
-
-/* A helper program: beside the binary in the source tree (sub/name; one
- * folder up for a sanitizer build in build-san/), or in
- * PREFIX/libexec/casebisect/ after `make install`. NULL when none. */
-static char *find_helper(const char *sub, const char *name)
-{
-	char *dir = exe_dir(), *p = NULL;
-	const char *const places[] = { sub, "..", "../libexec/casebisect" };
-	size_t i;
-
-	for (i = 0; i < CB_ARRAY_SIZE(places) && !p; i++) {
-		p = i == 1 ? cb_fmt("%s/../%s/%s", dir, sub, name)
-			   : cb_fmt("%s/%s/%s", dir, places[i], name);
-		if (access(p, X_OK)) {
-			free(p);
-			p = NULL;
-		}
-	}
-	free(dir);
-	return p;
-}
-
 struct wait_ctx {
 	int64_t status;
 	int signal;
@@ -191,9 +158,9 @@ enum cb_exit cmd_demo(int argc, char **argv)
 		goto out;
 	}
 	workdir = realpath(wd_opt, NULL);
-	mkcases = find_helper("examples", "mkcases");
-	toy = find_helper("harness", "toytrain");
-	toy_cuda = find_helper("harness", "toytrain-cuda");
+	mkcases = cb_find_helper("examples", "mkcases", X_OK);
+	toy = cb_find_helper("harness", "toytrain", X_OK);
+	toy_cuda = cb_find_helper("harness", "toytrain-cuda", X_OK);
 	if (!workdir || !mkcases || !toy) {
 		cli_error("the demo's helpers are missing (examples/mkcases, harness/toytrain)");
 		fputs("hint: run 'make' in the source tree, or 'make install'\n", stderr);

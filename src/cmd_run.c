@@ -85,7 +85,7 @@ static const struct cli_option run_options[] = {
 	  "print one JSON object per event instead of lines" },
 };
 
-static const struct cli_command run_cmd = {
+const struct cli_command cmd_run_spec = {
 	.name = "run",
 	.usage = "[options] DATASET -- COMMAND [ARG...]",
 	.description =
@@ -206,7 +206,7 @@ enum cb_exit cmd_run(int argc, char **argv)
 
 	run_config_init(&c);
 	env = xcalloc((size_t)argc + 1, sizeof(*env));
-	cli_parser_init(&p, &run_cmd, argc, argv);
+	cli_parser_init(&p, &cmd_run_spec, argc, argv);
 	while ((r = cli_next(&p, &id, &value)) > 0) {
 		double *secs = NULL;
 		size_t *bytes = NULL;
@@ -214,12 +214,12 @@ enum cb_exit cmd_run(int argc, char **argv)
 
 		switch (id) {
 		case CLI_OPT_HELP:
-			cli_print_help(&run_cmd, stdout);
+			cli_print_help(&cmd_run_spec, stdout);
 			ret = CB_EXIT_OK;
 			goto out;
 		case OPT_WORKDIR: wd_opt = value; break;
 		case OPT_FORMAT:
-			if (cli_parse_format(&run_cmd, value, &c.dso.format)) {
+			if (cli_parse_format(&cmd_run_spec, value, &c.dso.format)) {
 				ret = CB_EXIT_USAGE;
 				goto out;
 			}
@@ -228,7 +228,7 @@ enum cb_exit cmd_run(int argc, char **argv)
 		case OPT_PLANS: c.dso.plans = value; break;
 		case OPT_MATCH:
 			if (cls_match_parse(value, &c.match)) {
-				ret = cli_usage_error(&run_cmd, "--match '%s': expected class, kernel or exact",
+				ret = cli_usage_error(&cmd_run_spec, "--match '%s': expected class, kernel or exact",
 						      value);
 				goto out;
 			}
@@ -240,14 +240,14 @@ enum cb_exit cmd_run(int argc, char **argv)
 			else if (!strcmp(value, "ddmin"))
 				c.strategy = RED_DDMIN;
 			else {
-				ret = cli_usage_error(&run_cmd, "--strategy '%s': expected find-all or ddmin",
+				ret = cli_usage_error(&cmd_run_spec, "--strategy '%s': expected find-all or ddmin",
 						      value);
 				goto out;
 			}
 			break;
 		case OPT_PRIOR:
 			if (parse_prior(value, &c.prior)) {
-				ret = cli_usage_error(&run_cmd, "--prior '%s': expected batch, audit or none, "
+				ret = cli_usage_error(&cmd_run_spec, "--prior '%s': expected batch, audit or none, "
 						      "comma separated", value);
 				goto out;
 			}
@@ -255,7 +255,7 @@ enum cb_exit cmd_run(int argc, char **argv)
 		case OPT_GPUS: c.gpus = value; break;
 		case OPT_LAUNCHER:
 			if (sup_launcher_parse(value, &c.launcher)) {
-				ret = cli_usage_error(&run_cmd, "--launcher '%s': expected local or slurm",
+				ret = cli_usage_error(&cmd_run_spec, "--launcher '%s': expected local or slurm",
 						      value);
 				goto out;
 			}
@@ -271,7 +271,7 @@ enum cb_exit cmd_run(int argc, char **argv)
 		case OPT_SEED:
 			if (cli_parse_count(value, id == OPT_MAX_TRIALS ? 1000000000ULL : 100000ULL, &n) ||
 			    (n == 0 && (id == OPT_PER_GPU || id == OPT_JOBS))) {
-				ret = cli_usage_error(&run_cmd, "'%s': expected a whole number%s", value,
+				ret = cli_usage_error(&cmd_run_spec, "'%s': expected a whole number%s", value,
 						      id == OPT_PER_GPU || id == OPT_JOBS ? " from 1" : "");
 				goto out;
 			}
@@ -286,7 +286,7 @@ enum cb_exit cmd_run(int argc, char **argv)
 			break;
 		case OPT_DEADLINE:
 			if (cli_parse_deadline(value, &c.deadline)) {
-				ret = cli_usage_error(&run_cmd, "--deadline '%s': expected HH:MM or a "
+				ret = cli_usage_error(&cmd_run_spec, "--deadline '%s': expected HH:MM or a "
 						      "duration such as 90m, 8h or 3600", value);
 				goto out;
 			}
@@ -300,7 +300,7 @@ enum cb_exit cmd_run(int argc, char **argv)
 		case OPT_BATCH_PATTERN: c.batch_pattern = value; break;
 		case OPT_ENV:
 			if (!strchr(value, '=') || value[0] == '=') {
-				ret = cli_usage_error(&run_cmd, "--env '%s': expected NAME=VALUE", value);
+				ret = cli_usage_error(&cmd_run_spec, "--env '%s': expected NAME=VALUE", value);
 				goto out;
 			}
 			env[nenv++] = value;
@@ -315,11 +315,11 @@ enum cb_exit cmd_run(int argc, char **argv)
 		case OPT_JSON_EVENTS: c.events = RUN_EVENTS_JSON; break;
 		}
 		if (secs && cli_parse_seconds(value, secs)) {
-			ret = cli_usage_error(&run_cmd, "'%s': expected seconds, e.g. 600 or 0.5", value);
+			ret = cli_usage_error(&cmd_run_spec, "'%s': expected seconds, e.g. 600 or 0.5", value);
 			goto out;
 		}
 		if (bytes && cli_parse_bytes(value, bytes)) {
-			ret = cli_usage_error(&run_cmd, "'%s': expected a size, e.g. 1048576, 64K or 1M",
+			ret = cli_usage_error(&cmd_run_spec, "'%s': expected a size, e.g. 1048576, 64K or 1M",
 					      value);
 			goto out;
 		}
@@ -327,13 +327,13 @@ enum cb_exit cmd_run(int argc, char **argv)
 	if (r < 0)
 		goto out;
 	if (p.dashdash != 1 || p.n_operands < 2) {
-		ret = cli_usage_error(&run_cmd, "%s", p.dashdash == 0 ? "no DATASET before '--'" :
+		ret = cli_usage_error(&cmd_run_spec, "%s", p.dashdash == 0 ? "no DATASET before '--'" :
 				      p.dashdash > 1 ? "one DATASET before '--', then the command" :
 				      "no COMMAND after '--': casebisect run DATASET -- COMMAND [ARG...]");
 		goto out;
 	}
 	if (c.slurm_args && c.launcher != SUP_LAUNCH_SLURM) {
-		ret = cli_usage_error(&run_cmd, "--slurm-args needs --launcher slurm");
+		ret = cli_usage_error(&cmd_run_spec, "--slurm-args needs --launcher slurm");
 		goto out;
 	}
 	if (c.launcher == SUP_LAUNCH_SLURM) {
@@ -341,7 +341,7 @@ enum cb_exit cmd_run(int argc, char **argv)
 		size_t nw;
 
 		if (slurm_split_args(c.slurm_args, &words, &nw, err, sizeof(err))) {
-			ret = cli_usage_error(&run_cmd, "%s", err);
+			ret = cli_usage_error(&cmd_run_spec, "%s", err);
 			goto out;
 		}
 		slurm_words_free(words);

@@ -1834,7 +1834,7 @@ static bool uses_placeholder(const char *const *cmd)
 /* Can argv0 be run, as execvp would find it (from cwd when it holds a
  * '/', else on PATH)? Checked before a work directory exists, since
  * resume cannot change the command. */
-static bool command_runnable(const char *argv0, const char *cwd, const char *const *env)
+bool run_command_runnable(const char *argv0, const char *cwd, const char *const *env)
 {
 	const char *path = getenv("PATH"), *p;
 	char buf[PATH_MAX * 2];
@@ -1887,7 +1887,7 @@ int run_start(const struct run_config *c)
 		run_free(&r);
 		return CB_EXIT_USAGE;
 	}
-	if (c->launcher == SUP_LAUNCH_LOCAL && !command_runnable(c->command[0], c->cwd, c->env)) {
+	if (c->launcher == SUP_LAUNCH_LOCAL && !run_command_runnable(c->command[0], c->cwd, c->env)) {
 		cli_error("cannot run '%s': %s", c->command[0],
 			  strchr(c->command[0], '/') ? "no such executable file" :
 			  "not found on PATH");

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "casebisect/util.h"
 
@@ -210,4 +211,34 @@ char *cb_fmt(const char *fmt, ...)
 	s = cb_vfmt(fmt, ap);
 	va_end(ap);
 	return s;
+}
+
+/* The folder of this executable. */
+static char *exe_dir(void)
+{
+	char *exe = realpath("/proc/self/exe", NULL), *slash;
+
+	if (!exe)
+		return xstrdup(".");
+	slash = strrchr(exe, '/');
+	*slash = '\0';
+	return exe;
+}
+
+char *cb_find_helper(const char *sub, const char *name, int mode)
+{
+	char *dir = exe_dir(), *p = NULL;
+	int i;
+
+	for (i = 0; i < 3 && !p; i++) {
+		p = i == 0 ? cb_fmt("%s/%s/%s", dir, sub, name)
+		  : i == 1 ? cb_fmt("%s/../%s/%s", dir, sub, name)
+			   : cb_fmt("%s/../libexec/casebisect/%s", dir, name);
+		if (access(p, mode)) {
+			free(p);
+			p = NULL;
+		}
+	}
+	free(dir);
+	return p;
 }

@@ -38,6 +38,12 @@ enum cb_exit cmd_run(int argc, char **argv);
 enum cb_exit cmd_resume(int argc, char **argv);
 enum cb_exit cmd_report(int argc, char **argv);
 enum cb_exit cmd_demo(int argc, char **argv);
+enum cb_exit cmd_nnunet(int argc, char **argv);
+
+/* run's options and help (cmd_run.c): `casebisect nnunet` takes them all
+ * and hands them on to run. */
+struct cli_command;
+extern const struct cli_command cmd_run_spec;
 
 /* Shared by commands (cmd_classify.c): classify the log at path ("-":
  * stdin) into *sig; 0, or -1 with errno set when it cannot be read. */

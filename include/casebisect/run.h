@@ -83,6 +83,11 @@ void run_config_init(struct run_config *c);
  * on stdout and errors on stderr; returns the exit code (cli.h's cb_exit).
  */
 int run_start(const struct run_config *c);
+
+/* Can argv0 be run as execvp would find it: from cwd (may be NULL) when it
+ * holds a '/', else on the PATH of env (--env "PATH=..."; may be NULL) or
+ * of this process? */
+bool run_command_runnable(const char *argv0, const char *cwd, const char *const *env);
 /* What resume may change in a run's options (the slots and where trials
  * run; never what a trial is): 0 / NULL / -1 keep run.json's value. The
  * search keeps the split it began with (WORKDIR/search.json), so its

@@ -52,6 +52,13 @@ char *cb_vfmt(const char *fmt, va_list ap) CB_PRINTF(1, 0);
 /* dir/name, without doubling a '/' that ends dir; the caller frees it. */
 char *cb_path_join(const char *dir, const char *name);
 
+/* A file that ships with casebisect (a helper program, the nnU-Net probe
+ * trainer): sub/name beside this executable in the source tree (one folder
+ * up for a sanitizer build in build-san/), or PREFIX/libexec/casebisect/name
+ * after `make install`. mode is access()'s (X_OK, R_OK). A malloc'd
+ * absolute path, or NULL when there is none. */
+char *cb_find_helper(const char *sub, const char *name, int mode);
+
 /* Formats a message into err (errlen bytes); nothing when err is NULL. */
 void cb_set_err(char *err, size_t errlen, const char *fmt, ...) CB_PRINTF(3, 4);
 
