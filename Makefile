@@ -6,6 +6,7 @@
 #   make SANITIZE=address,undefined test   the same under ASan + UBSan
 #   make fuzz [FUZZ_SECONDS=60]        libFuzzer on the classifier
 #   make bench                         benchmarks (not tests; print ratios)
+#   make test-nnunet                   real nnU-Net v2 from PyPI, end to end on the CPU
 #   make WERROR=1 ...                  warnings are errors (CI)
 
 CC         ?= cc
@@ -60,7 +61,7 @@ NVCC         ?= $(firstword $(shell command -v nvcc 2>/dev/null) $(wildcard /usr
 HARNESS_BIN  := harness/faketrain examples/mkcases harness/toytrain $(if $(NVCC),harness/toytrain-cuda)
 FAKE_CUDART  := $(BUILD)/tests/libfakecudart.so
 
-.PHONY: all test test-torch deps fuzz bench clean install
+.PHONY: all test test-torch test-nnunet deps fuzz bench clean install
 all: $(BIN) $(HARNESS_BIN)
 
 harness/faketrain: harness/faketrain.c
@@ -169,6 +170,9 @@ install: $(BIN) $(HARNESS_BIN)
 	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/casebisect
 	install -m 755 examples/mkcases harness/toytrain $(if $(NVCC),harness/toytrain-cuda) \
 	  $(DESTDIR)$(PREFIX)/libexec/casebisect/
+	install -d $(DESTDIR)$(PREFIX)/libexec/casebisect/nnunet
+	install -m 755 harness/nnunet/casebisect-nnunet-train $(DESTDIR)$(PREFIX)/libexec/casebisect/nnunet/
+	install -m 644 harness/nnunet/casebisect_nnunet_probe.py $(DESTDIR)$(PREFIX)/libexec/casebisect/nnunet/
 
 clean:
 	rm -rf build build-san build-fuzz casebisect $(HARNESS_BIN)
@@ -185,3 +189,9 @@ test-torch: $(BIN)
 	  out=$$(./$(BIN) classify "$$f") || exit 1; echo "$$out"; \
 	  case "$$out" in *": cpu_index_error "*) ;; *) echo "test-torch: $$f is not cpu_index_error" >&2; exit 1;; esac; \
 	done && echo "test-torch: real PyTorch output classified as cpu_index_error"
+
+# Real nnU-Net v2 and PyTorch from PyPI in a virtual environment made once per
+# machine (harness/nnunet/venv.sh: ~3.2 GB download, ~8 GB disk), then
+# tests/nnunet/e2e.sh: stock vs probe trainer, a search, a clean dataset.
+test-nnunet: $(BIN) $(HARNESS_BIN)
+	tests/nnunet/e2e.sh

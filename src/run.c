@@ -939,8 +939,7 @@ static int find_target(struct run *r, struct verdict *v, size_t *all)
 			    "The full dataset trained twice without a failure, so there is "
 			    "nothing to search. A short trial may not reach the crash: give a "
 			    "longer --pass-after (or none, so a trial runs to its end), run more "
-			    "passes over the data (CASEBISECT_PASSES with the nnU-Net probe "
-			    "trainer), or check the label files for values the dataset does not "
+			    "passes over the data ('casebisect nnunet --passes N'), or check the label files for values the dataset does not "
 			    "declare.");
 		return 1;
 	}

@@ -240,5 +240,14 @@ char *cb_find_helper(const char *sub, const char *name, int mode)
 		}
 	}
 	free(dir);
+	if (p) {
+		/* "bin/../libexec/..." would end up in run.json and reports. */
+		char *real = realpath(p, NULL);
+
+		if (real) {
+			free(p);
+			p = real;
+		}
+	}
 	return p;
 }
