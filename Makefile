@@ -150,6 +150,7 @@ HS_PKG   := $(if $(filter amd64,$(ARCH)),libhyperscan-dev,libvectorscan-dev)
 DEB_PKGS := build-essential pkg-config libuv1-dev libcjson-dev libniftiio-dev \
             libnifti2-dev $(HS_PKG) libpcre2-dev libcriterion-dev clang \
             libclang-rt-14-dev libarchive-dev python3-jsonschema slurm-wlm munge \
+            python3-venv \
             $(TORCH_PKGS)
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
