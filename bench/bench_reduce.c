@@ -177,7 +177,7 @@ int main(void)
 					if (ns[a] == 1024 && fps[d] > 0)
 						snprintf(target, sizeof(target), ">=99%% %s",
 							 st.exact / (double)st.seeds >= 0.99 ? "PASS" : "FAIL");
-					printf("%6zu %2zu %2zu %5.2f | %8.1f %7.1f %6.1f%% %8.2f | %5.0f %9s\n",
+					printf("%6zu %2zu %2zu %5.2f | %8.2f %7.2f %6.1f%% %8.2f | %5.0f %9s\n",
 					       ns[a], ks[b], ps[c], fps[d], st.trials / (double)st.seeds,
 					       st.rounds / (double)st.seeds, 100 * st.exact / (double)st.seeds,
 					       st.passes / (double)st.seeds, bound, target);

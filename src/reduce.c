@@ -46,7 +46,6 @@ struct red {
 	size_t *culprits;
 	size_t nculprits;
 	bool flaky;         /* a pass was contradicted by a fail */
-	bool doubted;       /* a contradiction, or a remainder that failed */
 	int verify_first, verify_count; /* ddmin's set, each case alone */
 	uint64_t flakes, trials, max_round;
 	double case_runs;
@@ -121,14 +120,24 @@ static bool subset_of(const size_t *small, size_t ns, const size_t *big, size_t 
  * estimated from what is known, exactly: with j culprits found and u cases
  * neither cleared nor culprits, every k-set of culprits that contains the j
  * and avoids the cleared cases fits the outcomes equally well (every other
- * failing trial is explained by a culprit it holds). With a prior p(k)
- * falling as 1/k^2 (one culprit is the usual case, several are not rare),
- * P(r more) is proportional to p(j+r) C(u,r) / C(n,j+r). It depends only on
- * the set of outcomes. Probes start once two culprits are known: with one,
- * the plain binary search and the remainder are cheapest (k+3 trials when
- * k is 1), and a probe would cost the common case a trial. */
+ * failing trial is explained by a culprit it holds). With a geometric
+ * prior p(k) = 2^-k (one culprit is the usual case, each further one half
+ * as likely), P(r more) is proportional to p(j+r) C(u,r) / C(n,j+r). It
+ * depends only on the set of outcomes.
+ *
+ * The posterior is used twice. A failing group is cut for even odds (see
+ * cut_of): one test, one bit. And once a culprit is found, the next trial
+ * is the remainder while P(no more) is at least PROBE_BELOW, else a probe.
+ * Counting a trial as one bit, the remainder first costs about
+ * 1 + (1-q)(H1 + 1) trials and a probe first 1 + H(q) + (1-q) H1 (q =
+ * P(no more), H1 the bits still to learn when more are left): the probe
+ * wins below q = 0.23. The threshold sits higher, at 0.4, for flakes: a
+ * false pass of a probe is caught by the remainder that follows, a false
+ * pass of a remainder ends the search with a culprit missing. With one
+ * culprit, the remainder after the binary search is nearly always first (k+3
+ * trials). */
 #define RED_KMAX 64
-#define PROBE_BELOW 0.5 /* probe while P(no more culprits) is under this */
+#define PROBE_BELOW 0.4 /* probe while P(no more culprits) is under this */
 
 static double lbinom(double a, double b)
 {
@@ -145,7 +154,7 @@ static void posterior(const struct red *r, size_t u, double *post, size_t *nr)
 		double kk = (double)(j + k);
 
 		post[k] = j + k == 0 ? -HUGE_VAL
-				     : -2 * log(kk) + lbinom((double)u, (double)k) -
+				     : -kk * log(2.0) + lbinom((double)u, (double)k) -
 					       lbinom((double)r->o.n, kk);
 		if (post[k] > top)
 			top = post[k];
@@ -177,6 +186,34 @@ static double clean_prob(const double *post, size_t nr, size_t u, size_t s)
 }
 
 static size_t *unknown_cases(const struct red *r, size_t *count);
+
+/* C(a,k)/C(u,k), a <= u: the chance that k culprits among u cases all
+ * avoid u-a given cases. */
+static double avoid_ratio(size_t a, size_t u, size_t k)
+{
+	if (k > a)
+		return 0;
+	return exp(lbinom((double)a, (double)k) - lbinom((double)u, (double)k));
+}
+
+/* P(s given cases of a failing group of f unknown cases hold no culprit),
+ * knowing the group holds one: the culprits left among the u unknown cases
+ * number k with post[k], and at least one is in the group. */
+static double part_clean_prob(const double *post, size_t nr, size_t u, size_t f, size_t s)
+{
+	double num = 0, den = 0;
+	size_t k;
+
+	for (k = 1; k < nr; k++) {
+		double out = avoid_ratio(u - f, u, k);
+
+		if (!post[k])
+			continue;
+		num += post[k] * (avoid_ratio(u - s, u, k) - out);
+		den += post[k] * (1 - out);
+	}
+	return den > 0 ? num / den : 0.5;
+}
 
 /* ---- nodes ---- */
 
@@ -212,11 +249,50 @@ static void add_culprit(struct red *r, size_t c)
 	r->culprits[r->nculprits++] = c;
 }
 
+/* With one slot, where a failing group of n cases is cut: the first part
+ * is run, the second is inferred to fail when the first passes. For one
+ * culprit halves are best; when the group may well hold several, a half
+ * fails more often than it passes and says less, so the part is sized for
+ * even odds under the posterior (the group holds at least one culprit),
+ * as Hwang's splitting sizes its groups by the number of culprits. Ties go
+ * to the smaller part: a part of one case that fails is a culprit already
+ * run alone. */
+static size_t cut_of(const struct red *r, int g)
+{
+	double post[RED_KMAX + 1];
+	size_t n = r->nodes[g].n, u, nr, lo = 1, hi, i, f = 0, *unk;
+
+	if (n < 2)
+		return n;
+	hi = n - 1;
+	unk = unknown_cases(r, &u);
+	for (i = 0; i < n; i++)
+		f += contains(unk, u, r->nodes[g].cases[i]);
+	free(unk);
+	if (r->flaky || f != n)
+		return n / 2; /* the posterior assumes every pass is true */
+	posterior(r, u, post, &nr);
+	/* the first s with P(clean) <= 1/2: it falls as s grows */
+	while (lo < hi) {
+		size_t mid = lo + (hi - lo) / 2;
+
+		if (part_clean_prob(post, nr, u, f, mid) > 0.5)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	if (lo > 1 && part_clean_prob(post, nr, u, f, lo - 1) - 0.5 <=
+			      0.5 - part_clean_prob(post, nr, u, f, lo))
+		lo--;
+	return lo;
+}
+
 /* Splits failing group g into parts; with one slot the last part waits
  * until the others are known (it must fail when they all pass). */
 static void split(struct red *r, int g)
 {
 	size_t arity = r->o.slots > 1 ? r->o.slots : 2, n = r->nodes[g].n, i, lo = 0;
+	size_t cut = r->o.slots > 1 ? 0 : cut_of(r, g);
 	uint64_t round = r->nodes[g].round + 1;
 
 	if (arity > n)
@@ -225,8 +301,7 @@ static void split(struct red *r, int g)
 	r->nodes[g].first_child = (int)r->nnodes;
 	r->nodes[g].nchildren = (int)arity;
 	for (i = 0; i < arity; i++) {
-		size_t hi = n * (i + 1) / arity;
-
+		size_t hi = cut && i == 0 ? cut : n * (i + 1) / arity;
 		size_t *part = xmalloc((hi - lo) * sizeof(*part));
 		int c;
 
@@ -351,10 +426,11 @@ static size_t *rest_of(struct red *r, size_t *n)
 static void start_remainder(struct red *r, uint64_t round)
 {
 	size_t n, *rest = rest_of(r, &n);
-	/* Believe the rest passes after 1 run; 2 when the search already had
-	 * to doubt a pass (a contradiction, or a remainder that failed); 3
-	 * once a pass was proven false. */
-	unsigned runs = r->o.confirm ? r->o.confirm : r->flaky ? 3 : r->doubted ? 2 : 1;
+	/* Believe the rest passes after 1 run while no pass was proven false,
+	 * 3 after. (Running it twice once a remainder had failed cost every
+	 * search with two culprits or more a trial, and bought no exactness
+	 * since probes, not remainders, ask for the further culprits.) */
+	unsigned runs = r->o.confirm ? r->o.confirm : r->flaky ? 3 : 1;
 
 	r->phase = PH_REMAINDER;
 	if (!n) {
@@ -393,7 +469,6 @@ static void no_single_culprit(struct red *r, int g)
 	struct node *nd = &r->nodes[g];
 	int i, again = 0;
 
-	r->doubted = true;
 	if (!nd->rechecked) {
 		nd->rechecked = true;
 		for (i = 0; i < nd->nchildren; i++) {
@@ -509,7 +584,7 @@ static void next_step(struct red *r, uint64_t round)
 	size_t nr, u = 0, *unk = NULL, a = 0;
 	int p;
 
-	if (r->o.slots <= 1 && !r->flaky && !r->minimal && r->nculprits >= 2) {
+	if (r->o.slots <= 1 && !r->flaky && !r->minimal && r->nculprits >= 1) {
 		unk = unknown_cases(r, &u);
 		if (u > 0) {
 			posterior(r, u, post, &nr);
@@ -613,15 +688,11 @@ static void remainder_failed(struct red *r, int id, uint64_t round)
 {
 	size_t u, *unk = unknown_cases(r, &u);
 
-	/* A remainder that failed makes the final one run twice: under flakes
-	 * a false pass of the final remainder is the likeliest wrong answer. */
-	r->doubted = true;
 	if (u && u < r->nodes[id].n) {
 		int g = search_in(r, unk, u, round);
 
 		r->nodes[g].narrowed = true;
 	} else {
-		r->doubted = true;
 		search_in(r, r->nodes[id].cases, r->nodes[id].n, round);
 	}
 	free(unk);

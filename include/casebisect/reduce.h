@@ -14,20 +14,23 @@
  *
  * --strategy find-all (RED_FIND_ALL): adaptive group testing. The full set
  * is known to fail. A failing group is split into `arity` parts (2 with one
- * slot: the second half of a failing group whose first half passed must
+ * slot: the second part of a failing group whose first part passed must
  * fail, and is not run; with P slots, P parts at once, so all slots stay
  * busy); parts that fail are split again, parts that pass are cleared,
  * until every failing part is a single case: a culprit. Each culprit must
  * FAIL alone (one trial when it was only inferred), and the dataset minus
  * the culprits must PASS (`confirm` times); when it fails, the search goes
  * on in the cases no pass cleared (in all of it when those turn out clean:
- * a false pass cleared a culprit). With one slot, once two culprits are
- * known and more are likely (a posterior over their number, from the set
- * of outcomes only), a probe of unknown cases sized for even odds asks for
- * the next one instead of a remainder that would fail (Hwang's generalized
- * binary splitting). A failing group whose parts all pass (after a re-run: see
- * flakiness) has no single culprit: ddmin inside it finds a 1-minimal
- * failing subset, reported instead (verdict minimal_subset).
+ * a false pass cleared a culprit). With one slot, a posterior over the
+ * number of culprits left (a geometric prior, 2^-k, and the set of
+ * outcomes only) sizes the search, as Hwang's generalized binary splitting
+ * does with a known number: a failing group is cut so that its first part
+ * passes with even odds (a half when one culprit is likely, less when
+ * several are), and once a culprit is known and more are likely, a probe
+ * of unknown cases sized for even odds asks for the next one instead of a
+ * remainder that would fail. A failing group whose parts all pass (after
+ * a re-run: see flakiness) has no single culprit: ddmin inside it finds a
+ * 1-minimal failing subset, reported instead (verdict minimal_subset).
  *
  * --strategy ddmin (RED_DDMIN): Zeller's ddmin with complements, every
  * subset and complement of a round proposed at once.
