@@ -4,7 +4,8 @@
 # cross_entropy and in the one-hot scatter, CUDA OOM), keep each raw log
 # under $OUT (commit them as tests/logs/gpu-*.log: real GPU output is rare),
 # and classify each with ./casebisect; run the demo on the GPU (the toy
-# trainer's CUDA build). Runs on the CPU too: then it says
+# trainer's CUDA build), the PyTorch trainer, and real nnU-Net (stock trainer
+# and casebisect nnunet) where nnunetv2 is installed. Runs on the CPU too: then it says
 # that no GPU was found and captures nothing. Usage:
 #   OUT=/tmp/out harness/gpu-check.sh        (PYTHON=... to pick a python)
 set -u
@@ -32,10 +33,42 @@ cat "$out/demo.txt"
 cp "$out"/demo/trials/0001/stderr.log "$out/gpu-toytrain-cuda-assert.log" 2>/dev/null
 ./casebisect classify "$out/gpu-toytrain-cuda-assert.log"
 rm -rf "$out/demo/dataset" "$out/demo/bundle" "$out/demo/bundle.tar.gz"
+# Real nnU-Net on CUDA, where that python has nnunetv2 (a device machine has no
+# network, and nnunetv2's dependencies are ~300 MB of wheels: too many to carry).
+# The stock nnUNetTrainer's real device-side assert, then casebisect nnunet.
+# GPU_CHECK_NNUNET_DEVICE=cpu runs this part on a machine without a GPU (to test
+# the script). Needs nnUNetv2_* beside that python.
+check_nnunet() {
+	local dev=$1 pybin nn
+	if ! "$python" -c 'import nnunetv2' > "$out/nnunet-probe.txt" 2>&1; then
+		echo "gpu-check: no nnunetv2 for $python: nnU-Net not checked" | tee -a "$out/nnunet-probe.txt"
+		return
+	fi
+	pybin=$(dirname "$(command -v "$python")")
+	nn=$out/nnunet && rm -rf "$nn" && mkdir -p "$nn/raw" "$nn/pp"
+	examples/mkcases --cases 12 --size 32 --bad case_003=5 --bad case_009=5 \
+		"$nn/raw/Dataset991_BadLabels" >/dev/null
+	export PATH="$pybin:$PATH" nnUNet_raw=$nn/raw nnUNet_preprocessed=$nn/pp
+	timeout 240 nnUNetv2_plan_and_preprocess -d 991 -c 3d_fullres -np 4 -npfp 4 \
+		> "$out/nnunet-preprocess.txt" 2>&1 || tail -20 "$out/nnunet-preprocess.txt"
+	./casebisect trial --workdir "$nn/stock" --timeout 180 --env nnUNet_results="$nn/res" -- \
+		nnUNetv2_train Dataset991_BadLabels 3d_fullres all -device "$dev" > "$out/nnunet-stock.txt" 2>&1
+	cat "$out/nnunet-stock.txt"
+	cat "$nn"/stock/trials/0001/stdout.log "$nn"/stock/trials/0001/stderr.log \
+		> "$out/gpu-nnunet-stock-$dev.log" 2>/dev/null
+	timeout 400 ./casebisect nnunet --device "$dev" --workdir "$nn/run" 991 > "$out/nnunet-run.txt" 2>&1
+	echo "nnunet exit=$?" >> "$out/nnunet-run.txt"
+	cat "$out/nnunet-run.txt"
+	cat "$nn"/run/trials/0001/stdout.log "$nn"/run/trials/0001/stderr.log \
+		> "$out/gpu-nnunet-probe-$dev.log" 2>/dev/null
+	cp "$nn/run/report.md" "$out/nnunet-report.md" 2>/dev/null
+	rm -rf "$nn"
+}
 if ! "$python" -c 'import torch, sys; sys.exit(0 if torch.cuda.is_available() else 3)' \
 	> "$out/torch-probe.txt" 2>&1; then
 	echo "gpu-check: no CUDA-capable torch for $python (see $out/torch-probe.txt)"
 	cat "$out/torch-probe.txt"
+	[ "${GPU_CHECK_NNUNET_DEVICE:-}" = cpu ] && check_nnunet cpu
 	exit 0
 fi
 
@@ -83,4 +116,6 @@ examples/mkcases --cases 6 --bad case_004=255 "$out/ds" >/dev/null
 cat "$out/trial-torchtrain-cuda.json"
 cp "$out"/trial/trials/0001/stderr.log "$out/gpu-torchtrain-cuda.log" 2>/dev/null
 rm -rf "$out/ds" "$out/trial"
+
+check_nnunet cuda
 echo "gpu-check: logs in $out"
