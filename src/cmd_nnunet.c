@@ -4,13 +4,12 @@
  * environment, and hands everything to `casebisect run` (cmd_run.c), whose
  * options it takes too. ../shared/nnunet.md sections 3.4, 5 and 9. */
 #include <dirent.h>
+#include <sys/stat.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
-
-#include <cjson/cJSON.h>
 
 #include "casebisect/cli.h"
 #include "casebisect/dataset.h"
@@ -150,6 +149,7 @@ static char *find_dataset(const char *given)
 {
 	const char *pp = getenv("nnUNet_preprocessed");
 	char prefix[64], *found = NULL, *list = NULL;
+	const char *digits;
 	size_t nfound = 0;
 	struct dirent *de;
 	DIR *d;
@@ -164,16 +164,23 @@ static char *find_dataset(const char *given)
 	if (!pp || !*pp) {
 		cli_error("nnUNet_preprocessed is not set, so dataset '%s' cannot be looked up", given);
 		fputs("hint: export nnUNet_preprocessed=/path/to/nnUNet_preprocessed (the folder "
-		      "nnUNetv2_plan_and_preprocess wrote), or give the dataset's preprocessed folder\n",
-		      stderr);
+		      "nnUNetv2_plan_and_preprocess wrote), or give the dataset's preprocessed folder "
+		      "as a path (./Dataset501_Name)\n", stderr);
 		return NULL;
 	}
-	if (all_digits(given))
-		snprintf(prefix, sizeof(prefix), "Dataset%03d_", atoi(given));
-	else if (!strncmp(given, "Dataset", 7) && all_digits(given + 7))
-		snprintf(prefix, sizeof(prefix), "Dataset%03d_", atoi(given + 7));
-	else
-		prefix[0] = '\0';
+	digits = all_digits(given) ? given : !strncmp(given, "Dataset", 7) &&
+		 all_digits(given + 7) ? given + 7 : NULL;
+	prefix[0] = '\0';
+	if (digits) {
+		/* nnU-Net's IDs have at most 3 digits; allow 4 (Dataset1234_X). */
+		long id = strlen(digits) <= 4 ? strtol(digits, NULL, 10) : -1;
+
+		if (id < 0) {
+			cli_error("'%s' is not an nnU-Net dataset ID (at most 4 digits)", given);
+			return NULL;
+		}
+		snprintf(prefix, sizeof(prefix), "Dataset%03ld_", id);
+	}
 	if (!(d = opendir(pp))) {
 		cli_error("nnUNet_preprocessed=%s: %s", pp, strerror(errno));
 		fputs("hint: point nnUNet_preprocessed at the folder nnUNetv2_plan_and_preprocess "
@@ -183,13 +190,19 @@ static char *find_dataset(const char *given)
 	while ((de = readdir(d))) {
 		bool hit = prefix[0] ? !strncmp(de->d_name, prefix, strlen(prefix))
 				     : !strcmp(de->d_name, given);
-		char *grown;
+		char *grown, *full;
+		struct stat st;
 
 		if (!hit)
 			continue;
+		full = cb_path_join(pp, de->d_name);
+		if (stat(full, &st) || !S_ISDIR(st.st_mode)) {
+			free(full); /* Dataset501_Liver.tar.gz beside the folder */
+			continue;
+		}
 		nfound++;
 		free(found);
-		found = cb_path_join(pp, de->d_name);
+		found = full;
 		grown = cb_fmt("%s%s%s", list ? list : "", list ? ", " : "", de->d_name);
 		free(list);
 		list = grown;
@@ -207,27 +220,26 @@ static char *find_dataset(const char *given)
 
 		cli_error("no dataset '%s' in nnUNet_preprocessed=%s", given, pp);
 		fprintf(stderr, "hint: preprocess it first (nnUNetv2_plan_and_preprocess -d %s "
-			"--verify_dataset_integrity)%s%s%s\n", prefix[0] ? given + (given[0] == 'D' ? 7 : 0)
-			: given, raw ? ", from nnUNet_raw=" : "", raw ? raw : "",
+			"--verify_dataset_integrity)%s%s%s\n", digits ? digits : given,
+			raw ? ", from nnUNet_raw=" : "", raw ? raw : "",
 			raw ? "" : "; nnUNet_raw is not set either");
 	}
 	free(list);
 	return NULL;
 }
 
-/* With --trainer and an integer fold: what nnU-Net would do silently. */
+/* With --trainer and an integer fold: what nnU-Net would do silently. A
+ * trial's view holds no splits_final.json (the user's names cases a subset
+ * lacks), so nnU-Net makes its own 5-fold split of each subset. */
 static int check_fold(const struct nnunet_args *a, const struct dataset *ds)
 {
-	char *splits;
-	cJSON *j;
-	char *text;
-	int nsplits;
-	long fold = atol(a->fold);
-
 	if (!strcmp(a->fold, "all"))
 		return 0;
-	if (!all_digits(a->fold)) {
-		cli_error("--fold '%s': expected all or a fold number such as 0", a->fold);
+	if (atoi(a->fold) >= KFOLD_MIN_CASES) {
+		cli_error("fold %s: each trial gets nnU-Net's own 5-fold split of its subset "
+			  "(casebisect never gives a trial your splits_final.json), so nnU-Net would "
+			  "silently train on a random 80:20 split instead", a->fold);
+		fputs("hint: use a fold from 0 to 4, or --fold all\n", stderr);
 		return -1;
 	}
 	if (ds->ncases < KFOLD_MIN_CASES) {
@@ -236,22 +248,6 @@ static int check_fold(const struct nnunet_args *a, const struct dataset *ds)
 		fputs("hint: use --fold all\n", stderr);
 		return -1;
 	}
-	splits = cb_path_join(ds->root, "splits_final.json");
-	text = cb_read_file(splits, NULL);
-	if (text) {
-		j = cJSON_Parse(text);
-		nsplits = cJSON_IsArray(j) ? cJSON_GetArraySize(j) : -1;
-		cJSON_Delete(j);
-		free(text);
-		if (nsplits >= 0 && fold >= nsplits) {
-			cli_error("fold %ld: %s holds only %d folds; nnU-Net would silently train on a "
-				  "random 80:20 split of all cases instead", fold, splits, nsplits);
-			fputs("hint: pick a fold that exists, or --fold all\n", stderr);
-			free(splits);
-			return -1;
-		}
-	}
-	free(splits);
 	return 0;
 }
 
@@ -374,9 +370,23 @@ enum cb_exit cmd_nnunet(int argc, char **argv)
 			a.device = value;
 			break;
 		case OPT_TRAINER: a.trainer = value; break;
-		case OPT_FOLD: a.fold = value; break;
+		case OPT_FOLD:
+			if (strcmp(value, "all") && (!all_digits(value) || strlen(value) > 3)) {
+				ret = cli_usage_error(&spec, "--fold '%s': expected all or a fold number "
+						      "from 0 to 4", value);
+				goto out;
+			}
+			a.fold = value;
+			break;
 		case OPT_PLANS: a.plans = value; break;
-		case OPT_PASSES: a.passes = value; break;
+		case OPT_PASSES:
+			if (!all_digits(value) || strlen(value) > 4 || atoi(value) < 1) {
+				ret = cli_usage_error(&spec, "--passes '%s': expected a whole number "
+						      "from 1", value);
+				goto out;
+			}
+			a.passes = value;
+			break;
 		default:
 			/* One of run's: handed on as it was given, checked by run. */
 			o = option_by_id(&spec, id);

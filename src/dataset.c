@@ -1197,8 +1197,8 @@ static int data_identifier(struct ld *l, const cJSON *plans, const char *cfg, co
 			 it == cfgs->child ? "" : ", ", it->string);
 	c = cJSON_GetObjectItemCaseSensitive(cfgs, cfg);
 	if (!c)
-		return fail(l, "%s: no configuration \"%s\" (available: %s); pick one with "
-			    "--configuration", path, cfg, list);
+		return fail(l, "%s: no configuration \"%s\" (available: %s); pick one of "
+			    "those", path, cfg, list);
 	max = cJSON_GetArraySize(cfgs);
 	for (hops = 0; ; hops++) {
 		if (!cJSON_IsObject(c))
@@ -1250,7 +1250,7 @@ static int load_pre_data(struct ld *l)
 	}
 	if (r == 1)
 		return fail(l, "%s: not found; configuration \"%s\" of %s keeps its data there "
-			    "(run nnUNetv2_preprocess with -c %s, or pick another --configuration)",
+			    "(run nnUNetv2_preprocess with -c %s, or pick another configuration)",
 			    ds->data_dir, ds->configuration, shown(ds, ds->plans_file),
 			    ds->configuration);
 	if (r)
