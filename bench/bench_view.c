@@ -261,29 +261,31 @@ static const char *fs_name(const char *path)
 	}
 }
 
-int main(void)
-{
-	size_t n = env_size("BENCH_CASES", 10000, 1);
-	size_t nbig = env_size("BENCH_BIG_CASES", 100000, 1);
-	size_t repeat = env_size("BENCH_REPEAT", 5, 1);
-	const char *tmp = getenv("TMPDIR");
-	char root[4096], *pp, *data, *trial, *bare, *p;
-	struct dataset ds;
-	struct timing list_t, pre_t, links_t, big_t;
-	double stat_t, rss0, rss1, rss2, t0, make_t;
-	size_t *subset, i, j;
-	struct rusage ru;
-	bool ok_list, ok_pre, ok_rss;
+/* What one file system gave for the views of n cases. */
+struct fs_result {
+	char fs[16];
+	double stat_t, make_t;
+	struct timing list_t, pre_t, links_t;
+};
 
-	snprintf(root, sizeof(root), "%s/casebisect-bench-view-XXXXXX", tmp && *tmp ? tmp : "/tmp");
+/* Builds the fake dataset of n cases under parent, times the bare loops and
+ * both views there, prints the lines, and removes it all again. */
+static void bench_fs(const char *parent, size_t n, size_t repeat, struct fs_result *res)
+{
+	char root[4096], *pp, *trial, *bare, *p;
+	struct dataset ds;
+	size_t *subset, i, j;
+	double t0;
+
+	snprintf(root, sizeof(root), "%s/casebisect-bench-view-XXXXXX", parent);
 	if (!mkdtemp(root))
 		die("bench_view: mkdtemp %s: %s", root, strerror(errno));
+	snprintf(res->fs, sizeof(res->fs), "%s", fs_name(root));
 	pp = path_fmt("%s/nnUNet_preprocessed", root);
 	make_dir(pp);
 	make_dataset(&ds, DS_NNUNET_PRE, pp, n, n);
-	data = ds.data_dir;
 	make_dir(ds.root);
-	make_dir(data);
+	make_dir(ds.data_dir);
 	touch(ds.plans_file);
 	touch(ds.dataset_json);
 	touch(ds.fingerprint_file);
@@ -291,40 +293,103 @@ int main(void)
 	for (i = 0; i < n; i++)
 		for (j = 0; j < FILES_PER_CASE; j++)
 			touch(ds.cases[i].files[j]);
-	make_t = now() - t0;
+	res->make_t = now() - t0;
 	trial = path_fmt("%s/trial", root);
 	make_dir(trial);
 	bare = path_fmt("%s/bare", root);
-	subset = xcalloc(nbig > n ? nbig : n, sizeof(*subset));
-	for (i = 0; i < (nbig > n ? nbig : n); i++)
+	subset = xcalloc(n, sizeof(*subset));
+	for (i = 0; i < n; i++)
 		subset[i] = i;
 
 	printf("bench_view: views of %zu cases (%d files each) in %s (%s), median of %zu\n", n,
-	       FILES_PER_CASE, root, fs_name(root), repeat);
+	       FILES_PER_CASE, root, res->fs, repeat);
 	printf("  creating the dataset's %zu empty files once   %8.1f ms\n", n * FILES_PER_CASE,
-	       make_t * 1e3);
-
-	time_baselines(&ds, bare, repeat, &links_t, &stat_t);
+	       res->make_t * 1e3);
+	time_baselines(&ds, bare, repeat, &res->links_t, &res->stat_t);
 	ds.format = DS_LIST;
-	list_t = time_view(&ds, subset, trial, repeat);
+	res->list_t = time_view(&ds, subset, trial, repeat);
 	ds.format = DS_NNUNET_PRE;
-	pre_t = time_view(&ds, subset, trial, repeat);
-
+	res->pre_t = time_view(&ds, subset, trial, repeat);
 	printf("  (a) bare stat() of the %zu files             %8.1f ms\n", n * FILES_PER_CASE,
-	       stat_t * 1e3);
+	       res->stat_t * 1e3);
 	printf("  (b) bare symlink() of the %zu files          %8.1f ms   (bare unlink(): %.1f ms)\n",
-	       n * FILES_PER_CASE, links_t.build * 1e3, links_t.remove * 1e3);
+	       n * FILES_PER_CASE, res->links_t.build * 1e3, res->links_t.remove * 1e3);
 	printf("  list view, view_build                        %8.1f ms   ratio to (a) %.2f\n",
-	       list_t.build * 1e3, list_t.build / stat_t);
-	printf("  list view, view_remove                       %8.1f ms\n", list_t.remove * 1e3);
+	       res->list_t.build * 1e3, res->list_t.build / res->stat_t);
+	printf("  list view, view_remove                       %8.1f ms\n", res->list_t.remove * 1e3);
 	printf("  nnunet-pre view, view_build                  %8.1f ms   ratio to (b) %.2f\n",
-	       pre_t.build * 1e3, pre_t.build / links_t.build);
+	       res->pre_t.build * 1e3, res->pre_t.build / res->links_t.build);
 	printf("  nnunet-pre view, view_remove                 %8.1f ms   ratio to bare unlink() "
-	       "%.2f\n", pre_t.remove * 1e3, pre_t.remove / links_t.remove);
+	       "%.2f\n", res->pre_t.remove * 1e3, res->pre_t.remove / res->links_t.remove);
 	free_dataset(&ds);
+	p = xstrdup(root);
+	rm_tree(p);
+	free(p);
+	free(subset);
+	free(trial);
+	free(bare);
+	free(pp);
+}
+
+/* The target lines for one file system. On a disk where the bare symlink()
+ * loop alone takes the second, the file system is the limit: said so. */
+static void print_targets(const char *where, size_t n, const struct fs_result *r)
+{
+	printf("%s  list view of %zu cases on %s (%s): %.3f s < %.0f s\n",
+	       r->list_t.build < TARGET_VIEW_S ? "PASS" : "FAIL", n, where, r->fs, r->list_t.build,
+	       TARGET_VIEW_S);
+	printf("%s  nnunet-pre view of %zu cases on %s (%s): %.3f s < %.0f s",
+	       r->pre_t.build < TARGET_VIEW_S ? "PASS" : "FAIL", n, where, r->fs, r->pre_t.build,
+	       TARGET_VIEW_S);
+	if (r->pre_t.build >= TARGET_VIEW_S)
+		printf(" (the bare symlink() loop alone: %.3f s; the view costs %.2fx that)",
+		       r->links_t.build, r->pre_t.build / r->links_t.build);
+	printf("\n");
+}
+
+int main(void)
+{
+	size_t n = env_size("BENCH_CASES", 10000, 1);
+	size_t nbig = env_size("BENCH_BIG_CASES", 100000, 1);
+	size_t repeat = env_size("BENCH_REPEAT", 5, 1);
+	const char *tmp = getenv("TMPDIR");
+	const char *disk = tmp && *tmp ? tmp : "/tmp";
+	char root[4096], *pp, *trial, *p;
+	struct dataset ds;
+	struct fs_result on_disk, on_tmpfs;
+	struct timing big_t;
+	double rss0, rss1, rss2;
+	size_t *subset, i, j;
+	struct rusage ru;
+	bool ok_rss, have_tmpfs;
+
+	/* Work directories live on the user's disk; the same views on tmpfs
+	 * (/dev/shm) show casebisect's own cost apart from the disk's. */
+	bench_fs(disk, n, repeat, &on_disk);
+	have_tmpfs = strcmp(on_disk.fs, "tmpfs") && !strcmp(fs_name("/dev/shm"), "tmpfs") &&
+		     !access("/dev/shm", W_OK);
+	if (have_tmpfs)
+		bench_fs("/dev/shm", n, repeat, &on_tmpfs);
 
 	/* Memory: a dataset of nbig cases in memory, and a list view of all of
-	 * it (its files are the n on disk, each used nbig/n times). */
+	 * it (its files are n on disk, each used nbig/n times). */
+	snprintf(root, sizeof(root), "%s/casebisect-bench-view-XXXXXX", disk);
+	if (!mkdtemp(root))
+		die("bench_view: mkdtemp %s: %s", root, strerror(errno));
+	pp = path_fmt("%s/nnUNet_preprocessed", root);
+	make_dir(pp);
+	trial = path_fmt("%s/trial", root);
+	make_dir(trial);
+	make_dataset(&ds, DS_LIST, pp, n, n);
+	make_dir(ds.root);
+	make_dir(ds.data_dir);
+	for (i = 0; i < n; i++)
+		for (j = 0; j < FILES_PER_CASE; j++)
+			touch(ds.cases[i].files[j]);
+	free_dataset(&ds);
+	subset = xcalloc(nbig, sizeof(*subset));
+	for (i = 0; i < nbig; i++)
+		subset[i] = i;
 	rss0 = proc_mb("VmRSS");
 	make_dataset(&ds, DS_LIST, pp, nbig, n);
 	rss1 = proc_mb("VmRSS");
@@ -340,13 +405,10 @@ int main(void)
 	printf("  peak RSS of the whole run                    %8.1f MB\n", (double)ru.ru_maxrss / 1024.0);
 	free_dataset(&ds);
 
-	ok_list = list_t.build < TARGET_VIEW_S;
-	ok_pre = pre_t.build < TARGET_VIEW_S;
+	print_targets(disk, n, &on_disk);
+	if (have_tmpfs)
+		print_targets("/dev/shm", n, &on_tmpfs);
 	ok_rss = (double)ru.ru_maxrss / 1024.0 < TARGET_RSS_MB;
-	printf("%s  list view of %zu cases: %.3f s < %.0f s\n", ok_list ? "PASS" : "FAIL", n,
-	       list_t.build, TARGET_VIEW_S);
-	printf("%s  nnunet-pre view of %zu cases: %.3f s < %.0f s\n", ok_pre ? "PASS" : "FAIL", n,
-	       pre_t.build, TARGET_VIEW_S);
 	printf("%s  peak RSS with a %zu-case dataset: %.1f MB < %.0f MB\n", ok_rss ? "PASS" : "FAIL",
 	       nbig, (double)ru.ru_maxrss / 1024.0, TARGET_RSS_MB);
 
@@ -355,7 +417,6 @@ int main(void)
 	free(p);
 	free(subset);
 	free(trial);
-	free(bare);
 	free(pp);
 	if (fflush(stdout) != 0 || ferror(stdout)) {
 		fprintf(stderr, "bench_view: cannot write to stdout\n");
