@@ -10,8 +10,8 @@
 #     probe's crash matches the stock one at `kernel` level (trial --target-log --match kernel).
 #  4. `casebisect nnunet 991 --device cpu`: culprits exactly case_003 and case_009, the report
 #     quotes nnU-Net's real error.
-#  5. `casebisect nnunet 992 --device cpu`: not_reproduced (exit 3) after one pass of the probe
-#     over every case in each of its two full runs.
+#  5. `casebisect nnunet 992 --device cpu`, from a `make install` copy: not_reproduced (exit 3)
+#     after one pass of the probe over every case in each of its two full runs.
 #  6. Throughout: the datasets are unchanged (paths, sizes, mtimes), no nnU-Net process is left.
 #
 # Environment: CASEBISECT_NNUNET_VENV (see venv.sh), CASEBISECT_NNUNET_DATA (where the datasets
@@ -99,9 +99,12 @@ grep -q 'RuntimeError: index 5 is out of bounds for dimension 1 with size 3' "$w
 	fail "report.md does not quote nnU-Net's error"
 grep -q '^nnunetv2: ' "$work/run/report.md" || fail "report.md lacks the nnU-Net version"
 
-step "casebisect nnunet 992 --device cpu (a clean dataset)"
+step "casebisect nnunet 992 --device cpu (a clean dataset), installed with make install"
+make -s install PREFIX="$work/prefix" >/dev/null
 rc=0
-"$bin" nnunet --device cpu --workdir "$work/clean" 992 || rc=$?
+"$work/prefix/bin/casebisect" nnunet --device cpu --workdir "$work/clean" 992 || rc=$?
+grep -q "\"$work/prefix/libexec/casebisect/nnunet/casebisect-nnunet-train\"" "$work/clean/run.json" ||
+	fail "the installed casebisect did not run its installed launcher"
 [ "$rc" = 3 ] || fail "casebisect nnunet on a clean dataset exited $rc, not 3 (not_reproduced)"
 n=$(wc -l <"$work/clean/journal.jsonl")
 [ "$n" = 2 ] || fail "a clean dataset took $n trials, not 2 full runs"
