@@ -90,6 +90,7 @@ struct run {
 	int sync_done;
 	size_t sync_index;
 	bool dry, missing, interrupted, fatal;
+	bool out_of_budget;   /* missing: --max-trials or --deadline ran out before the search */
 	char fatal_msg[1200];
 	double t0;
 	uint64_t pre_trials;        /* trials before the search */
@@ -785,9 +786,17 @@ static void on_trial_done(void *ctx, const struct sup_result *res)
 	show_status(r);
 }
 
+/* Are --max-trials or --deadline used up? */
+static bool out_of_budget(const struct run *r)
+{
+	return (r->c.deadline > 0 && now_s() >= r->c.deadline) ||
+	       (r->c.max_trials && r->nall >= r->c.max_trials);
+}
+
 /* Runs (or finds in the journal) one trial before the search, and waits
  * for it. Returns the index of its entry in r->all, or -1: interrupted,
- * fatal, or (dry) missing from the journal. */
+ * fatal, or missing: (dry) not in the journal, or out of --max-trials or
+ * --deadline (r->out_of_budget). */
 static long need_trial(struct run *r, const char *phase, const size_t *subset, size_t n)
 {
 	struct flight f;
@@ -795,7 +804,8 @@ static long need_trial(struct run *r, const char *phase, const size_t *subset, s
 
 	if (k >= 0)
 		return k;
-	if (r->dry) {
+	if (r->dry || out_of_budget(r)) {
+		r->out_of_budget = !r->dry;
 		r->missing = true;
 		return -1;
 	}
@@ -1202,8 +1212,7 @@ static void schedule(struct run *r)
 			r->interrupted = true;
 			break;
 		}
-		if ((r->c.deadline > 0 && now_s() >= r->c.deadline) ||
-		    (r->c.max_trials && r->nall >= r->c.max_trials)) {
+		if (out_of_budget(r)) {
 			red_stop(r->red);
 			break;
 		}
@@ -1778,8 +1787,10 @@ static int engine(struct run *r)
 stopped:
 	if (r->missing) {
 		set_verdict(&v, "undetermined", CB_EXIT_UNDETERMINED,
-			    "The run is not finished: continue it with 'casebisect resume %s'.",
-			    r->c.workdir);
+			    "The run is not finished%s: continue it with 'casebisect resume %s'%s.",
+			    r->out_of_budget ? " (out of --max-trials or --deadline before the "
+			    "search began)" : "", r->c.workdir,
+			    r->out_of_budget ? " and a larger --max-trials or a later --deadline" : "");
 		say_verdict(r, &v);
 		write_report(r, &v);
 		ret = v.exit_code;

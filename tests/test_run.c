@@ -168,6 +168,40 @@ Test(run, a_dataset_that_does_not_crash_is_not_reproduced)
 	run_release(&r);
 }
 
+/* --max-trials counts every trial, the target's and the control's too: one
+ * trial, then undetermined (exit 6) with a report; resume with more goes on
+ * to the answer without running that trial again. */
+Test(run, max_trials_one_runs_one_trial_and_resume_goes_on)
+{
+	static const char *const bad[] = { "case_002=7", NULL };
+	struct run r;
+	char *ds = make_dataset("ds", 8, bad), *wd = cb_fmt("%s/wd", tmpdir);
+	char *toy = src_file("harness/toytrain"), verdict[64], *culprits;
+
+	run(&r, "run", "--workdir", wd, "--gpus", "none", "--max-trials", "1", ds, "--", toy,
+	    "--cases-file", "{cases_file}", "--files-file", "{files_file}");
+	cr_assert_eq(r.code, 6, "exit %d\n%s\n%s", r.code, r.out, r.err);
+	cr_assert_eq(journal_lines(wd), 1);
+	cr_assert(strstr(r.out, "out of --max-trials or --deadline"), "%s", r.out);
+	culprits = report_culprits(wd, verdict, sizeof(verdict));
+	cr_assert_str_eq(verdict, "undetermined");
+	assert_schema_valid(wd);
+	free(culprits);
+	run_release(&r);
+
+	run(&r, "resume", wd, "--max-trials", "100");
+	cr_assert_eq(r.code, 0, "exit %d\n%s\n%s", r.code, r.out, r.err);
+	cr_assert(!strstr(r.out, "trial 1 (target"), "trial 1 ran again:\n%s", r.out);
+	culprits = report_culprits(wd, verdict, sizeof(verdict));
+	cr_assert_str_eq(verdict, "culprits_found");
+	cr_assert_str_eq(culprits, "case_002");
+	free(culprits);
+	free(toy);
+	free(wd);
+	free(ds);
+	run_release(&r);
+}
+
 /* Real PyTorch, crashing whatever the data: the control trial (no case at
  * all) crashes the same way. */
 Test(run, a_crash_that_needs_no_data_is_not_data_dependent)
