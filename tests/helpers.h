@@ -56,6 +56,11 @@ bool starts_with(const char *s, const char *prefix);
  * line `casebisect: ...`, then one `hint:` line. */
 void assert_usage_error(const struct run *r);
 
+/* Every entry under dir with its type, mode, size, mtime and a checksum of
+ * its bytes (a link: its target), one a line: two snapshots differ when
+ * anything was changed, created or removed. The caller frees it. */
+char *tree_snapshot(const char *dir);
+
 /* A fresh folder per test (tmpdir), removed after it even when it failed:
  * use as .init = tmpdir_setup, .fini = tmpdir_teardown. (Give no .timeout:
  * Criterion 2.4's timeout watchdog leaks in its runner, which fails the

@@ -4,7 +4,6 @@
  * and exit status 1, and no run creates or changes anything. */
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -147,56 +146,6 @@ static char *pre(int n, bool npz)
 	return at("Dataset501_Liver");
 }
 
-/* ---- snapshots: every entry under tmpdir with its type, size, mtime and
- * checksum, so that any change, creation or removal shows ---- */
-
-static char *snap;
-static size_t snap_len;
-
-static int snap_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	uint64_t h = 0xcbf29ce484222325ULL;
-	char line[4096];
-	int n;
-
-	(void)flag;
-	(void)ftw;
-	if (S_ISREG(st->st_mode)) {
-		size_t len = 0, i;
-		char *data = cb_read_file(path, &len);
-
-		for (i = 0; data && i < len; i++)
-			h = (h ^ (unsigned char)data[i]) * 0x100000001b3ULL;
-		free(data);
-	} else if (S_ISLNK(st->st_mode)) {
-		char t[1024];
-		ssize_t k = readlink(path, t, sizeof(t));
-		ssize_t i;
-
-		for (i = 0; i < k; i++)
-			h = (h ^ (unsigned char)t[i]) * 0x100000001b3ULL;
-	}
-	n = snprintf(line, sizeof(line), "%s %o %lld %lld.%09ld %016llx\n", path,
-		     (unsigned)st->st_mode, (long long)st->st_size, (long long)st->st_mtim.tv_sec,
-		     st->st_mtim.tv_nsec, (unsigned long long)h);
-	append(&snap, &snap_len, line, (size_t)n);
-	return 0;
-}
-
-/* The caller frees it. nftw visits in directory order, which does not
- * change while nothing is created or removed. */
-static char *snapshot(void)
-{
-	char *s;
-
-	snap = NULL;
-	snap_len = 0;
-	cr_assert(nftw(tmpdir, snap_entry, 16, FTW_PHYS) == 0);
-	s = snap;
-	snap = NULL;
-	return s;
-}
-
 /* ---- running ---- */
 
 /* `casebisect cases PATH [o1 [o2 [o3]]]` in tmpdir; asserts that it created
@@ -205,10 +154,10 @@ static void cases_run(struct run *r, const char *path, const char *o1, const cha
 		      const char *o3)
 {
 	struct how how = { .cwd = tmpdir };
-	char *before = snapshot(), *after;
+	char *before = tree_snapshot(tmpdir), *after;
 
 	run_how(r, &how, "cases", path, o1, o2, o3, (char *)NULL);
-	after = snapshot();
+	after = tree_snapshot(tmpdir);
 	cr_assert_str_eq(after, before, "the dataset changed:\nbefore:\n%s\nafter:\n%s", before,
 			 after);
 	free(before);

@@ -8,6 +8,7 @@
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -382,4 +383,71 @@ int process_with_env(const char *kv)
 	}
 	closedir(d);
 	return found;
+}
+
+
+static char *snap;
+static size_t snap_len, snap_skip;
+
+static int snap_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+	char line[4096];
+	int n;
+
+	(void)flag;
+	(void)ftw;
+	if (S_ISREG(st->st_mode)) {
+		size_t len = 0, i;
+		char *data = cb_read_file(path, &len);
+
+		for (i = 0; data && i < len; i++)
+			h = (h ^ (unsigned char)data[i]) * 0x100000001b3ULL;
+		free(data);
+	} else if (S_ISLNK(st->st_mode)) {
+		char t[1024];
+		ssize_t k = readlink(path, t, sizeof(t));
+		ssize_t i;
+
+		for (i = 0; i < k; i++)
+			h = (h ^ (unsigned char)t[i]) * 0x100000001b3ULL;
+	}
+	n = snprintf(line, sizeof(line), "%s %o %lld %lld.%09ld %016llx\n", path + snap_skip,
+		     (unsigned)st->st_mode, (long long)st->st_size, (long long)st->st_mtim.tv_sec,
+		     st->st_mtim.tv_nsec, (unsigned long long)h);
+	append(&snap, &snap_len, line, (size_t)n);
+	return 0;
+}
+
+static int cmp_str(const void *a, const void *b)
+{
+	return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* Paths relative to dir and sorted, so a tree compares equal to a copy of
+ * itself elsewhere (a bundle before and after it was moved). */
+char *tree_snapshot(const char *dir)
+{
+	char **lines, *p, *out = NULL;
+	size_t n = 0, i, len = 0;
+
+	snap = NULL;
+	snap_len = 0;
+	snap_skip = strlen(dir);
+	cr_assert(nftw(dir, snap_entry, 16, FTW_PHYS) == 0, "cannot walk %s", dir);
+	lines = xcalloc(snap_len + 1, sizeof(*lines));
+	for (p = snap; p && *p; p = strchr(p, '\0') + 1) {
+		lines[n++] = p;
+		*strchr(p, '\n') = '\0';
+	}
+	qsort(lines, n, sizeof(*lines), cmp_str);
+	append(&out, &len, "", 0);
+	for (i = 0; i < n; i++) {
+		append(&out, &len, lines[i], strlen(lines[i]));
+		append(&out, &len, "\n", 1);
+	}
+	free(lines);
+	free(snap);
+	snap = NULL;
+	return out;
 }

@@ -3,7 +3,6 @@
  * nothing created or changed), and the command and environment it hands to
  * `casebisect run`. A fake nnUNetv2_train only records what it was given. */
 #include <errno.h>
-#include <ftw.h>
 #include <limits.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -113,48 +112,6 @@ static void fake_nnunet(void)
 	free(train);
 }
 
-/* ---- snapshots: every entry under a folder with its type, size, mtime and
- * checksum, so that any change, creation or removal shows (as in
- * test_dataset.c, which keeps its copy static) ---- */
-
-static char *snap;
-static size_t snap_len;
-
-static int snap_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	uint64_t h = 0xcbf29ce484222325ULL;
-	char line[4096];
-	int n;
-
-	(void)flag;
-	(void)ftw;
-	if (S_ISREG(st->st_mode)) {
-		size_t len = 0, i;
-		char *data = cb_read_file(path, &len);
-
-		for (i = 0; data && i < len; i++)
-			h = (h ^ (unsigned char)data[i]) * 0x100000001b3ULL;
-		free(data);
-	}
-	n = snprintf(line, sizeof(line), "%s %o %lld %lld.%09ld %016llx\n", path,
-		     (unsigned)st->st_mode, (long long)st->st_size, (long long)st->st_mtim.tv_sec,
-		     st->st_mtim.tv_nsec, (unsigned long long)h);
-	append(&snap, &snap_len, line, (size_t)n);
-	return 0;
-}
-
-/* The caller frees it. */
-static char *snapshot(const char *dir)
-{
-	char *s;
-
-	snap = NULL;
-	snap_len = 0;
-	cr_assert(nftw(dir, snap_entry, 16, FTW_PHYS) == 0);
-	s = snap;
-	snap = NULL;
-	return s;
-}
 
 /* ---- running ---- */
 
@@ -170,10 +127,10 @@ static void nnunet_argv(struct run *r, const char *const *a)
  * directory, wherever the default would go) and changed nothing there. */
 static void nnunet_untouched_argv(struct run *r, const char *const *a)
 {
-	char *before = snapshot(tmpdir), *after;
+	char *before = tree_snapshot(tmpdir), *after;
 
 	nnunet_argv(r, a);
-	after = snapshot(tmpdir);
+	after = tree_snapshot(tmpdir);
 	cr_assert_str_eq(after, before, "something changed:\nbefore:\n%s\nafter:\n%s", before,
 			 after);
 	free(before);
@@ -647,9 +604,9 @@ static void short_run_argv(struct run *r, const char *const *extra)
 		a[n++] = extra[i];
 	}
 	cr_assert(setenv("FAKE_NNUNET_LOG", log, 1) == 0);
-	before = snapshot(pp);
+	before = tree_snapshot(pp);
 	nnunet_argv(r, a);
-	after = snapshot(pp);
+	after = tree_snapshot(pp);
 	cr_assert_str_eq(after, before, "the dataset changed:\nbefore:\n%s\nafter:\n%s", before,
 			 after);
 	/* Every trial passes: not reproduced, or undetermined once out of trials. */

@@ -158,42 +158,6 @@ static char *tree(const char *dir)
 	return sorted_lines(tree_buf);
 }
 
-/* Every entry under dir with its size, mtime and bytes (FNV-1a), sorted:
- * any change, creation or removal shows. */
-static char *snap_buf;
-static size_t snap_len, snap_skip;
-
-static int snap_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
-{
-	uint64_t h = 1469598103934665603ULL;
-	char line[PATH_MAX + 128];
-
-	(void)flag;
-	(void)ftw;
-	if (S_ISREG(st->st_mode)) {
-		size_t len, i;
-		char *data = slurp(path, &len);
-
-		for (i = 0; i < len; i++)
-			h = (h ^ (unsigned char)data[i]) * 1099511628211ULL;
-		free(data);
-	}
-	snprintf(line, sizeof(line), "%s %o %lld %lld.%09ld %016llx\n", path + snap_skip, st->st_mode,
-		 (long long)st->st_size, (long long)st->st_mtim.tv_sec, st->st_mtim.tv_nsec,
-		 (unsigned long long)h);
-	append(&snap_buf, &snap_len, line, strlen(line));
-	return 0;
-}
-
-static char *snapshot(const char *dir)
-{
-	snap_buf = xcalloc(1, 1);
-	snap_len = 0;
-	snap_skip = strlen(dir);
-	cr_assert(nftw(dir, snap_entry, 16, FTW_PHYS) == 0);
-	return sorted_lines(snap_buf);
-}
-
 static void assert_same_bytes(const char *a, const char *b)
 {
 	size_t la, lb;
@@ -755,9 +719,9 @@ Test(report, bundle_holds_copies_of_exactly_the_culprits_files)
 	struct stat st;
 
 	fx_init(&x, NULL, NULL);
-	before = snapshot(x.ds_dir);
+	before = tree_snapshot(x.ds_dir);
 	bundle_ok(&x);
-	after = snapshot(x.ds_dir);
+	after = tree_snapshot(x.ds_dir);
 	cr_assert_str_eq(after, before, "the user's dataset changed");
 
 	bundle = cb_path_join(x.wd, "bundle");
@@ -995,11 +959,11 @@ Test(report, repro_sh_fills_placeholders_sets_env_quotes_and_passes_the_status)
 	{
 		char *b = cb_path_join(x.wd, "bundle");
 
-		before = snapshot(b);
+		before = tree_snapshot(b);
 		free(b);
 	}
 	cr_assert_eq(run_moved_repro(&x, log, &moved), 7, "repro.sh passes the command's status");
-	after = snapshot(moved);
+	after = tree_snapshot(moved);
 	text = slurp(out, NULL);
 
 	v = probe_get(text, "cases", 0);
@@ -1175,13 +1139,13 @@ static void assert_file_is(const struct fx *x, const char *rel, const char *want
  * went. The bundle and the user's dataset at ds_dir are left unchanged. */
 static char *probe_repro(const struct fx *x, const char *out, const char *ds_dir, char **moved)
 {
-	char *b = cb_path_join(x->wd, "bundle"), *before = snapshot(b), *after, *log = at("repro.log");
-	char *ds_before = snapshot(ds_dir), *ds_after;
+	char *b = cb_path_join(x->wd, "bundle"), *before = tree_snapshot(b), *after, *log = at("repro.log");
+	char *ds_before = tree_snapshot(ds_dir), *ds_after;
 
 	cr_assert_eq(run_moved_repro(x, log, moved), 7, "repro.sh passes the command's status");
-	after = snapshot(*moved);
+	after = tree_snapshot(*moved);
 	cr_assert_str_eq(after, before, "repro.sh wrote into the bundle");
-	ds_after = snapshot(ds_dir);
+	ds_after = tree_snapshot(ds_dir);
 	cr_assert_str_eq(ds_after, ds_before, "the user's dataset changed");
 	free(ds_before);
 	free(ds_after);

@@ -7,7 +7,6 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
-#include <ftw.h>
 #include <limits.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -167,69 +166,11 @@ static bool exists_nofollow(const char *path)
 /* ---- a snapshot of a whole tree: every entry's type, size, mtime, content
  * checksum (files) or target (links), sorted, as one string ---- */
 
-static char **snap_lines;
-static size_t snap_n;
-
-static uint64_t fnv(const char *s, size_t n)
-{
-	uint64_t h = 0xcbf29ce484222325ULL;
-	size_t i;
-
-	for (i = 0; i < n; i++)
-		h = (h ^ (unsigned char)s[i]) * 0x100000001b3ULL;
-	return h;
-}
-
-static int snap_entry(const char *path, const struct stat *st, int flag, struct FTW *f)
-{
-	char extra[PATH_MAX + 32] = "";
-
-	(void)flag;
-	(void)f;
-	if (S_ISREG(st->st_mode)) {
-		size_t len;
-		char *data = cb_read_file(path, &len);
-
-		cr_assert(data, "snapshot: cannot read %s", path);
-		snprintf(extra, sizeof(extra), "sum=%016llx", (unsigned long long)fnv(data, len));
-		free(data);
-	} else if (S_ISLNK(st->st_mode)) {
-		char t[PATH_MAX];
-		ssize_t k = readlink(path, t, sizeof(t) - 1);
-
-		cr_assert(k >= 0);
-		t[k] = '\0';
-		snprintf(extra, sizeof(extra), "link=%s", t);
-	}
-	snap_lines = xrealloc(snap_lines, (snap_n + 1) * sizeof(*snap_lines));
-	snap_lines[snap_n++] = fmt("%s mode=%o size=%lld mtime=%lld.%09ld %s", path,
-				   (unsigned)st->st_mode, (long long)st->st_size,
-				   (long long)st->st_mtim.tv_sec, st->st_mtim.tv_nsec, extra);
-	return 0;
-}
-
 static char *snapshot(const char *root)
 {
-	char *s;
-	size_t i, len = 1;
+	char *s = tree_snapshot(root);
 
-	snap_lines = NULL;
-	snap_n = 0;
-	cr_assert(nftw(root, snap_entry, 16, FTW_PHYS) == 0, "snapshot of %s failed", root);
-	qsort(snap_lines, snap_n, sizeof(*snap_lines), cmp_str);
-	for (i = 0; i < snap_n; i++)
-		len += strlen(snap_lines[i]) + 1;
-	s = xmalloc(len);
-	s[0] = '\0';
-	for (i = 0; i < snap_n; i++) {
-		size_t o = strlen(s);
-
-		snprintf(s + o, len - o, "%s\n", snap_lines[i]);
-		free(snap_lines[i]);
-	}
-	free(snap_lines);
-	snap_lines = NULL;
-	cr_assert(snap_n > 3, "snapshot of %s is suspiciously small", root);
+	cr_assert(count_lines(s) > 3, "snapshot of %s is suspiciously small", root);
 	return s;
 }
 
