@@ -53,6 +53,15 @@ Test(nnunet_logs, verify_dataset_integrity_is_a_data_error)
 		     "Some segmentation images contained unexpected labels");
 }
 
+/* nnunetv2 2.5.2 under PyTorch 2.15: nnU-Net's own LR scheduler fails
+ * before any case is read. A Python error, not a CUDA or label one (the run
+ * then finds it with no case at all: not_data_dependent). */
+Test(nnunet_logs, an_old_nnunet_on_a_new_torch_is_an_other_error)
+{
+	assert_class("tests/logs/nnunet-2.5.2-torch-2.15-probe-lrscheduler.log", "other_error",
+		     "TypeError: LRScheduler.__init__() takes from 2 to 3 positional arguments");
+}
+
 /* Replayed through a trial, the probe trainer's output names the bad case:
  * its last CASEBISECT_BATCH line before the crash holds case_004. */
 Test(nnunet_logs, the_probe_trainers_batch_line_names_the_bad_case)
