@@ -61,7 +61,7 @@ static const struct cli_option run_options[] = {
 	{ "repeat", 0, CLI_ARG_REQUIRED, OPT_REPEAT, "N",
 	  "after a flaky pass: runs of each pass that clears cases (2)" },
 	{ "confirm", 0, CLI_ARG_REQUIRED, OPT_CONFIRM, "N",
-	  "runs of the remainder without the culprits (1; 3 after a flake)" },
+	  "runs of the remainder without the culprits (1; 2 with free slots; 3 after a flake)" },
 	{ "retries", 0, CLI_ARG_REQUIRED, OPT_RETRIES, "N", "re-runs of an UNRESOLVED trial (1)" },
 	{ "min-cases", 0, CLI_ARG_REQUIRED, OPT_MIN_CASES, "N",
 	  "pad smaller subsets with cleared cases (for trainers that need a few)" },

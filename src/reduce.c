@@ -8,7 +8,15 @@
  * children; the search is the tree. Proposals are the nodes ready to run,
  * sorted by their cases, so they do not depend on the order in which
  * outcomes arrived. Results are also kept in a cache keyed by the case set,
- * so a subset is never run twice unless a policy asks for it. */
+ * so a subset is never run twice unless a policy asks for it.
+ *
+ * Rounds. A round is one batch of trials that could run at once: a node is
+ * ready in the round after the outcomes it was made from are known (its
+ * `round`), and it is placed, when proposed, in the first round from there
+ * with a slot free (`ran`; at most `slots` trials a round). A node decided
+ * without a run (inferred from its siblings, or from the cache) is known
+ * when the outcomes it came from are, not a round later; a re-run of a
+ * node waits for its last run. With one slot, rounds equal trials. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,7 +25,8 @@
 #include "casebisect/util.h"
 
 enum kind { K_GROUP, K_ALONE, K_PRIOR, K_REMAINDER, K_DDMIN };
-enum status { ST_PENDING, ST_FLIGHT, ST_PASS, ST_FAIL, ST_UNDECIDED, ST_WAIT, ST_DEFERRED };
+/* ST_TOLD: a run of the remainder told, waiting for the runs beside it. */
+enum status { ST_PENDING, ST_FLIGHT, ST_PASS, ST_FAIL, ST_UNDECIDED, ST_WAIT, ST_DEFERRED, ST_TOLD };
 
 struct node {
 	size_t *cases;
@@ -33,7 +42,11 @@ struct node {
 	bool narrowed;      /* a search root of the unknown cases only */
 	unsigned npass, nfail, nunres;
 	unsigned need_pass; /* PASS runs before a pass is believed */
-	uint64_t round;     /* trials it waited on, in a chain */
+	int twin;           /* a second run of the remainder: the remainder's node, else -1 */
+	size_t share;       /* with several slots: the parts a split of it makes */
+	uint64_t round;     /* the earliest round its next run can be in */
+	uint64_t ran;       /* the round its last run was in */
+	uint64_t known;     /* the round by whose end its outcome is known */
 	int first_child, nchildren;
 	size_t *padded;     /* cases plus cleared ones, when min_cases asks; or NULL */
 	size_t npadded;
@@ -46,8 +59,11 @@ struct red {
 	size_t *culprits;
 	size_t nculprits;
 	bool flaky;         /* a pass was contradicted by a fail */
+	bool searched;      /* a group of the search was run */
 	int verify_first, verify_count; /* ddmin's set, each case alone */
 	uint64_t flakes, trials, max_round;
+	unsigned *per_round;  /* trials placed in each round */
+	size_t nper_round;
 	double case_runs;
 	enum { PH_PRIORS, PH_SEARCH, PH_REMAINDER, PH_DONE } phase;
 	bool dd_active;     /* a ddmin runs (inside the search, or as the strategy) */
@@ -59,6 +75,10 @@ struct red {
 	size_t *dd;
 	size_t ndd, granularity;
 	int dd_first, dd_count;
+	uint64_t dd_known;  /* when the ddmin's last round was known */
+	/* the suspects the failing runs of the remainder named, sorted */
+	size_t *rem_sus;
+	size_t nrem_sus;
 	/* red_answer's arrays */
 	size_t *undecided;
 	size_t nundecided;
@@ -235,6 +255,8 @@ static int add_node(struct red *r, enum kind kind, const size_t *cases, size_t n
 	nd->st = ST_PENDING;
 	nd->need_pass = 1;
 	nd->round = round;
+	nd->known = round ? round - 1 : 0;
+	nd->twin = -1;
 	nd->first_child = -1;
 	return (int)r->nnodes++;
 }
@@ -288,13 +310,19 @@ static size_t cut_of(const struct red *r, int g)
 }
 
 /* Splits failing group g into parts; with one slot the last part waits
- * until the others are known (it must fail when they all pass). */
+ * until the others are known (it must fail when they all pass). With
+ * several, into as many parts as its share of the slots (2 at least). */
 static void split(struct red *r, int g)
 {
-	size_t arity = r->o.slots > 1 ? r->o.slots : 2, n = r->nodes[g].n, i, lo = 0;
+	size_t share = r->nodes[g].share;
+	size_t arity = r->o.slots > 1 && share > 2 ? share : 2, n = r->nodes[g].n, i, lo = 0;
 	size_t cut = r->o.slots > 1 ? 0 : cut_of(r, g);
-	uint64_t round = r->nodes[g].round + 1;
+	uint64_t round = r->nodes[g].known + 1;
 
+	/* (With several slots, a last part left to wait, inferred to fail when
+	 * the others pass, was tried: at n=1024, P=8 it cost rounds for k >= 2,
+	 * since a part deferred by a failing sibling comes back in a remainder
+	 * that fails.) */
 	if (arity > n)
 		arity = n;
 	r->nodes[g].expanded = true;
@@ -358,6 +386,7 @@ static void ddmin_start(struct red *r, const size_t *cases, size_t n, uint64_t r
 	r->dd_active = true;
 	r->dd_done = false;
 	r->dd_count = 0;
+	r->dd_known = round - 1;
 	if (n <= 1) {
 		r->dd_done = true;
 		return;
@@ -376,9 +405,10 @@ static void ddmin_step(struct red *r)
 
 		if (nd->st == ST_PENDING || nd->st == ST_FLIGHT || nd->st == ST_WAIT)
 			return;
-		if (nd->round > round)
-			round = nd->round;
+		if (nd->known > round)
+			round = nd->known;
 	}
+	r->dd_known = round;
 	for (i = 0; i < r->dd_count; i++) {
 		const struct node *nd = &r->nodes[r->dd_first + i];
 
@@ -423,14 +453,46 @@ static size_t *rest_of(struct red *r, size_t *n)
 	return rest;
 }
 
+/* Makes the remainder's next runs ready in `round`: as many at once as it
+ * still needs and the slots allow, the remainder's node and twins of it
+ * (same cases, twin set), so each run has its own trial id. */
+static void queue_remainder(struct red *r, uint64_t round)
+{
+	int m = r->remainder;
+	size_t i, slots = r->o.slots > 1 ? r->o.slots : 1;
+	unsigned left = r->nodes[m].need_pass - r->nodes[m].npass;
+	size_t want = left < slots ? left : slots;
+
+	r->nodes[m].st = ST_PENDING;
+	r->nodes[m].round = round;
+	want--;
+	for (i = 0; i < r->nnodes && want; i++)
+		if (r->nodes[i].twin == m) {
+			r->nodes[i].st = ST_PENDING;
+			r->nodes[i].round = round;
+			want--;
+		}
+	while (want--) {
+		int t = add_node(r, K_REMAINDER, r->nodes[m].cases, r->nodes[m].n, -1, round);
+
+		r->nodes[t].twin = m;
+	}
+}
+
+/* Design note. A false pass of the final remainder ends the search with a
+ * culprit missing, and nothing later catches it. With one slot a second
+ * run costs every search a trial and a round, so the remainder runs once
+ * until a flake is seen (3 times after). With several slots the search is
+ * idle when the remainder starts, so the slots are free: once a search
+ * ran (its groups' passes may have cleared a culprit falsely), it runs
+ * twice in the same round (3 times after a flake), for no round more, and
+ * is believed only when every run passed. When only priors and suspects
+ * ran, once: a right prior costs k+3 trials, as the issue asks. */
 static void start_remainder(struct red *r, uint64_t round)
 {
 	size_t n, *rest = rest_of(r, &n);
-	/* Believe the rest passes after 1 run while no pass was proven false,
-	 * 3 after. (Running it twice once a remainder had failed cost every
-	 * search with two culprits or more a trial, and bought no exactness
-	 * since probes, not remainders, ask for the further culprits.) */
-	unsigned runs = r->o.confirm ? r->o.confirm : r->flaky ? 3 : 1;
+	unsigned runs = r->o.confirm ? r->o.confirm : r->flaky ? 3 :
+			r->o.slots > 1 && r->searched ? 2 : 1;
 
 	r->phase = PH_REMAINDER;
 	if (!n) {
@@ -441,14 +503,18 @@ static void start_remainder(struct red *r, uint64_t round)
 	r->remainder = add_node(r, K_REMAINDER, rest, n, -1, round);
 	r->nodes[r->remainder].need_pass = runs;
 	free(rest);
+	queue_remainder(r, round);
 }
 
-/* Starts (or restarts) the search on a set known to fail. */
-static int search_in(struct red *r, const size_t *cases, size_t n, uint64_t round)
+/* Starts (or restarts) the search on a set known to fail by the end of
+ * round `known`. */
+static int search_in(struct red *r, const size_t *cases, size_t n, uint64_t known)
 {
-	int g = add_node(r, K_GROUP, cases, n, -1, round);
+	int g = add_node(r, K_GROUP, cases, n, -1, known + 1);
 
 	r->nodes[g].st = ST_FAIL;
+	r->nodes[g].known = known;
+	r->nodes[g].share = r->o.slots;
 	r->phase = PH_SEARCH;
 	if (n == 1)
 		add_culprit(r, cases[0]);
@@ -462,9 +528,10 @@ static bool busy(const struct node *nd)
 	return nd->st == ST_PENDING || nd->st == ST_FLIGHT || nd->st == ST_WAIT;
 }
 
-/* A failing group whose parts all pass: run the passing parts again once;
- * when they still pass, the group needs more than one case: ddmin. */
-static void no_single_culprit(struct red *r, int g)
+/* A failing group whose parts all pass (known by the end of round
+ * `known`): run the passing parts again once; when they still pass, the
+ * group needs more than one case: ddmin. */
+static void no_single_culprit(struct red *r, int g, uint64_t known)
 {
 	struct node *nd = &r->nodes[g];
 	int i, again = 0;
@@ -478,6 +545,7 @@ static void no_single_culprit(struct red *r, int g)
 				c->st = ST_PENDING;
 				c->need_pass = c->npass + 1;
 				c->fresh = true;
+				c->round = known + 1;
 				again++;
 			}
 		}
@@ -493,17 +561,17 @@ static void no_single_culprit(struct red *r, int g)
 		r->flaky = true;
 		r->flakes++;
 		if (n)
-			search_in(r, rest, n, nd->round + 1);
+			search_in(r, rest, n, known);
 		free(rest);
 		return;
 	}
-	ddmin_start(r, nd->cases, nd->n, nd->round + 1);
+	ddmin_start(r, nd->cases, nd->n, known + 1);
 }
 
 /* A group's parts all pass. When the group only failed by inference (its
  * sibling passed), that inference is void: the nearest group that really
  * failed is looked at again. */
-static void contradiction(struct red *r, int g)
+static void contradiction(struct red *r, int g, uint64_t known)
 {
 	while (g >= 0 && r->nodes[g].inferred) {
 		r->nodes[g].st = ST_PASS;
@@ -511,7 +579,7 @@ static void contradiction(struct red *r, int g)
 		g = r->nodes[g].parent;
 	}
 	if (g >= 0)
-		no_single_culprit(r, g);
+		no_single_culprit(r, g, known);
 }
 
 /* Looks at group g's children after one of them was decided. */
@@ -519,10 +587,13 @@ static void children_changed(struct red *r, int g)
 {
 	struct node *p = &r->nodes[g];
 	int i, fails = 0, passes = 0, waiting = -1, open = 0;
+	uint64_t known = 0;
 
 	for (i = 0; i < p->nchildren; i++) {
 		const struct node *c = &r->nodes[p->first_child + i];
 
+		if ((c->st == ST_FAIL || c->st == ST_PASS) && c->known > known)
+			known = c->known;
 		if (c->st == ST_FAIL)
 			fails++;
 		else if (c->st == ST_PASS)
@@ -539,10 +610,10 @@ static void children_changed(struct red *r, int g)
 			/* the others passed: it must fail */
 			w->st = ST_FAIL;
 			w->inferred = true;
-			w->round = p->round + 1;
+			w->known = known; /* when its siblings' passes were */
 			if (w->n == 1) {
 				/* a culprit by inference: it must still fail alone */
-				int a = add_node(r, K_ALONE, w->cases, 1, waiting, w->round + 1);
+				int a = add_node(r, K_ALONE, w->cases, 1, waiting, known + 1);
 
 				(void)a;
 			} else {
@@ -556,8 +627,8 @@ static void children_changed(struct red *r, int g)
 		}
 		return;
 	}
-	if (!open && waiting < 0 && !fails && passes == p->nchildren)
-		contradiction(r, g);
+	if (!open && waiting < 0 && !fails && passes == r->nodes[g].nchildren)
+		contradiction(r, g, known);
 }
 
 /* The search tree has nothing left to run: culprits are known. */
@@ -613,8 +684,68 @@ static void next_step(struct red *r, uint64_t round)
 	free(unk);
 }
 
-static void advance(struct red *r, uint64_t round)
+static int cmp_nodes(const void *a, const void *b, void *ctx);
+
+/* Design note. With several slots, a group's parts run in one round and
+ * those that fail are split in the next. When several fail and each took
+ * every slot, their parts would need several rounds where one would do. So
+ * failing groups are split only when the search is idle (no trial of it in
+ * flight: they ran in the same round, so this costs no round), all at once,
+ * and the slots are divided among them, each 2 parts at least. The split
+ * then depends on the set of outcomes, never on the order they arrived.
+ * Returns whether there was one to split. */
+static bool split_failing(struct red *r)
 {
+	int *f = NULL;
+	size_t nf = 0, i, slots = r->o.slots, left;
+
+	for (i = 0; i < r->nnodes; i++) {
+		const struct node *c = &r->nodes[i];
+
+		if (c->kind == K_GROUP && c->st == ST_FAIL && c->n > 1 && !c->expanded) {
+			f = xrealloc(f, (nf + 1) * sizeof(*f));
+			f[nf++] = (int)i;
+		}
+	}
+	if (nf)
+		qsort_r(f, nf, sizeof(*f), cmp_nodes, r);
+	/* 2 parts each, then each slot left to the group that needs the most
+	 * rounds at its share (log n / log share): a large group gets more */
+	for (i = 0; i < nf; i++)
+		r->nodes[f[i]].share = 2;
+	for (left = slots > 2 * nf ? slots - 2 * nf : 0; left; left--) {
+		size_t best = 0;
+		double most = -1;
+
+		for (i = 0; i < nf; i++) {
+			const struct node *c = &r->nodes[f[i]];
+			double need = log((double)c->n) / log((double)c->share);
+
+			if (c->share < c->n && need > most + 1e-9) {
+				most = need;
+				best = i;
+			}
+		}
+		if (most < 0)
+			break;
+		r->nodes[f[best]].share++;
+	}
+	for (i = 0; i < nf; i++) {
+		/* the split waited for every outcome so far */
+		r->nodes[f[i]].known = r->max_round;
+		split(r, f[i]);
+	}
+	free(f);
+	return nf > 0;
+}
+
+/* Moves the search on after an outcome. A step taken when the search is
+ * idle depends on every outcome, so it is ready the round after the last
+ * one told. */
+static void advance(struct red *r)
+{
+	uint64_t round = r->max_round;
+
 	if (r->phase == PH_PRIORS && search_idle(r)) {
 		if (r->nculprits)
 			start_remainder(r, round + 1);
@@ -638,7 +769,7 @@ static void advance(struct red *r, uint64_t round)
 			r->verify_first = (int)r->nnodes;
 			r->verify_count = (int)r->ndd;
 			for (i = 0; i < r->ndd; i++) {
-				int v = add_node(r, K_PRIOR, &r->dd[i], 1, -1, round + 1);
+				int v = add_node(r, K_PRIOR, &r->dd[i], 1, -1, r->dd_known + 1);
 
 				r->nodes[v].fresh = true;
 			}
@@ -677,23 +808,24 @@ static void advance(struct red *r, uint64_t round)
 			r->minimal = true;
 		}
 	}
-	if (r->phase == PH_SEARCH && search_idle(r))
+	if (r->phase == PH_SEARCH && search_idle(r) && !(r->o.slots > 1 && split_failing(r)))
 		next_step(r, round + 1);
 }
 
-/* The remainder failed: more culprits. They are among the cases no pass
- * cleared, so the search goes on there; when there are none (a pass that
- * cleared a culprit was false), in the whole remainder. */
-static void remainder_failed(struct red *r, int id, uint64_t round)
+/* The remainder failed (known by the end of round `known`): more
+ * culprits. They are among the cases no pass cleared, so the search goes on
+ * there; when there are none (a pass that cleared a culprit was false), in
+ * the whole remainder. */
+static void remainder_failed(struct red *r, int id, uint64_t known)
 {
 	size_t u, *unk = unknown_cases(r, &u);
 
 	if (u && u < r->nodes[id].n) {
-		int g = search_in(r, unk, u, round);
+		int g = search_in(r, unk, u, known);
 
 		r->nodes[g].narrowed = true;
 	} else {
-		search_in(r, r->nodes[id].cases, r->nodes[id].n, round);
+		search_in(r, r->nodes[id].cases, r->nodes[id].n, known);
 	}
 	free(unk);
 }
@@ -759,7 +891,6 @@ static void note_flake(struct red *r, const struct node *failed)
 static void on_fail(struct red *r, int id)
 {
 	struct node *nd = &r->nodes[id];
-	uint64_t round = nd->round;
 	enum kind kind = nd->kind;
 	int parent = nd->parent;
 
@@ -775,8 +906,10 @@ static void on_fail(struct red *r, int id)
 	case K_GROUP:
 		if (nd->n == 1)
 			add_culprit(r, nd->cases[0]);
-		else
+		else if (r->o.slots <= 1 || parent < 0)
 			split(r, id);
+		/* else split with the others when the search is idle:
+		 * split_failing() */
 		if (parent >= 0)
 			children_changed(r, parent);
 		break;
@@ -785,28 +918,24 @@ static void on_fail(struct red *r, int id)
 		add_culprit(r, nd->cases[0]);
 		break;
 	case K_REMAINDER:
-		/* more culprits (or a false pass cleared one): the cases the
-		 * trainer named first, alone; else search the rest */
-		if (!try_suspects(r, id, round + 1))
-			remainder_failed(r, id, round + 1);
-		break;
+		break; /* remainder_told() */
 	case K_DDMIN:
 		ddmin_step(r);
 		break;
 	}
-	advance(r, round);
+	advance(r);
 }
 
 static void on_pass(struct red *r, int id)
 {
 	struct node *nd = &r->nodes[id];
-	uint64_t round = nd->round;
 	enum kind kind = nd->kind;
 	int parent = nd->parent;
 
 	nd->npass++;
 	if (nd->npass < nd->need_pass) {
 		nd->st = ST_PENDING; /* believed after need_pass passes */
+		nd->round = nd->known + 1;
 		return;
 	}
 	nd->st = ST_PASS;
@@ -820,19 +949,118 @@ static void on_pass(struct red *r, int id)
 		 * sibling's pass, which may be false, or the crash needs more than
 		 * one case. Every inference on the way up is void; the nearest
 		 * group that really failed is looked at again. */
-		contradiction(r, parent);
+		contradiction(r, parent, nd->known);
 		break;
 	}
-	case K_REMAINDER:
-		r->phase = PH_DONE;
-		break;
+	case K_REMAINDER: /* remainder_told() */
 	case K_PRIOR:
 		break;
 	case K_DDMIN:
 		ddmin_step(r);
 		break;
 	}
-	advance(r, round);
+	advance(r);
+}
+
+/* Keeps the suspects a failing run of the remainder named (sorted, each
+ * once), for when all its runs are told. */
+static void keep_suspects(struct red *r)
+{
+	size_t i;
+
+	for (i = 0; i < r->nsus; i++) {
+		if (contains(r->rem_sus, r->nrem_sus, r->sus[i]))
+			continue;
+		r->rem_sus = xrealloc(r->rem_sus, (r->nrem_sus + 1) * sizeof(*r->rem_sus));
+		r->rem_sus[r->nrem_sus++] = r->sus[i];
+		qsort(r->rem_sus, r->nrem_sus, sizeof(*r->rem_sus), cmp_size);
+	}
+}
+
+/* A run of the remainder (id: its node or a twin) was told. The remainder
+ * is decided once none of its runs is in flight, on all their outcomes
+ * together, so the order in which they arrive does not matter: a FAIL is
+ * real (more culprits), passes are believed once there are need_pass of
+ * them, and an UNRESOLVED run left after its retries leaves it undecided. */
+static void remainder_told(struct red *r, int id, enum red_outcome o)
+{
+	struct node *nd = &r->nodes[id];
+	int m = nd->twin >= 0 ? nd->twin : id;
+	unsigned npass = 0, nfail = 0;
+	bool undecided = false;
+	uint64_t known = 0;
+	size_t i;
+
+	if (o == RED_UNRESOLVED) {
+		nd->nunres++;
+		if (nd->nunres <= r->o.retries) {
+			nd->st = ST_PENDING;
+			nd->round = nd->known + 1;
+			return;
+		}
+		nd->st = ST_UNDECIDED;
+	} else {
+		nd->st = ST_TOLD;
+		if (o == RED_FAIL) {
+			nd->nfail++;
+			keep_suspects(r);
+		} else {
+			nd->npass++;
+		}
+	}
+	for (i = 0; i < r->nnodes; i++)
+		if (((int)i == m || r->nodes[i].twin == m) && busy(&r->nodes[i]))
+			return;
+	/* every run is in: the twins' counts go to the remainder's node */
+	for (i = 0; i < r->nnodes; i++) {
+		struct node *c = &r->nodes[i];
+
+		if ((int)i != m && c->twin != m)
+			continue;
+		if (c->known > known)
+			known = c->known;
+		undecided |= c->st == ST_UNDECIDED;
+		if ((int)i != m) {
+			npass += c->npass;
+			nfail += c->nfail;
+			c->npass = c->nfail = c->nunres = 0;
+			c->st = ST_TOLD;
+		}
+	}
+	nd = &r->nodes[m];
+	nd->npass += npass;
+	nd->nfail += nfail;
+	nd->known = known;
+	if (nd->nfail) {
+		nd->st = ST_FAIL;
+		if (nd->npass) {
+			/* a run of the same set passed: that pass was false */
+			r->flakes++;
+			r->flaky = true;
+		} else {
+			note_flake(r, nd);
+		}
+		/* more culprits (or a false pass cleared one): the cases the
+		 * trainer named first, alone; else search the rest */
+		r->sus = r->rem_sus;
+		r->nsus = r->nrem_sus;
+		if (!try_suspects(r, m, known + 1))
+			remainder_failed(r, m, known);
+		free(r->rem_sus);
+		r->rem_sus = NULL;
+		r->nrem_sus = 0;
+		r->sus = NULL;
+		r->nsus = 0;
+	} else if (nd->npass >= nd->need_pass) {
+		nd->st = ST_PASS;
+		r->phase = PH_DONE;
+	} else if (undecided) {
+		nd->st = ST_UNDECIDED;
+		r->phase = PH_DONE;
+	} else {
+		queue_remainder(r, known + 1);
+	}
+	advance(r);
 }
 
 static void decide(struct red *r, int id, enum red_outcome o)
@@ -867,14 +1095,14 @@ struct red *red_new(const struct red_options *o)
 		r->phase = PH_SEARCH;
 		ddmin_start(r, all, o->n, 1);
 		free(all);
-		advance(r, 0);
+		advance(r);
 		return r;
 	}
 	r->phase = PH_PRIORS;
 	for (i = 0; i < o->nprior; i++)
 		if (o->prior[i] < o->n)
 			add_node(r, K_PRIOR, &o->prior[i], 1, -1, 1);
-	advance(r, 0); /* round 0: the full-set run the caller made */
+	advance(r); /* round 0: the full-set run the caller made */
 	return r;
 }
 
@@ -892,6 +1120,8 @@ void red_free(struct red *r)
 	free(r->culprits);
 	free(r->dd);
 	free(r->undecided);
+	free(r->per_round);
+	free(r->rem_sus);
 	free(r);
 }
 
@@ -904,7 +1134,10 @@ static int cmp_nodes(const void *a, const void *b, void *ctx)
 	for (i = 0; i < n; i++)
 		if (x->cases[i] != y->cases[i])
 			return x->cases[i] < y->cases[i] ? -1 : 1;
-	return x->n < y->n ? -1 : x->n > y->n;
+	if (x->n != y->n)
+		return x->n < y->n ? -1 : 1;
+	/* the same cases: the remainder and its twins, in the order made */
+	return *(const int *)a - *(const int *)b;
 }
 
 /* A pending node whose set was already decided: take that, no trial. */
@@ -920,12 +1153,17 @@ static bool from_cache(struct red *r, int id)
 
 		if ((int)i == id || !same_set(o, nd->cases, nd->n) || o->inferred)
 			continue;
-		if (o->st == ST_FAIL && o->nfail) {
+		if (!(o->st == ST_FAIL && o->nfail) && !(o->st == ST_PASS && o->npass >= nd->need_pass))
+			continue;
+		/* known when the outcome it takes and what made it are */
+		if (o->known > nd->known)
+			nd->known = o->known;
+		if (o->st == ST_FAIL) {
 			nd->nfail++;
 			decide(r, id, RED_FAIL);
 			return true;
 		}
-		if (o->st == ST_PASS && o->npass >= nd->need_pass) {
+		if (o->st == ST_PASS) {
 			nd->npass = o->npass - 1;
 			decide(r, id, RED_PASS);
 			return true;
@@ -1010,6 +1248,29 @@ static void pad(struct red *r, int id)
 	free(cl);
 }
 
+/* Puts a run of node id in the first round, from the one it is ready in,
+ * with a slot free. */
+static void place(struct red *r, int id)
+{
+	struct node *nd = &r->nodes[id];
+	size_t slots = r->o.slots > 1 ? r->o.slots : 1, at = (size_t)nd->round;
+
+	for (;; at++) {
+		if (at >= r->nper_round) {
+			size_t grow = 2 * at + 16;
+
+			r->per_round = xrealloc(r->per_round, grow * sizeof(*r->per_round));
+			memset(r->per_round + r->nper_round, 0,
+			       (grow - r->nper_round) * sizeof(*r->per_round));
+			r->nper_round = grow;
+		}
+		if (r->per_round[at] < slots)
+			break;
+	}
+	r->per_round[at]++;
+	nd->ran = at;
+}
+
 size_t red_ask(struct red *r, struct red_trial *out, size_t max)
 {
 	int *ready = NULL;
@@ -1042,6 +1303,7 @@ size_t red_ask(struct red *r, struct red_trial *out, size_t max)
 		if (r->o.max_trials && r->trials + k >= r->o.max_trials)
 			break;
 		nd->st = ST_FLIGHT;
+		place(r, ready[i]);
 		pad(r, ready[i]);
 		nd = &r->nodes[ready[i]];
 		out[k].id = (uint64_t)ready[i] + 1;
@@ -1064,25 +1326,29 @@ void red_tell(struct red *r, uint64_t id, enum red_outcome o)
 		die("reduce: trial %llu was not in flight", (unsigned long long)id);
 	r->trials++;
 	r->case_runs += o == RED_FAIL ? (double)nd->n / 2 : (double)nd->n;
-	if (nd->round > r->max_round)
-		r->max_round = nd->round;
+	nd->known = nd->ran;
+	r->searched |= nd->kind == K_GROUP;
+	if (nd->ran > r->max_round)
+		r->max_round = nd->ran;
+	if (nd->kind == K_REMAINDER) {
+		remainder_told(r, (int)id - 1, o);
+		return;
+	}
 	if (o == RED_UNRESOLVED) {
 		nd->nunres++;
 		if (nd->nunres > r->o.retries) {
 			enum kind kind = nd->kind;
 			int parent = nd->parent;
-			uint64_t round = nd->round;
 
 			nd->st = ST_UNDECIDED;
-			if (kind == K_REMAINDER)
-				r->phase = PH_DONE;
 			if (kind == K_GROUP && parent >= 0)
 				children_changed(r, parent);
 			if (kind == K_DDMIN)
 				ddmin_step(r);
-			advance(r, round);
+			advance(r);
 		} else {
 			nd->st = ST_PENDING;
+			nd->round = nd->ran + 1;
 		}
 		return;
 	}

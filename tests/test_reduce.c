@@ -618,3 +618,196 @@ Test(reduce, cleared_cases_run_last)
 		red_free(r);
 	}
 }
+
+/* Runs the search in batches of at most `slots` trials, each batch told
+ * before the next is asked (shuffle as in drive()); returns the batches,
+ * and folds every proposal (its cases, in order) into *digest. */
+static uint64_t drive_batches(struct red *r, struct oracle *o, size_t slots, uint64_t shuffle,
+			      uint64_t *digest)
+{
+	struct red_trial t[64];
+	enum red_outcome out[64];
+	uint64_t batches = 0, h = 1469598103934665603ULL;
+	size_t got, i, j;
+
+	while (!red_done(r)) {
+		cr_assert(batches < 100000, "the search does not end");
+		got = red_ask(r, t, slots);
+		cr_assert(got > 0, "nothing to run, yet not done");
+		batches++;
+		for (i = 0; i < got; i++) {
+			for (j = 0; j < t[i].n; j++)
+				h = (h ^ t[i].cases[j]) * 1099511628211ULL;
+			h = (h ^ 0xffff) * 1099511628211ULL;
+			out[i] = oracle_run(o, t[i].cases, t[i].n);
+		}
+		for (i = 0; i < got; i++) {
+			size_t k = shuffle ? (i + shuffle) % got : i;
+
+			red_tell(r, t[k].id, out[k]);
+		}
+	}
+	if (digest)
+		*digest = h;
+	return batches;
+}
+
+/* A round is one batch of trials that can run at once: with one slot every
+ * trial is its own round, with or without false passes (re-runs wait for
+ * the run before them); with 8 slots, the rounds are the batches a caller
+ * that fills every slot needs, no more. */
+Test(reduce, rounds_are_the_batches_that_ran)
+{
+	static const size_t ks[] = { 1, 2, 4 }, slots[] = { 1, 8 };
+	static const double fps[] = { 0, 0.1 };
+	size_t a, b, c;
+	uint64_t seed;
+
+	for (a = 0; a < CB_ARRAY_SIZE(ks); a++)
+		for (b = 0; b < CB_ARRAY_SIZE(slots); b++)
+			for (c = 0; c < CB_ARRAY_SIZE(fps); c++)
+				for (seed = 1; seed <= 40; seed++) {
+					struct red_options ro = { .n = 1024, .slots = slots[b] };
+					struct oracle o = { .kind = ANY_CULPRIT, .false_pass = fps[c] };
+					struct red_answer ans;
+					struct red *r = red_new(&ro);
+					uint64_t batches;
+
+					pick_culprits(&o, 1024, ks[a], seed);
+					batches = drive_batches(r, &o, slots[b], 0, NULL);
+					red_answer(r, &ans);
+					if (slots[b] == 1)
+						cr_assert_eq(ans.rounds, ans.trials,
+							     "k=%zu fp=%.1f seed %llu: %llu rounds, %llu trials",
+							     ks[a], fps[c], (unsigned long long)seed,
+							     (unsigned long long)ans.rounds,
+							     (unsigned long long)ans.trials);
+					cr_assert_eq(ans.rounds, batches,
+						     "k=%zu P=%zu fp=%.1f seed %llu: %llu rounds, %llu batches",
+						     ks[a], slots[b], fps[c], (unsigned long long)seed,
+						     (unsigned long long)ans.rounds, (unsigned long long)batches);
+					red_free(r);
+				}
+}
+
+/* With several slots, once a search ran, the final remainder runs twice in
+ * the same batch, and it is believed only when both runs pass: a false pass
+ * of one run, told before or after the other's FAIL, still sends the
+ * search on to the culprit it missed. */
+Test(reduce, final_remainder_runs_twice_in_one_round_with_slots)
+{
+	int order;
+
+	for (order = 0; order < 2; order++) {
+		struct red_options ro = { .n = 64, .slots = 8 };
+		struct red_trial t[8];
+		struct red_answer ans;
+		struct red *r = red_new(&ro);
+		size_t got, i, j, guard = 0;
+		bool lied = false, twice = false, lies_left = true;
+
+		/* culprits 5 and 40: the search's subset with 40 passes falsely,
+		 * so it finds 5 only; of the remainder's two runs, the one told
+		 * first (order 0) or second (order 1) passes falsely too */
+		while (!red_done(r)) {
+			bool rem;
+
+			cr_assert(guard++ < 1000);
+			got = red_ask(r, t, 8);
+			cr_assert(got > 0);
+			rem = got == 2 && t[0].n == 63 && t[1].n == 63 &&
+			      !memcmp(t[0].cases, t[1].cases, 63 * sizeof(size_t));
+			twice |= rem;
+			for (i = 0; i < got; i++) {
+				size_t k = order ? got - 1 - i : i;
+				bool has5 = false, has40 = false;
+				enum red_outcome out = RED_PASS;
+
+				for (j = 0; j < t[k].n; j++) {
+					has5 |= t[k].cases[j] == 5;
+					has40 |= t[k].cases[j] == 40;
+				}
+				if (has5)
+					out = RED_FAIL;
+				else if (has40 && !lied)
+					lied = true; /* the group's false pass */
+				else if (has40)
+					out = rem && lies_left && (int)i == order ? RED_PASS : RED_FAIL;
+				red_tell(r, t[k].id, out);
+			}
+			if (rem)
+				lies_left = false;
+		}
+		red_answer(r, &ans);
+		cr_assert(twice, "order %d: the remainder was not proposed twice in one batch", order);
+		cr_assert_eq(ans.verdict, RED_CULPRITS_FOUND, "order %d: %s", order,
+			     red_verdict_name(ans.verdict));
+		cr_assert_eq(ans.nculprits, 2, "order %d: %zu culprits", order, ans.nculprits);
+		cr_assert(ans.culprits[0] == 5 && ans.culprits[1] == 40);
+		cr_assert_geq(ans.flakes, 1);
+		red_free(r);
+	}
+}
+
+/* A right prior with slots: the remainder runs once (k+1 trials of the
+ * reducer's), since no search pass could have cleared a culprit. */
+Test(reduce, right_prior_with_slots_runs_the_remainder_once)
+{
+	struct red_options ro = { .n = 500, .slots = 8 };
+	struct oracle o = { .kind = ANY_CULPRIT };
+	struct red_answer ans;
+	struct red *r;
+	size_t prior[2];
+
+	pick_culprits(&o, 500, 2, 3);
+	prior[0] = o.culprits[0];
+	prior[1] = o.culprits[1];
+	ro.prior = prior;
+	ro.nprior = 2;
+	r = red_new(&ro);
+	drive(r, &o, 8, 0);
+	red_answer(r, &ans);
+	cr_assert(same_culprits(&ans, &o));
+	cr_assert_eq(ans.trials, 3, "%llu trials", (unsigned long long)ans.trials);
+	cr_assert_eq(ans.rounds, 2, "%llu rounds", (unsigned long long)ans.rounds);
+	red_free(r);
+}
+
+/* Replay: whatever order the outcomes of a batch are told in, the same
+ * subsets are proposed, in the same batches, and the answer and its
+ * rounds are the same (slots split among failing groups by the set of
+ * outcomes, the remainder's runs decided together). */
+Test(reduce, proposals_do_not_depend_on_the_order_outcomes_arrive)
+{
+	uint64_t seed, shuffle;
+
+	for (seed = 1; seed <= 40; seed++) {
+		struct red_options ro = { .n = 1024, .slots = 8 };
+		struct oracle o0 = { .kind = ANY_CULPRIT };
+		struct red_answer a0;
+		struct red *r0 = red_new(&ro);
+		uint64_t d0, b0;
+
+		pick_culprits(&o0, 1024, 1 + seed % 4, seed);
+		b0 = drive_batches(r0, &o0, 8, 0, &d0);
+		red_answer(r0, &a0);
+		cr_assert(same_culprits(&a0, &o0), "seed %llu: not exact", (unsigned long long)seed);
+		for (shuffle = 1; shuffle <= 5; shuffle += 2) {
+			struct oracle o1 = { .kind = ANY_CULPRIT };
+			struct red_answer a1;
+			struct red *r1 = red_new(&ro);
+			uint64_t d1, b1;
+
+			pick_culprits(&o1, 1024, 1 + seed % 4, seed);
+			b1 = drive_batches(r1, &o1, 8, shuffle, &d1);
+			red_answer(r1, &a1);
+			cr_assert_eq(d1, d0, "seed %llu shuffle %llu: other proposals",
+				     (unsigned long long)seed, (unsigned long long)shuffle);
+			cr_assert_eq(b1, b0);
+			cr_assert_eq(a1.trials, a0.trials);
+			cr_assert_eq(a1.rounds, a0.rounds);
+			red_free(r1);
+		}
+		red_free(r0);
+	}
+}

@@ -15,8 +15,9 @@
  * --strategy find-all (RED_FIND_ALL): adaptive group testing. The full set
  * is known to fail. A failing group is split into `arity` parts (2 with one
  * slot: the second part of a failing group whose first part passed must
- * fail, and is not run; with P slots, P parts at once, so all slots stay
- * busy); parts that fail are split again, parts that pass are cleared,
+ * fail, and is not run; with P slots, the failing groups of a round share
+ * the P slots, each split into 2 parts at least, so all slots stay busy);
+ * parts that fail are split again, parts that pass are cleared,
  * until every failing part is a single case: a culprit. Each culprit must
  * FAIL alone (one trial when it was only inferred), and the dataset minus
  * the culprits must PASS (`confirm` times); when it fails, the search goes
@@ -43,7 +44,9 @@
  * inferred culprit that passes alone) is run again. Once a flake has been
  * seen (a subset that passed later fails), passes that clear cases are
  * repeated `repeat` times and the final remainder runs `confirm` times (3
- * unless set). UNRESOLVED is retried `retries` times, never counted as PASS;
+ * unless set). With several slots the remainder's runs go out at once, in
+ * one round, and after a search it runs twice even before a flake (the
+ * slots are free then, so it costs no round). UNRESOLVED is retried `retries` times, never counted as PASS;
  * cases it leaves undecided are reported.
  *
  * A cache: no subset is run twice except on purpose (repeats, confirmation).
@@ -69,7 +72,8 @@ struct red_options {
 	const size_t *prior;    /* suspects to try first, alone (may be NULL) */
 	size_t nprior;
 	unsigned repeat;        /* after a flake: runs of each clearing pass (2 when 0) */
-	unsigned confirm;       /* runs of the final remainder (0: 1, or 3 after a flake) */
+	unsigned confirm;       /* runs of the final remainder (0: 1; 2 at once with
+				 * several slots after a search; 3 after a flake) */
 	unsigned retries;       /* re-runs of an UNRESOLVED subset (default 1; use
 				 * RED_NO_RETRIES for none) */
 	uint64_t max_trials;    /* 0: no limit */
@@ -98,7 +102,9 @@ struct red_answer {
 	size_t *undecided;      /* cases no trial could decide (UNRESOLVED) */
 	size_t nundecided;
 	uint64_t trials;        /* trials told so far */
-	uint64_t rounds;        /* longest chain of trials that waited on each other */
+	uint64_t rounds;        /* batches of at most `slots` trials that could run at
+				 * once, each after the outcomes it needs (with
+				 * one slot: the trials) */
 	uint64_t flakes;        /* passes later contradicted by a fail */
 	double case_runs;       /* cases run summed over trials (GPU time, in case-runs) */
 };
