@@ -886,6 +886,19 @@ static void note_flake(struct red *r, const struct node *failed)
 	}
 }
 
+/* nd failed: when a run of the same set passed before, that pass was
+ * false (a flake seen); else note_flake judges it against what is known. */
+static void mark_failed(struct red *r, struct node *nd)
+{
+	nd->st = ST_FAIL;
+	if (nd->npass) {
+		r->flakes++;
+		r->flaky = true;
+	} else {
+		note_flake(r, nd);
+	}
+}
+
 /* (Nodes move when the array grows: keep indices, not pointers, across
  * anything that adds nodes.) */
 static void on_fail(struct red *r, int id)
@@ -894,14 +907,7 @@ static void on_fail(struct red *r, int id)
 	enum kind kind = nd->kind;
 	int parent = nd->parent;
 
-	nd->st = ST_FAIL;
-	if (nd->npass) {
-		/* it passed before: that pass was false */
-		r->flakes++;
-		r->flaky = true;
-	} else {
-		note_flake(r, nd);
-	}
+	mark_failed(r, nd);
 	switch (kind) {
 	case K_GROUP:
 		if (nd->n == 1)
@@ -1032,14 +1038,7 @@ static void remainder_told(struct red *r, int id, enum red_outcome o)
 	nd->nfail += nfail;
 	nd->known = known;
 	if (nd->nfail) {
-		nd->st = ST_FAIL;
-		if (nd->npass) {
-			/* a run of the same set passed: that pass was false */
-			r->flakes++;
-			r->flaky = true;
-		} else {
-			note_flake(r, nd);
-		}
+		mark_failed(r, nd);
 		/* more culprits (or a false pass cleared one): the cases the
 		 * trainer named first, alone; else search the rest */
 		r->sus = r->rem_sus;

@@ -56,6 +56,12 @@ bool starts_with(const char *s, const char *prefix);
  * line `casebisect: ...`, then one `hint:` line. */
 void assert_usage_error(const struct run *r);
 
+/* tmpdir/rel (the caller frees it); mkdir of tmpdir/rel; tmpdir/rel
+ * written with data (write_file). Each fails the test when it fails. */
+char *at(const char *rel);
+void mkdir_at(const char *rel);
+void put(const char *rel, const char *data);
+
 /* Every entry under dir with its type, mode, size, mtime and a checksum of
  * its bytes (a link: its target), one a line: two snapshots differ when
  * anything was changed, created or removed. The caller frees it. */

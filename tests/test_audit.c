@@ -43,11 +43,6 @@ static char *fmt(const char *f, ...)
 	return s;
 }
 
-static char *at(const char *rel)
-{
-	return fmt("%s/%s", tmpdir, rel);
-}
-
 static void mkdirs(const char *rel)
 {
 	char *p = at(rel), *s;

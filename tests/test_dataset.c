@@ -43,25 +43,6 @@ static bool ends_with_str(const char *s, const char *suffix)
 	return n >= m && strcmp(s + n - m, suffix) == 0;
 }
 
-static char *at(const char *rel)
-{
-	return fmt("%s/%s", tmpdir, rel);
-}
-
-static void mkdir_at(const char *rel)
-{
-	char *p = at(rel);
-
-	cr_assert(mkdir(p, 0755) == 0, "mkdir %s: %s", p, strerror(errno));
-	free(p);
-}
-
-/* Writes tmpdir/rel. */
-static void put(const char *rel, const char *data)
-{
-	free(write_file(tmpdir, rel, data));
-}
-
 static void rm_at(const char *rel)
 {
 	char *p = at(rel);

@@ -451,3 +451,21 @@ char *tree_snapshot(const char *dir)
 	snap = NULL;
 	return out;
 }
+
+char *at(const char *rel)
+{
+	return cb_path_join(tmpdir, rel);
+}
+
+void mkdir_at(const char *rel)
+{
+	char *p = at(rel);
+
+	cr_assert(mkdir(p, 0755) == 0, "mkdir %s: %s", p, strerror(errno));
+	free(p);
+}
+
+void put(const char *rel, const char *data)
+{
+	free(write_file(tmpdir, rel, data));
+}

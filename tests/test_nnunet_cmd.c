@@ -21,24 +21,6 @@ TestSuite(nnunet_cmd, .init = tmpdir_setup, .fini = tmpdir_teardown);
 
 /* ---- fixtures: tmpdir/pp is $nnUNet_preprocessed, tmpdir/bin is PATH ---- */
 
-static char *at(const char *rel)
-{
-	return cb_fmt("%s/%s", tmpdir, rel);
-}
-
-static void mkdir_at(const char *rel)
-{
-	char *p = at(rel);
-
-	cr_assert(mkdir(p, 0755) == 0, "mkdir %s: %s", p, strerror(errno));
-	free(p);
-}
-
-static void put(const char *rel, const char *data)
-{
-	free(write_file(tmpdir, rel, data));
-}
-
 /* Plans with 2d (whose data folder is never made), 3d_fullres and the
  * cascade, as nnUNetv2_plan_and_preprocess writes them. */
 static const char plans_json[] =

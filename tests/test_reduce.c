@@ -191,27 +191,6 @@ Test(reduce, order_of_outcomes_does_not_change_the_answer_or_the_trials)
 	}
 }
 
-/* A right prior: one trial per culprit and one of the rest. */
-Test(reduce, right_prior_costs_k_plus_one_trials)
-{
-	struct red_options ro = { .n = 500, .slots = 1 };
-	struct oracle o = { .kind = ANY_CULPRIT };
-	struct red_answer ans;
-	struct red *r;
-	size_t prior[2];
-
-	pick_culprits(&o, 500, 2, 3);
-	prior[0] = o.culprits[0];
-	prior[1] = o.culprits[1];
-	ro.prior = prior;
-	ro.nprior = 2;
-	r = red_new(&ro);
-	drive(r, &o, 1, 0);
-	red_answer(r, &ans);
-	cr_assert(same_culprits(&ans, &o));
-	cr_assert_eq(ans.trials, 3, "%llu trials", (unsigned long long)ans.trials);
-	red_free(r);
-}
 
 Test(reduce, wrong_prior_still_finds_the_culprit)
 {
@@ -749,28 +728,36 @@ Test(reduce, final_remainder_runs_twice_in_one_round_with_slots)
 	}
 }
 
-/* A right prior with slots: the remainder runs once (k+1 trials of the
- * reducer's), since no search pass could have cleared a culprit. */
-Test(reduce, right_prior_with_slots_runs_the_remainder_once)
+/* A right prior: one trial per culprit and one of the rest (k+1 of the
+ * reducer's), with one slot or several: no search pass could have cleared
+ * a culprit, so even with free slots the remainder runs once. */
+Test(reduce, right_prior_costs_k_plus_one_trials)
 {
-	struct red_options ro = { .n = 500, .slots = 8 };
-	struct oracle o = { .kind = ANY_CULPRIT };
-	struct red_answer ans;
-	struct red *r;
-	size_t prior[2];
+	static const size_t slots[] = { 1, 8 }, rounds[] = { 3, 2 };
+	size_t i;
 
-	pick_culprits(&o, 500, 2, 3);
-	prior[0] = o.culprits[0];
-	prior[1] = o.culprits[1];
-	ro.prior = prior;
-	ro.nprior = 2;
-	r = red_new(&ro);
-	drive(r, &o, 8, 0);
-	red_answer(r, &ans);
-	cr_assert(same_culprits(&ans, &o));
-	cr_assert_eq(ans.trials, 3, "%llu trials", (unsigned long long)ans.trials);
-	cr_assert_eq(ans.rounds, 2, "%llu rounds", (unsigned long long)ans.rounds);
-	red_free(r);
+	for (i = 0; i < CB_ARRAY_SIZE(slots); i++) {
+		struct red_options ro = { .n = 500, .slots = slots[i] };
+		struct oracle o = { .kind = ANY_CULPRIT };
+		struct red_answer ans;
+		struct red *r;
+		size_t prior[2];
+
+		pick_culprits(&o, 500, 2, 3);
+		prior[0] = o.culprits[0];
+		prior[1] = o.culprits[1];
+		ro.prior = prior;
+		ro.nprior = 2;
+		r = red_new(&ro);
+		drive(r, &o, slots[i], 0);
+		red_answer(r, &ans);
+		cr_assert(same_culprits(&ans, &o));
+		cr_assert_eq(ans.trials, 3, "%zu slots: %llu trials", slots[i],
+			     (unsigned long long)ans.trials);
+		cr_assert_eq(ans.rounds, rounds[i], "%zu slots: %llu rounds", slots[i],
+			     (unsigned long long)ans.rounds);
+		red_free(r);
+	}
 }
 
 /* Replay: whatever order the outcomes of a batch are told in, the same

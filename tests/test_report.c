@@ -59,11 +59,6 @@ static char *slurp(const char *path, size_t *len)
 	return s;
 }
 
-static char *at(const char *rel)
-{
-	return cb_path_join(tmpdir, rel);
-}
-
 static void mkdir_p(const char *path)
 {
 	char buf[PATH_MAX], *s;

@@ -75,7 +75,7 @@ static void mkdirs(const char *path)
 
 /* Writes dir/rel (folders made as needed) with content naming it, sets an
  * old mtime (so that a rewrite would show), and returns the absolute path. */
-static char *put(const char *dir, const char *rel)
+static char *put_aged(const char *dir, const char *rel)
 {
 	char *path = join(dir, rel), *slash, *parent, *content;
 	struct timespec ts[2] = { { 1000000000, 0 }, { 1000000000, 0 } };
@@ -242,10 +242,10 @@ static void make_pre(struct fixture *fx, bool npz)
 	ds->format = DS_NNUNET_PRE;
 	ds->root = root;
 	ds->dataset_name = xstrdup("Dataset501_Liver");
-	ds->plans_file = put(root, npz ? "nnUNetResEncUNetMPlans.json" : "nnUNetPlans.json");
-	ds->dataset_json = put(root, "dataset.json");
-	ds->fingerprint_file = put(root, "dataset_fingerprint.json");
-	free(put(root, "splits_final.json"));
+	ds->plans_file = put_aged(root, npz ? "nnUNetResEncUNetMPlans.json" : "nnUNetPlans.json");
+	ds->dataset_json = put_aged(root, "dataset.json");
+	ds->fingerprint_file = put_aged(root, "dataset_fingerprint.json");
+	free(put_aged(root, "splits_final.json"));
 	ds->configuration = xstrdup("3d_fullres");
 	ds->data_dir = join(root, "nnUNetPlans_3d_fullres");
 	for (i = 0; i < NPRE; i++) {
@@ -257,19 +257,19 @@ static void make_pre(struct fixture *fx, bool npz)
 		rel[2] = fmt("nnUNetPlans_3d_fullres/%s%s", id, npz ? "_seg.npy" : ".pkl");
 		rel[3] = fmt("nnUNetPlans_3d_fullres/%s.pkl", id);
 		if (!npz)
-			add_case(ds, id, 1, 3, put(root, rel[0]), put(root, rel[1]), put(root, rel[2]));
+			add_case(ds, id, 1, 3, put_aged(root, rel[0]), put_aged(root, rel[1]), put_aged(root, rel[2]));
 		else if (i % 2 == 0) /* unpacked already */
-			add_case(ds, id, -1, 4, put(root, rel[0]), put(root, rel[1]), put(root, rel[2]),
-				 put(root, rel[3]));
+			add_case(ds, id, -1, 4, put_aged(root, rel[0]), put_aged(root, rel[1]), put_aged(root, rel[2]),
+				 put_aged(root, rel[3]));
 		else
-			add_case(ds, id, -1, 2, put(root, rel[0]), put(root, rel[3]));
+			add_case(ds, id, -1, 2, put_aged(root, rel[0]), put_aged(root, rel[3]));
 		/* the other configuration and the final validation's references */
 		for (k = 0; k < 4; k++)
 			free(rel[k]);
 		rel[0] = fmt("nnUNetPlans_2d/%s.b2nd", id);
 		rel[1] = fmt("gt_segmentations/%s.nii.gz", id);
-		free(put(root, rel[0]));
-		free(put(root, rel[1]));
+		free(put_aged(root, rel[0]));
+		free(put_aged(root, rel[1]));
 		free(rel[0]);
 		free(rel[1]);
 		free(id);
@@ -303,8 +303,8 @@ static void make_raw(struct fixture *fx)
 		char *a = fmt("imagesTr/%s_0000.nii.gz", id), *b = fmt("imagesTr/%s_0001.nii.gz", id);
 		char *l = fmt("labelsTr/%s.nii.gz", id), *t = fmt("imagesTs/%s_0000.nii.gz", id);
 
-		add_case(ds, id, 2, 3, put(root, a), put(root, b), put(root, l));
-		free(put(root, t));
+		add_case(ds, id, 2, 3, put_aged(root, a), put_aged(root, b), put_aged(root, l));
+		free(put_aged(root, t));
 		free(id);
 		free(a);
 		free(b);
@@ -334,8 +334,8 @@ static void make_raw_key(struct fixture *fx)
 	for (i = 0; i < NRAW; i++) {
 		char *id = fmt("heart_%03zu", i), *dir = fmt("scans/%s", id);
 		char *sub = join(fx->user, dir);
-		char *a = put(sub, "image0.nii.gz"), *b = put(sub, "image1.nii.gz");
-		char *l = put(sub, "seg.nii.gz"), *rel;
+		char *a = put_aged(sub, "image0.nii.gz"), *b = put_aged(sub, "image1.nii.gz");
+		char *l = put_aged(sub, "seg.nii.gz"), *rel;
 		cJSON *e = cJSON_AddObjectToObject(key, id), *imgs = cJSON_AddArrayToObject(e, "images");
 
 		/* relative to the dataset folder for one channel, absolute for the other */
@@ -386,10 +386,10 @@ static void make_msd(struct fixture *fx)
 
 			cJSON_AddItemToArray(imgs, cJSON_CreateString(ra));
 			cJSON_AddItemToArray(imgs, cJSON_CreateString(ra2));
-			add_case(ds, id, 2, 3, put(root, a), put(root, a2), put(root, l));
+			add_case(ds, id, 2, 3, put_aged(root, a), put_aged(root, a2), put_aged(root, l));
 		} else {
 			cJSON_AddStringToObject(e, "image", ra);
-			add_case(ds, id, 1, 2, put(root, a), put(root, l));
+			add_case(ds, id, 1, 2, put_aged(root, a), put_aged(root, l));
 		}
 		cJSON_AddStringToObject(e, "label", rl);
 		cJSON_AddNumberToObject(e, "fold", (double)i);
@@ -434,11 +434,11 @@ static void make_list(struct fixture *fx)
 		char *id = fmt("scan-%zu", i), *f = fmt("%s.nii.gz", id), *m = fmt("%s_mask.nii.gz", id);
 
 		if (i == 3)
-			add_case(ds, id, 1, 2, put(dir, f), put(dir, m));
+			add_case(ds, id, 1, 2, put_aged(dir, f), put_aged(dir, m));
 		else if (i == 4)
 			add_case(ds, id, -1, 0);
 		else
-			add_case(ds, id, -1, 1, put(dir, f));
+			add_case(ds, id, -1, 1, put_aged(dir, f));
 		free(id);
 		free(f);
 		free(m);
