@@ -56,6 +56,11 @@ bool starts_with(const char *s, const char *prefix);
  * line `casebisect: ...`, then one `hint:` line. */
 void assert_usage_error(const struct run *r);
 
+/* nnUNetPlans.json for Dataset501_Liver as nnUNetv2_plan_and_preprocess
+ * writes it, cut to what casebisect reads: 2d (data folder nnUNetPlans_2d),
+ * 3d_fullres (nnUNetPlans_3d_fullres) and the cascade (inherits_from). */
+extern const char nnunet_plans_json[];
+
 /* tmpdir/rel (the caller frees it); mkdir of tmpdir/rel; tmpdir/rel
  * written with data (write_file). Each fails the test when it fails. */
 char *at(const char *rel);

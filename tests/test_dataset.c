@@ -79,13 +79,6 @@ static char *raw(const char *rel, int n, const char *extra)
 	return dir;
 }
 
-static const char plans_json[] =
-	"{\"dataset_name\": \"Dataset501_Liver\", \"plans_name\": \"nnUNetPlans\",\n"
-	" \"configurations\": {\n"
-	"  \"2d\": {\"data_identifier\": \"nnUNetPlans_2d\", \"batch_size\": 12},\n"
-	"  \"3d_fullres\": {\"data_identifier\": \"nnUNetPlans_3d_fullres\", \"batch_size\": 2},\n"
-	"  \"3d_cascade_fullres\": {\"inherits_from\": \"3d_fullres\"}}}\n";
-
 static const char pre_dataset_json[] =
 	"{\"channel_names\": {\"0\": \"CT\"}, \"labels\": {\"background\": 0, \"liver\": 1, "
 	"\"tumor\": 2}, \"numTraining\": 3, \"file_ending\": \".nii.gz\"}\n";
@@ -98,7 +91,7 @@ static char *pre(int n, bool npz)
 	int i;
 
 	mkdir_at("Dataset501_Liver");
-	put("Dataset501_Liver/nnUNetPlans.json", plans_json);
+	put("Dataset501_Liver/nnUNetPlans.json", nnunet_plans_json);
 	put("Dataset501_Liver/dataset.json", pre_dataset_json);
 	put("Dataset501_Liver/dataset_fingerprint.json", "{\"spacings\": []}\n");
 	mkdir_at("Dataset501_Liver/nnUNetPlans_3d_fullres");
@@ -525,7 +518,7 @@ Test(dataset, nnunet_preprocessed_resenc_plans_inherits_from)
 	ds_release(&ds);
 
 	/* Both: nnUNetPlans is the default (with a warning), --plans picks. */
-	put("Dataset501_Liver/nnUNetPlans.json", plans_json);
+	put("Dataset501_Liver/nnUNetPlans.json", nnunet_plans_json);
 	load_ok(&ds, dir, NULL);
 	cr_assert(ends_with_str(ds.plans_file, "/nnUNetPlans.json"));
 	cr_assert_eq(ds.nwarnings, 1);
@@ -1040,8 +1033,8 @@ Test(dataset, preprocessed_plans_choice)
 	char *dir = pre(2, false);
 
 	rm_at("Dataset501_Liver/nnUNetPlans.json");
-	put("Dataset501_Liver/nnUNetResEncUNetMPlans.json", plans_json);
-	put("Dataset501_Liver/nnUNetResEncUNetLPlans.json", plans_json);
+	put("Dataset501_Liver/nnUNetResEncUNetMPlans.json", nnunet_plans_json);
+	put("Dataset501_Liver/nnUNetResEncUNetLPlans.json", nnunet_plans_json);
 	refused(dir, NULL, NULL, "several plans files and no nnUNetPlans.json",
 		"nnUNetResEncUNetLPlans, nnUNetResEncUNetMPlans; pick one with --plans");
 	refused(dir, "--plans", "nnUNetPlans", "no plans \"nnUNetPlans\"",

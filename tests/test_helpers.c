@@ -469,3 +469,10 @@ void put(const char *rel, const char *data)
 {
 	free(write_file(tmpdir, rel, data));
 }
+
+const char nnunet_plans_json[] =
+	"{\"dataset_name\": \"Dataset501_Liver\", \"plans_name\": \"nnUNetPlans\",\n"
+	" \"configurations\": {\n"
+	"  \"2d\": {\"data_identifier\": \"nnUNetPlans_2d\", \"batch_size\": 12},\n"
+	"  \"3d_fullres\": {\"data_identifier\": \"nnUNetPlans_3d_fullres\", \"batch_size\": 2},\n"
+	"  \"3d_cascade_fullres\": {\"inherits_from\": \"3d_fullres\"}}}\n";

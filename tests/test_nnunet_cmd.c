@@ -21,15 +21,6 @@ TestSuite(nnunet_cmd, .init = tmpdir_setup, .fini = tmpdir_teardown);
 
 /* ---- fixtures: tmpdir/pp is $nnUNet_preprocessed, tmpdir/bin is PATH ---- */
 
-/* Plans with 2d (whose data folder is never made), 3d_fullres and the
- * cascade, as nnUNetv2_plan_and_preprocess writes them. */
-static const char plans_json[] =
-	"{\"dataset_name\": \"Dataset501_Liver\", \"plans_name\": \"nnUNetPlans\",\n"
-	" \"configurations\": {\n"
-	"  \"2d\": {\"data_identifier\": \"nnUNetPlans_2d\", \"batch_size\": 12},\n"
-	"  \"3d_fullres\": {\"data_identifier\": \"nnUNetPlans_3d_fullres\", \"batch_size\": 2},\n"
-	"  \"3d_cascade_fullres\": {\"inherits_from\": \"3d_fullres\"}}}\n";
-
 /* pp/Dataset501_Liver with n cases of placeholder files (<id>.b2nd,
  * <id>_seg.b2nd, <id>.pkl) in nnUNetPlans_3d_fullres/; $nnUNet_preprocessed
  * points at pp, PATH at bin/ (holding nothing yet). */
@@ -41,7 +32,7 @@ static void dataset(int n)
 	mkdir_at("pp");
 	mkdir_at("bin");
 	mkdir_at("pp/Dataset501_Liver");
-	put("pp/Dataset501_Liver/nnUNetPlans.json", plans_json);
+	put("pp/Dataset501_Liver/nnUNetPlans.json", nnunet_plans_json);
 	put("pp/Dataset501_Liver/dataset.json",
 	    "{\"channel_names\": {\"0\": \"CT\"}, \"labels\": {\"background\": 0, \"liver\": 1}, "
 	    "\"numTraining\": 6, \"file_ending\": \".nii.gz\"}\n");
@@ -366,18 +357,6 @@ Test(nnunet_cmd, the_cascade_is_refused)
 
 /* ---- folds ---- */
 
-Test(nnunet_cmd, a_fold_without_trainer_is_a_usage_error)
-{
-	struct run r;
-
-	dataset(6);
-	fake_nnunet();
-	nnunet_untouched(&r, "--device", "cpu", "--fold", "0", "501");
-	assert_usage(&r, "--fold 0");
-	cr_assert(strstr(r.err, "--trainer"), "%s", r.err);
-	run_release(&r);
-}
-
 /* A trial's view holds no splits_final.json, so nnU-Net splits each subset
  * 5 ways itself: a fold from 5 up would be its silent random 80:20 split,
  * whatever the user's own splits file says. */
@@ -413,31 +392,6 @@ Test(nnunet_cmd, a_fold_on_fewer_than_five_cases_is_refused)
 	run_release(&r);
 }
 
-Test(nnunet_cmd, a_fold_that_is_not_a_number_is_refused)
-{
-	struct run r;
-
-	dataset(6);
-	fake_nnunet();
-	nnunet_untouched(&r, "--device", "cpu", "--trainer", "X", "--fold", "abc", "501");
-	assert_usage(&r, "--fold 'abc': expected all or a fold number");
-	run_release(&r);
-}
-
-Test(nnunet_cmd, passes_must_be_a_whole_number_from_one)
-{
-	struct run r;
-
-	dataset(6);
-	fake_nnunet();
-	nnunet_untouched(&r, "--device", "cpu", "--passes", "0", "501");
-	assert_usage(&r, "--passes '0': expected a whole number from 1");
-	run_release(&r);
-	nnunet_untouched(&r, "--device", "cpu", "--passes", "x", "501");
-	assert_usage(&r, "--passes 'x'");
-	run_release(&r);
-}
-
 /* A file named like the dataset (an archive of it) is not a second match;
  * an ID too long for nnU-Net is refused before any lookup. */
 Test(nnunet_cmd, only_folders_match_an_id)
@@ -458,75 +412,52 @@ Test(nnunet_cmd, only_folders_match_an_id)
 
 /* ---- the command line ---- */
 
-Test(nnunet_cmd, a_device_other_than_cuda_or_cpu_is_a_usage_error)
+/* Usage errors: exit 2, the message names what is wrong (and, where it
+ * says, what to do instead), nothing is created. */
+Test(nnunet_cmd, usage_errors)
 {
-	struct run r;
+	static const struct {
+		const char *args[10];
+		const char *need, *also;
+	} cases[] = {
+		{ { "--fold", "0", "501" }, "--fold 0", "--trainer" },
+		{ { "--trainer", "X", "--fold", "abc", "501" },
+		  "--fold 'abc': expected all or a fold number", NULL },
+		{ { "--passes", "0", "501" }, "--passes '0': expected a whole number from 1", NULL },
+		{ { "--passes", "x", "501" }, "--passes 'x'", NULL },
+		{ { "--trainer", "X", "--passes", "3", "501" }, "--passes is for the probe trainer",
+		  NULL },
+		{ { "501", "--", "nnUNetv2_train", "501", "3d_fullres", "0" }, "no '--' here",
+		  "casebisect run" },
+		{ { NULL }, "no DATASET", NULL },
+		{ { "501", "3d_fullres", "0" }, "expected DATASET [CONFIGURATION]", NULL },
+		/* run's options that nnunet sets itself */
+		{ { "--format", "nnunet-raw", "501" }, "unknown option '--format'", NULL },
+		{ { "--configuration", "2d", "501" }, "unknown option '--configuration'", NULL },
+	};
+	size_t i, j;
 
 	dataset(6);
 	fake_nnunet();
-	nnunet_untouched(&r, "--device", "gpu", "501");
-	assert_usage(&r, "--device 'gpu': expected cuda or cpu");
-	run_release(&r);
-}
+	for (i = 0; i < CB_ARRAY_SIZE(cases); i++) {
+		const char *a[16] = { "--device", "cpu" };
+		struct run r;
 
-Test(nnunet_cmd, a_command_after_dashdash_is_a_usage_error)
-{
-	struct run r;
+		for (j = 0; cases[i].args[j]; j++)
+			a[2 + j] = cases[i].args[j];
+		nnunet_untouched_argv(&r, a);
+		assert_usage(&r, cases[i].need);
+		if (cases[i].also)
+			cr_assert(strstr(r.err, cases[i].also), "%s", r.err);
+		run_release(&r);
+	}
+	{
+		struct run r;
 
-	dataset(6);
-	fake_nnunet();
-	nnunet_untouched(&r, "--device", "cpu", "501", "--", "nnUNetv2_train", "501", "3d_fullres",
-			 "0");
-	assert_usage(&r, "no '--' here");
-	cr_assert(strstr(r.err, "casebisect run"), "%s", r.err);
-	run_release(&r);
-}
-
-Test(nnunet_cmd, no_dataset_is_a_usage_error)
-{
-	struct run r;
-
-	dataset(6);
-	fake_nnunet();
-	nnunet_untouched(&r, "--device", "cpu");
-	assert_usage(&r, "no DATASET");
-	run_release(&r);
-}
-
-Test(nnunet_cmd, three_operands_are_a_usage_error)
-{
-	struct run r;
-
-	dataset(6);
-	fake_nnunet();
-	nnunet_untouched(&r, "--device", "cpu", "501", "3d_fullres", "0");
-	assert_usage(&r, "expected DATASET [CONFIGURATION]");
-	run_release(&r);
-}
-
-Test(nnunet_cmd, passes_with_trainer_is_a_usage_error)
-{
-	struct run r;
-
-	dataset(6);
-	fake_nnunet();
-	nnunet_untouched(&r, "--device", "cpu", "--trainer", "X", "--passes", "3", "501");
-	assert_usage(&r, "--passes is for the probe trainer");
-	run_release(&r);
-}
-
-Test(nnunet_cmd, run_options_that_nnunet_sets_itself_are_unknown)
-{
-	struct run r;
-
-	dataset(6);
-	fake_nnunet();
-	nnunet_untouched(&r, "--device", "cpu", "--format", "nnunet-raw", "501");
-	assert_usage(&r, "unknown option '--format'");
-	run_release(&r);
-	nnunet_untouched(&r, "--device", "cpu", "--configuration", "2d", "501");
-	assert_usage(&r, "unknown option '--configuration'");
-	run_release(&r);
+		nnunet_untouched(&r, "--device", "gpu", "501");
+		assert_usage(&r, "--device 'gpu': expected cuda or cpu");
+		run_release(&r);
+	}
 }
 
 Test(nnunet_cmd, nnUNetv2_train_not_on_PATH_says_to_activate_the_environment)
