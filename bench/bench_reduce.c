@@ -116,8 +116,17 @@ static void run_one(size_t n, size_t k, size_t slots, double fp, uint64_t seed, 
 	st->trials += (double)a.trials + 2;
 	st->rounds += (double)a.rounds + 2;
 	st->exact += exact;
-	if (!exact && getenv("BENCH_WHY"))
-		fprintf(stderr, "k=%zu seed=%llu verdict=%s nc=%zu flakes=%llu\n", k, (unsigned long long)seed, red_verdict_name(a.verdict), a.nculprits, (unsigned long long)a.flakes);
+	if (!exact && getenv("BENCH_WHY")) {
+		fprintf(stderr, "P=%zu fp=%.1f k=%zu seed=%llu verdict=%s flakes=%llu: found", slots,
+			fp, k, (unsigned long long)seed, red_verdict_name(a.verdict),
+			(unsigned long long)a.flakes);
+		for (i = 0; i < a.nculprits; i++)
+			fprintf(stderr, " %zu", a.culprits[i]);
+		fprintf(stderr, ", culprits");
+		for (i = 0; i < k; i++)
+			fprintf(stderr, " %zu", o.culprits[i]);
+		fprintf(stderr, "\n");
+	}
 	/* + the full-set run, which fails: half a pass */
 	st->passes += (a.case_runs + (double)n / 2) / (double)n;
 	st->seeds++;

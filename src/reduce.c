@@ -318,11 +318,24 @@ static void split(struct red *r, int g)
 	size_t arity = r->o.slots > 1 && share > 2 ? share : 2, n = r->nodes[g].n, i, lo = 0;
 	size_t cut = r->o.slots > 1 ? 0 : cut_of(r, g);
 	uint64_t round = r->nodes[g].known + 1;
+	bool wait = r->o.slots <= 1;
 
-	/* (With several slots, a last part left to wait, inferred to fail when
-	 * the others pass, was tried: at n=1024, P=8 it cost rounds for k >= 2,
-	 * since a part deferred by a failing sibling comes back in a remainder
-	 * that fails.) */
+	/* With slots, a part below the search's root (the full set, or the
+	 * unknown cases of a failing remainder) is one culprit's
+	 * likely home: its share of slots runs that many parts and one more
+	 * waits, inferred to fail when they all pass (a 3-way split for 2
+	 * slots instead of a binary one). When a sibling fails, the waiting
+	 * part is left to the final remainder, which covers every such part
+	 * in one run. The root is cut into as many parts as slots: the whole
+	 * set holds all the culprits, and a part left waiting there would
+	 * hide one too often. */
+	if (r->o.slots > 1 && r->nodes[g].parent >= 0 && n > arity) {
+		arity++;
+		wait = true;
+	}
+	/* (At the root too it was tried: at n=1024, P=8, k=4, 10.89 rounds
+	 * against 9.77, since a part deferred there often holds a culprit and
+	 * comes back in a remainder that fails.) */
 	if (arity > n)
 		arity = n;
 	r->nodes[g].expanded = true;
@@ -336,7 +349,7 @@ static void split(struct red *r, int g)
 		memcpy(part, r->nodes[g].cases + lo, (hi - lo) * sizeof(*part));
 		c = add_node(r, K_GROUP, part, hi - lo, g, round);
 		free(part);
-		if (r->o.slots <= 1 && i == arity - 1 && arity > 1)
+		if (wait && i == arity - 1 && arity > 1)
 			r->nodes[c].st = ST_WAIT;
 		if (r->flaky)
 			r->nodes[c].need_pass = r->o.repeat;
@@ -516,8 +529,8 @@ static int search_in(struct red *r, const size_t *cases, size_t n, uint64_t know
 	r->nodes[g].known = known;
 	r->nodes[g].share = r->o.slots;
 	r->phase = PH_SEARCH;
-	if (n == 1)
-		add_culprit(r, cases[0]);
+	if (n == 1) /* a culprit by inference: it must still fail alone */
+		add_node(r, K_ALONE, cases, 1, g, known + 1);
 	else
 		split(r, g);
 	return g;
@@ -573,6 +586,27 @@ static void no_single_culprit(struct red *r, int g, uint64_t known)
  * failed is looked at again. */
 static void contradiction(struct red *r, int g, uint64_t known)
 {
+	/* The nearest false pass is the likeliest: an inferred group's own
+	 * passing parts run again before its inference is void. */
+	if (g >= 0 && r->nodes[g].inferred && !r->nodes[g].rechecked) {
+		struct node *nd = &r->nodes[g];
+		int i, again = 0;
+
+		nd->rechecked = true;
+		for (i = 0; i < nd->nchildren; i++) {
+			struct node *c = &r->nodes[nd->first_child + i];
+
+			if (c->st == ST_PASS && c->npass) {
+				c->st = ST_PENDING;
+				c->need_pass = c->npass + 1;
+				c->fresh = true;
+				c->round = known + 1;
+				again++;
+			}
+		}
+		if (again)
+			return;
+	}
 	while (g >= 0 && r->nodes[g].inferred) {
 		r->nodes[g].st = ST_PASS;
 		r->nodes[g].inferred = false;
@@ -616,9 +650,10 @@ static void children_changed(struct red *r, int g)
 				int a = add_node(r, K_ALONE, w->cases, 1, waiting, known + 1);
 
 				(void)a;
-			} else {
+			} else if (r->o.slots <= 1) {
 				split(r, waiting);
 			}
+			/* else split with the others: split_failing() */
 		} else {
 			/* A sibling failed, so nothing is known of this part. It is
 			 * not run now: the remainder trial at the end covers it with
@@ -951,10 +986,19 @@ static void on_pass(struct red *r, int id)
 			children_changed(r, parent);
 		break;
 	case K_ALONE: {
-		/* An inferred culprit that passes alone: the inference came from a
-		 * sibling's pass, which may be false, or the crash needs more than
-		 * one case. Every inference on the way up is void; the nearest
+		/* An inferred culprit that passes alone: this pass may be false
+		 * (it is run again, once), the inference came from a sibling's
+		 * pass, which may be false, or the crash needs more than one
+		 * case. Every inference on the way up is void; the nearest
 		 * group that really failed is looked at again. */
+		if (!nd->rechecked) {
+			nd->rechecked = true;
+			nd->st = ST_PENDING;
+			nd->need_pass = nd->npass + 1;
+			nd->fresh = true;
+			nd->round = nd->known + 1;
+			return;
+		}
 		contradiction(r, parent, nd->known);
 		break;
 	}

@@ -798,3 +798,80 @@ Test(reduce, proposals_do_not_depend_on_the_order_outcomes_arrive)
 		red_free(r0);
 	}
 }
+
+/* With 8 slots at n=1024, the mean rounds of the whole run (the reducer's
+ * plus the full-set run and the empty-subset check) meet the targets of 7,
+ * 8 and 10 rounds for 1, 2 and 4 culprits, exactly for every seed. */
+Test(reduce, eight_slots_meet_the_round_targets)
+{
+	static const size_t ks[] = { 1, 2, 4 };
+	static const double targets[] = { 7, 8, 10 };
+	size_t b;
+	uint64_t seed;
+
+	for (b = 0; b < CB_ARRAY_SIZE(ks); b++) {
+		double rounds = 0;
+
+		for (seed = 1; seed <= 200; seed++) {
+			struct red_options ro = { .n = 1024, .slots = 8 };
+			struct oracle o = { .kind = ANY_CULPRIT };
+			struct red_answer ans;
+			struct red *r = red_new(&ro);
+
+			pick_culprits(&o, 1024, ks[b], seed);
+			drive(r, &o, 8, 0);
+			red_answer(r, &ans);
+			cr_assert_eq(ans.verdict, RED_CULPRITS_FOUND, "k=%zu seed=%llu: %s", ks[b],
+				     (unsigned long long)seed, red_verdict_name(ans.verdict));
+			cr_assert(same_culprits(&ans, &o), "k=%zu seed=%llu: wrong culprits", ks[b],
+				  (unsigned long long)seed);
+			rounds += (double)ans.rounds + 2;
+			red_free(r);
+		}
+		cr_assert_leq(rounds / 200, targets[b], "k=%zu: %.2f rounds on average", ks[b],
+			      rounds / 200);
+	}
+}
+
+/* A culprit is a case that failed alone: never one only inferred (the last
+ * unknown case of a failing remainder, the part left when its siblings
+ * passed), with false passes about and with one slot or several. */
+Test(reduce, every_culprit_failed_alone)
+{
+	static const size_t ns[] = { 16, 128, 1024 }, slots[] = { 1, 8 };
+	size_t a, c;
+	uint64_t seed;
+
+	for (a = 0; a < CB_ARRAY_SIZE(ns); a++)
+		for (c = 0; c < CB_ARRAY_SIZE(slots); c++)
+			for (seed = 1; seed <= 200; seed++) {
+				struct red_options ro = { .n = ns[a], .slots = slots[c] };
+				struct oracle o = { .kind = ANY_CULPRIT, .false_pass = 0.1 };
+				bool *alone = xcalloc(ns[a], sizeof(*alone));
+				struct red_trial t[8];
+				struct red_answer ans;
+				struct red *r = red_new(&ro);
+				size_t got, i, guard = 0;
+
+				pick_culprits(&o, ns[a], 4, seed);
+				while (!red_done(r)) {
+					cr_assert(guard++ < 100000, "the search does not end");
+					got = red_ask(r, t, slots[c]);
+					cr_assert(got > 0);
+					for (i = 0; i < got; i++) {
+						enum red_outcome out = oracle_run(&o, t[i].cases, t[i].n);
+
+						if (t[i].n == 1 && out == RED_FAIL)
+							alone[t[i].cases[0]] = true;
+						red_tell(r, t[i].id, out);
+					}
+				}
+				red_answer(r, &ans);
+				for (i = 0; ans.verdict == RED_CULPRITS_FOUND && i < ans.nculprits; i++)
+					cr_assert(alone[ans.culprits[i]],
+						  "n=%zu P=%zu seed=%llu: case %zu is a culprit but never failed alone",
+						  ns[a], slots[c], (unsigned long long)seed, ans.culprits[i]);
+				free(alone);
+				red_free(r);
+			}
+}

@@ -16,10 +16,14 @@
  * is known to fail. A failing group is split into `arity` parts (2 with one
  * slot: the second part of a failing group whose first part passed must
  * fail, and is not run; with P slots, the failing groups of a round share
- * the P slots, each split into 2 parts at least, so all slots stay busy);
+ * the P slots, each 2 at least, so all slots stay busy; below the full
+ * set, a group with s slots is cut into s+1 parts, s run and the last
+ * inferred to fail when they all pass, left to the final remainder when a
+ * sibling fails);
  * parts that fail are split again, parts that pass are cleared,
  * until every failing part is a single case: a culprit. Each culprit must
- * FAIL alone (one trial when it was only inferred), and the dataset minus
+ * FAIL alone (one trial when it was only inferred, as the last unknown
+ * case of a failing remainder is), and the dataset minus
  * the culprits must PASS (`confirm` times); when it fails, the search goes
  * on in the cases no pass cleared (in all of it when those turn out clean:
  * a false pass cleared a culprit). With one slot, a posterior over the
@@ -41,7 +45,9 @@
  *
  * Flakiness (adaptive; the user does not know the rate): a PASS that
  * contradicts what is known (a failing group whose parts all pass, an
- * inferred culprit that passes alone) is run again. Once a flake has been
+ * inferred culprit that passes alone) is run again, nearest first: the
+ * culprit alone, then the parts of an inferred group, then those of the
+ * group that really failed above it. Once a flake has been
  * seen (a subset that passed later fails), passes that clear cases are
  * repeated `repeat` times and the final remainder runs `confirm` times (3
  * unless set). With several slots the remainder's runs go out at once, in
