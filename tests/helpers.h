@@ -5,6 +5,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #define MAX_ARGS 32
 
@@ -83,9 +84,12 @@ void tmpdir_teardown(void);
 /* Writes data to dir/name; returns the path, which the caller frees. */
 char *write_file(const char *dir, const char *name, const char *data);
 
-/* Starts the binary with the given arguments (NULL-terminated) in the
- * background, stdin from /dev/null, stdout and stderr into the files named;
- * returns its pid. */
+/* Starts argv (argv[0] a path; NULL-terminated) in the background, stdin
+ * from /dev/null, stdout and stderr into the files named (exit 126: they
+ * could not be opened; 127: argv[0] could not be run); returns its pid. */
+pid_t spawn_argv(char *const *argv, const char *out_path, const char *err_path);
+
+/* spawn_argv() of the binary with the given arguments (NULL-terminated). */
 int spawn_bg(const char *out_path, const char *err_path, ...);
 
 /* Waits for pid and returns its exit status; a death by signal fails. */

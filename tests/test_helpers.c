@@ -308,16 +308,10 @@ char *write_file(const char *dir, const char *name, const char *data)
 }
 
 
-int spawn_bg(const char *out_path, const char *err_path, ...)
+pid_t spawn_argv(char *const *argv, const char *out_path, const char *err_path)
 {
-	char *argv[MAX_ARGS + 2];
-	va_list ap;
-	pid_t pid;
+	pid_t pid = fork();
 
-	va_start(ap, err_path);
-	collect_args(argv, ap);
-	va_end(ap);
-	pid = fork();
 	cr_assert(pid >= 0);
 	if (pid == 0) {
 		int in = open("/dev/null", O_RDONLY);
@@ -331,6 +325,17 @@ int spawn_bg(const char *out_path, const char *err_path, ...)
 		_exit(127);
 	}
 	return pid;
+}
+
+int spawn_bg(const char *out_path, const char *err_path, ...)
+{
+	char *argv[MAX_ARGS + 2];
+	va_list ap;
+
+	va_start(ap, err_path);
+	collect_args(argv, ap);
+	va_end(ap);
+	return spawn_argv(argv, out_path, err_path);
 }
 
 int wait_exit(int pid)

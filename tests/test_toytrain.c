@@ -32,19 +32,7 @@ static void exec_capture(struct run *r, const char *name, char **argv)
 
 	snprintf(out_path, sizeof(out_path), "%s/%s.out", tmpdir, name);
 	snprintf(err_path, sizeof(err_path), "%s/%s.err", tmpdir, name);
-	pid = fork();
-	cr_assert(pid >= 0);
-	if (pid == 0) {
-		int in = open("/dev/null", O_RDONLY);
-		int out = open(out_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-		int err = open(err_path, O_WRONLY | O_CREAT | O_TRUNC, 0644);
-
-		if (in < 0 || out < 0 || err < 0 || dup2(in, 0) < 0 || dup2(out, 1) < 0 ||
-		    dup2(err, 2) < 0)
-			_exit(126);
-		execv(argv[0], argv);
-		_exit(127);
-	}
+	pid = spawn_argv(argv, out_path, err_path);
 	cr_assert(waitpid(pid, &status, 0) == pid);
 	cr_assert(!WIFSIGNALED(status), "%s was killed by signal %d", argv[0], WTERMSIG(status));
 	r->code = WEXITSTATUS(status);
