@@ -89,6 +89,13 @@ char *write_file(const char *dir, const char *name, const char *data);
  * could not be opened; 127: argv[0] could not be run); returns its pid. */
 pid_t spawn_argv(char *const *argv, const char *out_path, const char *err_path);
 
+/* Fails the test when this process still has a child (who: what should
+ * have reaped it, for the message). */
+void assert_no_children(const char *who);
+
+/* How many file descriptors this process has open (/proc/self/fd). */
+int count_fds(void);
+
 /* spawn_argv() of the binary with the given arguments (NULL-terminated). */
 int spawn_bg(const char *out_path, const char *err_path, ...);
 

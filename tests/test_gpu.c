@@ -60,26 +60,6 @@ static long long now_ms(void)
 	return (long long)t.tv_sec * 1000 + t.tv_nsec / 1000000;
 }
 
-/* The query's child must be reaped: this process has no child left. */
-static void assert_no_children(void)
-{
-	errno = 0;
-	cr_assert(waitpid(-1, NULL, WNOHANG) == -1 && errno == ECHILD,
-		  "gpu_discover left a child process behind");
-}
-
-static int count_fds(void)
-{
-	DIR *d = opendir("/proc/self/fd");
-	int n = 0;
-
-	cr_assert(d);
-	while (readdir(d))
-		n++;
-	closedir(d);
-	return n;
-}
-
 static void assert_contains(const char *s, const char *part)
 {
 	cr_assert(strstr(s, part), "expected \"%s\" in \"%s\"", part, s);
@@ -99,7 +79,7 @@ Test(gpu, discover_this_machine)
 
 	cr_assert(setenv("CASEBISECT_CUDART", "/nonexistent/libcudart-missing.so", 1) == 0);
 	gpu_discover(&info, 20000);
-	assert_no_children();
+	assert_no_children("gpu_discover");
 	if (info.available) {
 		cr_assert(info.count >= 1 && info.count <= GPU_MAX);
 		cr_assert(info.library[0], "no library named for the answer");
@@ -132,7 +112,7 @@ Test(gpu, fake_four_devices)
 	use_fake("FAKE_CUDA_DEVICES=4", "FAKE_CUDA_CC=8.6", "FAKE_CUDA_DRIVER=12080",
 		 "FAKE_CUDA_RUNTIME=12040", NULL);
 	gpu_discover(&info, 10000);
-	assert_no_children();
+	assert_no_children("gpu_discover");
 	cr_assert(info.available, "reason: %s", info.reason);
 	cr_assert_str_empty(info.reason);
 	cr_assert_str_eq(info.library, fake());
@@ -155,7 +135,7 @@ Test(gpu, fake_error_is_named)
 {
 	use_fake("FAKE_CUDA_DEVICES=4", "FAKE_CUDA_FAIL=1", NULL);
 	gpu_discover(&info, 10000);
-	assert_no_children();
+	assert_no_children("gpu_discover");
 	cr_assert(!info.available);
 	cr_assert_eq(info.count, 0);
 	assert_contains(info.reason, "libfakecudart.so: cudaGetDeviceCount failed: "
@@ -182,7 +162,7 @@ Test(gpu, fake_zero_devices)
 {
 	use_fake("FAKE_CUDA_DEVICES=0", NULL);
 	gpu_discover(&info, 10000);
-	assert_no_children();
+	assert_no_children("gpu_discover");
 	cr_assert(!info.available);
 	cr_assert_eq(info.count, 0);
 	assert_contains(info.reason, "cudaErrorNoDevice");
@@ -226,14 +206,14 @@ Test(gpu, hang_ends_at_the_timeout)
 	errno = 0;
 	cr_assert(kill((pid_t)pid, 0) == -1 && errno == ESRCH,
 		  "the hung query process %ld still exists", pid);
-	assert_no_children();
+	assert_no_children("gpu_discover");
 }
 
 Test(gpu, crash_of_the_query_is_an_answer)
 {
 	use_fake("FAKE_CUDA_DEVICES=4", "FAKE_CUDA_CRASH=1", NULL);
 	gpu_discover(&info, 10000);
-	assert_no_children();
+	assert_no_children("gpu_discover");
 	cr_assert(!info.available);
 	assert_contains(info.reason, "cudaGetDeviceCount crashed");
 	assert_contains(info.reason, "signal 9");
@@ -250,7 +230,7 @@ Test(gpu, repeated_discovery_leaks_no_descriptor)
 		cr_assert(info.available, "reason: %s", info.reason);
 	}
 	cr_assert_eq(count_fds(), before);
-	assert_no_children();
+	assert_no_children("gpu_discover");
 }
 
 /* ---- where the runtime is found ---- */
@@ -309,7 +289,7 @@ static void search_only(void)
 static void expect_found(const char *path)
 {
 	gpu_discover(&info, 10000);
-	assert_no_children();
+	assert_no_children("gpu_discover");
 	cr_assert(info.available, "reason: %s", info.reason);
 	cr_assert_str_eq(info.library, path);
 	cr_assert_eq(info.count, 2);
@@ -385,7 +365,7 @@ Test(gpu_find, explicit_library_answers_alone)
 	cr_assert(setenv("CASEBISECT_CUDART", "/nonexistent/libcudart-missing.so", 1) == 0);
 	cr_assert(putenv((char *)"FAKE_CUDA_DEVICES=3") == 0);
 	gpu_discover_from(&info, fake(), 10000);
-	assert_no_children();
+	assert_no_children("gpu_discover");
 	cr_assert(info.available, "reason: %s", info.reason);
 	cr_assert_str_eq(info.library, fake());
 	cr_assert_eq(info.count, 3);
@@ -430,7 +410,7 @@ Test(gpu_probe, healthy_device)
 	cr_assert_eq(gpu_probe(&info, 0, 10000, err, sizeof(err)), 0, "%s", err);
 	cr_assert_eq(gpu_probe(&info, 1, 10000, err, sizeof(err)), 0, "%s", err);
 	cr_assert_str_eq(err, "untouched");
-	assert_no_children();
+	assert_no_children("gpu_discover");
 }
 
 Test(gpu_probe, allocation_fails_on_one_device)
@@ -455,7 +435,7 @@ Test(gpu_probe, allocation_fails_on_one_device)
 	cr_assert_eq(r[1].state, GPU_PROBE_FAILED);
 	cr_assert_eq(r[1].error_code, 2);
 	cr_assert_str_eq(r[1].error_name, "cudaErrorMemoryAllocation");
-	assert_no_children();
+	assert_no_children("gpu_discover");
 }
 
 Test(gpu_probe, illegal_address_at_synchronize)
@@ -495,7 +475,7 @@ Test(gpu_probe, hang_is_killed_at_the_timeout)
 	errno = 0;
 	cr_assert(kill((pid_t)pid, 0) == -1 && errno == ESRCH,
 		  "the hung probe process %ld still exists", pid);
-	assert_no_children();
+	assert_no_children("gpu_discover");
 }
 
 Test(gpu_probe, devices_are_probed_at_once)
@@ -518,7 +498,7 @@ Test(gpu_probe, devices_are_probed_at_once)
 	}
 	cr_assert_float_eq(r[0].seconds, 0.6, 1e-9);
 	assert_contains(r[3].error, "cudaDeviceSynchronize did not return within 0.6 s");
-	assert_no_children();
+	assert_no_children("gpu_discover");
 }
 
 Test(gpu_probe, crash_is_a_failure)
@@ -531,7 +511,7 @@ Test(gpu_probe, crash_is_a_failure)
 	cr_assert_eq(r.state, GPU_PROBE_FAILED);
 	cr_assert_str_eq(r.error, "the probe process was killed by signal 9 (Killed) in "
 				  "cudaMemset (64 MiB)");
-	assert_no_children();
+	assert_no_children("gpu_discover");
 }
 
 Test(gpu_probe, through_the_driver_api)
@@ -565,7 +545,7 @@ Test(gpu_probe, device_not_found_or_no_gpu)
 	cr_assert_eq(gpu_probe(&info, 0, 10000, err, sizeof(err)), -1);
 	assert_contains(err, "device 0: no GPU available: ");
 	assert_contains(err, "cudaErrorNoDevice");
-	assert_no_children();
+	assert_no_children("gpu_discover");
 }
 
 Test(gpu_probe, repeated_probes_leak_no_descriptor)
@@ -579,7 +559,7 @@ Test(gpu_probe, repeated_probes_leak_no_descriptor)
 		cr_assert_eq(gpu_probe(&info, 1, 10000, NULL, 0), -1);
 	}
 	cr_assert_eq(count_fds(), before);
-	assert_no_children();
+	assert_no_children("gpu_discover");
 }
 
 /* ---- gpu_select ---- */

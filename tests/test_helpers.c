@@ -481,3 +481,22 @@ const char nnunet_plans_json[] =
 	"  \"2d\": {\"data_identifier\": \"nnUNetPlans_2d\", \"batch_size\": 12},\n"
 	"  \"3d_fullres\": {\"data_identifier\": \"nnUNetPlans_3d_fullres\", \"batch_size\": 2},\n"
 	"  \"3d_cascade_fullres\": {\"inherits_from\": \"3d_fullres\"}}}\n";
+
+void assert_no_children(const char *who)
+{
+	errno = 0;
+	cr_assert(waitpid(-1, NULL, WNOHANG) == -1 && errno == ECHILD,
+		  "%s left a child process behind", who);
+}
+
+int count_fds(void)
+{
+	DIR *d = opendir("/proc/self/fd");
+	int n = 0;
+
+	cr_assert(d);
+	while (readdir(d))
+		n++;
+	closedir(d);
+	return n;
+}
