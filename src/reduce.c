@@ -541,30 +541,40 @@ static bool busy(const struct node *nd)
 	return nd->st == ST_PENDING || nd->st == ST_FLIGHT || nd->st == ST_WAIT;
 }
 
+/* Once per group: the parts of g that passed run again (each needs one
+ * pass more), ready after round `known`. True when any does, so the caller
+ * waits for them. */
+static bool recheck_passing_parts(struct red *r, int g, uint64_t known)
+{
+	struct node *nd = &r->nodes[g];
+	int i, again = 0;
+
+	if (nd->rechecked)
+		return false;
+	nd->rechecked = true;
+	for (i = 0; i < nd->nchildren; i++) {
+		struct node *c = &r->nodes[nd->first_child + i];
+
+		if (c->st == ST_PASS && c->npass) {
+			c->st = ST_PENDING;
+			c->need_pass = c->npass + 1;
+			c->fresh = true;
+			c->round = known + 1;
+			again++;
+		}
+	}
+	return again > 0;
+}
+
 /* A failing group whose parts all pass (known by the end of round
  * `known`): run the passing parts again once; when they still pass, the
  * group needs more than one case: ddmin. */
 static void no_single_culprit(struct red *r, int g, uint64_t known)
 {
 	struct node *nd = &r->nodes[g];
-	int i, again = 0;
 
-	if (!nd->rechecked) {
-		nd->rechecked = true;
-		for (i = 0; i < nd->nchildren; i++) {
-			struct node *c = &r->nodes[nd->first_child + i];
-
-			if (c->st == ST_PASS && c->npass) {
-				c->st = ST_PENDING;
-				c->need_pass = c->npass + 1;
-				c->fresh = true;
-				c->round = known + 1;
-				again++;
-			}
-		}
-		if (again)
-			return;
-	}
+	if (recheck_passing_parts(r, g, known))
+		return;
 	nd->expanded = true;
 	if (nd->narrowed) {
 		/* The remainder failed, yet none of its unknown cases does: a
@@ -588,25 +598,8 @@ static void contradiction(struct red *r, int g, uint64_t known)
 {
 	/* The nearest false pass is the likeliest: an inferred group's own
 	 * passing parts run again before its inference is void. */
-	if (g >= 0 && r->nodes[g].inferred && !r->nodes[g].rechecked) {
-		struct node *nd = &r->nodes[g];
-		int i, again = 0;
-
-		nd->rechecked = true;
-		for (i = 0; i < nd->nchildren; i++) {
-			struct node *c = &r->nodes[nd->first_child + i];
-
-			if (c->st == ST_PASS && c->npass) {
-				c->st = ST_PENDING;
-				c->need_pass = c->npass + 1;
-				c->fresh = true;
-				c->round = known + 1;
-				again++;
-			}
-		}
-		if (again)
-			return;
-	}
+	if (g >= 0 && r->nodes[g].inferred && recheck_passing_parts(r, g, known))
+		return;
 	while (g >= 0 && r->nodes[g].inferred) {
 		r->nodes[g].st = ST_PASS;
 		r->nodes[g].inferred = false;
