@@ -68,6 +68,19 @@ char *at(const char *rel);
 void mkdir_at(const char *rel);
 void put(const char *rel, const char *data);
 
+/* examples/mkcases into tmpdir/NAME: a raw dataset of `cases` cases with
+ * the bad ones given ("case_004=7", NULL-terminated; may be NULL). The
+ * caller frees the path. */
+char *mkcases_in(const char *name, int cases, const char *const *bad);
+
+/* The JSON file at path, parsed (the caller deletes it); fails the test when
+ * it cannot be read or parsed. */
+struct cJSON *read_json(const char *path);
+
+/* The culprits of WORKDIR/report.json, space separated, in order (the
+ * caller frees it); its verdict into verdict when that is not NULL. */
+char *report_culprits(const char *workdir, char *verdict, size_t vsize);
+
 /* Every entry under dir with its type, mode, size, mtime and a checksum of
  * its bytes (a link: its target), one a line: two snapshots differ when
  * anything was changed, created or removed. The caller frees it. */

@@ -790,22 +790,10 @@ Test(audit, preprocessed_reads_gt_segmentations)
 
 /* ---- the command ---- */
 
-static char *mkcases(const char *rel, const char *ncases, const char *bad)
-{
-	char *mk = src_file("examples/mkcases"), *dir = at(rel), *cmd;
-
-	cmd = bad ? fmt("'%s' --cases %s --bad %s '%s' >/dev/null", mk, ncases, bad, dir)
-		  : fmt("'%s' --cases %s '%s' >/dev/null", mk, ncases, dir);
-	cr_assert(system(cmd) == 0, "mkcases failed: %s", cmd);
-	free(cmd);
-	free(mk);
-	return dir;
-}
-
 Test(audit, cli_table_summary_and_exit_status)
 {
 	struct run r;
-	char *bad = mkcases("bad", "8", "case_004=255"), *good = mkcases("good", "4", NULL);
+	char *bad = mkcases_in("bad", 8, (const char *const[]){ "case_004=255", NULL }), *good = mkcases_in("good", 4, NULL);
 	char *line;
 
 	run(&r, "audit", bad);
@@ -831,7 +819,7 @@ Test(audit, cli_table_summary_and_exit_status)
 Test(audit, cli_json_shape)
 {
 	struct run r;
-	char *bad = mkcases("bad", "6", "case_002=7");
+	char *bad = mkcases_in("bad", 6, (const char *const[]){ "case_002=7", NULL });
 	cJSON *doc, *c, *f, *s;
 
 	run(&r, "audit", "--json", bad);
@@ -865,7 +853,7 @@ Test(audit, cli_json_shape)
 Test(audit, cli_jobs_give_the_same_answer)
 {
 	struct run r1, r4;
-	char *bad = mkcases("bad", "24", "case_003=9 --bad case_017=200 --bad case_020=65535");
+	char *bad = mkcases_in("bad", 24, (const char *const[]){ "case_003=9", "case_017=200", "case_020=65535", NULL });
 	cJSON *a, *b;
 
 	run(&r1, "audit", "--json", "--jobs", "1", bad);
@@ -886,7 +874,7 @@ Test(audit, cli_jobs_give_the_same_answer)
 Test(audit, cli_usage_errors_exit_2)
 {
 	struct run r;
-	char *ds = mkcases("ds", "2", NULL), *missing = at("nope");
+	char *ds = mkcases_in("ds", 2, NULL), *missing = at("nope");
 
 	run(&r, "audit");
 	assert_usage_error(&r);
@@ -989,7 +977,7 @@ Test(audit, big_endian_files_nifti1_and_nifti2)
  * "background", ...}): one class per entry, so 7 is out of bounds. */
 Test(audit, decathlon_labels_map_values_to_names)
 {
-	char *ds = mkcases("ds", "4", "case_002=7"), *files, *text, *json;
+	char *ds = mkcases_in("ds", 4, (const char *const[]){ "case_002=7", NULL }), *files, *text, *json;
 	size_t i;
 	struct run r;
 

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include <criterion/criterion.h>
+#include <cjson/cJSON.h>
 
 #include "casebisect/util.h"
 #include "helpers.h"
@@ -499,4 +500,51 @@ int count_fds(void)
 		n++;
 	closedir(d);
 	return n;
+}
+
+char *mkcases_in(const char *name, int cases, const char *const *bad)
+{
+	char *mk = src_file("examples/mkcases"), *dir = at(name);
+	char cmd[8192];
+	size_t len;
+
+	len = (size_t)snprintf(cmd, sizeof(cmd), "'%s' --cases %d", mk, cases);
+	for (; bad && *bad; bad++)
+		len += (size_t)snprintf(cmd + len, sizeof(cmd) - len, " --bad %s", *bad);
+	snprintf(cmd + len, sizeof(cmd) - len, " '%s' >/dev/null", dir);
+	cr_assert(system(cmd) == 0, "mkcases failed: %s", cmd);
+	free(mk);
+	return dir;
+}
+
+cJSON *read_json(const char *path)
+{
+	char *text = cb_read_file(path, NULL);
+	cJSON *o;
+
+	cr_assert(text, "cannot read %s", path);
+	o = cJSON_Parse(text);
+	cr_assert(o, "%s is not JSON:\n%s", path, text);
+	free(text);
+	return o;
+}
+
+char *report_culprits(const char *workdir, char *verdict, size_t vsize)
+{
+	char *path = cb_fmt("%s/report.json", workdir), *out = xstrdup("");
+	cJSON *o = read_json(path), *c;
+
+	if (verdict)
+		cb_strlcpy(verdict, cJSON_GetStringValue(cJSON_GetObjectItem(o, "verdict")), vsize);
+	cJSON_ArrayForEach(c, cJSON_GetObjectItem(o, "culprits"))
+	{
+		char *next = cb_fmt("%s%s%s", out, *out ? " " : "",
+				    cJSON_GetStringValue(cJSON_GetObjectItem(c, "case")));
+
+		free(out);
+		out = next;
+	}
+	cJSON_Delete(o);
+	free(path);
+	return out;
 }

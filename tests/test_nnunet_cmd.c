@@ -142,15 +142,12 @@ static void assert_usage(const struct run *r, const char *need)
 	cr_assert(strstr(r->err, "casebisect help nnunet"), "%s", r->err);
 }
 
-static cJSON *read_json(const char *rel)
+/* tmpdir/wd/run.json, where short_run's run leaves it, parsed. */
+static cJSON *read_run_json(void)
 {
-	char *path = at(rel), *text = cb_read_file(path, NULL);
-	cJSON *o;
+	char *path = at("wd/run.json");
+	cJSON *o = read_json(path);
 
-	cr_assert(text, "cannot read %s", path);
-	o = cJSON_Parse(text);
-	cr_assert(o, "%s is not JSON:\n%s", path, text);
-	free(text);
 	free(path);
 	return o;
 }
@@ -557,7 +554,7 @@ Test(nnunet_cmd, the_probe_command_and_environment)
 	dataset(6);
 	fake_nnunet();
 	short_run(&r, "501");
-	o = read_json("wd/run.json");
+	o = read_run_json();
 	cmd = lines_of(cJSON_GetObjectItemCaseSensitive(o, "command"));
 	launcher = line_at(cmd, 0);
 	cr_assert(launcher[0] == '/' && ends_with(launcher, "/harness/nnunet/casebisect-nnunet-train"),
@@ -613,7 +610,7 @@ Test(nnunet_cmd, env_replaces_what_nnunet_sets_and_cuda_adds_omp_threads)
 	dataset(6);
 	fake_nnunet();
 	short_run(&r, "--device", "cuda", "--env", "nnUNet_n_proc_DA=2", "501");
-	o = read_json("wd/run.json");
+	o = read_run_json();
 	envs = lines_of(cJSON_GetObjectItemCaseSensitive(o, "env"));
 	cr_assert_str_eq(envs, "OMP_NUM_THREADS=1\nnnUNet_n_proc_DA=2\n");
 	free(envs);
@@ -655,7 +652,7 @@ Test(nnunet_cmd, own_trainer_runs_nnUNetv2_train_on_its_fold)
 	fake_nnunet();
 	short_run(&r, "--trainer", "MyTrainer", "--fold", "0", "501");
 	cr_assert(strstr(r.out, "trainer MyTrainer\n"), "%s", r.out);
-	o = read_json("wd/run.json");
+	o = read_run_json();
 	cmd = lines_of(cJSON_GetObjectItemCaseSensitive(o, "command"));
 	cr_assert_str_eq(cmd, want);
 	opt = cJSON_GetObjectItemCaseSensitive(o, "options");
@@ -684,7 +681,7 @@ Test(nnunet_cmd, own_trainer_runs_nnUNetv2_train_on_its_fold)
 	free(s);
 	short_run(&r, "--trainer", "MyTrainer", "--fold", "0", "--pass-pattern", "epoch 0 done",
 		  "501");
-	o = read_json("wd/run.json");
+	o = read_run_json();
 	opt = cJSON_GetObjectItemCaseSensitive(o, "options");
 	cr_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(opt, "pass_pattern")),
 			 "epoch 0 done");

@@ -17,55 +17,6 @@
 
 TestSuite(run, .init = tmpdir_setup, .fini = tmpdir_teardown);
 
-/* examples/mkcases into tmpdir/NAME with the given bad cases ("case_004=7",
- * NULL-terminated); the caller frees the path. */
-static char *make_dataset(const char *name, int cases, const char *const *bad)
-{
-	char *mk = src_file("examples/mkcases"), *dir = cb_fmt("%s/%s", tmpdir, name);
-	char cmd[8192];
-	size_t len;
-
-	len = (size_t)snprintf(cmd, sizeof(cmd), "'%s' --cases %d", mk, cases);
-	for (; bad && *bad; bad++)
-		len += (size_t)snprintf(cmd + len, sizeof(cmd) - len, " --bad %s", *bad);
-	snprintf(cmd + len, sizeof(cmd) - len, " '%s' >/dev/null", dir);
-	cr_assert(system(cmd) == 0, "mkcases failed: %s", cmd);
-	free(mk);
-	return dir;
-}
-
-static cJSON *read_json(const char *path)
-{
-	char *text = cb_read_file(path, NULL);
-	cJSON *o;
-
-	cr_assert(text, "cannot read %s", path);
-	o = cJSON_Parse(text);
-	cr_assert(o, "%s is not JSON: %s", path, text);
-	free(text);
-	return o;
-}
-
-/* The culprits of WORKDIR/report.json, space separated, in order. */
-static char *report_culprits(const char *workdir, char *verdict, size_t vsize)
-{
-	char *path = cb_fmt("%s/report.json", workdir), *out = xstrdup("");
-	cJSON *o = read_json(path), *c;
-
-	cb_strlcpy(verdict, cJSON_GetStringValue(cJSON_GetObjectItem(o, "verdict")), vsize);
-	cJSON_ArrayForEach(c, cJSON_GetObjectItem(o, "culprits"))
-	{
-		char *next = cb_fmt("%s%s%s", out, *out ? " " : "",
-				    cJSON_GetStringValue(cJSON_GetObjectItem(c, "case")));
-
-		free(out);
-		out = next;
-	}
-	cJSON_Delete(o);
-	free(path);
-	return out;
-}
-
 static size_t journal_lines(const char *workdir)
 {
 	char *path = cb_fmt("%s/journal.jsonl", workdir), *text = cb_read_file(path, NULL);
@@ -129,7 +80,7 @@ Test(run, bundle_repro_reproduces_the_failure_alone)
 {
 	static const char *const bad[] = { "case_002=9", NULL };
 	struct run r, c;
-	char *ds = make_dataset("ds", 8, bad), *wd = cb_fmt("%s/wd", tmpdir);
+	char *ds = mkcases_in("ds", 8, bad), *wd = cb_fmt("%s/wd", tmpdir);
 	char *toy = src_file("harness/toytrain"), cmd[8192], *log = cb_fmt("%s/repro.log", tmpdir);
 
 	run(&r, "run", "--workdir", wd, "--gpus", "none", ds, "--", toy, "--cases-file",
@@ -150,7 +101,7 @@ Test(run, bundle_repro_reproduces_the_failure_alone)
 Test(run, a_dataset_that_does_not_crash_is_not_reproduced)
 {
 	struct run r;
-	char *ds = make_dataset("ds", 6, NULL), *wd = cb_fmt("%s/wd", tmpdir);
+	char *ds = mkcases_in("ds", 6, NULL), *wd = cb_fmt("%s/wd", tmpdir);
 	char *toy = src_file("harness/toytrain"), verdict[64], *culprits;
 
 	run(&r, "run", "--workdir", wd, "--gpus", "none", ds, "--", toy, "--cases-file",
@@ -175,7 +126,7 @@ Test(run, max_trials_one_runs_one_trial_and_resume_goes_on)
 {
 	static const char *const bad[] = { "case_002=7", NULL };
 	struct run r;
-	char *ds = make_dataset("ds", 8, bad), *wd = cb_fmt("%s/wd", tmpdir);
+	char *ds = mkcases_in("ds", 8, bad), *wd = cb_fmt("%s/wd", tmpdir);
 	char *toy = src_file("harness/toytrain"), verdict[64], *culprits;
 
 	run(&r, "run", "--workdir", wd, "--gpus", "none", "--max-trials", "1", ds, "--", toy,
@@ -208,7 +159,7 @@ Test(run, a_crash_that_needs_no_data_is_not_data_dependent)
 {
 	static const char *const bad[] = { "case_001=7", NULL };
 	struct run r;
-	char *ds = make_dataset("ds", 4, bad), *wd = cb_fmt("%s/wd", tmpdir), verdict[64], *c;
+	char *ds = mkcases_in("ds", 4, bad), *wd = cb_fmt("%s/wd", tmpdir), verdict[64], *c;
 
 	run(&r, "run", "--workdir", wd, "--gpus", "none", ds, "--", "/usr/bin/python3", "-c",
 	    "import sys, torch; torch.zeros(3)[5]", "{cases_file}");
@@ -226,7 +177,7 @@ Test(run, real_pytorch_trainer_finds_its_culprit)
 {
 	static const char *const bad[] = { "case_005=255", NULL };
 	struct run r;
-	char *ds = make_dataset("ds", 8, bad), *wd = cb_fmt("%s/wd", tmpdir), verdict[64], *c;
+	char *ds = mkcases_in("ds", 8, bad), *wd = cb_fmt("%s/wd", tmpdir), verdict[64], *c;
 	char *train = src_file("harness/torchtrain.py");
 
 	run(&r, "run", "--workdir", wd, "--gpus", "none", "--jobs", "2", ds, "--",
@@ -250,7 +201,7 @@ Test(run, target_log_from_a_bug_report)
 {
 	static const char *const bad[] = { "case_003=7", NULL };
 	struct run r;
-	char *ds = make_dataset("ds", 8, bad), *wd = cb_fmt("%s/wd", tmpdir), verdict[64], *c;
+	char *ds = mkcases_in("ds", 8, bad), *wd = cb_fmt("%s/wd", tmpdir), verdict[64], *c;
 	char *toy = src_file("harness/toytrain"), *cpu_log = src_file("tests/logs/torch-cpu-cross-entropy.log");
 	char *gpu_log = corpus_file("078-nnunet-37-v1-dice-loss-apex-device-assert.txt"), *wd2 = cb_fmt("%s/wd2", tmpdir);
 
@@ -289,7 +240,7 @@ Test(run, kill_9_mid_search_then_resume)
 {
 	static const char *const bad[] = { "case_006=7", "case_019=7", NULL };
 	struct run r;
-	char *ds = make_dataset("ds", 24, bad), *wd = cb_fmt("%s/wd", tmpdir);
+	char *ds = mkcases_in("ds", 24, bad), *wd = cb_fmt("%s/wd", tmpdir);
 	char *ref = cb_fmt("%s/ref", tmpdir), *toy = src_file("harness/toytrain");
 	char *out = cb_fmt("%s/out", tmpdir), *err = cb_fmt("%s/err", tmpdir), marker[64];
 	char verdict[64], *c1, *c2;
@@ -339,7 +290,7 @@ Test(run, report_renders_again_from_the_journal)
 {
 	static const char *const bad[] = { "case_001=7", NULL };
 	struct run r, j;
-	char *ds = make_dataset("ds", 6, bad), *wd = cb_fmt("%s/wd", tmpdir);
+	char *ds = mkcases_in("ds", 6, bad), *wd = cb_fmt("%s/wd", tmpdir);
 	char *toy = src_file("harness/toytrain"), *path = cb_fmt("%s/report.md", wd), *before;
 
 	run(&r, "run", "--workdir", wd, "--gpus", "none", "--env-cmd", "echo torch 9.9.9; echo on-stderr >&2",
@@ -376,7 +327,7 @@ Test(run, bad_work_directories_and_commands_are_refused)
 {
 	static const char *const bad[] = { "case_001=7", NULL };
 	struct run r;
-	char *ds = make_dataset("ds", 4, bad), *wd = cb_fmt("%s/wd", tmpdir);
+	char *ds = mkcases_in("ds", 4, bad), *wd = cb_fmt("%s/wd", tmpdir);
 	char *toy = src_file("harness/toytrain");
 
 	/* a non-empty folder that is not a work directory */
@@ -443,7 +394,7 @@ Test(run, a_sick_gpu_is_probed_and_taken_out_of_the_rotation)
 {
 	static const char *const bad[] = { "case_002=7", NULL };
 	struct run r;
-	char *ds = make_dataset("ds", 8, bad), *wd = cb_fmt("%s/wd", tmpdir), verdict[64], *c;
+	char *ds = mkcases_in("ds", 8, bad), *wd = cb_fmt("%s/wd", tmpdir), verdict[64], *c;
 	char *toy = src_file("harness/toytrain"), *script, *body;
 
 	body = cb_fmt("#!/bin/sh\n"
@@ -474,7 +425,7 @@ Test(run, ctrl_c_exits_5_and_resume_finishes)
 {
 	static const char *const bad[] = { "case_003=7", NULL };
 	struct run r;
-	char *ds = make_dataset("ds", 12, bad), *wd = cb_fmt("%s/wd", tmpdir);
+	char *ds = mkcases_in("ds", 12, bad), *wd = cb_fmt("%s/wd", tmpdir);
 	char *toy = src_file("harness/toytrain"), *out = cb_fmt("%s/out", tmpdir);
 	char *err = cb_fmt("%s/err", tmpdir), *text, verdict[64], *c;
 	int pid, i;
@@ -518,7 +469,7 @@ Test(run, json_events_are_one_object_per_line)
 {
 	static const char *const bad[] = { "case_001=7", NULL };
 	struct run r;
-	char *ds = make_dataset("ds", 6, bad), *wd = cb_fmt("%s/wd", tmpdir);
+	char *ds = mkcases_in("ds", 6, bad), *wd = cb_fmt("%s/wd", tmpdir);
 	char *toy = src_file("harness/toytrain"), *line = NULL;
 	size_t i, n;
 	cJSON *o;
@@ -565,7 +516,7 @@ Test(run, prior_none_and_a_wrong_prior_still_find_the_culprit)
 {
 	static const char *const bad[] = { "case_005=7", NULL };
 	struct run r;
-	char *ds = make_dataset("ds", 8, bad), *wd = cb_fmt("%s/wd", tmpdir);
+	char *ds = mkcases_in("ds", 8, bad), *wd = cb_fmt("%s/wd", tmpdir);
 	char *wd2 = cb_fmt("%s/wd2", tmpdir), *toy = src_file("harness/toytrain"), verdict[64], *c;
 	char *md;
 
@@ -608,7 +559,7 @@ Test(run, prior_none_and_a_wrong_prior_still_find_the_culprit)
 Test(run, labels_wrong_in_every_case_are_dataset_wide)
 {
 	struct run r;
-	char *ds = make_dataset("ds", 12, NULL), *wd = cb_fmt("%s/wd", tmpdir);
+	char *ds = mkcases_in("ds", 12, NULL), *wd = cb_fmt("%s/wd", tmpdir);
 	char *toy = src_file("harness/toytrain"), verdict[64], *c;
 
 	declare_two_labels(ds);
@@ -643,7 +594,7 @@ Test(run, batch_lines_name_each_culprit_in_turn)
 {
 	static const char *const bad[] = { "case_013=7", "case_042=7", NULL };
 	struct run r;
-	char *ds = make_dataset("ds", 64, bad), *wd = cb_fmt("%s/wd", tmpdir), verdict[64], *c;
+	char *ds = mkcases_in("ds", 64, bad), *wd = cb_fmt("%s/wd", tmpdir), verdict[64], *c;
 	char *toy = src_file("harness/toytrain");
 
 	run(&r, "run", "--workdir", wd, "--gpus", "none", "--prior", "batch", ds, "--", toy,

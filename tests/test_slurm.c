@@ -129,47 +129,7 @@ TestSuite(slurm_lines);
 
 /* ---- helpers ---- */
 
-static char *make_dataset(const char *name, int cases)
-{
-	char *mk = src_file("examples/mkcases"), *dir = cb_fmt("%s/%s", tmpdir, name);
-	char *cmd = cb_fmt("'%s' --cases %d --bad case_004=7 --bad case_009=9 '%s' >/dev/null", mk,
-			   cases, dir);
-
-	cr_assert(system(cmd) == 0, "mkcases failed: %s", cmd);
-	free(cmd);
-	free(mk);
-	return dir;
-}
-
-static cJSON *read_json(const char *path)
-{
-	char *text = cb_read_file(path, NULL);
-	cJSON *o;
-
-	cr_assert(text, "cannot read %s", path);
-	o = cJSON_Parse(text);
-	cr_assert(o, "%s is not JSON", path);
-	free(text);
-	return o;
-}
-
-static char *culprits_of(const char *workdir)
-{
-	char *path = cb_fmt("%s/report.json", workdir), *out = xstrdup("");
-	cJSON *o = read_json(path), *c;
-
-	cJSON_ArrayForEach(c, cJSON_GetObjectItem(o, "culprits"))
-	{
-		char *next = cb_fmt("%s%s%s", out, *out ? " " : "",
-				    cJSON_GetStringValue(cJSON_GetObjectItem(c, "case")));
-
-		free(out);
-		out = next;
-	}
-	cJSON_Delete(o);
-	free(path);
-	return out;
-}
+static const char *const slurm_bad[] = { "case_004=7", "case_009=9", NULL };
 
 /* The journal's lines, parsed; *n of them. */
 static cJSON **journal(const char *workdir, size_t *n)
@@ -258,7 +218,7 @@ static char *toy(void)
 Test(slurm, jobs_2_find_the_culprits_of_the_local_run)
 {
 	struct run r;
-	char *ds = make_dataset("ds", 12), *tt = toy();
+	char *ds = mkcases_in("ds", 12, slurm_bad), *tt = toy();
 	char *local = cb_fmt("%s/local", tmpdir), *wd = cb_fmt("%s/wd", tmpdir), *c1, *c2, *q;
 	cJSON **j;
 	size_t n, i;
@@ -272,8 +232,8 @@ Test(slurm, jobs_2_find_the_culprits_of_the_local_run)
 	    "--cases-file", "{cases_file}", "--files-file", "{files_file}");
 	cr_assert_eq(r.code, 0, "%s\n%s", r.out, r.err);
 	cr_assert(strstr(r.out, "looks local to this machine"), "no warning about /tmp: %s", r.out);
-	c1 = culprits_of(local);
-	c2 = culprits_of(wd);
+	c1 = report_culprits(local, NULL, 0);
+	c2 = report_culprits(wd, NULL, 0);
 	cr_assert_str_eq(c1, "case_004 case_009");
 	cr_assert_str_eq(c2, c1);
 
@@ -312,7 +272,7 @@ Test(slurm, jobs_2_find_the_culprits_of_the_local_run)
 Test(slurm, ctrl_c_cancels_the_jobs_and_resume_cancels_leftovers)
 {
 	struct run r;
-	char *ds = make_dataset("ds", 12), *tt = toy(), *wd = cb_fmt("%s/wd", tmpdir);
+	char *ds = mkcases_in("ds", 12, slurm_bad), *tt = toy(), *wd = cb_fmt("%s/wd", tmpdir);
 	char *out = cb_fmt("%s/out", tmpdir), *err = cb_fmt("%s/err", tmpdir), *q, *rec, *c;
 	int pid;
 
@@ -335,7 +295,7 @@ Test(slurm, ctrl_c_cancels_the_jobs_and_resume_cancels_leftovers)
 	run(&r, "resume", wd);
 	cr_assert_eq(r.code, 0, "%s\n%s", r.out, r.err);
 	cr_assert(strstr(r.out, "cancelled 1 Slurm job"), "%s", r.out);
-	c = culprits_of(wd);
+	c = report_culprits(wd, NULL, 0);
 	cr_assert_str_eq(c, "case_004 case_009");
 	q = queue();
 	cr_assert_str_eq(q, "", "jobs left in the queue after resume: %s", q);
@@ -354,7 +314,7 @@ Test(slurm, ctrl_c_cancels_the_jobs_and_resume_cancels_leftovers)
 Test(slurm, an_invalid_partition_stops_the_run_with_slurms_message)
 {
 	struct run r;
-	char *ds = make_dataset("ds", 12), *tt = toy(), *wd = cb_fmt("%s/wd", tmpdir), *q;
+	char *ds = mkcases_in("ds", 12, slurm_bad), *tt = toy(), *wd = cb_fmt("%s/wd", tmpdir), *q;
 
 	run(&r, "run", "--workdir", wd, "--launcher", "slurm", "--slurm-args", "-p nosuch", ds,
 	    "--", tt, "--cases-file", "{cases_file}", "--files-file", "{files_file}");
@@ -382,7 +342,7 @@ Test(slurm, an_invalid_partition_stops_the_run_with_slurms_message)
  * its state folder) 30 s into the job moves that check to 60 s. */
 Test(slurm, a_trial_past_slurms_time_limit_is_slurm_timeout)
 {
-	char *ds = make_dataset("ds", 12), *tt = toy(), *wd = cb_fmt("%s/wd", tmpdir);
+	char *ds = mkcases_in("ds", 12, slurm_bad), *tt = toy(), *wd = cb_fmt("%s/wd", tmpdir);
 	char *out = cb_fmt("%s/out", tmpdir), *err = cb_fmt("%s/err", tmpdir), *q, *cmd;
 	cJSON **j;
 	size_t n;
