@@ -6,7 +6,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <math.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -30,18 +29,6 @@
 TestSuite(audit, .init = tmpdir_setup, .fini = tmpdir_teardown);
 
 /* ---- fixtures ---- */
-
-static char *fmt(const char *f, ...) CB_PRINTF(1, 2);
-static char *fmt(const char *f, ...)
-{
-	va_list ap;
-	char *s;
-
-	va_start(ap, f);
-	cr_assert(vasprintf(&s, f, ap) >= 0);
-	va_end(ap);
-	return s;
-}
 
 static void mkdirs(const char *rel)
 {
@@ -131,11 +118,11 @@ static char *raw_dataset(const char *labels, int nch, int ncases)
 	mkdirs("ds/imagesTr");
 	mkdirs("ds/labelsTr");
 	for (i = 0; i < nch; i++) {
-		t = fmt("%s%s\"%d\": \"CT\"", chans, i ? ", " : "", i);
+		t = cb_fmt("%s%s\"%d\": \"CT\"", chans, i ? ", " : "", i);
 		free(chans);
 		chans = t;
 	}
-	json = fmt("{\"channel_names\": {%s}, \"labels\": %s, \"numTraining\": %d, "
+	json = cb_fmt("{\"channel_names\": {%s}, \"labels\": %s, \"numTraining\": %d, "
 		   "\"file_ending\": \".nii.gz\"%s}\n", chans, labels, ncases,
 		   strstr(labels, "[") ? ", \"regions_class_order\": [1, 2]" : "");
 	free(write_file(dir, "dataset.json", json));
@@ -152,11 +139,11 @@ static void raw_case(const char *id, const struct vol *lab, const void *labdata,
 	char *p;
 	int k;
 
-	p = fmt("ds/labelsTr/%s.nii.gz", id);
+	p = cb_fmt("ds/labelsTr/%s.nii.gz", id);
 	free(write_vol(p, lab ? lab : &u8_8, labdata));
 	free(p);
 	for (k = 0; k < nch; k++) {
-		p = fmt("ds/imagesTr/%s_%04d.nii.gz", id, k);
+		p = cb_fmt("ds/imagesTr/%s_%04d.nii.gz", id, k);
 		free(write_vol(p, img ? img : &f32_8, NULL));
 		free(p);
 	}
@@ -365,7 +352,7 @@ Test(audit, two_d_and_nifti2_and_plain_nii)
 	free(write_vol("l/n2_lab.nii.gz", &n2, v));
 	n2.dt = DT_FLOAT32;
 	free(write_vol("l/n2_img.nii.gz", &n2, NULL));
-	list = fmt("flat\t%s/l/flat_img.nii\t%s/l/flat_lab.nii\n"
+	list = cb_fmt("flat\t%s/l/flat_img.nii\t%s/l/flat_lab.nii\n"
 		   "n2\t%s/l/n2_img.nii.gz\t%s/l/n2_lab.nii.gz\n", tmpdir, tmpdir, tmpdir, tmpdir);
 	free(write_file(tmpdir, "cases.txt", list));
 	free(list);
@@ -606,7 +593,7 @@ Test(audit, unreadable_files_each_give_their_finding)
 			  strcmp(id, "fargz") == 0 || strcmp(id, "trunc") == 0 ||
 			  strcmp(id, "corrupt") == 0;
 
-		t = fmt("%s%s\t%s/img.nii\t%s/u/%s%s\n", list, id, tmpdir, tmpdir, id,
+		t = cb_fmt("%s%s\t%s/img.nii\t%s/u/%s%s\n", list, id, tmpdir, tmpdir, id,
 			gz ? ".nii.gz" : ".nii");
 		free(list);
 		list = t;
@@ -645,7 +632,7 @@ Test(audit, lying_header_reads_nothing)
 	mkdirs("u");
 	write_raw("u/lie.nii.gz", &u8_8, dims_32767, 8 << 20);
 	free(write_vol("img.nii", &f32_8, NULL));
-	path = fmt("lie\t%s/img.nii\t%s/u/lie.nii.gz\n", tmpdir, tmpdir);
+	path = cb_fmt("lie\t%s/img.nii\t%s/u/lie.nii.gz\n", tmpdir, tmpdir);
 	free(write_file(tmpdir, "c.txt", path));
 	free(path);
 	path = at("c.txt");
@@ -705,12 +692,12 @@ static char *list_dataset(int n, int bad_case, uint8_t bad_value)
 
 	mkdirs("h");
 	for (i = 0; i < n; i++) {
-		char *lab = fmt("h/c%02d.nii.gz", i), *img = fmt("h/c%02d_0000.nii.gz", i);
+		char *lab = cb_fmt("h/c%02d.nii.gz", i), *img = cb_fmt("h/c%02d_0000.nii.gz", i);
 
 		u8_label(v, 2, 3, 2, 3, 2, 3, i == bad_case ? bad_value : 2);
 		free(write_vol(lab, &u8_8, v));
 		free(write_vol(img, &f32_8, NULL));
-		t = fmt("%sc%02d\t%s/%s\t%s/%s\n", list, i, tmpdir, img, tmpdir, lab);
+		t = cb_fmt("%sc%02d\t%s/%s\t%s/%s\n", list, i, tmpdir, img, tmpdir, lab);
 		free(list);
 		list = t;
 		free(lab);
@@ -765,17 +752,17 @@ Test(audit, preprocessed_reads_gt_segmentations)
 	for (i = 0; i < 2; i++) {
 		char *p;
 
-		p = fmt("pre/Dataset501_Liver/nnUNetPlans_3d_fullres/liver_%d.b2nd", i);
+		p = cb_fmt("pre/Dataset501_Liver/nnUNetPlans_3d_fullres/liver_%d.b2nd", i);
 		free(write_file(tmpdir, p, "x"));
 		free(p);
-		p = fmt("pre/Dataset501_Liver/nnUNetPlans_3d_fullres/liver_%d_seg.b2nd", i);
+		p = cb_fmt("pre/Dataset501_Liver/nnUNetPlans_3d_fullres/liver_%d_seg.b2nd", i);
 		free(write_file(tmpdir, p, "x"));
 		free(p);
-		p = fmt("pre/Dataset501_Liver/nnUNetPlans_3d_fullres/liver_%d.pkl", i);
+		p = cb_fmt("pre/Dataset501_Liver/nnUNetPlans_3d_fullres/liver_%d.pkl", i);
 		free(write_file(tmpdir, p, "x"));
 		free(p);
 		u8_label(v, 0, 0, 0, 0, 0, 0, i ? 4 : 1);
-		p = fmt("pre/Dataset501_Liver/gt_segmentations/liver_%d.nii.gz", i);
+		p = cb_fmt("pre/Dataset501_Liver/gt_segmentations/liver_%d.nii.gz", i);
 		free(write_vol(p, &u8_8, v));
 		free(p);
 	}
@@ -793,7 +780,8 @@ Test(audit, preprocessed_reads_gt_segmentations)
 Test(audit, cli_table_summary_and_exit_status)
 {
 	struct run r;
-	char *bad = mkcases_in("bad", 8, (const char *const[]){ "case_004=255", NULL }), *good = mkcases_in("good", 4, NULL);
+	char *bad = mkcases_in("bad", 8, (const char *const[]){ "case_004=255", NULL });
+	char *good = mkcases_in("good", 4, NULL);
 	char *line;
 
 	run(&r, "audit", bad);
@@ -853,7 +841,8 @@ Test(audit, cli_json_shape)
 Test(audit, cli_jobs_give_the_same_answer)
 {
 	struct run r1, r4;
-	char *bad = mkcases_in("bad", 24, (const char *const[]){ "case_003=9", "case_017=200", "case_020=65535", NULL });
+	char *bad = mkcases_in("bad", 24, (const char *const[]){ "case_003=9", "case_017=200",
+							      "case_020=65535", NULL });
 	cJSON *a, *b;
 
 	run(&r1, "audit", "--json", "--jobs", "1", bad);
@@ -956,7 +945,7 @@ Test(audit, big_endian_files_nifti1_and_nifti2)
 	write_swapped("be/n1.nii", 1);
 	write_swapped("be/n2.nii", 2);
 	free(write_vol("be/img.nii", &f32_8, NULL));
-	list = fmt("n1\t%s/be/img.nii\t%s/be/n1.nii\nn2\t%s/be/img.nii\t%s/be/n2.nii\n", tmpdir,
+	list = cb_fmt("n1\t%s/be/img.nii\t%s/be/n1.nii\nn2\t%s/be/img.nii\t%s/be/n2.nii\n", tmpdir,
 		   tmpdir, tmpdir, tmpdir);
 	free(write_file(tmpdir, "be.txt", list));
 	free(list);
@@ -977,7 +966,8 @@ Test(audit, big_endian_files_nifti1_and_nifti2)
  * "background", ...}): one class per entry, so 7 is out of bounds. */
 Test(audit, decathlon_labels_map_values_to_names)
 {
-	char *ds = mkcases_in("ds", 4, (const char *const[]){ "case_002=7", NULL }), *files, *text, *json;
+	char *ds = mkcases_in("ds", 4, (const char *const[]){ "case_002=7", NULL });
+	char *files, *text, *json;
 	size_t i;
 	struct run r;
 

@@ -4,7 +4,6 @@
  * and exit status 1, and no run creates or changes anything. */
 #include <errno.h>
 #include <fcntl.h>
-#include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,18 +22,6 @@
 TestSuite(dataset, .init = tmpdir_setup, .fini = tmpdir_teardown);
 
 /* ---- fixtures ---- */
-
-static char *fmt(const char *f, ...) CB_PRINTF(1, 2);
-static char *fmt(const char *f, ...)
-{
-	va_list ap;
-	char *s;
-
-	va_start(ap, f);
-	cr_assert(vasprintf(&s, f, ap) >= 0);
-	va_end(ap);
-	return s;
-}
 
 static bool ends_with_str(const char *s, const char *suffix)
 {
@@ -70,7 +57,7 @@ static void copy_at(const char *from, const char *to)
 static char *raw(const char *rel, int n, const char *extra)
 {
 	char *mk = src_file("examples/mkcases"), *dir = at(rel);
-	char *cmd = fmt("'%s' --cases %d --size 4 %s '%s' >/dev/null 2>&1", mk, n, extra ? extra : "",
+	char *cmd = cb_fmt("'%s' --cases %d --size 4 %s '%s' >/dev/null 2>&1", mk, n, extra ? extra : "",
 			dir);
 
 	cr_assert(system(cmd) == 0, "mkcases failed: %s", cmd);
@@ -101,14 +88,14 @@ static char *pre(int n, bool npz)
 		int k;
 
 		if (npz) {
-			p[0] = fmt("Dataset501_Liver/nnUNetPlans_3d_fullres/liver_%d.npz", i);
-			p[1] = fmt("Dataset501_Liver/nnUNetPlans_3d_fullres/liver_%d.pkl", i);
-			p[2] = i % 2 ? NULL : fmt("Dataset501_Liver/nnUNetPlans_3d_fullres/liver_%d.npy", i);
-			p[3] = i % 2 ? NULL : fmt("Dataset501_Liver/nnUNetPlans_3d_fullres/liver_%d_seg.npy", i);
+			p[0] = cb_fmt("Dataset501_Liver/nnUNetPlans_3d_fullres/liver_%d.npz", i);
+			p[1] = cb_fmt("Dataset501_Liver/nnUNetPlans_3d_fullres/liver_%d.pkl", i);
+			p[2] = i % 2 ? NULL : cb_fmt("Dataset501_Liver/nnUNetPlans_3d_fullres/liver_%d.npy", i);
+			p[3] = i % 2 ? NULL : cb_fmt("Dataset501_Liver/nnUNetPlans_3d_fullres/liver_%d_seg.npy", i);
 		} else {
-			p[0] = fmt("Dataset501_Liver/nnUNetPlans_3d_fullres/liver_%d.b2nd", i);
-			p[1] = fmt("Dataset501_Liver/nnUNetPlans_3d_fullres/liver_%d_seg.b2nd", i);
-			p[2] = fmt("Dataset501_Liver/nnUNetPlans_3d_fullres/liver_%d.pkl", i);
+			p[0] = cb_fmt("Dataset501_Liver/nnUNetPlans_3d_fullres/liver_%d.b2nd", i);
+			p[1] = cb_fmt("Dataset501_Liver/nnUNetPlans_3d_fullres/liver_%d_seg.b2nd", i);
+			p[2] = cb_fmt("Dataset501_Liver/nnUNetPlans_3d_fullres/liver_%d.pkl", i);
 			p[3] = NULL;
 		}
 		for (k = 0; k < 4; k++) {
@@ -239,8 +226,8 @@ Test(dataset, nnunet_raw_from_mkcases)
 	cr_assert_eq(strspn(ds.digest, "0123456789abcdef"), 16);
 	cr_assert_eq(ds.nwarnings, 0, "%s", ds.warnings[0]);
 	for (i = 0; i < ds.ncases; i++) {
-		char *id = fmt("case_%03zu", i), *img = fmt("%s/imagesTr/case_%03zu_0000.nii.gz", dir, i);
-		char *lab = fmt("%s/labelsTr/case_%03zu.nii.gz", dir, i);
+		char *id = cb_fmt("case_%03zu", i), *img = cb_fmt("%s/imagesTr/case_%03zu_0000.nii.gz", dir, i);
+		char *lab = cb_fmt("%s/labelsTr/case_%03zu.nii.gz", dir, i);
 
 		cr_assert_str_eq(ds.cases[i].id, id);
 		cr_assert_eq(ds.cases[i].nfiles, 2);
@@ -270,8 +257,8 @@ Test(dataset, nnunet_raw_multichannel)
 	    "{\"channel_names\": {\"0\": \"T1\", \"1\": \"T2\"}, \"labels\": {\"background\": 0, "
 	    "\"c1\": 1, \"c2\": 2}, \"numTraining\": 3, \"file_ending\": \".nii.gz\"}");
 	for (i = 0; i < 3; i++) {
-		char *a = fmt("ds/imagesTr/case_%03d_0000.nii.gz", i);
-		char *b = fmt("ds/imagesTr/case_%03d_0001.nii.gz", i);
+		char *a = cb_fmt("ds/imagesTr/case_%03d_0000.nii.gz", i);
+		char *b = cb_fmt("ds/imagesTr/case_%03d_0001.nii.gz", i);
 
 		copy_at(a, b);
 		free(a);
@@ -302,7 +289,7 @@ Test(dataset, nnunet_raw_dataset_key_with_relative_absolute_and_env_paths)
 
 	/* The "dataset" key wins over imagesTr/; its order is kept. */
 	setenv("CB_TEST_DS", dir, 1);
-	json = fmt("{\"channel_names\": {\"0\": \"CT\"}, \"labels\": {\"background\": 0, \"c1\": 1, "
+	json = cb_fmt("{\"channel_names\": {\"0\": \"CT\"}, \"labels\": {\"background\": 0, \"c1\": 1, "
 		   "\"c2\": 2}, \"numTraining\": 3, \"file_ending\": \".nii.gz\", \"dataset\": {\n"
 		   " \"zeta\": {\"images\": [\"imagesTr/case_000_0000.nii.gz\"], \"label\": "
 		   "\"./labelsTr/case_000.nii.gz\"},\n"
@@ -318,7 +305,7 @@ Test(dataset, nnunet_raw_dataset_key_with_relative_absolute_and_env_paths)
 	cr_assert_str_eq(ds.cases[1].id, "alpha");
 	cr_assert_str_eq(ds.cases[2].id, "mid");
 	{
-		char *want = fmt("%s/labelsTr/case_000.nii.gz", dir);
+		char *want = cb_fmt("%s/labelsTr/case_000.nii.gz", dir);
 
 		cr_assert_str_eq(ds.cases[0].files[1], want, "relative paths start at the dataset");
 		free(want);
@@ -343,7 +330,7 @@ Test(dataset, msd_datalist_relative_and_absolute_paths)
 	cJSON *o;
 
 	abs_lab = at("Task03_Liver/labelsTr/case_002.nii.gz");
-	json = fmt("{\"name\": \"Liver\", \"modality\": {\"0\": \"CT\"},\n"
+	json = cb_fmt("{\"name\": \"Liver\", \"modality\": {\"0\": \"CT\"},\n"
 		   " \"labels\": {\"0\": \"background\", \"1\": \"liver\", \"2\": \"cancer\"},\n"
 		   " \"numTraining\": 3,\n"
 		   " \"training\": [\n"
@@ -366,7 +353,7 @@ Test(dataset, msd_datalist_relative_and_absolute_paths)
 	cr_assert_str_eq(ds.cases[0].id, "case_000", "the ID is the label's name without .nii.gz");
 	cr_assert_str_eq(ds.cases[2].id, "case_002");
 	{
-		char *want = fmt("%s/imagesTr/case_000_0000.nii.gz", dir);
+		char *want = cb_fmt("%s/imagesTr/case_000_0000.nii.gz", dir);
 
 		cr_assert_str_eq(ds.cases[0].files[0], want, "\"./\" is resolved, not kept");
 		free(want);
@@ -889,12 +876,12 @@ Test(dataset, unsafe_case_ids_from_the_dataset_key)
 	size_t i;
 
 	for (i = 0; i < CB_ARRAY_SIZE(ids); i++) {
-		char *json = fmt("{\"channel_names\": {\"0\": \"CT\"}, \"labels\": {\"background\": 0, "
+		char *json = cb_fmt("{\"channel_names\": {\"0\": \"CT\"}, \"labels\": {\"background\": 0, "
 				 "\"a\": 1}, \"numTraining\": 1, \"file_ending\": \".nii.gz\", "
 				 "\"dataset\": {\"%s\": {\"images\": [\"imagesTr/case_000_0000.nii.gz\"], "
 				 "\"label\": \"labelsTr/case_000.nii.gz\"}}}",
 				 ids[i]);
-		char *need = fmt("case ID %s", shown[i]);
+		char *need = cb_fmt("case ID %s", shown[i]);
 
 		put("ds/dataset.json", json);
 		refused("ds", NULL, NULL, need, "rename the case");

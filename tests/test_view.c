@@ -39,24 +39,6 @@ static char *join(const char *a, const char *b)
 	return p;
 }
 
-static char *fmt(const char *f, ...) CB_PRINTF(1, 2);
-
-static char *fmt(const char *f, ...)
-{
-	va_list ap;
-	char *p;
-	int n;
-
-	va_start(ap, f);
-	n = vsnprintf(NULL, 0, f, ap);
-	va_end(ap);
-	p = xmalloc((size_t)n + 1);
-	va_start(ap, f);
-	vsnprintf(p, (size_t)n + 1, f, ap);
-	va_end(ap);
-	return p;
-}
-
 static void mkdirs(const char *path)
 {
 	char buf[PATH_MAX], *s;
@@ -85,7 +67,7 @@ static char *put_aged(const char *dir, const char *rel)
 	*slash = '\0';
 	mkdirs(parent);
 	free(parent);
-	content = fmt("the bytes of %s\n", rel);
+	content = cb_fmt("the bytes of %s\n", rel);
 	free(write_file(dir, rel, content));
 	free(content);
 	cr_assert(utimensat(AT_FDCWD, path, ts, 0) == 0);
@@ -249,13 +231,13 @@ static void make_pre(struct fixture *fx, bool npz)
 	ds->configuration = xstrdup("3d_fullres");
 	ds->data_dir = join(root, "nnUNetPlans_3d_fullres");
 	for (i = 0; i < NPRE; i++) {
-		char *id = fmt("case_%03zu", i), *rel[4];
+		char *id = cb_fmt("case_%03zu", i), *rel[4];
 		size_t k;
 
-		rel[0] = fmt("nnUNetPlans_3d_fullres/%s.%s", id, npz ? "npz" : "b2nd");
-		rel[1] = fmt("nnUNetPlans_3d_fullres/%s%s", id, npz ? ".npy" : "_seg.b2nd");
-		rel[2] = fmt("nnUNetPlans_3d_fullres/%s%s", id, npz ? "_seg.npy" : ".pkl");
-		rel[3] = fmt("nnUNetPlans_3d_fullres/%s.pkl", id);
+		rel[0] = cb_fmt("nnUNetPlans_3d_fullres/%s.%s", id, npz ? "npz" : "b2nd");
+		rel[1] = cb_fmt("nnUNetPlans_3d_fullres/%s%s", id, npz ? ".npy" : "_seg.b2nd");
+		rel[2] = cb_fmt("nnUNetPlans_3d_fullres/%s%s", id, npz ? "_seg.npy" : ".pkl");
+		rel[3] = cb_fmt("nnUNetPlans_3d_fullres/%s.pkl", id);
 		if (!npz)
 			add_case(ds, id, 1, 3, put_aged(root, rel[0]), put_aged(root, rel[1]), put_aged(root, rel[2]));
 		else if (i % 2 == 0) /* unpacked already */
@@ -266,8 +248,8 @@ static void make_pre(struct fixture *fx, bool npz)
 		/* the other configuration and the final validation's references */
 		for (k = 0; k < 4; k++)
 			free(rel[k]);
-		rel[0] = fmt("nnUNetPlans_2d/%s.b2nd", id);
-		rel[1] = fmt("gt_segmentations/%s.nii.gz", id);
+		rel[0] = cb_fmt("nnUNetPlans_2d/%s.b2nd", id);
+		rel[1] = cb_fmt("gt_segmentations/%s.nii.gz", id);
 		free(put_aged(root, rel[0]));
 		free(put_aged(root, rel[1]));
 		free(rel[0]);
@@ -299,9 +281,9 @@ static void make_raw(struct fixture *fx)
 	ds->file_ending = xstrdup(".nii.gz");
 	ds->nchannels = 2;
 	for (i = 0; i < NRAW; i++) {
-		char *id = fmt("heart_%03zu", i);
-		char *a = fmt("imagesTr/%s_0000.nii.gz", id), *b = fmt("imagesTr/%s_0001.nii.gz", id);
-		char *l = fmt("labelsTr/%s.nii.gz", id), *t = fmt("imagesTs/%s_0000.nii.gz", id);
+		char *id = cb_fmt("heart_%03zu", i);
+		char *a = cb_fmt("imagesTr/%s_0000.nii.gz", id), *b = cb_fmt("imagesTr/%s_0001.nii.gz", id);
+		char *l = cb_fmt("labelsTr/%s.nii.gz", id), *t = cb_fmt("imagesTs/%s_0000.nii.gz", id);
 
 		add_case(ds, id, 2, 3, put_aged(root, a), put_aged(root, b), put_aged(root, l));
 		free(put_aged(root, t));
@@ -332,14 +314,14 @@ static void make_raw_key(struct fixture *fx)
 	json = cJSON_Parse(raw_json_text);
 	key = cJSON_AddObjectToObject(json, "dataset");
 	for (i = 0; i < NRAW; i++) {
-		char *id = fmt("heart_%03zu", i), *dir = fmt("scans/%s", id);
+		char *id = cb_fmt("heart_%03zu", i), *dir = cb_fmt("scans/%s", id);
 		char *sub = join(fx->user, dir);
 		char *a = put_aged(sub, "image0.nii.gz"), *b = put_aged(sub, "image1.nii.gz");
 		char *l = put_aged(sub, "seg.nii.gz"), *rel;
 		cJSON *e = cJSON_AddObjectToObject(key, id), *imgs = cJSON_AddArrayToObject(e, "images");
 
 		/* relative to the dataset folder for one channel, absolute for the other */
-		rel = fmt("../../scans/%s/image0.nii.gz", id);
+		rel = cb_fmt("../../scans/%s/image0.nii.gz", id);
 		cJSON_AddItemToArray(imgs, cJSON_CreateString(rel));
 		cJSON_AddItemToArray(imgs, cJSON_CreateString(b));
 		cJSON_AddStringToObject(e, "label", l);
@@ -376,9 +358,9 @@ static void make_msd(struct fixture *fx)
 	cJSON_AddNumberToObject(json, "numTraining", NMSD);
 	tr = cJSON_AddArrayToObject(json, "training");
 	for (i = 0; i < NMSD; i++) {
-		char *id = fmt("hip_%03zu", i), *a = fmt("imagesTr/%s.nii.gz", id);
-		char *a2 = fmt("imagesTr/%s_t2.nii.gz", id), *l = fmt("labelsTr/%s.nii.gz", id);
-		char *ra = fmt("./%s", a), *ra2 = fmt("./%s", a2), *rl = fmt("./%s", l);
+		char *id = cb_fmt("hip_%03zu", i), *a = cb_fmt("imagesTr/%s.nii.gz", id);
+		char *a2 = cb_fmt("imagesTr/%s_t2.nii.gz", id), *l = cb_fmt("labelsTr/%s.nii.gz", id);
+		char *ra = cb_fmt("./%s", a), *ra2 = cb_fmt("./%s", a2), *rl = cb_fmt("./%s", l);
 		cJSON *e = cJSON_CreateObject();
 
 		if (i == 2) {
@@ -431,7 +413,7 @@ static void make_list(struct fixture *fx)
 	dir = join(fx->user, "cases");
 	mkdirs(dir);
 	for (i = 0; i < NLIST; i++) {
-		char *id = fmt("scan-%zu", i), *f = fmt("%s.nii.gz", id), *m = fmt("%s_mask.nii.gz", id);
+		char *id = cb_fmt("scan-%zu", i), *f = cb_fmt("%s.nii.gz", id), *m = cb_fmt("%s_mask.nii.gz", id);
 
 		if (i == 3)
 			add_case(ds, id, 1, 2, put_aged(dir, f), put_aged(dir, m));
@@ -536,13 +518,13 @@ static char *logical_target(const char *p)
 	s = strstr(t, "s/");
 	cr_assert(view && s && !strncmp(t, "../", 3), "%s -> %s: a relative link that is not "
 		  "view/s/<k>/<name>", p, t);
-	root = fmt("%.*s/view/%.*s", (int)(view - p), p, (int)(strchr(s + 2, '/') - s), s);
+	root = cb_fmt("%.*s/view/%.*s", (int)(view - p), p, (int)(strchr(s + 2, '/') - s), s);
 	k = readlink(root, d, sizeof(d) - 1);
 	cr_assert(k > 0, "%s is not a link", root);
 	d[k] = '\0';
 	cr_assert(d[0] == '/', "%s -> %s is not absolute", root, d);
 	free(root);
-	return fmt("%s%s", d, strchr(s + 2, '/'));
+	return cb_fmt("%s%s", d, strchr(s + 2, '/'));
 }
 
 static bool is_expected_target(const struct fixture *fx, const size_t *sub, size_t n,
@@ -653,7 +635,7 @@ Test(view, pre_view_holds_exactly_the_subset_and_links_to_the_users_files)
 	before = snapshot(fx.user);
 	cr_assert_eq(view_build(&v, &fx.ds, sub, 2, fx.trial, err, sizeof(err)), 0, "%s", err);
 
-	pp = fmt("%s/view/pp", fx.trial);
+	pp = cb_fmt("%s/view/pp", fx.trial);
 	ds_dir = join(pp, "Dataset501_Liver");
 	data = join(ds_dir, "nnUNetPlans_3d_fullres");
 	cr_assert_str_eq(v.path, pp);
@@ -674,15 +656,15 @@ Test(view, pre_view_holds_exactly_the_subset_and_links_to_the_users_files)
 		cr_assert(lstat(data, &st) == 0 && S_ISDIR(st.st_mode),
 			  "the data folder is a real folder");
 	}
-	want = fmt("%s/view/results", fx.trial);
+	want = cb_fmt("%s/view/results", fx.trial);
 	assert_ls(want, "");
 	free(want);
-	want = fmt("%s/view/raw", fx.trial);
+	want = cb_fmt("%s/view/raw", fx.trial);
 	assert_ls(want, "");
 	free(want);
-	e1 = fmt("nnUNet_preprocessed=%s/view/pp", fx.trial);
-	e2 = fmt("nnUNet_results=%s/view/results", fx.trial);
-	e3 = fmt("nnUNet_raw=%s/view/raw", fx.trial);
+	e1 = cb_fmt("nnUNet_preprocessed=%s/view/pp", fx.trial);
+	e2 = cb_fmt("nnUNet_results=%s/view/results", fx.trial);
+	e3 = cb_fmt("nnUNet_raw=%s/view/raw", fx.trial);
 	assert_env(&v, 3, e1, e2, e3);
 	assert_lists(&v, &fx, sub, 2);
 	assert_unchanged(fx.user, before);
@@ -709,7 +691,7 @@ Test(view, pre_view_with_npz_links_the_unpacked_npy_and_keeps_the_plans_name)
 	make_pre(&fx, true);
 	before = snapshot(fx.user);
 	cr_assert_eq(view_build(&v, &fx.ds, sub, 3, fx.trial, err, sizeof(err)), 0, "%s", err);
-	ds_dir = fmt("%s/view/pp/Dataset501_Liver", fx.trial);
+	ds_dir = cb_fmt("%s/view/pp/Dataset501_Liver", fx.trial);
 	data = join(ds_dir, "nnUNetPlans_3d_fullres");
 	assert_ls(ds_dir, "dataset.json,dataset_fingerprint.json,nnUNetPlans_3d_fullres,"
 			  "nnUNetResEncUNetMPlans.json");
@@ -739,7 +721,7 @@ Test(view, raw_view_links_the_subset_and_rewrites_num_training)
 	make_raw(&fx);
 	before = snapshot(fx.user);
 	cr_assert_eq(view_build(&v, &fx.ds, sub, 2, fx.trial, err, sizeof(err)), 0, "%s", err);
-	dir = fmt("%s/view/raw/Dataset002_Heart", fx.trial);
+	dir = cb_fmt("%s/view/raw/Dataset002_Heart", fx.trial);
 	img = join(dir, "imagesTr");
 	lab = join(dir, "labelsTr");
 	cr_assert_str_eq(v.path, dir);
@@ -770,11 +752,11 @@ Test(view, raw_view_links_the_subset_and_rewrites_num_training)
 	free(text);
 	free(want);
 
-	e1 = fmt("nnUNet_raw=%s/view/raw", fx.trial);
-	e2 = fmt("nnUNet_preprocessed=%s/view/pp", fx.trial);
-	e3 = fmt("nnUNet_results=%s/view/results", fx.trial);
+	e1 = cb_fmt("nnUNet_raw=%s/view/raw", fx.trial);
+	e2 = cb_fmt("nnUNet_preprocessed=%s/view/pp", fx.trial);
+	e3 = cb_fmt("nnUNet_results=%s/view/results", fx.trial);
 	assert_env(&v, 3, e1, e2, e3);
-	want = fmt("%s/view/pp", fx.trial);
+	want = cb_fmt("%s/view/pp", fx.trial);
 	assert_ls(want, "");
 	free(want);
 	assert_lists(&v, &fx, sub, 2);
@@ -801,7 +783,7 @@ Test(view, raw_view_cuts_the_dataset_key_to_the_subset)
 	make_raw_key(&fx);
 	before = snapshot(fx.user);
 	cr_assert_eq(view_build(&v, &fx.ds, sub, 2, fx.trial, err, sizeof(err)), 0, "%s", err);
-	dir = fmt("%s/view/raw/Dataset003_Key", fx.trial);
+	dir = cb_fmt("%s/view/raw/Dataset003_Key", fx.trial);
 	p = join(dir, "dataset.json");
 	text = slurp(p);
 	free(p);
@@ -868,7 +850,7 @@ Test(view, msd_view_cuts_training_and_makes_paths_absolute)
 	make_msd(&fx);
 	before = snapshot(fx.user);
 	cr_assert_eq(view_build(&v, &fx.ds, sub, 2, fx.trial, err, sizeof(err)), 0, "%s", err);
-	want = fmt("%s/view/datalist.json", fx.trial);
+	want = cb_fmt("%s/view/datalist.json", fx.trial);
 	cr_assert_str_eq(v.path, want);
 	free(want);
 	want = join(fx.trial, "view");
@@ -899,12 +881,12 @@ Test(view, msd_view_cuts_training_and_makes_paths_absolute)
 			cr_assert_str_eq(cJSON_GetStringValue(img), c->files[0], "%s", text);
 		}
 	}
-	dir = fmt("%s/Task04_Hippocampus", fx.user);
-	want = fmt("%s/imagesVal/v.nii.gz", dir);
+	dir = cb_fmt("%s/Task04_Hippocampus", fx.user);
+	want = cb_fmt("%s/imagesVal/v.nii.gz", dir);
 	e = cJSON_GetArrayItem(cJSON_GetObjectItem(json, "validation"), 0);
 	cr_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(e, "image")), want);
 	free(want);
-	want = fmt("%s/imagesTs/t.nii.gz", dir);
+	want = cb_fmt("%s/imagesTs/t.nii.gz", dir);
 	e = cJSON_GetObjectItem(json, "test");
 	cr_assert_str_eq(cJSON_GetStringValue(cJSON_GetArrayItem(e, 0)), want);
 	cr_assert_str_eq(cJSON_GetStringValue(cJSON_GetArrayItem(e, 1)), "/elsewhere/u.nii.gz");
@@ -933,7 +915,7 @@ Test(view, msd_entries_are_matched_to_cases_through_links)
 	alias = join(tmpdir, "alias");
 	cr_assert(symlink(fx.user, alias) == 0);
 	free(fx.ds.root);
-	fx.ds.root = fmt("%s/Task04_Hippocampus/dataset.json", alias);
+	fx.ds.root = cb_fmt("%s/Task04_Hippocampus/dataset.json", alias);
 	cr_assert_eq(view_build(&v, &fx.ds, sub, 2, fx.trial, err, sizeof(err)), 0, "%s", err);
 	text = slurp(v.path);
 	json = cJSON_Parse(text);
@@ -1046,7 +1028,7 @@ Test(view, remove_takes_the_view_away_and_never_the_users_files)
 		if (all_formats[f] == DS_NNUNET_PRE) {
 			/* what a trainer leaves: output folders, and links of its own
 			 * to the user's folders and files */
-			p = fmt("%s/view/results/Dataset501_Liver/T__P__3d_fullres/fold_all", fx.trial);
+			p = cb_fmt("%s/view/results/Dataset501_Liver/T__P__3d_fullres/fold_all", fx.trial);
 			mkdirs(p);
 			free(write_file(p, "training_log.txt", "epoch 0\n"));
 			q = join(p, "to_user_dir");
@@ -1116,7 +1098,7 @@ Test(view, a_file_name_that_is_not_a_name_is_refused)
 
 	make_pre(&fx, false);
 	free(fx.ds.cases[0].files[0]);
-	fx.ds.cases[0].files[0] = fmt("%s/..", fx.user);
+	fx.ds.cases[0].files[0] = cb_fmt("%s/..", fx.user);
 	cr_assert_eq(view_build(&v, &fx.ds, sub, 1, fx.trial, err, sizeof(err)), -1);
 	cr_assert(strstr(err, "no file name a link can take"), "%s", err);
 	free(fx.ds.cases[0].files[0]);
@@ -1138,7 +1120,7 @@ Test(view, a_second_view_in_the_same_trial_dir_leaves_the_first_alone)
 	cr_assert_eq(view_build(&v, &fx.ds, sub, 1, fx.trial, err, sizeof(err)), 0, "%s", err);
 	cr_assert_eq(view_build(&w, &fx.ds, other, 2, fx.trial, err, sizeof(err)), -1);
 	cr_assert(strstr(err, "view") && strstr(err, "File exists"), "%s", err);
-	data = fmt("%s/view/pp/Dataset501_Liver/nnUNetPlans_3d_fullres", fx.trial);
+	data = cb_fmt("%s/view/pp/Dataset501_Liver/nnUNetPlans_3d_fullres", fx.trial);
 	assert_ls(data, "case_001.b2nd,case_001.pkl,case_001_seg.b2nd");
 	assert_ls(fx.trial, "cases.txt,files.txt,view");
 	cases = slurp(v.cases_file);
@@ -1202,10 +1184,10 @@ Test(view, a_relative_trial_dir_gives_absolute_paths)
 	want = join(fx.trial, "cases.txt");
 	cr_assert_str_eq(v.cases_file, want);
 	free(want);
-	want = fmt("%s/view/pp", fx.trial);
+	want = cb_fmt("%s/view/pp", fx.trial);
 	cr_assert_str_eq(v.path, want);
 	free(want);
-	want = fmt("nnUNet_preprocessed=%s/view/pp", fx.trial);
+	want = cb_fmt("nnUNet_preprocessed=%s/view/pp", fx.trial);
 	cr_assert_str_eq(v.env[0], want);
 	free(want);
 	view_release(&v);
@@ -1224,9 +1206,9 @@ Test(view, a_full_disk_is_an_error_and_leaves_nothing)
 	/* A list of 300 cases whose files.txt is larger than the file size
 	 * limit: the write fails as on a full disk. */
 	make_list(&fx);
-	big = fmt("%s/cases/scan-0.nii.gz", fx.user);
+	big = cb_fmt("%s/cases/scan-0.nii.gz", fx.user);
 	for (i = NLIST; i < n; i++) {
-		char *id = fmt("extra-%zu", i);
+		char *id = cb_fmt("extra-%zu", i);
 
 		add_case(&fx.ds, id, -1, 1, xstrdup(big));
 		free(id);
