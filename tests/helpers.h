@@ -3,6 +3,7 @@
 #ifndef CASEBISECT_TEST_HELPERS_H
 #define CASEBISECT_TEST_HELPERS_H
 
+#include <stdarg.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
@@ -108,6 +109,10 @@ void assert_no_children(const char *who);
 
 /* How many file descriptors this process has open (/proc/self/fd). */
 int count_fds(void);
+
+/* Fills argv (MAX_ARGS + 2 slots) with first and the NULL-terminated
+ * arguments of ap, then NULL. */
+void collect_args(char **argv, const char *first, va_list ap);
 
 /* spawn_argv() of the binary with the given arguments (NULL-terminated). */
 int spawn_bg(const char *out_path, const char *err_path, ...);

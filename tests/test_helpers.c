@@ -67,12 +67,11 @@ char *example(const char *name)
 	return src_file(rel);
 }
 
-/* Fills argv with the binary and the NULL-terminated arguments of ap. */
-static void collect_args(char **argv, va_list ap)
+void collect_args(char **argv, const char *first, va_list ap)
 {
 	int argc = 0;
 
-	argv[argc++] = (char *)bin();
+	argv[argc++] = (char *)first;
 	for (;;) {
 		char *a = va_arg(ap, char *);
 
@@ -125,7 +124,7 @@ void run_how(struct run *r, const struct how *how, ...)
 	r->out = xcalloc(1, 1);
 	r->err = xcalloc(1, 1);
 	va_start(ap, how);
-	collect_args(argv, ap);
+	collect_args(argv, bin(), ap);
 	va_end(ap);
 
 	signal(SIGPIPE, SIG_IGN);
@@ -334,7 +333,7 @@ int spawn_bg(const char *out_path, const char *err_path, ...)
 	va_list ap;
 
 	va_start(ap, err_path);
-	collect_args(argv, ap);
+	collect_args(argv, bin(), ap);
 	va_end(ap);
 	return spawn_argv(argv, out_path, err_path);
 }

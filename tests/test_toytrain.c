@@ -42,23 +42,6 @@ static void exec_capture(struct run *r, const char *name, char **argv)
 	cr_assert(r->out && r->err, "cannot read back %s or %s", out_path, err_path);
 }
 
-/* Collects the NULL-terminated arguments after argv[0] = first. */
-static void collect(char **argv, char *first, va_list ap)
-{
-	int argc = 0;
-
-	argv[argc++] = first;
-	for (;;) {
-		char *a = va_arg(ap, char *);
-
-		if (!a)
-			break;
-		cr_assert(argc <= MAX_ARGS, "too many arguments");
-		argv[argc++] = a;
-	}
-	argv[argc] = NULL;
-}
-
 /* Runs harness/toytrain with the given arguments (NULL-terminated). */
 static void toy_args(struct run *r, ...)
 {
@@ -66,7 +49,7 @@ static void toy_args(struct run *r, ...)
 	va_list ap;
 
 	va_start(ap, r);
-	collect(argv, path, ap);
+	collect_args(argv, path, ap);
 	va_end(ap);
 	exec_capture(r, "toytrain", argv);
 	free(path);
@@ -84,7 +67,7 @@ static char *mkcases_args(const char *name, ...)
 
 	snprintf(dir, 128, "%s/%s", tmpdir, name);
 	va_start(ap, name);
-	collect(argv, path, ap);
+	collect_args(argv, path, ap);
 	va_end(ap);
 	for (argc = 0; argv[argc]; argc++)
 		;
