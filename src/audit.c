@@ -26,6 +26,7 @@
 
 #include "casebisect/audit.h"
 #include "casebisect/dataset.h"
+#include "casebisect/json.h"
 #include "casebisect/util.h"
 
 _Static_assert(sizeof(nifti_1_header) == 348, "nifti_1_header is 348 bytes");
@@ -1998,16 +1999,6 @@ static void die_oom(const void *p)
 		die("out of memory building JSON");
 }
 
-static cJSON *jstr(const char *s)
-{
-	char *clean = cb_utf8_clean(s);
-	cJSON *it = cJSON_CreateString(clean);
-
-	free(clean);
-	die_oom(it);
-	return it;
-}
-
 static cJSON *jnum(double v)
 {
 	cJSON *it = isfinite(v) ? cJSON_CreateNumber(v) : cJSON_CreateNull();
@@ -2036,13 +2027,13 @@ cJSON *aud_case_json(const struct aud_result *r, size_t i)
 	assert(i < r->ncases);
 	c = &r->cases[i];
 	die_oom(o);
-	cJSON_AddItemToObject(o, "case", jstr(c->id));
+	cJSON_AddItemToObject(o, "case", json_string(c->id));
 	files = cJSON_AddArrayToObject(o, "files");
 	die_oom(files);
 	for (k = 0; k < c->nfiles; k++)
-		cJSON_AddItemToArray(files, jstr(c->files[k]));
+		cJSON_AddItemToArray(files, json_string(c->files[k]));
 	if (c->label >= 0)
-		cJSON_AddItemToObject(o, "label", jstr(c->files[c->label]));
+		cJSON_AddItemToObject(o, "label", json_string(c->files[c->label]));
 	else
 		die_oom(cJSON_AddNullToObject(o, "label"));
 	fs = cJSON_AddArrayToObject(o, "findings");
@@ -2052,15 +2043,15 @@ cJSON *aud_case_json(const struct aud_result *r, size_t i)
 		cJSON *fo = cJSON_CreateObject();
 
 		die_oom(fo);
-		cJSON_AddItemToObject(fo, "severity", jstr(aud_severity_name(f->severity)));
-		cJSON_AddItemToObject(fo, "kind", jstr(aud_kind_name(f->kind)));
-		cJSON_AddItemToObject(fo, "file", jstr(c->files[f->file]));
-		cJSON_AddItemToObject(fo, "detail", jstr(f->detail));
+		cJSON_AddItemToObject(fo, "severity", json_string(aud_severity_name(f->severity)));
+		cJSON_AddItemToObject(fo, "kind", json_string(aud_kind_name(f->kind)));
+		cJSON_AddItemToObject(fo, "file", json_string(c->files[f->file]));
+		cJSON_AddItemToObject(fo, "detail", json_string(f->detail));
 		if (f->has_value) {
 			if (isnan(f->value))
-				cJSON_AddItemToObject(fo, "value", jstr("NaN"));
+				cJSON_AddItemToObject(fo, "value", json_string("NaN"));
 			else if (isinf(f->value))
-				cJSON_AddItemToObject(fo, "value", jstr(f->value > 0 ? "Inf" : "-Inf"));
+				cJSON_AddItemToObject(fo, "value", json_string(f->value > 0 ? "Inf" : "-Inf"));
 			else
 				cJSON_AddItemToObject(fo, "value", jnum(f->value));
 		}
@@ -2082,19 +2073,19 @@ cJSON *aud_case_json(const struct aud_result *r, size_t i)
 		cJSON *pair = cJSON_CreateArray();
 
 		die_oom(pair);
-		cJSON_AddItemToArray(pair, isnan(c->values[k].value) ? jstr("NaN")
+		cJSON_AddItemToArray(pair, isnan(c->values[k].value) ? json_string("NaN")
 								     : jnum(c->values[k].value));
 		cJSON_AddItemToArray(pair, jnum((double)c->values[k].voxels));
 		cJSON_AddItemToArray(vs, pair);
 	}
 	if (c->skip_reason)
-		cJSON_AddItemToObject(o, "skipped", jstr(c->skip_reason));
+		cJSON_AddItemToObject(o, "skipped", json_string(c->skip_reason));
 	if (c->nskipped_files) {
 		cJSON *sk = cJSON_AddArrayToObject(o, "not_nifti");
 
 		die_oom(sk);
 		for (k = 0; k < c->nskipped_files; k++)
-			cJSON_AddItemToArray(sk, jstr(c->skipped_files[k]));
+			cJSON_AddItemToArray(sk, json_string(c->skipped_files[k]));
 	}
 	return o;
 }
@@ -2124,7 +2115,7 @@ cJSON *aud_summary_json(const struct aud_result *r)
 	cJSON_AddItemToObject(s, "mb_read", jnum((double)r->bytes / 1e6));
 	cJSON_AddItemToObject(s, "seconds", jnum(r->seconds));
 	cJSON_AddItemToObject(s, "jobs", jnum(r->jobs));
-	cJSON_AddItemToObject(s, "labels_from", jstr(mode_name(r->mode)));
+	cJSON_AddItemToObject(s, "labels_from", json_string(mode_name(r->mode)));
 	d = cJSON_AddArrayToObject(s, "labels");
 	die_oom(d);
 	for (k = 0; k < r->ndeclared; k++)

@@ -11,6 +11,7 @@
 
 #include "casebisect/cli.h"
 #include "casebisect/dataset.h"
+#include "casebisect/json.h"
 #include "casebisect/util.h"
 
 /* Cases the text output shows without --all. */
@@ -157,17 +158,6 @@ static void print_text(const struct dataset *ds, bool all)
 		       ds->ncases - n == 1 ? "" : "s");
 }
 
-static cJSON *str_item(const char *s)
-{
-	char *clean = cb_utf8_clean(s);
-	cJSON *it = cJSON_CreateString(clean);
-
-	free(clean);
-	if (!it)
-		die("out of memory building JSON");
-	return it;
-}
-
 /* Prints it compactly and deletes it. */
 static void put_json(cJSON *it)
 {
@@ -190,16 +180,16 @@ static void print_json(const struct dataset *ds)
 	size_t i, j;
 
 	fputs("{\"format\":", stdout);
-	put_json(str_item(ds_format_name(ds->format)));
+	put_json(json_string(ds_format_name(ds->format)));
 	fputs(",\"root\":", stdout);
-	put_json(str_item(ds->root));
+	put_json(json_string(ds->root));
 	printf(",\"count\":%zu,\"labels\":", ds->ncases);
 	if (labels)
 		put_json(labels);
 	else
 		fputs("null", stdout);
 	fputs(",\"digest\":", stdout);
-	put_json(str_item(ds->digest));
+	put_json(json_string(ds->digest));
 	fputs(",\"cases\":[", stdout);
 	for (i = 0; i < ds->ncases; i++) {
 		const struct ds_case *c = &ds->cases[i];
@@ -207,12 +197,12 @@ static void print_json(const struct dataset *ds)
 
 		if (!co)
 			die("out of memory building JSON");
-		cJSON_AddItemToObject(co, "case", str_item(c->id));
+		cJSON_AddItemToObject(co, "case", json_string(c->id));
 		files = cJSON_AddArrayToObject(co, "files");
 		if (!files)
 			die("out of memory building JSON");
 		for (j = 0; j < c->nfiles; j++)
-			cJSON_AddItemToArray(files, str_item(c->files[j]));
+			cJSON_AddItemToArray(files, json_string(c->files[j]));
 		if (i)
 			putchar(',');
 		put_json(co);
@@ -221,7 +211,7 @@ static void print_json(const struct dataset *ds)
 	for (i = 0; i < ds->nwarnings; i++) {
 		if (i)
 			putchar(',');
-		put_json(str_item(ds->warnings[i]));
+		put_json(json_string(ds->warnings[i]));
 	}
 	puts("]}");
 }

@@ -18,6 +18,17 @@ cJSON *json_object(void)
 	return o;
 }
 
+cJSON *json_string(const char *s)
+{
+	char *clean = cb_utf8_clean(s);
+	cJSON *v = cJSON_CreateString(clean);
+
+	free(clean);
+	if (!v)
+		die("out of memory building JSON");
+	return v;
+}
+
 void json_add_str(cJSON *obj, const char *key, const char *v)
 {
 	char *clean = cb_utf8_clean(v);

@@ -466,12 +466,7 @@ static void add_item(cJSON *obj, const char *key, cJSON *v)
 
 static void push_str(cJSON *arr, const char *s)
 {
-	char *clean = cb_utf8_clean(s);
-	cJSON *v = cJSON_CreateString(clean);
-
-	free(clean);
-	json_oom(v);
-	cJSON_AddItemToArray(arr, v);
+	cJSON_AddItemToArray(arr, json_string(s));
 }
 
 static cJSON *u64s_json(const struct u64s *a)
@@ -1852,16 +1847,6 @@ static void json_replace(cJSON *obj, const char *key, cJSON *v)
 		cJSON_ReplaceItemInObjectCaseSensitive(obj, key, v);
 	else
 		cJSON_AddItemToObject(obj, key, v);
-}
-
-static cJSON *json_string(const char *s)
-{
-	char *clean = cb_utf8_clean(s);
-	cJSON *v = cJSON_CreateString(clean);
-
-	free(clean);
-	json_oom(v);
-	return v;
 }
 
 static int write_json_file(struct bundle *bd, const char *rel, const cJSON *root)

@@ -12,6 +12,10 @@
 /* A new empty object; dies when out of memory. */
 cJSON *json_object(void);
 
+/* A string item holding s made valid UTF-8 (file names are bytes), even
+ * when s is ""; dies when out of memory. */
+cJSON *json_string(const char *s);
+
 /* Adds key: v, or key: null when v is "" (absent). v is made valid UTF-8
  * (file names are bytes). Dies when out of memory. */
 void json_add_str(cJSON *obj, const char *key, const char *v);
