@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "casebisect/plan.h"
 #include "casebisect/reduce.h"
 #include "casebisect/util.h"
 
@@ -82,6 +83,9 @@ struct red {
 	/* red_answer's arrays */
 	size_t *undecided;
 	size_t nundecided;
+	struct plan *plan;  /* its own plan (plan_for), made when first needed */
+	double planned;     /* with one slot: the plan's trials left at its last choice */
+	uint64_t planned_at; /* trials told then */
 	/* the suspects of the outcome being told (red_tell_suspects) */
 	const size_t *sus;
 	size_t nsus;
@@ -130,110 +134,7 @@ static bool subset_of(const size_t *small, size_t ns, const size_t *big, size_t 
 	return i == ns;
 }
 
-/* ---- how many culprits are left: a posterior ----
- *
- * Design note. With one slot, each "more culprits?" question costs a
- * trial. When culprits keep turning up, asking it with the whole remainder
- * (which fails while any is left) wastes a trial per culprit; Hwang's
- * generalized binary splitting instead tests groups of about n/d unknown
- * cases and clears the ones that pass. The count d is unknown, so it is
- * estimated from what is known, exactly: with j culprits found and u cases
- * neither cleared nor culprits, every k-set of culprits that contains the j
- * and avoids the cleared cases fits the outcomes equally well (every other
- * failing trial is explained by a culprit it holds). With a geometric
- * prior p(k) = 2^-k (one culprit is the usual case, each further one half
- * as likely), P(r more) is proportional to p(j+r) C(u,r) / C(n,j+r). It
- * depends only on the set of outcomes.
- *
- * The posterior is used twice. A failing group is cut for even odds (see
- * cut_of): one test, one bit. And once a culprit is found, the next trial
- * is the remainder while P(no more) is at least PROBE_BELOW, else a probe.
- * Counting a trial as one bit, the remainder first costs about
- * 1 + (1-q)(H1 + 1) trials and a probe first 1 + H(q) + (1-q) H1 (q =
- * P(no more), H1 the bits still to learn when more are left): the probe
- * wins below q = 0.23. The threshold sits higher, at 0.4, for flakes: a
- * false pass of a probe is caught by the remainder that follows, a false
- * pass of a remainder ends the search with a culprit missing. With one
- * culprit, the remainder after the binary search is nearly always first (k+3
- * trials). */
-#define RED_KMAX 64
-#define PROBE_BELOW 0.4 /* probe while P(no more culprits) is under this */
-
-static double lbinom(double a, double b)
-{
-	return lgamma(a + 1) - lgamma(b + 1) - lgamma(a - b + 1);
-}
-
-/* post[r] = P(r culprits among the u unknown cases), r = 0 .. *nr-1. */
-static void posterior(const struct red *r, size_t u, double *post, size_t *nr)
-{
-	size_t j = r->nculprits, k, m = 0;
-	double top = -HUGE_VAL, sum = 0;
-
-	for (k = 0; k <= u && j + k <= RED_KMAX && j + k <= r->o.n; k++) {
-		double kk = (double)(j + k);
-
-		post[k] = j + k == 0 ? -HUGE_VAL
-				     : -kk * log(2.0) + lbinom((double)u, (double)k) -
-					       lbinom((double)r->o.n, kk);
-		if (post[k] > top)
-			top = post[k];
-		m = k + 1;
-	}
-	for (k = 0; k < m; k++)
-		sum += post[k] = post[k] == -HUGE_VAL ? 0 : exp(post[k] - top);
-	for (k = 0; k < m; k++)
-		post[k] = sum > 0 ? post[k] / sum : 0;
-	*nr = m;
-}
-
-/* P(a set of s of the u unknown cases holds no culprit). */
-static double clean_prob(const double *post, size_t nr, size_t u, size_t s)
-{
-	double q = 0;
-	size_t k;
-
-	for (k = 0; k < nr; k++) {
-		if (!post[k])
-			continue;
-		if (k == 0)
-			q += post[k];
-		else if (s + k <= u)
-			q += post[k] * exp(lbinom((double)(u - s), (double)k) -
-					   lbinom((double)u, (double)k));
-	}
-	return q;
-}
-
 static size_t *unknown_cases(const struct red *r, size_t *count);
-
-/* C(a,k)/C(u,k), a <= u: the chance that k culprits among u cases all
- * avoid u-a given cases. */
-static double avoid_ratio(size_t a, size_t u, size_t k)
-{
-	if (k > a)
-		return 0;
-	return exp(lbinom((double)a, (double)k) - lbinom((double)u, (double)k));
-}
-
-/* P(s given cases of a failing group of f unknown cases hold no culprit),
- * knowing the group holds one: the culprits left among the u unknown cases
- * number k with post[k], and at least one is in the group. */
-static double part_clean_prob(const double *post, size_t nr, size_t u, size_t f, size_t s)
-{
-	double num = 0, den = 0;
-	size_t k;
-
-	for (k = 1; k < nr; k++) {
-		double out = avoid_ratio(u - f, u, k);
-
-		if (!post[k])
-			continue;
-		num += post[k] * (avoid_ratio(u - s, u, k) - out);
-		den += post[k] * (1 - out);
-	}
-	return den > 0 ? num / den : 0.5;
-}
 
 /* ---- nodes ---- */
 
@@ -271,42 +172,43 @@ static void add_culprit(struct red *r, size_t c)
 	r->culprits[r->nculprits++] = c;
 }
 
-/* With one slot, where a failing group of n cases is cut: the first part
- * is run, the second is inferred to fail when the first passes. For one
- * culprit halves are best; when the group may well hold several, a half
- * fails more often than it passes and says less, so the part is sized for
- * even odds under the posterior (the group holds at least one culprit),
- * as Hwang's splitting sizes its groups by the number of culprits. Ties go
- * to the smaller part: a part of one case that fails is a culprit already
- * run alone. */
-static size_t cut_of(const struct red *r, int g)
+/* The plan for the culprits found so far: the one the options share when
+ * it covers them, else the reducer's own, made anew past its levels. */
+static const struct plan *plan_for(struct red *r)
 {
-	double post[RED_KMAX + 1];
-	size_t n = r->nodes[g].n, u, nr, lo = 1, hi, i, f = 0, *unk;
+	size_t j = r->nculprits;
+
+	if (plan_covers(r->o.plan, r->o.n, j))
+		return r->o.plan;
+	if (!plan_covers(r->plan, r->o.n, j)) {
+		plan_free(r->plan);
+		r->plan = plan_new(r->o.n, j);
+	}
+	return r->plan;
+}
+
+/* With one slot, where a failing group of n cases is cut: the first part
+ * is run, the second is inferred to fail when the first passes. The plan
+ * (plan.h) sizes it from the posterior over the culprits left; after a
+ * flake, or when the group holds cases a pass cleared, it is halved (the
+ * posterior assumes every pass is true). */
+static size_t cut_of(struct red *r, int g)
+{
+	size_t n = r->nodes[g].n, u, i, f = 0, *unk;
 
 	if (n < 2)
 		return n;
-	hi = n - 1;
 	unk = unknown_cases(r, &u);
 	for (i = 0; i < n; i++)
 		f += contains(unk, u, r->nodes[g].cases[i]);
 	free(unk);
-	if (r->flaky || f != n)
-		return n / 2; /* the posterior assumes every pass is true */
-	posterior(r, u, post, &nr);
-	/* the first s with P(clean) <= 1/2: it falls as s grows */
-	while (lo < hi) {
-		size_t mid = lo + (hi - lo) / 2;
-
-		if (part_clean_prob(post, nr, u, f, mid) > 0.5)
-			lo = mid + 1;
-		else
-			hi = mid;
+	if (r->flaky || f != n) {
+		r->planned = 0;
+		return n / 2;
 	}
-	if (lo > 1 && part_clean_prob(post, nr, u, f, lo - 1) - 0.5 <=
-			      0.5 - part_clean_prob(post, nr, u, f, lo))
-		lo--;
-	return lo;
+	r->planned = plan_left(plan_for(r), n, u, r->nculprits);
+	r->planned_at = r->trials;
+	return plan_cut(plan_for(r), n, u, r->nculprits);
 }
 
 /* Splits failing group g into parts; with one slot the last part waits
@@ -673,33 +575,22 @@ static bool search_idle(const struct red *r)
 }
 
 /* The search is idle: every culprit it knew of is found. With one slot,
- * when more culprits are likely, a probe (a group of unknown cases, sized
- * for even odds) asks for one more at a time, as in Hwang's generalized
- * binary splitting; when the rest is likely clean, the remainder runs: it
- * answers "more?" and confirms the answer in one trial. */
+ * the plan (plan.h) says whether the remainder runs (it answers "more?"
+ * and confirms the answer in one trial) or, when more culprits are
+ * likely, a probe of some unknown cases asks for the next one, as in
+ * Hwang's generalized binary splitting. With several slots, after a flake
+ * or a minimal subset, the remainder runs. */
 static void next_step(struct red *r, uint64_t round)
 {
-	double post[RED_KMAX + 1];
-	size_t nr, u = 0, *unk = NULL, a = 0;
+	size_t u = 0, *unk = NULL, a = 0;
 	int p;
 
 	if (r->o.slots <= 1 && !r->flaky && !r->minimal && r->nculprits >= 1) {
 		unk = unknown_cases(r, &u);
 		if (u > 0) {
-			posterior(r, u, post, &nr);
-			if (post[0] < PROBE_BELOW) {
-				size_t lo = 1, hi = u;
-
-				while (lo < hi) {
-					size_t mid = lo + (hi - lo) / 2;
-
-					if (clean_prob(post, nr, u, mid) > 0.5)
-						lo = mid + 1;
-					else
-						hi = mid;
-				}
-				a = lo;
-			}
+			a = plan_probe(plan_for(r), u, r->nculprits);
+			r->planned = plan_left(plan_for(r), 0, u, r->nculprits);
+			r->planned_at = r->trials;
 		}
 	}
 	if (!a || a >= u) {
@@ -1158,6 +1049,7 @@ void red_free(struct red *r)
 	free(r->undecided);
 	free(r->per_round);
 	free(r->rem_sus);
+	plan_free(r->plan);
 	free(r);
 }
 
@@ -1416,6 +1308,13 @@ void red_estimate(const struct red *r, double *trials, double *rounds)
 	*trials = *rounds = 0;
 	if (red_done(r))
 		return;
+	/* With one slot and nothing doubted, the plan's expectation at its
+	 * last choice, less the trials since. */
+	if (r->o.slots <= 1 && r->planned > 0 && !r->flaky && !r->minimal && !r->dd_active) {
+		t = r->planned - (double)(r->trials - r->planned_at);
+		*trials = *rounds = t > 1 ? t : 1;
+		return;
+	}
 	for (i = 0; i < r->nnodes; i++) {
 		const struct node *nd = &r->nodes[i];
 		double depth = 0, m = (double)nd->n;

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "casebisect/plan.h"
 #include "casebisect/reduce.h"
 #include "casebisect/util.h"
 
@@ -19,6 +20,21 @@ struct oracle {
 	uint64_t rng;
 	uint64_t trials;
 };
+
+/* One plan (plan.h) per n, shared by the one-slot reducers of a test, as
+ * the bench does: a reducer makes its own otherwise (0.5 s for n = 1024). */
+static const struct plan *plan_of(size_t n)
+{
+	static struct plan *plans[8];
+	size_t i;
+
+	for (i = 0; i < CB_ARRAY_SIZE(plans) && plans[i]; i++)
+		if (plan_covers(plans[i], n, 0))
+			return plans[i];
+	if (i == CB_ARRAY_SIZE(plans))
+		return NULL;
+	return plans[i] = plan_new(n, 0);
+}
 
 static uint64_t next_rand(uint64_t *s)
 {
@@ -116,7 +132,7 @@ Test(reduce, finds_every_culprit_exactly_for_many_seeds)
 		for (b = 0; b < CB_ARRAY_SIZE(ks); b++)
 			for (c = 0; c < CB_ARRAY_SIZE(slots); c++)
 				for (seed = 1; seed <= 25; seed++) {
-					struct red_options ro = { .n = ns[a], .slots = slots[c] };
+					struct red_options ro = { .n = ns[a], .slots = slots[c], .plan = plan_of(ns[a]) };
 					struct oracle o = { .kind = ANY_CULPRIT };
 					struct red_answer ans;
 					struct red *r;
@@ -138,18 +154,19 @@ Test(reduce, finds_every_culprit_exactly_for_many_seeds)
 				}
 }
 
-/* With one slot and one culprit, the search is a binary search: the bound
- * log2(n) plus the culprit alone (when only inferred) and the remainder;
- * when the binary search left many cases unknown, the posterior may ask for
- * one probe of them first (worth it when there are several culprits). On
- * average the whole run stays within the target of bound + k + 3, that is
- * 12 trials of the reducer's (the run engine adds 2). */
+/* With one slot and one culprit, the search is about a binary search: the
+ * bound log2(n), half a trial for the culprit alone (when only inferred)
+ * and the remainder; the plan cuts a third rather than a half where a
+ * second culprit is likely, which costs a k=1 search a tenth of a trial on
+ * average and a longer path now and then. On average the whole run stays
+ * within the target of bound + k + 3, that is 12 trials of the reducer's
+ * (the run engine adds 2). */
 Test(reduce, one_culprit_costs_a_binary_search)
 {
 	uint64_t seed, sum = 0;
 
 	for (seed = 1; seed <= 200; seed++) {
-		struct red_options ro = { .n = 1024, .slots = 1 };
+		struct red_options ro = { .n = 1024, .slots = 1, .plan = plan_of(1024) };
 		struct oracle o = { .kind = ANY_CULPRIT };
 		struct red_answer ans;
 		struct red *r = red_new(&ro);
@@ -158,12 +175,12 @@ Test(reduce, one_culprit_costs_a_binary_search)
 		drive(r, &o, 1, 0);
 		red_answer(r, &ans);
 		cr_assert(same_culprits(&ans, &o));
-		cr_assert_leq(ans.trials, 10 + 3, "seed %llu: %llu trials", (unsigned long long)seed,
+		cr_assert_leq(ans.trials, 10 + 5, "seed %llu: %llu trials", (unsigned long long)seed,
 			      (unsigned long long)ans.trials);
 		sum += ans.trials;
 		red_free(r);
 	}
-	cr_assert_leq((double)sum / 200, 12.0 - 0.1, "%.2f trials on average", (double)sum / 200);
+	cr_assert_leq((double)sum / 200, 12.0, "%.2f trials on average", (double)sum / 200);
 }
 
 Test(reduce, order_of_outcomes_does_not_change_the_answer_or_the_trials)
@@ -194,7 +211,7 @@ Test(reduce, order_of_outcomes_does_not_change_the_answer_or_the_trials)
 
 Test(reduce, wrong_prior_still_finds_the_culprit)
 {
-	struct red_options ro = { .n = 200, .slots = 1 };
+	struct red_options ro = { .n = 200, .slots = 1, .plan = plan_of(200) };
 	struct oracle o = { .kind = ANY_CULPRIT };
 	struct red_answer ans;
 	struct red *r;
@@ -218,7 +235,7 @@ Test(reduce, pair_needed_together_gives_the_minimal_subset)
 	uint64_t seed;
 
 	for (seed = 1; seed <= 20; seed++) {
-		struct red_options ro = { .n = 64, .slots = seed % 2 ? 1 : 8 };
+		struct red_options ro = { .n = 64, .slots = seed % 2 ? 1 : 8, .plan = plan_of(64) };
 		struct oracle o = { .kind = ALL_NEEDED };
 		struct red_answer ans;
 		struct red *r = red_new(&ro);
@@ -255,7 +272,7 @@ Test(reduce, unresolved_noise_is_retried_never_a_pass)
 	size_t exact = 0, wrong = 0;
 
 	for (seed = 1; seed <= 40; seed++) {
-		struct red_options ro = { .n = 128, .slots = 1, .retries = 3 };
+		struct red_options ro = { .n = 128, .slots = 1, .retries = 3, .plan = plan_of(128) };
 		struct oracle o = { .kind = ANY_CULPRIT, .unresolved = 0.1 };
 		struct red_answer ans;
 		struct red *r = red_new(&ro);
@@ -280,7 +297,7 @@ Test(reduce, unresolved_noise_is_retried_never_a_pass)
 
 Test(reduce, max_trials_stops_with_what_is_known)
 {
-	struct red_options ro = { .n = 1024, .slots = 1, .max_trials = 5 };
+	struct red_options ro = { .n = 1024, .slots = 1, .max_trials = 5, .plan = plan_of(1024) };
 	struct oracle o = { .kind = ANY_CULPRIT };
 	struct red_answer ans;
 	struct red *r = red_new(&ro);
@@ -301,7 +318,7 @@ Test(reduce, false_passes_are_caught_by_contradictions)
 	size_t exact = 0;
 
 	for (seed = 1; seed <= 100; seed++) {
-		struct red_options ro = { .n = 64, .slots = 1 };
+		struct red_options ro = { .n = 64, .slots = 1, .plan = plan_of(64) };
 		struct oracle o = { .kind = ANY_CULPRIT, .false_pass = 0.1 };
 		struct red_answer ans;
 		struct red *r = red_new(&ro);
@@ -322,7 +339,7 @@ Test(reduce, min_cases_pads_small_subsets_with_cleared_cases)
 	uint64_t seed;
 
 	for (seed = 1; seed <= 20; seed++) {
-		struct red_options ro = { .n = 200, .slots = 1, .min_cases = 4 };
+		struct red_options ro = { .n = 200, .slots = 1, .min_cases = 4, .plan = plan_of(200) };
 		struct oracle o = { .kind = ANY_CULPRIT };
 		struct red_trial t[1];
 		struct red_answer ans;
@@ -347,7 +364,7 @@ Test(reduce, min_cases_pads_small_subsets_with_cleared_cases)
 
 Test(reduce, stop_and_estimate)
 {
-	struct red_options ro = { .n = 1024, .slots = 1 };
+	struct red_options ro = { .n = 1024, .slots = 1, .plan = plan_of(1024) };
 	struct oracle o = { .kind = ANY_CULPRIT };
 	struct red_trial t[1];
 	struct red_answer ans;
@@ -356,12 +373,16 @@ Test(reduce, stop_and_estimate)
 
 	pick_culprits(&o, 1024, 1, 5);
 	red_estimate(r, &first, &rounds);
-	cr_assert_geq(first, 8, "a binary search of 1024 cases is ahead: %.1f", first);
-	cr_assert_leq(first, 16, "%.1f", first);
+	/* the plan's expectation over the number of culprits: one costs about
+	 * 12 trials, two 22, four 41 */
+	cr_assert_geq(first, 12, "a search of 1024 cases is ahead: %.1f", first);
+	cr_assert_leq(first, 30, "%.1f", first);
 	cr_assert_eq(red_ask(r, t, 1), 1);
 	red_tell(r, t[0].id, oracle_run(&o, t[0].cases, t[0].n));
 	red_estimate(r, &trials, &rounds);
-	cr_assert_lt(trials, first, "the estimate goes down as the search goes on");
+	/* an expectation: a first third that fails hints at more culprits, so
+	 * it may rise (23.2 -> 27.2 here; 14.6 had it passed) */
+	cr_assert(trials >= 1 && trials < 2 * first, "%.2f then %.2f", first, trials);
 	red_stop(r);
 	cr_assert(red_done(r));
 	cr_assert_eq(red_ask(r, t, 1), 0, "nothing is proposed after red_stop");
@@ -372,10 +393,69 @@ Test(reduce, stop_and_estimate)
 	red_free(r);
 }
 
+/* The ETA is right on average: with the number of culprits drawn from the
+ * plan's prior, the trials a search takes average what the first estimate
+ * said (it is the plan's expectation), and each estimate after a trial is
+ * what is left of it. */
+Test(reduce, first_estimate_is_the_mean_under_the_prior)
+{
+	const size_t n = 256, seeds = 600;
+	double weight[9] = { 0 }, total = 0, sum = 0, first = 0, rounds;
+	uint64_t seed;
+	size_t k;
+
+	for (k = 1; k <= 8; k++)
+		total += weight[k] = plan_prior(k);
+	for (seed = 1; seed <= seeds; seed++) {
+		struct red_options ro = { .n = n, .slots = 1, .plan = plan_of(n) };
+		struct oracle o = { .kind = ANY_CULPRIT };
+		struct red_answer ans;
+		struct red *r = red_new(&ro);
+		uint64_t draw = seed * 0x2545f4914f6cdd1dULL;
+		double x = uniform(&draw) * total;
+
+		for (k = 1; k < 8 && x >= weight[k]; k++)
+			x -= weight[k];
+		pick_culprits(&o, n, k, seed);
+		red_estimate(r, &first, &rounds);
+		drive(r, &o, 1, 0);
+		red_answer(r, &ans);
+		cr_assert(same_culprits(&ans, &o), "seed %llu: not exact", (unsigned long long)seed);
+		sum += (double)ans.trials;
+		red_free(r);
+	}
+	cr_assert_float_eq(sum / (double)seeds, first, 0.05 * first,
+			   "%.2f trials on average, %.2f estimated", sum / (double)seeds, first);
+}
+
+/* Many culprits with one slot: past six found the reducer makes a plan of
+ * its own from there (here every reducer makes its own, as a run does). */
+Test(reduce, many_culprits_with_one_slot_need_new_plans)
+{
+	uint64_t seed;
+
+	for (seed = 1; seed <= 6; seed++) {
+		struct red_options ro = { .n = 300, .slots = 1 };
+		struct oracle o = { .kind = ANY_CULPRIT };
+		struct red_answer ans;
+		struct red *r = red_new(&ro);
+
+		pick_culprits(&o, 300, 8, seed);
+		drive(r, &o, 1, 0);
+		red_answer(r, &ans);
+		cr_assert(same_culprits(&ans, &o) && ans.verdict == RED_CULPRITS_FOUND,
+			  "seed %llu: not exact", (unsigned long long)seed);
+		/* the bound, log2 C(300, 8), is 51 */
+		cr_assert_leq(ans.trials, 90, "seed %llu: %llu trials", (unsigned long long)seed,
+			      (unsigned long long)ans.trials);
+		red_free(r);
+	}
+}
+
 /* With padding, the cases under test come first in the proposal. */
 Test(reduce, pads_come_after_the_cases_under_test)
 {
-	struct red_options ro = { .n = 64, .slots = 1, .min_cases = 8 };
+	struct red_options ro = { .n = 64, .slots = 1, .min_cases = 8, .plan = plan_of(64) };
 	struct oracle o = { .kind = ANY_CULPRIT };
 	struct red_trial t[1];
 	struct red *r = red_new(&ro);
@@ -401,7 +481,7 @@ static double mean_trials(size_t n, size_t k, size_t seeds)
 	uint64_t seed;
 
 	for (seed = 1; seed <= seeds; seed++) {
-		struct red_options ro = { .n = n, .slots = 1 };
+		struct red_options ro = { .n = n, .slots = 1, .plan = plan_of(n) };
 		struct oracle o = { .kind = ANY_CULPRIT };
 		struct red_answer ans;
 		struct red *r = red_new(&ro);
@@ -418,22 +498,22 @@ static double mean_trials(size_t n, size_t k, size_t seeds)
 }
 
 /* Several culprits with one slot: a failing remainder is searched only in
- * the cases no pass cleared; failing groups are cut for even odds under the
- * posterior over the culprits left, not halved; and once a culprit is
- * known, probes of unknown cases (Hwang's splitting, sized by the
- * posterior) take the place of remainders that would fail. Not counting
- * the run engine's 2, the targets are 22 and 41 (bound + k + 1) at
- * n=1024, k=2 and 4. */
+ * the cases no pass cleared, and the plan (plan.h) sizes each trial and
+ * chooses between a probe of unknown cases and the remainder. Not counting
+ * the run engine's 2, the targets are 22 and 41 (bound + k + 1) at n=1024,
+ * k=2 and 4: met with a tenth of a trial to spare, so over 1000 seeds (200
+ * seeds vary by about 0.2). */
 Test(reduce, several_culprits_cost_fewer_trials)
 {
-	double k2 = mean_trials(1024, 2, 200), k4 = mean_trials(1024, 4, 200);
+	double k2 = mean_trials(1024, 2, 1000), k4 = mean_trials(1024, 4, 1000);
 
-	/* the seeds are fixed, so these means are exact: 22.14 and 41.54 now;
-	 * halving with probes from the second culprit on, and a remainder run
-	 * twice once one had failed: 23.8 and 44.2; before the unknown-cases
-	 * search and the probes: 24.0 and 46.4 */
-	cr_assert_leq(k2, 22.2, "k=2: %.2f trials on average", k2);
-	cr_assert_leq(k4, 41.6, "k=4: %.2f trials on average", k4);
+	/* the seeds are fixed, so these means are exact: 21.88 and 40.89 now;
+	 * with even-odds cuts and probes under a 2^-k prior: 22.1 and 41.5
+	 * (200 seeds); halving with probes from the second culprit on: 23.8
+	 * and 44.2; before the unknown-cases search and the probes: 24.0 and
+	 * 46.4 */
+	cr_assert_leq(k2, 22.0, "k=2: %.2f trials on average", k2);
+	cr_assert_leq(k4, 41.0, "k=4: %.2f trials on average", k4);
 }
 
 /* Each culprit's first trial passes falsely (the bad voxel was not sampled
@@ -445,7 +525,7 @@ Test(reduce, culprit_cleared_by_a_false_pass_is_found_again)
 	uint64_t seed;
 
 	for (seed = 1; seed <= 60; seed++) {
-		struct red_options ro = { .n = 256, .slots = seed % 3 ? 1 : 4 };
+		struct red_options ro = { .n = 256, .slots = seed % 3 ? 1 : 4, .plan = plan_of(256) };
 		struct oracle o = { .kind = ANY_CULPRIT };
 		struct red_trial t[8];
 		struct red_answer ans;
@@ -529,7 +609,7 @@ Test(reduce, suspects_named_by_failing_trials_are_tried_alone_first)
 	for (a = 0; a < CB_ARRAY_SIZE(ns); a++)
 		for (k = 1; k <= 4; k++)
 			for (seed = 1; seed <= 20; seed++) {
-				struct red_options ro = { .strategy = RED_FIND_ALL, .n = ns[a], .slots = 1 };
+				struct red_options ro = { .strategy = RED_FIND_ALL, .n = ns[a], .slots = 1, .plan = plan_of(ns[a]) };
 				struct oracle o = { .kind = ANY_CULPRIT };
 				struct red_answer ans;
 				size_t first, j;
@@ -570,7 +650,7 @@ Test(reduce, cleared_cases_run_last)
 	uint64_t seed;
 
 	for (seed = 1; seed <= 30; seed++) {
-		struct red_options ro = { .strategy = RED_FIND_ALL, .n = 64, .slots = 1 };
+		struct red_options ro = { .strategy = RED_FIND_ALL, .n = 64, .slots = 1, .plan = plan_of(64) };
 		struct oracle o = { .kind = ANY_CULPRIT };
 		bool passed[64] = { false };
 		struct red_trial t[4];
@@ -646,7 +726,7 @@ Test(reduce, rounds_are_the_batches_that_ran)
 		for (b = 0; b < CB_ARRAY_SIZE(slots); b++)
 			for (c = 0; c < CB_ARRAY_SIZE(fps); c++)
 				for (seed = 1; seed <= 40; seed++) {
-					struct red_options ro = { .n = 1024, .slots = slots[b] };
+					struct red_options ro = { .n = 1024, .slots = slots[b], .plan = plan_of(1024) };
 					struct oracle o = { .kind = ANY_CULPRIT, .false_pass = fps[c] };
 					struct red_answer ans;
 					struct red *r = red_new(&ro);
@@ -737,7 +817,7 @@ Test(reduce, right_prior_costs_k_plus_one_trials)
 	size_t i;
 
 	for (i = 0; i < CB_ARRAY_SIZE(slots); i++) {
-		struct red_options ro = { .n = 500, .slots = slots[i] };
+		struct red_options ro = { .n = 500, .slots = slots[i], .plan = plan_of(500) };
 		struct oracle o = { .kind = ANY_CULPRIT };
 		struct red_answer ans;
 		struct red *r;
@@ -845,7 +925,7 @@ Test(reduce, every_culprit_failed_alone)
 	for (a = 0; a < CB_ARRAY_SIZE(ns); a++)
 		for (c = 0; c < CB_ARRAY_SIZE(slots); c++)
 			for (seed = 1; seed <= 200; seed++) {
-				struct red_options ro = { .n = ns[a], .slots = slots[c] };
+				struct red_options ro = { .n = ns[a], .slots = slots[c], .plan = plan_of(ns[a]) };
 				struct oracle o = { .kind = ANY_CULPRIT, .false_pass = 0.1 };
 				bool *alone = xcalloc(ns[a], sizeof(*alone));
 				struct red_trial t[8];

@@ -7,6 +7,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+struct plan;
+
 /*
  * The model: one bad case is usually enough to crash training, so a subset
  * FAILs when it holds at least one culprit. A FAIL with the target
@@ -26,14 +28,13 @@
  * case of a failing remainder is), and the dataset minus
  * the culprits must PASS (`confirm` times); when it fails, the search goes
  * on in the cases no pass cleared (in all of it when those turn out clean:
- * a false pass cleared a culprit). With one slot, a posterior over the
- * number of culprits left (a geometric prior, 2^-k, and the set of
- * outcomes only) sizes the search, as Hwang's generalized binary splitting
- * does with a known number: a failing group is cut so that its first part
- * passes with even odds (a half when one culprit is likely, less when
- * several are), and once a culprit is known and more are likely, a probe
- * of unknown cases sized for even odds asks for the next one instead of a
- * remainder that would fail. A failing group whose parts all pass (after
+ * a false pass cleared a culprit). With one slot, a plan (plan.h: dynamic
+ * programming under a prior on the number of culprits, from the set of
+ * outcomes only) sizes each trial, as Hwang's generalized binary splitting
+ * does with a known number: how much of a failing group runs first (a
+ * third to a half, less when several culprits may hide in it), and, once a
+ * culprit is known, whether the remainder runs or a probe of unknown cases
+ * asks for the next culprit first. A failing group whose parts all pass (after
  * a re-run: see flakiness) has no single culprit: ddmin inside it finds a
  * 1-minimal failing subset, reported instead (verdict minimal_subset).
  *
@@ -86,6 +87,9 @@ struct red_options {
 	size_t min_cases;       /* a smaller subset is padded with cases already
 				 * cleared (they keep the outcome attributable), as
 				 * far as there are such cases; 0: no padding */
+	const struct plan *plan; /* with one slot: a plan (plan.h) for n cases to
+				 * share, or NULL: the reducer makes its own when
+				 * it first needs one (about 0.5 s for n = 1024) */
 };
 
 #define RED_NO_RETRIES ((unsigned)-1)
@@ -147,9 +151,11 @@ bool red_done(const struct red *r);
  * more is proposed; trials in flight may still be told. */
 void red_stop(struct red *r);
 
-/* A best guess of the trials and rounds still to come, for an ETA: a binary
- * search in each open failing group, the culprits still to run alone, and
- * the remainder's runs. 0 and 0 when done. */
+/* A best guess of the trials and rounds still to come, for an ETA: with one
+ * slot and no flake seen, the plan's expectation (plan.h) at its last
+ * choice less the trials since; else a binary search in each open failing
+ * group, the culprits still to run alone, and the remainder's runs. 0 and 0
+ * when done. */
 void red_estimate(const struct red *r, double *trials, double *rounds);
 
 /* What is known now (the final answer once red_done()). */
