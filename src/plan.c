@@ -14,13 +14,21 @@
 #define EXACT_UP_TO 64  /* every size up to this is a grid point */
 #define PER_DOUBLING 16 /* grid points per doubling above it */
 #define TAIL 1e-7       /* posterior mass below this share of the top is dropped */
+#define TIE 1e-3        /* trials this close are even: the GPU time decides */
+
+/* What a search expects to spend from a state on: trials, and GPU time
+ * in passes over the dataset (a trial of s cases costs s/n, a failing one
+ * half that: it stops at the crash). */
+struct cost {
+	double trials, gpu;
+};
 
 struct plan {
 	size_t n, j0;
 	size_t *grid, ng;  /* sizes 0 .. n, sorted */
 	uint32_t *at;      /* at[x]: the index of the grid point at or below x */
-	double *v;         /* V(grid[gi], grid[ri], j0+l) at (l*ng + gi)*ng + ri, grid[gi] >= 2 */
-	double *v0;        /* V(0, grid[ui], j0+l) at l*ng + ui: no failing group */
+	struct cost *v;    /* V(grid[gi], grid[ri], j0+l) at (l*ng + gi)*ng + ri, grid[gi] >= 2 */
+	struct cost *v0;   /* V(0, grid[ui], j0+l) at l*ng + ui: no failing group */
 	double *lf;        /* log x!, x = 0 .. n */
 };
 
@@ -147,66 +155,100 @@ static size_t bracket(const struct plan *p, size_t x, double *w)
 
 /* ---- the values ---- */
 
-static double *v_at(const struct plan *p, size_t l, size_t gi, size_t ri)
+static struct cost *v_at(const struct plan *p, size_t l, size_t gi, size_t ri)
 {
 	return &p->v[(l * p->ng + gi) * p->ng + ri];
 }
 
-/* V(0, u, j0+l); past the last level, 0: the lookahead stops there. */
-static double value0(const struct plan *p, size_t l, size_t u)
+/* (1-w) a + w b */
+static struct cost mix(struct cost a, struct cost b, double w)
 {
+	return (struct cost){ (1 - w) * a.trials + w * b.trials, (1 - w) * a.gpu + w * b.gpu };
+}
+
+/* V(0, u, j0+l); past the last level, nothing: the lookahead stops there. */
+static struct cost value0(const struct plan *p, size_t l, size_t u)
+{
+	const struct cost *row = &p->v0[l * p->ng];
 	double w;
 	size_t i;
 
 	if (l >= PLAN_LEVELS)
-		return 0;
+		return (struct cost){ 0, 0 };
 	i = bracket(p, u, &w);
-	return w ? (1 - w) * p->v0[l * p->ng + i] + w * p->v0[l * p->ng + i + 1]
-		 : p->v0[l * p->ng + i];
+	return w ? mix(row[i], row[i + 1], w) : row[i];
 }
 
 /* V(g, r, j0+l): a failing group of g >= 2, r other unknown cases. */
-static double value(const struct plan *p, size_t l, size_t g, size_t r)
+static struct cost value(const struct plan *p, size_t l, size_t g, size_t r)
 {
-	double wg, wr, a, b;
+	double wg, wr;
 	size_t gi = bracket(p, g, &wg), ri = bracket(p, r, &wr);
+	struct cost a = wr ? mix(*v_at(p, l, gi, ri), *v_at(p, l, gi, ri + 1), wr) : *v_at(p, l, gi, ri);
 
-	a = wr ? (1 - wr) * *v_at(p, l, gi, ri) + wr * *v_at(p, l, gi, ri + 1) : *v_at(p, l, gi, ri);
 	if (!wg)
 		return a;
-	b = wr ? (1 - wr) * *v_at(p, l, gi + 1, ri) + wr * *v_at(p, l, gi + 1, ri + 1)
-	       : *v_at(p, l, gi + 1, ri);
-	return (1 - wg) * a + wg * b;
+	return mix(a, wr ? mix(*v_at(p, l, gi + 1, ri), *v_at(p, l, gi + 1, ri + 1), wr)
+			 : *v_at(p, l, gi + 1, ri),
+		   wg);
+}
+
+/* One trial of s cases that passes with chance `clean`, then vp or vf. */
+static struct cost trial(const struct plan *p, size_t s, double clean, struct cost vf,
+			 struct cost vp)
+{
+	double size = (double)s / (double)p->n;
+
+	return (struct cost){ 1 + (1 - clean) * vf.trials + clean * vp.trials,
+			      size * (clean + (1 - clean) / 2) + (1 - clean) * vf.gpu +
+				      clean * vp.gpu };
+}
+
+/* The candidate to take: the fewest trials, and among those within TIE of
+ * them the least GPU time. */
+static size_t pick(const struct cost *c, size_t count)
+{
+	size_t i, best = 0;
+	double fewest = HUGE_VAL;
+
+	for (i = 0; i < count; i++)
+		if (c[i].trials < fewest)
+			fewest = c[i].trials;
+	for (i = 0; i < count; i++)
+		if (c[i].trials <= fewest + TIE && (c[best].trials > fewest + TIE || c[i].gpu < c[best].gpu))
+			best = i;
+	return best;
 }
 
 /* One trial of t cases of a failing group of g (g >= 2) among u unknown,
- * at level l: 1 + the expected trials after it. `post` is the posterior
- * for u; fg = avoid(g), den = P(the group holds a culprit), weighted. */
-static double try_part(const struct plan *p, size_t l, const double *post, size_t nm, size_t g,
-		       size_t u, size_t t, double fg, double den)
+ * at level l, and what follows it. `post` is the posterior for u;
+ * fg = avoid(g), den = P(the group holds a culprit), weighted. An
+ * inferred culprit runs alone: one trial of one case, which fails. */
+static struct cost try_part(const struct plan *p, size_t l, const double *post, size_t nm,
+			    size_t g, size_t u, size_t t, double fg, double den)
 {
 	double clean = den > 0 ? (avoid(post, nm, u, t) - fg) / den : 0.5;
-	double vf = t == 1 ? value0(p, l + 1, u - 1) : value(p, l, t, u - t);
-	double vp = g - t == 1 ? 1 + value0(p, l + 1, u - g) : value(p, l, g - t, u - g);
+	struct cost vf = t == 1 ? value0(p, l + 1, u - 1) : value(p, l, t, u - t), vp;
 
-	return 1 + (1 - clean) * vf + clean * vp;
+	if (g - t == 1)
+		vp = trial(p, 1, 0, value0(p, l + 1, u - g), value0(p, l + 1, u - g));
+	else
+		vp = value(p, l, g - t, u - g);
+	return trial(p, t, clean, vf, vp);
 }
 
 /* One trial of t of the u unknown cases, no failing group (t = u: the
- * remainder, whose pass ends the search). */
-static double try_probe(const struct plan *p, size_t l, const double *post, size_t nm, size_t u,
-			size_t t)
+ * remainder, all cases but the culprits, whose pass ends the search). */
+static struct cost try_probe(const struct plan *p, size_t l, const double *post, size_t nm,
+			     size_t u, size_t t)
 {
-	double clean = post[0] + avoid(post, nm, u, t), vf, vp;
+	double clean = post[0] + avoid(post, nm, u, t);
+	struct cost vf = t == 1 ? value0(p, l + 1, u - 1) : value(p, l, t, u - t);
 
-	if (t == u) {
-		vf = u == 1 ? value0(p, l + 1, 0) : value(p, l, u, 0);
-		vp = 0;
-	} else {
-		vf = t == 1 ? value0(p, l + 1, u - 1) : value(p, l, t, u - t);
-		vp = value0(p, l, u - t);
-	}
-	return 1 + (1 - clean) * vf + clean * vp;
+	if (t == u)
+		return trial(p, p->n - p->j0 - l, clean, u == 1 ? vf : value(p, l, u, 0),
+			     (struct cost){ 0, 0 });
+	return trial(p, t, clean, vf, value0(p, l, u - t));
 }
 
 /* A value past the states that exist (more unknown cases than n - j),
@@ -216,14 +258,16 @@ static double try_probe(const struct plan *p, size_t l, const double *post, size
  * log2 of the unknown cases), so across one grid gap the line is within a
  * thousandth of a trial; a flat copy instead makes every state with
  * nothing cleared look cheaper than it is, and tips the choices there. */
-static double extrapolate(const struct plan *p, const double *v, size_t i, size_t stride)
+static struct cost extrapolate(const struct plan *p, const struct cost *v, size_t i, size_t stride)
 {
-	double a = v[(i - 1) * stride];
+	struct cost a = v[(i - 1) * stride], b;
+	double w;
 
 	if (i < 2)
 		return a;
-	return a + (a - v[(i - 2) * stride]) * (double)(p->grid[i] - p->grid[i - 1]) /
-			   (double)(p->grid[i - 1] - p->grid[i - 2]);
+	b = v[(i - 2) * stride];
+	w = (double)(p->grid[i] - p->grid[i - 1]) / (double)(p->grid[i - 1] - p->grid[i - 2]);
+	return (struct cost){ a.trials + (a.trials - b.trials) * w, a.gpu + (a.gpu - b.gpu) * w };
 }
 
 /* The part of a group (grid index gi) that passes with even odds: the
@@ -251,10 +295,10 @@ static size_t even_odds(const struct plan *p, const double *post, size_t nm, siz
  * candidate part whose outcome would be read between grid points not yet
  * solved (a part under a grid gap) is skipped: such thin parts are never
  * the best. */
-static void solve_level(struct plan *p, size_t l)
+static void solve_level(struct plan *p, size_t l, struct cost *cand)
 {
 	double post[PLAN_KMAX + 1];
-	size_t gi, ri, ti, nm, j = p->j0 + l;
+	size_t gi, ri, ti, nm, j = p->j0 + l, count;
 
 	for (gi = 0; gi < p->ng; gi++) {
 		size_t g = p->grid[gi];
@@ -262,67 +306,61 @@ static void solve_level(struct plan *p, size_t l)
 		if (g < 2)
 			continue;
 		for (ri = 0; ri < p->ng; ri++) {
-			size_t r = p->grid[ri], u = g + r;
-			double best = HUGE_VAL, fg, den;
-			size_t even;
+			size_t r = p->grid[ri], u = g + r, even;
+			double fg, den;
 
 			if (g > p->n - j && gi > 2) { /* no such group: along g */
 				*v_at(p, l, gi, ri) = extrapolate(p, v_at(p, l, 0, ri), gi, p->ng);
 				continue;
 			}
 			if (u > p->n - j) { /* no such state: along r */
-				*v_at(p, l, gi, ri) = ri ? extrapolate(p, v_at(p, l, gi, 0), ri, 1) : 0;
+				*v_at(p, l, gi, ri) = ri ? extrapolate(p, v_at(p, l, gi, 0), ri, 1)
+							 : (struct cost){ 0, 0 };
 				continue;
 			}
 			posterior(p->lf, p->n, j, u, post, &nm);
 			fg = avoid(post, nm, u, g);
 			den = avoid(post, nm, u, 0) - fg;
 			even = even_odds(p, post, nm, u, gi, fg, den);
+			count = 0;
 			for (ti = below(p, even / 2); ti < gi && p->grid[ti] <= 2 * even; ti++) {
 				size_t t = p->grid[ti], rest = below(p, g - t);
-				double val;
 
-				if (t == 0)
+				if (t == 0 || (p->grid[rest] != g - t && rest + 1 >= gi))
 					continue;
-				if (p->grid[rest] != g - t && rest + 1 >= gi)
-					continue;
-				val = try_part(p, l, post, nm, g, u, t, fg, den);
-				if (val < best)
-					best = val;
+				cand[count++] = try_part(p, l, post, nm, g, u, t, fg, den);
 			}
-			*v_at(p, l, gi, ri) = best == HUGE_VAL ? 0 : best;
+			*v_at(p, l, gi, ri) = count ? cand[pick(cand, count)] : (struct cost){ 0, 0 };
 		}
 	}
 	for (ri = 0; ri < p->ng; ri++) {
 		size_t u = p->grid[ri];
-		double best = HUGE_VAL;
 
 		if (u > p->n - j) {
 			p->v0[l * p->ng + ri] = extrapolate(p, &p->v0[l * p->ng], ri, 1);
 			continue;
 		}
-		if (u == 0) {
-			p->v0[l * p->ng] = 1; /* the remainder alone: it passes */
+		if (u == 0) { /* the remainder, all cleared: it passes */
+			p->v0[l * p->ng] = (struct cost){ 1, (double)(p->n - j) / (double)p->n };
 			continue;
 		}
 		posterior(p->lf, p->n, j, u, post, &nm);
+		count = 0;
 		for (ti = 1; ti <= ri; ti++) {
 			size_t t = p->grid[ti], rest = below(p, u - t);
-			double val;
 
 			if (t < u && p->grid[rest] != u - t && rest + 1 >= ri)
 				continue;
-			val = try_probe(p, l, post, nm, u, t);
-			if (val < best)
-				best = val;
+			cand[count++] = try_probe(p, l, post, nm, u, t);
 		}
-		p->v0[l * p->ng + ri] = best;
+		p->v0[l * p->ng + ri] = cand[pick(cand, count)];
 	}
 }
 
 struct plan *plan_new(size_t n, size_t j0)
 {
 	struct plan *p = xcalloc(1, sizeof(*p));
+	struct cost *cand;
 	size_t x, l;
 
 	p->n = n;
@@ -334,9 +372,11 @@ struct plan *plan_new(size_t n, size_t j0)
 		p->lf[x] = p->lf[x - 1] + log((double)x);
 	p->v = xcalloc(PLAN_LEVELS * p->ng * p->ng, sizeof(*p->v));
 	p->v0 = xcalloc(PLAN_LEVELS * p->ng, sizeof(*p->v0));
+	cand = xmalloc(p->ng * sizeof(*cand));
 	for (l = PLAN_LEVELS; l-- > 0;)
 		if (j0 + l <= n)
-			solve_level(p, l);
+			solve_level(p, l, cand);
+	free(cand);
 	return p;
 }
 
@@ -359,39 +399,34 @@ bool plan_covers(const struct plan *p, size_t n, size_t j)
 
 size_t plan_cut(const struct plan *p, size_t g, size_t u, size_t j)
 {
-	double post[PLAN_KMAX + 1], best = HUGE_VAL, fg, den;
-	size_t l = j - p->j0, nm, t, cut = 1;
+	double post[PLAN_KMAX + 1], fg, den;
+	size_t l = j - p->j0, nm, t, cut;
+	struct cost *cand;
 
 	if (g < 2)
 		return g;
 	posterior(p->lf, p->n, j, u, post, &nm);
 	fg = avoid(post, nm, u, g);
 	den = avoid(post, nm, u, 0) - fg;
-	for (t = 1; t < g; t++) {
-		double val = try_part(p, l, post, nm, g, u, t, fg, den);
-
-		if (val < best) {
-			best = val;
-			cut = t;
-		}
-	}
+	cand = xmalloc((g - 1) * sizeof(*cand));
+	for (t = 1; t < g; t++)
+		cand[t - 1] = try_part(p, l, post, nm, g, u, t, fg, den);
+	cut = pick(cand, g - 1) + 1;
+	free(cand);
 	return cut;
 }
 
 size_t plan_probe(const struct plan *p, size_t u, size_t j)
 {
-	double post[PLAN_KMAX + 1], best = HUGE_VAL;
-	size_t l = j - p->j0, nm, t, size = u;
+	double post[PLAN_KMAX + 1];
+	size_t l = j - p->j0, nm, t, size;
+	struct cost *cand = xmalloc(u * sizeof(*cand));
 
 	posterior(p->lf, p->n, j, u, post, &nm);
-	for (t = 1; t <= u; t++) {
-		double val = try_probe(p, l, post, nm, u, t);
-
-		if (val < best) {
-			best = val;
-			size = t;
-		}
-	}
+	for (t = 1; t <= u; t++)
+		cand[t - 1] = try_probe(p, l, post, nm, u, t);
+	size = pick(cand, u) + 1;
+	free(cand);
 	return size;
 }
 
@@ -399,7 +434,5 @@ double plan_left(const struct plan *p, size_t g, size_t u, size_t j)
 {
 	size_t l = j - p->j0;
 
-	if (g >= 2)
-		return value(p, l, g, u - g);
-	return value0(p, l, u);
+	return (g >= 2 ? value(p, l, g, u - g) : value0(p, l, u)).trials;
 }

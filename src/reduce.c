@@ -691,6 +691,12 @@ static void advance(struct red *r)
 				int v = add_node(r, K_PRIOR, &r->dd[i], 1, -1, r->dd_known + 1);
 
 				r->nodes[v].fresh = true;
+				/* A pass alone here says the set fails only
+				 * together, the rarer answer, and a culprit that
+				 * passed alone by chance before may do so again:
+				 * believed after 2 passes, one more than a clearing
+				 * pass needs after a flake. */
+				r->nodes[v].need_pass = r->flaky ? r->o.repeat + 1 : 2;
 			}
 			r->dd_active = true; /* until the verification is told */
 			r->dd_done = false;

@@ -507,7 +507,7 @@ Test(reduce, several_culprits_cost_fewer_trials)
 {
 	double k2 = mean_trials(1024, 2, 1000), k4 = mean_trials(1024, 4, 1000);
 
-	/* the seeds are fixed, so these means are exact: 21.88 and 40.89 now;
+	/* the seeds are fixed, so these means are exact: 21.90 and 40.91 now;
 	 * with even-odds cuts and probes under a 2^-k prior: 22.1 and 41.5
 	 * (200 seeds); halving with probes from the second culprit on: 23.8
 	 * and 44.2; before the unknown-cases search and the probes: 24.0 and
