@@ -36,7 +36,9 @@ struct plan;
  * culprit is known, whether the remainder runs or a probe of unknown cases
  * asks for the next culprit first. A failing group whose parts all pass (after
  * a re-run: see flakiness) has no single culprit: ddmin inside it finds a
- * 1-minimal failing subset, reported instead (verdict minimal_subset).
+ * 1-minimal failing subset, reported instead (verdict minimal_subset) once
+ * each of its cases passed alone twice (3 times after a flake): a culprit
+ * that passed alone by chance would otherwise come out with a neighbour.
  *
  * --strategy ddmin (RED_DDMIN): Zeller's ddmin with complements, every
  * subset and complement of a round proposed at once.
