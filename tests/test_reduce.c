@@ -124,7 +124,7 @@ static bool same_culprits(const struct red_answer *a, const struct oracle *o)
 
 Test(reduce, finds_every_culprit_exactly_for_many_seeds)
 {
-	static const size_t ns[] = { 2, 7, 16, 100, 1024 }, ks[] = { 1, 2, 3, 4 }, slots[] = { 1, 3, 8 };
+	static const size_t ns[] = { 1, 2, 3, 7, 16, 100, 1024 }, ks[] = { 1, 2, 3, 4 }, slots[] = { 1, 3, 8 };
 	size_t a, b, c;
 	uint64_t seed;
 
