@@ -57,7 +57,7 @@ static void posterior(const double *lf, size_t n, size_t j, size_t u, double *po
 	double top = -HUGE_VAL, sum = 0;
 	size_t m, count = 0;
 
-	for (m = 0; m <= u && j + m <= PLAN_KMAX && j + m <= n; m++) {
+	for (m = 0; m <= u && m <= PLAN_KMAX && j + m <= n; m++) {
 		post[m] = j + m == 0 ? -HUGE_VAL
 				     : log(plan_prior(j + m)) + lbinom(lf, u, m) - lbinom(lf, n, j + m);
 		if (post[m] > top)

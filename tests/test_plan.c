@@ -43,6 +43,23 @@ Test(plan, posterior_sums_to_one_and_more_unknown_cases_hide_more)
 	}
 	plan_posterior(1024, 0, 1024, post, &nm);
 	cr_assert_eq(post[0], 0, "the full set fails: at least one culprit");
+	/* a dataset-wide failure: 100 culprits found already */
+	plan_posterior(1024, 100, 500, post, &nm);
+	for (sum = 0, m = 0; m < nm; m++)
+		sum += post[m];
+	cr_assert(nm > 1 && fabs(sum - 1) < 1e-9, "j=100: %zu terms, sum %.6f", nm, sum);
+}
+
+/* Past PLAN_KMAX culprits found, a plan still decides. */
+Test(plan, decides_with_many_culprits_found)
+{
+	struct plan *p = plan_new(300, 80);
+	size_t cut = plan_cut(p, 40, 150, 80), probe = plan_probe(p, 150, 80);
+
+	cr_assert(cut >= 1 && cut < 40, "cut %zu", cut);
+	cr_assert(probe >= 1 && probe <= 150, "probe %zu", probe);
+	cr_assert(isfinite(plan_left(p, 40, 150, 80)));
+	plan_free(p);
 }
 
 /* Where one culprit is all but certain, a group is cut so that the search

@@ -57,7 +57,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#define PLAN_KMAX 64 /* culprits the posterior counts, in all */
+#define PLAN_KMAX 64 /* culprits beyond those found that the posterior counts */
 
 struct plan;
 
