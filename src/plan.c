@@ -4,7 +4,6 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
-#include <string.h>
 
 #include "casebisect/plan.h"
 #include "casebisect/util.h"
@@ -52,6 +51,8 @@ static double lbinom(const double *lf, size_t a, size_t b)
 	return lgamma((double)a + 1) - lgamma((double)b + 1) - lgamma((double)(a - b) + 1);
 }
 
+/* plan_posterior's work: post[m] ~ p(j+m) C(u,m) / C(n,j+m) for m up to
+ * PLAN_KMAX, normalized, the tail under TAIL of the top dropped. */
 static void posterior(const double *lf, size_t n, size_t j, size_t u, double *post, size_t *nm)
 {
 	double top = -HUGE_VAL, sum = 0;
@@ -105,6 +106,8 @@ static int cmp_size(const void *a, const void *b)
 	return x < y ? -1 : x > y;
 }
 
+/* The sizes V is kept at (every size to EXACT_UP_TO, PER_DOUBLING a
+ * doubling above, every 2^m and 3*2^m, and n), and at[] to find them. */
 static void make_grid(struct plan *p)
 {
 	size_t n = p->n, cap = EXACT_UP_TO + 2 + (PER_DOUBLING + 2) * 65, k = 0, i, out;
