@@ -289,8 +289,11 @@ static enum cb_exit hand_to_run(struct nnunet_args *a, const struct dataset *ds,
 		argv[n++] = "--pass-pattern";
 		argv[n++] = "Epoch time: ";
 	}
-	if (a->trainer && strcmp(a->fold, "all") && !a->min_cases) {
-		min_cases = cb_fmt("%d", KFOLD_MIN_CASES);
+	if (!a->min_cases) {
+		/* nnU-Net trains on one case at least (so the control is one
+		 * clean case, not the empty subset), and on 5 for an integer
+		 * fold's split */
+		min_cases = cb_fmt("%d", a->trainer && strcmp(a->fold, "all") ? KFOLD_MIN_CASES : 1);
 		argv[n++] = "--min-cases";
 		argv[n++] = min_cases;
 	}

@@ -64,7 +64,8 @@ static const struct cli_option run_options[] = {
 	  "runs of the remainder without the culprits (1; 2 with free slots; 3 after a flake)" },
 	{ "retries", 0, CLI_ARG_REQUIRED, OPT_RETRIES, "N", "re-runs of an UNRESOLVED trial (1)" },
 	{ "min-cases", 0, CLI_ARG_REQUIRED, OPT_MIN_CASES, "N",
-	  "pad smaller subsets with cleared cases (for trainers that need a few)" },
+	  "pad smaller subsets with cleared cases (for trainers that need a few; "
+	  "with 1, the control is one clean case, not the empty subset)" },
 	{ "max-trials", 0, CLI_ARG_REQUIRED, OPT_MAX_TRIALS, "N",
 	  "stop after N trials with what is known (verdict undetermined)" },
 	{ "deadline", 0, CLI_ARG_REQUIRED, OPT_DEADLINE, "TIME",

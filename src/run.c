@@ -1093,19 +1093,24 @@ static int check_control(struct run *r, struct verdict *v)
 
 	if (r->c.min_cases > 1)
 		return 0; /* a control that small would not run */
-	k = need_trial(r, "control", NULL, 0);
-	if (k < 0)
-		return -1;
-	if (outcome_of(&r->all[k]) == RED_PASS)
-		return 0;
-	if (outcome_of(&r->all[k]) == RED_FAIL) {
-		set_verdict(v, "not_data_dependent", CB_EXIT_NOT_DATA,
-			    "The failure happens with no case at all (trial %llu ran the empty "
-			    "subset and crashed the same way), so the data is not the cause. "
-			    "That usually means the environment: a CUDA / PyTorch / driver "
-			    "mismatch, a broken GPU, or memory. See the environment below.",
-			    (unsigned long long)r->all[k].trial);
-		return 1;
+	/* With --min-cases 1 the trainer needs a case (nnU-Net does): the
+	 * empty subset would only end in its error, a trial for nothing. */
+	if (r->c.min_cases != 1) {
+		k = need_trial(r, "control", NULL, 0);
+		if (k < 0)
+			return -1;
+		if (outcome_of(&r->all[k]) == RED_PASS)
+			return 0;
+		if (outcome_of(&r->all[k]) == RED_FAIL) {
+			set_verdict(v, "not_data_dependent", CB_EXIT_NOT_DATA,
+				    "The failure happens with no case at all (trial %llu ran the "
+				    "empty subset and crashed the same way), so the data is not the "
+				    "cause. That usually means the environment: a CUDA / PyTorch / "
+				    "driver mismatch, a broken GPU, or memory. See the environment "
+				    "below.",
+				    (unsigned long long)r->all[k].trial);
+			return 1;
+		}
 	}
 	/* The trainer does not take an empty subset: one case nothing suspects,
 	 * the smallest, then a few at random while they all crash. */

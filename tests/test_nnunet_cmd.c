@@ -569,7 +569,8 @@ Test(nnunet_cmd, the_probe_command_and_environment)
 	opt = cJSON_GetObjectItemCaseSensitive(o, "options");
 	cr_assert(strstr(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(opt, "env_cmd")),
 			 "casebisect-nnunet-train' --versions"));
-	cr_assert_eq(cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(opt, "min_cases")), 0);
+	cr_assert_eq(cJSON_GetNumberValue(cJSON_GetObjectItemCaseSensitive(opt, "min_cases")), 1,
+		     "nnU-Net needs a case: no empty control");
 	free(envs);
 	cJSON_Delete(o);
 

@@ -98,6 +98,52 @@ Test(run, bundle_repro_reproduces_the_failure_alone)
 	free(ds);
 }
 
+/* --min-cases 1 (a trainer that needs a case, as nnU-Net does): the
+ * control is one clean case, and no trial runs the empty subset. */
+Test(run, min_cases_one_controls_with_a_case_not_the_empty_subset)
+{
+	static const char *const bad[] = { "case_004=9", NULL };
+	struct run r;
+	char *ds = mkcases_in("ds", 8, bad), *wd = cb_fmt("%s/wd", tmpdir);
+	char *toy = src_file("harness/toytrain"), *path = cb_fmt("%s/journal.jsonl", wd), *text;
+	char *line, *next, *culprits, verdict[64];
+	size_t controls = 0;
+
+	run(&r, "run", "--workdir", wd, "--gpus", "none", "--min-cases", "1", "--prior", "none", ds,
+	    "--", toy, "--cases-file", "{cases_file}", "--files-file", "{files_file}");
+	cr_assert_eq(r.code, 0, "exit %d\n%s\n%s", r.code, r.out, r.err);
+	culprits = report_culprits(wd, verdict, sizeof(verdict));
+	cr_assert_str_eq(culprits, "case_004");
+	text = cb_read_file(path, NULL);
+	cr_assert(text);
+	for (line = text; *line; line = next) {
+		cJSON *e, *cases;
+		const char *phase;
+
+		next = strchr(line, '\n');
+		next = next ? next + 1 : line + strlen(line);
+		e = cJSON_ParseWithLength(line, (size_t)(next - line));
+		cr_assert(e, "journal line: %.80s", line);
+		cases = cJSON_GetObjectItemCaseSensitive(e, "cases");
+		phase = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "phase"));
+		cr_assert_gt(cJSON_GetArraySize(cases), 0, "a trial of no case: %.120s", line);
+		if (phase && !strcmp(phase, "control")) {
+			controls++;
+			cr_assert_eq(cJSON_GetArraySize(cases), 1, "%.120s", line);
+			cr_assert_str_neq(cJSON_GetStringValue(cJSON_GetArrayItem(cases, 0)), "case_004");
+		}
+		cJSON_Delete(e);
+	}
+	cr_assert_eq(controls, 1);
+	free(text);
+	free(culprits);
+	free(path);
+	free(toy);
+	free(wd);
+	free(ds);
+	run_release(&r);
+}
+
 Test(run, a_dataset_that_does_not_crash_is_not_reproduced)
 {
 	struct run r;
