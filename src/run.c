@@ -1287,6 +1287,22 @@ static size_t search_slots(struct run *r)
 	return n;
 }
 
+/* What the search will take, as the reducer guesses it, for a log read
+ * the next morning (the status line's ETA shows on a terminal only). */
+static void say_estimate(struct run *r)
+{
+	double trials, rounds;
+	char eta[32];
+
+	red_estimate(r->red, &trials, &rounds);
+	if (trials < 1 || !r->nall)
+		return;
+	fmt_duration(rounds * median_duration(r), eta, sizeof(eta));
+	say(r, "search: about %.0f trial%s to go, ~%s at the median trial so far (a guess: the "
+	       "number of culprits is not known yet)",
+	    trials, trials < 1.5 ? "" : "s", eta);
+}
+
 /* Phase 3: the search. 0 done (v set), -1 stopped. */
 static int search(struct run *r, struct verdict *v)
 {
@@ -1318,6 +1334,7 @@ static int search(struct run *r, struct verdict *v)
 		    r->have_audit && (r->c.prior & RUN_PRIOR_BATCH) ? ", " : "",
 		    r->c.prior & RUN_PRIOR_BATCH ? "the crash's last batch" : "", nprior,
 		    nprior == 1 ? "" : "s");
+	say_estimate(r);
 	for (;;) {
 		schedule(r);
 		if (r->fatal || r->interrupted || r->missing)

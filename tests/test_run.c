@@ -99,7 +99,8 @@ Test(run, bundle_repro_reproduces_the_failure_alone)
 }
 
 /* --min-cases 1 (a trainer that needs a case, as nnU-Net does): the
- * control is one clean case, and no trial runs the empty subset. */
+ * control is one clean case, and no trial runs the empty subset. The log
+ * says, before the search, about how long it will take. */
 Test(run, min_cases_one_controls_with_a_case_not_the_empty_subset)
 {
 	static const char *const bad[] = { "case_004=9", NULL };
@@ -114,6 +115,8 @@ Test(run, min_cases_one_controls_with_a_case_not_the_empty_subset)
 	cr_assert_eq(r.code, 0, "exit %d\n%s\n%s", r.code, r.out, r.err);
 	culprits = report_culprits(wd, verdict, sizeof(verdict));
 	cr_assert_str_eq(culprits, "case_004");
+	cr_assert(strstr(r.out, "search: about "), "the log says what the search will take: %s",
+		  r.out);
 	text = cb_read_file(path, NULL);
 	cr_assert(text);
 	for (line = text; *line; line = next) {
