@@ -130,9 +130,9 @@ fuzz: $(FUZZ_BIN)
 
 BENCH_SRC := $(wildcard bench/bench_*.c)
 BENCH_BIN := $(BENCH_SRC:bench/%.c=build/bench/%)
-build/bench/%: bench/%.c build/libcasebisect.a
+build/bench/%: bench/%.c bench/bench.h build/libcasebisect.a
 	@mkdir -p $(@D)
-	$(CC) $(CPPFLAGS) $(WARN) -O2 -g $(PKG_CFLAGS) -o $@ $^ $(LDLIBS)
+	$(CC) $(CPPFLAGS) $(WARN) -O2 -g $(PKG_CFLAGS) -o $@ $(filter-out %.h,$^) $(LDLIBS)
 
 bench:
 	$(MAKE) SANITIZE= $(BENCH_BIN)

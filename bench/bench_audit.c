@@ -21,6 +21,7 @@
 #undef DT_UNKNOWN /* <dirent.h>'s (through uv.h), not niftilib's */
 #include <nifti2_io.h>
 
+#include "bench.h"
 #include "casebisect/audit.h"
 #include "casebisect/dataset.h"
 #include "casebisect/util.h"
@@ -30,32 +31,6 @@
 #define NZ 160
 #define VOL ((size_t)NX * NY * NZ)
 #define BAD_CASE 3 /* gets a cube of 255: the audit must find it */
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static size_t env_size(const char *name, size_t def, size_t min, size_t max)
-{
-	const char *s = getenv(name);
-	char *end;
-	unsigned long long v;
-
-	if (!s || !*s)
-		return def;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || *end || v < min || v > max) {
-		fprintf(stderr, "bench_audit: %s=%s: expected a number from %zu to %zu\n", name, s,
-			min, max);
-		exit(1);
-	}
-	return (size_t)v;
-}
 
 static uint32_t rng(uint32_t *s)
 {
@@ -159,7 +134,7 @@ static int rm_entry(const char *p, const struct stat *st, int flag, struct FTW *
 static double gzread_all(char **files, size_t n)
 {
 	unsigned char *buf = xmalloc(1 << 20);
-	double t0 = now();
+	double t0 = bench_now();
 	size_t i;
 
 	for (i = 0; i < n; i++) {
@@ -174,7 +149,7 @@ static double gzread_all(char **files, size_t n)
 		gzclose(g);
 	}
 	free(buf);
-	return now() - t0;
+	return bench_now() - t0;
 }
 
 static const char py_script[] =
@@ -211,7 +186,7 @@ static const char *find_python(void)
 
 int main(void)
 {
-	size_t ncases = env_size("BENCH_AUDIT_CASES", 8, 2, 10000);
+	size_t ncases = bench_env_size("BENCH_AUDIT_CASES", 8, 2, 10000);
 	unsigned cores = uv_available_parallelism(), jobs_all;
 	const char *tmp = getenv("TMPDIR");
 	char *dir, *list = xstrdup(""), *t, *img, **labels = xcalloc(ncases, sizeof(char *));
@@ -226,13 +201,13 @@ int main(void)
 	int rc;
 	bool py;
 
-	jobs_all = (unsigned)env_size("BENCH_AUDIT_JOBS", cores, 1, 1024);
+	jobs_all = (unsigned)bench_env_size("BENCH_AUDIT_JOBS", cores, 1, 1024);
 	dir = cb_fmt("%s/bench_audit.XXXXXX", tmp && *tmp ? tmp : "/tmp");
 	if (!mkdtemp(dir))
 		die("mkdtemp: %s", strerror(errno));
 	img = cb_fmt("%s/image_0000.nii.gz", dir);
 	write_image(img);
-	t0 = now();
+	t0 = bench_now();
 	for (i = 0; i < ncases; i++) {
 		labels[i] = cb_fmt("%s/case_%03zu.nii.gz", dir, i);
 		write_label(labels[i], (uint32_t)(2654435761u * (i + 1)), i == BAD_CASE);
@@ -256,7 +231,7 @@ int main(void)
 				disk += (double)st.st_size;
 		printf("input       %zu label volumes %dx%dx%d uint8 (%.1f MB decoded, %.2f MB "
 		       "gzip'd, ratio %.0f:1), written in %.2f s\n", ncases, NX, NY, NZ, mb,
-		       disk / 1e6, mb * 1e6 / disk, now() - t0);
+		       disk / 1e6, mb * 1e6 / disk, bench_now() - t0);
 	}
 	if (ds_load(&ds, t, NULL, err, sizeof(err)))
 		die("%s", err);
@@ -265,9 +240,9 @@ int main(void)
 	{
 		char *cmd = cb_fmt("zcat %s/case_*.nii.gz > /dev/null", dir);
 
-		t0 = now();
+		t0 = bench_now();
 		rc = system(cmd);
-		t_zcat = now() - t0;
+		t_zcat = bench_now() - t0;
 		free(cmd);
 		if (rc != 0)
 			die("zcat failed");

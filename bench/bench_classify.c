@@ -11,6 +11,7 @@
 #include <sys/resource.h>
 #include <time.h>
 
+#include "bench.h"
 #include "casebisect/classify.h"
 #include "casebisect/util.h"
 
@@ -72,14 +73,6 @@ static unsigned rnd(struct gen *g, unsigned n)
 static double rndf(struct gen *g)
 {
 	return (double)(rng_next(&g->rng) >> 11) / 9007199254740992.0;
-}
-
-static double now(clockid_t clk)
-{
-	struct timespec ts;
-
-	clock_gettime(clk, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
 static double peak_rss_mb(void)
@@ -530,21 +523,6 @@ static bool same_signature(const struct cls_signature *a, const struct cls_signa
 	       a->exit_signal == b->exit_signal;
 }
 
-static size_t env_mb(const char *name, size_t dflt)
-{
-	const char *v = getenv(name);
-	char *end;
-	unsigned long long x;
-
-	if (!v || !*v)
-		return dflt;
-	errno = 0;
-	x = strtoull(v, &end, 10);
-	if (errno || *end || x == 0 || x > ((size_t)-1 >> 21))
-		die("%s: \"%s\" is not a size in MB (a positive integer)", name, v);
-	return (size_t)x;
-}
-
 /* Prints s on one line, cut at max bytes, control bytes as '?'. */
 static void print_cut(const char *s, size_t max)
 {
@@ -571,16 +549,16 @@ static double run_slice(const struct corpus *co, uint64_t seed, size_t total, bo
 		size_t n = total - done < BLOCK_SIZE ? total - done : BLOCK_SIZE;
 		const char *p = gen_next(&g, n);
 
-		t0 = now(CLOCK_MONOTONIC);
-		c0 = now(CLOCK_THREAD_CPUTIME_ID);
+		t0 = bench_clock(CLOCK_MONOTONIC);
+		c0 = bench_clock(CLOCK_THREAD_CPUTIME_ID);
 		if (bytewise) {
 			for (size_t i = 0; i < n; i++)
 				cls_feed(c, CLS_STDERR, p + i, 1);
 		} else {
 			feed_chunks(c, p, n);
 		}
-		t += now(CLOCK_MONOTONIC) - t0;
-		*cpu += now(CLOCK_THREAD_CPUTIME_ID) - c0;
+		t += bench_clock(CLOCK_MONOTONIC) - t0;
+		*cpu += bench_clock(CLOCK_THREAD_CPUTIME_ID) - c0;
 		done += n;
 	}
 	cls_finish(c, NULL);
@@ -594,7 +572,7 @@ int main(void)
 {
 	static const uint64_t seed = 0x6361736562697365ULL; /* "casebise" */
 	const char *env_dir = getenv("CASEBISECT_CORPUS");
-	size_t total_mb = env_mb("BENCH_MB", 1024), byte_mb = env_mb("BENCH_BYTE_MB", 16);
+	size_t total_mb = bench_env_size("BENCH_MB", 1024, 1, (size_t)-1 >> 21), byte_mb = bench_env_size("BENCH_BYTE_MB", 16, 1, (size_t)-1 >> 21);
 	size_t total = total_mb * MIB, carry = 0;
 	uint64_t lines = 0, sum = 0;
 	double t_base = 0, cpu_base = 0, t_cls = 0, cpu_cls = 0, t_byte, cpu_byte, t0, c0;
@@ -632,25 +610,25 @@ int main(void)
 		size_t n = total - done < BLOCK_SIZE ? total - done : BLOCK_SIZE;
 		const char *p = gen_next(&g, n);
 
-		t0 = now(CLOCK_MONOTONIC);
-		c0 = now(CLOCK_THREAD_CPUTIME_ID);
+		t0 = bench_clock(CLOCK_MONOTONIC);
+		c0 = bench_clock(CLOCK_THREAD_CPUTIME_ID);
 		lines += split_lines(p, n, &carry, &sum);
-		t_base += now(CLOCK_MONOTONIC) - t0;
-		cpu_base += now(CLOCK_THREAD_CPUTIME_ID) - c0;
+		t_base += bench_clock(CLOCK_MONOTONIC) - t0;
+		cpu_base += bench_clock(CLOCK_THREAD_CPUTIME_ID) - c0;
 
-		t0 = now(CLOCK_MONOTONIC);
-		c0 = now(CLOCK_THREAD_CPUTIME_ID);
+		t0 = bench_clock(CLOCK_MONOTONIC);
+		c0 = bench_clock(CLOCK_THREAD_CPUTIME_ID);
 		feed_chunks(c, p, n);
-		t_cls += now(CLOCK_MONOTONIC) - t0;
-		cpu_cls += now(CLOCK_THREAD_CPUTIME_ID) - c0;
+		t_cls += bench_clock(CLOCK_MONOTONIC) - t0;
+		cpu_cls += bench_clock(CLOCK_THREAD_CPUTIME_ID) - c0;
 		done += n;
 	}
-	t0 = now(CLOCK_MONOTONIC);
-	c0 = now(CLOCK_THREAD_CPUTIME_ID);
+	t0 = bench_clock(CLOCK_MONOTONIC);
+	c0 = bench_clock(CLOCK_THREAD_CPUTIME_ID);
 	cls_finish(c, NULL);
 	cls_result(c, &sig);
-	t_cls += now(CLOCK_MONOTONIC) - t0;
-	cpu_cls += now(CLOCK_THREAD_CPUTIME_ID) - c0;
+	t_cls += bench_clock(CLOCK_MONOTONIC) - t0;
+	cpu_cls += bench_clock(CLOCK_THREAD_CPUTIME_ID) - c0;
 	rss_run = peak_rss_mb();
 	cls_free(c);
 	gen_release(&g);

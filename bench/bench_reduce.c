@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "bench.h"
 #include "casebisect/plan.h"
 #include "casebisect/reduce.h"
 #include "casebisect/util.h"
@@ -145,13 +146,6 @@ static double log2_binom(size_t n, size_t k)
 }
 
 /* A filter from the environment: 0 when unset (every value). */
-static size_t knob(const char *name)
-{
-	const char *v = getenv(name);
-
-	return v && *v ? (size_t)atoi(v) : 0;
-}
-
 /* The one-slot trial targets are met by about a tenth of a trial, and a
  * mean over 200 seeds varies by about 0.15: those rows take more. */
 #define TRIAL_SEEDS 2000
@@ -160,9 +154,8 @@ int main(void)
 {
 	static const size_t ns[] = { 16, 128, 1024, 4096 }, ks[] = { 1, 2, 4 }, ps[] = { 1, 8 };
 	static const double fps[] = { 0, 0.1 };
-	const char *env = getenv("BENCH_SEEDS");
-	size_t seeds = env && *env ? (size_t)atoi(env) : 200, a, b, c, d, s;
-	size_t only_n = knob("BENCH_N"), only_k = knob("BENCH_K"), only_p = knob("BENCH_P");
+	size_t seeds = bench_env_size("BENCH_SEEDS", 200, 1, 1000000), a, b, c, d, s;
+	size_t only_n = bench_env_size("BENCH_N", 0, 1, 1000000), only_k = bench_env_size("BENCH_K", 0, 1, 1000000), only_p = bench_env_size("BENCH_P", 0, 1, 1000000);
 	const char *only_fp = getenv("BENCH_FP");
 	/* one plan per n, shared by its one-slot rows (plan.h: 0.5 s each) */
 	struct plan *plans[CB_ARRAY_SIZE(ns)] = { 0 }, *plan1024 = NULL;

@@ -11,18 +11,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench.h"
 #include "casebisect/supervise.h"
 #include "casebisect/util.h"
 
 extern char **environ;
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
 
 static void on_done(void *ctx, const struct sup_result *r)
 {
@@ -32,17 +25,10 @@ static void on_done(void *ctx, const struct sup_result *r)
 		(*bad)++;
 }
 
-static int env_int(const char *name, int dflt)
-{
-	const char *v = getenv(name);
-
-	return v && *v ? atoi(v) : dflt;
-}
-
 int main(void)
 {
 	static const char *const argv[] = { "/bin/true", NULL };
-	int n = env_int("BENCH_TRIALS", 200), i, bad = 0;
+	int n = (int)bench_env_size("BENCH_TRIALS", 200, 1, 1000000), i, bad = 0;
 	char dir[] = "/tmp/casebisect-bench-XXXXXX", err[256], tdir[128];
 	struct sup_options o;
 	struct sup_limits l = SUP_LIMITS_INIT;
@@ -55,7 +41,7 @@ int main(void)
 	o.limits = l;
 
 	/* baseline: the bare process, the floor any supervisor pays */
-	t0 = now_s();
+	t0 = bench_now();
 	for (i = 0; i < n; i++) {
 		pid_t pid;
 		int st;
@@ -64,7 +50,7 @@ int main(void)
 			die("posix_spawn failed");
 		waitpid(pid, &st, 0);
 	}
-	base = (now_s() - t0) / n;
+	base = (bench_now() - t0) / n;
 
 	s = sup_new(&o, err, sizeof(err));
 	if (!s)
@@ -76,16 +62,16 @@ int main(void)
 		mkdir(tdir, 0755);
 		spec.trial_dir = tdir;
 		if (i == 1)
-			t0 = now_s(); /* trial 0 pays the one-time pattern compile */
+			t0 = bench_now(); /* trial 0 pays the one-time pattern compile */
 		else if (i == 0)
-			first = now_s();
+			first = bench_now();
 		if (sup_start(s, &spec, on_done, &bad, err, sizeof(err)))
 			die("%s", err);
 		sup_run(s);
 		if (i == 0)
-			first = now_s() - first;
+			first = bench_now() - first;
 	}
-	sup_total = (now_s() - t0) / n;
+	sup_total = (bench_now() - t0) / n;
 	sup_free(s);
 	{
 		char cmd[128];

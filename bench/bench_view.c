@@ -17,6 +17,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "bench.h"
 #include "casebisect/dataset.h"
 #include "casebisect/util.h"
 #include "casebisect/view.h"
@@ -26,32 +27,6 @@
 #define FILES_PER_CASE 3
 
 static const char *const suffix[FILES_PER_CASE] = { ".b2nd", "_seg.b2nd", ".pkl" };
-
-static double now(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec * 1e-9;
-}
-
-static size_t env_size(const char *name, size_t def, size_t min)
-{
-	const char *s = getenv(name);
-	char *end;
-	unsigned long long v;
-
-	if (!s || !*s)
-		return def;
-	errno = 0;
-	v = strtoull(s, &end, 10);
-	if (errno || *end || v < min || v > 10000000ULL) {
-		fprintf(stderr, "bench_view: %s=%s: expected a number from %zu to 10000000\n", name,
-			s, min);
-		exit(1);
-	}
-	return (size_t)v;
-}
 
 /* "VmRSS" or "VmHWM" of this process, in MB (2^20 bytes). */
 static double proc_mb(const char *key)
@@ -175,16 +150,16 @@ static struct timing time_view(const struct dataset *ds, const size_t *subset, c
 
 	for (i = 0; i < repeat; i++) {
 		struct view v;
-		double t0 = now();
+		double t0 = bench_now();
 
 		if (view_build(&v, ds, subset, ds->ncases, trial, err, sizeof(err)) < 0)
 			die("bench_view: view_build: %s", err);
-		b[i] = now() - t0;
+		b[i] = bench_now() - t0;
 		view_release(&v);
-		t0 = now();
+		t0 = bench_now();
 		if (view_remove(trial, err, sizeof(err)) < 0)
 			die("bench_view: view_remove: %s", err);
-		r[i] = now() - t0;
+		r[i] = bench_now() - t0;
 	}
 	t.build = median(b, repeat);
 	t.remove = median(r, repeat);
@@ -204,7 +179,7 @@ static void time_baselines(const struct dataset *ds, const char *dir, size_t rep
 	size_t i, k, j;
 
 	for (k = 0; k < repeat; k++) {
-		double t0 = now();
+		double t0 = bench_now();
 
 		make_dir(dir);
 		for (i = 0; i < ds->ncases; i++)
@@ -214,8 +189,8 @@ static void time_baselines(const struct dataset *ds, const char *dir, size_t rep
 				if (symlink(ds->cases[i].files[j], path) < 0)
 					die("bench_view: symlink %s: %s", path, strerror(errno));
 			}
-		b[k] = now() - t0;
-		t0 = now();
+		b[k] = bench_now() - t0;
+		t0 = bench_now();
 		for (i = 0; i < ds->ncases; i++)
 			for (j = 0; j < ds->cases[i].nfiles; j++) {
 				snprintf(path, sizeof(path), "%s/%s", dir,
@@ -225,8 +200,8 @@ static void time_baselines(const struct dataset *ds, const char *dir, size_t rep
 			}
 		if (rmdir(dir) < 0)
 			die("bench_view: rmdir %s: %s", dir, strerror(errno));
-		r[k] = now() - t0;
-		t0 = now();
+		r[k] = bench_now() - t0;
+		t0 = bench_now();
 		for (i = 0; i < ds->ncases; i++)
 			for (j = 0; j < ds->cases[i].nfiles; j++) {
 				struct stat st;
@@ -235,7 +210,7 @@ static void time_baselines(const struct dataset *ds, const char *dir, size_t rep
 					die("bench_view: stat %s: %s", ds->cases[i].files[j],
 					    strerror(errno));
 			}
-		s[k] = now() - t0;
+		s[k] = bench_now() - t0;
 	}
 	links->build = median(b, repeat);
 	links->remove = median(r, repeat);
@@ -289,11 +264,11 @@ static void bench_fs(const char *parent, size_t n, size_t repeat, struct fs_resu
 	touch(ds.plans_file);
 	touch(ds.dataset_json);
 	touch(ds.fingerprint_file);
-	t0 = now();
+	t0 = bench_now();
 	for (i = 0; i < n; i++)
 		for (j = 0; j < FILES_PER_CASE; j++)
 			touch(ds.cases[i].files[j]);
-	res->make_t = now() - t0;
+	res->make_t = bench_now() - t0;
 	trial = path_fmt("%s/trial", root);
 	make_dir(trial);
 	bare = path_fmt("%s/bare", root);
@@ -349,9 +324,9 @@ static void print_targets(const char *where, size_t n, const struct fs_result *r
 
 int main(void)
 {
-	size_t n = env_size("BENCH_CASES", 10000, 1);
-	size_t nbig = env_size("BENCH_BIG_CASES", 100000, 1);
-	size_t repeat = env_size("BENCH_REPEAT", 5, 1);
+	size_t n = bench_env_size("BENCH_CASES", 10000, 1, 10000000);
+	size_t nbig = bench_env_size("BENCH_BIG_CASES", 100000, 1, 10000000);
+	size_t repeat = bench_env_size("BENCH_REPEAT", 5, 1, 10000000);
 	const char *tmp = getenv("TMPDIR");
 	const char *disk = tmp && *tmp ? tmp : "/tmp";
 	char root[4096], *pp, *trial, *p;
