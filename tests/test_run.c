@@ -12,6 +12,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "casebisect/journal.h"
 #include "casebisect/util.h"
 #include "helpers.h"
 
@@ -106,9 +107,9 @@ Test(run, min_cases_one_controls_with_a_case_not_the_empty_subset)
 	static const char *const bad[] = { "case_004=9", NULL };
 	struct run r;
 	char *ds = mkcases_in("ds", 8, bad), *wd = cb_fmt("%s/wd", tmpdir);
-	char *toy = src_file("harness/toytrain"), *path = cb_fmt("%s/journal.jsonl", wd), *text;
-	char *line, *next, *culprits, verdict[64];
-	size_t controls = 0;
+	char *toy = src_file("harness/toytrain"), *culprits, verdict[64], warn[256], err[256];
+	struct jrn_entry *e;
+	size_t n, i, controls = 0;
 
 	run(&r, "run", "--workdir", wd, "--gpus", "none", "--min-cases", "1", "--prior", "none", ds,
 	    "--", toy, "--cases-file", "{cases_file}", "--files-file", "{files_file}");
@@ -117,30 +118,19 @@ Test(run, min_cases_one_controls_with_a_case_not_the_empty_subset)
 	cr_assert_str_eq(culprits, "case_004");
 	cr_assert(strstr(r.out, "search: about "), "the log says what the search will take: %s",
 		  r.out);
-	text = cb_read_file(path, NULL);
-	cr_assert(text);
-	for (line = text; *line; line = next) {
-		cJSON *e, *cases;
-		const char *phase;
-
-		next = strchr(line, '\n');
-		next = next ? next + 1 : line + strlen(line);
-		e = cJSON_ParseWithLength(line, (size_t)(next - line));
-		cr_assert(e, "journal line: %.80s", line);
-		cases = cJSON_GetObjectItemCaseSensitive(e, "cases");
-		phase = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "phase"));
-		cr_assert_gt(cJSON_GetArraySize(cases), 0, "a trial of no case: %.120s", line);
-		if (phase && !strcmp(phase, "control")) {
+	cr_assert_eq(jrn_replay(wd, &e, &n, warn, sizeof(warn), err, sizeof(err)), 0, "%s", err);
+	for (i = 0; i < n; i++) {
+		cr_assert_gt(e[i].ncases, 0, "trial %llu (%s) ran no case",
+			     (unsigned long long)e[i].trial, e[i].phase);
+		if (!strcmp(e[i].phase, "control")) {
 			controls++;
-			cr_assert_eq(cJSON_GetArraySize(cases), 1, "%.120s", line);
-			cr_assert_str_neq(cJSON_GetStringValue(cJSON_GetArrayItem(cases, 0)), "case_004");
+			cr_assert_eq(e[i].ncases, 1);
+			cr_assert_str_neq(e[i].cases[0], "case_004");
 		}
-		cJSON_Delete(e);
 	}
 	cr_assert_eq(controls, 1);
-	free(text);
+	jrn_entries_free(e, n);
 	free(culprits);
-	free(path);
 	free(toy);
 	free(wd);
 	free(ds);
