@@ -195,6 +195,7 @@ static const struct plan *plan_for(struct red *r)
 static size_t cut_of(struct red *r, int g)
 {
 	size_t n = r->nodes[g].n, u, i, f = 0, *unk;
+	const struct plan *p;
 
 	if (n < 2)
 		return n;
@@ -206,9 +207,10 @@ static size_t cut_of(struct red *r, int g)
 		r->planned = 0;
 		return n / 2;
 	}
-	r->planned = plan_left(plan_for(r), n, u, r->nculprits);
+	p = plan_for(r);
+	r->planned = plan_left(p, n, u, r->nculprits);
 	r->planned_at = r->trials;
-	return plan_cut(plan_for(r), n, u, r->nculprits);
+	return plan_cut(p, n, u, r->nculprits);
 }
 
 /* Splits failing group g into parts; with one slot the last part waits
@@ -588,8 +590,10 @@ static void next_step(struct red *r, uint64_t round)
 	if (r->o.slots <= 1 && !r->flaky && !r->minimal && r->nculprits >= 1) {
 		unk = unknown_cases(r, &u);
 		if (u > 0) {
-			a = plan_probe(plan_for(r), u, r->nculprits);
-			r->planned = plan_left(plan_for(r), 0, u, r->nculprits);
+			const struct plan *pl = plan_for(r);
+
+			a = plan_probe(pl, u, r->nculprits);
+			r->planned = plan_left(pl, 0, u, r->nculprits);
 			r->planned_at = r->trials;
 		}
 	}
