@@ -223,14 +223,39 @@ static size_t pick(const struct cost *c, size_t count)
 	return best;
 }
 
-/* One trial of t cases of a failing group of g (g >= 2) among u unknown,
- * at level l, and what follows it. `post` is the posterior for u;
- * fg = avoid(g), den = P(the group holds a culprit), weighted. An
- * inferred culprit runs alone: one trial of one case, which fails. */
-static struct cost try_part(const struct plan *p, size_t l, const double *post, size_t nm,
-			    size_t g, size_t u, size_t t, double fg, double den)
+/* What the posterior says in one state: u unknown cases, j culprits
+ * found, a failing group of g of them (0: none). */
+struct odds {
+	double post[PLAN_KMAX + 1];
+	size_t nm, u, g;
+	double fg, den; /* avoid(g), and P(the group holds a culprit), weighted */
+};
+
+static void odds_at(const struct plan *p, size_t j, size_t u, size_t g, struct odds *o)
 {
-	double clean = den > 0 ? (avoid(post, nm, u, t) - fg) / den : 0.5;
+	posterior(p->lf, p->n, j, u, o->post, &o->nm);
+	o->u = u;
+	o->g = g;
+	o->fg = avoid(o->post, o->nm, u, g);
+	o->den = avoid(o->post, o->nm, u, 0) - o->fg;
+}
+
+/* P(t cases hold no culprit): the group's first t, knowing the group holds
+ * one; with no group, t of the unknown cases. */
+static double clean_of(const struct odds *o, size_t t)
+{
+	if (!o->g)
+		return o->post[0] + avoid(o->post, o->nm, o->u, t);
+	return o->den > 0 ? (avoid(o->post, o->nm, o->u, t) - o->fg) / o->den : 0.5;
+}
+
+/* One trial of the first t cases of the failing group (o->g >= 2), at
+ * level l, and what follows it. An inferred culprit runs alone: one trial
+ * of one case, which fails. */
+static struct cost try_part(const struct plan *p, size_t l, const struct odds *o, size_t t)
+{
+	size_t g = o->g, u = o->u;
+	double clean = clean_of(o, t);
 	struct cost vf = t == 1 ? value0(p, l + 1, u - 1) : value(p, l, t, u - t), vp;
 
 	if (g - t == 1)
@@ -240,12 +265,12 @@ static struct cost try_part(const struct plan *p, size_t l, const double *post, 
 	return trial(p, t, clean, vf, vp);
 }
 
-/* One trial of t of the u unknown cases, no failing group (t = u: the
+/* One trial of t of the o->u unknown cases, no failing group (t = u: the
  * remainder, all cases but the culprits, whose pass ends the search). */
-static struct cost try_probe(const struct plan *p, size_t l, const double *post, size_t nm,
-			     size_t u, size_t t)
+static struct cost try_probe(const struct plan *p, size_t l, const struct odds *o, size_t t)
 {
-	double clean = post[0] + avoid(post, nm, u, t);
+	size_t u = o->u;
+	double clean = clean_of(o, t);
 	struct cost vf = t == 1 ? value0(p, l + 1, u - 1) : value(p, l, t, u - t);
 
 	if (t == u)
@@ -277,15 +302,14 @@ static struct cost extrapolate(const struct plan *p, const struct cost *v, size_
  * best first part lies within a factor of 2 of it (one that passes much
  * less or much more often than not says too little), so the solver tries
  * only those. */
-static size_t even_odds(const struct plan *p, const double *post, size_t nm, size_t u, size_t gi,
-			double fg, double den)
+static size_t even_odds(const struct plan *p, const struct odds *o, size_t gi)
 {
 	size_t lo = 1, hi = gi - 1;
 
 	while (lo < hi) {
 		size_t mid = lo + (hi - lo) / 2;
 
-		if (den > 0 && (avoid(post, nm, u, p->grid[mid]) - fg) / den > 0.5)
+		if (o->den > 0 && clean_of(o, p->grid[mid]) > 0.5)
 			lo = mid + 1;
 		else
 			hi = mid;
@@ -300,8 +324,8 @@ static size_t even_odds(const struct plan *p, const double *post, size_t nm, siz
  * the best. */
 static void solve_level(struct plan *p, size_t l, struct cost *cand)
 {
-	double post[PLAN_KMAX + 1];
-	size_t gi, ri, ti, nm, j = p->j0 + l, count;
+	struct odds o;
+	size_t gi, ri, ti, j = p->j0 + l, count;
 
 	for (gi = 0; gi < p->ng; gi++) {
 		size_t g = p->grid[gi];
@@ -310,7 +334,6 @@ static void solve_level(struct plan *p, size_t l, struct cost *cand)
 			continue;
 		for (ri = 0; ri < p->ng; ri++) {
 			size_t r = p->grid[ri], u = g + r, even;
-			double fg, den;
 
 			if (g > p->n - j && gi > 2) { /* no such group: along g */
 				*v_at(p, l, gi, ri) = extrapolate(p, v_at(p, l, 0, ri), gi, p->ng);
@@ -321,17 +344,15 @@ static void solve_level(struct plan *p, size_t l, struct cost *cand)
 							 : (struct cost){ 0, 0 };
 				continue;
 			}
-			posterior(p->lf, p->n, j, u, post, &nm);
-			fg = avoid(post, nm, u, g);
-			den = avoid(post, nm, u, 0) - fg;
-			even = even_odds(p, post, nm, u, gi, fg, den);
+			odds_at(p, j, u, g, &o);
+			even = even_odds(p, &o, gi);
 			count = 0;
 			for (ti = below(p, even / 2); ti < gi && p->grid[ti] <= 2 * even; ti++) {
 				size_t t = p->grid[ti], rest = below(p, g - t);
 
 				if (t == 0 || (p->grid[rest] != g - t && rest + 1 >= gi))
 					continue;
-				cand[count++] = try_part(p, l, post, nm, g, u, t, fg, den);
+				cand[count++] = try_part(p, l, &o, t);
 			}
 			*v_at(p, l, gi, ri) = count ? cand[pick(cand, count)] : (struct cost){ 0, 0 };
 		}
@@ -347,14 +368,14 @@ static void solve_level(struct plan *p, size_t l, struct cost *cand)
 			p->v0[l * p->ng] = (struct cost){ 1, (double)(p->n - j) / (double)p->n };
 			continue;
 		}
-		posterior(p->lf, p->n, j, u, post, &nm);
+		odds_at(p, j, u, 0, &o);
 		count = 0;
 		for (ti = 1; ti <= ri; ti++) {
 			size_t t = p->grid[ti], rest = below(p, u - t);
 
 			if (t < u && p->grid[rest] != u - t && rest + 1 >= ri)
 				continue;
-			cand[count++] = try_probe(p, l, post, nm, u, t);
+			cand[count++] = try_probe(p, l, &o, t);
 		}
 		p->v0[l * p->ng + ri] = cand[pick(cand, count)];
 	}
@@ -402,18 +423,16 @@ bool plan_covers(const struct plan *p, size_t n, size_t j)
 
 size_t plan_cut(const struct plan *p, size_t g, size_t u, size_t j)
 {
-	double post[PLAN_KMAX + 1], fg, den;
-	size_t l = j - p->j0, nm, t, cut;
+	size_t l = j - p->j0, t, cut;
 	struct cost *cand;
+	struct odds o;
 
 	if (g < 2)
 		return g;
-	posterior(p->lf, p->n, j, u, post, &nm);
-	fg = avoid(post, nm, u, g);
-	den = avoid(post, nm, u, 0) - fg;
+	odds_at(p, j, u, g, &o);
 	cand = xmalloc((g - 1) * sizeof(*cand));
 	for (t = 1; t < g; t++)
-		cand[t - 1] = try_part(p, l, post, nm, g, u, t, fg, den);
+		cand[t - 1] = try_part(p, l, &o, t);
 	cut = pick(cand, g - 1) + 1;
 	free(cand);
 	return cut;
@@ -421,13 +440,13 @@ size_t plan_cut(const struct plan *p, size_t g, size_t u, size_t j)
 
 size_t plan_probe(const struct plan *p, size_t u, size_t j)
 {
-	double post[PLAN_KMAX + 1];
-	size_t l = j - p->j0, nm, t, size;
+	size_t l = j - p->j0, t, size;
 	struct cost *cand = xmalloc(u * sizeof(*cand));
+	struct odds o;
 
-	posterior(p->lf, p->n, j, u, post, &nm);
+	odds_at(p, j, u, 0, &o);
 	for (t = 1; t <= u; t++)
-		cand[t - 1] = try_probe(p, l, post, nm, u, t);
+		cand[t - 1] = try_probe(p, l, &o, t);
 	size = pick(cand, u) + 1;
 	free(cand);
 	return size;
