@@ -1093,9 +1093,10 @@ static int check_control(struct run *r, struct verdict *v)
 
 	if (r->c.min_cases > 1)
 		return 0; /* a control that small would not run */
-	/* With --min-cases 1 the trainer needs a case (nnU-Net does): the
-	 * empty subset would only end in its error, a trial for nothing. */
-	if (r->c.min_cases != 1) {
+	/* The empty subset only for a trainer that may take no case: with
+	 * --min-cases 1 (nnU-Net) it would only end in the trainer's error,
+	 * a trial for nothing. */
+	if (r->c.min_cases == 0) {
 		k = need_trial(r, "control", NULL, 0);
 		if (k < 0)
 			return -1;
