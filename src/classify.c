@@ -46,7 +46,10 @@ enum rule_kind {
 	K_DATA_HINT,    /* code that reads case files (in a frame line) */
 	K_TRACEBACK,    /* "Traceback (most recent call last):" */
 	K_WORKER,       /* a worker process's traceback starts here */
+	K_REMOTE,       /* the same, for a worker the main process re-raises */
+	K_CHAIN,        /* the next traceback goes on with the one before */
 	K_EXCEPTION,    /* an exception line: Name(Error|Exception): ... */
+	K__COUNT
 };
 
 struct rule {
@@ -82,6 +85,8 @@ static const struct rule rules[] = {
 	{ "DefaultCPUAllocator:\\s+can't\\s+allocate\\s+memory", K_EVIDENCE, CLS_OOM, S_ROOT, 0 },
 	/* env_mismatch: hard errors */
 	{ "no\\s+kernel\\s+image\\s+is\\s+available|cudaErrorNoKernelImageForDevice|CUDA_ERROR_NO_BINARY_FOR_GPU", K_EVIDENCE, CLS_ENV_MISMATCH, S_ROOT, 0 },
+	/* Triton's and the driver's words when a cubin was built for another GPU or toolkit */
+	{ "device\\s+kernel\\s+image\\s+is\\s+invalid|cudaErrorInvalidKernelImage|CUDA_ERROR_INVALID_IMAGE", K_EVIDENCE, CLS_ENV_MISMATCH, S_ROOT, 0 },
 	{ "driver\\s+on\\s+your\\s+system\\s+is\\s+too\\s+old", K_EVIDENCE, CLS_ENV_MISMATCH, S_ROOT, 0 },
 	{ "driver\\s+version\\s+is\\s+insufficient\\s+for\\s+CUDA\\s+runtime|cudaErrorInsufficientDriver", K_EVIDENCE, CLS_ENV_MISMATCH, S_ROOT, 0 },
 	{ "Torch\\s+not\\s+compiled\\s+with\\s+CUDA\\s+enabled|Found\\s+no\\s+NVIDIA\\s+driver", K_EVIDENCE, CLS_ENV_MISMATCH, S_ROOT, 0 },
@@ -130,7 +135,8 @@ static const struct rule rules[] = {
 	{ "Unexpected\\s+bus\\s+error\\s+encountered|insufficient\\s+shared\\s+memory", K_EVIDENCE, CLS_SEGFAULT, S_HINT, 0 },
 	/* worker deaths and their echoes */
 	{ "^.{0,80}Process\\s+[A-Za-z]*Process-[0-9]+(:[0-9]+)*:[ \\t]*$", K_WORKER, CLS_OTHER_ERROR, S_WORKER, ML },
-	{ "multiprocessing\\.pool\\.RemoteTraceback|_RemoteTraceback:|Exception\\s+in\\s+background\\s+worker", K_WORKER, CLS_OTHER_ERROR, S_WORKER, 0 },
+	{ "multiprocessing\\.pool\\.RemoteTraceback|_RemoteTraceback:", K_REMOTE, CLS_OTHER_ERROR, S_WORKER, 0 },
+	{ "Exception\\s+in\\s+background\\s+worker", K_WORKER, CLS_OTHER_ERROR, S_WORKER, 0 },
 	{ "background\\s+workers\\s+are\\s+no\\s+longer\\s+alive|Abort\\s+event\\s+was\\s+set|Background\\s+workers\\s+died", K_EVIDENCE, CLS_DATA_ERROR, S_ECHO, 0 },
 	{ "DataLoader\\s+worker\\s+\\(pid\\(s\\)[^)]*\\)\\s+exited\\s+unexpectedly", K_EVIDENCE, CLS_DATA_ERROR, S_ECHO, 0 },
 	{ "probably\\s+due\\s+to\\s+a\\s+lack\\s+of\\s+memory", K_EVIDENCE, CLS_OTHER_ERROR, S_ECHO, 0 },
@@ -140,6 +146,9 @@ static const struct rule rules[] = {
 	{ "Traceback\\s+\\(most\\s+recent\\s+call\\s+last\\)", K_TRACEBACK, CLS_OTHER_ERROR, S_TRACEBACK, 0 },
 	/* structure */
 	{ "File\\s+\"[^\"]*\",\\s+line\\s+[0-9]+", K_FRAME, CLS_NONE, 0, 0 },
+	/* PyTorch's DataLoader: "Caught KeyError in DataLoader worker process 0.", then the
+	 * worker's own traceback as "Original Traceback (most recent call last):" */
+	{ "During\\s+handling\\s+of\\s+the\\s+above\\s+exception|above\\s+exception\\s+was\\s+the\\s+direct\\s+cause|Original\\s+Traceback\\s+\\(most", K_CHAIN, CLS_NONE, 0, 0 },
 	{ "read_images|read_seg|imageio|reader_writer|nibabel|SimpleITK|load_case|unpack_dataset|npyio|fingerprint|preprocess|blosc2|PIL/Image", K_DATA_HINT, CLS_NONE, 0, 0 },
 };
 
@@ -156,6 +165,7 @@ enum {
 	X_THROWN,       /* instance of 'c10::Error' */
 	X_WHAT,         /* what():  message */
 	X_ERROR_CODE,   /* cudaErrorX, CUDNN_STATUS_X, error=59, ... */
+	X_FRAME,        /* File "path", line N, in func */
 	X__COUNT
 };
 
@@ -170,12 +180,13 @@ static const char *const extract_re[X__COUNT] = {
 	[X_ERROR_CODE] = "(cudaError[A-Za-z]+|CUDA_ERROR_[A-Z_]+|CUDNN_STATUS_[A-Z_]+|CUBLAS_STATUS_[A-Z_]+"
 			 "|CUFFT_[A-Z_]+|CUSOLVER_STATUS_[A-Z_]+|nccl[A-Za-z]+Error|error=\\d+"
 			 "|cuda runtime error \\(\\d+\\))",
+	[X_FRAME] = "File\\s+\"([^\"]*)\",\\s+line\\s+\\d+(?:,\\s+in\\s+([^\\s*]+))?",
 };
 
 static struct {
 	hs_database_t *db;
 	pcre2_code *re[X__COUNT];
-	uint64_t kind_mask[K_EXCEPTION + 1][HIT_WORDS]; /* rules of each kind */
+	uint64_t kind_mask[K__COUNT][HIT_WORDS]; /* rules of each kind */
 } shared;
 static pthread_once_t shared_once = PTHREAD_ONCE_INIT;
 
@@ -221,6 +232,8 @@ struct item {
 	char message[CLS_TEXT_MAX];
 	char error_code[CLS_NAME_MAX];
 	char source[CLS_TEXT_MAX];
+	char frame[CLS_TEXT_MAX];
+	uint64_t chain; /* the traceback chain its exception ended; 0 = none */
 };
 
 /* What an assertion line names. */
@@ -268,6 +281,15 @@ struct cls {
 	 * case files, and did a worker process print it? */
 	bool tb_active, tb_data, tb_frames;
 	struct item worker; /* its header line, class decided by tb_data */
+
+	/* The innermost frame of the traceback being read, as file:function
+	 * ("" when its exception line has taken it), and the chain of
+	 * tracebacks it belongs to: a number, whether the next traceback goes
+	 * on with it, and whether it began with a worker's RemoteTraceback
+	 * (then the worker's exception names it: pinned once that ends). */
+	char tb_frame[CLS_TEXT_MAX];
+	uint64_t chain;
+	bool chain_link, chain_remote, chain_pinned;
 };
 
 /* ---- small text helpers ---- */
@@ -365,6 +387,60 @@ static void extract_exception(struct cls *c, const char *text, size_t len,
 	}
 }
 
+/*
+ * The frame a traceback's `File "PATH", line N, in FUNC` line names, as
+ * file:FUNC, into out.
+ *
+ * Design note: the file is its name alone (with its folder for __init__.py
+ * and __main__.py, which say nothing alone). The rest of a path names the
+ * machine, not the bug: the venv, conda or system prefix, the user's home
+ * and the Python version all differ between the run that gave a target log
+ * and the trials. Cutting at site-packages/ or dist-packages/ is not
+ * enough: nnU-Net's README installs it editable (`pip install -e .`) for
+ * custom trainers, so its files sit in a git checkout anywhere, and the
+ * standard library and the user's own code have no site-packages at all.
+ * The function beside the name tells same-named files apart; a clash makes
+ * two rare bugs one, where a path in the hash would make one bug two on
+ * two machines.
+ */
+static void frame_of(struct cls *c, const char *text, size_t len, char *out, size_t size)
+{
+	PCRE2_SIZE *ov;
+	const char *path, *base, *p;
+	char tmp[CLS_TEXT_MAX];
+	size_t n = 0, plen, blen;
+
+	out[0] = '\0';
+	if (!extract(c, X_FRAME, text, len))
+		return;
+	ov = pcre2_get_ovector_pointer(c->md);
+	path = text + ov[2];
+	plen = ov[3] - ov[2];
+	base = path;
+	for (p = path; p < path + plen; p++)
+		if (*p == '/' || *p == '\\')
+			base = p + 1;
+	blen = (size_t)(path + plen - base);
+	if (base > path && ((blen == 11 && !memcmp(base, "__init__.py", 11)) ||
+			    (blen == 11 && !memcmp(base, "__main__.py", 11)))) {
+		for (p = base - 1; p > path && p[-1] != '/' && p[-1] != '\\'; p--)
+			;
+		base = p;
+	}
+	for (p = base; p < path + plen && n + 1 < sizeof(tmp); p++)
+		tmp[n++] = *p == '\\' ? '/' : *p;
+	if (ov[4] != PCRE2_UNSET && n + 1 < sizeof(tmp)) {
+		size_t flen = ov[5] - ov[4];
+
+		tmp[n++] = ':';
+		if (flen > sizeof(tmp) - 1 - n)
+			flen = sizeof(tmp) - 1 - n;
+		memcpy(tmp + n, text + ov[4], flen);
+		n += flen;
+	}
+	cb_utf8_copy(out, size, tmp, n);
+}
+
 static void fill_item(struct item *it, struct cls *c, struct stream_state *st,
 		      enum cls_class klass, int strength, const char *text, size_t len)
 {
@@ -389,6 +465,43 @@ static void offer(struct cls *c, const struct item *it)
 		*b = *it;
 	if (it->exception[0] && !c->exc[it->klass].seq)
 		c->exc[it->klass] = *it;
+}
+
+/* A new chain of tracebacks starts (remote: with a worker's RemoteTraceback,
+ * which the main process re-raises after it). */
+static void chain_start(struct cls *c, bool remote)
+{
+	c->chain++;
+	c->chain_link = false;
+	c->chain_remote = remote;
+	c->chain_pinned = false;
+	c->tb_frame[0] = '\0';
+}
+
+/* The exception line ex ended a traceback of the current chain. Python's
+ * last exception names the chain, so every item of an other_error or
+ * data_error that belongs to it takes ex's exception, message and frame,
+ * until a worker's re-raised exception has named it. */
+static void chain_end(struct cls *c, const struct item *ex)
+{
+	struct item *const items[] = {
+		&c->best[CLS_OTHER_ERROR], &c->exc[CLS_OTHER_ERROR],
+		&c->best[CLS_DATA_ERROR], &c->exc[CLS_DATA_ERROR], &c->worker,
+	};
+	size_t i;
+
+	if (c->chain_pinned)
+		return;
+	for (i = 0; i < CB_ARRAY_SIZE(items); i++) {
+		struct item *it = items[i];
+
+		if (!it->seq || it->chain != ex->chain)
+			continue;
+		cb_strlcpy(it->exception, ex->exception, sizeof(it->exception));
+		cb_strlcpy(it->message, ex->message, sizeof(it->message));
+		cb_strlcpy(it->frame, ex->frame, sizeof(it->frame));
+	}
+	c->chain_pinned = c->chain_remote;
 }
 
 /* The worker traceback ends: its header becomes evidence, of a data error
@@ -455,14 +568,21 @@ static void on_line(struct cls *c, struct stream_state *st, const char *text, si
 			if (has_kind(st, K_DATA_HINT))
 				c->tb_data = true;
 		}
+		/* every frame line, in a traceback or not: a log cut from a
+		 * thread may start in the middle of one */
+		frame_of(c, text, len, c->tb_frame, sizeof(c->tb_frame));
 		return;
 	}
-	if (has_kind(st, K_WORKER)) {
+	if (has_kind(st, K_WORKER) || has_kind(st, K_REMOTE)) {
 		close_worker(c);
+		chain_start(c, has_kind(st, K_REMOTE));
 		fill_item(&c->worker, c, st, CLS_OTHER_ERROR, S_WORKER, text, len);
+		c->worker.chain = c->chain;
 		c->tb_active = true;
 		return;
 	}
+	if (has_kind(st, K_CHAIN))
+		c->chain_link = true;
 	if (has_kind(st, K_TRACEBACK) && !(c->worker.seq && !c->tb_frames)) {
 		/* A new traceback; inside a worker's report the first one
 		 * belongs to the worker. */
@@ -471,6 +591,11 @@ static void on_line(struct cls *c, struct stream_state *st, const char *text, si
 			c->tb_frames = false;
 		}
 		c->tb_active = true;
+		if (c->chain_link)
+			c->chain_link = false;
+		else
+			chain_start(c, false);
+		c->tb_frame[0] = '\0';
 	}
 
 	for (w = 0; w < HIT_WORDS; w++) {
@@ -500,6 +625,8 @@ static void on_line(struct cls *c, struct stream_state *st, const char *text, si
 		enum cls_class klass = rules[best_rule].klass;
 		int strength = rules[best_rule].strength;
 		bool exception_line = has_kind(st, K_EXCEPTION);
+		/* the exception line a traceback ends in */
+		bool ends_tb = exception_line && c->tb_frame[0];
 		const struct item *b = &c->best[klass];
 
 		if (rules[best_rule].kind == K_EXCEPTION && c->tb_data && strength < S_WORKER) {
@@ -510,10 +637,16 @@ static void on_line(struct cls *c, struct stream_state *st, const char *text, si
 		}
 		if (klass == CLS_DEVICE_ASSERT && has_kind(st, K_ASSERT) && !c->assertion.seen)
 			extract_assert(c, text, len, &c->assertion);
-		if (!b->seq || strength > b->strength ||
+		if (ends_tb || !b->seq || strength > b->strength ||
 		    (exception_line && !c->exc[klass].seq)) {
 			fill_item(&it, c, st, klass, strength, text, len);
 			extract_exception(c, text, len, prev, prev_len, &it);
+			if (ends_tb) {
+				cb_strlcpy(it.frame, c->tb_frame, sizeof(it.frame));
+				it.chain = c->chain;
+				c->tb_frame[0] = '\0';
+				chain_end(c, &it);
+			}
 			offer(c, &it);
 		}
 		if (exception_line && c->tb_frames)
@@ -837,10 +970,12 @@ void cls_result(const struct cls *c, struct cls_signature *out)
 	cb_strlcpy(out->message, win->message, sizeof(out->message));
 	cb_strlcpy(out->error_code, win->error_code, sizeof(out->error_code));
 	cb_strlcpy(out->source, win->source, sizeof(out->source));
+	cb_strlcpy(out->frame, win->frame, sizeof(out->frame));
 	exc = &c->exc[win->klass];
 	if (!out->exception[0] && exc->seq) {
 		cb_strlcpy(out->exception, exc->exception, sizeof(out->exception));
 		cb_strlcpy(out->message, exc->message, sizeof(out->message));
+		cb_strlcpy(out->frame, exc->frame, sizeof(out->frame));
 		if (!out->error_code[0])
 			cb_strlcpy(out->error_code, exc->error_code, sizeof(out->error_code));
 	}
@@ -892,6 +1027,11 @@ uint64_t cls_fingerprint(const struct cls_signature *s, enum cls_match level)
 			expr[o++] = digit ? '#' : s->assert_expr[i];
 		}
 		h = fnv(h, expr, o);
+		/* A Python failure has no kernel: what raised it stands in. */
+		if (s->klass == CLS_OTHER_ERROR || s->klass == CLS_DATA_ERROR) {
+			h = fnv(h, s->exception, strlen(s->exception));
+			h = fnv(h, s->frame, strlen(s->frame));
+		}
 	}
 	if (level >= CLS_MATCH_EXACT) {
 		const char *file = s->source, *p;

@@ -152,6 +152,8 @@ void cmd_print_signature(FILE *f, const struct cls_signature *sig, int level)
 		print_field(f, "error_code", sig->error_code);
 	if (sig->exception[0])
 		print_field(f, "exception", sig->exception);
+	if (sig->frame[0])
+		print_field(f, "frame", sig->frame);
 	if (sig->line)
 		fprintf(f, " line=%llu", (unsigned long long)sig->line);
 	cls_fingerprint_hex(sig, (enum cls_match)level, fp);

@@ -56,6 +56,7 @@ void json_add_signature(cJSON *obj, const struct cls_signature *sig, enum cls_ma
 	json_add_str(obj, "source", sig->source);
 	json_add_str(obj, "exception", sig->exception);
 	json_add_str(obj, "message", sig->message);
+	json_add_str(obj, "frame", sig->frame);
 	json_add_str(obj, "error_code", sig->error_code);
 	json_add_num(obj, "line", (double)sig->line, sig->line != 0);
 	json_add_str(obj, "evidence", sig->evidence);
@@ -141,6 +142,7 @@ int json_read_signature(const cJSON *result, struct cls_signature *sig)
 	get_text(s, "source", sig->source, sizeof(sig->source));
 	get_text(s, "exception", sig->exception, sizeof(sig->exception));
 	get_text(s, "message", sig->message, sizeof(sig->message));
+	get_text(s, "frame", sig->frame, sizeof(sig->frame));
 	get_text(s, "error_code", sig->error_code, sizeof(sig->error_code));
 	get_text(s, "evidence", sig->evidence, sizeof(sig->evidence));
 	line = cJSON_GetObjectItemCaseSensitive(s, "line");

@@ -308,7 +308,7 @@ Test(cli, dash_reads_stdin)
 
 static const char *const json_fields[] = {
 	"file", "class", "kernel", "assert_expr", "source", "exception",
-	"message", "error_code", "line", "evidence", "fingerprint",
+	"message", "frame", "error_code", "line", "evidence", "fingerprint",
 };
 
 /* Parses one --json line and checks its shape; the caller deletes it. */

@@ -29,7 +29,9 @@ enum cls_class {
 /* How strictly two signatures must agree to count as the same failure. */
 enum cls_match {
 	CLS_MATCH_CLASS = 0, /* the class only */
-	CLS_MATCH_KERNEL,    /* class + CUDA kernel + assertion expression */
+	CLS_MATCH_KERNEL,    /* class + CUDA kernel + assertion expression; for
+			      * Python failures (other_error, data_error) also
+			      * the exception type and the raising frame */
 	CLS_MATCH_EXACT,     /* kernel level + exception type + source file */
 };
 
@@ -50,6 +52,7 @@ struct cls_signature {
 	char source[CLS_TEXT_MAX];      /* "../aten/src/ATen/native/cuda/Loss.cu:250" */
 	char exception[CLS_NAME_MAX];   /* "RuntimeError", "c10::Error" */
 	char message[CLS_TEXT_MAX];     /* the exception's message */
+	char frame[CLS_TEXT_MAX];       /* "dice.py:forward": the frame that raised it */
 	char error_code[CLS_NAME_MAX];  /* "cudaErrorIllegalAddress", "error=59" */
 	char evidence[CLS_EVIDENCE_MAX];/* the decisive line, verbatim (ANSI removed) */
 	uint64_t line;                  /* its 1-based line number; 0 when none */
@@ -78,8 +81,9 @@ struct cls_exit {
  *     "device-side assert triggered", "illegal memory access",
  *     "misaligned address", "unspecified launch failure", THC error=59/77,
  *     "CUDA out of memory" / OutOfMemoryError, and hard environment errors
- *     ("no kernel image is available", "driver ... too old", "Torch not
- *     compiled with CUDA enabled"). A CUDA error named inside an NCCL
+ *     ("no kernel image is available", Triton's and the driver's "device
+ *     kernel image is invalid", "driver ... too old", "Torch not compiled
+ *     with CUDA enabled"). A CUDA error named inside an NCCL
  *     watchdog message is a root error, not an NCCL one.
  *  2. Library errors that usually echo a root error when one exists: cuDNN
  *     and cuBLAS status errors, NCCL errors and collective timeouts.
@@ -112,6 +116,17 @@ struct cls_exit {
  *  - Source lines under a traceback frame (`File "x.py", line N, in f` and
  *    the code line after it) are never evidence: they quote the message
  *    text (`raise RuntimeError("... no longer alive ...")`).
+ *  - The exception and the frame that raised it come from the traceback
+ *    that ends in the exception line: its innermost `File "...", line N,
+ *    in FUNC` line, kept as file:FUNC (the frame). Chained tracebacks
+ *    ("During handling of the above exception ...", "The above exception
+ *    was the direct cause ...") are one failure; for other_error and
+ *    data_error its last exception names it, as Python's last line does.
+ *    A worker's exception re-raised in the main process counts where the
+ *    worker raised it: PyTorch's DataLoader prints the worker's "Original
+ *    Traceback" after its own re-raise (torch/_utils.py, reraise), so it is
+ *    last anyway; multiprocessing prints the worker's RemoteTraceback
+ *    first, and the main process's re-raise after it does not count.
  *  - The exit status counts only when the output shows no failure: SIGKILL
  *    (or exit 137) is host_kill; SIGSEGV, SIGBUS, SIGABRT, SIGILL, SIGFPE
  *    (or 128+those) segfault; any other non-zero exit other_error; 0 none.
@@ -163,8 +178,13 @@ void cls_free(struct cls *c);
 
 /* A stable 64-bit FNV-1a hash over the fields of the given level. Block and
  * thread indices, addresses, sizes and line numbers never enter it: source
- * counts as its file name without directory or line, and digits in an
- * assertion expression count as one '#'. */
+ * counts as its file name without directory or line, digits in an
+ * assertion expression count as one '#', and the frame is file:function.
+ * At the kernel level other_error and data_error add the exception type
+ * and the frame, so a KeyError and a ValueError differ, and so does one
+ * ValueError raised in two functions. The CUDA classes and cpu_index_error
+ * do not: a bad label reaches the loss through cross_entropy or through the
+ * Dice loss's scatter as the trainer goes, and it is one bug. */
 uint64_t cls_fingerprint(const struct cls_signature *s, enum cls_match level);
 
 /* The fingerprint as 16 lowercase hex digits plus NUL. */
