@@ -437,6 +437,306 @@ Test(fingerprint, ignores_indices_lines_and_paths_but_not_the_kernel)
 	cr_assert_eq(strspn(hex, "0123456789abcdef"), 16);
 }
 
+/* ---- Python failures at the kernel level ---- */
+
+/* A real log from tests/logs, whole; the caller frees it. */
+static char *real_log(const char *name)
+{
+	const char *src = getenv("CASEBISECT_SRC");
+	char path[4096];
+	char *log;
+
+	snprintf(path, sizeof(path), "%s/tests/logs/%s", src ? src : ".", name);
+	log = cb_read_file(path, NULL);
+	cr_assert(log, "cannot read %s", path);
+	return log;
+}
+
+/* text with every `from` replaced by `to`; the caller frees it. */
+static char *replace_all(const char *text, const char *from, const char *to)
+{
+	size_t nf = strlen(from), nt = strlen(to), n = 0, o = 0;
+	const char *p;
+	char *out;
+
+	for (p = text; (p = strstr(p, from)); p += nf)
+		n++;
+	out = xmalloc(strlen(text) + n * (nt > nf ? nt - nf : 0) + 1);
+	for (p = text; *p;) {
+		if (!strncmp(p, from, nf)) {
+			memcpy(out + o, to, nt);
+			o += nt;
+			p += nf;
+		} else {
+			out[o++] = *p++;
+		}
+	}
+	out[o] = '\0';
+	return out;
+}
+
+static uint64_t kernel_fp(const struct cls_signature *s)
+{
+	return cls_fingerprint(s, CLS_MATCH_KERNEL);
+}
+
+/* A traceback as CPython prints it: FILE's FUNC at LINE raises EXC. */
+static struct cls_signature raised(const char *file, int line, const char *func, const char *exc)
+{
+	char log[4096];
+
+	snprintf(log, sizeof(log),
+		 "epoch 0: train loss 0.61\n"
+		 "Traceback (most recent call last):\n"
+		 "  File \"/home/me/train.py\", line 88, in <module>\n"
+		 "    main()\n"
+		 "  File \"%s\", line %d, in %s\n"
+		 "    seg = load_case(name)\n"
+		 "%s\n",
+		 file, line, func, exc);
+	return sig_of(log);
+}
+
+Test(python_fingerprint, a_key_error_and_a_value_error_are_two_bugs)
+{
+	const char *f = "/opt/venv/lib/python3.11/site-packages/nnunetv2/training/dataloading/data_loader.py";
+	struct cls_signature key = raised(f, 93, "load_case", "KeyError: 'case_017'");
+	struct cls_signature value = raised(f, 93, "load_case", "ValueError: bad shape (1, 2)");
+	struct cls_signature runtime = raised(f, 93, "load_case", "RuntimeError: no");
+
+	cr_assert_eq(key.klass, CLS_DATA_ERROR, "load_case reads a case's files");
+	cr_assert_eq(value.klass, CLS_DATA_ERROR);
+	cr_assert_str_eq(key.exception, "KeyError");
+	cr_assert_str_eq(key.frame, "data_loader.py:load_case");
+	cr_assert_neq(kernel_fp(&key), kernel_fp(&value), "a run chasing the KeyError must not count the ValueError");
+	cr_assert_neq(kernel_fp(&key), kernel_fp(&runtime));
+	cr_assert_neq(kernel_fp(&value), kernel_fp(&runtime));
+	cr_assert_eq(cls_fingerprint(&key, CLS_MATCH_CLASS), cls_fingerprint(&value, CLS_MATCH_CLASS),
+		     "the class level still counts any other_error");
+	cr_assert_neq(cls_fingerprint(&key, CLS_MATCH_EXACT), cls_fingerprint(&value, CLS_MATCH_EXACT));
+}
+
+Test(python_fingerprint, the_raising_function_counts_its_line_and_install_path_do_not)
+{
+	struct cls_signature a = raised(
+		"/opt/venv/lib/python3.11/site-packages/nnunetv2/training/dataloading/data_loader.py",
+		93, "load_case", "ValueError: bad shape (1, 2)");
+	/* another machine: conda, another Python, another version of the
+	 * file, another message */
+	struct cls_signature b = raised(
+		"/home/user/miniconda3/envs/nn/lib/python3.10/dist-packages/nnunetv2/training/dataloading/data_loader.py",
+		131, "load_case", "ValueError: bad shape (3, 4, 5)");
+	/* an editable install (`pip install -e .`), and Windows */
+	struct cls_signature c = raised("/scratch/src/nnUNet/nnunetv2/training/dataloading/data_loader.py",
+					7, "load_case", "ValueError: x");
+	struct cls_signature d = raised(
+		"C:\\\\Users\\\\me\\\\miniconda3\\\\Lib\\\\site-packages\\\\nnunetv2\\\\training\\\\dataloading\\\\data_loader.py",
+		93, "load_case", "ValueError: bad shape (1, 2)");
+	/* the same exception from another function of the same file */
+	struct cls_signature other = raised(
+		"/opt/venv/lib/python3.11/site-packages/nnunetv2/training/dataloading/data_loader.py",
+		93, "determine_shapes", "ValueError: bad shape (1, 2)");
+	/* the file name alone would say nothing for a package's __init__.py */
+	struct cls_signature init_a = raised("/opt/venv/lib/python3.11/site-packages/torch/autograd/__init__.py",
+					     200, "backward", "ValueError: x");
+	struct cls_signature init_b = raised("/opt/venv/lib/python3.11/site-packages/torch/optim/__init__.py",
+					     200, "backward", "ValueError: x");
+
+	cr_assert_str_eq(d.frame, "data_loader.py:load_case");
+	cr_assert_eq(kernel_fp(&a), kernel_fp(&b), "line numbers and install paths never count");
+	cr_assert_eq(kernel_fp(&a), kernel_fp(&c));
+	cr_assert_eq(kernel_fp(&a), kernel_fp(&d));
+	cr_assert_neq(kernel_fp(&a), kernel_fp(&other), "another raising function is another bug");
+	cr_assert_str_eq(init_a.frame, "autograd/__init__.py:backward");
+	cr_assert_neq(kernel_fp(&init_a), kernel_fp(&init_b));
+}
+
+/* PyTorch re-raises a worker's exception in the main process from
+ * torch/_utils.py's reraise, whatever the worker raised; the worker's own
+ * frame follows in its "Original Traceback" (real output of PyTorch 2.15:
+ * tests/logs/capture-torch-dataloader.sh). */
+Test(python_fingerprint, dataloader_worker_errors_are_told_apart_by_their_original_frame)
+{
+	static const struct {
+		const char *log, *exception, *frame, *message;
+	} want[] = {
+		{ "torch-dataloader-valueerror.log", "ValueError", "cases.py:read_label",
+		  "case_002: label value 7 outside 0..2" },
+		{ "torch-dataloader-valueerror-crop.log", "ValueError", "cases.py:crop_patch",
+		  "patch 128^3 does not fit a label of shape (2, 3)" },
+		{ "torch-dataloader-keyerror.log", "KeyError", "cases.py:read_label", "'case_002'" },
+	};
+	uint64_t fp[CB_ARRAY_SIZE(want)];
+	size_t i, j;
+
+	for (i = 0; i < CB_ARRAY_SIZE(want); i++) {
+		char *log = real_log(want[i].log), *moved, *renumbered;
+		struct cls_signature s = sig_of(log), t, u;
+
+		cr_assert_eq(s.klass, CLS_OTHER_ERROR, "%s", want[i].log);
+		cr_assert_str_eq(s.exception, want[i].exception, "%s", want[i].log);
+		cr_assert_str_eq(s.frame, want[i].frame, "%s", want[i].log);
+		cr_assert_str_eq(s.message, want[i].message, "%s", want[i].log);
+		fp[i] = kernel_fp(&s);
+		for (j = 0; j < i; j++)
+			cr_assert_neq(fp[i], fp[j], "%s and %s", want[i].log, want[j].log);
+
+		/* the same run on another machine, and with the code moved */
+		moved = replace_all(log, "/root/.cache/casebisect/nnunet-2.8.1-torch-2.15.0/lib/python3.11/",
+				    "/opt/conda/lib/python3.10/");
+		t = sig_of(moved);
+		cr_assert_eq(kernel_fp(&t), fp[i], "%s on another install", want[i].log);
+		renumbered = replace_all(moved, ", line ", ", line 1");
+		u = sig_of(renumbered);
+		cr_assert_eq(kernel_fp(&u), fp[i], "%s with other line numbers", want[i].log);
+		free(renumbered);
+		free(moved);
+		free(log);
+	}
+}
+
+Test(python_fingerprint, a_chain_of_tracebacks_is_named_by_its_last_exception)
+{
+	static const char *const links[] = {
+		"During handling of the above exception, another exception occurred:",
+		"The above exception was the direct cause of the following exception:",
+	};
+	size_t i;
+
+	for (i = 0; i < CB_ARRAY_SIZE(links); i++) {
+		char log[2048];
+		struct cls_signature s, alone;
+
+		snprintf(log, sizeof(log),
+			 "Traceback (most recent call last):\n"
+			 "  File \"/srv/proj/data.py\", line 12, in lookup\n"
+			 "    return table[name]\n"
+			 "KeyError: 'case_003'\n"
+			 "\n%s\n\n"
+			 "Traceback (most recent call last):\n"
+			 "  File \"/srv/proj/train.py\", line 40, in <module>\n"
+			 "    lookup('case_003')\n"
+			 "  File \"/srv/proj/data.py\", line 14, in lookup\n"
+			 "    raise ValueError(f'unknown case {name}')\n"
+			 "ValueError: unknown case case_003\n",
+			 links[i]);
+		s = sig_of(log);
+		alone = raised("/srv/proj/data.py", 14, "lookup", "ValueError: unknown case case_003");
+		cr_assert_str_eq(s.exception, "ValueError", "%s", links[i]);
+		cr_assert_str_eq(s.message, "unknown case case_003");
+		cr_assert_str_eq(s.frame, "data.py:lookup");
+		cr_assert_eq(kernel_fp(&s), kernel_fp(&alone), "%s", links[i]);
+	}
+}
+
+/* multiprocessing prints the worker's traceback first, then re-raises it in
+ * the main process from pool.py's get: the worker's frame counts. */
+Test(python_fingerprint, a_pool_workers_remote_traceback_counts_where_the_worker_raised)
+{
+	struct cls_signature s[2];
+	static const char *const func[2] = { "read_images", "read_seg" };
+	size_t i;
+
+	for (i = 0; i < 2; i++) {
+		char log[4096];
+
+		snprintf(log, sizeof(log),
+			 "multiprocessing.pool.RemoteTraceback: \n"
+			 "\"\"\"\n"
+			 "Traceback (most recent call last):\n"
+			 "  File \"/usr/lib/python3.10/multiprocessing/pool.py\", line 125, in worker\n"
+			 "    result = (True, func(*args, **kwds))\n"
+			 "  File \"/v/lib/python3.10/site-packages/nnunetv2/imageio/simpleitk_reader_writer.py\", line 74, in %s\n"
+			 "    raise RuntimeError()\n"
+			 "RuntimeError\n"
+			 "\"\"\"\n"
+			 "\n"
+			 "The above exception was the direct cause of the following exception:\n"
+			 "\n"
+			 "Traceback (most recent call last):\n"
+			 "  File \"/v/bin/nnUNetv2_plan_and_preprocess\", line 8, in <module>\n"
+			 "    sys.exit(plan_and_preprocess_entry())\n"
+			 "  File \"/usr/lib/python3.10/multiprocessing/pool.py\", line 774, in get\n"
+			 "    raise self._value\n"
+			 "RuntimeError\n",
+			 func[i]);
+		s[i] = sig_of(log);
+		cr_assert_eq(s[i].klass, CLS_DATA_ERROR);
+		cr_assert_str_eq(s[i].exception, "RuntimeError");
+	}
+	cr_assert_str_eq(s[0].frame, "simpleitk_reader_writer.py:read_images");
+	cr_assert_neq(kernel_fp(&s[0]), kernel_fp(&s[1]));
+}
+
+/* The probe trainer's outer frames are its own (run_training, _probe_step),
+ * the stock trainer's are nnU-Net's; the frame that raised is the same, so
+ * one bug gives one fingerprint in both, whatever it is (real logs, with
+ * the exception line swapped for a Python error). */
+Test(python_fingerprint, the_probe_and_the_stock_trainer_raise_from_the_same_frame)
+{
+	char *stock = real_log("nnunet-2.8.1-cpu-stock-trainer.log");
+	char *probe = real_log("nnunet-2.8.1-cpu-probe-trainer.log");
+	const char *cpu = "RuntimeError: index 7 is out of bounds for dimension 1 with size 3";
+	const char *py = "ValueError: one-hot needs a long tensor";
+	char *s2 = replace_all(stock, cpu, py), *p2 = replace_all(probe, cpu, py);
+	struct cls_signature s = sig_of(stock), p = sig_of(probe), s_py = sig_of(s2), p_py = sig_of(p2);
+
+	cr_assert_eq(s.klass, CLS_CPU_INDEX_ERROR);
+	cr_assert_eq(kernel_fp(&s), kernel_fp(&p));
+	cr_assert_eq(s_py.klass, CLS_OTHER_ERROR);
+	cr_assert_str_eq(s_py.frame, "dice.py:forward");
+	cr_assert_str_eq(p_py.frame, "dice.py:forward");
+	cr_assert_eq(kernel_fp(&s_py), kernel_fp(&p_py));
+	free(s2);
+	free(p2);
+	free(stock);
+	free(probe);
+}
+
+/* The CUDA classes and cpu_index_error keep their kernel-level fingerprint:
+ * one bad label, whichever loss or frame met it first. */
+Test(python_fingerprint, cuda_and_cpu_index_errors_ignore_the_frame)
+{
+	struct cls_signature ce = raised("/v/site-packages/torch/nn/functional.py", 3561, "cross_entropy",
+					 "IndexError: Target 5 is out of bounds.");
+	struct cls_signature sc = raised("/v/site-packages/nnunetv2/training/loss/dice.py", 88, "forward",
+					 "RuntimeError: index 5 is out of bounds for dimension 1 with size 3");
+	struct cls_signature da = raised("/v/site-packages/torch/nn/functional.py", 3561, "cross_entropy",
+					 "RuntimeError: CUDA error: device-side assert triggered");
+	struct cls_signature db = raised("/v/site-packages/nnunetv2/training/loss/dice.py", 88, "forward",
+					 "RuntimeError: CUDA error: device-side assert triggered");
+
+	cr_assert_eq(ce.klass, CLS_CPU_INDEX_ERROR);
+	cr_assert_eq(kernel_fp(&ce), kernel_fp(&sc));
+	cr_assert_eq(da.klass, CLS_DEVICE_ASSERT);
+	cr_assert_eq(kernel_fp(&da), kernel_fp(&db));
+}
+
+Test(precedence, kernel_images_built_for_another_gpu_are_env_mismatch)
+{
+	static const char *const logs[] = {
+		/* Triton, through torch.compile's inductor */
+		"Traceback (most recent call last):\n"
+		"  File \"/v/site-packages/triton/compiler/compiler.py\", line 418, in _init_handles\n"
+		"    self.module, self.function, self.n_regs, self.n_spills = load_binary(\n"
+		"RuntimeError: Triton Error [CUDA]: device kernel image is invalid\n",
+		"torch._inductor.exc.InductorError: RuntimeError: Triton Error [CUDA]: device kernel "
+		"image is invalid\n",
+		/* the CUDA runtime: PyTorch built without this GPU's architecture */
+		"RuntimeError: CUDA error: no kernel image is available for execution on the device\n"
+		"CUDA kernel errors might be asynchronously reported at some other API call, so the "
+		"stacktrace below might be incorrect.\n",
+		"RuntimeError: CUDA error: device kernel image is invalid\n",
+	};
+	size_t i;
+
+	for (i = 0; i < CB_ARRAY_SIZE(logs); i++) {
+		struct cls_signature s = sig_of(logs[i]);
+
+		cr_assert_str_eq((char *)cls_class_name(s.klass), "env_mismatch", "%s", logs[i]);
+	}
+}
+
 Test(names, round_trip)
 {
 	size_t k;
