@@ -124,6 +124,7 @@ $(FUZZ_BIN): tests/fuzz/fuzz_classify.c src/classify.c src/util.c
 fuzz: $(FUZZ_BIN)
 	@mkdir -p build-fuzz/corpus
 	cp -f $(CORPUS)/logs/* build-fuzz/corpus/
+	cp -f tests/logs/*.log build-fuzz/corpus/
 	$(FUZZ_BIN) -max_total_time=$(FUZZ_SECONDS) -max_len=65536 -len_control=0 -timeout=10 \
 	  -artifact_prefix=build-fuzz/ \
 	  -rss_limit_mb=2048 -print_final_stats=1 build-fuzz/corpus

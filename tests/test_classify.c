@@ -59,6 +59,7 @@ static bool same_sig(const struct cls_signature *a, const struct cls_signature *
 	return a->klass == b->klass && !strcmp(a->kernel, b->kernel) &&
 	       !strcmp(a->assert_expr, b->assert_expr) && !strcmp(a->source, b->source) &&
 	       !strcmp(a->exception, b->exception) && !strcmp(a->message, b->message) &&
+	       !strcmp(a->frame, b->frame) &&
 	       !strcmp(a->error_code, b->error_code) && !strcmp(a->evidence, b->evidence) &&
 	       a->line == b->line;
 }
@@ -578,6 +579,8 @@ Test(python_fingerprint, dataloader_worker_errors_are_told_apart_by_their_origin
 		cr_assert_str_eq(s.frame, want[i].frame, "%s", want[i].log);
 		cr_assert_str_eq(s.message, want[i].message, "%s", want[i].log);
 		fp[i] = kernel_fp(&s);
+		classify_chunked(log, strlen(log), 7, NULL, &t);
+		cr_assert(same_sig(&s, &t), "%s: fed in chunks of 7 bytes", want[i].log);
 		for (j = 0; j < i; j++)
 			cr_assert_neq(fp[i], fp[j], "%s and %s", want[i].log, want[j].log);
 

@@ -202,6 +202,7 @@ static void check_signature(const struct cls_signature *s, size_t total)
 	check_text(s->source, sizeof(s->source), "source not NUL-terminated UTF-8");
 	check_text(s->exception, sizeof(s->exception), "exception not NUL-terminated UTF-8");
 	check_text(s->message, sizeof(s->message), "message not NUL-terminated UTF-8");
+	check_text(s->frame, sizeof(s->frame), "frame not NUL-terminated UTF-8");
 	check_text(s->error_code, sizeof(s->error_code), "error_code not NUL-terminated UTF-8");
 	check_text(s->evidence, sizeof(s->evidence), "evidence not NUL-terminated UTF-8");
 
@@ -243,16 +244,20 @@ static void check_fingerprints(const struct cls_signature *s)
 	}
 
 	/* Line numbers never enter a fingerprint; fields outside a level do
-	 * not either (CLASS: the class; KERNEL: + kernel and assertion;
-	 * EXACT: + exception type and source). */
+	 * not either (CLASS: the class; KERNEL: + kernel and assertion, and
+	 * for a Python failure exception type and frame; EXACT: + exception
+	 * type and source). */
 	memcpy(&t, s, sizeof(t));
 	t.line = s->line + 12345;
 	t.message[0] = t.error_code[0] = t.evidence[0] = '\0';
 	CHECK(cls_fingerprint(&t, CLS_MATCH_EXACT) == cls_fingerprint(s, CLS_MATCH_EXACT),
 	      "EXACT fingerprint depends on line/message/error_code/evidence");
-	t.exception[0] = t.source[0] = '\0';
+	t.source[0] = '\0';
+	if (s->klass != CLS_OTHER_ERROR && s->klass != CLS_DATA_ERROR)
+		t.exception[0] = t.frame[0] = '\0';
 	CHECK(cls_fingerprint(&t, CLS_MATCH_KERNEL) == cls_fingerprint(s, CLS_MATCH_KERNEL),
 	      "KERNEL fingerprint depends on fields outside its level");
+	t.exception[0] = t.frame[0] = '\0';
 	t.kernel[0] = t.assert_expr[0] = '\0';
 	CHECK(cls_fingerprint(&t, CLS_MATCH_CLASS) == cls_fingerprint(s, CLS_MATCH_CLASS),
 	      "CLASS fingerprint depends on more than the class");
@@ -267,6 +272,7 @@ static void check_same(const struct cls_signature *a, const struct cls_signature
 	CHECK(strcmp(a->source, b->source) == 0, what);
 	CHECK(strcmp(a->exception, b->exception) == 0, what);
 	CHECK(strcmp(a->message, b->message) == 0, what);
+	CHECK(strcmp(a->frame, b->frame) == 0, what);
 	CHECK(strcmp(a->error_code, b->error_code) == 0, what);
 	CHECK(strcmp(a->evidence, b->evidence) == 0, what);
 	CHECK(a->line == b->line, what);
