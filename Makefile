@@ -182,7 +182,9 @@ clean:
 -include $(shell find build build-san -name '*.d' 2>/dev/null)
 
 # Real PyTorch, live: capture its CPU out-of-range-label errors with PYTHON
-# (a python that has torch) and check they classify as cpu_index_error.
+# (a python that has torch) and check they classify as cpu_index_error; then
+# three DataLoader worker errors, which must give three kernel fingerprints,
+# each naming the worker's raising function.
 PYTHON ?= python3
 test-torch: $(BIN)
 	@d=$$(mktemp -d) && trap 'rm -rf "$$d"' EXIT && \
@@ -190,7 +192,13 @@ test-torch: $(BIN)
 	for f in "$$d"/*.log; do \
 	  out=$$(./$(BIN) classify "$$f") || exit 1; echo "$$out"; \
 	  case "$$out" in *": cpu_index_error "*) ;; *) echo "test-torch: $$f is not cpu_index_error" >&2; exit 1;; esac; \
-	done && echo "test-torch: real PyTorch output classified as cpu_index_error"
+	done && echo "test-torch: real PyTorch output classified as cpu_index_error" && \
+	mkdir "$$d/dl" && PYTHON=$(PYTHON) tests/logs/capture-torch-dataloader.sh "$$d/dl" && \
+	./$(BIN) classify "$$d"/dl/*.log >"$$d/dl.out" && cat "$$d/dl.out" && \
+	[ "$$(grep -c ' frame=cases.py:\(read_label\|crop_patch\) ' "$$d/dl.out")" = 3 ] && \
+	[ "$$(sed 's/.*fingerprint=//' "$$d/dl.out" | sort -u | wc -l)" = 3 ] || \
+	  { echo "test-torch: DataLoader worker errors not told apart by their raising frame" >&2; exit 1; }; \
+	echo "test-torch: three DataLoader worker errors, three fingerprints"
 
 # Real nnU-Net v2 and PyTorch from PyPI in a virtual environment made once per
 # machine (harness/nnunet/venv.sh: ~3.2 GB download, ~8 GB disk), then

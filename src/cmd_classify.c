@@ -34,29 +34,32 @@ static const struct cli_command classify_cmd = {
 		"failure class (device_assert, illegal_access, oom, cudnn_cublas, nccl,\n"
 		"env_mismatch, cpu_index_error, data_error, host_kill, segfault,\n"
 		"other_error, or none), and where present the CUDA kernel, the failed\n"
-		"assertion, the error code, the exception, the number of the decisive\n"
-		"line, and a fingerprint: a hash of the fields of the --match level that\n"
-		"stays the same when the same failure happens again. `-` reads stdin.\n"
+		"assertion, the error code, the exception and the Python frame that\n"
+		"raised it (file:function), the number of the decisive line, and a\n"
+		"fingerprint: a hash of the fields of the --match level that stays the\n"
+		"same when the same failure happens again. `-` reads stdin.\n"
 		"\n"
 		"Prints one line per LOG: `LOG: CLASS key=value...`, with only the\n"
 		"fields that were found. With --json, one object per line with the\n"
 		"fields file, class, kernel, assert_expr, source, exception, message,\n"
-		"error_code, line, evidence and fingerprint (null where absent).\n"
+		"frame, error_code, line, evidence and fingerprint (null where absent).\n"
 		"\n"
 		"Exits 0 when every LOG was read, 1 when one could not be (the others\n"
 		"are still classified), 2 on a usage error.",
 	.example =
 		"$ casebisect classify examples/logs/oom.log examples/logs/clean.log\n"
-		"examples/logs/oom.log: oom exception=torch.OutOfMemoryError line=60 fingerprint=d1b3a7e3eca7769d\n"
+		"examples/logs/oom.log: oom exception=torch.OutOfMemoryError frame=unet_decoder.py:forward line=60 fingerprint=d1b3a7e3eca7769d\n"
 		"examples/logs/clean.log: none\n"
 		"\n"
 		"$ casebisect classify --json - < examples/logs/clean.log\n"
-		"{\"file\":\"-\",\"class\":\"none\",\"kernel\":null,\"assert_expr\":null,\"source\":null,\"exception\":null,\"message\":null,\"error_code\":null,\"line\":null,\"evidence\":null,\"fingerprint\":\"a0bbf3f29f7ba2a2\"}\n"
+		"{\"file\":\"-\",\"class\":\"none\",\"kernel\":null,\"assert_expr\":null,\"source\":null,\"exception\":null,\"message\":null,\"frame\":null,\"error_code\":null,\"line\":null,\"evidence\":null,\"fingerprint\":\"a0bbf3f29f7ba2a2\"}\n"
 		"\n"
 		"Two runs failed the same way at a --match level when their fingerprints\n"
 		"at that level are equal: with --match kernel, two device asserts in the\n"
 		"same kernel with the same assertion match, whatever the block, thread\n"
-		"or line.",
+		"or line; two Python errors (other_error, data_error) match when they\n"
+		"have the same exception type and were raised by the same function of\n"
+		"a file of the same name, whatever the line or the install path.",
 	.options = classify_options,
 	.n_options = CB_ARRAY_SIZE(classify_options),
 };

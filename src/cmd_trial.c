@@ -96,7 +96,7 @@ static const struct cli_command trial_cmd = {
 		"$ casebisect trial --cases-file /tmp/ds/cases.txt --files-file /tmp/ds/files.txt -- \\\n"
 		"    /usr/bin/python3 harness/torchtrain.py --cases-file {cases_file} \\\n"
 		"    --files-file {files_file} --device cpu\n"
-		"trial 1: FAIL (failure) cpu_index_error exception=RuntimeError line=10 fingerprint=b14e26f7e771a05a\n"
+		"trial 1: FAIL (failure) cpu_index_error exception=RuntimeError frame=torchtrain.py:soft_dice_loss line=10 fingerprint=b14e26f7e771a05a\n"
 		"  exit: code 1\n"
 		"  time: 3.8 s, first failure after 3.1 s\n"
 		"  line 10: RuntimeError: index 255 is out of bounds for dimension 1 with size 3\n"

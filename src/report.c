@@ -1036,6 +1036,7 @@ static void md_what_crashed(struct buf *b, const struct facts *f)
 			  : xstrdup(t->exception);
 	md_field(b, "Exception", exc);
 	free(exc);
+	md_field(b, "Raised in", t->frame);
 	md_field(b, "Kernel", t->kernel);
 	md_field(b, "Assertion", t->assert_expr);
 	md_field(b, "Source", t->source);

@@ -377,6 +377,7 @@ static void target_is_bad_label(struct cls_signature *t)
 	cb_strlcpy(t->exception, "RuntimeError", sizeof(t->exception));
 	cb_strlcpy(t->message, "index 7 is out of bounds for dimension 1 with size 3",
 		   sizeof(t->message));
+	cb_strlcpy(t->frame, "dice.py:forward", sizeof(t->frame));
 	cb_strlcpy(t->evidence, BAD_LINE, sizeof(t->evidence));
 	t->line = 8;
 	t->stream = CLS_STDERR;
@@ -563,6 +564,7 @@ Test(report, md_names_the_crash_the_case_the_command_and_the_other_failure)
 	cr_assert(strstr(md, "Verdict: **culprits_found** (casebisect exits 0). One case makes"),
 		  "%s", md);
 	cr_assert(strstr(md, "## What crashed\n"), "%s", md);
+	cr_assert(strstr(md, "- Raised in: `dice.py:forward`\n"), "the raising frame:\n%s", md);
 	cr_assert(strstr(md, "```\n" BAD_LINE "\n```\n"), "the evidence line in a code block:\n%s",
 		  md);
 	cr_assert(strstr(md, "The decisive line, from trial 1 (the full dataset), stderr line 8:"),
