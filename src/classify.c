@@ -146,8 +146,9 @@ static const struct rule rules[] = {
 	{ "Traceback\\s+\\(most\\s+recent\\s+call\\s+last\\)", K_TRACEBACK, CLS_OTHER_ERROR, S_TRACEBACK, 0 },
 	/* structure */
 	{ "File\\s+\"[^\"]*\",\\s+line\\s+[0-9]+", K_FRAME, CLS_NONE, 0, 0 },
-	/* PyTorch's DataLoader: "Caught KeyError in DataLoader worker process 0.", then the
-	 * worker's own traceback as "Original Traceback (most recent call last):" */
+	/* Python's two links of a chain of tracebacks, and PyTorch's DataLoader, which
+	 * re-raises a worker's exception ("Caught KeyError in DataLoader worker process
+	 * 0.") and then prints the worker's traceback as "Original Traceback (most ..." */
 	{ "During\\s+handling\\s+of\\s+the\\s+above\\s+exception|above\\s+exception\\s+was\\s+the\\s+direct\\s+cause|Original\\s+Traceback\\s+\\(most", K_CHAIN, CLS_NONE, 0, 0 },
 	{ "read_images|read_seg|imageio|reader_writer|nibabel|SimpleITK|load_case|unpack_dataset|npyio|fingerprint|preprocess|blosc2|PIL/Image", K_DATA_HINT, CLS_NONE, 0, 0 },
 };
@@ -421,8 +422,8 @@ static void frame_of(struct cls *c, const char *text, size_t len, char *out, siz
 		if (*p == '/' || *p == '\\')
 			base = p + 1;
 	blen = (size_t)(path + plen - base);
-	if (base > path && ((blen == 11 && !memcmp(base, "__init__.py", 11)) ||
-			    (blen == 11 && !memcmp(base, "__main__.py", 11)))) {
+	if (base > path && blen == 11 &&
+	    (!memcmp(base, "__init__.py", 11) || !memcmp(base, "__main__.py", 11))) {
 		for (p = base - 1; p > path && p[-1] != '/' && p[-1] != '\\'; p--)
 			;
 		base = p;

@@ -519,35 +519,40 @@ Test(python_fingerprint, a_key_error_and_a_value_error_are_two_bugs)
 
 Test(python_fingerprint, the_raising_function_counts_its_line_and_install_path_do_not)
 {
-	struct cls_signature a = raised(
-		"/opt/venv/lib/python3.11/site-packages/nnunetv2/training/dataloading/data_loader.py",
-		93, "load_case", "ValueError: bad shape (1, 2)");
-	/* another machine: conda, another Python, another version of the
-	 * file, another message */
-	struct cls_signature b = raised(
-		"/home/user/miniconda3/envs/nn/lib/python3.10/dist-packages/nnunetv2/training/dataloading/data_loader.py",
-		131, "load_case", "ValueError: bad shape (3, 4, 5)");
-	/* an editable install (`pip install -e .`), and Windows */
-	struct cls_signature c = raised("/scratch/src/nnUNet/nnunetv2/training/dataloading/data_loader.py",
-					7, "load_case", "ValueError: x");
-	struct cls_signature d = raised(
-		"C:\\\\Users\\\\me\\\\miniconda3\\\\Lib\\\\site-packages\\\\nnunetv2\\\\training\\\\dataloading\\\\data_loader.py",
-		93, "load_case", "ValueError: bad shape (1, 2)");
+	/* One bug: the first, then on another machine (conda, another
+	 * Python, another version of the file, another message), from an
+	 * editable install (`pip install -e .`), and on Windows. */
+	static const struct {
+		const char *file;
+		int line;
+		const char *exc;
+	} same[] = {
+		{ "/opt/venv/lib/python3.11/site-packages/nnunetv2/training/dataloading/data_loader.py",
+		  93, "ValueError: bad shape (1, 2)" },
+		{ "/home/user/miniconda3/envs/nn/lib/python3.10/dist-packages/nnunetv2/training/dataloading/data_loader.py",
+		  131, "ValueError: bad shape (3, 4, 5)" },
+		{ "/scratch/src/nnUNet/nnunetv2/training/dataloading/data_loader.py", 7, "ValueError: x" },
+		{ "C:\\\\Users\\\\me\\\\miniconda3\\\\Lib\\\\site-packages\\\\nnunetv2\\\\training\\\\dataloading\\\\data_loader.py",
+		  93, "ValueError: bad shape (1, 2)" },
+	};
+	struct cls_signature first = raised(same[0].file, same[0].line, "load_case", same[0].exc);
 	/* the same exception from another function of the same file */
-	struct cls_signature other = raised(
-		"/opt/venv/lib/python3.11/site-packages/nnunetv2/training/dataloading/data_loader.py",
-		93, "determine_shapes", "ValueError: bad shape (1, 2)");
+	struct cls_signature other = raised(same[0].file, same[0].line, "determine_shapes", same[0].exc);
 	/* the file name alone would say nothing for a package's __init__.py */
 	struct cls_signature init_a = raised("/opt/venv/lib/python3.11/site-packages/torch/autograd/__init__.py",
 					     200, "backward", "ValueError: x");
 	struct cls_signature init_b = raised("/opt/venv/lib/python3.11/site-packages/torch/optim/__init__.py",
 					     200, "backward", "ValueError: x");
+	size_t i;
 
-	cr_assert_str_eq(d.frame, "data_loader.py:load_case");
-	cr_assert_eq(kernel_fp(&a), kernel_fp(&b), "line numbers and install paths never count");
-	cr_assert_eq(kernel_fp(&a), kernel_fp(&c));
-	cr_assert_eq(kernel_fp(&a), kernel_fp(&d));
-	cr_assert_neq(kernel_fp(&a), kernel_fp(&other), "another raising function is another bug");
+	for (i = 1; i < CB_ARRAY_SIZE(same); i++) {
+		struct cls_signature s = raised(same[i].file, same[i].line, "load_case", same[i].exc);
+
+		cr_assert_str_eq(s.frame, "data_loader.py:load_case", "%s", same[i].file);
+		cr_assert_eq(kernel_fp(&s), kernel_fp(&first),
+			     "line numbers and install paths never count: %s", same[i].file);
+	}
+	cr_assert_neq(kernel_fp(&first), kernel_fp(&other), "another raising function is another bug");
 	cr_assert_str_eq(init_a.frame, "autograd/__init__.py:backward");
 	cr_assert_neq(kernel_fp(&init_a), kernel_fp(&init_b));
 }
