@@ -32,8 +32,8 @@ struct conf {
 	bool together;
 	unsigned char *state;   /* per case: CLEARED, BLAMED, UNDECIDED */
 	uint32_t *passes;       /* m_c: passing trials without a culprit of J */
-	uint32_t *fails;        /* x_c: failing trials without one (unexplained) */
-	uint64_t known, false_passes, clean, unexplained;
+	uint64_t known, false_passes, unexplained;
+	bool culprit_left;      /* an unexplained fail held a cleared case */
 };
 
 struct conf *conf_new(size_t n, const size_t *culprits, size_t nculprits, const size_t *undecided,
@@ -48,7 +48,6 @@ struct conf *conf_new(size_t n, const size_t *culprits, size_t nculprits, const 
 	c->together = together;
 	c->state = xcalloc(n + 1, 1);
 	c->passes = xcalloc(n + 1, sizeof(*c->passes));
-	c->fails = xcalloc(n + 1, sizeof(*c->fails));
 	for (i = 0; i < nundecided; i++) {
 		assert(undecided[i] < n);
 		c->state[undecided[i]] = UNDECIDED;
@@ -66,7 +65,6 @@ void conf_free(struct conf *c)
 		return;
 	free(c->state);
 	free(c->passes);
-	free(c->fails);
 	free(c);
 }
 
@@ -89,47 +87,50 @@ void conf_add(struct conf *c, const size_t *cases, size_t ncases, bool fail)
 		c->false_passes += !fail;
 		return;
 	}
-	c->clean++;
-	c->unexplained += fail;
+	if (fail) {
+		c->unexplained++;
+		for (i = 0; i < ncases; i++)
+			c->culprit_left |= c->state[cases[i]] == CLEARED;
+		return;
+	}
 	for (i = 0; i < ncases; i++)
-		bump(fail ? &c->fails[cases[i]] : &c->passes[cases[i]]);
+		bump(&c->passes[cases[i]]);
 }
 
-/* Cleared cases with the same (m_c, x_c) weigh the same: one group each. */
+/* Cleared cases that passed as often weigh the same: one group each. */
 struct group {
-	uint32_t m, x;
+	uint32_t m;
 	size_t count;
 };
 
-static int cmp_u64(const void *a, const void *b)
+static int cmp_u32(const void *a, const void *b)
 {
-	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
 
 	return x < y ? -1 : x > y;
 }
 
 static size_t make_groups(const struct conf *c, struct group **out, uint64_t *fewest)
 {
-	uint64_t *key = xmalloc((c->n + 1) * sizeof(*key));
+	uint32_t *m = xmalloc((c->n + 1) * sizeof(*m));
 	struct group *g;
-	size_t i, nk = 0, ng = 0;
+	size_t i, nm = 0, ng = 0;
 
 	for (i = 0; i < c->n; i++)
 		if (c->state[i] == CLEARED)
-			key[nk++] = (uint64_t)c->passes[i] << 32 | c->fails[i];
-	qsort(key, nk, sizeof(*key), cmp_u64);
-	g = xmalloc((nk + 1) * sizeof(*g));
-	for (i = 0; i < nk; i++) {
-		if (!ng || key[i] != ((uint64_t)g[ng - 1].m << 32 | g[ng - 1].x)) {
-			g[ng].m = (uint32_t)(key[i] >> 32);
-			g[ng].x = (uint32_t)key[i];
+			m[nm++] = c->passes[i];
+	qsort(m, nm, sizeof(*m), cmp_u32);
+	g = xmalloc((nm + 1) * sizeof(*g));
+	for (i = 0; i < nm; i++) {
+		if (!ng || m[i] != g[ng - 1].m) {
+			g[ng].m = m[i];
 			g[ng].count = 0;
 			ng++;
 		}
 		g[ng - 1].count++;
 	}
-	*fewest = nk ? key[0] >> 32 : 0;
-	free(key);
+	*fewest = nm ? m[0] : 0;
+	free(m);
 	*out = g;
 	return ng;
 }
@@ -160,7 +161,7 @@ static void times_power(double *poly, size_t deg, double l, size_t count)
 void conf_result(const struct conf *c, struct conf_result *out)
 {
 	double prior[CONF_MORE_MAX + 1], poly[CONF_MORE_MAX + 1];
-	double a, b, log_e, top = -HUGE_VAL, odds = 0, wsum = 0, *lw;
+	double a, b, top = -HUGE_VAL, odds = 0, wsum = 0, *lw;
 	struct group *g;
 	size_t ng, i, k, s, deg, j, n;
 	uint64_t fewest;
@@ -174,7 +175,8 @@ void conf_result(const struct conf *c, struct conf_result *out)
 	for (i = 0; i < ng; i++)
 		out->cleared += g[i].count;
 	out->fewest_passes = fewest;
-	if (!out->cleared) {
+	if (!out->cleared || c->culprit_left) {
+		out->p_remains = out->cleared ? 1 : 0;
 		free(g);
 		return;
 	}
@@ -189,7 +191,6 @@ void conf_result(const struct conf *c, struct conf_result *out)
 
 	a = (double)c->false_passes + 1;
 	b = (double)(c->known - c->false_passes) + 1;
-	log_e = log(((double)c->unexplained + 1) / ((double)c->clean + 2));
 	lw = xmalloc(QUAD_POINTS * sizeof(*lw));
 	for (k = 0; k < QUAD_POINTS; k++) {
 		double t = -QUAD_LOGIT + 2 * QUAD_LOGIT * ((double)k + 0.5) / QUAD_POINTS;
@@ -201,20 +202,15 @@ void conf_result(const struct conf *c, struct conf_result *out)
 	}
 	for (k = 0; k < QUAD_POINTS; k++) {
 		double t = -QUAD_LOGIT + 2 * QUAD_LOGIT * ((double)k + 0.5) / QUAD_POINTS;
-		double w = exp(lw[k] - top), lf = -log1p(exp(-t)), l1f = -log1p(exp(t)), sum = 0;
+		double w = exp(lw[k] - top), lf = -log1p(exp(-t)), sum = 0;
 
 		wsum += w;
 		if (w < QUAD_TAIL)
 			continue;
 		memset(poly, 0, sizeof(poly));
 		poly[0] = 1;
-		for (i = 0; i < ng; i++) {
-			double ll = (double)g[i].m * lf;
-
-			if (g[i].x)
-				ll += (double)g[i].x * (l1f - log_e);
-			times_power(poly, deg, exp(ll), g[i].count);
-		}
+		for (i = 0; i < ng; i++)
+			times_power(poly, deg, exp((double)g[i].m * lf), g[i].count);
 		for (s = 1; s <= deg; s++)
 			sum += prior[s] * poly[s];
 		odds += w * sum;

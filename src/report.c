@@ -1142,9 +1142,11 @@ static void confidence_sentence(struct buf *b, const struct facts *f)
 		buf_printf(b, "at least %llu times", (unsigned long long)c->fewest_passes);
 	buf_printf(b, " without %s.", subset ? "the subset" : "a culprit");
 	if (c->unexplained_fails)
-		buf_printf(b, " %llu trial%s failed without holding %s, which lowers it.",
+		buf_printf(b, " But %llu trial%s failed the same way without holding %s: a "
+			      "culprit remains among the cases %s held.",
 			   (unsigned long long)c->unexplained_fails, plural(c->unexplained_fails),
-			   subset ? "the whole subset" : "a culprit found");
+			   subset ? "the whole subset" : "a culprit found",
+			   c->unexplained_fails == 1 ? "it" : "they");
 	buf_puts(b, " A trainer that misses a bad case now and then (a random patch or batch) "
 		    "lowers it; more runs of the cleared cases (--confirm N) raise it.");
 }

@@ -37,11 +37,13 @@
  *     the f^m_c (cases grouped by m_c), at each point of a quadrature over
  *     logit f.
  *
- * What it leaves out. A failing trial is taken as real (it showed the
- * target's fingerprint); one that held no culprit of J is "unexplained":
- * under J alone its chance is e, estimated as (X+1)/(N0+2) from the X
- * unexplained of the N0 decided trials without a culprit of J, and under c
- * a culprit too it is 1-f for each c it held; without any, e plays no part.
+ * Fails. A failing trial is taken as real, as the search takes it (it
+ * showed the target's fingerprint): one that held no culprit of J (not the
+ * whole subset) but cleared cases says a culprit is among them, and the
+ * chance is 1 (such a trial is "unexplained"; a search that answers has
+ * none as a rule: a failing remainder sends it on).
+ *
+ * What it leaves out. Sets of more than CONF_MORE_MAX more culprits.
  * Every case is alike a priori: the audit's and the batch's suspects change
  * which cases the search tries first, not how likely a case is to be bad
  * here. The chance is calibrated over the prior's mix of k (the bench draws
@@ -66,7 +68,8 @@ struct conf_result {
 	double false_pass_rate;     /* f's posterior mean, (F+1)/(K+2) */
 	uint64_t false_passes;      /* F: passes of trials that held a culprit of J */
 	uint64_t known_trials;      /* K: decided trials that held a culprit of J */
-	uint64_t unexplained_fails; /* X: fails of trials that held none */
+	uint64_t unexplained_fails; /* fails of trials that held none (p_remains is 1
+				     * when one held a cleared case) */
 	size_t cleared;             /* cases neither blamed nor undecided */
 	uint64_t fewest_passes;     /* the least m_c over the cleared cases (0: none) */
 };
