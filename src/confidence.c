@@ -26,11 +26,15 @@
 #define QUAD_TAIL 1e-18
 
 enum { CLEARED = 0, BLAMED, UNDECIDED };
+enum { AUDIT_UNREAD = 0, AUDIT_CLEAN, AUDIT_CRASH };
+#define SIGMA_POINTS 128 /* the quadrature over the audit's sensitivity */
 
 struct conf {
 	size_t n, nj;
 	bool together;
 	unsigned char *state;   /* per case: CLEARED, BLAMED, UNDECIDED */
+	unsigned char *audit;   /* per case: AUDIT_UNREAD, AUDIT_CLEAN, AUDIT_CRASH */
+	bool audited;
 	uint32_t *passes;       /* m_c: passing trials without a culprit of J */
 	uint64_t known, false_passes, unexplained;
 	bool culprit_left;      /* an unexplained fail held a cleared case */
@@ -47,6 +51,7 @@ struct conf *conf_new(size_t n, const size_t *culprits, size_t nculprits, const 
 	c->nj = nculprits;
 	c->together = together;
 	c->state = xcalloc(n + 1, 1);
+	c->audit = xcalloc(n + 1, 1);
 	c->passes = xcalloc(n + 1, sizeof(*c->passes));
 	for (i = 0; i < nundecided; i++) {
 		assert(undecided[i] < n);
@@ -64,6 +69,7 @@ void conf_free(struct conf *c)
 	if (!c)
 		return;
 	free(c->state);
+	free(c->audit);
 	free(c->passes);
 	free(c);
 }
@@ -97,42 +103,104 @@ void conf_add(struct conf *c, const size_t *cases, size_t ncases, bool fail)
 		bump(&c->passes[cases[i]]);
 }
 
-/* Cleared cases that passed as often weigh the same: one group each. */
+void conf_audit(struct conf *c, size_t i, bool crashes)
+{
+	assert(i < c->n);
+	c->audit[i] = crashes ? AUDIT_CRASH : AUDIT_CLEAN;
+	c->audited = true;
+}
+
+/* Cleared cases that passed as often and that the audit saw alike weigh
+ * the same: one group each. */
 struct group {
 	uint32_t m;
+	unsigned audit;
 	size_t count;
 };
 
-static int cmp_u32(const void *a, const void *b)
+static int cmp_u64(const void *a, const void *b)
 {
-	uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+	uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
 
 	return x < y ? -1 : x > y;
 }
 
 static size_t make_groups(const struct conf *c, struct group **out, uint64_t *fewest)
 {
-	uint32_t *m = xmalloc((c->n + 1) * sizeof(*m));
+	uint64_t *key = xmalloc((c->n + 1) * sizeof(*key));
 	struct group *g;
-	size_t i, nm = 0, ng = 0;
+	size_t i, nk = 0, ng = 0;
 
 	for (i = 0; i < c->n; i++)
 		if (c->state[i] == CLEARED)
-			m[nm++] = c->passes[i];
-	qsort(m, nm, sizeof(*m), cmp_u32);
-	g = xmalloc((nm + 1) * sizeof(*g));
-	for (i = 0; i < nm; i++) {
-		if (!ng || m[i] != g[ng - 1].m) {
-			g[ng].m = m[i];
+			key[nk++] = (uint64_t)c->passes[i] << 8 | c->audit[i];
+	qsort(key, nk, sizeof(*key), cmp_u64);
+	g = xmalloc((nk + 1) * sizeof(*g));
+	for (i = 0; i < nk; i++) {
+		if (!ng || key[i] != ((uint64_t)g[ng - 1].m << 8 | g[ng - 1].audit)) {
+			g[ng].m = (uint32_t)(key[i] >> 8);
+			g[ng].audit = (unsigned)(key[i] & 0xff);
 			g[ng].count = 0;
 			ng++;
 		}
 		g[ng - 1].count++;
 	}
-	*fewest = nm ? m[0] : 0;
-	free(m);
+	*fewest = nk ? key[0] >> 8 : 0;
+	free(key);
 	*out = g;
 	return ng;
+}
+
+/* The audit's evidence, at the points of a quadrature over its
+ * sensitivity sigma (the chance it flags a culprit; Beta(h+1, r-h+1) from
+ * the h of the r culprits it read that it flagged): a cleared case it
+ * flagged is sigma/alpha times likelier a culprit, one it found clean
+ * (1-sigma)/(1-alpha), alpha the share of the cleared cases it read that
+ * it flagged (Laplace; many cases, so taken at its mean). Without an audit
+ * (or for a subset, one cause of several cases): one point, no evidence. */
+struct sigma {
+	double w[SIGMA_POINTS], crash[SIGMA_POINTS], clean[SIGMA_POINTS];
+	size_t n;
+};
+
+static void sigma_points(const struct conf *c, struct conf_result *out, struct sigma *sg)
+{
+	double alpha, top = -HUGE_VAL, sum = 0, h, miss;
+	size_t i;
+
+	sg->n = 1;
+	sg->w[0] = sg->crash[0] = sg->clean[0] = 1;
+	if (!c->audited || c->together)
+		return;
+	for (i = 0; i < c->n; i++) {
+		if (c->audit[i] == AUDIT_UNREAD)
+			continue;
+		if (c->state[i] == BLAMED) {
+			out->audit_culprits_read++;
+			out->audit_culprits_flagged += c->audit[i] == AUDIT_CRASH;
+		} else if (c->state[i] == CLEARED) {
+			out->audit_cleared_read++;
+			out->audit_cleared_flagged += c->audit[i] == AUDIT_CRASH;
+		}
+	}
+	out->audit_used = true;
+	alpha = ((double)out->audit_cleared_flagged + 1) / ((double)out->audit_cleared_read + 2);
+	h = (double)out->audit_culprits_flagged;
+	miss = (double)(out->audit_culprits_read - out->audit_culprits_flagged);
+	sg->n = SIGMA_POINTS;
+	for (i = 0; i < SIGMA_POINTS; i++) {
+		double sigma = ((double)i + 0.5) / SIGMA_POINTS;
+
+		sg->w[i] = h * log(sigma) + miss * log1p(-sigma);
+		if (sg->w[i] > top)
+			top = sg->w[i];
+		sg->crash[i] = sigma / alpha;
+		sg->clean[i] = (1 - sigma) / (1 - alpha);
+	}
+	for (i = 0; i < SIGMA_POINTS; i++)
+		sum += sg->w[i] = exp(sg->w[i] - top);
+	for (i = 0; i < SIGMA_POINTS; i++)
+		sg->w[i] /= sum;
 }
 
 static double lbinom(double a, double b)
@@ -162,8 +230,9 @@ void conf_result(const struct conf *c, struct conf_result *out)
 {
 	double prior[CONF_MORE_MAX + 1], poly[CONF_MORE_MAX + 1];
 	double a, b, top = -HUGE_VAL, odds = 0, wsum = 0, *lw;
+	struct sigma sg;
 	struct group *g;
-	size_t ng, i, k, s, deg, j, n;
+	size_t ng, i, k, q, s, deg, j, n;
 	uint64_t fewest;
 
 	memset(out, 0, sizeof(*out));
@@ -175,6 +244,7 @@ void conf_result(const struct conf *c, struct conf_result *out)
 	for (i = 0; i < ng; i++)
 		out->cleared += g[i].count;
 	out->fewest_passes = fewest;
+	sigma_points(c, out, &sg);
 	if (!out->cleared || c->culprit_left) {
 		out->p_remains = out->cleared ? 1 : 0;
 		free(g);
@@ -207,12 +277,23 @@ void conf_result(const struct conf *c, struct conf_result *out)
 		wsum += w;
 		if (w < QUAD_TAIL)
 			continue;
-		memset(poly, 0, sizeof(poly));
-		poly[0] = 1;
-		for (i = 0; i < ng; i++)
-			times_power(poly, deg, exp((double)g[i].m * lf), g[i].count);
-		for (s = 1; s <= deg; s++)
-			sum += prior[s] * poly[s];
+		for (q = 0; q < sg.n; q++) {
+			if (sg.w[q] < QUAD_TAIL)
+				continue;
+			memset(poly, 0, sizeof(poly));
+			poly[0] = 1;
+			for (i = 0; i < ng; i++) {
+				double l = exp((double)g[i].m * lf);
+
+				if (g[i].audit == AUDIT_CRASH)
+					l *= sg.crash[q];
+				else if (g[i].audit == AUDIT_CLEAN)
+					l *= sg.clean[q];
+				times_power(poly, deg, l, g[i].count);
+			}
+			for (s = 1; s <= deg; s++)
+				sum += sg.w[q] * prior[s] * poly[s];
+		}
 		odds += w * sum;
 	}
 	odds /= wsum;

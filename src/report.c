@@ -68,9 +68,10 @@
  * cuts evidence at 512 bytes and may have replaced invalid UTF-8). */
 #define NEEDLE_MAX 160
 /* report.json's confidence.model: where the model is written down. */
-#define CONFIDENCE_MODEL "include/casebisect/confidence.h: false passes Beta(F+1, K-F+1) " \
-	"from the trials that held a culprit; a cleared case that passed m times without " \
-	"one is a culprit with likelihood f^m; the search's prior on the number of culprits"
+#define CONFIDENCE_MODEL "include/casebisect/confidence.h: false-pass rate f ~ Beta(F+1, " \
+	"K-F+1) from the trials that held a culprit; a cleared case that passed m times " \
+	"without one is a culprit with likelihood f^m (times the label audit's evidence); " \
+	"the search's prior on the number of culprits"
 
 /* The variables every trial gets (supervise.c), in its order. */
 static const char *const trial_env[] = {
@@ -381,6 +382,10 @@ static void confidence_facts(struct facts *f, const struct id_ref *all)
 		return;
 	c = conf_new(in->ds->ncases, in->culprits, in->nculprits, in->undecided, in->nundecided,
 		     verdict_is(in, "minimal_subset"));
+	for (i = 0; in->audit && i < in->ds->ncases && i < in->audit->ncases; i++)
+		if (!in->audit->cases[i].skip_reason &&
+		    !(aud_case_severities(in->audit, i) & (1u << AUD_UNREADABLE)))
+			conf_audit(c, i, aud_case_crashes(in->audit, i));
 	for (i = 0; i < in->ntrials; i++) {
 		const struct jrn_entry *e = &in->trials[i];
 
@@ -817,6 +822,16 @@ static cJSON *confidence_json(const struct facts *f)
 	json_add_num(o, "trials_with_known_culprit", (double)c->known_trials, true);
 	json_add_num(o, "unexplained_fails", (double)c->unexplained_fails, true);
 	json_add_num(o, "fewest_passes", (double)c->fewest_passes, true);
+	if (c->audit_used) {
+		cJSON *a = json_object();
+
+		json_add_num(a, "culprits_read", (double)c->audit_culprits_read, true);
+		json_add_num(a, "culprits_flagged", (double)c->audit_culprits_flagged, true);
+		json_add_num(a, "cleared_read", (double)c->audit_cleared_read, true);
+		json_add_num(a, "cleared_flagged", (double)c->audit_cleared_flagged, true);
+		add_item(o, "audit", a);
+	} else
+		add_item(o, "audit", cJSON_CreateNull());
 	json_add_str(o, "model", CONFIDENCE_MODEL);
 	return o;
 }
@@ -1141,6 +1156,12 @@ static void confidence_sentence(struct buf *b, const struct facts *f)
 	else
 		buf_printf(b, "at least %llu times", (unsigned long long)c->fewest_passes);
 	buf_printf(b, " without %s.", subset ? "the subset" : "a culprit");
+	if (c->audit_used)
+		buf_printf(b, " The label audit flagged %zu of the %zu culprit%s it read and %zu of "
+			      "the %zu cleared case%s it read.", c->audit_culprits_flagged,
+			   c->audit_culprits_read, plural(c->audit_culprits_read),
+			   c->audit_cleared_flagged, c->audit_cleared_read,
+			   plural(c->audit_cleared_read));
 	if (c->unexplained_fails)
 		buf_printf(b, " But %llu trial%s failed the same way without holding %s: a "
 			      "culprit remains among the cases %s held.",

@@ -150,6 +150,63 @@ Test(confidence, more_passes_lower_it_and_a_false_pass_raises_it)
 	conf_free(c);
 }
 
+/* With the label audit: it flagged the culprit (h = 1 of r = 1), and
+ * read 6 of the 7 cleared cases, flagging case 7 (which training cleared)
+ * and not 2..6; case 1 it could not read. By hand: a set with u flagged
+ * and v clean cases weighs E[sigma^u (1-sigma)^v] / (alpha^u (1-alpha)^v),
+ * sigma ~ Beta(2, 1), alpha = (1+1)/(6+2). */
+Test(confidence, the_audit_weighs_what_it_flagged_and_what_it_found_clean)
+{
+	static const unsigned passes[] = { 2, 2, 2, 2, 2, 2, 2 }; /* cases 1..7 */
+	struct conf *c = eight_cases();
+	struct conf_result plain, r;
+	double odds = 0, alpha = 2.0 / 8, want;
+	unsigned long set;
+	size_t i;
+
+	conf_result(c, &plain);
+	conf_audit(c, 0, true);
+	for (i = 2; i < 8; i++)
+		conf_audit(c, i, i == 7);
+	conf_result(c, &r);
+	cr_assert(r.audit_used);
+	cr_assert_eq(r.audit_culprits_read, 1);
+	cr_assert_eq(r.audit_culprits_flagged, 1);
+	cr_assert_eq(r.audit_cleared_read, 6);
+	cr_assert_eq(r.audit_cleared_flagged, 1);
+	for (set = 1; set < 1ul << 7; set++) {
+		unsigned s = 0, sum = 0, u = 0, v = 0;
+
+		for (i = 0; i < 7; i++)
+			if (set >> i & 1) {
+				s++;
+				sum += passes[i];
+				u += i + 1 == 7;
+				v += i + 1 >= 2 && i + 1 <= 6;
+			}
+		/* E[sigma^u (1-sigma)^v] under Beta(2, 1) = B(2+u, 1+v) / B(2, 1) */
+		odds += plan_prior(1 + s) / plan_prior(1) * binom(8, 1) / binom(8, 1 + s) *
+			beta_moment(1, 5, sum) *
+			exp(lgamma(2.0 + u) + lgamma(1.0 + v) - lgamma(3.0 + u + v) - log(0.5)) /
+			(pow(alpha, u) * pow(1 - alpha, v));
+	}
+	want = odds / (1 + odds);
+	cr_assert_float_eq(r.p_remains, want, 1e-3 * want, "stated %.9f, by hand %.9f", r.p_remains,
+			   want);
+	cr_assert(r.p_remains < plain.p_remains, "an audit that found 5 cleared cases clean and "
+		  "flagged the culprit: %g, without it %g", r.p_remains, plain.p_remains);
+	conf_free(c);
+
+	/* one that found every cleared case clean weighs more */
+	c = eight_cases();
+	for (i = 0; i < 8; i++)
+		conf_audit(c, i, i == 0);
+	conf_result(c, &r);
+	cr_assert(r.p_remains < plain.p_remains / 2, "all clean: %g, without the audit %g",
+		  r.p_remains, plain.p_remains);
+	conf_free(c);
+}
+
 /* A fail is real (it showed the target's fingerprint): one that held no
  * culprit found but cleared cases puts a culprit among them. */
 Test(confidence, a_fail_without_a_culprit_found_leaves_one_for_sure)

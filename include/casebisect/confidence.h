@@ -30,12 +30,21 @@
  *     then halving, every k-set of the n cases alike, so a set S of s more
  *     culprits has prior odds p(j+s) C(n,j) / (p(j) C(n,j+s)) against J
  *     alone (j = |J|; the subset of minimal_subset counts as one case).
- *  4. The odds that more culprits remain are the sum over sets S of cleared
+ *  4. The label audit, when the run had one: it flagged h of the r culprits
+ *     it read, so its sensitivity sigma is Beta(h+1, r-h+1); it flagged a
+ *     share alpha (Laplace) of the cleared cases it read. A cleared case it
+ *     found clean is a culprit with likelihood (1-sigma)/(1-alpha) (it
+ *     would have missed it), one it flagged sigma/alpha; averaged over
+ *     sigma. An audit that flags every culprit makes the cleared cases it
+ *     found clean much less likely to hide one; one that missed the
+ *     culprits (a bug not in the label values) changes little. Not for
+ *     minimal_subset (the audit judges cases one by one).
+ *  5. The odds that more culprits remain are the sum over sets S of cleared
  *     cases (up to CONF_MORE_MAX of them) of prior odds(S) times the
  *     product of f^m_c over S, averaged over f's Beta; the chance is
  *     odds / (1 + odds). The sums are elementary symmetric polynomials of
- *     the f^m_c (cases grouped by m_c), at each point of a quadrature over
- *     logit f.
+ *     the cases' likelihoods (cases grouped by m_c and what the audit
+ *     said), at each point of a quadrature over logit f (and sigma).
  *
  * Fails. A failing trial is taken as real, as the search takes it (it
  * showed the target's fingerprint): one that held no culprit of J (not the
@@ -44,9 +53,9 @@
  * none as a rule: a failing remainder sends it on).
  *
  * What it leaves out. Sets of more than CONF_MORE_MAX more culprits.
- * Every case is alike a priori: the audit's and the batch's suspects change
- * which cases the search tries first, not how likely a case is to be bad
- * here. The chance is calibrated over the prior's mix of k (the bench draws
+ * The batch's suspects (a case the crash's last CASEBISECT_BATCH line
+ * named) change which cases the search tries first, not how likely a case
+ * is to be bad here. The chance is calibrated over the prior's mix of k (the bench draws
  * k from it): for a run whose k the user knows to be 1 it is pessimistic.
  */
 #ifndef CASEBISECT_CONFIDENCE_H
@@ -72,6 +81,9 @@ struct conf_result {
 				     * when one held a cleared case) */
 	size_t cleared;             /* cases neither blamed nor undecided */
 	uint64_t fewest_passes;     /* the least m_c over the cleared cases (0: none) */
+	bool audit_used;            /* the label audit's evidence counted (conf_audit) */
+	size_t audit_culprits_read, audit_culprits_flagged; /* of J */
+	size_t audit_cleared_read, audit_cleared_flagged;
 };
 
 /*
@@ -80,6 +92,8 @@ struct conf_result {
  *    nundecided is 0); together: J crashes only as a whole (minimal_subset).
  * 2. conf_add: every decided trial (PASS or FAIL; an UNRESOLVED one says
  *    nothing), its cases (indices below n; copied as counts, not kept).
+ *    conf_audit, for each case the label audit read (run --prior audit):
+ *    whether it found values that crash training.
  * 3. conf_result: the numbers above (may be called again after more adds).
  * 4. conf_free.
  * Aborts when out of memory.
@@ -87,6 +101,7 @@ struct conf_result {
 struct conf *conf_new(size_t n, const size_t *culprits, size_t nculprits, const size_t *undecided,
 		      size_t nundecided, bool together);
 void conf_add(struct conf *c, const size_t *cases, size_t ncases, bool fail);
+void conf_audit(struct conf *c, size_t i, bool crashes);
 void conf_result(const struct conf *c, struct conf_result *out);
 void conf_free(struct conf *c);
 
