@@ -94,8 +94,10 @@ void conf_add(struct conf *c, const size_t *cases, size_t ncases, bool fail)
 		return;
 	}
 	if (fail) {
+		/* part of a subset may explain it (one of its cases crashes
+		 * alone after all): that puts no culprit among the cleared */
 		c->unexplained++;
-		for (i = 0; i < ncases; i++)
+		for (i = 0; i < ncases && !held; i++)
 			c->culprit_left |= c->state[cases[i]] == CLEARED;
 		return;
 	}

@@ -225,7 +225,7 @@ Test(confidence, a_fail_without_a_culprit_found_leaves_one_for_sure)
 Test(confidence, undecided_cases_are_not_cleared_and_a_subset_is_one_cause)
 {
 	static const size_t subset[] = { 0, 1 }, undecided[] = { 5 }, all[] = { 0, 1, 2, 3, 4, 5 };
-	static const size_t only0[] = { 0, 2, 3, 4 }, only1[] = { 1, 2, 3, 4 };
+	static const size_t only0[] = { 0, 2, 3, 4 }, only1[] = { 1, 2, 3, 4 }, part[] = { 0, 2 };
 	struct conf *c = conf_new(6, subset, 2, undecided, 1, true);
 	struct conf_result r;
 
@@ -240,6 +240,12 @@ Test(confidence, undecided_cases_are_not_cleared_and_a_subset_is_one_cause)
 	cr_assert_eq(r.false_passes, 1);
 	cr_assert_eq(r.fewest_passes, 2);
 	cr_assert(r.p_remains > 0 && r.p_remains < 1, "%g", r.p_remains);
+	/* case 0 and cleared case 2 failed: case 0 crashing alone explains it
+	 * as well as a culprit among the cleared does */
+	conf_add(c, part, 2, true);
+	conf_result(c, &r);
+	cr_assert_eq(r.unexplained_fails, 1);
+	cr_assert(r.p_remains < 1, "%g", r.p_remains);
 	conf_free(c);
 }
 

@@ -47,10 +47,12 @@
  *     said), at each point of a quadrature over logit f (and sigma).
  *
  * Fails. A failing trial is taken as real, as the search takes it (it
- * showed the target's fingerprint): one that held no culprit of J (not the
- * whole subset) but cleared cases says a culprit is among them, and the
- * chance is 1 (such a trial is "unexplained"; a search that answers has
- * none as a rule: a failing remainder sends it on).
+ * showed the target's fingerprint): one that held no culprit of J but
+ * cleared cases says a culprit is among them, and the chance is 1 (such a
+ * trial is "unexplained"; a search that answers has none as a rule: a
+ * failing remainder sends it on). One that held part of a minimal subset
+ * is unexplained too, but one of the subset's cases crashing alone
+ * explains it as well: it moves nothing.
  *
  * What it leaves out. Sets of more than CONF_MORE_MAX more culprits.
  * The batch's suspects (a case the crash's last CASEBISECT_BATCH line
