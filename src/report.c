@@ -1562,8 +1562,10 @@ static void md_trial_time(struct buf *b, const struct facts *f)
 	if (verdict_is(in, "minimal_subset"))
 		md_decisive(b, "the subset", NULL, f->subset_fail, &first);
 	else
-		for (i = 0; i < f->ncul; i++)
+		for (i = 0; i < f->ncul && i < NAMES_SHOWN; i++)
 			md_decisive(b, " alone", f->cul[i].c->id, f->cul[i].first_alone_fail, &first);
+	if (!verdict_is(in, "minimal_subset") && f->ncul > NAMES_SHOWN)
+		buf_printf(b, "; %zu more alone (report.json)", f->ncul - NAMES_SHOWN);
 	if (verdict_blames(in) && f->clean_pass) {
 		snprintf(what, sizeof(what), "the largest pass without %s (%zu case%s)",
 			 f->ncul == 1 ? "it" : "them", f->clean_pass->ncases,
