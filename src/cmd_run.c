@@ -132,7 +132,10 @@ const struct cli_command cmd_run_spec = {
 		"...\n"
 		"verdict: culprits_found\n"
 		"  culprit: case_013\n"
-		"  culprit: case_042",
+		"  culprit: case_042\n"
+		"...\n"
+		"Confidence: 94.7% that no other case among the 62 cleared holds a culprit.\n"
+		"...",
 	.options = run_options,
 	.n_options = CB_ARRAY_SIZE(run_options),
 };

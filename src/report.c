@@ -25,6 +25,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <ftw.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdbool.h>
 #include <stdint.h>
@@ -38,6 +39,7 @@
 #include <archive_entry.h>
 #include <cjson/cJSON.h>
 
+#include "casebisect/confidence.h"
 #include "casebisect/json.h"
 #include "casebisect/report.h"
 #include "casebisect/util.h"
@@ -65,6 +67,11 @@
 /* The part of a journal evidence line searched for in a log (the journal
  * cuts evidence at 512 bytes and may have replaced invalid UTF-8). */
 #define NEEDLE_MAX 160
+/* report.json's confidence.model: where the model is written down. */
+#define CONFIDENCE_MODEL "include/casebisect/confidence.h: false-pass rate f ~ Beta(F+1, " \
+	"K-F+1) from the trials that held a culprit; a cleared case that passed m times " \
+	"without one is a culprit with likelihood f^m (times the label audit's evidence); " \
+	"the search's prior on the number of culprits"
 
 /* The variables every trial gets (supervise.c), in its order. */
 static const char *const trial_env[] = {
@@ -171,6 +178,7 @@ struct culprit {
 	uint64_t alone_runs, alone_fails; /* decided trials of it alone */
 	struct u64s failing;
 	const struct jrn_entry *first_fail; /* its evidence */
+	const struct jrn_entry *first_alone_fail; /* what the bundle reruns, timed */
 };
 
 /* One "other failure": UNRESOLVED trials with reason other_failure of one
@@ -193,6 +201,15 @@ struct facts {
 	/* every culprit together (minimal_subset): decided trials holding all */
 	uint64_t all_runs, all_fails;
 	struct u64s all_failing;
+	/* how sure the answer is (culprits_found, minimal_subset) */
+	bool have_conf;
+	struct conf_result conf;
+	/* a trial's time: the median and longest of all trials, and the
+	 * trials that decided the answer */
+	double median_s, longest_s;
+	const struct jrn_entry *full_set;   /* the first target run */
+	const struct jrn_entry *subset_fail; /* minimal_subset: its smallest failing trial */
+	const struct jrn_entry *clean_pass; /* the largest pass without a culprit */
 	cJSON *run; /* run.json parsed; NULL when absent or not JSON */
 };
 
@@ -251,6 +268,8 @@ static void count_culprit(struct culprit *c, const struct jrn_entry *e, bool alo
 		u64s_push(&c->failing, e->trial);
 		if (!c->first_fail)
 			c->first_fail = e;
+		if (alone && !c->first_alone_fail)
+			c->first_alone_fail = e;
 	}
 }
 
@@ -275,20 +294,30 @@ static void count_other(struct facts *f, const struct jrn_entry *e)
 		o->smallest = e;
 }
 
+/* Every case of the dataset by ID (sorted; k its index), to read trials'
+ * case lists by. The caller frees it. */
+static struct id_ref *case_index(const struct dataset *ds)
+{
+	struct id_ref *all = xcalloc(ds->ncases + 1, sizeof(*all));
+	size_t i;
+
+	for (i = 0; i < ds->ncases; i++) {
+		all[i].id = ds->cases[i].id;
+		all[i].k = i;
+	}
+	qsort(all, ds->ncases, sizeof(*all), cmp_id_ref);
+	return all;
+}
+
 /* Cases that passed in at least one trial and are not culprits: what a run
  * without an answer can still say it ruled out. */
-static size_t count_passed(const struct facts *f, const struct id_ref *cids)
+static size_t count_passed(const struct facts *f, const struct id_ref *all,
+			   const struct id_ref *cids)
 {
 	const struct report_input *in = f->in;
-	struct id_ref *all = xcalloc(in->ds->ncases + 1, sizeof(*all));
 	bool *seen = xcalloc(in->ds->ncases + 1, sizeof(*seen));
 	size_t i, j, n = 0;
 
-	for (i = 0; i < in->ds->ncases; i++) {
-		all[i].id = in->ds->cases[i].id;
-		all[i].k = i;
-	}
-	qsort(all, in->ds->ncases, sizeof(*all), cmp_id_ref);
 	for (i = 0; i < in->ntrials; i++) {
 		const struct jrn_entry *e = &in->trials[i];
 
@@ -303,7 +332,6 @@ static size_t count_passed(const struct facts *f, const struct id_ref *cids)
 			n++;
 		}
 	}
-	free(all);
 	free(seen);
 	return n;
 }
@@ -319,9 +347,71 @@ static bool verdict_blames(const struct report_input *in)
 	return verdict_is(in, "culprits_found") || verdict_is(in, "minimal_subset");
 }
 
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* The median and the longest of the trials' durations. */
+static void trial_times(struct facts *f)
+{
+	const struct report_input *in = f->in;
+	double *d = xmalloc((in->ntrials + 1) * sizeof(*d));
+	size_t i, n = in->ntrials;
+
+	for (i = 0; i < n; i++)
+		d[i] = in->trials[i].duration_s > 0 ? in->trials[i].duration_s : 0;
+	qsort(d, n, sizeof(*d), cmp_double);
+	f->median_s = !n ? 0 : n % 2 ? d[n / 2] : (d[n / 2 - 1] + d[n / 2]) / 2;
+	f->longest_s = n ? d[n - 1] : 0;
+	free(d);
+}
+
+/* How sure the answer is (confidence.h): every decided trial, its cases
+ * as indices (all: every case by ID). Only for a verdict that blames, and
+ * so clears, cases. */
+static void confidence_facts(struct facts *f, const struct id_ref *all)
+{
+	const struct report_input *in = f->in;
+	struct conf *c;
+	size_t *idx = NULL, cap = 0, i, j, n;
+
+	if (!verdict_blames(in) || !in->nculprits)
+		return;
+	c = conf_new(in->ds->ncases, in->culprits, in->nculprits, in->undecided, in->nundecided,
+		     verdict_is(in, "minimal_subset"));
+	for (i = 0; in->audit && i < in->ds->ncases && i < in->audit->ncases; i++)
+		if (!in->audit->cases[i].skip_reason &&
+		    !(aud_case_severities(in->audit, i) & (1u << AUD_UNREADABLE)))
+			conf_audit(c, i, aud_case_crashes(in->audit, i));
+	for (i = 0; i < in->ntrials; i++) {
+		const struct jrn_entry *e = &in->trials[i];
+
+		if (is_outcome(e, "UNRESOLVED"))
+			continue;
+		if (e->ncases > cap) {
+			cap = e->ncases;
+			idx = xrealloc(idx, cap * sizeof(*idx));
+		}
+		for (j = 0, n = 0; j < e->ncases; j++) {
+			const struct id_ref *hit = find_id(all, in->ds->ncases, e->cases[j]);
+
+			if (hit)
+				idx[n++] = hit->k;
+		}
+		conf_add(c, idx, n, is_outcome(e, "FAIL"));
+	}
+	conf_result(c, &f->conf);
+	f->have_conf = true;
+	conf_free(c);
+	free(idx);
+}
+
 static void facts_init(struct facts *f, const struct report_input *in)
 {
-	struct id_ref *ids;
+	struct id_ref *ids, *all;
 	size_t i, which = 0;
 
 	assert(in && in->ds && in->verdict && (in->culprits || !in->nculprits));
@@ -356,17 +446,29 @@ static void facts_init(struct facts *f, const struct report_input *in)
 			if (is_outcome(e, "FAIL")) {
 				f->all_fails++;
 				u64s_push(&f->all_failing, e->trial);
+				if (!f->subset_fail || e->ncases < f->subset_fail->ncases)
+					f->subset_fail = e;
 			}
 		}
 		if (is_outcome(e, "UNRESOLVED") && !strcmp(e->reason, "other_failure"))
 			count_other(f, e);
+		if (!f->full_set && !strcmp(e->phase, "target"))
+			f->full_set = e;
+		/* on a tie the later: the final remainder's confirmation */
+		if (!held && is_outcome(e, "PASS") && e->ncases &&
+		    (!f->clean_pass || e->ncases >= f->clean_pass->ncases))
+			f->clean_pass = e;
 	}
+	all = case_index(in->ds);
 	if (verdict_blames(in)) {
 		size_t rest = in->ds->ncases - f->ncul;
 
 		f->cleared = rest - (in->nundecided < rest ? in->nundecided : rest);
 	} else
-		f->cleared = count_passed(f, ids);
+		f->cleared = count_passed(f, all, ids);
+	confidence_facts(f, all);
+	trial_times(f);
+	free(all);
 	free(ids);
 	f->run = in->run_json ? cJSON_Parse(in->run_json) : NULL;
 }
@@ -703,6 +805,76 @@ static cJSON *audit_json(const struct facts *f)
 	return o;
 }
 
+/* How sure the answer is; null for a verdict that clears nothing
+ * (report.h says why for each). */
+static cJSON *confidence_json(const struct facts *f)
+{
+	const struct conf_result *c = &f->conf;
+	cJSON *o;
+
+	if (!f->have_conf)
+		return cJSON_CreateNull();
+	o = json_object();
+	json_add_num(o, "p_culprit_remains", c->p_remains, true);
+	json_add_num(o, "cleared", (double)c->cleared, true);
+	json_add_num(o, "false_pass_rate", c->false_pass_rate, true);
+	json_add_num(o, "false_passes_seen", (double)c->false_passes, true);
+	json_add_num(o, "trials_with_known_culprit", (double)c->known_trials, true);
+	json_add_num(o, "unexplained_fails", (double)c->unexplained_fails, true);
+	json_add_num(o, "fewest_passes", (double)c->fewest_passes, true);
+	if (c->audit_used) {
+		cJSON *a = json_object();
+
+		json_add_num(a, "culprits_read", (double)c->audit_culprits_read, true);
+		json_add_num(a, "culprits_flagged", (double)c->audit_culprits_flagged, true);
+		json_add_num(a, "cleared_read", (double)c->audit_cleared_read, true);
+		json_add_num(a, "cleared_flagged", (double)c->audit_cleared_flagged, true);
+		add_item(o, "audit", a);
+	} else
+		add_item(o, "audit", cJSON_CreateNull());
+	json_add_str(o, "model", CONFIDENCE_MODEL);
+	return o;
+}
+
+static void decisive_json(cJSON *arr, const char *role, const char *id, const struct jrn_entry *e)
+{
+	cJSON *o;
+
+	if (!e)
+		return;
+	o = json_object();
+	json_add_str(o, "role", role);
+	json_add_str(o, "case", id ? id : "");
+	json_add_num(o, "trial", (double)e->trial, true);
+	json_add_num(o, "cases", (double)e->ncases, true);
+	json_add_str(o, "outcome", e->outcome);
+	json_add_num(o, "duration_s", e->duration_s > 0 ? e->duration_s : 0, true);
+	cJSON_AddItemToArray(arr, o);
+}
+
+/* What a trial costs: the median and the longest, and the trials that
+ * decided the answer. */
+static cJSON *trial_time_json(const struct facts *f)
+{
+	cJSON *o = json_object(), *arr = cJSON_CreateArray();
+	size_t i;
+
+	json_oom(arr);
+	json_add_num(o, "trials", (double)f->in->ntrials, true);
+	json_add_num(o, "median_s", f->median_s, true);
+	json_add_num(o, "longest_s", f->longest_s, true);
+	decisive_json(arr, "full_dataset", NULL, f->full_set);
+	if (verdict_is(f->in, "minimal_subset"))
+		decisive_json(arr, "subset", NULL, f->subset_fail);
+	else
+		for (i = 0; i < f->ncul; i++)
+			decisive_json(arr, "culprit_alone", f->cul[i].c->id, f->cul[i].first_alone_fail);
+	if (verdict_blames(f->in))
+		decisive_json(arr, "without_culprits", NULL, f->clean_pass);
+	add_item(o, "decisive", arr);
+	return o;
+}
+
 /* Every trial, as the journal holds it, without its case lists (the
  * report names cases where they matter): where it ran and how it ended. */
 static cJSON *trial_log_json(const struct facts *f)
@@ -742,6 +914,8 @@ static char *json_text(const struct facts *f)
 	json_add_num(o, "flakes", (double)in->flakes, true);
 	json_add_num(o, "wall_s", in->wall_s, true);
 	json_add_num(o, "gpu_s", f->gpu_s, true);
+	add_item(o, "confidence", confidence_json(f));
+	add_item(o, "trial_time", trial_time_json(f));
 	add_item(o, "other_failures", others_json(f));
 	add_item(o, "dataset", dataset_json(f));
 	add_item(o, "command", run_copy(f, "command", cJSON_IsArray, NULL));
@@ -937,6 +1111,78 @@ static const char *shown_path(const struct dataset *ds, const char *path)
 	return path;
 }
 
+/* The chance that no culprit remains, as a percentage floored to a tenth,
+ * so that it never reads 100%. */
+static void confidence_pct(struct buf *b, double p_remains)
+{
+	double sure = floor((1 - p_remains) * 1000) / 10;
+
+	if (sure >= 99.9)
+		buf_puts(b, "over 99.9%");
+	else
+		buf_printf(b, "%.1f%%", sure < 0 ? 0 : sure);
+}
+
+/* The confidence sentence (report.md, the terminal); nothing for a verdict
+ * that clears nothing. */
+static void confidence_sentence(struct buf *b, const struct facts *f)
+{
+	const struct conf_result *c = &f->conf;
+	bool subset = verdict_is(f->in, "minimal_subset");
+
+	if (!f->have_conf)
+		return;
+	buf_puts(b, "Confidence: ");
+	confidence_pct(b, c->p_remains);
+	if (!c->cleared) {
+		/* nothing cleared: nothing can hide there */
+		buf_puts(b, " (no case was cleared).");
+		return;
+	}
+	if (subset)
+		buf_printf(b, " that no case among the %zu cleared crashes training on its own as "
+			      "well. %llu of the %llu trial%s that held the whole subset passed",
+			   c->cleared, (unsigned long long)c->false_passes,
+			   (unsigned long long)c->known_trials, plural(c->known_trials));
+	else
+		buf_printf(b, " that no other case among the %zu cleared holds a culprit. %llu of "
+			      "the %llu trial%s that held a culprit passed", c->cleared,
+			   (unsigned long long)c->false_passes, (unsigned long long)c->known_trials,
+			   plural(c->known_trials));
+	buf_printf(b, " (a false pass), which leaves room for false passes about 1 time in %.0f; "
+		      "every cleared case passed ", 1 / c->false_pass_rate);
+	if (c->fewest_passes == 1)
+		buf_puts(b, "at least once");
+	else
+		buf_printf(b, "at least %llu times", (unsigned long long)c->fewest_passes);
+	buf_printf(b, " without %s.", subset ? "the subset" : "a culprit");
+	if (c->audit_used)
+		buf_printf(b, " The label audit flagged %zu of the %zu culprit%s it read and %zu of "
+			      "the %zu cleared case%s it read.", c->audit_culprits_flagged,
+			   c->audit_culprits_read, plural(c->audit_culprits_read),
+			   c->audit_cleared_flagged, c->audit_cleared_read,
+			   plural(c->audit_cleared_read));
+	if (c->unexplained_fails)
+		buf_printf(b, " But %llu trial%s failed the same way without holding %s: a "
+			      "culprit remains among the cases %s held.",
+			   (unsigned long long)c->unexplained_fails, plural(c->unexplained_fails),
+			   subset ? "the whole subset" : "a culprit found",
+			   c->unexplained_fails == 1 ? "it" : "they");
+	buf_puts(b, " A trainer that misses a bad case now and then (a random patch or batch) "
+		    "lowers it; more runs of the cleared cases (--confirm N) raise it.");
+}
+
+char *report_confidence_text(const struct report_input *in)
+{
+	struct facts f;
+	struct buf b = { 0 };
+
+	facts_init(&f, in);
+	confidence_sentence(&b, &f);
+	facts_release(&f);
+	return b.len ? buf_take(&b) : NULL;
+}
+
 static void md_title(struct buf *b, const struct facts *f)
 {
 	const struct report_input *in = f->in;
@@ -969,6 +1215,16 @@ static void md_title(struct buf *b, const struct facts *f)
 		md_verbatim(b, in->explanation, false, false);
 	}
 	buf_puts(b, "\n\n");
+	if (f->have_conf) {
+		struct buf c = { 0 };
+		char *text;
+
+		confidence_sentence(&c, f);
+		text = buf_take(&c);
+		md_verbatim(b, text, false, false);
+		buf_puts(b, "\n\n");
+		free(text);
+	}
 }
 
 static void md_field(struct buf *b, const char *name, const char *v)
@@ -1274,6 +1530,52 @@ static void md_environment(struct buf *b, const struct facts *f)
 	}
 }
 
+static void md_decisive(struct buf *b, const char *what, const char *id,
+			const struct jrn_entry *e, bool *first)
+{
+	if (!e)
+		return;
+	buf_puts(b, *first ? " The trials that decided the answer: " : "; ");
+	*first = false;
+	if (id)
+		md_code(b, id, false);
+	buf_printf(b, "%s ", what);
+	md_duration(b, e->duration_s);
+	buf_printf(b, " (trial %llu)", (unsigned long long)e->trial);
+}
+
+/* How long one trial takes: what a user plans the night by. */
+static void md_trial_time(struct buf *b, const struct facts *f)
+{
+	const struct report_input *in = f->in;
+	bool first = true;
+	char what[64];
+	size_t i;
+
+	if (!in->ntrials)
+		return;
+	buf_puts(b, "- Trial time: median ");
+	md_duration(b, f->median_s);
+	buf_printf(b, " over %zu trial%s, longest ", in->ntrials, plural(in->ntrials));
+	md_duration(b, f->longest_s);
+	buf_puts(b, ".");
+	md_decisive(b, "the full dataset", NULL, f->full_set, &first);
+	if (verdict_is(in, "minimal_subset"))
+		md_decisive(b, "the subset", NULL, f->subset_fail, &first);
+	else
+		for (i = 0; i < f->ncul && i < NAMES_SHOWN; i++)
+			md_decisive(b, " alone", f->cul[i].c->id, f->cul[i].first_alone_fail, &first);
+	if (!verdict_is(in, "minimal_subset") && f->ncul > NAMES_SHOWN)
+		buf_printf(b, "; %zu more alone (report.json)", f->ncul - NAMES_SHOWN);
+	if (verdict_blames(in) && f->clean_pass) {
+		snprintf(what, sizeof(what), "the largest pass without %s (%zu case%s)",
+			 f->ncul == 1 ? "it" : "them", f->clean_pass->ncases,
+			 plural(f->clean_pass->ncases));
+		md_decisive(b, what, NULL, f->clean_pass, &first);
+	}
+	buf_puts(b, first ? "\n" : ".\n");
+}
+
 static void md_ruled_out(struct buf *b, const struct facts *f)
 {
 	const struct report_input *in = f->in;
@@ -1295,6 +1597,7 @@ static void md_ruled_out(struct buf *b, const struct facts *f)
 	buf_puts(b, " (the trials' durations added up); wall time ");
 	md_duration(b, in->wall_s);
 	buf_puts(b, ".\n");
+	md_trial_time(b, f);
 	if (in->flakes)
 		buf_printf(b, "- %llu flaky pass%s: a subset passed, and failed another time. The "
 			      "crash does not happen on every run; the rates above say how often.\n",

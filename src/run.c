@@ -1427,34 +1427,41 @@ static void save_wall(const struct run *r)
 	free(path);
 }
 
+/* What the report says of verdict v (run_json left "{}"). */
+static void report_input_of(struct run *r, const struct verdict *v, struct report_input *in)
+{
+	memset(in, 0, sizeof(*in));
+	in->workdir = r->c.workdir;
+	in->ds = &r->ds;
+	in->verdict = v->name;
+	in->exit_code = v->exit_code;
+	in->explanation = v->explanation;
+	in->target = r->have_target ? &r->target : NULL;
+	in->match = r->c.match;
+	in->target_source = r->target_source;
+	in->culprits = v->culprits;
+	in->nculprits = v->nculprits;
+	in->undecided = v->undecided;
+	in->nundecided = v->nundecided;
+	in->trials = r->all;
+	in->ntrials = r->nall;
+	in->rounds = v->rounds;
+	in->flakes = v->flakes;
+	in->wall_s = wall_time(r);
+	in->run_json = "{}";
+	in->gpu = r->have_gpu ? &r->gpu : NULL;
+	in->env_cmd_output = r->env_cmd_output;
+	in->audit = r->have_audit ? &r->audit : NULL;
+}
+
 static void write_report(struct run *r, const struct verdict *v)
 {
 	struct report_input in;
 	char err[1024], *run_json = NULL;
 
 	run_json = jrn_read_run(r->c.workdir, err, sizeof(err));
-	memset(&in, 0, sizeof(in));
-	in.workdir = r->c.workdir;
-	in.ds = &r->ds;
-	in.verdict = v->name;
-	in.exit_code = v->exit_code;
-	in.explanation = v->explanation;
-	in.target = r->have_target ? &r->target : NULL;
-	in.match = r->c.match;
-	in.target_source = r->target_source;
-	in.culprits = v->culprits;
-	in.nculprits = v->nculprits;
-	in.undecided = v->undecided;
-	in.nundecided = v->nundecided;
-	in.trials = r->all;
-	in.ntrials = r->nall;
-	in.rounds = v->rounds;
-	in.flakes = v->flakes;
-	in.wall_s = wall_time(r);
+	report_input_of(r, v, &in);
 	in.run_json = run_json ? run_json : "{}";
-	in.gpu = r->have_gpu ? &r->gpu : NULL;
-	in.env_cmd_output = r->env_cmd_output;
-	in.audit = r->have_audit ? &r->audit : NULL;
 	if (report_write(&in, err, sizeof(err)))
 		cli_error("%s", err);
 	else if (v->nculprits && !r->dry && report_bundle(&in, err, sizeof(err)))
@@ -1485,6 +1492,8 @@ static void print_wrapped(const char *text)
 
 static void say_verdict(struct run *r, const struct verdict *v)
 {
+	struct report_input in;
+	char *confidence = NULL;
 	size_t i;
 
 	if (r->dry)
@@ -1510,6 +1519,10 @@ static void say_verdict(struct run *r, const struct verdict *v)
 	for (i = 0; i < v->nundecided; i++)
 		printf("  undecided: %s\n", r->ds.cases[v->undecided[i]].id);
 	print_wrapped(v->explanation);
+	report_input_of(r, v, &in);
+	if ((confidence = report_confidence_text(&in)))
+		print_wrapped(confidence);
+	free(confidence);
 	printf("trials: %zu, wall time %.1f s\n", r->nall, wall_time(r));
 	printf("report: %s/report.md\n        %s/report.json\n", r->c.workdir, r->c.workdir);
 	if (v->nculprits && !r->dry)

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <ftw.h>
 #include <limits.h>
+#include <math.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -23,9 +24,11 @@
 #include <criterion/criterion.h>
 
 #include "casebisect/classify.h"
+#include "casebisect/confidence.h"
 #include "casebisect/dataset.h"
 #include "casebisect/gpu.h"
 #include "casebisect/journal.h"
+#include "casebisect/plan.h"
 #include "casebisect/report.h"
 #include "casebisect/util.h"
 #include "helpers.h"
@@ -477,12 +480,54 @@ static void bundle_ok(const struct fx *x)
 
 /* ---- report.json ---- */
 
+/* The chance a culprit remains when each of `cleared` cases passed once
+ * without the j culprits of n cases, and fp of the `known` trials that
+ * held a culprit passed: prior odds of s more culprits (the search's prior,
+ * every set alike) times E[f^s] under Beta(fp+1, known-fp+1), summed over
+ * s. */
+static double one_pass_each(size_t n, size_t j, size_t cleared, unsigned fp, unsigned known)
+{
+	double odds = 0, a = fp + 1.0, b = known - fp + 1.0, moment = 1;
+	size_t s;
+
+	for (s = 1; s <= cleared && s <= CONF_MORE_MAX; s++) {
+		moment *= (a + (double)s - 1) / (a + b + (double)s - 1);
+		odds += plan_prior(j + s) / plan_prior(j) *
+			exp(lgamma((double)(j + s) + 1) + lgamma((double)(n - j - s) + 1) -
+			    lgamma((double)j + 1) - lgamma((double)(n - j) + 1)) *
+			exp(lgamma((double)cleared + 1) - lgamma((double)s + 1) -
+			    lgamma((double)(cleared - s) + 1)) *
+			moment;
+	}
+	return odds / (1 + odds);
+}
+
+/* trial_time.decisive as "role [case] trial duration, ...". */
+static char *decisive_list(const cJSON *arr)
+{
+	char *out = xcalloc(1, 1), item[256];
+	size_t len = 0;
+	const cJSON *e;
+
+	cJSON_ArrayForEach(e, arr) {
+		const cJSON *id = jget(e, "case");
+
+		snprintf(item, sizeof(item), "%s%s%s%s %.0f %.1f", len ? ", " : "", jstr(e, "role"),
+			 cJSON_IsString(id) ? " " : "", cJSON_IsString(id) ? id->valuestring : "",
+			 jnum(e, "trial"), jnum(e, "duration_s"));
+		append(&out, &len, item, strlen(item));
+	}
+	return out;
+}
+
+
 Test(report, json_validates_against_the_schema_and_counts_from_the_journal)
 {
 	struct fx x;
 	char err[512], *path, *text, *again, *trials;
 	cJSON *o;
-	const cJSON *c, *other, *sub;
+	const cJSON *c, *other, *sub, *conf, *tt;
+	double want;
 
 	fx_init(&x, NULL, NULL);
 	cr_assert_eq(report_write(&x.in, err, sizeof(err)), 0, "%s", err);
@@ -540,6 +585,29 @@ Test(report, json_validates_against_the_schema_and_counts_from_the_journal)
 	cr_assert_str_eq(jstr(jget(jget(o, "environment"), "gpu"), "reason"), NO_GPU);
 	cr_assert(cJSON_IsNull(jget(o, "minimal_subset")));
 
+	/* Confidence: the trials that held case_004 (1, 3, 6, 7, 9) all
+	 * failed; the 5 cleared cases passed once each without it (2, 5, 8). */
+	conf = jget(o, "confidence");
+	cr_assert_eq(jnum(conf, "cleared"), 5);
+	cr_assert_eq(jnum(conf, "false_passes_seen"), 0);
+	cr_assert_eq(jnum(conf, "trials_with_known_culprit"), 5);
+	cr_assert_eq(jnum(conf, "unexplained_fails"), 0);
+	cr_assert_eq(jnum(conf, "fewest_passes"), 1);
+	cr_assert_float_eq(jnum(conf, "false_pass_rate"), 1.0 / 7, 1e-9, "Laplace: (0+1)/(5+2)");
+	want = one_pass_each(6, 1, 5, 0, 5);
+	cr_assert_float_eq(jnum(conf, "p_culprit_remains"), want, 1e-6 * want,
+			   "stated %.9f, closed form %.9f", jnum(conf, "p_culprit_remains"), want);
+
+	/* A trial's time: the median of 3, 2, 2.5, 1.5, 1, 1.2, 1.1, 1, 1. */
+	tt = jget(o, "trial_time");
+	cr_assert_eq(jnum(tt, "trials"), 9);
+	cr_assert_float_eq(jnum(tt, "median_s"), 1.2, 1e-9);
+	cr_assert_float_eq(jnum(tt, "longest_s"), 3.0, 1e-9);
+	trials = decisive_list(jget(tt, "decisive"));
+	cr_assert_str_eq(trials, "full_dataset 1 3.0, culprit_alone case_004 7 1.1, "
+				 "without_culprits 2 2.0", "%s", trials);
+	free(trials);
+
 	cJSON_Delete(o);
 	free(again);
 	free(text);
@@ -586,6 +654,17 @@ Test(report, md_names_the_crash_the_case_the_command_and_the_other_failure)
 		  "%s", md);
 	cr_assert(strstr(md, "- GPU time 14.3 s (the trials' durations added up); wall time "
 			     "1 min 16 s."), "%s", md);
+	/* beside the verdict, never "100%" */
+	cr_assert(strstr(md, "the bundle reruns it alone.\n\nConfidence: "), "%s", md);
+	cr_assert(strstr(md, "% that no other case among the 5 cleared holds a culprit. 0 of the 5 "
+			     "trials that held a culprit passed (a false pass), which leaves room for "
+			     "false passes about 1 time in 7; every cleared case passed at least "
+			     "once without a culprit."), "%s", md);
+	cr_assert(!strstr(md, "100%") && !strstr(md, "exact"), "%s", md);
+	cr_assert(strstr(md, "- Trial time: median 1.2 s over 9 trials, longest 3.0 s. The trials "
+			     "that decided the answer: the full dataset 3.0 s (trial 1); `case_004` "
+			     "alone 1.1 s (trial 7); the largest pass without it (3 cases) 2.0 s "
+			     "(trial 2).\n"), "%s", md);
 	cr_assert(strstr(md, "## Other failures seen along the way\n"), "%s", md);
 	cr_assert(strstr(md, "| oom | `d1b3a7e3eca7769d` | 1 | 4 cases: `case_000`, `case_001`, "
 			     "`case_002`, `case_003` (trial 4) | 4 |\n"), "%s", md);
@@ -651,7 +730,11 @@ Test(report, no_culprits_renders_validates_and_makes_no_bundle)
 	cr_assert(cJSON_IsNull(jget(o, "explanation")), "\"\" is absent: null");
 	cr_assert(cJSON_IsNull(jget(jget(o, "environment"), "gpu")));
 	cr_assert_eq(jnum(o, "cleared"), 6, "every case passed in trial 1");
+	cr_assert(cJSON_IsNull(jget(o, "confidence")), "nothing searched, nothing to be sure of");
+	cr_assert_str_eq(jstr(cJSON_GetArrayItem(jget(jget(o, "trial_time"), "decisive"), 0), "role"),
+			 "full_dataset");
 	cJSON_Delete(o);
+	cr_assert_null(report_confidence_text(&x.in));
 
 	md = report_md_text(&x.in);
 	cr_assert(starts_with(md, "# The crash did not happen again on the full dataset\n"), "%s",
@@ -660,6 +743,9 @@ Test(report, no_culprits_renders_validates_and_makes_no_bundle)
 	cr_assert(!strstr(md, "repro.sh"), "no bundle to point at:\n%s", md);
 	cr_assert(strstr(md, "- GPU: not looked at\n"), "%s", md);
 	cr_assert(strstr(md, "- 6 of 6 cases passed in at least one trial."), "%s", md);
+	cr_assert(!strstr(md, "Confidence"), "%s", md);
+	cr_assert(strstr(md, "- Trial time: median 4.0 s over 1 trial, longest 4.0 s. The trials "
+			     "that decided the answer: the full dataset 4.0 s (trial 1).\n"), "%s", md);
 
 	cr_assert_eq(report_bundle(&x.in, err, sizeof(err)), 0, "%s", err);
 	bundle = cb_path_join(x.wd, "bundle");
@@ -1456,6 +1542,12 @@ Test(report, minimal_subset_with_undecided_cases_renders_and_validates)
 	free(trials);
 	cr_assert_str_eq(cJSON_GetArrayItem(jget(o, "undecided"), 0)->valuestring, "case_005");
 	cr_assert_eq(jnum(o, "cleared"), 3, "6 cases, 2 in the subset, 1 undecided");
+	/* trials 1 and 3 held the whole subset; 6, 7 and 9 failed with part of
+	 * it (case_004 and the undecided case_005), no cleared case among them */
+	cr_assert_eq(jnum(jget(o, "confidence"), "cleared"), 3);
+	cr_assert_eq(jnum(jget(o, "confidence"), "trials_with_known_culprit"), 2);
+	cr_assert_eq(jnum(jget(o, "confidence"), "unexplained_fails"), 3);
+	cr_assert(jnum(jget(o, "confidence"), "p_culprit_remains") < 1);
 	cJSON_Delete(o);
 
 	md = report_md_text(&x.in);
@@ -1465,6 +1557,13 @@ Test(report, minimal_subset_with_undecided_cases_renders_and_validates)
 	cr_assert(strstr(md, "## Undecided cases\n\nNo trial could decide this 1 case (the trials "
 			     "that held it ended unresolved): `case_005`.\n"), "%s", md);
 	cr_assert(strstr(md, "- 3 of 6 cases cleared"), "%s", md);
+	cr_assert(strstr(md, "% that no case among the 3 cleared crashes training on its own as "
+			     "well. 0 of the 2 trials that held the whole subset passed"), "%s", md);
+	cr_assert(strstr(md, " But 3 trials failed the same way without holding the whole subset: "
+			     "a culprit remains among the cases they held."), "%s", md);
+	cr_assert(strstr(md, "The trials that decided the answer: the full dataset 3.0 s (trial 1); "
+			     "the subset 2.5 s (trial 3); the largest pass without them (3 cases) "
+			     "2.0 s (trial 2).\n"), "%s", md);
 
 	free(md);
 	free(text);

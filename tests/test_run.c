@@ -64,6 +64,13 @@ Test(run, demo_finds_exactly_the_two_planted_cases)
 	p = cb_fmt("%s/report.md", wd);
 	md = cb_read_file(p, NULL);
 	cr_assert(md && strstr(md, "case_013") && strstr(md, "case_042"), "%s", md);
+	/* the answer is never given as certain: the terminal and report.md
+	 * state the same confidence beside the verdict */
+	cr_assert(strstr(r.out, "Confidence: ") &&
+		  strstr(r.out, "that no other case among the 62 cleared holds a culprit."),
+		  "no confidence after the verdict:\n%s", r.out);
+	cr_assert(strstr(md, "Confidence: ") &&
+		  strstr(md, "that no other case among the 62 cleared holds a culprit."), "%s", md);
 	free(md);
 	free(p);
 	p = cb_fmt("%s/bundle.tar.gz", wd);
@@ -150,6 +157,7 @@ Test(run, a_dataset_that_does_not_crash_is_not_reproduced)
 	culprits = report_culprits(wd, verdict, sizeof(verdict));
 	cr_assert_str_eq(verdict, "not_reproduced");
 	cr_assert_str_eq(culprits, "");
+	cr_assert(!strstr(r.out, "Confidence"), "nothing was searched:\n%s", r.out);
 	assert_schema_valid(wd);
 	free(culprits);
 	free(toy);

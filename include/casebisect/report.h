@@ -83,13 +83,50 @@ struct report_input {
  * undecided, else the cases that passed in some trial), trials {total,
  * pass, fail, unresolved}, rounds, flakes, wall_s, gpu_s (summed trial
  * durations), other_failures ({class, fingerprint, count, trials,
- * smallest_subset {trial, size, cases}, evidence}), dataset (format, path,
+ * smallest_subset {trial, size, cases}, evidence}), confidence (below),
+ * trial_time {trials, median_s, longest_s, decisive: [{role, case, trial,
+ * cases, outcome, duration_s}]: the full-dataset run, each culprit's first
+ * failing run alone (the subset's smallest failing trial for
+ * minimal_subset), and the largest pass without a culprit}, dataset (format, path,
  * cases, digest, configuration), command, env, options (run.json's, as
  * they are), environment (gpu: json_gpu_info() or null, env_cmd,
  * env_cmd_output). Nothing in it depends on when it was rendered, so a
  * report rendered again from the same journal is the same.
  */
 int report_write(const struct report_input *in, char *err, size_t errlen);
+
+/*
+ * Confidence. A pass may be false (a trainer that samples missed the bad
+ * voxels), so an answer is never certain, and the report never presents it
+ * as if it were: report.json's confidence {p_culprit_remains, cleared,
+ * false_pass_rate, false_passes_seen, trials_with_known_culprit,
+ * unexplained_fails, fewest_passes, model} and a sentence beside the
+ * verdict in report.md and on the terminal ("Confidence: 97.3% that no
+ * other case among the 1022 cleared holds a culprit. False passes: 0 of the
+ * 14 trials that held a culprit passed (taken as about 1 in 16), and every
+ * cleared case passed 1 time or more without a culprit. ..."). The chance
+ * is confidence.h's: from the journal (the trials that held a blamed
+ * culprit and passed are the false passes seen; how often each cleared
+ * case passed without one) and the search's prior on the number of
+ * culprits. The percentage is floored to a tenth and never reads 100%.
+ *
+ * Per verdict: culprits_found, the chance that a further culprit is among
+ * the cleared cases; minimal_subset, that a cleared case crashes training
+ * on its own as well (the subset counts as one cause). dataset_wide,
+ * not_reproduced, not_data_dependent and undetermined state none (null):
+ * the first blames no case and clears none, the next two ran no search,
+ * and an unfinished search has cases no trial decided, so its passes do
+ * not make an answer to be sure of.
+ *
+ * Still to come: a run with --flaky (issue 15, 3b: the user knows the
+ * trainer samples at random) confirms the clearing passes; the chance
+ * counts those passes as it is, but the sentence should then name
+ * --flaky where it now suggests --confirm N.
+ *
+ * The sentence for the terminal: NULL when the verdict states none; the
+ * caller frees it.
+ */
+char *report_confidence_text(const struct report_input *in);
 
 /* The two texts report_write() writes; the caller frees them. */
 char *report_json_text(const struct report_input *in);
