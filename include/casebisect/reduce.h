@@ -65,12 +65,13 @@ struct plan;
  * culprit: its false pass cleared the culprit and ended the search. With
  * it, such a pass is followed by runs that fail (a flake seen, and the
  * search goes on). At n=1024, one slot, 10% false passes: the exact set
- * 99.9/100/99.8% of the time for k=1/2/4 (default: 99.9/96.4/90.8%), for
+ * 100/99.9/99.8% of the time for k=1/2/4 (default: 100/95.5/91.1%), for
  * 2 trials more per search without flakes (two passes over the dataset)
  * and 1.6-1.7x the clean trials at 10% (bench/README.md). Passes that
  * clear part of a group stay single until a flake is seen: a false one
  * leaves a culprit outside the cases searched, which a later remainder
- * (confirmed) finds. Off, the proposals are exactly those without it.
+ * (confirmed) finds. Off, the search proposes what it did before the
+ * option existed (tests/test_reduce.c pins the trial sequence).
  *
  * A cache: no subset is run twice except on purpose (repeats, confirmation).
  * Stopping: after max_trials trials the search ends with what is known.
