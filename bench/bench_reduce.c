@@ -4,7 +4,8 @@
  * time in passes over the dataset (a trial costs its size, a failing one half
  * of it), against the bound ceil(log2 C(n,k)). Counts every run: the
  * full-set run and the empty-subset check (2 trials, 2 rounds) that the run
- * command does before the search, then the search and its confirmation. */
+ * command does before the search, then the search and its confirmation.
+ * Then, at n=1024, --flaky (red_options.flaky) against the default. */
 #include <math.h>
 #include <stdbool.h>
 #include <stdio.h>
@@ -59,11 +60,13 @@ struct stats {
 };
 
 /* batch: trials name their batch (red_tell_suspects, and the full-set
- * run's suspect as the prior, as `run --prior batch` does). */
+ * run's suspect as the prior, as `run --prior batch` does); flaky: the
+ * option (`run --flaky`). */
 static void run_one(size_t n, size_t k, size_t slots, double fp, uint64_t seed, bool batch,
-		    const struct plan *plan, struct stats *st)
+		    bool flaky, const struct plan *plan, struct stats *st)
 {
-	struct red_options ro = { .strategy = RED_FIND_ALL, .n = n, .slots = slots, .plan = plan };
+	struct red_options ro = { .strategy = RED_FIND_ALL, .n = n, .slots = slots, .plan = plan,
+				  .flaky = flaky };
 	struct oracle o = { .k = k, .false_pass = fp, .rng = seed * 2654435761u + 1 };
 	struct red_trial t[64];
 	struct red_answer a;
@@ -145,6 +148,72 @@ static double log2_binom(size_t n, size_t k)
 	return (lgamma((double)n + 1) - lgamma((double)k + 1) - lgamma((double)(n - k) + 1)) / log(2);
 }
 
+/* The 99% rows of --flaky are met by a few tenths of a per cent; a share
+ * over 200 seeds varies by about 0.7%: those rows take as many as the
+ * trial targets. */
+#define FLAKY_SEEDS 2000
+
+/* --flaky against the default at n=1024: both policies, without flakes and
+ * with 10% false passes, each row's trials over the default's without
+ * flakes for the same k and P (measured here, whatever BENCH_FP says).
+ * Targets (issue 15): one slot, 10% false passes, >= 99% exact within 2.2x
+ * those trials; with P=8, --flaky no less exact than the default (its
+ * rounds are printed: the remainder's third run goes out in the same
+ * round as the other two). */
+static void flaky_rows(size_t seeds, size_t only_k, size_t only_p, size_t only_n,
+		       const char *only_fp, struct plan **plan)
+{
+	static const size_t ks[] = { 1, 2, 4 }, ps[] = { 1, 8 };
+	static const double fps[] = { 0, 0.1 };
+	size_t b, c, d, f, s, many = seeds > FLAKY_SEEDS ? seeds : FLAKY_SEEDS;
+
+	if (only_n && only_n != 1024)
+		return;
+	printf("\n--flaky against the default (n=1024, %zu seeds per row; ratio: trials over the\n"
+	       "default's without flakes, same k and P, this run):\n", many);
+	printf("%2s %2s %5s %7s | %8s %7s %7s %8s | %5s %s\n", "k", "P", "fp", "policy", "trials",
+	       "rounds", "exact", "passes", "ratio", "target");
+	if (!*plan)
+		*plan = plan_new(1024, 0);
+	for (b = 0; b < CB_ARRAY_SIZE(ks); b++)
+		for (c = 0; c < CB_ARRAY_SIZE(ps); c++) {
+			struct stats st[2][2] = { { { 0 } } }; /* [flaky][fp] */
+			double clean;
+
+			if ((only_k && ks[b] != only_k) || (only_p && ps[c] != only_p))
+				continue;
+			for (f = 0; f < 2; f++)
+				for (d = 0; d < CB_ARRAY_SIZE(fps); d++)
+					for (s = 1; s <= many; s++)
+						run_one(1024, ks[b], ps[c], fps[d], s, false, f, *plan,
+							&st[f][d]);
+			clean = st[0][0].trials / (double)st[0][0].seeds;
+			for (f = 0; f < 2; f++)
+				for (d = 0; d < CB_ARRAY_SIZE(fps); d++) {
+					const struct stats *x = &st[f][d];
+					double trials = x->trials / (double)x->seeds;
+					double exact = x->exact / (double)x->seeds;
+					char target[48] = "";
+
+					if (only_fp && *only_fp && fabs(atof(only_fp) - fps[d]) > 1e-9)
+						continue;
+					if (f && d && ps[c] == 1)
+						snprintf(target, sizeof(target), ">=99%%, <=2.2x %s",
+							 exact >= 0.99 && trials <= 2.2 * clean ? "PASS" : "FAIL");
+					if (f && ps[c] > 1) {
+						const struct stats *dflt = &st[0][d];
+
+						snprintf(target, sizeof(target), ">=default %s",
+							 x->exact >= dflt->exact ? "PASS" : "FAIL");
+					}
+					printf("%2zu %2zu %5.2f %7s | %8.2f %7.2f %6.1f%% %8.2f | %5.2f %s\n",
+					       ks[b], ps[c], fps[d], f ? "--flaky" : "default", trials,
+					       x->rounds / (double)x->seeds, 100 * exact,
+					       x->passes / (double)x->seeds, trials / clean, target);
+				}
+		}
+}
+
 /* A filter from the environment: 0 when unset (every value). */
 /* The one-slot trial targets are met by about a tenth of a trial, and a
  * mean over 200 seeds varies by about 0.15: those rows take more. */
@@ -154,7 +223,7 @@ int main(void)
 {
 	static const size_t ns[] = { 16, 128, 1024, 4096 }, ks[] = { 1, 2, 4 }, ps[] = { 1, 8 };
 	static const double fps[] = { 0, 0.1 };
-	size_t seeds = bench_env_size("BENCH_SEEDS", 200, 1, 1000000), a, b, c, d, s;
+	size_t seeds = bench_env_size("BENCH_SEEDS", 200, 1, 1000000), a, b, c, d, f, s;
 	size_t only_n = bench_env_size("BENCH_N", 0, 1, 1000000), only_k = bench_env_size("BENCH_K", 0, 1, 1000000), only_p = bench_env_size("BENCH_P", 0, 1, 1000000);
 	const char *only_fp = getenv("BENCH_FP");
 	/* one plan per n, shared by its one-slot rows (plan.h: 0.5 s each) */
@@ -186,7 +255,7 @@ int main(void)
 					for (s = 1; s <= (ns[a] == 1024 && ps[c] == 1 && fps[d] == 0 &&
 							  seeds < TRIAL_SEEDS ? TRIAL_SEEDS : seeds);
 					     s++)
-						run_one(ns[a], ks[b], ps[c], fps[d], s, false, plans[a], &st);
+						run_one(ns[a], ks[b], ps[c], fps[d], s, false, false, plans[a], &st);
 					if (ns[a] == 1024 && ps[c] == 1 && fps[d] == 0)
 						snprintf(target, sizeof(target), "<=%.0f tr %s", bound + (double)ks[b] + 3,
 							 st.trials / (double)st.seeds <= bound + (double)ks[b] + 3 ? "PASS" : "FAIL");
@@ -204,26 +273,29 @@ int main(void)
 					       st.rounds / (double)st.seeds, 100 * st.exact / (double)st.seeds,
 					       st.passes / (double)st.seeds, bound, target);
 				}
-	/* GPU time when trials name their batch: the target is <= 3 passes. */
+	/* GPU time when trials name their batch: the target is <= 3 passes
+	 * (the default); then the same with --flaky, which says so. */
 	printf("\nwith CASEBISECT_BATCH (each failing trial names the culprit it met first):\n");
-	for (b = 0; b < CB_ARRAY_SIZE(ks); b++)
-		for (d = 0; d < CB_ARRAY_SIZE(fps); d++) {
-			struct stats st = { 0 };
-			double passes;
+	for (f = 0; f < 2; f++)
+		for (b = 0; b < CB_ARRAY_SIZE(ks); b++)
+			for (d = 0; d < CB_ARRAY_SIZE(fps); d++) {
+				struct stats st = { 0 };
+				double passes;
 
-			if ((only_k && ks[b] != only_k) ||
-			    (only_fp && *only_fp && fabs(atof(only_fp) - fps[d]) > 1e-9))
-				continue;
-			if (!plans[i1024])
-				plans[i1024] = plan_new(1024, 0);
-			for (s = 1; s <= seeds; s++)
-				run_one(1024, ks[b], 1, fps[d], s, true, plans[i1024], &st);
-			passes = st.passes / (double)st.seeds;
-			printf("%6d %2zu %2d %5.2f | %8.1f %7.1f %6.1f%% %8.2f | %5s %9s\n", 1024, ks[b],
-			       1, fps[d], st.trials / (double)st.seeds, st.rounds / (double)st.seeds,
-			       100 * st.exact / (double)st.seeds, passes, "",
-			       fps[d] > 0 ? "" : passes <= 3 ? "<=3 PASS" : "<=3 FAIL");
-		}
+				if ((only_k && ks[b] != only_k) ||
+				    (only_fp && *only_fp && fabs(atof(only_fp) - fps[d]) > 1e-9))
+					continue;
+				if (!plans[i1024])
+					plans[i1024] = plan_new(1024, 0);
+				for (s = 1; s <= seeds; s++)
+					run_one(1024, ks[b], 1, fps[d], s, true, f, plans[i1024], &st);
+				passes = st.passes / (double)st.seeds;
+				printf("%6d %2zu %2d %5.2f | %8.1f %7.1f %6.1f%% %8.2f | %5s %9s\n", 1024,
+				       ks[b], 1, fps[d], st.trials / (double)st.seeds,
+				       st.rounds / (double)st.seeds, 100 * st.exact / (double)st.seeds, passes,
+				       "", f ? "--flaky" : fps[d] > 0 ? "" : passes <= 3 ? "<=3 PASS" : "<=3 FAIL");
+			}
+	flaky_rows(seeds, only_k, only_p, only_n, only_fp, &plans[i1024]);
 	for (a = 0; a < CB_ARRAY_SIZE(ns); a++)
 		plan_free(plans[a]);
 	return 0;

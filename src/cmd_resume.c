@@ -44,7 +44,9 @@ static const struct cli_command resume_cmd = {
 		"the journal's answers would no longer hold. --max-trials and --deadline\n"
 		"may be given anew, and where trials run (--jobs, --per-gpu, --gpus,\n"
 		"--launcher, --slurm-args: e.g. another partition); what a trial is (the\n"
-		"command, its options, the match level) stays as the run began.\n"
+		"command, its options, the match level) stays as the run began, and so\n"
+		"do the search's options (--strategy, --flaky, --repeat, --confirm...):\n"
+		"the journal replays the search, which must propose what it did.\n"
 		"\n"
 		"Exit status as for 'casebisect run'.",
 	.example =

@@ -19,7 +19,7 @@ enum {
 	OPT_JOBS, OPT_TARGET_LOG, OPT_MATCH, OPT_LOG_HEAD, OPT_LOG_TAIL, OPT_FORMAT,
 	OPT_CONFIGURATION, OPT_PLANS, OPT_STRATEGY, OPT_PRIOR, OPT_REPEAT, OPT_CONFIRM,
 	OPT_RETRIES, OPT_MIN_CASES, OPT_MAX_TRIALS, OPT_DEADLINE, OPT_SEED, OPT_ENV_CMD,
-	OPT_KEEP_VIEWS, OPT_JSON_EVENTS, OPT_CUDART, OPT_LAUNCHER, OPT_SLURM_ARGS,
+	OPT_KEEP_VIEWS, OPT_JSON_EVENTS, OPT_CUDART, OPT_LAUNCHER, OPT_SLURM_ARGS, OPT_FLAKY,
 };
 
 static const struct cli_option run_options[] = {
@@ -61,7 +61,11 @@ static const struct cli_option run_options[] = {
 	{ "repeat", 0, CLI_ARG_REQUIRED, OPT_REPEAT, "N",
 	  "after a flaky pass: runs of each pass that clears cases (2)" },
 	{ "confirm", 0, CLI_ARG_REQUIRED, OPT_CONFIRM, "N",
-	  "runs of the remainder without the culprits (1; 2 with free slots; 3 after a flake)" },
+	  "runs of the remainder without the culprits (1; 2 with free slots; 3 after a flake "
+	  "or with --flaky)" },
+	{ "flaky", 0, CLI_ARG_NONE, OPT_FLAKY, NULL,
+	  "training samples at random (a culprit may pass): every remainder runs 3 times "
+	  "from the start, about 2 trials more; resume keeps it (the journal replays the search)" },
 	{ "retries", 0, CLI_ARG_REQUIRED, OPT_RETRIES, "N", "re-runs of an UNRESOLVED trial (1)" },
 	{ "min-cases", 0, CLI_ARG_REQUIRED, OPT_MIN_CASES, "N",
 	  "pad smaller subsets with cleared cases (for trainers that need a few; "
@@ -316,6 +320,7 @@ enum cb_exit cmd_run(int argc, char **argv)
 		case OPT_LOG_HEAD: bytes = &c.limits.log_head; break;
 		case OPT_LOG_TAIL: bytes = &c.limits.log_tail; break;
 		case OPT_KEEP_VIEWS: c.keep_views = true; break;
+		case OPT_FLAKY: c.flaky = true; break;
 		case OPT_JSON_EVENTS: c.events = RUN_EVENTS_JSON; break;
 		}
 		if (secs && cli_parse_seconds(value, secs)) {

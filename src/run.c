@@ -314,6 +314,8 @@ static char *config_json(const struct run_config *c, const struct dataset *ds)
 	json_add_str(opt, "cwd", c->cwd ? c->cwd : "");
 	json_add_num(opt, "repeat", c->repeat, true);
 	json_add_num(opt, "confirm", c->confirm, true);
+	if (c->flaky) /* absent: false, so older work directories resume */
+		cJSON_AddBoolToObject(opt, "flaky", true);
 	json_add_num(opt, "retries", c->retries, true);
 	json_add_num(opt, "min_cases", (double)c->min_cases, true);
 	json_add_str(opt, "target_log", c->target_log ? c->target_log : "");
@@ -409,6 +411,7 @@ static int config_from_json(struct run *r, const char *text, char *err, size_t e
 	c->cwd = opt_str(opt, "cwd");
 	c->repeat = (unsigned)opt_num(opt, "repeat", 0);
 	c->confirm = (unsigned)opt_num(opt, "confirm", 0);
+	c->flaky = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(opt, "flaky"));
 	c->retries = (unsigned)opt_num(opt, "retries", 1);
 	c->min_cases = (size_t)opt_num(opt, "min_cases", 0);
 	c->target_log = opt_str(opt, "target_log");
@@ -1318,6 +1321,7 @@ static int search(struct run *r, struct verdict *v)
 	o.slots = search_slots(r);
 	o.repeat = r->c.repeat;
 	o.confirm = r->c.confirm;
+	o.flaky = r->c.flaky;
 	o.retries = r->c.retries;
 	o.min_cases = r->c.min_cases;
 	prior = xcalloc(r->ds.ncases + 1, sizeof(*prior));

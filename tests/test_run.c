@@ -656,3 +656,68 @@ Test(run, batch_lines_name_each_culprit_in_turn)
 	free(wd);
 	free(ds);
 }
+
+/* A trainer that samples at random: here the toy trainer behind a wrapper
+ * whose first trial of 63 cases passes without training (no bad voxel
+ * sampled). With the batch prior that trial is the remainder after
+ * case_013, still holding case_042. Without --flaky its one pass ends the
+ * search with case_042 missing; with --flaky the remainder must pass 3
+ * times, its second run fails, and both are found. Stopped after 4 trials
+ * (the false pass) and resumed, the run keeps --flaky from run.json and
+ * the journal replays the search exactly. */
+Test(run, flaky_confirms_the_remainder_and_resume_keeps_it)
+{
+	static const char *const bad[] = { "case_013=7", "case_042=7", NULL };
+	struct run r;
+	char *ds = mkcases_in("ds", 64, bad), *toy = src_file("harness/toytrain"), verdict[64];
+	char *script, *c, *wd, *once;
+	cJSON *o;
+	int pass;
+
+	for (pass = 0; pass < 2; pass++) {
+		bool flaky = pass == 1;
+
+		wd = cb_fmt("%s/wd%d", tmpdir, pass);
+		once = cb_fmt("%s/passed-once%d", tmpdir, pass);
+		script = cb_fmt("if [ \"$(grep -c . \"$1\")\" -eq 63 ] && mkdir '%s' 2>/dev/null; then "
+				"echo 'no bad voxel sampled'; exit 0; fi; "
+				"exec '%s' --cases-file \"$1\" --files-file \"$2\"", once, toy);
+		if (flaky)
+			run(&r, "run", "--workdir", wd, "--gpus", "none", "--prior", "batch", "--flaky",
+			    "--max-trials", "4", ds, "--", "/bin/sh", "-c", script, "sh", "{cases_file}",
+			    "{files_file}");
+		else
+			run(&r, "run", "--workdir", wd, "--gpus", "none", "--prior", "batch", ds, "--",
+			    "/bin/sh", "-c", script, "sh", "{cases_file}", "{files_file}");
+		cr_assert_eq(r.code, flaky ? 6 : 0, "exit %d\n%s\n%s", r.code, r.out, r.err);
+		if (flaky) {
+			char *path = cb_fmt("%s/run.json", wd);
+
+			o = read_json(path);
+			cr_assert(cJSON_IsTrue(cJSON_GetObjectItem(cJSON_GetObjectItem(o, "options"), "flaky")),
+				  "run.json does not keep --flaky");
+			cJSON_Delete(o);
+			free(path);
+			cr_assert_eq(journal_lines(wd), 4);
+			run_release(&r);
+			run(&r, "resume", wd);
+			cr_assert_eq(r.code, 0, "exit %d\n%s\n%s", r.code, r.out, r.err);
+			cr_assert(!strstr(r.out, "trial 4 "), "trial 4 ran again:\n%s", r.out);
+		}
+		c = report_culprits(wd, verdict, sizeof(verdict));
+		cr_assert_str_eq(verdict, "culprits_found");
+		/* target, control, case_013 alone, the remainder (false pass);
+		 * then its second run fails, case_042 alone, the new remainder
+		 * 3 times */
+		cr_assert_str_eq(c, flaky ? "case_013 case_042" : "case_013", "%s", r.out);
+		cr_assert_eq(journal_lines(wd), flaky ? 9 : 4, "%zu trials:\n%s", journal_lines(wd),
+			     r.out);
+		free(c);
+		free(script);
+		free(once);
+		free(wd);
+		run_release(&r);
+	}
+	free(toy);
+	free(ds);
+}

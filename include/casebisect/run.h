@@ -36,6 +36,10 @@ enum run_events { RUN_EVENTS_AUTO = 0, RUN_EVENTS_PLAIN, RUN_EVENTS_JSON };
  * "slurm_args": "..." (absent: local, so older work directories resume).
  *
  * --max-trials and --deadline are not in it: resume may set them anew.
+ * With --flaky, options also hold "flaky": true (absent: false, so older
+ * work directories resume). It changes the search's proposals, so resume
+ * keeps it (jrn_check_run refuses a change): the journal replays the
+ * search.
  */
 struct run_config {
 	/* the dataset */
@@ -59,6 +63,7 @@ struct run_config {
 	enum red_strategy strategy;
 	unsigned prior;                 /* RUN_PRIOR_* bits */
 	unsigned repeat, confirm, retries;
+	bool flaky;                     /* --flaky: red_options.flaky */
 	size_t min_cases;
 	uint64_t max_trials;            /* 0: none */
 	double deadline;                /* Unix time; 0: none */
