@@ -1169,7 +1169,8 @@ static void confidence_sentence(struct buf *b, const struct facts *f)
 			   subset ? "the whole subset" : "a culprit found",
 			   c->unexplained_fails == 1 ? "it" : "they");
 	buf_puts(b, " A trainer that misses a bad case now and then (a random patch or batch) "
-		    "lowers it; more runs of the cleared cases (--confirm N) raise it.");
+		    "lowers it; more runs of the cleared cases raise it (run with --confirm N, or with --flaky "
+		    "when the trainer is known to sample at random).");
 }
 
 char *report_confidence_text(const struct report_input *in)
