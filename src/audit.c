@@ -852,10 +852,10 @@ _Static_assert(AUD_SLAB < UINT32_MAX, "count_u8 counts a slab in 32 bits");
  * of one value (the inside of a blob) costs one test; a mixed block (an
  * edge) is counted byte by byte without a branch, into four histograms of
  * 32-bit counts (so that consecutive equal bytes do not wait on the same
- * counter; a slab holds fewer than 2^32 bytes). Branching per 8-byte word
- * instead was 1.5x slower on dense labels, where edges are frequent and the
- * branch mispredicts (bench/README.md, bench_audit). Returns whether a bad
- * value was seen. */
+ * counter; a slab holds fewer than 2^32 bytes). With a branch per 8-byte
+ * word instead, counting dense labels took 1.2-1.8x as long: edges are
+ * frequent there and the branch mispredicts (bench/README.md, bench_audit).
+ * Returns whether a bad value was seen. */
 static bool count_u8(const unsigned char *p, size_t n, uint64_t *hist, const unsigned char *badt)
 {
 	const uint64_t ones = 0x0101010101010101ull;
