@@ -122,19 +122,6 @@ static void free_dataset(struct dataset *ds)
 	ds_release(ds);
 }
 
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static double median(double *v, size_t n)
-{
-	qsort(v, n, sizeof(*v), cmp_double);
-	return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
-}
-
 struct timing {
 	double build, remove;
 };
@@ -161,8 +148,8 @@ static struct timing time_view(const struct dataset *ds, const size_t *subset, c
 			die("bench_view: view_remove: %s", err);
 		r[i] = bench_now() - t0;
 	}
-	t.build = median(b, repeat);
-	t.remove = median(r, repeat);
+	t.build = bench_median(b, repeat);
+	t.remove = bench_median(r, repeat);
 	free(b);
 	free(r);
 	return t;
@@ -212,9 +199,9 @@ static void time_baselines(const struct dataset *ds, const char *dir, size_t rep
 			}
 		s[k] = bench_now() - t0;
 	}
-	links->build = median(b, repeat);
-	links->remove = median(r, repeat);
-	*stats = median(s, repeat);
+	links->build = bench_median(b, repeat);
+	links->remove = bench_median(r, repeat);
+	*stats = bench_median(s, repeat);
 	free(b);
 	free(r);
 	free(s);
