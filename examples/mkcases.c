@@ -53,11 +53,12 @@ struct mk_opts {
 	const char *dir;
 	struct mk_bad bad[MK_MAX_BAD];
 	size_t nbad;
+	bool bad_at_corner; /* --bad-at corner: the bad cube ends at voxel (S-1,S-1,S-1) */
 };
 
 static const char usage_text[] =
 	"usage: mkcases [--cases N] [--size S] [--classes C] [--bad CASE=VALUE]...\n"
-	"               [--prefix case] DIR\n"
+	"               [--bad-at centre|corner] [--prefix case] DIR\n"
 	"\n"
 	"Writes a synthetic nnU-Net v2 raw dataset into DIR (which must not exist or be\n"
 	"empty): imagesTr/<prefix>_NNN_0000.nii.gz (float32 SxSxS), labelsTr/<prefix>_NNN.nii.gz\n"
@@ -67,8 +68,11 @@ static const char usage_text[] =
 	"  --cases N          number of cases (default 8, at most 100000)\n"
 	"  --size S           edge of the cubic volumes in voxels (default 16, 4..512)\n"
 	"  --classes C        label classes including background (default 3, 2..255)\n"
-	"  --bad CASE=VALUE   write VALUE (-32768..65535) into a cube at the centre of\n"
+	"  --bad CASE=VALUE   write VALUE (-32768..65535) into a cube (see --bad-at) of\n"
 	"                     CASE's label (CASE: an index or a case ID); repeatable\n"
+	"  --bad-at WHERE     where the bad cubes sit: centre (default; any patch centred\n"
+	"                     on the volume sees them) or corner (voxels S-S/8..S-1 on\n"
+	"                     every axis: outside most patches smaller than the volume)\n"
 	"  --prefix P         case ID prefix (default \"case\"; letters, digits, . _ -)\n"
 	"\n"
 	"Exit status: 0 written, 1 error (DIR not empty, I/O), 2 usage.\n";
@@ -212,6 +216,7 @@ static void parse_args(int argc, char **argv, struct mk_opts *o)
 		{ "size", required_argument, NULL, 's' },
 		{ "classes", required_argument, NULL, 'c' },
 		{ "bad", required_argument, NULL, 'b' },
+		{ "bad-at", required_argument, NULL, 'a' },
 		{ "prefix", required_argument, NULL, 'p' },
 		{ "help", no_argument, NULL, 'h' },
 		{ NULL, 0, NULL, 0 },
@@ -224,6 +229,7 @@ static void parse_args(int argc, char **argv, struct mk_opts *o)
 	o->classes = 3;
 	o->prefix = "case";
 	o->nbad = 0;
+	o->bad_at_corner = false;
 
 	opterr = 0;
 	while ((opt = getopt_long(argc, argv, ":h", longopts, NULL)) != -1) {
@@ -264,6 +270,14 @@ static void parse_args(int argc, char **argv, struct mk_opts *o)
 				out_of_memory();
 			break;
 		}
+		case 'a':
+			if (strcmp(optarg, "centre") == 0 || strcmp(optarg, "center") == 0)
+				o->bad_at_corner = false;
+			else if (strcmp(optarg, "corner") == 0)
+				o->bad_at_corner = true;
+			else
+				usage_error("--bad-at \"%s\": expected centre or corner", optarg);
+			break;
 		case 'p':
 			if (!valid_prefix(optarg))
 				usage_error("--prefix \"%s\": use 1 to 100 letters, digits, '.', '_' "
@@ -361,12 +375,15 @@ static void make_case(size_t index, size_t S, unsigned classes, float *img, uint
 }
 
 /* The bad cube: edge max(1, S/8), covering the centre voxel (S/2, S/2, S/2),
- * so any patch centred on the volume (torchtrain's crop) or covering it sees it. */
-static void bad_cube(size_t S, size_t *lo, size_t *hi)
+ * so any patch centred on the volume (torchtrain's crop) or covering it sees it;
+ * or, at_corner, ending at voxel S-1 on every axis, where a random patch smaller
+ * than the volume seldom reaches (what a one-patch probe misses) and which a
+ * sliding window reaches last. */
+static void bad_cube(size_t S, bool at_corner, size_t *lo, size_t *hi)
 {
 	size_t edge = S / 8 ? S / 8 : 1;
 
-	*lo = S / 2 - edge / 2;
+	*lo = at_corner ? S - edge : S / 2 - edge / 2;
 	*hi = *lo + edge; /* exclusive */
 }
 
@@ -495,7 +512,7 @@ static int write_case(const struct mk_opts *o, size_t index, const struct mk_bad
 	if (bad) {
 		size_t lo, hi;
 
-		bad_cube(S, &lo, &hi);
+		bad_cube(S, o->bad_at_corner, &lo, &hi);
 		for (size_t z = lo; z < hi; z++)
 			for (size_t y = lo; y < hi; y++)
 				for (size_t x = lo; x < hi; x++)
