@@ -19,8 +19,12 @@ sampling, worker processes as nnUNet_n_proc_DA says) cut to one epoch of
 $CASEBISECT_ITERATIONS steps (default 50) without validation or checkpoints: for comparing the
 probe with stock training on the same data (tests/nnunet/e2e.sh).
 """
+import itertools
 import os
 import sys
+
+import numpy as np
+import torch
 
 from nnunetv2.training.nnUNetTrainer import nnUNetTrainer as _trainer_module
 from nnunetv2.training.nnUNetTrainer.nnUNetTrainer import nnUNetTrainer
@@ -52,7 +56,7 @@ def _visit_order(in_folder):
     return order + sorted(in_folder - set(order))
 
 
-class nnUNetTrainer_CasebisectProbe(nnUNetTrainerNoDA):
+class _CasebisectProbeBase(nnUNetTrainerNoDA):
     # __init__ is not overridden: nnU-Net reads its signature (and it differs between 2.5 and 2.6).
     def initialize(self):
         self.num_epochs = 1                    # before super(): the LR scheduler is built from it
@@ -68,13 +72,159 @@ class nnUNetTrainer_CasebisectProbe(nnUNetTrainerNoDA):
         passes = _positive_env('CASEBISECT_PASSES', 1)
         self.on_epoch_start()
         self.on_train_epoch_start()
+        self._visit(order, passes)
+        print('CASEBISECT_PASS', flush=True)
+        self.on_train_end()
+
+    def _step(self, batch):
+        keys = [str(k) for k in batch['keys']]
+        print('CASEBISECT_BATCH ' + ' '.join(dict.fromkeys(keys)), flush=True)
+        self.train_step(batch)                 # ends in .cpu(): synchronous on CUDA too
+        return keys
+
+
+class nnUNetTrainer_CasebisectProbe(_CasebisectProbeBase):
+    """Every voxel of every case through the loss: each case is cut into patches of the plans'
+    patch_size on the sliding-window grid of nnU-Net's predictor with tile_step_size 1 (the
+    fewest patches that cover every voxel; neighbours overlap only where the size is not a
+    multiple of the patch), padded as nnU-Net's loader pads (image 0, label -1, the case
+    centred), through the trainer's validation transforms (what NoDA trains with: -1 -> 0,
+    regions, deep-supervision targets) and train_step, batch_size patches a step."""
+
+    def get_dataloaders(self):
+        # The patches are cut in _visit; nnU-Net's loaders (and, with nnUNet_n_proc_DA > 0,
+        # their worker processes) would only load a first random batch and wait.
+        return None, None
+
+    def _visit(self, order, passes):
+        tiles = _Tiles(self)
+        size = self.batch_size
+        total = steps = 0
+        for p in range(passes):
+            pending = []
+            for key in order:
+                for patch in tiles.of_case(key, announce=p == 0):
+                    pending.append(patch)
+                    total += 1
+                    if len(pending) == size:
+                        self._step(tiles.batch(pending))
+                        steps += 1
+                        pending = []
+            if pending:                        # a short last batch repeats its last patch
+                self._step(tiles.batch(pending + [pending[-1]] * (size - len(pending))))
+                steps += 1
+        print('casebisect probe: %d case(s), %d patch(es) in %d step(s) of %d, %d pass(es)'
+              % (len(order), total, steps, size, passes), flush=True)
+
+
+class _Tiles:
+    """The sliding-window patches of the trainer's cases, as nnU-Net's loader would return them."""
+
+    def __init__(self, trainer):
+        try:
+            from nnunetv2.inference.sliding_window_prediction import compute_steps_for_sliding_window
+        except ImportError as e:
+            raise SystemExit('casebisect probe: this nnU-Net has no '
+                             'nnunetv2.inference.sliding_window_prediction.compute_steps_for_sliding_window '
+                             '(2.5 to 2.8 have it): %s' % e)
+        for name in ('get_tr_and_val_datasets', '_get_deep_supervision_scales', 'get_validation_transforms'):
+            if not hasattr(trainer, name):
+                raise SystemExit('casebisect probe: nnUNetTrainer.%s is missing: this nnU-Net '
+                                 'is not one the probe knows (2.5 to 2.8)' % name)
+        self.steps_for = compute_steps_for_sliding_window
+        self.dataset = trainer.get_tr_and_val_datasets()[0]
+        lm = trainer.label_manager
+        self.transforms = trainer.get_validation_transforms(
+            trainer._get_deep_supervision_scales(), is_cascaded=trainer.is_cascaded,
+            foreground_labels=lm.foreground_labels,
+            regions=lm.foreground_regions if lm.has_regions else None,
+            ignore_label=lm.ignore_label)
+        patch = [int(i) for i in trainer.configuration_manager.patch_size]
+        self.was_2d = len(patch) == 2          # 2d: one slice at a time, as nnU-Net's loader does
+        self.patch = [1] + patch if self.was_2d else patch
+
+    def _load(self, key):
+        loaded = self.dataset.load_case(key)
+        if len(loaded) == 4:                   # 2.6+: data, seg, seg_prev, properties
+            data, seg, seg_prev, _ = loaded
+        elif len(loaded) == 3:                 # 2.5: the cascade's seg_prev is already in seg
+            (data, seg, _), seg_prev = loaded, None
+        else:
+            raise SystemExit('casebisect probe: load_case(%r) returned %d values, expected 3 '
+                             '(nnU-Net 2.5) or 4 (2.6 to 2.8)' % (key, len(loaded)))
+        if len(data.shape) != len(self.patch) + 1:
+            raise SystemExit('casebisect probe: %s: data of shape %s does not fit patch_size %s'
+                             % (key, tuple(data.shape), self.patch))
+        return data, seg, seg_prev
+
+    def of_case(self, key, announce):
+        data, seg, seg_prev = self._load(key)
+        shape = [int(i) for i in data.shape[1:]]
+        # Smaller than a patch: pad to it, centred (pad_nd_image's split, as the predictor pads).
+        padded = [max(s, p) for s, p in zip(shape, self.patch)]
+        below = [(q - s) // 2 for q, s in zip(padded, shape)]
+        grid = self.steps_for(padded, self.patch, 1)
+        if announce:
+            print('casebisect probe: %s: %d patches (%s) of %s over %s'
+                  % (key, _count(grid), 'x'.join(str(len(g)) for g in grid),
+                     'x'.join(map(str, self.patch)), 'x'.join(map(str, shape))), flush=True)
+        for corner in itertools.product(*grid):
+            lbs = [c - b for c, b in zip(corner, below)]
+            ubs = [lo + p for lo, p in zip(lbs, self.patch)]
+            d = torch.from_numpy(_crop(data, lbs, ubs, 0)).float()
+            s = torch.from_numpy(_crop(seg, lbs, ubs, -1).astype(np.int16, copy=False))
+            if seg_prev is not None:
+                prev = _crop(seg_prev, lbs, ubs, -1).astype(np.int16, copy=False)
+                s = torch.cat((s, torch.from_numpy(prev).reshape(1, *prev.shape[-len(lbs):])))
+            if self.was_2d:
+                d, s = d[:, 0], s[:, 0]
+            with torch.no_grad():
+                out = self.transforms(**{'image': d, 'segmentation': s})
+            yield key, out['image'], out['segmentation']
+
+    @staticmethod
+    def batch(patches):
+        keys = [k for k, _, _ in patches]
+        data = torch.stack([d for _, d, _ in patches])
+        first = patches[0][2]
+        if isinstance(first, list):            # deep supervision: one target per scale
+            target = [torch.stack([s[i] for _, _, s in patches]) for i in range(len(first))]
+        else:
+            target = torch.stack([s for _, _, s in patches])
+        return {'data': data, 'target': target, 'keys': keys}
+
+
+def _count(grid):
+    n = 1
+    for g in grid:
+        n *= len(g)
+    return n
+
+
+def _crop(array, lbs, ubs, value):
+    """array[..., lbs:ubs] with what lies outside the array set to value (the loader's padding:
+    0 for the image, -1 for the label). Reads only the patch of a blosc2 or memory-mapped case."""
+    lead = len(array.shape) - len(lbs)
+    shape = array.shape[lead:]
+    inside = tuple(slice(max(lo, 0), min(hi, n)) for lo, hi, n in zip(lbs, ubs, shape))
+    part = np.asarray(array[(slice(None),) * lead + inside])
+    pad = [(max(-lo, 0), max(hi - n, 0)) for lo, hi, n in zip(lbs, ubs, shape)]
+    if any(a or b for a, b in pad):
+        part = np.pad(part, [(0, 0)] * lead + pad, 'constant', constant_values=value)
+    return part
+
+
+class nnUNetTrainer_CasebisectProbeOnePatch(_CasebisectProbeBase):
+    """The probe before tiling, kept only so that tests/nnunet/e2e.sh can measure what it misses:
+    one patch per case, cut by nnU-Net's own loader (random, foreground-oversampled over the
+    declared labels), so bad voxels outside that patch never reach the loss. Not for searches."""
+
+    def _visit(self, order, passes):
         loader = getattr(self.dataloader_train, 'data_loader', None)   # SingleThreadedAugmenter
         if loader is not None and hasattr(loader, 'get_indices'):
             self._visit_in_order(loader, order, passes)
         else:
             self._visit_by_sampling(order, passes)
-        print('CASEBISECT_PASS', flush=True)
-        self.on_train_end()
 
     def _visit_in_order(self, loader, order, passes):
         # nnUNet_n_proc_DA=0: one loader in this process, so its sampler can be replaced. Batch i
@@ -106,12 +256,6 @@ class nnUNetTrainer_CasebisectProbe(nnUNetTrainerNoDA):
             self.on_train_end()
             sys.exit(3)
 
-    def _step(self, batch):
-        keys = [str(k) for k in batch['keys']]
-        print('CASEBISECT_BATCH ' + ' '.join(dict.fromkeys(keys)), flush=True)
-        self.train_step(batch)                 # ends in .cpu(): synchronous on CUDA too
-        return keys
-
 
 class nnUNetTrainer_CasebisectShort(nnUNetTrainer):
     def initialize(self):
@@ -128,7 +272,8 @@ class nnUNetTrainer_CasebisectShort(nnUNetTrainer):
 def main():
     # nnU-Net's trainer search imports this module first, in every version: the classes are found
     # there without installing anything into the user's site-packages.
-    for cls in (nnUNetTrainer_CasebisectProbe, nnUNetTrainer_CasebisectShort):
+    for cls in (nnUNetTrainer_CasebisectProbe, nnUNetTrainer_CasebisectProbeOnePatch,
+                nnUNetTrainer_CasebisectShort):
         setattr(_trainer_module, cls.__name__, cls)
     # torch.compile would cost minutes per trial (casebisect's trials set it too).
     os.environ.setdefault('nnUNet_compile', 'f')
