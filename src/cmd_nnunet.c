@@ -36,7 +36,7 @@ static const struct cli_option nnunet_own_options[] = {
 	  "with --trainer: the fold to train (default all)" },
 	{ "plans", 0, CLI_ARG_REQUIRED, OPT_PLANS, "P", "the plans identifier (nnUNetPlans)" },
 	{ "passes", 0, CLI_ARG_REQUIRED, OPT_PASSES, "N",
-	  "probe trainer: passes over each subset (1; more for rare bad voxels)" },
+	  "probe trainer: passes over each subset (1; more for a flaky device)" },
 };
 
 static const char nnunet_description[] =
@@ -51,14 +51,16 @@ static const char nnunet_description[] =
 	"never written.\n"
 	"\n"
 	"A trial runs casebisect's probe trainer (nnUNetTrainer_CasebisectProbe, a\n"
-	"nnUNetTrainerNoDA): it sends every case of its subset once through\n"
-	"nnU-Net's own loss, in batches, and names each batch's cases, so a bad\n"
-	"label crashes it the way it crashes your training, within seconds, and the\n"
-	"crash names its suspects. It runs with the Python of the nnUNetv2_train on\n"
-	"your PATH (activate your environment first), fold all, nnUNet_n_proc_DA=0,\n"
-	"nnUNet_compile=f, --min-cases 1 (the control is one clean case, since\n"
-	"nnU-Net needs one); --env and --min-cases override these. --trainer runs\n"
-	"your own class instead (a trial passes at its first 'Epoch time:' line).\n"
+	"nnUNetTrainerNoDA): it sends every voxel of every case of its subset once\n"
+	"through nnU-Net's own loss, as patches of the plans' patch size on the\n"
+	"sliding-window grid, in batches, and names each batch's cases, so a bad\n"
+	"label crashes it the way it crashes your training, wherever it lies in the\n"
+	"case, and the crash names its suspects. It runs with the Python of the\n"
+	"nnUNetv2_train on your PATH (activate your environment first), fold all,\n"
+	"nnUNet_n_proc_DA=0, nnUNet_compile=f, --min-cases 1 (the control is one\n"
+	"clean case, since nnU-Net needs one); --env and --min-cases override these.\n"
+	"--trainer runs your own class instead (a trial passes at its first 'Epoch\n"
+	"time:' line).\n"
 	"\n"
 	"The label audit reads gt_segmentations/ of the preprocessed folder (or\n"
 	"$nnUNet_raw's labelsTr/) first, so a bad label is usually tried first.\n"

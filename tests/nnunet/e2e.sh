@@ -2,20 +2,27 @@
 # e2e.sh: casebisect on real nnU-Net v2 (from PyPI, on the CPU), end to end. `make test-nnunet`.
 #
 #  1. harness/nnunet/venv.sh: nnunetv2 and torch in a virtual environment (once per machine).
-#  2. Two raw datasets written with niftilib (examples/mkcases) and preprocessed by the real
-#     nnUNetv2_plan_and_preprocess (once per machine; kept beside the venv):
+#  2. Three raw datasets written with niftilib (examples/mkcases) and preprocessed by the real
+#     nnU-Net planner and preprocessor (once per machine; kept beside the venv):
 #     Dataset991_BadLabels, 12 cases of 32^3 with labels {0,1,2}, case_003 and case_009 hold 5;
-#     Dataset992_Clean, 6 clean cases.
+#     Dataset992_Clean, 6 clean cases;
+#     Dataset993_CornerLabel, 6 cases of 96^3 planned with a 32^3 patch (27 patches a case),
+#     case_004 holds 5 in a 12^3 cube at the corner far from the origin.
 #  3. The stock nnUNetTrainer and casebisect's probe trainer on Dataset991: both crash, and the
 #     probe's crash matches the stock one at `kernel` level (trial --target-log --match kernel).
 #  4. `casebisect nnunet 991 --device cpu`: culprits exactly case_003 and case_009, the report
 #     quotes nnU-Net's real error.
 #  5. `casebisect nnunet 992 --device cpu`, from a `make install` copy: not_reproduced (exit 3)
 #     after one pass of the probe over every case in each of its two full runs.
-#  6. Throughout: the datasets are unchanged (paths, sizes, mtimes), no nnU-Net process is left.
+#  6. Dataset993, case_004 alone, $TRIALS times each (default 10): the one-patch probe
+#     (nnUNetTrainer_CasebisectProbeOnePatch, the probe before tiling: one random patch by
+#     nnU-Net's loader) misses the corner most times; the tiling probe must crash every time,
+#     on the case's last patch. Prints misses out of N and the time per trial.
+#  7. `casebisect nnunet 993 --device cpu`: the culprit is exactly case_004.
+#  8. Throughout: the datasets are unchanged (paths, sizes, mtimes), no nnU-Net process is left.
 #
 # Environment: CASEBISECT_NNUNET_VENV (see venv.sh), CASEBISECT_NNUNET_DATA (where the datasets
-# are kept; default beside the venv), KEEP=1 keeps the work folder.
+# are kept; default beside the venv), TRIALS (step 6, default 10), KEEP=1 keeps the work folder.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 src=$PWD
@@ -27,23 +34,47 @@ step() { printf '\n== %s\n' "$*"; }
 fail() { echo "e2e.sh: FAIL: $*" >&2; exit 1; }
 
 venv=$(harness/nnunet/venv.sh)
-data=${CASEBISECT_NNUNET_DATA:-$(dirname "$venv")/nnunet-e2e-data-$(basename "$venv")}
+# What the datasets are made of: a change makes them again, in a folder of their own (named by
+# its checksum), so that checkouts with other fixtures on one machine do not remove each other's.
+gen="mkcases --cases 12 --size 32 --classes 3 --bad case_003=5 --bad case_009=5; --cases 6 --size 32"
+gen="$gen; --cases 6 --size 96 --classes 3 --bad case_004=5 --bad-at corner, patch 32"
+data=${CASEBISECT_NNUNET_DATA:-$(dirname "$venv")/nnunet-e2e-data-$(basename "$venv")-$(echo "$gen" | cksum | cut -d ' ' -f 1)}
 export PATH="$venv/bin:$PATH"
 export nnUNet_raw=$data/raw nnUNet_preprocessed=$data/preprocessed
 unset nnUNet_results VIRTUAL_ENV CONDA_PREFIX
 work=$(mktemp -d "${TMPDIR:-/tmp}/casebisect-nnunet-e2e.XXXXXX")
 [ "${KEEP:-0}" = 1 ] && echo "work folder: $work" || trap 'rm -rf "$work"' EXIT
 
-# nnU-Net processes still running: a trial's python, by its command line.
+# Processes still running that this script's trials started: every trial's environment names a
+# folder under $work (nnUNet_results, the view), and its children inherit it. Not by command
+# line: another checkout's tests may be running nnU-Net on the same machine.
 leftovers() {
-	ps -eo pid=,args= | grep -E 'casebisect_nnunet_probe|nnUNetv2_(train|plan)|multiprocessing' |
-		grep -v -E 'grep|e2e.sh' || true
+	local p
+	for p in /proc/[0-9]*; do
+		[ "${p#/proc/}" != $$ ] && [ "${p#/proc/}" != "$BASHPID" ] || continue
+		grep -qsz -F "$work/" "$p/environ" && echo "${p#/proc/} $(tr '\0' ' ' <"$p/cmdline" 2>/dev/null)"
+	done
+	return 0
+}
+# finds ID WORKDIR CASE...: `casebisect nnunet ID --device cpu` exits 0 and names exactly CASE...
+finds() {
+	local id=$1 dir=$2 rc=0
+	shift 2
+	"$bin" nnunet --device cpu --workdir "$dir" "$id" || rc=$?
+	[ "$rc" = 0 ] || fail "casebisect nnunet $id exited $rc, not 0"
+	/usr/bin/python3 - "$dir/report.json" "$@" <<-'PY' || fail "casebisect nnunet $id did not find exactly $*"
+	import json, sys
+	r = json.load(open(sys.argv[1]))
+	culprits = sorted(c['case'] for c in r['culprits'])
+	assert r['verdict'] == 'culprits_found', r['verdict']
+	assert culprits == sorted(sys.argv[2:]), culprits
+	print('report.json: verdict culprits_found, culprits', ' '.join(culprits))
+	PY
 }
 # What a dataset is on disk: every path, size and mtime.
 snapshot() { (cd "$data" && find raw preprocessed -printf '%p %s %T@ %l\n' | sort); }
 
 step "datasets in $data"
-gen="mkcases --cases 12 --size 32 --classes 3 --bad case_003=5 --bad case_009=5; --cases 6 --size 32"
 if [ "$(cat "$data/.made" 2>/dev/null)" != "$gen" ]; then
 	rm -rf "$data"
 	mkdir -p "$data/raw" "$data/preprocessed"
@@ -54,6 +85,19 @@ if [ "$(cat "$data/.made" 2>/dev/null)" != "$gen" ]; then
 	# -np/-npfp 2: the default pool waits ~30 s for workers on a 2-core machine.
 	nnUNetv2_plan_and_preprocess -d 991 992 -c 3d_fullres -np 2 -npfp 2 \
 		>"$work/preprocess.log" 2>&1 || { tail -30 "$work/preprocess.log"; fail "preprocessing"; }
+	# Real-size volumes, CPU-size patches: nnU-Net plans 96^3 (the whole case) for these; a
+	# 32^3 patch fits its 5-stage U-Net (strides multiply to 16) and makes 3x3x3 patches a case.
+	examples/mkcases --cases 6 --size 96 --classes 3 --bad case_004=5 --bad-at corner \
+		"$data/raw/Dataset993_CornerLabel"
+	{ nnUNetv2_extract_fingerprint -d 993 -np 2 && nnUNetv2_plan_experiment -d 993 &&
+		"$venv/bin/python" - "$nnUNet_preprocessed/Dataset993_CornerLabel/nnUNetPlans.json" <<-'PY' &&
+		import json, sys
+		plans = json.load(open(sys.argv[1]))
+		plans['configurations']['3d_fullres']['patch_size'] = [32, 32, 32]
+		json.dump(plans, open(sys.argv[1], 'w'), indent=4)
+		PY
+		nnUNetv2_preprocess -d 993 -c 3d_fullres -np 2; } >>"$work/preprocess.log" 2>&1 ||
+		{ tail -30 "$work/preprocess.log"; fail "preprocessing Dataset993"; }
 	echo "$gen" >"$data/.made"
 else
 	echo "(made before: $gen)"
@@ -84,17 +128,7 @@ first=$(grep -m 1 '^CASEBISECT_BATCH ' "$work"/probe/trials/0001/stdout.log || t
 echo "the probe's first batch follows the cases file: $first"
 
 step "casebisect nnunet 991 --device cpu"
-rc=0
-"$bin" nnunet --device cpu --workdir "$work/run" 991 || rc=$?
-[ "$rc" = 0 ] || fail "casebisect nnunet exited $rc, not 0"
-/usr/bin/python3 - "$work/run/report.json" <<'PY' || fail "report.json"
-import json, sys
-r = json.load(open(sys.argv[1]))
-culprits = sorted(c['case'] for c in r['culprits'])
-assert r['verdict'] == 'culprits_found', r['verdict']
-assert culprits == ['case_003', 'case_009'], culprits
-print('report.json: verdict culprits_found, culprits', ' '.join(culprits))
-PY
+finds 991 "$work/run" case_003 case_009
 grep -q 'RuntimeError: index 5 is out of bounds for dimension 1 with size 3' "$work/run/report.md" ||
 	fail "report.md does not quote nnU-Net's error"
 grep -q '^nnunetv2: ' "$work/run/report.md" || fail "report.md lacks the nnU-Net version"
@@ -114,6 +148,50 @@ for t in "$work"/clean/trials/*/; do
 	[ "$seen" = 6 ] || fail "$t: the probe visited $seen cases, not all 6"
 done
 echo "not_reproduced after one probe pass over all 6 cases in each of 2 trials"
+
+step "Dataset993 (96^3, patch 32^3), case_004 alone: one-patch probe vs tiling probe, ${TRIALS:=10} trials each"
+echo case_004 >"$work/culprit.txt"
+pre993=$nnUNet_preprocessed/Dataset993_CornerLabel
+for trainer in nnUNetTrainer_CasebisectProbeOnePatch nnUNetTrainer_CasebisectProbe; do
+	mkdir "$work/$trainer"
+	for i in $(seq "$TRIALS"); do
+		"$bin" trial --json --workdir "$work/$trainer/$i" --timeout 600 --dataset "$pre993" \
+			--cases-file "$work/culprit.txt" --env nnUNet_n_proc_DA=0 -- "$launcher" \
+			--cases-file '{cases_file}' Dataset993_CornerLabel 3d_fullres all -tr "$trainer" \
+			-device cpu >>"$work/$trainer.jsonl" || fail "casebisect trial ($trainer, $i)"
+	done
+done
+/usr/bin/python3 - "$work" "$TRIALS" <<'PY' || fail "the tiling probe did not find case_004's corner every time"
+import json, re, sys
+work, n = sys.argv[1], int(sys.argv[2])
+def trials(trainer):
+    return [json.loads(line) for line in open('%s/%s.jsonl' % (work, trainer))]
+def times(rs):
+    t = sorted(r['duration_s'] for r in rs)
+    return 'median %.1f s (%.1f..%.1f)' % (t[len(t) // 2], t[0], t[-1])
+one, tiled = trials('nnUNetTrainer_CasebisectProbeOnePatch'), trials('nnUNetTrainer_CasebisectProbe')
+missed = [r for r in one if r['outcome'] != 'FAIL']
+print('one-patch probe: missed the culprit in %d of %d trials, %s a trial'
+      % (len(missed), n, times(one)))
+found = [r for r in tiled if r['outcome'] == 'FAIL' and r['class'] == 'cpu_index_error']
+patches = set()
+for r in tiled:
+    log = open(r['stdout_log']).read()
+    patches.update(re.findall(r'^casebisect probe: case_004: (\d+) patches', log, re.M))
+    steps = log.count('CASEBISECT_BATCH ')
+    if steps != 14:
+        sys.exit('e2e: the tiling probe crashed at step %d of 14, not on the last patch (%s)'
+                 % (steps, r['stdout_log']))
+print('tiling probe: found the culprit in %d of %d trials, %s a trial; patches per case: %s'
+      % (len(found), n, times(tiled), ' '.join(sorted(patches))))
+if len(found) != n or patches != {'27'}:
+    sys.exit('e2e: expected %d of %d crashes with 27 patches a case' % (n, n))
+if not missed:
+    sys.exit('e2e: the one-patch probe never missed: the fixture no longer shows what it is for')
+PY
+
+step "casebisect nnunet 993 --device cpu (the culprit's bad voxels in a corner)"
+finds 993 "$work/corner" case_004
 
 step "nothing left behind"
 [ -z "$(leftovers)" ] || { leftovers; fail "nnU-Net processes left running"; }
