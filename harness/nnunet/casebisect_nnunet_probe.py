@@ -6,13 +6,26 @@ Run by harness/nnunet/casebisect-nnunet-train with the Python that owns `nnUNetv
 
 Everything after the script name goes to nnU-Net's own argument parser (`run_training_entry`).
 
-nnUNetTrainer_CasebisectProbe visits every case of the subset, in the order of
-$CASEBISECT_CASES_FILE (the reducer puts cases already cleared last, so a crash comes early),
-through nnU-Net's own train_step and loss, CASEBISECT_PASSES times (default 1). It prints
-`CASEBISECT_BATCH <case> ...` (case IDs only) before each step and `CASEBISECT_PASS` once every
-case went through the loss. It has no data augmentation (nnUNetTrainerNoDA: loading is cheap and
-the label values reach the loss unchanged), one epoch, no validation, no checkpoints. It never
-catches what the loss raises: a bad label crashes it where it crashes the stock nnUNetTrainer.
+nnUNetTrainer_CasebisectProbe sends every voxel of every case of the subset through nnU-Net's own
+train_step and loss, CASEBISECT_PASSES times (default 1), cases in the order of
+$CASEBISECT_CASES_FILE (the reducer puts cases already cleared last, so a crash comes early).
+Each case is cut into patches of the plans' patch_size on the grid of nnU-Net's sliding-window
+predictor (compute_steps_for_sliding_window) with tile_step_size 1: the fewest patches that
+cover every voxel (per axis ceil(size / patch); neighbours overlap only where the size is not a
+multiple of the patch), where nnU-Net's own loader would crop ONE random patch per case and a
+bad voxel outside it would never reach the loss. A case smaller than a patch is padded as the
+loader pads it (image 0, label -1), centred as the predictor pads. Patches go through the trainer's validation
+transforms (what nnUNetTrainerNoDA trains with: -1 -> 0, regions, deep-supervision targets),
+batch_size patches a step (a short last batch repeats its last patch). It prints
+`casebisect probe: <case>: <n> patches ...` when it starts a case, `CASEBISECT_BATCH <case> ...`
+(the case IDs of the step's patches) before each step, and `CASEBISECT_PASS` at the end. No
+augmentation, one epoch, no validation, no checkpoints, no worker processes (it does not use
+nnU-Net's loaders). It never catches what the loss raises: a bad label crashes it where it
+crashes the stock nnUNetTrainer.
+
+nnUNetTrainer_CasebisectProbeOnePatch is the probe as it was before tiling (one patch per case,
+cut by nnU-Net's loader), kept only for tests/nnunet/e2e.sh to measure how often that misses
+bad voxels in a corner. Not for searches.
 
 nnUNetTrainer_CasebisectShort is the stock nnUNetTrainer (stock augmentation, stock random
 sampling, worker processes as nnUNet_n_proc_DA says) cut to one epoch of
@@ -87,8 +100,8 @@ class nnUNetTrainer_CasebisectProbe(_CasebisectProbeBase):
     """Every voxel of every case through the loss: each case is cut into patches of the plans'
     patch_size on the sliding-window grid of nnU-Net's predictor with tile_step_size 1 (the
     fewest patches that cover every voxel; neighbours overlap only where the size is not a
-    multiple of the patch), padded as nnU-Net's loader pads (image 0, label -1, the case
-    centred), through the trainer's validation transforms (what NoDA trains with: -1 -> 0,
+    multiple of the patch), padded where the case is smaller than a patch (image 0 and label -1
+    as nnU-Net's loader pads, centred as its predictor pads), through the trainer's validation transforms (what NoDA trains with: -1 -> 0,
     regions, deep-supervision targets) and train_step, batch_size patches a step."""
 
     def get_dataloaders(self):
