@@ -14,11 +14,13 @@ predictor (compute_steps_for_sliding_window) with tile_step_size 1: the fewest p
 cover every voxel (per axis ceil(size / patch); neighbours overlap only where the size is not a
 multiple of the patch), where nnU-Net's own loader would crop ONE random patch per case and a
 bad voxel outside it would never reach the loss. A case smaller than a patch is padded as the
-loader pads it (image 0, label -1), centred as the predictor pads. Patches go through the trainer's validation
-transforms (what nnUNetTrainerNoDA trains with: -1 -> 0, regions, deep-supervision targets),
-batch_size patches a step (a short last batch repeats its last patch). It prints
-`casebisect probe: <case>: <n> patches ...` when it starts a case, `CASEBISECT_BATCH <case> ...`
-(the case IDs of the step's patches) before each step, and `CASEBISECT_PASS` at the end. No
+loader pads it (image 0, label -1), centred as the predictor pads. Patches go through the
+trainer's validation transforms (what nnUNetTrainerNoDA trains with: -1 -> 0, regions,
+deep-supervision targets), batch_size patches a step; cases of up to batch_size patches share
+steps, a bigger case has steps of its own (so a crash names it alone), a short batch repeats
+its last patch. It prints `casebisect probe: <case>: <n> patches ...` when it starts a case,
+`CASEBISECT_BATCH <case> ...` (the case IDs of the step's patches) before each step, and
+`CASEBISECT_PASS` at the end. No
 augmentation, one epoch, no validation, no checkpoints, no worker processes (it does not use
 nnU-Net's loaders). It never catches what the loss raises: a bad label crashes it where it
 crashes the stock nnUNetTrainer.
@@ -101,8 +103,9 @@ class nnUNetTrainer_CasebisectProbe(_CasebisectProbeBase):
     patch_size on the sliding-window grid of nnU-Net's predictor with tile_step_size 1 (the
     fewest patches that cover every voxel; neighbours overlap only where the size is not a
     multiple of the patch), padded where the case is smaller than a patch (image 0 and label -1
-    as nnU-Net's loader pads, centred as its predictor pads), through the trainer's validation transforms (what NoDA trains with: -1 -> 0,
-    regions, deep-supervision targets) and train_step, batch_size patches a step."""
+    as nnU-Net's loader pads, centred as its predictor pads), through the trainer's validation
+    transforms (what NoDA trains with: -1 -> 0, regions, deep-supervision targets) and
+    train_step, batch_size patches a step."""
 
     def get_dataloaders(self):
         # The patches are cut in _visit; nnU-Net's loaders (and, with nnUNet_n_proc_DA > 0,
@@ -113,19 +116,29 @@ class nnUNetTrainer_CasebisectProbe(_CasebisectProbeBase):
         tiles = _Tiles(self)
         size = self.batch_size
         total = steps = 0
+
+        def flush(pending):
+            # A short batch repeats its last patch: every step has the plans' batch size.
+            self._step(tiles.batch(pending + [pending[-1]] * (size - len(pending))))
+            return steps + 1
+
         for p in range(passes):
             pending = []
             for key in order:
+                n = 0
                 for patch in tiles.of_case(key, announce=p == 0):
                     pending.append(patch)
-                    total += 1
+                    n += 1
                     if len(pending) == size:
-                        self._step(tiles.batch(pending))
-                        steps += 1
-                        pending = []
-            if pending:                        # a short last batch repeats its last patch
-                self._step(tiles.batch(pending + [pending[-1]] * (size - len(pending))))
-                steps += 1
+                        steps, pending = flush(pending), []
+                # Cases of up to a batch of patches share steps; a bigger case ends its own
+                # last step, so that a crash there names it alone: a second suspect would
+                # cost the search a trial of a whole case.
+                if n > size and pending:
+                    steps, pending = flush(pending), []
+                total += n
+            if pending:
+                steps = flush(pending)
         print('casebisect probe: %d case(s), %d patch(es) in %d step(s) of %d, %d pass(es)'
               % (len(order), total, steps, size, passes), flush=True)
 
