@@ -767,6 +767,33 @@ static bool late_batch(const struct trial *t, enum cls_stream stream)
 	       uv_hrtime() - t->failure_ns < (uint64_t)LATE_BATCH_MS * 1000000;
 }
 
+static bool name_char(char c)
+{
+	return (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '_';
+}
+
+/* Where the marker stands in line as a word of its own (nothing of a name
+ * touching it on either side), or NULL. A plain substring match would take
+ * "CASEBISECT_PASSES='0': expected a whole number" (the probe's own usage
+ * error) or an echo of CASEBISECT_BATCH_SIZE for the marker, and a failed
+ * trial would count as a PASS. A prefix such as a logger's timestamp is
+ * allowed: trainers print through their loggers. */
+static const char *marker_in(const char *line, size_t len, const char *marker)
+{
+	size_t mlen = strlen(marker);
+	const char *p = line, *end = line + len, *m;
+
+	while ((m = memmem(p, (size_t)(end - p), marker, mlen))) {
+		bool left = m == line || !name_char(m[-1]);
+		bool right = m + mlen == end || !name_char(m[mlen]);
+
+		if (left && right)
+			return m;
+		p = m + 1;
+	}
+	return NULL;
+}
+
 /* The classifier hands each line here: markers, patterns, suspects. */
 static void on_line(void *ctx, enum cls_stream stream, const char *line, size_t len)
 {
@@ -801,7 +828,7 @@ static void on_line(void *ctx, enum cls_stream stream, const char *line, size_t 
 				memcpy(t->last_batch, text + g[1].rm_so, n);
 				t->last_batch[n] = '\0';
 			}
-		} else if ((m = memmem(line, len, "CASEBISECT_BATCH", 16))) {
+		} else if ((m = marker_in(line, len, "CASEBISECT_BATCH"))) {
 			size_t off = (size_t)(m - line) + 16, n;
 
 			while (off < len && (line[off] == ' ' || line[off] == '\t'))
@@ -819,7 +846,7 @@ static void on_line(void *ctx, enum cls_stream stream, const char *line, size_t 
 			return;
 		}
 		if (t->state == T_RUNNING) {
-			if (memmem(line, len, "CASEBISECT_PASS", 15)) {
+			if (marker_in(line, len, "CASEBISECT_PASS")) {
 				decide(t, SUP_PASS, SUP_R_PASS_MARKER);
 				begin_end(t);
 			} else if (s->has_pass_re && !regexec(&s->pass_re, text, 0, NULL, 0)) {
@@ -992,6 +1019,10 @@ static void finish(struct trial *t)
 	}
 	cls_finish(t->cls, t->spawned ? &ex : NULL);
 	cls_result(t->cls, &r->sig);
+	/* A failure known only by its exit (a segfault in a loader, an exit 1
+	 * with no error line) still names the batch it died in. */
+	if (r->sig.klass != CLS_NONE && !t->suspects_frozen)
+		cb_strlcpy(r->suspects, t->last_batch, sizeof(r->suspects));
 	r->exit_code = t->term_signal ? -1 : (int)t->exit_status;
 	r->signal = t->term_signal;
 	r->signal_sent_by_us = ex.sent_by_us;

@@ -249,6 +249,43 @@ Test(supervise, pass_and_batch_patterns)
 	cr_assert_eq(r.reason, SUP_R_PASS_PATTERN);
 }
 
+/* A line that only mentions the markers inside another name is neither a pass
+ * nor a batch: the probe's usage error names CASEBISECT_PASSES, and a trainer
+ * may echo CASEBISECT_BATCH_SIZE. A logger's prefix before a marker is fine. */
+Test(supervise, markers_are_whole_words)
+{
+	struct sup_options o = quick_options();
+	char log[4200];
+	struct sup_result r;
+	FILE *f;
+
+	snprintf(log, sizeof(log), "%s/out.log", tmpdir);
+	f = fopen(log, "w");
+	fprintf(f, "[INFO] CASEBISECT_BATCH case_01 case_02\n"
+		   "CASEBISECT_BATCH_SIZE=4\n"
+		   "casebisect probe: CASEBISECT_PASSES='0': expected a whole number from 1\n");
+	fclose(f);
+	{
+		const char *argv[] = { faketrain(), "--stdout-log", log, "--exit", "1", NULL };
+
+		r = run_trial(&o, argv);
+	}
+	cr_assert_eq(r.outcome, SUP_FAIL, "a mention of CASEBISECT_PASSES is not the pass marker");
+	cr_assert_str_eq(cls_class_name(r.sig.klass), "other_error");
+	cr_assert_str_eq(r.suspects, "case_01 case_02");
+
+	f = fopen(log, "w");
+	fprintf(f, "2026-12-06 03:07:01 INFO CASEBISECT_PASS\n");
+	fclose(f);
+	{
+		const char *argv[] = { faketrain(), "--stdout-log", log, "--hang", NULL };
+
+		r = run_trial(&o, argv);
+	}
+	cr_assert_eq(r.outcome, SUP_PASS);
+	cr_assert_eq(r.reason, SUP_R_PASS_MARKER);
+}
+
 Test(supervise, bad_patterns_are_refused)
 {
 	struct sup_options o = quick_options();

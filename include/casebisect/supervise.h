@@ -27,7 +27,8 @@
  *  3. The trial ends at the first of: a failure (matching the target when
  *     there is one; then a settle time catches the rest of the assertion
  *     lines, cut short when the process is gone and both pipes are at
- *     EOF), a pass (exit 0, a CASEBISECT_PASS line, pass_pattern,
+ *     EOF), a pass (exit 0, a CASEBISECT_PASS line: the marker as a word of
+ *     its own, any prefix before it; pass_pattern,
  *     pass_after seconds without failure), the timeout, a stall (no output
  *     for stall seconds), sup_stop(), or the process's own exit.
  *  4. Ending, whatever the reason: SIGTERM to the process group and to every
