@@ -216,36 +216,39 @@ Test(supervise, timeout_stall_pass_marker_and_pass_after)
 	cr_assert_eq(r.reason, SUP_R_PASS_AFTER);
 }
 
+/* Runs faketrain printing text to stdout or stderr (stream: "--stdout-log" or
+ * "--log"), then exiting 1 or hanging until the trial ends it. */
+static struct sup_result trial_printing(const struct sup_options *o, const char *stream,
+					const char *text, bool hang)
+{
+	char *log;
+	struct sup_result r;
+
+	put("out.log", text);
+	log = at("out.log");
+	{
+		const char *exit1[] = { faketrain(), stream, log, "--exit", "1", NULL };
+		const char *hangs[] = { faketrain(), stream, log, "--hang", NULL };
+
+		r = run_trial(o, hang ? hangs : exit1);
+	}
+	free(log);
+	return r;
+}
+
 Test(supervise, pass_and_batch_patterns)
 {
 	struct sup_options o = quick_options();
-	char log[4200];
 	struct sup_result r;
-	FILE *f;
 
-	snprintf(log, sizeof(log), "%s/out.log", tmpdir);
-	f = fopen(log, "w");
-	fprintf(f, "step 1 cases=[a_01,a_02]\nstep 2 cases=[b_07]\nRuntimeError: CUDA error: "
-		   "device-side assert triggered\n");
-	fclose(f);
 	o.batch_pattern = "cases=\\[([^]]*)\\]";
-	{
-		const char *argv[] = { faketrain(), "--log", log, "--exit", "1", NULL };
-
-		r = run_trial(&o, argv);
-	}
+	r = trial_printing(&o, "--log", "step 1 cases=[a_01,a_02]\nstep 2 cases=[b_07]\n"
+			   "RuntimeError: CUDA error: device-side assert triggered\n", false);
 	cr_assert_str_eq(r.suspects, "b_07");
 
 	o.batch_pattern = NULL;
 	o.pass_pattern = "^Epoch time: [0-9.]+ s$";
-	f = fopen(log, "w");
-	fprintf(f, "Epoch 0\nEpoch time: 61.97 s\n");
-	fclose(f);
-	{
-		const char *argv[] = { faketrain(), "--stdout-log", log, "--hang", NULL };
-
-		r = run_trial(&o, argv);
-	}
+	r = trial_printing(&o, "--stdout-log", "Epoch 0\nEpoch time: 61.97 s\n", true);
 	cr_assert_eq(r.reason, SUP_R_PASS_PATTERN);
 }
 
@@ -255,33 +258,17 @@ Test(supervise, pass_and_batch_patterns)
 Test(supervise, markers_are_whole_words)
 {
 	struct sup_options o = quick_options();
-	char log[4200];
 	struct sup_result r;
-	FILE *f;
 
-	snprintf(log, sizeof(log), "%s/out.log", tmpdir);
-	f = fopen(log, "w");
-	fprintf(f, "[INFO] CASEBISECT_BATCH case_01 case_02\n"
-		   "CASEBISECT_BATCH_SIZE=4\n"
-		   "casebisect probe: CASEBISECT_PASSES='0': expected a whole number from 1\n");
-	fclose(f);
-	{
-		const char *argv[] = { faketrain(), "--stdout-log", log, "--exit", "1", NULL };
-
-		r = run_trial(&o, argv);
-	}
+	r = trial_printing(&o, "--stdout-log", "[INFO] CASEBISECT_BATCH case_01 case_02\n"
+			   "CASEBISECT_BATCH_SIZE=4\n"
+			   "casebisect probe: CASEBISECT_PASSES='0': expected a whole number from 1\n",
+			   false);
 	cr_assert_eq(r.outcome, SUP_FAIL, "a mention of CASEBISECT_PASSES is not the pass marker");
 	cr_assert_str_eq(cls_class_name(r.sig.klass), "other_error");
-	cr_assert_str_eq(r.suspects, "case_01 case_02");
+	cr_assert_str_eq(r.suspects, "case_01 case_02", "a failure known by its exit names the batch");
 
-	f = fopen(log, "w");
-	fprintf(f, "2026-12-06 03:07:01 INFO CASEBISECT_PASS\n");
-	fclose(f);
-	{
-		const char *argv[] = { faketrain(), "--stdout-log", log, "--hang", NULL };
-
-		r = run_trial(&o, argv);
-	}
+	r = trial_printing(&o, "--stdout-log", "2026-12-06 03:07:01 INFO CASEBISECT_PASS\n", true);
 	cr_assert_eq(r.outcome, SUP_PASS);
 	cr_assert_eq(r.reason, SUP_R_PASS_MARKER);
 }
