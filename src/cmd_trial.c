@@ -488,6 +488,12 @@ enum cb_exit cmd_trial(int argc, char **argv)
 			"the logs are in %s\n", trial_dir);
 		goto out;
 	}
+	if (d.result.reason == SUP_R_WRITE_ERROR) {
+		cli_error("%s", d.result.error);
+		fprintf(stderr, "hint: the trial was ended: free some space (or fix the folder) "
+			"and run it again\n");
+		goto out;
+	}
 	if (a.json) {
 		char *text = sup_result_json(&d.result, false);
 

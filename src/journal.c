@@ -19,9 +19,9 @@
  * second casebisect on the same work directory is refused instead of
  * interleaving its trials with ours.
  *
- * run.json is replaced atomically: run.json.tmp (O_EXCL|O_NOFOLLOW, so
- * nothing is written through a planted link), fsync, rename, fsync of the
- * directory. */
+ * run.json is replaced atomically (cb_write_atomic(): a temporary file
+ * made with O_EXCL|O_NOFOLLOW, so nothing is written through a planted
+ * link, fsync, rename, fsync of the directory). */
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -45,7 +45,6 @@
 
 #define JOURNAL_NAME "journal.jsonl"
 #define RUN_NAME "run.json"
-#define RUN_TMP_NAME "run.json.tmp"
 #define TAIL_CHUNK (64 * 1024)
 /* Values shown in jrn_check_run's "was X, now Y" are cut to this. */
 #define SHOW_MAX 120
@@ -58,25 +57,6 @@ struct jrn {
 	off_t size;  /* bytes of whole lines: where an undo cuts back to */
 	bool broken; /* a failed write could not be undone, or fsync failed */
 };
-
-static int write_all(int fd, const char *buf, size_t len)
-{
-	while (len) {
-		ssize_t n = write(fd, buf, len);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			return -1;
-		if (n == 0) {
-			errno = EIO;
-			return -1;
-		}
-		buf += n;
-		len -= (size_t)n;
-	}
-	return 0;
-}
 
 static ssize_t pread_all(int fd, char *buf, size_t len, off_t off)
 {
@@ -94,20 +74,6 @@ static ssize_t pread_all(int fd, char *buf, size_t len, off_t off)
 		got += (size_t)n;
 	}
 	return (ssize_t)got;
-}
-
-static int fsync_dir(const char *dir)
-{
-	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-	int ret, saved;
-
-	if (fd < 0)
-		return -1;
-	ret = fsync(fd);
-	saved = errno;
-	close(fd);
-	errno = saved;
-	return ret;
 }
 
 /*
@@ -529,7 +495,7 @@ struct jrn *jrn_open(const char *workdir, char *err, size_t errlen)
 	}
 	j->size = keep;
 	/* The file may be new: make its name as durable as its lines. */
-	if (fsync_dir(workdir) < 0) {
+	if (cb_fsync_dir(workdir) < 0) {
 		cb_set_err(err, errlen, "%s: cannot sync the directory: %s", workdir,
 			strerror(errno));
 		goto fail;
@@ -559,7 +525,7 @@ int jrn_append(struct jrn *j, const struct jrn_entry *e, char *err, size_t errle
 		return -1;
 	}
 	line = entry_line(e, &len);
-	if (write_all(j->fd, line, len) < 0) {
+	if (cb_write_all(j->fd, line, len) < 0) {
 		int saved = errno;
 
 		/* Cut a half-written line back off, or the next one glues onto it. */
@@ -697,11 +663,9 @@ out:
 
 int jrn_write_run(const char *workdir, const char *run_json, char *err, size_t errlen)
 {
-	char *path = cb_path_join(workdir, RUN_NAME), *tmp = cb_path_join(workdir, RUN_TMP_NAME);
+	char *path = cb_path_join(workdir, RUN_NAME), *text = NULL, *line = NULL;
 	cJSON *root = cJSON_Parse(run_json);
-	char *text = NULL;
-	int fd = -1, ret = -1;
-	bool made = false;
+	int ret = -1;
 
 	if (!cJSON_IsObject(root)) {
 		cb_set_err(err, errlen, "%s: the run's settings are not a JSON object", path);
@@ -710,52 +674,12 @@ int jrn_write_run(const char *workdir, const char *run_json, char *err, size_t e
 	text = cJSON_Print(root);
 	if (!text)
 		die("out of memory printing JSON");
-	/* A run.json.tmp left by a crash would block O_EXCL forever; unlink
-	 * removes a link itself, never what it points to. */
-	if (unlink(tmp) < 0 && errno != ENOENT) {
-		cb_set_err(err, errlen, "%s: cannot remove: %s", tmp, strerror(errno));
-		goto out;
-	}
-	fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
-	if (fd < 0) {
-		cb_set_err(err, errlen, "%s: cannot create: %s", tmp, strerror(errno));
-		goto out;
-	}
-	made = true;
-	if (write_all(fd, text, strlen(text)) < 0 || write_all(fd, "\n", 1) < 0) {
-		cb_set_err(err, errlen, "%s: cannot write: %s", tmp, strerror(errno));
-		goto out;
-	}
-	if (fsync(fd) < 0) {
-		cb_set_err(err, errlen, "%s: cannot sync: %s", tmp, strerror(errno));
-		goto out;
-	}
-	if (close(fd) < 0) {
-		fd = -1;
-		cb_set_err(err, errlen, "%s: cannot write: %s", tmp, strerror(errno));
-		goto out;
-	}
-	fd = -1;
-	if (rename(tmp, path) < 0) {
-		cb_set_err(err, errlen, "%s: cannot rename to %s: %s", tmp, RUN_NAME,
-			strerror(errno));
-		goto out;
-	}
-	made = false;
-	if (fsync_dir(workdir) < 0) {
-		cb_set_err(err, errlen, "%s: cannot sync the directory: %s", workdir,
-			strerror(errno));
-		goto out;
-	}
-	ret = 0;
+	line = cb_fmt("%s\n", text);
+	ret = cb_write_atomic(path, line, strlen(line), 0666, err, errlen);
 out:
-	if (fd >= 0)
-		close(fd);
-	if (made)
-		unlink(tmp);
+	free(line);
 	free(text);
 	cJSON_Delete(root);
-	free(tmp);
 	free(path);
 	return ret;
 }

@@ -1783,21 +1783,6 @@ char *report_md_text(const struct report_input *in)
 
 /* ---- writing files ---- */
 
-static int write_all(int fd, const char *p, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, p, n);
-
-		if (w < 0 && errno == EINTR)
-			continue;
-		if (w <= 0)
-			return -1;
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 /* Creates path (never an existing name, never through a link) with data;
  * mode before the umask. Returns 0 or -1 with err. */
 static int write_new(const char *path, const char *data, size_t len, mode_t mode, char *err,
@@ -1809,7 +1794,7 @@ static int write_new(const char *path, const char *data, size_t len, mode_t mode
 		cb_set_err(err, errlen, "%s: cannot create: %s", path, strerror(errno));
 		return -1;
 	}
-	if (write_all(fd, data, len) < 0 || fsync(fd) < 0) {
+	if (cb_write_all(fd, data, len) < 0 || fsync(fd) < 0) {
 		cb_set_err(err, errlen, "%s: cannot write: %s", path, strerror(errno));
 		close(fd);
 		unlink(path);
@@ -1821,58 +1806,6 @@ static int write_new(const char *path, const char *data, size_t len, mode_t mode
 		return -1;
 	}
 	return 0;
-}
-
-/* Creates a new file beside path ("path.tmp.PID.N", a name nobody else
- * uses: O_EXCL) and returns its descriptor, its name in *tmp (the caller
- * frees it); -1 with err. mode is before the umask. */
-static int open_tmp(const char *path, char **tmp, mode_t mode, char *err, size_t errlen)
-{
-	static unsigned counter;
-	int fd = -1, tries;
-
-	*tmp = NULL;
-	for (tries = 0; tries < 100 && fd < 0; tries++) {
-		free(*tmp);
-		*tmp = cb_fmt("%s.tmp.%ld.%u", path, (long)getpid(), counter++);
-		fd = open(*tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
-		if (fd < 0 && errno != EEXIST)
-			break;
-	}
-	if (fd < 0)
-		cb_set_err(err, errlen, "%s: cannot create: %s", *tmp, strerror(errno));
-	return fd;
-}
-
-/* Writes path through a temporary name and a rename, so a reader sees the
- * old file or the new one, never half of one. */
-static int write_atomic(const char *path, const char *data, size_t len, mode_t mode, char *err,
-			size_t errlen)
-{
-	char *tmp;
-	int fd = open_tmp(path, &tmp, mode, err, errlen), rc = 0;
-
-	if (fd < 0) {
-		free(tmp);
-		return -1;
-	}
-	if (write_all(fd, data, len) < 0 || fsync(fd) < 0) {
-		cb_set_err(err, errlen, "%s: cannot write: %s", tmp, strerror(errno));
-		rc = -1;
-	}
-	if (close(fd) < 0 && rc == 0) {
-		cb_set_err(err, errlen, "%s: cannot write: %s", tmp, strerror(errno));
-		rc = -1;
-	}
-	if (rc < 0)
-		unlink(tmp);
-	else if (rename(tmp, path) < 0) {
-		cb_set_err(err, errlen, "%s: cannot replace: %s", path, strerror(errno));
-		unlink(tmp);
-		rc = -1;
-	}
-	free(tmp);
-	return rc;
 }
 
 int report_write(const struct report_input *in, char *err, size_t errlen)
@@ -1888,9 +1821,9 @@ int report_write(const struct report_input *in, char *err, size_t errlen)
 	facts_release(&f);
 	jpath = cb_path_join(in->workdir, "report.json");
 	mpath = cb_path_join(in->workdir, "report.md");
-	rc = write_atomic(jpath, json, strlen(json), 0666, err, errlen);
+	rc = cb_write_atomic(jpath, json, strlen(json), 0666, err, errlen);
 	if (rc == 0)
-		rc = write_atomic(mpath, md, strlen(md), 0666, err, errlen);
+		rc = cb_write_atomic(mpath, md, strlen(md), 0666, err, errlen);
 	free(jpath);
 	free(mpath);
 	free(json);
@@ -1966,7 +1899,7 @@ static int copy_file(const char *src, const char *dst, char *err, size_t errlen)
 			cb_set_err(err, errlen, "%s: cannot read: %s", src, strerror(errno));
 			goto out;
 		}
-		if (write_all(out, chunk, (size_t)n) < 0) {
+		if (cb_write_all(out, chunk, (size_t)n) < 0) {
 			cb_set_err(err, errlen, "%s: cannot write: %s", dst, strerror(errno));
 			goto out;
 		}
@@ -2913,6 +2846,28 @@ static int remove_tree(const char *path, char *err, size_t errlen)
 	return -1;
 }
 
+size_t report_remove_leftovers(const char *workdir)
+{
+	DIR *d = opendir(workdir);
+	struct dirent *e;
+	size_t n = cb_remove_tmp_leftovers(workdir);
+	char scratch[256];
+
+	while (d && (e = readdir(d))) {
+		char *path;
+
+		if (strncmp(e->d_name, ".bundle.new.", 12) && strncmp(e->d_name, ".bundle.old.", 12))
+			continue;
+		path = cb_path_join(workdir, e->d_name);
+		if (remove_tree(path, scratch, sizeof(scratch)) == 0)
+			n++;
+		free(path);
+	}
+	if (d)
+		closedir(d);
+	return n;
+}
+
 /* Puts the new bundle in place of the old one: the old one is moved aside
  * first (a folder can only be renamed onto an empty one), then removed. */
 static int swap_in(const char *dir, const char *final, const char *workdir, char *err,
@@ -2959,8 +2914,12 @@ struct tar {
 
 static int tar_fail(struct tar *t, const char *what)
 {
-	cb_set_err(t->err, t->errlen, "%s: %s: %s", t->path, what, archive_error_string(t->a)
-		   ? archive_error_string(t->a) : "failed");
+	/* libarchive's own text for a failed write is "Write error": the
+	 * errno behind it says what the user can do. */
+	int e = archive_errno(t->a);
+
+	cb_set_err(t->err, t->errlen, "%s: %s: %s", t->path, what, e > 0 ? strerror(e)
+		   : archive_error_string(t->a) ? archive_error_string(t->a) : "failed");
 	return -1;
 }
 
@@ -3055,9 +3014,8 @@ static int write_tarball(const char *dir, const char *workdir, char *err, size_t
 {
 	char *final = cb_path_join(workdir, TARBALL_NAME), *tmp;
 	/* 0600: the archive holds copies of patients' scans. */
-	int fd = open_tmp(final, &tmp, 0600, err, errlen), rc = -1;
-	bool made = fd >= 0; /* never remove a name someone else made */
-	struct tar t = { archive_write_new(), tmp, err, errlen };
+	int fd = cb_tmp_open(final, 0600, &tmp, err, errlen), rc = -1;
+	struct tar t = { archive_write_new(), final, err, errlen };
 
 	if (!t.a)
 		die("out of memory");
@@ -3075,24 +3033,12 @@ static int write_tarball(const char *dir, const char *workdir, char *err, size_t
 		tar_fail(&t, "cannot write");
 		goto out;
 	}
-	if (fsync(fd) < 0 || close(fd) < 0) {
-		fd = -1;
-		cb_set_err(err, errlen, "%s: cannot write: %s", tmp, strerror(errno));
-		goto out;
-	}
+	rc = cb_tmp_commit(fd, &tmp, final, err, errlen);
 	fd = -1;
-	if (rename(tmp, final) < 0) {
-		cb_set_err(err, errlen, "%s: cannot replace: %s", final, strerror(errno));
-		goto out;
-	}
-	rc = 0;
 out:
 	archive_write_free(t.a);
 	if (fd >= 0)
-		close(fd);
-	if (rc < 0 && made)
-		unlink(tmp);
-	free(tmp);
+		cb_tmp_abandon(fd, &tmp);
 	free(final);
 	return rc;
 }

@@ -102,6 +102,8 @@ struct run {
 	bool *announced;            /* culprits already said */
 	struct aud_result audit;    /* the label audit, when the prior asks for it */
 	bool have_audit;
+	bool report_written, bundle_written; /* by write_report(): the paths may be shown */
+	bool report_failed;
 	/* --launcher slurm */
 	char *slurm_prefix;         /* job names: casebisect-<workdir base>- */
 	char excluded[1024];        /* nodes excluded, comma separated */
@@ -112,7 +114,7 @@ struct run {
 	size_t nnode_fail;
 };
 
-static void save_wall(const struct run *r);
+static int save_wall(struct run *r);
 
 void run_config_init(struct run_config *c)
 {
@@ -763,6 +765,12 @@ static void on_trial_done(void *ctx, const struct sup_result *res)
 			 (unsigned long long)f->number, res->error, f->dir);
 		return;
 	}
+	if (res->reason == SUP_R_WRITE_ERROR) {
+		/* Not journaled either: its logs or result.json are missing. */
+		fail_run(r, "%s (trial %llu is not recorded: it runs again on resume)", res->error,
+			 (unsigned long long)f->number);
+		return;
+	}
 	if (res->reason == SUP_R_INTERRUPTED) {
 		/* Not journaled: it runs again on resume. */
 		r->interrupted = true;
@@ -1276,14 +1284,17 @@ static size_t search_slots(struct run *r)
 	char *path = cb_path_join(r->c.workdir, "search.json"), *text = cb_read_file(path, NULL);
 	cJSON *o = text ? cJSON_Parse(text) : NULL;
 	size_t n = (size_t)opt_num(o, "slots", 0);
-	FILE *f;
 
 	if (!n) {
+		char *line, err[1200];
+
 		n = r->slots ? r->slots : 1;
-		if (!r->dry && (f = fopen(path, "w"))) {
-			fprintf(f, "{\"slots\": %zu}\n", n);
-			fclose(f);
+		line = cb_fmt("{\"slots\": %zu}\n", n);
+		if (!r->dry && cb_write_atomic(path, line, strlen(line), 0666, err, sizeof(err))) {
+			fail_run(r, "%s", err);
+			n = 0;
 		}
+		free(line);
 	}
 	cJSON_Delete(o);
 	free(text);
@@ -1319,6 +1330,8 @@ static int search(struct run *r, struct verdict *v)
 	o.strategy = r->c.strategy;
 	o.n = r->ds.ncases;
 	o.slots = search_slots(r);
+	if (!o.slots)
+		return -1;
 	o.repeat = r->c.repeat;
 	o.confirm = r->c.confirm;
 	o.flaky = r->c.flaky;
@@ -1413,22 +1426,22 @@ static void load_wall(struct run *r)
 	free(path);
 }
 
-static void save_wall(const struct run *r)
+/* WORKDIR/wall.json. 0, or -1 with the run failed (fail_run()). */
+static int save_wall(struct run *r)
 {
-	char *path, *tmp;
-	FILE *f;
+	char *path, *line, err[1200];
+	int rc;
 
 	if (r->dry)
-		return;
+		return 0;
 	path = cb_path_join(r->c.workdir, "wall.json");
-	tmp = cb_fmt("%s.tmp", path);
-	if ((f = fopen(tmp, "w"))) {
-		fprintf(f, "{\"seconds\": %.3f}\n", wall_time(r));
-		if (fclose(f) == 0)
-			rename(tmp, path);
-	}
-	free(tmp);
+	line = cb_fmt("{\"seconds\": %.3f}\n", wall_time(r));
+	rc = cb_write_atomic(path, line, strlen(line), 0666, err, sizeof(err));
+	if (rc)
+		fail_run(r, "%s", err);
+	free(line);
 	free(path);
+	return rc;
 }
 
 /* What the report says of verdict v (run_json left "{}"). */
@@ -1458,19 +1471,27 @@ static void report_input_of(struct run *r, const struct verdict *v, struct repor
 	in->audit = r->have_audit ? &r->audit : NULL;
 }
 
-static void write_report(struct run *r, const struct verdict *v)
+/* Writes report.json, report.md and, when there are culprits, the bundle
+ * (r->report_written, r->bundle_written say which exist). 0, or -1 with
+ * err naming what could not be written. */
+static int write_report(struct run *r, const struct verdict *v, char *err, size_t errlen)
 {
 	struct report_input in;
-	char err[1024], *run_json = NULL;
+	char *run_json = NULL;
+	int rc;
 
-	run_json = jrn_read_run(r->c.workdir, err, sizeof(err));
+	run_json = jrn_read_run(r->c.workdir, err, errlen);
 	report_input_of(r, v, &in);
 	in.run_json = run_json ? run_json : "{}";
-	if (report_write(&in, err, sizeof(err)))
-		cli_error("%s", err);
-	else if (v->nculprits && !r->dry && report_bundle(&in, err, sizeof(err)))
-		cli_error("%s", err);
+	rc = report_write(&in, err, errlen);
+	r->report_written = rc == 0;
+	if (rc == 0 && v->nculprits && !r->dry) {
+		rc = report_bundle(&in, err, errlen);
+		r->bundle_written = rc == 0;
+	}
+	r->report_failed = rc != 0;
 	free(run_json);
+	return rc;
 }
 
 /* Prints a paragraph wrapped at 76 columns, at spaces. */
@@ -1511,7 +1532,8 @@ static void say_verdict(struct run *r, const struct verdict *v)
 			cJSON_AddItemToArray(a, cJSON_CreateString(r->ds.cases[v->culprits[i]].id));
 		cJSON_AddItemToObject(o, "culprits", a);
 		json_add_num(o, "trials", (double)r->nall, true);
-		json_add_str(o, "report", r->c.workdir);
+		if (r->report_written)
+			json_add_str(o, "report", r->c.workdir);
 		event(r, o);
 		return;
 	}
@@ -1528,8 +1550,9 @@ static void say_verdict(struct run *r, const struct verdict *v)
 		print_wrapped(confidence);
 	free(confidence);
 	printf("trials: %zu, wall time %.1f s\n", r->nall, wall_time(r));
-	printf("report: %s/report.md\n        %s/report.json\n", r->c.workdir, r->c.workdir);
-	if (v->nculprits && !r->dry)
+	if (r->report_written)
+		printf("report: %s/report.md\n        %s/report.json\n", r->c.workdir, r->c.workdir);
+	if (r->bundle_written)
 		printf("bundle: %s/bundle.tar.gz\n"
 		       "  It holds copies of the cases' image and label files, which may be\n"
 		       "  patients' data: do not attach it anywhere without the right to share it.\n",
@@ -1537,22 +1560,48 @@ static void say_verdict(struct run *r, const struct verdict *v)
 	fflush(stdout);
 }
 
+/* What a hint tells the user to do about error message err. */
+static const char *fix_advice(const char *err)
+{
+	return strstr(err, strerror(ENOSPC)) ? "free some space" : "fix it";
+}
+
+/* The end of a run that has a verdict: the report and the bundle first,
+ * then the verdict, with the paths of the files that now exist. A report
+ * or bundle that cannot be written is an error (exit 1); resume writes
+ * them again without running a trial. */
+static int conclude(struct run *r, const struct verdict *v)
+{
+	char err[1200];
+	int rc = write_report(r, v, err, sizeof(err));
+
+	say_verdict(r, v);
+	if (!rc)
+		return v->exit_code;
+	clear_status(r);
+	cli_error("%s", err);
+	if (!r->dry)
+		fprintf(stderr, "hint: %s, then 'casebisect resume %s' writes the report%s again "
+			"(no trial runs again)\n", fix_advice(err), r->c.workdir,
+			v->nculprits ? " and the bundle" : "");
+	return CB_EXIT_ERROR;
+}
+
 /* ---- setting up ---- */
 
 /* WORKDIR/environment.json: the GPU facts of the machine the run started
  * on, so that `casebisect report` renders them again anywhere. */
-static void save_environment(const struct run *r)
+static int save_environment(struct run *r)
 {
 	char *path = cb_path_join(r->c.workdir, "environment.json");
-	char *text = json_finish(json_gpu_info(&r->gpu), true);
-	FILE *f = fopen(path, "w");
+	char *text = json_finish(json_gpu_info(&r->gpu), true), err[1200];
+	int rc = cb_write_atomic(path, text, strlen(text), 0666, err, sizeof(err));
 
-	if (f) {
-		fputs(text, f);
-		fclose(f);
-	}
+	if (rc)
+		fail_run(r, "%s", err);
 	free(text);
 	free(path);
+	return rc;
 }
 
 static void load_environment(struct run *r)
@@ -1582,20 +1631,19 @@ static int pick_gpus(struct run *r)
 	r->have_gpu = true;
 	if (r->c.launcher == SUP_LAUNCH_SLURM) {
 		r->ngpus = 0; /* Slurm assigns them, per job */
-		save_environment(r);
-		return 0;
+		return save_environment(r);
 	}
 	if (gpu_select(r->c.gpus, &r->gpu, r->gpus, GPU_MAX, &r->ngpus, err, sizeof(err))) {
 		cli_error("%s", err);
 		return -1;
 	}
-	save_environment(r);
-	return 0;
+	return save_environment(r);
 }
 
 /* The next free trial number: after the journal's and any directory a
  * killed run left (its trials never reached the journal). Ends what such
- * trials left running. */
+ * trials left running, and removes the half-written files (a temporary of
+ * cb_write_atomic(), a half-built bundle) that a kill left. */
 static void recover_trials(struct run *r)
 {
 	char *trials = cb_path_join(r->c.workdir, "trials");
@@ -1603,6 +1651,8 @@ static void recover_trials(struct run *r)
 	struct dirent *e;
 	uint64_t max = 0;
 	size_t i;
+
+	size_t removed = report_remove_leftovers(r->c.workdir);
 
 	for (i = 0; i < r->nall; i++)
 		if (r->all[i].trial > max)
@@ -1622,11 +1672,15 @@ static void recover_trials(struct run *r)
 			    ended, ended == 1 ? "" : "es", e->d_name);
 		if (!r->c.keep_views)
 			view_remove(dir, NULL, 0);
+		removed += cb_remove_tmp_leftovers(dir);
 		free(dir);
 	}
 	if (d)
 		closedir(d);
 	free(trials);
+	if (removed)
+		say(r, "removed %zu unfinished file%s that the last casebisect left", removed,
+		    removed == 1 ? "" : "s");
 	r->next_number = max + 1;
 	if (r->c.launcher == SUP_LAUNCH_SLURM) {
 		char err[512];
@@ -1663,7 +1717,7 @@ static int load_journal(struct run *r)
 
 static void env_cmd(struct run *r)
 {
-	char err[512], *path;
+	char err[1200], *path;
 	int status = 0;
 
 	if (!r->c.env_cmd || !*r->c.env_cmd)
@@ -1678,14 +1732,9 @@ static void env_cmd(struct run *r)
 	if (envcmd_run(r->c.env_cmd, ENV_CMD_TIMEOUT_S, &r->env_cmd_output, ENV_CMD_MAX, &status,
 		       err, sizeof(err)))
 		r->env_cmd_output = cb_fmt("(--env-cmd could not run: %s)\n", err);
-	else {
-		FILE *f = fopen(path, "w");
-
-		if (f) {
-			fputs(r->env_cmd_output, f);
-			fclose(f);
-		}
-	}
+	else if (cb_write_atomic(path, r->env_cmd_output, strlen(r->env_cmd_output), 0666, err,
+				 sizeof(err)))
+		fail_run(r, "%s", err);
 	free(path);
 }
 
@@ -1778,9 +1827,14 @@ static int engine(struct run *r)
 	load_wall(r);
 	if (!r->dry)
 		recover_trials(r);
-	if (pick_gpus(r))
-		return CB_EXIT_ERROR;
+	if (pick_gpus(r)) {
+		if (!r->fatal)
+			return CB_EXIT_ERROR;
+		goto stopped;
+	}
 	env_cmd(r);
+	if (r->fatal)
+		goto stopped;
 	if (!r->dry && make_sup(r, NULL, r->c.limits.timeout_s))
 		goto stopped;
 	if (r->dry)
@@ -1819,10 +1873,9 @@ static int engine(struct run *r)
 	if (r->retired[0])
 		cb_strlcpy(v.explanation + strlen(v.explanation), r->retired,
 			   sizeof(v.explanation) - strlen(v.explanation));
-	save_wall(r);
-	say_verdict(r, &v);
-	write_report(r, &v);
-	ret = v.exit_code;
+	if (save_wall(r))
+		goto stopped;
+	ret = conclude(r, &v);
 	goto out;
 stopped:
 	if (r->missing) {
@@ -1831,14 +1884,12 @@ stopped:
 			    r->out_of_budget ? " (out of --max-trials or --deadline before the "
 			    "search began)" : "", r->c.workdir,
 			    r->out_of_budget ? " and a larger --max-trials or a later --deadline" : "");
-		say_verdict(r, &v);
-		write_report(r, &v);
-		ret = v.exit_code;
+		ret = conclude(r, &v);
 	} else if (r->fatal) {
 		clear_status(r);
 		cli_error("%s", r->fatal_msg);
-		fprintf(stderr, "hint: fix it, then 'casebisect resume %s' goes on from here\n",
-			r->c.workdir);
+		fprintf(stderr, "hint: %s, then 'casebisect resume %s' goes on from here\n",
+			fix_advice(r->fatal_msg), r->c.workdir);
 		ret = CB_EXIT_ERROR;
 	} else {
 		clear_status(r);
@@ -1970,6 +2021,8 @@ int run_start(const struct run_config *c)
 	text = config_json(c, &r.ds);
 	if (jrn_write_run(c->workdir, text, err, sizeof(err))) {
 		cli_error("%s", err);
+		fprintf(stderr, "hint: %s, then run the same command again: no trial ran\n",
+			fix_advice(err));
 		free(text);
 		run_free(&r);
 		return CB_EXIT_ERROR;
@@ -2079,8 +2132,10 @@ int run_report(const char *workdir, const char *format)
 
 		engine(&r);
 		path = cb_fmt("%s/report.%s", r.c.workdir, strcmp(format, "json") ? "md" : "json");
-		text = cb_read_file(path, NULL);
-		if (text) {
+		text = r.report_failed ? NULL : cb_read_file(path, NULL);
+		if (r.report_failed) {
+			ret = CB_EXIT_ERROR; /* engine() said why */
+		} else if (text) {
 			fputs(text, stdout);
 			free(text);
 			ret = CB_EXIT_OK;

@@ -100,6 +100,7 @@ struct trial {
 	char trial_marker[64], sup_marker[64];
 
 	struct capped_log log[2];
+	bool write_failed;  /* a file of it could not be written: write_failed() */
 
 	/* --launcher slurm */
 	char job_name[256];
@@ -176,6 +177,7 @@ static const char *const reason_names[SUP_R__COUNT] = {
 	[SUP_R_SLURM_OOM] = "slurm_oom",
 	[SUP_R_SLURM_ALLOC] = "slurm_alloc_failed",
 	[SUP_R_SLURM_CONFIG] = "slurm_config_error",
+	[SUP_R_WRITE_ERROR] = "write_error",
 };
 
 int sup_launcher_parse(const char *name, enum sup_launcher *out)
@@ -203,18 +205,8 @@ const char *sup_reason_name(enum sup_reason r)
 
 static void write_all(struct capped_log *l, const char *p, size_t n)
 {
-	while (n && !l->error) {
-		ssize_t w = write(l->fd, p, n);
-
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			l->error = errno;
-			return;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
+	if (!l->error && cb_write_all(l->fd, p, n) < 0)
+		l->error = errno;
 }
 
 static int log_open(struct capped_log *l, const char *path, size_t head, size_t tail)
@@ -281,9 +273,9 @@ static int log_close(struct capped_log *l)
 	}
 	free(l->ring);
 	l->ring = NULL;
+	if (close(l->fd) && !l->error)
+		l->error = errno;
 	err = l->error;
-	if (close(l->fd) && !err)
-		err = errno;
 	l->fd = -1;
 	return err ? -1 : 0;
 }
@@ -655,6 +647,31 @@ static void begin_end(struct trial *t)
 	uv_timer_start(&t->t_poll, on_poll, 0, POLL_MS);
 }
 
+/* A file of the trial could not be written (err names it). Its logs or
+ * result would be missing, so its outcome cannot be recorded: it is ended
+ * at once, as UNRESOLVED with reason SUP_R_WRITE_ERROR, whatever it did. */
+static void write_failed(struct trial *t, const char *err)
+{
+	if (!t->write_failed)
+		cb_strlcpy(t->result.error, err, sizeof(t->result.error));
+	t->write_failed = true;
+	t->decided = true;
+	t->outcome = t->result.outcome = SUP_UNRESOLVED;
+	t->reason = t->result.reason = SUP_R_WRITE_ERROR;
+	if (t->spawned && t->state < T_ENDING)
+		begin_end(t);
+}
+
+/* Log i of t (0: stdout) could not be written. */
+static void log_failed(struct trial *t, int i)
+{
+	char msg[4400];
+
+	snprintf(msg, sizeof(msg), "%s: cannot write: %s",
+		 i ? t->result.stderr_log : t->result.stdout_log, strerror(t->log[i].error));
+	write_failed(t, msg);
+}
+
 /* The main process has exited: whatever it left behind (workers that hold
  * the pipes open, say) is ended by the same procedure. */
 static void progress(struct trial *t)
@@ -885,6 +902,8 @@ static void on_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf)
 	log_append(&t->log[sp->which], buf->base, (size_t)nread);
 	if (t->state == T_CLOSING)
 		return;
+	if (t->log[sp->which].error && !t->write_failed)
+		log_failed(t, sp->which == CLS_STDERR);
 	cls_feed(t->cls, sp->which, buf->base, (size_t)nread);
 	if (t->state == T_RUNNING && t->s->o.limits.stall_s > 0)
 		uv_timer_start(&t->t_stall, on_stall, (uint64_t)(t->s->o.limits.stall_s * 1000), 0);
@@ -954,21 +973,17 @@ char *sup_result_json(const struct sup_result *r, bool pretty)
 	return json_finish(o, pretty);
 }
 
-static void write_result_json(struct trial *t)
+/* TRIAL_DIR/result.json. 0, or -1 with err naming it. */
+static int write_result_json(const struct trial *t, char *err, size_t errlen)
 {
-	char path[4200], *text = sup_result_json(&t->result, true);
-	FILE *f;
+	char *path = cb_path_join(t->dir, "result.json"), *text = sup_result_json(&t->result, true);
+	char *line = cb_fmt("%s\n", text);
+	int rc = cb_write_atomic(path, line, strlen(line), 0666, err, errlen);
 
-	snprintf(path, sizeof(path), "%s/result.json", t->dir);
-	f = fopen(path, "w");
-	if (!f || fputs(text, f) < 0 || fputc('\n', f) < 0 || fclose(f)) {
-		if (!t->result.error[0])
-			snprintf(t->result.error, sizeof(t->result.error), "cannot write %.400s: %s",
-				 path, strerror(errno));
-		if (f)
-			fclose(f);
-	}
+	free(line);
 	free(text);
+	free(path);
+	return rc;
 }
 
 static void on_handle_closed(uv_handle_t *h)
@@ -1004,6 +1019,7 @@ static void finish(struct trial *t)
 {
 	struct sup_result *r = &t->result;
 	struct cls_exit ex = { 0 };
+	char msg[4400];
 	int i;
 
 	if (t->state == T_CLOSING)
@@ -1049,10 +1065,10 @@ static void finish(struct trial *t)
 	r->outcome = t->outcome;
 	r->reason = t->reason;
 	for (i = 0; i < 2; i++)
-		if (log_close(&t->log[i]) && !r->error[0])
-			snprintf(r->error, sizeof(r->error), "cannot write %.400s: %s",
-				 i ? r->stderr_log : r->stdout_log, strerror(t->log[i].error));
-	write_result_json(t);
+		if (log_close(&t->log[i]) && !t->write_failed)
+			log_failed(t, i);
+	if (write_result_json(t, msg, sizeof(msg)))
+		write_failed(t, msg);
 	if (t->spawned) {
 		char path[4200];
 
@@ -1117,44 +1133,59 @@ static void env_release(struct env_list *e)
 	free(e->v);
 }
 
-/* Writes the variables casebisect set (not the whole environment: it may
- * hold secrets) and the command line into the trial directory. */
-static void write_trial_files(const struct trial *t, const char *const *argv,
-			      const char *const *ours, size_t nours)
+/* dir/name holding v[0..n), a line each. 0, or -1 with err naming it. */
+static int write_lines(const char *dir, const char *name, const char *const *v, size_t n,
+		       char *err, size_t errlen)
 {
-	char path[4200];
-	FILE *f;
-	size_t i;
+	char *path = cb_path_join(dir, name), *text;
+	size_t len = 0, i;
+	int rc;
 
-	snprintf(path, sizeof(path), "%s/command.txt", t->dir);
-	if ((f = fopen(path, "w"))) {
-		for (i = 0; argv[i]; i++)
-			fprintf(f, "%s\n", argv[i]);
-		fclose(f);
+	for (i = 0; i < n; i++)
+		len += strlen(v[i]) + 1;
+	text = xmalloc(len + 1);
+	for (len = 0, i = 0; i < n; i++) {
+		size_t k = strlen(v[i]);
+
+		memcpy(text + len, v[i], k);
+		text[len + k] = '\n';
+		len += k + 1;
 	}
-	snprintf(path, sizeof(path), "%s/env.txt", t->dir);
-	if ((f = fopen(path, "w"))) {
-		for (i = 0; i < nours; i++)
-			fprintf(f, "%s\n", ours[i]);
-		fclose(f);
-	}
+	rc = cb_write_atomic(path, text, len, 0666, err, errlen);
+	free(text);
+	free(path);
+	return rc;
+}
+
+/* Writes the variables casebisect set (not the whole environment: it may
+ * hold secrets) and the command line into the trial directory. 0, or -1
+ * with err naming the file. */
+static int write_trial_files(const struct trial *t, const char *const *argv,
+			     const char *const *ours, size_t nours, char *err, size_t errlen)
+{
+	size_t n = 0;
+
+	while (argv[n])
+		n++;
+	if (write_lines(t->dir, "command.txt", argv, n, err, errlen))
+		return -1;
+	return write_lines(t->dir, "env.txt", ours, nours, err, errlen);
 }
 
 /* TRIAL_DIR/pgid: "PGID STARTTIME SUPERVISOR TRIAL", so that a later
  * casebisect can end what a killed one left running (sup_end_stale()); the
  * start time keeps a reused pid from being hit. Removed when the trial is
- * finished. */
-static void write_pgid_file(const struct trial *t)
+ * finished. 0, or -1 with err naming it. */
+static int write_pgid_file(const struct trial *t, char *err, size_t errlen)
 {
-	char path[4200];
-	FILE *f;
+	char *path = cb_path_join(t->dir, "pgid");
+	char *text = cb_fmt("%d %llu %d %llu\n", (int)t->pid, start_time(t->pid), (int)getpid(),
+			    (unsigned long long)t->number);
+	int rc = cb_write_atomic(path, text, strlen(text), 0666, err, errlen);
 
-	snprintf(path, sizeof(path), "%s/pgid", t->dir);
-	if ((f = fopen(path, "w"))) {
-		fprintf(f, "%d %llu %d %llu\n", (int)t->pid, start_time(t->pid), (int)getpid(),
-			(unsigned long long)t->number);
-		fclose(f);
-	}
+	free(text);
+	free(path);
+	return rc;
 }
 
 static int init_handles(struct sup *s, struct trial *t)
@@ -1224,7 +1255,9 @@ int sup_start(struct sup *s, const struct sup_trial_spec *spec, sup_done_fn *don
 	snprintf(t->result.stderr_log, sizeof(t->result.stderr_log), "%s/stderr.log", t->dir);
 	if (log_open(&t->log[0], t->result.stdout_log, s->o.limits.log_head, s->o.limits.log_tail) ||
 	    log_open(&t->log[1], t->result.stderr_log, s->o.limits.log_head, s->o.limits.log_tail)) {
-		snprintf(err, errlen, "cannot create the logs in '%s': %s", t->dir, strerror(errno));
+		snprintf(err, errlen, "%s: cannot write: %s",
+			 t->log[0].fd < 0 ? t->result.stdout_log : t->result.stderr_log,
+			 strerror(errno));
 		if (t->log[0].fd >= 0)
 			close(t->log[0].fd);
 		free(t);
@@ -1269,7 +1302,16 @@ int sup_start(struct sup *s, const struct sup_trial_spec *spec, sup_done_fn *don
 			 s->o.slurm_prefix ? s->o.slurm_prefix : "casebisect-",
 			 (unsigned long long)spec->number);
 	}
-	write_trial_files(t, srun ? (const char *const *)srun : spec->argv, ours, nours);
+	if (write_trial_files(t, srun ? (const char *const *)srun : spec->argv, ours, nours, err,
+			      errlen)) {
+		close(t->log[0].fd);
+		close(t->log[1].fd);
+		cls_free(t->cls);
+		env_release(&env);
+		slurm_words_free(srun);
+		free(t);
+		return -1;
+	}
 
 	init_handles(s, t);
 	memset(&po, 0, sizeof(po));
@@ -1313,9 +1355,12 @@ int sup_start(struct sup *s, const struct sup_trial_spec *spec, sup_done_fn *don
 	slurm_words_free(srun);
 	t->spawned = true;
 	t->pid = t->proc.pid;
-	write_pgid_file(t);
 	uv_read_start((uv_stream_t *)&t->out.pipe, on_alloc, on_read);
 	uv_read_start((uv_stream_t *)&t->err.pipe, on_alloc, on_read);
+	if (write_pgid_file(t, path, sizeof(path))) {
+		write_failed(t, path); /* ends it: no timer to start */
+		return 0;
+	}
 	if (s->o.limits.timeout_s > 0)
 		uv_timer_start(&t->t_timeout, on_timeout, (uint64_t)(s->o.limits.timeout_s * 1000), 0);
 	if (s->o.launcher != SUP_LAUNCH_SLURM)

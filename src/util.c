@@ -1,10 +1,16 @@
 /* util: allocation wrappers and die(); see include/casebisect/util.h. */
+#include <ctype.h>
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "casebisect/util.h"
@@ -183,6 +189,169 @@ void cb_set_err(char *err, size_t errlen, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(err, errlen, fmt, ap);
 	va_end(ap);
+}
+
+int cb_write_all(int fd, const void *data, size_t n)
+{
+	const char *p = data;
+
+	while (n) {
+		ssize_t w = write(fd, p, n);
+
+		if (w < 0 && errno == EINTR)
+			continue;
+		if (w < 0)
+			return -1;
+		if (w == 0) {
+			errno = EIO;
+			return -1;
+		}
+		p += w;
+		n -= (size_t)w;
+	}
+	return 0;
+}
+
+int cb_tmp_open(const char *path, mode_t mode, char **tmp, char *err, size_t errlen)
+{
+	static unsigned counter;
+	int fd = -1, tries;
+
+	*tmp = NULL;
+	for (tries = 0; tries < 100 && fd < 0; tries++) {
+		free(*tmp);
+		*tmp = cb_fmt("%s.tmp.%ld.%u", path, (long)getpid(), counter++);
+		fd = open(*tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+		if (fd < 0 && errno != EEXIST)
+			break;
+	}
+	if (fd < 0) {
+		cb_set_err(err, errlen, "%s: cannot write: %s", path, strerror(errno));
+		free(*tmp);
+		*tmp = NULL;
+	}
+	return fd;
+}
+
+void cb_tmp_abandon(int fd, char **tmp)
+{
+	int saved = errno;
+
+	if (fd >= 0)
+		close(fd);
+	if (*tmp)
+		unlink(*tmp);
+	free(*tmp);
+	*tmp = NULL;
+	errno = saved;
+}
+
+int cb_fsync_dir(const char *dir)
+{
+	int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC), rc = 0, saved;
+
+	if (fd < 0 || (fsync(fd) < 0 && errno != EINVAL))
+		rc = -1;
+	saved = errno;
+	if (fd >= 0)
+		close(fd);
+	errno = saved;
+	return rc;
+}
+
+/* cb_fsync_dir() of the folder that holds path. */
+static int sync_parent(const char *path)
+{
+	const char *slash = strrchr(path, '/');
+	char *dir = !slash ? xstrdup(".") : slash == path ? xstrdup("/")
+		  : cb_fmt("%.*s", (int)(slash - path), path);
+	int rc = cb_fsync_dir(dir), saved = errno;
+
+	free(dir);
+	errno = saved;
+	return rc;
+}
+
+int cb_tmp_commit(int fd, char **tmp, const char *path, char *err, size_t errlen)
+{
+	if (fsync(fd) < 0) {
+		cb_set_err(err, errlen, "%s: cannot write: %s", path, strerror(errno));
+		cb_tmp_abandon(fd, tmp);
+		return -1;
+	}
+	if (close(fd) < 0 || rename(*tmp, path) < 0) {
+		cb_set_err(err, errlen, "%s: cannot write: %s", path, strerror(errno));
+		cb_tmp_abandon(-1, tmp);
+		return -1;
+	}
+	free(*tmp);
+	*tmp = NULL;
+	if (sync_parent(path) < 0) {
+		cb_set_err(err, errlen, "%s: cannot sync its folder: %s", path, strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+int cb_write_atomic(const char *path, const void *data, size_t len, mode_t mode, char *err,
+		    size_t errlen)
+{
+	char *tmp;
+	int fd = cb_tmp_open(path, mode, &tmp, err, errlen);
+
+	if (fd < 0)
+		return -1;
+	if (cb_write_all(fd, data, len) < 0) {
+		cb_set_err(err, errlen, "%s: cannot write: %s", path, strerror(errno));
+		cb_tmp_abandon(fd, &tmp);
+		return -1;
+	}
+	return cb_tmp_commit(fd, &tmp, path, err, errlen);
+}
+
+/* Is name "NAME.tmp.PID.N" (cb_tmp_open()'s)? Its PID into *pid. */
+static bool tmp_name(const char *name, long *pid)
+{
+	const char *p = strstr(name, ".tmp."), *next;
+	char *end;
+
+	if (!p)
+		return false;
+	while ((next = strstr(p + 1, ".tmp.")))
+		p = next; /* the last one: NAME may hold ".tmp." too */
+	p += 5;
+	if (!isdigit((unsigned char)*p))
+		return false;
+	*pid = strtol(p, &end, 10);
+	if (*end != '.' || !isdigit((unsigned char)end[1]))
+		return false;
+	for (p = end + 1; isdigit((unsigned char)*p); p++)
+		;
+	return *p == '\0';
+}
+
+size_t cb_remove_tmp_leftovers(const char *dir)
+{
+	DIR *d = opendir(dir);
+	struct dirent *e;
+	size_t n = 0;
+	long pid;
+
+	while (d && (e = readdir(d))) {
+		struct stat st;
+		char *path;
+
+		if (!tmp_name(e->d_name, &pid) || pid <= 0 || pid == (long)getpid() ||
+		    kill((pid_t)pid, 0) == 0 || errno == EPERM)
+			continue; /* not one, or its writer is alive */
+		path = cb_path_join(dir, e->d_name);
+		if (lstat(path, &st) == 0 && S_ISREG(st.st_mode) && unlink(path) == 0)
+			n++;
+		free(path);
+	}
+	if (d)
+		closedir(d);
+	return n;
 }
 
 char *cb_vfmt(const char *fmt, va_list ap)

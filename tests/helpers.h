@@ -95,6 +95,15 @@ extern char tmpdir[64];
 void tmpdir_setup(void);
 void tmpdir_teardown(void);
 
+/* Mounts a tmpfs of size bytes ("1m", "64k") at tmpdir/rel (made here),
+ * for tests of a full disk; tmpdir_teardown() unmounts it. 0, or -1 with
+ * errno (EPERM: not root; the test then skips, saying so). */
+int mount_tmpfs(const char *rel, const char *size);
+
+/* Writes the file path until only leave bytes of its filesystem stay
+ * free (0: full, the next write fails with ENOSPC). */
+void fill_up(const char *path, size_t leave);
+
 /* Writes data to dir/name; returns the path, which the caller frees. */
 char *write_file(const char *dir, const char *name, const char *data);
 

@@ -11,7 +11,9 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statvfs.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -287,10 +289,70 @@ static int remove_entry(const char *path, const struct stat *st, int flag,
 	return remove(path);
 }
 
+/* Unmounts what a test mounted under tmpdir (mount_tmpfs()), deepest
+ * first: a mount left there would keep its folder, and the mount. */
+static void unmount_under_tmpdir(void)
+{
+	FILE *f = fopen("/proc/self/mounts", "r");
+	char line[8192], dev[4096], dir[4096];
+	size_t len = strlen(tmpdir);
+	bool again = true;
+
+	while (f && again) {
+		again = false;
+		rewind(f);
+		while (fgets(line, sizeof(line), f))
+			if (sscanf(line, "%4095s %4095s", dev, dir) == 2 &&
+			    !strncmp(dir, tmpdir, len) && dir[len] == '/' &&
+			    umount2(dir, MNT_DETACH) == 0)
+				again = true;
+	}
+	if (f)
+		fclose(f);
+}
+
 void tmpdir_teardown(void)
 {
-	if (tmpdir[0])
-		nftw(tmpdir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+	if (!tmpdir[0])
+		return;
+	unmount_under_tmpdir();
+	nftw(tmpdir, remove_entry, 8, FTW_DEPTH | FTW_PHYS);
+}
+
+int mount_tmpfs(const char *rel, const char *size)
+{
+	char *dir = at(rel), *opts = cb_fmt("size=%s", size);
+	int rc;
+
+	cr_assert(mkdir(dir, 0755) == 0, "mkdir %s: %s", dir, strerror(errno));
+	rc = mount("tmpfs", dir, "tmpfs", 0, opts);
+	free(opts);
+	free(dir);
+	return rc;
+}
+
+void fill_up(const char *path, size_t leave)
+{
+	static const char block[4096];
+	int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	struct statvfs st;
+	unsigned long long avail, n = 0;
+
+	cr_assert(fd >= 0, "%s: %s", path, strerror(errno));
+	cr_assert(fstatvfs(fd, &st) == 0, "%s: %s", path, strerror(errno));
+	avail = (unsigned long long)st.f_bavail * st.f_frsize;
+	cr_assert(avail >= leave, "%s: only %llu bytes free", path, avail);
+	while (n < avail - leave) {
+		size_t want = avail - leave - n < sizeof(block) ? avail - leave - n : sizeof(block);
+		ssize_t w = write(fd, block, want);
+
+		if (w <= 0)
+			break;
+		n += (unsigned long long)w;
+	}
+	if (!leave)
+		cr_assert(write(fd, block, 1) < 0 && errno == ENOSPC, "%s: not full", path);
+	close(fd);
 }
 
 /* Writes data to dir/name; returns the path, which the caller frees. */

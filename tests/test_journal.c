@@ -2,6 +2,7 @@
  * every trial comes back exactly as it was written, a crash mid-write costs
  * at most the trial being written, a damaged journal is refused by line, and
  * a run resumed with other settings is refused with what changed. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <signal.h>
@@ -684,9 +685,23 @@ static void assert_check_refused(const char *text, const char *const *ignore, ch
 		     "a changed run was accepted:\n%s", text);
 }
 
+/* How many entries of tmpdir begin with "run.json.tmp". */
+static size_t run_json_temporaries(void)
+{
+	DIR *d = opendir(tmpdir);
+	struct dirent *e;
+	size_t n = 0;
+
+	cr_assert(d);
+	while ((e = readdir(d)))
+		n += !strncmp(e->d_name, "run.json.tmp", 12);
+	closedir(d);
+	return n;
+}
+
 Test(journal, run_json_round_trips_and_leaves_no_temporary)
 {
-	char err[256] = "", *text, *tmp = tpath("run.json.tmp");
+	char err[256] = "", *text;
 	cJSON *a, *b;
 
 	write_run(run_json);
@@ -695,7 +710,7 @@ Test(journal, run_json_round_trips_and_leaves_no_temporary)
 	a = parse(run_json);
 	b = parse(text);
 	cr_assert(cJSON_Compare(a, b, true), "run.json came back as:\n%s", text);
-	cr_assert_eq(access(tmp, F_OK), -1, "run.json.tmp was left behind");
+	cr_assert_eq(run_json_temporaries(), 0, "a run.json.tmp.* was left behind");
 	cJSON_Delete(a);
 	cJSON_Delete(b);
 	free(text);
@@ -704,28 +719,35 @@ Test(journal, run_json_round_trips_and_leaves_no_temporary)
 	text = run_with("seed", "2");
 	write_run(text);
 	cr_assert_eq(jrn_check_run(tmpdir, text, NULL, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(run_json_temporaries(), 0, "a run.json.tmp.* was left behind");
 	free(text);
-	free(tmp);
 }
 
-Test(journal, run_json_is_written_past_a_stale_temporary_and_never_through_a_link)
+/* Links planted at the temporary names the next writes of this process
+ * would take (run.json.tmp.PID.N): each is passed by, none written through. */
+Test(journal, run_json_is_written_past_stale_temporaries_and_never_through_a_link)
 {
-	char err[256] = "", *tmp = tpath("run.json.tmp");
+	char err[256] = "", *tmp, name[64];
 	char *target = write_file(tmpdir, "precious", "keep me\n"), *text;
+	int i;
 
-	cr_assert_eq(symlink(target, tmp), 0);
+	for (i = 0; i < 40; i++) {
+		snprintf(name, sizeof(name), "run.json.tmp.%ld.%d", (long)getpid(), i);
+		tmp = tpath(name);
+		cr_assert_eq(symlink(target, tmp), 0);
+		free(tmp);
+	}
 	write_run(run_json);
 	text = cb_read_file(target, NULL);
 	cr_assert_str_eq(text, "keep me\n", "written through a planted link");
 	free(text);
-	cr_assert_eq(access(tmp, F_OK), -1);
+	cr_assert_eq(run_json_temporaries(), 40, "a planted link was removed or a temporary left");
 	cr_assert_eq(jrn_check_run(tmpdir, run_json, NULL, err, sizeof(err)), 0, "%s", err);
 
 	cr_assert_eq(jrn_write_run(tmpdir, "[1,2]", err, sizeof(err)), -1);
 	cr_assert(strstr(err, "not a JSON object"), "err: %s", err);
 	cr_assert_eq(jrn_write_run(tmpdir, "{\"a\":", err, sizeof(err)), -1);
 	free(target);
-	free(tmp);
 }
 
 Test(journal, check_run_passes_the_same_settings_in_any_order)

@@ -2,6 +2,7 @@
  * through the real binary, with real trainers: the toy trainer
  * (harness/toytrain, CPU build) and PyTorch (harness/torchtrain.py). */
 #include <criterion/criterion.h>
+#include <errno.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -719,5 +720,202 @@ Test(run, flaky_confirms_the_remainder_and_resume_keeps_it)
 		run_release(&r);
 	}
 	free(toy);
+	free(ds);
+}
+
+/* Is any "*.tmp.*" file or ".bundle.*" folder left anywhere under dir? */
+static bool half_written_left(const char *dir)
+{
+	char *cmd = cb_fmt("find '%s' -name '*.tmp.*' -o -name '.bundle.*' | grep -q .", dir);
+	bool left = system(cmd) == 0;
+
+	free(cmd);
+	return left;
+}
+
+/* A run on a disk that fills up (a 1 MiB tmpfs, a filler file leaving
+ * room for none, some or all of the trials, or not for the bundle): exit
+ * 1, never a crash, a message naming the file with "No space left on
+ * device", no trial left running, no path printed of a file that is not
+ * there; with the filler gone, resume ends with the verdict and culprits
+ * of an uninterrupted run, no finished trial run twice, nothing
+ * half-written left. */
+Test(run, a_full_disk_stops_the_run_cleanly_and_resume_finishes_it)
+{
+	static const char *const bad[] = { "case_006=7", "case_011=7", NULL };
+	static const size_t room_kb[] = { 24, 124, 264, 344 };
+	struct run r;
+	char *ds, *ref, *wd, *filler, *toy, *out, *err, *cmd, verdict[64], v2[64], *c1, *c2;
+	char marker[64], *text, *p;
+	size_t i, n_ref;
+	int pid, code;
+
+	if (mount_tmpfs("mnt", "1m") < 0)
+		cr_skip_test("cannot mount a tmpfs here (%s): the full-disk test needs root",
+			     strerror(errno));
+	ds = mkcases_in("ds", 16, bad);
+	ref = cb_fmt("%s/ref", tmpdir);
+	wd = cb_fmt("%s/mnt/wd", tmpdir);
+	filler = cb_fmt("%s/mnt/filler", tmpdir);
+	toy = src_file("harness/toytrain");
+	out = cb_fmt("%s/out", tmpdir);
+	err = cb_fmt("%s/err", tmpdir);
+	run(&r, "run", "--workdir", ref, "--gpus", "none", "--prior", "none", ds, "--", toy,
+	    "--cases-file", "{cases_file}", "--files-file", "{files_file}");
+	cr_assert_eq(r.code, 0, "%s\n%s", r.out, r.err);
+	run_release(&r);
+	n_ref = journal_lines(ref);
+	c1 = report_culprits(ref, verdict, sizeof(verdict));
+
+	for (i = 0; i < CB_ARRAY_SIZE(room_kb); i++) {
+		cmd = cb_fmt("rm -rf '%s'", wd);
+		cr_assert_eq(system(cmd), 0);
+		free(cmd);
+		fill_up(filler, room_kb[i] * 1024);
+		pid = spawn_bg(out, err, "run", "--workdir", wd, "--gpus", "none", "--prior", "none",
+			       ds, "--", toy, "--cases-file", "{cases_file}", "--files-file",
+			       "{files_file}", NULL);
+		code = wait_exit(pid); /* fails the test on a crash (abort: 134) */
+		text = cb_read_file(err, NULL);
+		cr_assert_eq(code, 1, "%zu KiB free: exit %d\n%s", room_kb[i], code, text);
+		p = cb_fmt("casebisect: %s/", wd);
+		cr_assert(strstr(text, p) && strstr(text, ": cannot write: No space left on device"),
+			  "%zu KiB free: no message naming the file:\n%s", room_kb[i], text);
+		cr_assert(strstr(text, "hint: free some space, then 'casebisect resume "),
+			  "%zu KiB free: no hint:\n%s", room_kb[i], text);
+		free(p);
+		free(text);
+		snprintf(marker, sizeof(marker), "CASEBISECT_SUPERVISOR=%d", pid);
+		cr_assert_eq(process_with_env(marker), 0, "a trial was left running");
+		text = cb_read_file(out, NULL);
+		p = cb_fmt("%s/report.md", wd);
+		cr_assert(!strstr(text, "report: ") || access(p, F_OK) == 0,
+			  "the path of a report that is not there was printed:\n%s", text);
+		free(p);
+		p = cb_fmt("%s/bundle.tar.gz", wd);
+		cr_assert(!strstr(text, "bundle: ") || access(p, F_OK) == 0,
+			  "the path of a bundle that is not there was printed:\n%s", text);
+		free(p);
+		free(text);
+
+		cr_assert_eq(unlink(filler), 0);
+		run(&r, "resume", wd);
+		cr_assert_eq(r.code, 0, "%zu KiB free, then resume: exit %d\n%s\n%s", room_kb[i],
+			     r.code, r.out, r.err);
+		c2 = report_culprits(wd, v2, sizeof(v2));
+		cr_assert_str_eq(v2, verdict);
+		cr_assert_str_eq(c2, c1);
+		cr_assert_eq(journal_lines(wd), n_ref, "%zu KiB free: %zu trials, %zu without the "
+			     "full disk", room_kb[i], journal_lines(wd), n_ref);
+		cr_assert(!half_written_left(wd), "%zu KiB free: a half-written file is left",
+			  room_kb[i]);
+		free(c2);
+		run_release(&r);
+	}
+	free(c1);
+	free(out);
+	free(err);
+	free(toy);
+	free(filler);
+	free(wd);
+	free(ref);
+	free(ds);
+}
+
+/* report.md, then bundle.tar.gz, made unwritable (a folder in the way:
+ * root ignores permission bits): resume exits 1 naming the file, and
+ * prints the path of neither missing file. */
+Test(run, a_report_or_bundle_that_cannot_be_written_exits_1_without_its_path)
+{
+	static const char *const bad[] = { "case_003=7", NULL };
+	static const char *const names[] = { "report.md", "bundle.tar.gz" };
+	struct run r;
+	char *ds = mkcases_in("ds", 6, bad), *wd = cb_fmt("%s/wd", tmpdir);
+	char *toy = src_file("harness/toytrain"), *path, *sub, *want;
+	size_t i;
+
+	run(&r, "run", "--workdir", wd, "--gpus", "none", ds, "--", toy, "--cases-file",
+	    "{cases_file}", "--files-file", "{files_file}");
+	cr_assert_eq(r.code, 0, "%s\n%s", r.out, r.err);
+	cr_assert(strstr(r.out, "report: ") && strstr(r.out, "bundle: "), "%s", r.out);
+	run_release(&r);
+	for (i = 0; i < CB_ARRAY_SIZE(names); i++) {
+		path = cb_fmt("%s/%s", wd, names[i]);
+		sub = cb_fmt("%s/x", path);
+		cr_assert_eq(unlink(path), 0);
+		cr_assert_eq(mkdir(path, 0755), 0);
+		cr_assert_eq(mkdir(sub, 0755), 0);
+
+		run(&r, "resume", wd);
+		cr_assert_eq(r.code, 1, "%s made unwritable: exit %d\n%s\n%s", names[i], r.code,
+			     r.out, r.err);
+		want = cb_fmt("casebisect: %s: cannot write: Is a directory", path);
+		cr_assert(strstr(r.err, want), "no message naming %s:\n%s", names[i], r.err);
+		cr_assert(strstr(r.out, "verdict: culprits_found"), "%s", r.out);
+		if (i == 0)
+			cr_assert(!strstr(r.out, "report: ") && !strstr(r.out, "bundle: "),
+				  "a path was printed, the report was not written:\n%s", r.out);
+		else
+			cr_assert(strstr(r.out, "report: ") && !strstr(r.out, "bundle: "),
+				  "only the report's path, not the bundle's:\n%s", r.out);
+		run_release(&r);
+		if (i == 0) {
+			run(&r, "report", wd);
+			cr_assert_eq(r.code, 1, "report: exit %d\n%s", r.code, r.out);
+			cr_assert(strstr(r.err, want), "%s", r.err);
+			run_release(&r);
+		}
+		cr_assert_eq(rmdir(sub), 0);
+		cr_assert_eq(rmdir(path), 0);
+		free(want);
+		free(sub);
+		free(path);
+	}
+	run(&r, "resume", wd);
+	cr_assert_eq(r.code, 0, "%s\n%s", r.out, r.err);
+	cr_assert(strstr(r.out, "report: ") && strstr(r.out, "bundle: "), "%s", r.out);
+	run_release(&r);
+	free(toy);
+	free(wd);
+	free(ds);
+}
+
+/* What a casebisect killed while writing leaves (a temporary beside
+ * report.md, result.json or bundle.tar.gz, a half-built bundle folder)
+ * is removed by resume; a file a live writer may be writing is kept. */
+Test(run, resume_removes_the_half_written_files_a_kill_left)
+{
+	static const char *const bad[] = { "case_003=7", NULL };
+	struct run r;
+	char *ds = mkcases_in("ds", 6, bad), *wd = cb_fmt("%s/wd", tmpdir);
+	char *toy = src_file("harness/toytrain"), *cmd, *live;
+	pid_t dead = fork();
+
+	cr_assert(dead >= 0);
+	if (!dead)
+		_exit(0);
+	cr_assert_eq(waitpid(dead, NULL, 0), dead);
+	run(&r, "run", "--workdir", wd, "--gpus", "none", ds, "--", toy, "--cases-file",
+	    "{cases_file}", "--files-file", "{files_file}");
+	cr_assert_eq(r.code, 0, "%s\n%s", r.out, r.err);
+	run_release(&r);
+	cmd = cb_fmt("cd '%s' && echo half >bundle.tar.gz.tmp.%d.0 && echo half >report.md.tmp.%d.1 "
+		     "&& echo half >trials/0002/result.json.tmp.%d.2 && mkdir -p "
+		     ".bundle.new.Ab12Cd/dataset && echo scan >.bundle.new.Ab12Cd/dataset/x.nii.gz "
+		     "&& echo busy >wall.json.tmp.1.0", wd, (int)dead, (int)dead, (int)dead);
+	cr_assert_eq(system(cmd), 0);
+	free(cmd);
+
+	run(&r, "resume", wd);
+	cr_assert_eq(r.code, 0, "%s\n%s", r.out, r.err);
+	cr_assert(strstr(r.out, "removed 4 unfinished files"), "%s", r.out);
+	live = cb_fmt("%s/wall.json.tmp.1.0", wd);
+	cr_assert_eq(access(live, F_OK), 0, "the file of a live process (pid 1) was removed");
+	cr_assert_eq(unlink(live), 0);
+	cr_assert(!half_written_left(wd), "a half-written file is left");
+	free(live);
+	run_release(&r);
+	free(toy);
+	free(wd);
 	free(ds);
 }

@@ -168,4 +168,12 @@ char *report_md_text(const struct report_input *in);
  */
 int report_bundle(const struct report_input *in, char *err, size_t errlen);
 
+/* Removes what a report_write() or report_bundle() killed halfway left in
+ * workdir: the half-built bundle folders (.bundle.new.*, .bundle.old.*,
+ * copies of patients' scans) and temporary files (report.json.tmp.*,
+ * bundle.tar.gz.tmp.*: cb_remove_tmp_leftovers()). Only for a caller that
+ * holds the work directory's lock (no other casebisect is writing there).
+ * Returns how many were removed. */
+size_t report_remove_leftovers(const char *workdir);
+
 #endif

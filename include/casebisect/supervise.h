@@ -69,6 +69,11 @@ enum sup_reason {
 	SUP_R_SLURM_CONFIG,    /* "slurm_config_error": configuration error: Slurm
 				* refuses the request (invalid partition, account,
 				* an srun option); error holds Slurm's line */
+	SUP_R_WRITE_ERROR,     /* "write_error": UNRESOLVED whatever the trial did:
+				* a file of it (a log, result.json, command.txt,
+				* env.txt, pgid) could not be written, a full disk
+				* most often; error names the file and why. The
+				* trial was ended at once. */
 	SUP_R__COUNT
 };
 
@@ -149,7 +154,7 @@ struct sup_result {
 	long long slurm_job;          /* Slurm: the job ID; -1 when none */
 	char slurm_gpus[64];          /* Slurm: SLURM_STEP_GPUS; "" when none */
 	size_t leftovers_killed;      /* processes of it that outlived the main one */
-	char error[512];              /* configuration errors, in words */
+	char error[512];              /* configuration and write errors, in words */
 };
 
 typedef void sup_done_fn(void *ctx, const struct sup_result *result);
@@ -179,7 +184,8 @@ const char *sup_exclude_node(struct sup *s, const char *node);
 
 /* Starts a trial in a free slot; done(ctx, result) runs from sup_run() when
  * it is finished (and may start further trials). Returns 0, or -1 with a
- * message in err (no free slot, cannot create the logs, stopped). A command
+ * message in err (no free slot, stopped, or a file of the trial that cannot
+ * be written: the logs, command.txt, env.txt; the message names it). A command
  * that cannot be started at all is not an error here: it finishes at once
  * with reason SUP_R_NOT_FOUND / NOT_EXECUTABLE / SPAWN_ERROR. */
 int sup_start(struct sup *s, const struct sup_trial_spec *spec, sup_done_fn *done, void *ctx,

@@ -5,6 +5,7 @@
 
 #include <stdarg.h>
 #include <stddef.h>
+#include <sys/types.h>
 
 #if defined(__GNUC__)
 #define CB_NORETURN __attribute__((noreturn))
@@ -58,6 +59,42 @@ char *cb_path_join(const char *dir, const char *name);
  * after `make install`. mode is access()'s (X_OK, R_OK). A malloc'd
  * absolute path, or NULL when there is none. */
 char *cb_find_helper(const char *sub, const char *name, int mode);
+
+/*
+ * Writing a file of the work directory. Every such file is replaced in one
+ * step, so that a kill, a crash, a power cut or a full disk leaves the old
+ * file or the new one, never half of one (a resume reads them back):
+ *
+ *  1. cb_tmp_open() creates a new file beside path, "PATH.tmp.PID.N"
+ *     (O_EXCL|O_NOFOLLOW: never an existing name, never through a planted
+ *     link; mode before the umask) and returns its descriptor, or -1.
+ *  2. The caller writes to it (cb_write_all(), or a library given the fd).
+ *  3. cb_tmp_commit() fsyncs and closes it, renames it over path and fsyncs
+ *     the folder; cb_tmp_abandon() closes and removes it instead. Either
+ *     takes the descriptor and frees *tmp.
+ *
+ * cb_write_atomic() does the three steps for data in memory. Each returns 0,
+ * or -1 with a message in err that names path (never the temporary name)
+ * and the reason: "WORKDIR/report.md: cannot write: No space left on
+ * device"; the temporary file is gone then.
+ */
+int cb_tmp_open(const char *path, mode_t mode, char **tmp, char *err, size_t errlen);
+int cb_tmp_commit(int fd, char **tmp, const char *path, char *err, size_t errlen);
+void cb_tmp_abandon(int fd, char **tmp);
+int cb_write_atomic(const char *path, const void *data, size_t len, mode_t mode, char *err,
+		    size_t errlen);
+
+/* Writes all n bytes to fd (again after EINTR and short writes). 0, or -1
+ * with errno set. */
+int cb_write_all(int fd, const void *data, size_t n);
+
+/* fsync(2) of the folder dir, so that names made in it last; a filesystem
+ * that cannot sync folders (EINVAL) counts as done. 0, or -1 with errno. */
+int cb_fsync_dir(const char *dir);
+
+/* Removes the temporary files of step 1 above that a killed casebisect
+ * left in dir (names "NAME.tmp.PID.N" whose process is gone); how many. */
+size_t cb_remove_tmp_leftovers(const char *dir);
 
 /* Formats a message into err (errlen bytes); nothing when err is NULL. */
 void cb_set_err(char *err, size_t errlen, const char *fmt, ...) CB_PRINTF(3, 4);
