@@ -1278,7 +1278,8 @@ static void schedule(struct run *r)
 /* The slots the search splits for: WORKDIR/search.json keeps the number
  * the search began with, since the split arity shapes every proposal and a
  * resumed search (or a report) must propose the same subsets to find its
- * trials in the journal, whatever GPUs this machine has now. */
+ * trials in the journal, whatever GPUs this machine has now. 0 when it
+ * cannot be written (the run failed: fail_run()). */
 static size_t search_slots(struct run *r)
 {
 	char *path = cb_path_join(r->c.workdir, "search.json"), *text = cb_read_file(path, NULL);
@@ -1650,9 +1651,7 @@ static void recover_trials(struct run *r)
 	DIR *d = opendir(trials);
 	struct dirent *e;
 	uint64_t max = 0;
-	size_t i;
-
-	size_t removed = report_remove_leftovers(r->c.workdir);
+	size_t i, removed = report_remove_leftovers(r->c.workdir);
 
 	for (i = 0; i < r->nall; i++)
 		if (r->all[i].trial > max)
@@ -2132,10 +2131,9 @@ int run_report(const char *workdir, const char *format)
 
 		engine(&r);
 		path = cb_fmt("%s/report.%s", r.c.workdir, strcmp(format, "json") ? "md" : "json");
-		text = r.report_failed ? NULL : cb_read_file(path, NULL);
 		if (r.report_failed) {
 			ret = CB_EXIT_ERROR; /* engine() said why */
-		} else if (text) {
+		} else if ((text = cb_read_file(path, NULL))) {
 			fputs(text, stdout);
 			free(text);
 			ret = CB_EXIT_OK;

@@ -903,7 +903,7 @@ static void on_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf)
 	if (t->state == T_CLOSING)
 		return;
 	if (t->log[sp->which].error && !t->write_failed)
-		log_failed(t, sp->which == CLS_STDERR);
+		log_failed(t, (int)sp->which);
 	cls_feed(t->cls, sp->which, buf->base, (size_t)nread);
 	if (t->state == T_RUNNING && t->s->o.limits.stall_s > 0)
 		uv_timer_start(&t->t_stall, on_stall, (uint64_t)(t->s->o.limits.stall_s * 1000), 0);

@@ -461,6 +461,50 @@ Test(supervise, command_not_found_is_a_configuration_error)
 	cr_assert(strstr(r.error, "/nonexistent/trainer"), "%s", r.error);
 }
 
+/* The trial directory on a full disk (a small tmpfs): with no room at all
+ * sup_start() refuses, naming command.txt; with room for the trial's
+ * small files but not its output, the trial is ended at once (not after
+ * its 30 s sleep) as UNRESOLVED, write_error, naming the file. */
+Test(supervise, a_full_disk_ends_the_trial_naming_the_file)
+{
+	struct sup_options o = quick_options();
+	const char *argv[] = { "/bin/sh", "-c", "echo out; echo err >&2; exec sleep 30", NULL };
+	struct trials run = { .n = 0 };
+	struct sup_trial_spec spec = { .number = 1, .argv = argv };
+	char err[4400], *dir, *filler, *want;
+	struct sup *s;
+	struct sup_result r;
+
+	if (mount_tmpfs("trial", "64k") < 0)
+		cr_skip_test("cannot mount a tmpfs here (%s): the full-disk test needs root",
+			     strerror(errno));
+	dir = at("trial");
+	filler = cb_path_join(dir, "filler");
+	fill_up(filler, 0);
+	s = sup_new(&o, err, sizeof(err));
+	cr_assert(s, "%s", err);
+	spec.trial_dir = dir;
+	cr_assert_eq(sup_start(s, &spec, on_done, &run, err, sizeof(err)), -1);
+	want = cb_fmt("%s/command.txt: cannot write: No space left on device", dir);
+	cr_assert_str_eq(err, want);
+	free(want);
+	sup_free(s);
+	cr_assert_eq(run.n, 0);
+
+	/* room for command.txt, env.txt and pgid (a 4 KiB page each) */
+	fill_up(filler, 3 * 4096);
+	r = run_trial(&o, argv);
+	cr_assert_eq(r.outcome, SUP_UNRESOLVED);
+	cr_assert_str_eq(sup_reason_name(r.reason), "write_error");
+	want = cb_fmt("%s/", dir);
+	cr_assert(strstr(r.error, want) && strstr(r.error, ": cannot write: No space left on device"),
+		  "%s", r.error);
+	cr_assert_lt(r.duration_s, 10, "the trial was not ended: %.1f s", r.duration_s);
+	free(want);
+	free(filler);
+	free(dir);
+}
+
 Test(supervise, flood_of_stderr_is_capped_and_memory_stays_small)
 {
 	struct sup_options o = quick_options();
