@@ -19,9 +19,9 @@
  * second casebisect on the same work directory is refused instead of
  * interleaving its trials with ours.
  *
- * run.json is replaced atomically (cb_write_atomic(): a temporary file
- * made with O_EXCL|O_NOFOLLOW, so nothing is written through a planted
- * link, fsync, rename, fsync of the directory). */
+ * run.json is replaced atomically and durably (cb_write_atomic(): a
+ * temporary file made with O_EXCL|O_NOFOLLOW, so nothing is written
+ * through a planted link, fsync, rename, fsync of the directory). */
 #include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -675,7 +675,7 @@ int jrn_write_run(const char *workdir, const char *run_json, char *err, size_t e
 	if (!text)
 		die("out of memory printing JSON");
 	line = cb_fmt("%s\n", text);
-	ret = cb_write_atomic(path, line, strlen(line), 0666, err, errlen);
+	ret = cb_write_atomic(path, line, strlen(line), CB_WRITE_DURABLE, err, errlen);
 out:
 	free(line);
 	free(text);

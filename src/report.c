@@ -1821,9 +1821,9 @@ int report_write(const struct report_input *in, char *err, size_t errlen)
 	facts_release(&f);
 	jpath = cb_path_join(in->workdir, "report.json");
 	mpath = cb_path_join(in->workdir, "report.md");
-	rc = cb_write_atomic(jpath, json, strlen(json), 0666, err, errlen);
+	rc = cb_write_atomic(jpath, json, strlen(json), CB_WRITE_DURABLE, err, errlen);
 	if (rc == 0)
-		rc = cb_write_atomic(mpath, md, strlen(md), 0666, err, errlen);
+		rc = cb_write_atomic(mpath, md, strlen(md), CB_WRITE_DURABLE, err, errlen);
 	free(jpath);
 	free(mpath);
 	free(json);
@@ -3033,7 +3033,7 @@ static int write_tarball(const char *dir, const char *workdir, char *err, size_t
 		tar_fail(&t, "cannot write");
 		goto out;
 	}
-	rc = cb_tmp_commit(fd, &tmp, final, err, errlen);
+	rc = cb_tmp_commit(fd, &tmp, final, CB_WRITE_DURABLE, err, errlen);
 	fd = -1;
 out:
 	archive_write_free(t.a);

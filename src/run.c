@@ -1291,7 +1291,8 @@ static size_t search_slots(struct run *r)
 
 		n = r->slots ? r->slots : 1;
 		line = cb_fmt("{\"slots\": %zu}\n", n);
-		if (!r->dry && cb_write_atomic(path, line, strlen(line), 0666, err, sizeof(err))) {
+		if (!r->dry &&
+		    cb_write_atomic(path, line, strlen(line), CB_WRITE_DURABLE, err, sizeof(err))) {
 			fail_run(r, "%s", err);
 			n = 0;
 		}
@@ -1437,7 +1438,7 @@ static int save_wall(struct run *r)
 		return 0;
 	path = cb_path_join(r->c.workdir, "wall.json");
 	line = cb_fmt("{\"seconds\": %.3f}\n", wall_time(r));
-	rc = cb_write_atomic(path, line, strlen(line), 0666, err, sizeof(err));
+	rc = cb_write_atomic(path, line, strlen(line), 0, err, sizeof(err));
 	if (rc)
 		fail_run(r, "%s", err);
 	free(line);
@@ -1596,7 +1597,7 @@ static int save_environment(struct run *r)
 {
 	char *path = cb_path_join(r->c.workdir, "environment.json");
 	char *text = json_finish(json_gpu_info(&r->gpu), true), err[1200];
-	int rc = cb_write_atomic(path, text, strlen(text), 0666, err, sizeof(err));
+	int rc = cb_write_atomic(path, text, strlen(text), CB_WRITE_DURABLE, err, sizeof(err));
 
 	if (rc)
 		fail_run(r, "%s", err);
@@ -1731,8 +1732,8 @@ static void env_cmd(struct run *r)
 	if (envcmd_run(r->c.env_cmd, ENV_CMD_TIMEOUT_S, &r->env_cmd_output, ENV_CMD_MAX, &status,
 		       err, sizeof(err)))
 		r->env_cmd_output = cb_fmt("(--env-cmd could not run: %s)\n", err);
-	else if (cb_write_atomic(path, r->env_cmd_output, strlen(r->env_cmd_output), 0666, err,
-				 sizeof(err)))
+	else if (cb_write_atomic(path, r->env_cmd_output, strlen(r->env_cmd_output),
+				 CB_WRITE_DURABLE, err, sizeof(err)))
 		fail_run(r, "%s", err);
 	free(path);
 }

@@ -978,7 +978,8 @@ static int write_result_json(const struct trial *t, char *err, size_t errlen)
 {
 	char *path = cb_path_join(t->dir, "result.json"), *text = sup_result_json(&t->result, true);
 	char *line = cb_fmt("%s\n", text);
-	int rc = cb_write_atomic(path, line, strlen(line), 0666, err, errlen);
+	/* Durable: resume reads a finished trial's signature from it. */
+	int rc = cb_write_atomic(path, line, strlen(line), CB_WRITE_DURABLE, err, errlen);
 
 	free(line);
 	free(text);
@@ -1151,7 +1152,7 @@ static int write_lines(const char *dir, const char *name, const char *const *v, 
 		text[len + k] = '\n';
 		len += k + 1;
 	}
-	rc = cb_write_atomic(path, text, len, 0666, err, errlen);
+	rc = cb_write_atomic(path, text, len, 0, err, errlen);
 	free(text);
 	free(path);
 	return rc;
@@ -1181,7 +1182,7 @@ static int write_pgid_file(const struct trial *t, char *err, size_t errlen)
 	char *path = cb_path_join(t->dir, "pgid");
 	char *text = cb_fmt("%d %llu %d %llu\n", (int)t->pid, start_time(t->pid), (int)getpid(),
 			    (unsigned long long)t->number);
-	int rc = cb_write_atomic(path, text, strlen(text), 0666, err, errlen);
+	int rc = cb_write_atomic(path, text, strlen(text), 0, err, errlen);
 
 	free(text);
 	free(path);

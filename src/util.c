@@ -272,9 +272,10 @@ static int sync_parent(const char *path)
 	return rc;
 }
 
-int cb_tmp_commit(int fd, char **tmp, const char *path, char *err, size_t errlen)
+int cb_tmp_commit(int fd, char **tmp, const char *path, enum cb_write_flags flags, char *err,
+		  size_t errlen)
 {
-	if (fsync(fd) < 0) {
+	if ((flags & CB_WRITE_DURABLE) && fsync(fd) < 0) {
 		cb_set_err(err, errlen, "%s: cannot write: %s", path, strerror(errno));
 		cb_tmp_abandon(fd, tmp);
 		return -1;
@@ -286,18 +287,18 @@ int cb_tmp_commit(int fd, char **tmp, const char *path, char *err, size_t errlen
 	}
 	free(*tmp);
 	*tmp = NULL;
-	if (sync_parent(path) < 0) {
+	if ((flags & CB_WRITE_DURABLE) && sync_parent(path) < 0) {
 		cb_set_err(err, errlen, "%s: cannot sync its folder: %s", path, strerror(errno));
 		return -1;
 	}
 	return 0;
 }
 
-int cb_write_atomic(const char *path, const void *data, size_t len, mode_t mode, char *err,
-		    size_t errlen)
+int cb_write_atomic(const char *path, const void *data, size_t len, enum cb_write_flags flags,
+		    char *err, size_t errlen)
 {
 	char *tmp;
-	int fd = cb_tmp_open(path, mode, &tmp, err, errlen);
+	int fd = cb_tmp_open(path, 0666, &tmp, err, errlen);
 
 	if (fd < 0)
 		return -1;
@@ -306,7 +307,7 @@ int cb_write_atomic(const char *path, const void *data, size_t len, mode_t mode,
 		cb_tmp_abandon(fd, &tmp);
 		return -1;
 	}
-	return cb_tmp_commit(fd, &tmp, path, err, errlen);
+	return cb_tmp_commit(fd, &tmp, path, flags, err, errlen);
 }
 
 /* Is name "NAME.tmp.PID.N" (cb_tmp_open()'s)? Its PID into *pid. */

@@ -49,11 +49,11 @@ Test(util, write_atomic_on_a_full_disk_keeps_the_old_file)
 	path = cb_path_join(mnt, "result.json");
 	filler = cb_path_join(mnt, "filler");
 	big = xcalloc(1, 64 * 1024);
-	cr_assert_eq(cb_write_atomic(path, "old\n", 4, 0666, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(cb_write_atomic(path, "old\n", 4, CB_WRITE_DURABLE, err, sizeof(err)), 0, "%s", err);
 	fill_up(filler, 0);
 
 	memset(big, 'x', 64 * 1024 - 1);
-	cr_assert_eq(cb_write_atomic(path, big, strlen(big), 0666, err, sizeof(err)), -1);
+	cr_assert_eq(cb_write_atomic(path, big, strlen(big), CB_WRITE_DURABLE, err, sizeof(err)), -1);
 	want = cb_fmt("%s: cannot write: No space left on device", path);
 	cr_assert_str_eq(err, want);
 	text = cb_read_file(path, NULL);
@@ -64,7 +64,7 @@ Test(util, write_atomic_on_a_full_disk_keeps_the_old_file)
 	free(names);
 
 	cr_assert_eq(unlink(filler), 0);
-	cr_assert_eq(cb_write_atomic(path, big, strlen(big), 0666, err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(cb_write_atomic(path, big, strlen(big), CB_WRITE_DURABLE, err, sizeof(err)), 0, "%s", err);
 	text = cb_read_file(path, NULL);
 	cr_assert_str_eq(text, big);
 	free(text);

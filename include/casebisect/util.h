@@ -62,27 +62,41 @@ char *cb_find_helper(const char *sub, const char *name, int mode);
 
 /*
  * Writing a file of the work directory. Every such file is replaced in one
- * step, so that a kill, a crash, a power cut or a full disk leaves the old
- * file or the new one, never half of one (a resume reads them back):
+ * step, so that a kill, a crash or a full disk leaves the old file or the
+ * new one, never half of one (a resume reads them back):
  *
  *  1. cb_tmp_open() creates a new file beside path, "PATH.tmp.PID.N"
  *     (O_EXCL|O_NOFOLLOW: never an existing name, never through a planted
  *     link; mode before the umask) and returns its descriptor, or -1.
  *  2. The caller writes to it (cb_write_all(), or a library given the fd).
- *  3. cb_tmp_commit() fsyncs and closes it, renames it over path and fsyncs
- *     the folder; cb_tmp_abandon() closes and removes it instead. Either
- *     takes the descriptor and frees *tmp.
+ *  3. cb_tmp_commit() closes it and renames it over path; with
+ *     CB_WRITE_DURABLE it fsyncs the file before and the folder after, so
+ *     that the new file also outlives a power cut. cb_tmp_abandon() closes
+ *     and removes it instead. Either takes the descriptor and frees *tmp.
  *
- * cb_write_atomic() does the three steps for data in memory. Each returns 0,
- * or -1 with a message in err that names path (never the temporary name)
- * and the reason: "WORKDIR/report.md: cannot write: No space left on
- * device"; the temporary file is gone then.
+ * cb_write_atomic() does the three steps for data in memory (mode 0666).
+ * Each returns 0, or -1 with a message in err that names path (never the
+ * temporary name) and the reason: "WORKDIR/report.md: cannot write: No
+ * space left on device"; the temporary file is gone then.
+ *
+ * Design note: durable or not. The two fsyncs cost about a millisecond on
+ * an idle disk and tens on a busy one, per file. What resume needs after a
+ * power cut (run.json, search.json, a finished trial's result.json, the
+ * report) is durable; the files written for every trial that resume does
+ * not need after a reboot (command.txt, env.txt, pgid: no process outlives
+ * a reboot; wall.json: a clock) are only atomic, which a crash or kill of
+ * casebisect cannot break either, since the page cache outlives it.
  */
+enum cb_write_flags {
+	CB_WRITE_DURABLE = 1 << 0,
+};
+
 int cb_tmp_open(const char *path, mode_t mode, char **tmp, char *err, size_t errlen);
-int cb_tmp_commit(int fd, char **tmp, const char *path, char *err, size_t errlen);
+int cb_tmp_commit(int fd, char **tmp, const char *path, enum cb_write_flags flags, char *err,
+		  size_t errlen);
 void cb_tmp_abandon(int fd, char **tmp);
-int cb_write_atomic(const char *path, const void *data, size_t len, mode_t mode, char *err,
-		    size_t errlen);
+int cb_write_atomic(const char *path, const void *data, size_t len, enum cb_write_flags flags,
+		    char *err, size_t errlen);
 
 /* Writes all n bytes to fd (again after EINTR and short writes). 0, or -1
  * with errno set. */
