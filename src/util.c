@@ -1,4 +1,4 @@
-/* util: allocation wrappers and die(); see include/casebisect/util.h. */
+/* util: allocation wrappers, die(), writing files atomically; see include/casebisect/util.h. */
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>

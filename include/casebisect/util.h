@@ -1,5 +1,6 @@
-/* util: allocation that never returns NULL, and the fatal-error exit every
- * module shares. Out of memory is not a condition casebisect recovers from. */
+/* util: allocation that never returns NULL, the fatal-error exit every
+ * module shares, and the one way files of the work directory are written.
+ * Out of memory is not a condition casebisect recovers from. */
 #ifndef CASEBISECT_UTIL_H
 #define CASEBISECT_UTIL_H
 
