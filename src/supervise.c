@@ -1072,6 +1072,27 @@ static void finish(struct trial *t)
 
 /* ---- starting ---- */
 
+/* One list for the trials and the report (sup_trial_env()), so that what
+ * repro.sh sets is what the trials got. */
+#define TRIAL_ENV "TORCH_USE_CUDA_DSA=1", "PYTHONUNBUFFERED=1", "PYTHONFAULTHANDLER=1", \
+		  "nnUNet_compile=f"
+static const char *const trial_env[] = { TRIAL_ENV, "CUDA_LAUNCH_BLOCKING=1", NULL };
+static const char *const trial_env_no_blocking[] = { TRIAL_ENV, NULL };
+
+const char *const *sup_trial_env(bool no_blocking)
+{
+	return no_blocking ? trial_env_no_blocking : trial_env;
+}
+
+static size_t count_strings(const char *const *v)
+{
+	size_t n = 0;
+
+	while (v && v[n])
+		n++;
+	return n;
+}
+
 /* "K=V" entries: the caller's environment, then ours, then the extras; a
  * later entry replaces an earlier one of the same name. */
 struct env_list {
@@ -1186,7 +1207,8 @@ int sup_start(struct sup *s, const struct sup_trial_spec *spec, sup_done_fn *don
 	uv_stdio_container_t stdio[3];
 	struct env_list env = { 0 };
 	char dev[64], path[4200], **srun = NULL;
-	const char *ours[16];
+	const char *const *base = sup_trial_env(s->o.no_blocking);
+	const char **ours;
 	size_t nours = 0, slot, i;
 	struct trial *t;
 	int rc;
@@ -1233,26 +1255,27 @@ int sup_start(struct sup *s, const struct sup_trial_spec *spec, sup_done_fn *don
 	t->cls = cls_new();
 	cls_set_line_hook(t->cls, on_line, t);
 
-	/* the environment, in order of precedence (later wins) */
+	/* the environment, in order of precedence (later wins). No entry may
+	 * be dropped: the view's nnUNet_* come last, and without them the
+	 * trainer would use the user's real folders. */
 	for (i = 0; environ[i]; i++)
 		env_set(&env, environ[i]);
-	ours[nours++] = "TORCH_USE_CUDA_DSA=1";
-	ours[nours++] = "PYTHONUNBUFFERED=1";
-	ours[nours++] = "PYTHONFAULTHANDLER=1";
-	ours[nours++] = "nnUNet_compile=f";
-	if (!s->o.no_blocking)
-		ours[nours++] = "CUDA_LAUNCH_BLOCKING=1";
-	else
+	if (s->o.no_blocking)
 		env_unset(&env, "CUDA_LAUNCH_BLOCKING");
+	ours = xcalloc(count_strings(base) + 3 + count_strings(s->o.env) +
+			       count_strings(spec->env),
+		       sizeof(*ours));
+	for (i = 0; base[i]; i++)
+		ours[nours++] = base[i];
 	ours[nours++] = t->trial_marker;
 	ours[nours++] = t->sup_marker;
 	if (t->gpu >= 0) {
 		snprintf(dev, sizeof(dev), "CUDA_VISIBLE_DEVICES=%d", t->gpu);
 		ours[nours++] = dev;
 	}
-	for (i = 0; s->o.env && s->o.env[i] && nours < CB_ARRAY_SIZE(ours); i++)
+	for (i = 0; s->o.env && s->o.env[i]; i++)
 		ours[nours++] = s->o.env[i];
-	for (i = 0; spec->env && spec->env[i] && nours < CB_ARRAY_SIZE(ours); i++)
+	for (i = 0; spec->env && spec->env[i]; i++)
 		ours[nours++] = spec->env[i];
 	for (i = 0; i < nours; i++)
 		env_set(&env, ours[i]);
@@ -1270,6 +1293,7 @@ int sup_start(struct sup *s, const struct sup_trial_spec *spec, sup_done_fn *don
 			 (unsigned long long)spec->number);
 	}
 	write_trial_files(t, srun ? (const char *const *)srun : spec->argv, ours, nours);
+	free(ours);
 
 	init_handles(s, t);
 	memset(&po, 0, sizeof(po));

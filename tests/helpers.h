@@ -74,6 +74,11 @@ void put(const char *rel, const char *data);
  * caller frees the path. */
 char *mkcases_in(const char *name, int cases, const char *const *bad);
 
+/* The value of NAME in FILE, a `faketrain --env-dump` (one VAR=value a
+ * line); NULL when it is not there. The caller frees it; an unreadable file
+ * fails the test. */
+char *dump_value(const char *file, const char *name);
+
 /* The JSON file at path, parsed (the caller deletes it); fails the test when
  * it cannot be read or parsed. */
 struct cJSON *read_json(const char *path);

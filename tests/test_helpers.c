@@ -516,6 +516,25 @@ char *mkcases_in(const char *name, int cases, const char *const *bad)
 	return dir;
 }
 
+char *dump_value(const char *file, const char *name)
+{
+	char *text = cb_read_file(file, NULL), *p, *end, *v;
+	size_t len = strlen(name);
+
+	cr_assert(text, "cannot read %s", file);
+	for (p = text; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
+		if (!strncmp(p, name, len) && p[len] == '=') {
+			end = strchr(p, '\n');
+			v = xstrdup(p + len + 1);
+			if (end)
+				v[end - p - len - 1] = '\0';
+			free(text);
+			return v;
+		}
+	free(text);
+	return NULL;
+}
+
 cJSON *read_json(const char *path)
 {
 	char *text = cb_read_file(path, NULL);

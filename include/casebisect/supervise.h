@@ -19,7 +19,9 @@
  *     CUDA_LAUNCH_BLOCKING=1 (unless no_blocking), TORCH_USE_CUDA_DSA=1,
  *     PYTHONUNBUFFERED=1, PYTHONFAULTHANDLER=1, nnUNet_compile=f,
  *     CASEBISECT_TRIAL=<n>, CASEBISECT_SUPERVISOR=<our pid>, the slot's
- *     CUDA_VISIBLE_DEVICES, then the extra "K=V" entries (which override).
+ *     CUDA_VISIBLE_DEVICES, then the extra "K=V" entries of the options
+ *     (--env), then the trial's own (its view's nnUNet_* folders); a later
+ *     entry of the same name wins, and none is dropped, however many.
  *  2. stdout and stderr go through pipes into the classifier and into
  *     stdout.log and stderr.log in the trial directory: the first log_head
  *     bytes as they come, then only the last log_tail bytes (kept in
@@ -41,6 +43,13 @@
  *  5. A trial is finished when its process has exited, both pipes are at
  *     EOF and no process of it remains; then its callback runs.
  */
+
+/* The variables of step 1 that casebisect gives every trial, in the order
+ * it sets them: TORCH_USE_CUDA_DSA=1, PYTHONUNBUFFERED=1,
+ * PYTHONFAULTHANDLER=1, nnUNet_compile=f, and last CUDA_LAUNCH_BLOCKING=1
+ * unless no_blocking. A NULL-terminated array of static strings. The report
+ * (report.md, repro.sh) lists the trials' variables from this same list. */
+const char *const *sup_trial_env(bool no_blocking);
 
 enum sup_outcome { SUP_PASS = 0, SUP_FAIL, SUP_UNRESOLVED };
 
