@@ -721,3 +721,89 @@ Test(run, flaky_confirms_the_remainder_and_resume_keeps_it)
 	free(toy);
 	free(ds);
 }
+
+/* A duration beyond the maximum (30 days), a pattern that does not
+ * compile: refused as usage errors before the work directory exists (the
+ * "fix it and resume" hint of a failed run could not work for them). */
+Test(run, bad_durations_and_patterns_are_refused_before_anything_is_made)
+{
+	static const char *const opts[][3] = {
+		{ "--timeout", "1e23", "--timeout '1e23': at most 2592000 seconds (30 days)" },
+		{ "--stall", "1e23", "--stall '1e23': at most" },
+		{ "--pass-after", "1e23", "--pass-after '1e23': at most" },
+		{ "--settle", "2592000.5", "--settle '2592000.5': at most" },
+		{ "--grace", "1e308", "--grace '1e308': at most" },
+		{ "--timeout", "abc", "--timeout 'abc': expected seconds" },
+		{ "--deadline", "1e23h", "--deadline '1e23h': at most 30 days from now" },
+		{ "--deadline", "721h", "--deadline '721h': at most 30 days" },
+		{ "--pass-pattern", "(", "--pass-pattern '('" },
+		{ "--batch-pattern", "(", "--batch-pattern '('" },
+		{ "--batch-pattern", "no group", "it needs one group" },
+	};
+	struct run r;
+	char *ds = mkcases_in("ds", 4, NULL), *wd = cb_fmt("%s/wd", tmpdir);
+	char *toy = src_file("harness/toytrain"), *before = tree_snapshot(tmpdir), *after;
+	size_t i;
+
+	for (i = 0; i < CB_ARRAY_SIZE(opts); i++) {
+		run(&r, "run", "--workdir", wd, opts[i][0], opts[i][1], ds, "--", toy,
+		    "--cases-file", "{cases_file}");
+		assert_usage_error(&r);
+		cr_assert(strstr(r.err, opts[i][2]), "no \"%s\" in:\n%s", opts[i][2], r.err);
+		cr_assert(strstr(r.err, "casebisect help run"), "%s", r.err);
+		run_release(&r);
+		after = tree_snapshot(tmpdir);
+		cr_assert_str_eq(after, before, "%s %s: something was made", opts[i][0], opts[i][1]);
+		free(after);
+	}
+	/* resume's --deadline too, before it looks at WORKDIR */
+	run(&r, "resume", "--deadline", "1e23h", wd);
+	assert_usage_error(&r);
+	cr_assert(strstr(r.err, "--deadline '1e23h': at most 30 days"), "%s", r.err);
+	run_release(&r);
+	/* the maximum itself is taken: this run gets as far as the dataset */
+	run(&r, "run", "--workdir", wd, "--timeout", "2592000", "--deadline", "720h", "--stall",
+	    "2592000", "no-such-dataset", "--", toy, "--cases-file", "{cases_file}");
+	cr_assert_eq(r.code, 1, "exit %d\n%s", r.code, r.err);
+	cr_assert(strstr(r.err, "no-such-dataset"), "%s", r.err);
+	run_release(&r);
+	free(before);
+	free(toy);
+	free(wd);
+	free(ds);
+}
+
+/* A CASEBISECT_BATCH line that is not UTF-8 (a trainer printing raw bytes
+ * of a file name): the suspects reach journal.jsonl and report.json as
+ * valid UTF-8 (U+FFFD for each bad byte), so strict JSON readers read them. */
+Test(run, a_batch_line_that_is_not_utf8_stays_valid_json)
+{
+	struct run r;
+	char *ds = mkcases_in("ds", 4, NULL), *wd = cb_fmt("%s/wd", tmpdir);
+	char *list = cb_fmt("%s/cases.txt", ds), *fake = src_file("harness/faketrain");
+	char *log = corpus_file("030-pytorch-unet-375-nll-loss2d-asserts.txt");
+	char *journal = cb_fmt("%s/journal.jsonl", wd), *report = cb_fmt("%s/report.json", wd);
+	char *text, *batch = write_file(tmpdir, "batch.txt",
+					 "CASEBISECT_BATCH case_\xff\xfe case_001\n");
+
+	/* The bytes come from the trainer, not its command line (run.json must
+	 * keep the command's bytes as they are). */
+	run(&r, "run", "--workdir", wd, "--gpus", "none", "--settle", "0.2", "--grace", "1", list,
+	    "--", fake, "--stdout-log", batch, "--log", log, "--exit", "1", "{cases_file}");
+	cr_assert_eq(r.code, 4, "exit %d\n%s\n%s", r.code, r.out, r.err);
+	assert_strict_json(journal, false);
+	assert_strict_json(report, true);
+	text = cb_read_file(journal, NULL);
+	cr_assert(strstr(text, "\"suspects\":[\"case_\xef\xbf\xbd\xef\xbf\xbd\",\"case_001\"]"),
+		  "%s", text);
+	free(text);
+	run_release(&r);
+	free(batch);
+	free(report);
+	free(journal);
+	free(log);
+	free(fake);
+	free(list);
+	free(wd);
+	free(ds);
+}
