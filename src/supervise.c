@@ -823,18 +823,17 @@ static void on_line(void *ctx, enum cls_stream stream, const char *line, size_t 
 			if (!regexec(&s->batch_re, text, 2, g, 0) && g[1].rm_so >= 0) {
 				size_t n = (size_t)(g[1].rm_eo - g[1].rm_so);
 
-				if (n >= sizeof(t->last_batch))
-					n = sizeof(t->last_batch) - 1;
-				memcpy(t->last_batch, text + g[1].rm_so, n);
-				t->last_batch[n] = '\0';
+				/* Valid UTF-8, as the evidence is: the suspects go
+				 * into journal.jsonl and trial --json as they are. */
+				cb_utf8_copy(t->last_batch, sizeof(t->last_batch), text + g[1].rm_so, n);
 			}
 		} else if ((m = marker_in(line, len, "CASEBISECT_BATCH"))) {
 			size_t off = (size_t)(m - line) + 16, n;
 
 			while (off < len && (line[off] == ' ' || line[off] == '\t'))
 				off++;
-			n = len - off < sizeof(t->last_batch) - 1 ? len - off : sizeof(t->last_batch) - 1;
-			memcpy(t->last_batch, line + off, n);
+			cb_utf8_copy(t->last_batch, sizeof(t->last_batch), line + off, len - off);
+			n = strlen(t->last_batch);
 			while (n && (t->last_batch[n - 1] == ' ' || t->last_batch[n - 1] == '\t'))
 				n--;
 			t->last_batch[n] = '\0';
@@ -941,7 +940,7 @@ char *sup_result_json(const struct sup_result *r, bool pretty)
 	list = cJSON_AddArrayToObject(o, "suspects");
 	cb_strlcpy(buf, r->suspects, sizeof(buf));
 	for (tok = strtok_r(buf, " \t", &save); tok; tok = strtok_r(NULL, " \t", &save))
-		cJSON_AddItemToArray(list, cJSON_CreateString(tok));
+		cJSON_AddItemToArray(list, json_string(tok));
 	json_add_str(o, "stdout_log", r->stdout_log);
 	json_add_str(o, "stderr_log", r->stderr_log);
 	json_add_num(o, "slot", r->slot, true);
@@ -1359,11 +1358,54 @@ static void on_signal(uv_signal_t *h, int signum)
 	sup_stop(s, s->signals_seen > 1 && signum == SIGINT);
 }
 
+/* Compiles pass_pattern into *pass and batch_pattern into *batch; a NULL
+ * pattern is not compiled. 0, or -1 with err naming the option, nothing
+ * left compiled. */
+static int compile_patterns(const char *pass_pattern, regex_t *pass, const char *batch_pattern,
+			    regex_t *batch, char *err, size_t errlen)
+{
+	char msg[256] = "it needs one group, (...), around the case names";
+	int rc;
+
+	if (pass_pattern && (rc = regcomp(pass, pass_pattern, REG_EXTENDED | REG_NOSUB))) {
+		regerror(rc, pass, msg, sizeof(msg));
+		snprintf(err, errlen, "--pass-pattern '%s': %s", pass_pattern, msg);
+		return -1;
+	}
+	if (batch_pattern) {
+		rc = regcomp(batch, batch_pattern, REG_EXTENDED);
+		if (rc || batch->re_nsub < 1) {
+			if (rc)
+				regerror(rc, batch, msg, sizeof(msg));
+			else
+				regfree(batch);
+			snprintf(err, errlen, "--batch-pattern '%s': %s", batch_pattern, msg);
+			if (pass_pattern)
+				regfree(pass);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int sup_check_patterns(const char *pass_pattern, const char *batch_pattern, char *err,
+		       size_t errlen)
+{
+	regex_t pass, batch;
+
+	if (compile_patterns(pass_pattern, &pass, batch_pattern, &batch, err, errlen))
+		return -1;
+	if (pass_pattern)
+		regfree(&pass);
+	if (batch_pattern)
+		regfree(&batch);
+	return 0;
+}
+
 struct sup *sup_new(const struct sup_options *opts, char *err, size_t errlen)
 {
 	struct sup *s = xcalloc(1, sizeof(*s));
 	size_t i, per_gpu = opts->per_gpu ? opts->per_gpu : 1, cap;
-	int rc;
 
 	s->o = *opts;
 	if (s->o.limits.grace_s <= 0)
@@ -1378,38 +1420,15 @@ struct sup *sup_new(const struct sup_options *opts, char *err, size_t errlen)
 	}
 	s->exclude = xstrdup(opts->slurm_exclude ? opts->slurm_exclude : "");
 	snprintf(s->uid, sizeof(s->uid), "%u", (unsigned)getuid());
-	if (opts->pass_pattern) {
-		if ((rc = regcomp(&s->pass_re, opts->pass_pattern, REG_EXTENDED | REG_NOSUB))) {
-			char msg[256];
-
-			regerror(rc, &s->pass_re, msg, sizeof(msg));
-			snprintf(err, errlen, "--pass-pattern '%s': %s", opts->pass_pattern, msg);
-			slurm_words_free(s->slurm_words);
-			free(s->exclude);
-			free(s);
-			return NULL;
-		}
-		s->has_pass_re = true;
+	if (compile_patterns(opts->pass_pattern, &s->pass_re, opts->batch_pattern, &s->batch_re,
+			     err, errlen)) {
+		slurm_words_free(s->slurm_words);
+		free(s->exclude);
+		free(s);
+		return NULL;
 	}
-	if (opts->batch_pattern) {
-		if ((rc = regcomp(&s->batch_re, opts->batch_pattern, REG_EXTENDED)) ||
-		    s->batch_re.re_nsub < 1) {
-			char msg[256] = "it needs one group, (...), around the case names";
-
-			if (rc)
-				regerror(rc, &s->batch_re, msg, sizeof(msg));
-			else
-				regfree(&s->batch_re);
-			snprintf(err, errlen, "--batch-pattern '%s': %s", opts->batch_pattern, msg);
-			if (s->has_pass_re)
-				regfree(&s->pass_re);
-			slurm_words_free(s->slurm_words);
-			free(s->exclude);
-			free(s);
-			return NULL;
-		}
-		s->has_batch_re = true;
-	}
+	s->has_pass_re = opts->pass_pattern != NULL;
+	s->has_batch_re = opts->batch_pattern != NULL;
 	cap = opts->ngpus ? opts->ngpus * per_gpu : 1;
 	s->nslots = opts->jobs ? opts->jobs : cap;
 	if (opts->ngpus && s->nslots > cap)

@@ -83,6 +83,11 @@ char *dump_value(const char *file, const char *name);
  * it cannot be read or parsed. */
 struct cJSON *read_json(const char *path);
 
+/* Fails the test unless the file at path is valid UTF-8 and each of its
+ * lines (or, with whole, the whole file) is JSON to a strict reader
+ * (python3's json). */
+void assert_strict_json(const char *path, bool whole);
+
 /* The culprits of WORKDIR/report.json, space separated, in order (the
  * caller frees it); its verdict into verdict when that is not NULL. */
 char *report_culprits(const char *workdir, char *verdict, size_t vsize);

@@ -547,6 +547,26 @@ cJSON *read_json(const char *path)
 	return o;
 }
 
+void assert_strict_json(const char *path, bool whole)
+{
+	size_t len, i = 0, n;
+	char *text = cb_read_file(path, &len), cmd[8192];
+
+	cr_assert(text, "cannot read %s", path);
+	while (i < len) {
+		n = cb_utf8_seq_len((const unsigned char *)text + i, len - i);
+		cr_assert(n, "%s: byte %zu (0x%02x) is not UTF-8:\n%s", path, i,
+			  (unsigned char)text[i], text);
+		i += n;
+	}
+	free(text);
+	snprintf(cmd, sizeof(cmd),
+		 "/usr/bin/python3 -c 'import json,sys; t=open(sys.argv[1],encoding=\"utf-8\").read(); "
+		 "[json.loads(l) for l in ([t] if sys.argv[2]==\"1\" else t.split(\"\\n\")) if l.strip()]' "
+		 "'%s' %d", path, whole);
+	cr_assert(system(cmd) == 0, "%s is not strict JSON", path);
+}
+
 char *report_culprits(const char *workdir, char *verdict, size_t vsize)
 {
 	char *path = cb_fmt("%s/report.json", workdir), *out = xstrdup("");

@@ -391,3 +391,64 @@ Test(trial, every_env_reaches_the_trainer_and_the_view_wins_on_nnunet)
 	free(dataset);
 	free(fake);
 }
+
+/* Durations beyond 30 days and patterns that do not compile are usage
+ * errors, and no trial directory is made for them; the maximum itself
+ * holds its timers for real (a trial of 0.3 s ends by its exit). */
+Test(trial, bad_durations_and_patterns_make_nothing)
+{
+	static const char *const opts[][3] = {
+		{ "--timeout", "1e23", "--timeout '1e23': at most 2592000 seconds (30 days)" },
+		{ "--stall", "1e23", "--stall '1e23': at most" },
+		{ "--pass-after", "1e23", "--pass-after '1e23': at most" },
+		{ "--settle", "1e23", "--settle '1e23': at most" },
+		{ "--grace", "1e23", "--grace '1e23': at most" },
+		{ "--pass-pattern", "(", "--pass-pattern '('" },
+		{ "--batch-pattern", "no group", "it needs one group" },
+	};
+	char *fake = src_file("harness/faketrain"), *wd = cb_fmt("%s/wd", tmpdir);
+	struct run r;
+	size_t i;
+
+	for (i = 0; i < CB_ARRAY_SIZE(opts); i++) {
+		run(&r, "trial", "--workdir", wd, opts[i][0], opts[i][1], "--", fake, "--exit", "0");
+		assert_usage_error(&r);
+		cr_assert(strstr(r.err, opts[i][2]), "no \"%s\" in:\n%s", opts[i][2], r.err);
+		cr_assert(access(wd, F_OK) != 0, "%s %s: %s was made", opts[i][0], opts[i][1], wd);
+		run_release(&r);
+	}
+	run(&r, "trial", "--workdir", wd, "--timeout", "2592000", "--stall", "2592000",
+	    "--pass-after", "2592000", "--", fake, "--sleep", "300", "--exit", "0");
+	cr_assert_eq(r.code, 0, "exit %d\n%s", r.code, r.err);
+	cr_assert(starts_with(r.out, "trial 1: PASS (exit_0)"), "%s", r.out);
+	run_release(&r);
+	free(wd);
+	free(fake);
+}
+
+/* A CASEBISECT_BATCH line with bytes that are not UTF-8: --json stays
+ * valid UTF-8 (U+FFFD for each), which strict JSON readers need. */
+Test(trial, json_suspects_stay_valid_utf8)
+{
+	char *fake = src_file("harness/faketrain"), *out;
+	char *log = corpus_file("030-pytorch-unet-375-nll-loss2d-asserts.txt");
+	struct run r;
+	cJSON *o, *sus;
+
+	run(&r, "trial", "--json", "--workdir", tmpdir, "--settle", "0.2", "--grace", "1", "--",
+	    fake, "--batch", "case_\xff\xfe case_001", "--log", log, "--exit", "1");
+	cr_assert_eq(r.code, 0, "exit %d; stderr:\n%s", r.code, r.err);
+	out = write_file(tmpdir, "trial.json", r.out);
+	assert_strict_json(out, true);
+	o = cJSON_Parse(r.out);
+	sus = cJSON_GetObjectItem(o, "suspects");
+	cr_assert(cJSON_IsArray(sus) && cJSON_GetArraySize(sus) == 2, "%s", r.out);
+	cr_assert_str_eq(cJSON_GetStringValue(cJSON_GetArrayItem(sus, 0)),
+			 "case_\xef\xbf\xbd\xef\xbf\xbd");
+	cr_assert_str_eq(cJSON_GetStringValue(cJSON_GetArrayItem(sus, 1)), "case_001");
+	cJSON_Delete(o);
+	run_release(&r);
+	free(out);
+	free(log);
+	free(fake);
+}

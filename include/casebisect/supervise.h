@@ -165,6 +165,12 @@ typedef void sup_done_fn(void *ctx, const struct sup_result *result);
 
 struct sup;
 
+/* Would sup_new() take these patterns (either may be NULL)? 0, or -1 with
+ * err naming the option ("--pass-pattern '(': ..."): commands check them
+ * before they create anything. */
+int sup_check_patterns(const char *pass_pattern, const char *batch_pattern, char *err,
+		       size_t errlen);
+
 /* A new supervisor (it owns a libuv loop, and makes casebisect a child
  * subreaper). Returns NULL with a message in err when the options are bad
  * (a pattern that does not compile). Free with sup_free(). */
