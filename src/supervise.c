@@ -677,6 +677,18 @@ static void on_timeout(uv_timer_t *h)
 	begin_end(t);
 }
 
+/* A limit in seconds as libuv's milliseconds. The options are checked at
+ * parse time (at most 30 days), but run.json can be edited by hand before a
+ * resume: 1e23 s would overflow the conversion and fire at once. */
+static uint64_t timer_ms(double s)
+{
+	const double most = 86400.0 * 365;
+
+	if (!(s > 0))
+		return 0;
+	return (uint64_t)((s < most ? s : most) * 1000);
+}
+
 static void on_stall(uv_timer_t *h)
 {
 	struct trial *t = h->data;
@@ -711,10 +723,10 @@ static void start_job_timers(struct trial *t)
 	struct sup *s = t->s;
 
 	if (s->o.limits.stall_s > 0)
-		uv_timer_start(&t->t_stall, on_stall, (uint64_t)(s->o.limits.stall_s * 1000), 0);
+		uv_timer_start(&t->t_stall, on_stall, timer_ms(s->o.limits.stall_s), 0);
 	if (s->o.limits.pass_after_s > 0)
 		uv_timer_start(&t->t_pass_after, on_pass_after,
-			       (uint64_t)(s->o.limits.pass_after_s * 1000), 0);
+			       timer_ms(s->o.limits.pass_after_s), 0);
 }
 
 /* --launcher slurm: the wrapper's line (where the job runs) and Slurm's
@@ -886,7 +898,7 @@ static void on_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf)
 		return;
 	cls_feed(t->cls, sp->which, buf->base, (size_t)nread);
 	if (t->state == T_RUNNING && t->s->o.limits.stall_s > 0)
-		uv_timer_start(&t->t_stall, on_stall, (uint64_t)(t->s->o.limits.stall_s * 1000), 0);
+		uv_timer_start(&t->t_stall, on_stall, timer_ms(t->s->o.limits.stall_s), 0);
 	if (t->state == T_RUNNING && t->suspects_frozen) {
 		struct cls_signature sig;
 
@@ -897,7 +909,7 @@ static void on_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf)
 			uv_timer_stop(&t->t_stall);
 			uv_timer_stop(&t->t_pass_after);
 			uv_timer_start(&t->t_settle, on_settle,
-				       (uint64_t)(t->s->o.limits.settle_s * 1000), 0);
+				       timer_ms(t->s->o.limits.settle_s), 0);
 		}
 	}
 	if (t->state == T_SETTLING && t->exited && pipes_done(t))
@@ -1340,7 +1352,7 @@ int sup_start(struct sup *s, const struct sup_trial_spec *spec, sup_done_fn *don
 	uv_read_start((uv_stream_t *)&t->out.pipe, on_alloc, on_read);
 	uv_read_start((uv_stream_t *)&t->err.pipe, on_alloc, on_read);
 	if (s->o.limits.timeout_s > 0)
-		uv_timer_start(&t->t_timeout, on_timeout, (uint64_t)(s->o.limits.timeout_s * 1000), 0);
+		uv_timer_start(&t->t_timeout, on_timeout, timer_ms(s->o.limits.timeout_s), 0);
 	if (s->o.launcher != SUP_LAUNCH_SLURM)
 		start_job_timers(t); /* Slurm: once the job runs (slurm_line()) */
 	return 0;
