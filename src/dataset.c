@@ -607,6 +607,73 @@ static int cmp_long(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+/* A label (its place in "labels") by name or by plain value, for finding
+ * repeats by sorting: dataset.json can hold 200,000 labels. */
+struct label_key {
+	const char *name;
+	long v;
+	size_t i;
+};
+
+static int cmp_label_name(const void *a, const void *b)
+{
+	const struct label_key *x = a, *y = b;
+	int c = strcmp(x->name, y->name);
+
+	return c ? c : (x->i > y->i) - (x->i < y->i);
+}
+
+static int cmp_label_value(const void *a, const void *b)
+{
+	const struct label_key *x = a, *y = b;
+
+	if (x->v != y->v)
+		return (x->v > y->v) - (x->v < y->v);
+	return (x->i > y->i) - (x->i < y->i);
+}
+
+/*
+ * For each of the n labels in items: twin[i], the first label before it with
+ * the same name, and first_value[i], the first label before it with the same
+ * plain value (a single integer, "ignore" left out); n (no such label) when
+ * none. The checks then report the same repeat a pairwise scan would.
+ */
+static void label_repeats(const cJSON *const *items, size_t n, size_t *twin, size_t *first_value)
+{
+	struct label_key *k = xmalloc((n ? n : 1) * sizeof(*k));
+	size_t i, m = 0, first = 0;
+
+	for (i = 0; i < n; i++) {
+		k[i].name = items[i]->string;
+		k[i].i = i;
+		twin[i] = first_value[i] = n;
+	}
+	qsort(k, n, sizeof(*k), cmp_label_name);
+	for (i = 0; i < n; i++) {
+		if (i && strcmp(k[i].name, k[i - 1].name) == 0)
+			twin[k[i].i] = k[first].i;
+		else
+			first = i;
+	}
+	for (i = 0; i < n; i++) {
+		long v;
+
+		if (strcmp(items[i]->string, "ignore") != 0 && !cJSON_IsArray(items[i]) &&
+		    json_int(items[i], &v)) {
+			k[m].v = v;
+			k[m++].i = i;
+		}
+	}
+	qsort(k, m, sizeof(*k), cmp_label_value);
+	for (i = 0; i < m; i++) {
+		if (i && k[i].v == k[i - 1].v)
+			first_value[k[i].i] = k[first].i;
+		else
+			first = i;
+	}
+	free(k);
+}
+
 /*
  * nnU-Net's rules for "labels" (nnunet.md section 1): name -> integer, or
  * a list of integers for a region; "background" is 0; "ignore" is a single
@@ -616,9 +683,9 @@ static int cmp_long(const void *a, const void *b)
 static int check_labels(struct ld *l, const cJSON *doc, const char *path)
 {
 	const cJSON *labels = cJSON_GetObjectItemCaseSensitive(doc, "labels");
-	const cJSON *it, *prev, *m, *bg = NULL, *ign = NULL;
+	const cJSON *it, *m, *bg = NULL, *ign = NULL, **items = NULL;
 	long *vals = NULL, v, max = LONG_MIN;
-	size_t nvals = 0, cap = 0, i;
+	size_t nvals = 0, cap = 0, i, n = 0, at, *twin = NULL, *first_value = NULL;
 	bool regions = false;
 	int ret = -1;
 
@@ -627,13 +694,20 @@ static int check_labels(struct ld *l, const cJSON *doc, const char *path)
 			   "\"tumor\": 1, ...})", path);
 		goto out;
 	}
-	for (it = labels->child; it; it = it->next) {
-		for (prev = labels->child; prev != it; prev = prev->next) {
-			if (strcmp(prev->string, it->string) == 0) {
-				ret = fail(l, "%s: \"labels\": \"%s\" appears twice (JSON keeps only the "
-					   "last one; remove one)", path, it->string);
-				goto out;
-			}
+	for (it = labels->child; it; it = it->next)
+		n++;
+	items = xmalloc((n ? n : 1) * sizeof(*items));
+	twin = xmalloc((n ? n : 1) * sizeof(*twin));
+	first_value = xmalloc((n ? n : 1) * sizeof(*first_value));
+	for (it = labels->child, i = 0; it; it = it->next)
+		items[i++] = it;
+	label_repeats(items, n, twin, first_value);
+	for (at = 0; at < n; at++) {
+		it = items[at];
+		if (twin[at] < n) {
+			ret = fail(l, "%s: \"labels\": \"%s\" appears twice (JSON keeps only the "
+				   "last one; remove one)", path, it->string);
+			goto out;
 		}
 		if (strcmp(it->string, "background") == 0)
 			bg = it;
@@ -678,15 +752,11 @@ static int check_labels(struct ld *l, const cJSON *doc, const char *path)
 		}
 		if (it == ign)
 			continue;
-		for (prev = labels->child; prev != it; prev = prev->next) {
-			long pv;
-
-			if (prev != ign && !cJSON_IsArray(prev) && json_int(prev, &pv) && pv == v) {
-				ret = fail(l, "%s: \"labels\": value %ld of \"%s\" repeats label \"%s\" "
-					   "(give each label its own value)", path, v, it->string,
-					   prev->string);
-				goto out;
-			}
+		if (first_value[at] < n) {
+			ret = fail(l, "%s: \"labels\": value %ld of \"%s\" repeats label \"%s\" "
+				   "(give each label its own value)", path, v, it->string,
+				   items[first_value[at]]->string);
+			goto out;
 		}
 		if (nvals == cap) {
 			cap = cap ? cap * 2 : 16;
@@ -732,6 +802,9 @@ static int check_labels(struct ld *l, const cJSON *doc, const char *path)
 	ret = 0;
 out:
 	free(vals);
+	free(items);
+	free(twin);
+	free(first_value);
 	return ret;
 }
 

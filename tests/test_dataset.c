@@ -762,6 +762,59 @@ Test(dataset, labels_repeated_value_and_bad_type)
 	free(dir);
 }
 
+/* The first repeat in "labels" order is the one named, as a pairwise scan
+ * would: a name before a value, the earliest label holding the value, lists
+ * and "ignore" left out. */
+Test(dataset, labels_repeats_name_the_first_pair)
+{
+	char *dir = raw("ds", 2, NULL);
+
+	put("ds/dataset.json", "{\"channel_names\": {\"0\": \"CT\"}, \"labels\": {\"background\": 0, "
+			       "\"a\": 1, \"b\": 2, \"c\": 2, \"d\": 1}, \"numTraining\": 2, "
+			       "\"file_ending\": \".nii.gz\"}");
+	refused("ds", NULL, NULL, "value 2 of \"c\" repeats label \"b\"", NULL);
+	put("ds/dataset.json", "{\"channel_names\": {\"0\": \"CT\"}, \"labels\": {\"background\": 0, "
+			       "\"a\": 1, \"a\": 1}, \"numTraining\": 2, \"file_ending\": \".nii.gz\"}");
+	refused("ds", NULL, NULL, "\"labels\": \"a\" appears twice (JSON keeps only the last one",
+		NULL);
+	put("ds/dataset.json", "{\"channel_names\": {\"0\": \"CT\"}, \"labels\": {\"background\": 0, "
+			       "\"a\": 1, \"r\": [1, 2], \"b\": 2, \"ignore\": 3, \"e\": 1}, "
+			       "\"regions_class_order\": [1, 2], \"numTraining\": 2, "
+			       "\"file_ending\": \".nii.gz\"}");
+	refused("ds", NULL, NULL, "value 1 of \"e\" repeats label \"a\"", NULL);
+	free(dir);
+}
+
+/* 20,000 labels load (in a blink: the repeat checks sort, see
+ * bench/bench_dataset.c), and a repeat at the end is still found. */
+Test(dataset, many_labels)
+{
+	static const char head[] = "{\"channel_names\": {\"0\": \"CT\"}, \"numTraining\": 2, "
+				   "\"file_ending\": \".nii.gz\", \"labels\": {\"background\": 0";
+	char *dir = raw("ds", 2, NULL), *text = NULL, item[64];
+	size_t len = 0, n = 20000, i;
+	struct dataset ds;
+
+	append(&text, &len, head, sizeof(head) - 1);
+	for (i = 1; i < n; i++) {
+		int k = snprintf(item, sizeof(item), ", \"l%zu\": %zu", i, i);
+
+		append(&text, &len, item, (size_t)k);
+	}
+	append(&text, &len, "}}", 2);
+	put("ds/dataset.json", text);
+	load_ok(&ds, dir, NULL);
+	cr_assert_eq(ds.nwarnings, 0);
+	ds_release(&ds);
+	text[len - 2] = '\0';
+	len -= 2;
+	append(&text, &len, ", \"last\": 5}}", strlen(", \"last\": 5}}"));
+	put("ds/dataset.json", text);
+	refused("ds", NULL, NULL, "value 5 of \"last\" repeats label \"l5\"", NULL);
+	free(text);
+	free(dir);
+}
+
 Test(dataset, region_labels_need_regions_class_order)
 {
 	char *dir = raw("ds", 2, NULL);
