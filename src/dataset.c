@@ -64,25 +64,49 @@ struct names {
 
 /* ---- strings, messages, warnings ---- */
 
-/* Copies s into dst (size > 0) with control bytes as \xNN, so that a
- * message stays one line whatever a file or case is called. */
+/* Copies s into dst (size > 0) with control bytes and bytes that are not
+ * UTF-8 as \xNN, so that a message stays one line whatever a file or case
+ * is called, and a terminal shows the name the user has to rename. */
 static void escape_into(char *dst, size_t size, const char *s)
 {
-	size_t o = 0;
+	const unsigned char *p = (const unsigned char *)s;
+	size_t o = 0, left = strlen(s);
 
-	for (; *s && o + 1 < size; s++) {
-		unsigned char c = (unsigned char)*s;
+	while (left && o + 1 < size) {
+		size_t len = cb_utf8_seq_len(p, left);
 
-		if (c < 0x20 || c == 0x7f) {
+		if (!len || *p < 0x20 || *p == 0x7f) {
 			if (o + 4 >= size)
 				break;
-			snprintf(dst + o, 5, "\\x%02x", c);
+			snprintf(dst + o, 5, "\\x%02x", *p);
 			o += 4;
+			len = 1;
 		} else {
-			dst[o++] = (char)c;
+			if (o + len >= size)
+				break;
+			memcpy(dst + o, p, len);
+			o += len;
 		}
+		p += len;
+		left -= len;
 	}
 	dst[o] = '\0';
+}
+
+static bool utf8_valid(const char *s)
+{
+	const unsigned char *p = (const unsigned char *)s;
+	size_t left = strlen(s);
+
+	while (left) {
+		size_t len = cb_utf8_seq_len(p, left);
+
+		if (!len)
+			return false;
+		p += len;
+		left -= len;
+	}
+	return true;
 }
 
 /* Puts the message in l->err and returns -1. */
@@ -219,6 +243,9 @@ static const char *id_problem(const char *id)
 		if (*p < 0x20 || *p == 0x7f)
 			return "holds a control character (newline, tab, ...)";
 	}
+	if (!utf8_valid(id))
+		return "is not valid UTF-8 (shown with \\xNN for the bad bytes; casebisect's "
+		       "journal and reports are UTF-8 JSON)";
 	return NULL;
 }
 
@@ -1860,6 +1887,27 @@ out:
 	return ret;
 }
 
+/* Why a path that is not UTF-8 is refused, after the name shown with \xNN. */
+static const char not_utf8[] =
+	"not valid UTF-8 (the bytes shown as \\xNN); rename the file or folder that holds "
+	"them: the work directory's journal and reports are UTF-8 JSON, and a run would "
+	"stop midway";
+
+/* Every case file's path is UTF-8 (IDs are checked by id_problem()), so
+ * that cases, audit and run refuse the same datasets before anything is
+ * made. */
+static int check_utf8_paths(struct ld *l)
+{
+	struct dataset *ds = l->ds;
+	size_t i, j;
+
+	for (i = 0; i < ds->ncases; i++)
+		for (j = 0; j < ds->cases[i].nfiles; j++)
+			if (!utf8_valid(ds->cases[i].files[j]))
+				return fail(l, "%s: %s", shown(ds, ds->cases[i].files[j]), not_utf8);
+	return 0;
+}
+
 int ds_load(struct dataset *ds, const char *path, const struct ds_options *o, char *err,
 	    size_t errlen)
 {
@@ -1900,6 +1948,10 @@ int ds_load(struct dataset *ds, const char *path, const struct ds_options *o, ch
 	ds->root = xstrdup(real);
 	free(real);
 	l.src_name = ds->root;
+	if (!utf8_valid(ds->root)) {
+		fail(&l, "%s: %s", ds->root, not_utf8);
+		goto out;
+	}
 	if (stat(ds->root, &st) != 0) {
 		fail(&l, "%s: %s", path, strerror(errno));
 		goto out;
@@ -1952,6 +2004,9 @@ int ds_load(struct dataset *ds, const char *path, const struct ds_options *o, ch
 		ret = -1;
 		break;
 	}
+	if (ret)
+		goto out;
+	ret = check_utf8_paths(&l);
 	if (ret)
 		goto out;
 	ret = digest(&l);

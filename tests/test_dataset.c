@@ -970,6 +970,68 @@ Test(dataset, unsafe_case_ids_from_lists_and_file_names)
 	free(dir);
 }
 
+/* `casebisect cases`, as refused(), and no raw byte that is not UTF-8 on
+ * stderr (a terminal would show '?'). */
+static void refused_utf8(const char *path, const char *need1, const char *need2)
+{
+	struct run r;
+	const char *p;
+
+	refused(path, NULL, NULL, need1, need2);
+	cases_run(&r, path, NULL, NULL, NULL);
+	for (p = r.err; *p; p++)
+		cr_assert((unsigned char)*p < 0x80, "a raw byte 0x%02x in:\n%s", (unsigned char)*p,
+			  r.err);
+	run_release(&r);
+}
+
+/* A name that is not UTF-8 would break a run midway (its journal and
+ * reports are UTF-8 JSON): every command that loads the dataset refuses it
+ * first, showing the bytes as \xNN, and makes nothing. */
+Test(dataset, file_names_not_utf8_are_refused_naming_the_file)
+{
+	char *dir = raw("ds", 1, NULL), *toy = src_file("harness/toytrain");
+	char *wd = at("wd"), *names = at("names");
+	struct run r;
+
+	mkdir_at("names");
+	copy_at("ds/labelsTr/case_000.nii.gz", "names/ok.nii.gz");
+	copy_at("ds/labelsTr/case_000.nii.gz", "names/bad\xff.nii.gz");
+	refused_utf8("names", "names/bad\\xff.nii.gz: case ID \"bad\\xff\" is not valid UTF-8",
+		     "rename the file");
+	run(&r, "run", "--workdir", wd, "--gpus", "none", names, "--", toy, "--cases-file",
+	    "{cases_file}");
+	cr_assert_eq(r.code, 1, "exit %d\n%s", r.code, r.err);
+	cr_assert(strstr(r.err, "bad\\xff.nii.gz") && strstr(r.err, "rename the file"), "%s", r.err);
+	cr_assert(access(wd, F_OK) != 0, "a work directory was created");
+	run_release(&r);
+	run(&r, "audit", names);
+	cr_assert_neq(r.code, 0);
+	cr_assert(strstr(r.err, "bad\\xff.nii.gz"), "%s", r.err);
+	run_release(&r);
+
+	copy_at("ds/imagesTr/case_000_0000.nii.gz", "ds/imagesTr/ca\xe9se_0000.nii.gz");
+	copy_at("ds/labelsTr/case_000.nii.gz", "ds/labelsTr/ca\xe9se.nii.gz");
+	refused_utf8("ds", "imagesTr/ca\\xe9se_0000.nii.gz: case ID \"ca\\xe9se\" is not valid UTF-8",
+		     "rename");
+
+	/* a good ID whose image is not: the file is named */
+	copy_at("ds/imagesTr/case_000_0000.nii.gz", "im\xfe.nii.gz");
+	put("datalist.json", "{\"training\": [{\"image\": \"im\xfe.nii.gz\", "
+			     "\"label\": \"ds/labelsTr/case_000.nii.gz\"}]}");
+	refused_utf8("datalist.json", "/im\\xfe.nii.gz: not valid UTF-8",
+		     "rename the file or folder that holds them");
+
+	/* the dataset's own folder */
+	mkdir_at("d\xc3");
+	put("d\xc3/list.txt", "case_000\n");
+	refused_utf8("d\xc3/list.txt", "/d\\xc3/list.txt: not valid UTF-8", "rename");
+	free(names);
+	free(wd);
+	free(toy);
+	free(dir);
+}
+
 Test(dataset, files_that_do_not_exist)
 {
 	char *dir = raw("ds", 2, NULL);

@@ -81,8 +81,11 @@ struct dataset {
  * labels with background 0 and the ignore label the highest, every case with
  * its label and all its channels, no duplicate IDs, at least one case, IDs
  * that cannot escape a directory (no '/', no "..", no leading '-', no control
- * characters), every file present and readable, symlink loops and unreadable
- * folders. Nothing is created. On error *ds holds nothing to release.
+ * characters, valid UTF-8), every file name valid UTF-8 (the work
+ * directory's JSON is UTF-8, so such a name would break a run midway; the
+ * message shows the bytes as \xNN and says to rename the file), every file
+ * present and readable, symlink loops and unreadable folders. Nothing is
+ * created. On error *ds holds nothing to release.
  */
 int ds_load(struct dataset *ds, const char *path, const struct ds_options *o, char *err,
 	    size_t errlen);
