@@ -329,6 +329,22 @@ static uint64_t fnv_u64(uint64_t h, uint64_t v)
 	return fnv(h, b, sizeof(b));
 }
 
+/* Records a JSON file the load read for its content, with the hash of its
+ * bytes: it goes into the digest, and into run.json to name what changed. */
+static void add_content(struct ld *l, const char *path, uint64_t h)
+{
+	struct dataset *ds = l->ds;
+	const char *name = shown(ds, path), *slash;
+	struct ds_content *c;
+
+	if (name == path && (slash = strrchr(path, '/')))
+		name = slash + 1; /* the datalist or case list itself */
+	ds->contents = xrealloc(ds->contents, (ds->ncontents + 1) * sizeof(*ds->contents));
+	c = &ds->contents[ds->ncontents++];
+	c->name = xstrdup(name);
+	snprintf(c->digest, sizeof(c->digest), "%016llx", (unsigned long long)h);
+}
+
 /*
  * Checks one file of the last case: present, a regular file (or a folder),
  * readable; folds its size and mtime into the case's hash and appends path
@@ -532,7 +548,9 @@ static long find_nul_escape(const char *text)
 
 /*
  * Reads and parses the JSON file at path into *out. missing completes the
- * message when it does not exist ("NAME: not found; <missing>").
+ * message when it does not exist ("NAME: not found; <missing>"). Every JSON
+ * file a load reads says what the cases mean, so its bytes go into the
+ * digest (add_content).
  */
 static int read_json(struct ld *l, const char *path, const char *missing, cJSON **out)
 {
@@ -588,11 +606,13 @@ static int read_json(struct ld *l, const char *path, const char *missing, cJSON 
 		return fail(l, "%s:%zu:%zu: a string holds \\u0000 (a NUL character), which no case "
 			    "ID or file name can hold; remove it", path, line, col);
 	}
-	free(text);
 	if (!cJSON_IsObject(j)) {
+		free(text);
 		cJSON_Delete(j);
 		return fail(l, "%s: the top level is not a JSON object ({...})", path);
 	}
+	add_content(l, path, fnv(FNV_OFFSET, text, len));
+	free(text);
 	*out = j;
 	return 0;
 }
@@ -1880,6 +1900,10 @@ static int digest(struct ld *l)
 		h = fnv(h, v[i].id, strlen(v[i].id) + 1);
 		h = fnv_u64(h, l->fh[v[i].i]);
 	}
+	for (i = 0; i < ds->ncontents; i++) {
+		h = fnv(h, ds->contents[i].name, strlen(ds->contents[i].name) + 1);
+		h = fnv(h, ds->contents[i].digest, strlen(ds->contents[i].digest));
+	}
 	snprintf(ds->digest, sizeof(ds->digest), "%016llx", (unsigned long long)h);
 	ret = 0;
 out:
@@ -2040,6 +2064,9 @@ void ds_release(struct dataset *ds)
 		free(ds->cases[i].id);
 	}
 	free(ds->cases);
+	for (i = 0; i < ds->ncontents; i++)
+		free(ds->contents[i].name);
+	free(ds->contents);
 	for (i = 0; i < ds->nwarnings; i++)
 		free(ds->warnings[i]);
 	free(ds->warnings);

@@ -582,6 +582,70 @@ Test(dataset, digest_is_stable_order_free_and_sees_a_changed_file)
 	free(dir);
 }
 
+/* What changes the meaning of a trial without touching a case file (a label
+ * added to dataset.json, a plans edit, a datalist edit) changes the digest,
+ * and the dataset names the file; rewriting the same bytes does not. */
+Test(dataset, digest_covers_dataset_json_plans_and_datalist)
+{
+	char *dir = raw("ds", 2, NULL), *dj = at("ds/dataset.json"), *text;
+	char *pdir, *dl = at("datalist.json");
+	struct dataset a, b;
+
+	load_ok(&a, dir, NULL);
+	cr_assert_eq(a.ncontents, 1);
+	cr_assert_str_eq(a.contents[0].name, "dataset.json");
+	text = cb_read_file(dj, NULL);
+	cr_assert(text);
+	put("ds/dataset.json", text);
+	load_ok(&b, dir, NULL);
+	cr_assert_str_eq(a.digest, b.digest, "the same bytes rewritten keep the digest");
+	ds_release(&b);
+	put("ds/dataset.json", "{\"channel_names\": {\"0\": \"CT\"}, \"labels\": {\"background\": 0, "
+			       "\"c1\": 1, \"c2\": 2, \"c3\": 3}, \"numTraining\": 2, "
+			       "\"file_ending\": \".nii.gz\"}");
+	load_ok(&b, dir, NULL);
+	cr_assert_str_neq(a.digest, b.digest, "a label added to dataset.json must change the digest");
+	cr_assert_str_neq(a.contents[0].digest, b.contents[0].digest);
+	ds_release(&a);
+	ds_release(&b);
+	free(text);
+
+	pdir = pre(2, false);
+	load_ok(&a, pdir, NULL);
+	cr_assert_eq(a.ncontents, 2);
+	cr_assert_str_eq(a.contents[0].name, "nnUNetPlans.json");
+	cr_assert_str_eq(a.contents[1].name, "dataset.json");
+	put("Dataset501_Liver/dataset_fingerprint.json", "{\"spacings\": [[1, 1, 1]]}\n");
+	load_ok(&b, pdir, NULL);
+	cr_assert_str_eq(a.digest, b.digest, "nnUNetv2_train does not train from the fingerprint");
+	ds_release(&b);
+	text = cb_fmt("%.*s, \"note\": \"edited\"}\n",
+		      (int)(strrchr(nnunet_plans_json, '}') - nnunet_plans_json), nnunet_plans_json);
+	put("Dataset501_Liver/nnUNetPlans.json", text);
+	load_ok(&b, pdir, NULL);
+	cr_assert_str_neq(a.digest, b.digest, "a plans edit must change the digest");
+	ds_release(&a);
+	ds_release(&b);
+	free(text);
+
+	put("datalist.json", "{\"training\": [{\"image\": \"ds/imagesTr/case_000_0000.nii.gz\", "
+			     "\"label\": \"ds/labelsTr/case_000.nii.gz\"}]}");
+	load_ok(&a, dl, NULL);
+	cr_assert_eq(a.ncontents, 1);
+	cr_assert_str_eq(a.contents[0].name, "datalist.json");
+	put("datalist.json", "{\"labels\": {\"0\": \"background\", \"1\": \"liver\"}, "
+			     "\"training\": [{\"image\": \"ds/imagesTr/case_000_0000.nii.gz\", "
+			     "\"label\": \"ds/labelsTr/case_000.nii.gz\"}]}");
+	load_ok(&b, dl, NULL);
+	cr_assert_str_neq(a.digest, b.digest, "a datalist edit must change the digest");
+	ds_release(&a);
+	ds_release(&b);
+	free(dl);
+	free(pdir);
+	free(dj);
+	free(dir);
+}
+
 /* ---- `casebisect cases` ---- */
 
 Test(dataset, cases_json_shape)

@@ -48,12 +48,22 @@ struct ds_case {
 			    * (list: the last file of a case with two or more) */
 };
 
+/* A JSON file the load read for its content (dataset.json, a plans JSON, a
+ * datalist) and the hash of its bytes: run.json keeps them, so
+ * that a resume refused for a changed dataset names the file. */
+struct ds_content {
+	char *name;        /* relative to the dataset folder, or the file name */
+	char digest[17];
+};
+
 struct dataset {
 	enum ds_format format;
 	char *root;           /* absolute: the dataset folder, or the list/datalist file */
 	char *dataset_json;   /* absolute path of its dataset.json, or NULL */
 	char *labels_json;    /* dataset.json's "labels" object as compact JSON, or NULL */
-	char digest[17];      /* hash of sorted IDs and each file's size and mtime */
+	char digest[17];      /* see "The digest" below */
+	struct ds_content *contents; /* the files whose bytes the digest covers */
+	size_t ncontents;
 	struct ds_case *cases; /* as listed (list file, datalist, "dataset" key), or
 				* sorted by ID (cases found in folders) */
 	size_t ncases;
@@ -71,6 +81,28 @@ struct dataset {
 	char *file_ending;    /* ".nii.gz" */
 	size_t nchannels;     /* from channel_names / modality */
 };
+
+/*
+ * The digest: 16 hex digits that change when a trial could mean something
+ * else, so that resume refuses a changed dataset. It hashes
+ *  - the sorted case IDs;
+ *  - each case file's size and mtime (seconds and nanoseconds), in the
+ *    case's file order;
+ *  - the bytes of every file read for its content (struct ds_content):
+ *    dataset.json (nnunet-raw, nnunet-pre), the plans JSON (nnunet-pre),
+ *    the datalist (msd). Any edit counts, even one that only reformats
+ *    the JSON or reorders the datalist.
+ * It does not cover:
+ *  - the bytes of case files: an edit that keeps a file's size and mtime
+ *    (a copy with touch -r, a clock set back) goes unseen; reading every
+ *    image would cost minutes on a large dataset;
+ *  - the bytes of a case list (list): its IDs are hashed sorted, so
+ *    reordering the lines keeps the digest; its file columns only through
+ *    the files' sizes and mtimes;
+ *  - dataset_fingerprint.json (nnUNetv2_train copies it to its output but
+ *    does not train from it), files no case names (a label without an
+ *    image, ignored), the trainer and its environment.
+ */
 
 /*
  * Reads and checks the dataset at path. Returns 0, or -1 with one message in
