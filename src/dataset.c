@@ -654,25 +654,33 @@ static int cmp_long(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
-/* A label (its place in "labels") by name or by plain value, for finding
- * repeats by sorting: dataset.json can hold 200,000 labels. */
-struct label_key {
-	const char *name;
+/* A name (a case ID, a label's name) and its place, sorted by name, then
+ * place: repeats are found by sorting, since a dataset can hold 100,000 cases
+ * and dataset.json 200,000 labels. */
+struct id_at {
+	const char *id;
+	size_t i;
+};
+
+static int cmp_id_at(const void *a, const void *b)
+{
+	const struct id_at *x = a, *y = b;
+	int c = strcmp(x->id, y->id);
+
+	if (c)
+		return c;
+	return (x->i > y->i) - (x->i < y->i);
+}
+
+/* A label's plain value and its place in "labels", sorted the same way. */
+struct value_at {
 	long v;
 	size_t i;
 };
 
-static int cmp_label_name(const void *a, const void *b)
+static int cmp_value_at(const void *a, const void *b)
 {
-	const struct label_key *x = a, *y = b;
-	int c = strcmp(x->name, y->name);
-
-	return c ? c : (x->i > y->i) - (x->i < y->i);
-}
-
-static int cmp_label_value(const void *a, const void *b)
-{
-	const struct label_key *x = a, *y = b;
+	const struct value_at *x = a, *y = b;
 
 	if (x->v != y->v)
 		return (x->v > y->v) - (x->v < y->v);
@@ -687,17 +695,18 @@ static int cmp_label_value(const void *a, const void *b)
  */
 static void label_repeats(const cJSON *const *items, size_t n, size_t *twin, size_t *first_value)
 {
-	struct label_key *k = xmalloc((n ? n : 1) * sizeof(*k));
+	struct id_at *k = xmalloc((n ? n : 1) * sizeof(*k));
+	struct value_at *vk = xmalloc((n ? n : 1) * sizeof(*vk));
 	size_t i, m = 0, first = 0;
 
 	for (i = 0; i < n; i++) {
-		k[i].name = items[i]->string;
+		k[i].id = items[i]->string;
 		k[i].i = i;
 		twin[i] = first_value[i] = n;
 	}
-	qsort(k, n, sizeof(*k), cmp_label_name);
+	qsort(k, n, sizeof(*k), cmp_id_at);
 	for (i = 0; i < n; i++) {
-		if (i && strcmp(k[i].name, k[i - 1].name) == 0)
+		if (i && strcmp(k[i].id, k[i - 1].id) == 0)
 			twin[k[i].i] = k[first].i;
 		else
 			first = i;
@@ -707,18 +716,19 @@ static void label_repeats(const cJSON *const *items, size_t n, size_t *twin, siz
 
 		if (strcmp(items[i]->string, "ignore") != 0 && !cJSON_IsArray(items[i]) &&
 		    json_int(items[i], &v)) {
-			k[m].v = v;
-			k[m++].i = i;
+			vk[m].v = v;
+			vk[m++].i = i;
 		}
 	}
-	qsort(k, m, sizeof(*k), cmp_label_value);
+	qsort(vk, m, sizeof(*vk), cmp_value_at);
 	for (i = 0; i < m; i++) {
-		if (i && k[i].v == k[i - 1].v)
-			first_value[k[i].i] = k[first].i;
+		if (i && vk[i].v == vk[i - 1].v)
+			first_value[vk[i].i] = vk[first].i;
 		else
 			first = i;
 	}
 	free(k);
+	free(vk);
 }
 
 /*
@@ -1834,21 +1844,6 @@ static int detect(struct ld *l, const struct stat *st, const struct names *top,
 	}
 	*f = DS_LIST;
 	return 0;
-}
-
-struct id_at {
-	const char *id;
-	size_t i;
-};
-
-static int cmp_id_at(const void *a, const void *b)
-{
-	const struct id_at *x = a, *y = b;
-	int c = strcmp(x->id, y->id);
-
-	if (c)
-		return c;
-	return (x->i > y->i) - (x->i < y->i);
 }
 
 /* Finds duplicate IDs and hashes the sorted IDs with their files' hashes. */
