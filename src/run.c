@@ -292,6 +292,16 @@ static char *config_json(const struct run_config *c, const struct dataset *ds)
 	json_add_str(d, "configuration", c->dso.configuration ? c->dso.configuration : "");
 	json_add_str(d, "plans", c->dso.plans ? c->dso.plans : "");
 	json_add_str(d, "digest", ds->digest);
+	/* The digests of the files read for their content: a resume refused for a
+	 * changed dataset then also says which of them changed. */
+	{
+		cJSON *cd = json_object();
+		size_t i;
+
+		for (i = 0; i < ds->ncontents; i++)
+			json_add_str(cd, ds->contents[i].name, ds->contents[i].digest);
+		cJSON_AddItemToObject(d, "content_digests", cd);
+	}
 	cJSON_AddItemToObject(o, "dataset", d);
 	cJSON_AddItemToObject(o, "command", string_array(c->command));
 	cJSON_AddItemToObject(o, "env", string_array(c->env));

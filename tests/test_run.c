@@ -436,6 +436,36 @@ Test(run, bad_work_directories_and_commands_are_refused)
 	free(ds);
 }
 
+/* A label added to dataset.json changes what the trainer learns, though no
+ * case file changed: resume refuses it and names dataset.json. */
+Test(run, resume_refuses_an_edited_dataset_json)
+{
+	static const char *const bad[] = { "case_001=7", NULL };
+	char *ds = mkcases_in("ds", 4, bad), *wd = cb_fmt("%s/wd", tmpdir);
+	char *toy = src_file("harness/toytrain"), *dj = cb_fmt("%s/dataset.json", ds);
+	struct run r;
+	FILE *f;
+
+	run(&r, "run", "--workdir", wd, "--gpus", "none", ds, "--", toy, "--cases-file",
+	    "{cases_file}", "--files-file", "{files_file}");
+	cr_assert_eq(r.code, 0, "%s", r.err);
+	run_release(&r);
+	f = fopen(dj, "w");
+	cr_assert(f);
+	fputs("{\"channel_names\": {\"0\": \"CT\"}, \"labels\": {\"background\": 0, \"c1\": 1, "
+	      "\"c2\": 2, \"liver\": 3}, \"numTraining\": 4, \"file_ending\": \".nii.gz\"}\n", f);
+	cr_assert(fclose(f) == 0);
+	run(&r, "resume", wd);
+	cr_assert_eq(r.code, 1, "exit %d\n%s", r.code, r.err);
+	cr_assert(strstr(r.err, "dataset changed"), "%s", r.err);
+	cr_assert(strstr(r.err, "dataset.json"), "the message names the file:\n%s", r.err);
+	run_release(&r);
+	free(dj);
+	free(toy);
+	free(wd);
+	free(ds);
+}
+
 /* A device whose trials crash for no reason of the data fails its health
  * probe and leaves the rotation; the search goes on on the healthy one.
  * (The fake CUDA runtime: two devices, the probe of device 1 fails.) */
