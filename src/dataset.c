@@ -93,22 +93,6 @@ static void escape_into(char *dst, size_t size, const char *s)
 	dst[o] = '\0';
 }
 
-static bool utf8_valid(const char *s)
-{
-	const unsigned char *p = (const unsigned char *)s;
-	size_t left = strlen(s);
-
-	while (left) {
-		size_t len = cb_utf8_seq_len(p, left);
-
-		if (!len)
-			return false;
-		p += len;
-		left -= len;
-	}
-	return true;
-}
-
 /* Puts the message in l->err and returns -1. */
 static int fail(struct ld *l, const char *f, ...) CB_PRINTF(2, 3);
 static int fail(struct ld *l, const char *f, ...)
@@ -243,7 +227,7 @@ static const char *id_problem(const char *id)
 		if (*p < 0x20 || *p == 0x7f)
 			return "holds a control character (newline, tab, ...)";
 	}
-	if (!utf8_valid(id))
+	if (!cb_utf8_valid(id))
 		return "is not valid UTF-8 (shown with \\xNN for the bad bytes; casebisect's "
 		       "journal and reports are UTF-8 JSON)";
 	return NULL;
@@ -1922,7 +1906,7 @@ static int check_utf8_paths(struct ld *l)
 
 	for (i = 0; i < ds->ncases; i++)
 		for (j = 0; j < ds->cases[i].nfiles; j++)
-			if (!utf8_valid(ds->cases[i].files[j]))
+			if (!cb_utf8_valid(ds->cases[i].files[j]))
 				return fail(l, "%s: %s", shown(ds, ds->cases[i].files[j]), not_utf8);
 	return 0;
 }
@@ -1967,7 +1951,7 @@ int ds_load(struct dataset *ds, const char *path, const struct ds_options *o, ch
 	ds->root = xstrdup(real);
 	free(real);
 	l.src_name = ds->root;
-	if (!utf8_valid(ds->root)) {
+	if (!cb_utf8_valid(ds->root)) {
 		fail(&l, "%s: %s", ds->root, not_utf8);
 		goto out;
 	}
