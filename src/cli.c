@@ -337,6 +337,16 @@ void cli_print_help(const struct cli_command *cmd, FILE *f)
 	}
 }
 
+const struct cli_option *cli_find_option(const struct cli_command *cmd, int id)
+{
+	size_t i;
+
+	for (i = 0; i < cmd->n_options; i++)
+		if (cmd->options[i].id == id)
+			return &cmd->options[i];
+	return NULL;
+}
+
 int cli_parse_seconds(const char *v, double *out)
 {
 	char *end;
@@ -374,12 +384,27 @@ int cli_parse_bytes(const char *v, size_t *out)
 	return 0;
 }
 
+int cli_parse_duration(const struct cli_command *cmd, const char *name, const char *value,
+		       double *out)
+{
+	double d;
+
+	if (cli_parse_seconds(value, &d))
+		return cli_usage_error(cmd, "--%s '%s': expected seconds, e.g. 600 or 0.5", name,
+				       value);
+	if (d > CLI_SECONDS_MAX)
+		return cli_usage_error(cmd, "--%s '%s': at most %d seconds (%d days)", name, value,
+				       CLI_SECONDS_MAX, CLI_SECONDS_MAX / 86400);
+	*out = d;
+	return 0;
+}
+
 /* "8h", "90m", "45s", "3600": seconds from now; "07:30": the next 07:30. */
-int cli_parse_deadline(const char *v, double *out)
+int cli_parse_deadline(const struct cli_command *cmd, const char *v, double *out)
 {
 	int h, m;
 	char tail;
-	double secs;
+	double secs = -1, unit = 1;
 	size_t len = strlen(v);
 
 	if (sscanf(v, "%d:%d%c", &h, &m, &tail) == 2 && h >= 0 && h < 24 && m >= 0 && m < 60) {
@@ -398,20 +423,25 @@ int cli_parse_deadline(const char *v, double *out)
 	}
 	if (len > 1 && (v[len - 1] == 'h' || v[len - 1] == 'm' || v[len - 1] == 's')) {
 		char num[64];
-		double unit = v[len - 1] == 'h' ? 3600 : v[len - 1] == 'm' ? 60 : 1;
 
-		if (len >= sizeof(num))
-			return -1;
-		memcpy(num, v, len - 1);
-		num[len - 1] = '\0';
-		if (cli_parse_seconds(num, &secs))
-			return -1;
-		*out = (double)time(NULL) + secs * unit;
-		return 0;
+		unit = v[len - 1] == 'h' ? 3600 : v[len - 1] == 'm' ? 60 : 1;
+		if (len < sizeof(num)) {
+			memcpy(num, v, len - 1);
+			num[len - 1] = '\0';
+			if (cli_parse_seconds(num, &secs))
+				secs = -1;
+		}
+	} else if (cli_parse_seconds(v, &secs)) {
+		secs = -1;
 	}
-	if (cli_parse_seconds(v, &secs))
-		return -1;
-	*out = (double)time(NULL) + secs;
+	if (secs < 0)
+		return cli_usage_error(cmd, "--deadline '%s': expected HH:MM or a duration such as "
+				       "90m, 8h or 3600", v);
+	/* Compared before the unit multiplies it: 1e308h must not become inf. */
+	if (secs > CLI_SECONDS_MAX / unit)
+		return cli_usage_error(cmd, "--deadline '%s': at most %d days from now", v,
+				       CLI_SECONDS_MAX / 86400);
+	*out = (double)time(NULL) + secs * unit;
 	return 0;
 }
 

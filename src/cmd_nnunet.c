@@ -121,16 +121,6 @@ static struct cli_option *merged_options(size_t *n)
 	return o;
 }
 
-static const struct cli_option *option_by_id(const struct cli_command *cmd, int id)
-{
-	size_t i;
-
-	for (i = 0; i < cmd->n_options; i++)
-		if (cmd->options[i].id == id)
-			return &cmd->options[i];
-	return NULL;
-}
-
 /* Does s hold only digits (a dataset ID, an integer fold)? */
 static bool all_digits(const char *s)
 {
@@ -394,8 +384,11 @@ enum cb_exit cmd_nnunet(int argc, char **argv)
 			a.passes = value;
 			break;
 		default:
-			/* One of run's: handed on as it was given, checked by run. */
-			o = option_by_id(&spec, id);
+			/* One of run's: handed on as it was given, and checked now,
+			 * before the slow steps (a GPU probe, the dataset). */
+			if (cmd_run_check_option(&spec, id, value))
+				goto out;
+			o = cli_find_option(&spec, id);
 			a.names[a.nnames] = cb_fmt("--%s", o->name);
 			push(&a, a.names[a.nnames++]);
 			if (value)

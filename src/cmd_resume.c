@@ -18,7 +18,7 @@ static const struct cli_option resume_options[] = {
 	{ "max-trials", 0, CLI_ARG_REQUIRED, OPT_MAX_TRIALS, "N",
 	  "stop after N trials in all (journal included) with what is known" },
 	{ "deadline", 0, CLI_ARG_REQUIRED, OPT_DEADLINE, "TIME",
-	  "no new trial after TIME: HH:MM, or a duration (90m, 8h, 3600)" },
+	  "no new trial after TIME: HH:MM, or a duration up to 30 days (90m, 8h, 3600)" },
 	{ "json-events", 0, CLI_ARG_NONE, OPT_JSON_EVENTS, NULL,
 	  "print one JSON object per event instead of lines" },
 	{ "jobs", 'j', CLI_ARG_REQUIRED, OPT_JOBS, "N", "trials at once from now on" },
@@ -86,11 +86,8 @@ enum cb_exit cmd_resume(int argc, char **argv)
 			}
 			break;
 		case OPT_DEADLINE:
-			if (cli_parse_deadline(value, &deadline)) {
-				ret = cli_usage_error(&resume_cmd, "--deadline '%s': expected HH:MM or a "
-						      "duration such as 90m, 8h or 3600", value);
+			if (cli_parse_deadline(&resume_cmd, value, &deadline))
 				goto out;
-			}
 			break;
 		case OPT_JSON_EVENTS: events = RUN_EVENTS_JSON; break;
 		case OPT_JOBS:

@@ -73,7 +73,7 @@ static const struct cli_option run_options[] = {
 	{ "max-trials", 0, CLI_ARG_REQUIRED, OPT_MAX_TRIALS, "N",
 	  "stop after N trials with what is known (verdict undetermined)" },
 	{ "deadline", 0, CLI_ARG_REQUIRED, OPT_DEADLINE, "TIME",
-	  "no new trial after TIME: HH:MM, or a duration (90m, 8h, 3600)" },
+	  "no new trial after TIME: HH:MM, or a duration up to 30 days (90m, 8h, 3600)" },
 	{ "seed", 0, CLI_ARG_REQUIRED, OPT_SEED, "N", "for the random picks of the control (1)" },
 	{ "env", 0, CLI_ARG_REQUIRED, OPT_ENV, "K=V", "add or override a variable (repeatable)" },
 	{ "no-blocking", 0, CLI_ARG_NONE, OPT_NO_BLOCKING, NULL,
@@ -121,6 +121,9 @@ const struct cli_command cmd_run_spec = {
 		"At the end: WORKDIR/report.md (paste it into an issue), report.json, and\n"
 		"bundle.tar.gz with the culprits' files and a repro.sh. The bundle holds\n"
 		"copies of the cases' files, which may be patients' data.\n"
+		"\n"
+		"Durations (SEC) are seconds, such as 600 or 0.5, at most 2592000 (30\n"
+		"days); a --deadline is at most 30 days away.\n"
 		"\n"
 		"Exit status: 0 answered (culprits_found, minimal_subset, dataset_wide);\n"
 		"1 error; 2 usage; 3 the failure did not reproduce on the full dataset; 4\n"
@@ -201,6 +204,124 @@ static char *absolute_new(const char *path)
 	return r;
 }
 
+/* Puts the value of one of run's options (not --help or --workdir) into c
+ * (--env into env[(*nenv)++]), checked as far as can be without touching
+ * anything. CB_EXIT_OK, or CB_EXIT_USAGE after a usage error of cmd (run's,
+ * or nnunet's, which hands them on) is printed. */
+static enum cb_exit set_option(const struct cli_command *cmd, struct run_config *c,
+			       const char **env, size_t *nenv, int id, const char *value)
+{
+	char err[512];
+	size_t *bytes = NULL;
+	unsigned long long n;
+
+	switch (id) {
+	case OPT_FORMAT:
+		return cli_parse_format(cmd, value, &c->dso.format) ? CB_EXIT_USAGE : CB_EXIT_OK;
+	case OPT_CONFIGURATION: c->dso.configuration = value; break;
+	case OPT_PLANS: c->dso.plans = value; break;
+	case OPT_MATCH:
+		if (cls_match_parse(value, &c->match))
+			return cli_usage_error(cmd, "--match '%s': expected class, kernel or exact",
+					       value);
+		break;
+	case OPT_TARGET_LOG: c->target_log = value; break;
+	case OPT_STRATEGY:
+		if (!strcmp(value, "find-all"))
+			c->strategy = RED_FIND_ALL;
+		else if (!strcmp(value, "ddmin"))
+			c->strategy = RED_DDMIN;
+		else
+			return cli_usage_error(cmd, "--strategy '%s': expected find-all or ddmin",
+					       value);
+		break;
+	case OPT_PRIOR:
+		if (parse_prior(value, &c->prior))
+			return cli_usage_error(cmd, "--prior '%s': expected batch, audit or none, "
+					       "comma separated", value);
+		break;
+	case OPT_GPUS: c->gpus = value; break;
+	case OPT_LAUNCHER:
+		if (sup_launcher_parse(value, &c->launcher))
+			return cli_usage_error(cmd, "--launcher '%s': expected local or slurm", value);
+		break;
+	case OPT_SLURM_ARGS: c->slurm_args = value; break;
+	case OPT_PER_GPU:
+	case OPT_JOBS:
+	case OPT_REPEAT:
+	case OPT_CONFIRM:
+	case OPT_RETRIES:
+	case OPT_MIN_CASES:
+	case OPT_MAX_TRIALS:
+	case OPT_SEED:
+		if (cli_parse_count(value, id == OPT_MAX_TRIALS ? 1000000000ULL : 100000ULL, &n) ||
+		    (n == 0 && (id == OPT_PER_GPU || id == OPT_JOBS)))
+			return cli_usage_error(cmd, "'%s': expected a whole number%s", value,
+					       id == OPT_PER_GPU || id == OPT_JOBS ? " from 1" : "");
+		if (id == OPT_PER_GPU) c->per_gpu = (size_t)n;
+		if (id == OPT_JOBS) c->jobs = (size_t)n;
+		if (id == OPT_REPEAT) c->repeat = (unsigned)n;
+		if (id == OPT_CONFIRM) c->confirm = (unsigned)n;
+		if (id == OPT_RETRIES) c->retries = n ? (unsigned)n : RED_NO_RETRIES;
+		if (id == OPT_MIN_CASES) c->min_cases = (size_t)n;
+		if (id == OPT_MAX_TRIALS) c->max_trials = n;
+		if (id == OPT_SEED) c->seed = (unsigned)n;
+		break;
+	case OPT_DEADLINE:
+		return cli_parse_deadline(cmd, value, &c->deadline) ? CB_EXIT_USAGE : CB_EXIT_OK;
+	case OPT_TIMEOUT:
+	case OPT_STALL:
+	case OPT_PASS_AFTER:
+	case OPT_SETTLE:
+	case OPT_GRACE:
+		return cli_parse_duration(cmd, cli_find_option(cmd, id)->name, value,
+					  id == OPT_TIMEOUT ? &c->limits.timeout_s :
+					  id == OPT_STALL ? &c->limits.stall_s :
+					  id == OPT_PASS_AFTER ? &c->limits.pass_after_s :
+					  id == OPT_SETTLE ? &c->limits.settle_s : &c->limits.grace_s)
+			? CB_EXIT_USAGE : CB_EXIT_OK;
+	case OPT_PASS_PATTERN:
+	case OPT_BATCH_PATTERN:
+		/* Here, not when the first trial starts: by then the work
+		 * directory exists and resume could not take a new pattern. */
+		if (sup_check_patterns(id == OPT_PASS_PATTERN ? value : NULL,
+				       id == OPT_BATCH_PATTERN ? value : NULL, err, sizeof(err)))
+			return cli_usage_error(cmd, "%s", err);
+		if (id == OPT_PASS_PATTERN)
+			c->pass_pattern = value;
+		else
+			c->batch_pattern = value;
+		break;
+	case OPT_ENV:
+		if (!strchr(value, '=') || value[0] == '=')
+			return cli_usage_error(cmd, "--env '%s': expected NAME=VALUE", value);
+		env[(*nenv)++] = value;
+		break;
+	case OPT_NO_BLOCKING: c->no_blocking = true; break;
+	case OPT_CWD: c->cwd = value; break;
+	case OPT_ENV_CMD: c->env_cmd = value; break;
+	case OPT_CUDART: c->cudart = value; break;
+	case OPT_LOG_HEAD: bytes = &c->limits.log_head; break;
+	case OPT_LOG_TAIL: bytes = &c->limits.log_tail; break;
+	case OPT_KEEP_VIEWS: c->keep_views = true; break;
+	case OPT_FLAKY: c->flaky = true; break;
+	case OPT_JSON_EVENTS: c->events = RUN_EVENTS_JSON; break;
+	}
+	if (bytes && cli_parse_bytes(value, bytes))
+		return cli_usage_error(cmd, "'%s': expected a size, e.g. 1048576, 64K or 1M", value);
+	return CB_EXIT_OK;
+}
+
+enum cb_exit cmd_run_check_option(const struct cli_command *cmd, int id, const char *value)
+{
+	struct run_config c;
+	const char *env[2] = { NULL, NULL };
+	size_t nenv = 0;
+
+	run_config_init(&c);
+	return set_option(cmd, &c, env, &nenv, id, value);
+}
+
 enum cb_exit cmd_run(int argc, char **argv)
 {
 	struct run_config c;
@@ -216,122 +337,15 @@ enum cb_exit cmd_run(int argc, char **argv)
 	env = xcalloc((size_t)argc + 1, sizeof(*env));
 	cli_parser_init(&p, &cmd_run_spec, argc, argv);
 	while ((r = cli_next(&p, &id, &value)) > 0) {
-		double *secs = NULL;
-		size_t *bytes = NULL;
-		unsigned long long n;
-
-		switch (id) {
-		case CLI_OPT_HELP:
+		if (id == CLI_OPT_HELP) {
 			cli_print_help(&cmd_run_spec, stdout);
 			ret = CB_EXIT_OK;
 			goto out;
-		case OPT_WORKDIR: wd_opt = value; break;
-		case OPT_FORMAT:
-			if (cli_parse_format(&cmd_run_spec, value, &c.dso.format)) {
-				ret = CB_EXIT_USAGE;
-				goto out;
-			}
-			break;
-		case OPT_CONFIGURATION: c.dso.configuration = value; break;
-		case OPT_PLANS: c.dso.plans = value; break;
-		case OPT_MATCH:
-			if (cls_match_parse(value, &c.match)) {
-				ret = cli_usage_error(&cmd_run_spec, "--match '%s': expected class, kernel or exact",
-						      value);
-				goto out;
-			}
-			break;
-		case OPT_TARGET_LOG: c.target_log = value; break;
-		case OPT_STRATEGY:
-			if (!strcmp(value, "find-all"))
-				c.strategy = RED_FIND_ALL;
-			else if (!strcmp(value, "ddmin"))
-				c.strategy = RED_DDMIN;
-			else {
-				ret = cli_usage_error(&cmd_run_spec, "--strategy '%s': expected find-all or ddmin",
-						      value);
-				goto out;
-			}
-			break;
-		case OPT_PRIOR:
-			if (parse_prior(value, &c.prior)) {
-				ret = cli_usage_error(&cmd_run_spec, "--prior '%s': expected batch, audit or none, "
-						      "comma separated", value);
-				goto out;
-			}
-			break;
-		case OPT_GPUS: c.gpus = value; break;
-		case OPT_LAUNCHER:
-			if (sup_launcher_parse(value, &c.launcher)) {
-				ret = cli_usage_error(&cmd_run_spec, "--launcher '%s': expected local or slurm",
-						      value);
-				goto out;
-			}
-			break;
-		case OPT_SLURM_ARGS: c.slurm_args = value; break;
-		case OPT_PER_GPU:
-		case OPT_JOBS:
-		case OPT_REPEAT:
-		case OPT_CONFIRM:
-		case OPT_RETRIES:
-		case OPT_MIN_CASES:
-		case OPT_MAX_TRIALS:
-		case OPT_SEED:
-			if (cli_parse_count(value, id == OPT_MAX_TRIALS ? 1000000000ULL : 100000ULL, &n) ||
-			    (n == 0 && (id == OPT_PER_GPU || id == OPT_JOBS))) {
-				ret = cli_usage_error(&cmd_run_spec, "'%s': expected a whole number%s", value,
-						      id == OPT_PER_GPU || id == OPT_JOBS ? " from 1" : "");
-				goto out;
-			}
-			if (id == OPT_PER_GPU) c.per_gpu = (size_t)n;
-			if (id == OPT_JOBS) c.jobs = (size_t)n;
-			if (id == OPT_REPEAT) c.repeat = (unsigned)n;
-			if (id == OPT_CONFIRM) c.confirm = (unsigned)n;
-			if (id == OPT_RETRIES) c.retries = n ? (unsigned)n : RED_NO_RETRIES;
-			if (id == OPT_MIN_CASES) c.min_cases = (size_t)n;
-			if (id == OPT_MAX_TRIALS) c.max_trials = n;
-			if (id == OPT_SEED) c.seed = (unsigned)n;
-			break;
-		case OPT_DEADLINE:
-			if (cli_parse_deadline(value, &c.deadline)) {
-				ret = cli_usage_error(&cmd_run_spec, "--deadline '%s': expected HH:MM or a "
-						      "duration such as 90m, 8h or 3600", value);
-				goto out;
-			}
-			break;
-		case OPT_TIMEOUT: secs = &c.limits.timeout_s; break;
-		case OPT_STALL: secs = &c.limits.stall_s; break;
-		case OPT_PASS_AFTER: secs = &c.limits.pass_after_s; break;
-		case OPT_SETTLE: secs = &c.limits.settle_s; break;
-		case OPT_GRACE: secs = &c.limits.grace_s; break;
-		case OPT_PASS_PATTERN: c.pass_pattern = value; break;
-		case OPT_BATCH_PATTERN: c.batch_pattern = value; break;
-		case OPT_ENV:
-			if (!strchr(value, '=') || value[0] == '=') {
-				ret = cli_usage_error(&cmd_run_spec, "--env '%s': expected NAME=VALUE", value);
-				goto out;
-			}
-			env[nenv++] = value;
-			break;
-		case OPT_NO_BLOCKING: c.no_blocking = true; break;
-		case OPT_CWD: c.cwd = value; break;
-		case OPT_ENV_CMD: c.env_cmd = value; break;
-		case OPT_CUDART: c.cudart = value; break;
-		case OPT_LOG_HEAD: bytes = &c.limits.log_head; break;
-		case OPT_LOG_TAIL: bytes = &c.limits.log_tail; break;
-		case OPT_KEEP_VIEWS: c.keep_views = true; break;
-		case OPT_FLAKY: c.flaky = true; break;
-		case OPT_JSON_EVENTS: c.events = RUN_EVENTS_JSON; break;
 		}
-		if (secs && cli_parse_seconds(value, secs)) {
-			ret = cli_usage_error(&cmd_run_spec, "'%s': expected seconds, e.g. 600 or 0.5", value);
+		if (id == OPT_WORKDIR)
+			wd_opt = value;
+		else if (set_option(&cmd_run_spec, &c, env, &nenv, id, value))
 			goto out;
-		}
-		if (bytes && cli_parse_bytes(value, bytes)) {
-			ret = cli_usage_error(&cmd_run_spec, "'%s': expected a size, e.g. 1048576, 64K or 1M",
-					      value);
-			goto out;
-		}
 	}
 	if (r < 0)
 		goto out;

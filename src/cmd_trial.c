@@ -86,7 +86,8 @@ static const struct cli_command trial_cmd = {
 		"cases). It ends at the first failure (after --settle), at exit, at a\n"
 		"CASEBISECT_PASS line or --pass-pattern, after --pass-after, --timeout\n"
 		"or --stall; then every process it started is ended (SIGTERM, --grace,\n"
-		"SIGKILL), workers that escaped with setsid included.\n"
+		"SIGKILL), workers that escaped with setsid included. Durations (SEC)\n"
+		"are seconds, such as 600 or 0.5, at most 2592000 (30 days).\n"
 		"\n"
 		"Exits 0 whatever the outcome, 1 on an error (a command that is not\n"
 		"found or not executable included), 5 when interrupted (Ctrl-C: the\n"
@@ -310,6 +311,7 @@ enum cb_exit cmd_trial(int argc, char **argv)
 	while ((r = cli_next(&p, &id, &value)) > 0) {
 		double *secs = NULL;
 		size_t *bytes = NULL;
+		char pattern_err[512];
 
 		switch (id) {
 		case CLI_OPT_HELP:
@@ -332,8 +334,20 @@ enum cb_exit cmd_trial(int argc, char **argv)
 		case OPT_PASS_AFTER: secs = &a.o.limits.pass_after_s; break;
 		case OPT_SETTLE: secs = &a.o.limits.settle_s; break;
 		case OPT_GRACE: secs = &a.o.limits.grace_s; break;
-		case OPT_PASS_PATTERN: a.o.pass_pattern = value; break;
-		case OPT_BATCH_PATTERN: a.o.batch_pattern = value; break;
+		case OPT_PASS_PATTERN:
+		case OPT_BATCH_PATTERN:
+			/* Before the trial's directory is made, not in sup_new(). */
+			if (sup_check_patterns(id == OPT_PASS_PATTERN ? value : NULL,
+					       id == OPT_BATCH_PATTERN ? value : NULL, pattern_err,
+					       sizeof(pattern_err))) {
+				ret = cli_usage_error(&trial_cmd, "%s", pattern_err);
+				goto out;
+			}
+			if (id == OPT_PASS_PATTERN)
+				a.o.pass_pattern = value;
+			else
+				a.o.batch_pattern = value;
+			break;
 		case OPT_CASES_FILE: a.cases_file = value; break;
 		case OPT_DATASET: a.dataset = value; break;
 		case OPT_FORMAT:
@@ -358,10 +372,9 @@ enum cb_exit cmd_trial(int argc, char **argv)
 		case OPT_LOG_HEAD: bytes = &a.o.limits.log_head; break;
 		case OPT_LOG_TAIL: bytes = &a.o.limits.log_tail; break;
 		}
-		if (secs && cli_parse_seconds(value, secs)) {
-			ret = cli_usage_error(&trial_cmd, "'%s': expected seconds, e.g. 600 or 0.5", value);
+		if (secs && cli_parse_duration(&trial_cmd, cli_find_option(&trial_cmd, id)->name,
+						 value, secs))
 			goto out;
-		}
 		if (bytes && cli_parse_bytes(value, bytes)) {
 			ret = cli_usage_error(&trial_cmd, "'%s': expected a size, e.g. 1048576, 64K or 1M",
 					      value);

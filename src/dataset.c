@@ -64,23 +64,31 @@ struct names {
 
 /* ---- strings, messages, warnings ---- */
 
-/* Copies s into dst (size > 0) with control bytes as \xNN, so that a
- * message stays one line whatever a file or case is called. */
+/* Copies s into dst (size > 0) with control bytes and bytes that are not
+ * UTF-8 as \xNN, so that a message stays one line whatever a file or case
+ * is called, and a terminal shows the name the user has to rename. */
 static void escape_into(char *dst, size_t size, const char *s)
 {
-	size_t o = 0;
+	const unsigned char *p = (const unsigned char *)s;
+	size_t o = 0, left = strlen(s);
 
-	for (; *s && o + 1 < size; s++) {
-		unsigned char c = (unsigned char)*s;
+	while (left && o + 1 < size) {
+		size_t len = cb_utf8_seq_len(p, left);
 
-		if (c < 0x20 || c == 0x7f) {
+		if (!len || *p < 0x20 || *p == 0x7f) {
 			if (o + 4 >= size)
 				break;
-			snprintf(dst + o, 5, "\\x%02x", c);
+			snprintf(dst + o, 5, "\\x%02x", *p);
 			o += 4;
+			len = 1;
 		} else {
-			dst[o++] = (char)c;
+			if (o + len >= size)
+				break;
+			memcpy(dst + o, p, len);
+			o += len;
 		}
+		p += len;
+		left -= len;
 	}
 	dst[o] = '\0';
 }
@@ -219,6 +227,9 @@ static const char *id_problem(const char *id)
 		if (*p < 0x20 || *p == 0x7f)
 			return "holds a control character (newline, tab, ...)";
 	}
+	if (!cb_utf8_valid(id))
+		return "is not valid UTF-8 (shown with \\xNN for the bad bytes; casebisect's "
+		       "journal and reports are UTF-8 JSON)";
 	return NULL;
 }
 
@@ -300,6 +311,22 @@ static uint64_t fnv_u64(uint64_t h, uint64_t v)
 	for (i = 0; i < 8; i++)
 		b[i] = (unsigned char)(v >> (8 * i));
 	return fnv(h, b, sizeof(b));
+}
+
+/* Records a JSON file the load read for its content, with the hash of its
+ * bytes: it goes into the digest, and into run.json to name what changed. */
+static void add_content(struct ld *l, const char *path, uint64_t h)
+{
+	struct dataset *ds = l->ds;
+	const char *name = shown(ds, path), *slash;
+	struct ds_content *c;
+
+	if (name == path && (slash = strrchr(path, '/')))
+		name = slash + 1; /* the datalist or case list itself */
+	ds->contents = xrealloc(ds->contents, (ds->ncontents + 1) * sizeof(*ds->contents));
+	c = &ds->contents[ds->ncontents++];
+	c->name = xstrdup(name);
+	snprintf(c->digest, sizeof(c->digest), "%016llx", (unsigned long long)h);
 }
 
 /*
@@ -505,7 +532,9 @@ static long find_nul_escape(const char *text)
 
 /*
  * Reads and parses the JSON file at path into *out. missing completes the
- * message when it does not exist ("NAME: not found; <missing>").
+ * message when it does not exist ("NAME: not found; <missing>"). Every JSON
+ * file a load reads says what the cases mean, so its bytes go into the
+ * digest (add_content).
  */
 static int read_json(struct ld *l, const char *path, const char *missing, cJSON **out)
 {
@@ -561,11 +590,13 @@ static int read_json(struct ld *l, const char *path, const char *missing, cJSON 
 		return fail(l, "%s:%zu:%zu: a string holds \\u0000 (a NUL character), which no case "
 			    "ID or file name can hold; remove it", path, line, col);
 	}
-	free(text);
 	if (!cJSON_IsObject(j)) {
+		free(text);
 		cJSON_Delete(j);
 		return fail(l, "%s: the top level is not a JSON object ({...})", path);
 	}
+	add_content(l, path, fnv(FNV_OFFSET, text, len));
+	free(text);
 	*out = j;
 	return 0;
 }
@@ -607,6 +638,83 @@ static int cmp_long(const void *a, const void *b)
 	return (x > y) - (x < y);
 }
 
+/* A name (a case ID, a label's name) and its place, sorted by name, then
+ * place: repeats are found by sorting, since a dataset can hold 100,000 cases
+ * and dataset.json 200,000 labels. */
+struct id_at {
+	const char *id;
+	size_t i;
+};
+
+static int cmp_id_at(const void *a, const void *b)
+{
+	const struct id_at *x = a, *y = b;
+	int c = strcmp(x->id, y->id);
+
+	if (c)
+		return c;
+	return (x->i > y->i) - (x->i < y->i);
+}
+
+/* A label's plain value and its place in "labels", sorted the same way. */
+struct value_at {
+	long v;
+	size_t i;
+};
+
+static int cmp_value_at(const void *a, const void *b)
+{
+	const struct value_at *x = a, *y = b;
+
+	if (x->v != y->v)
+		return (x->v > y->v) - (x->v < y->v);
+	return (x->i > y->i) - (x->i < y->i);
+}
+
+/*
+ * For each of the n labels in items: twin[i], the first label before it with
+ * the same name, and first_value[i], the first label before it with the same
+ * plain value (a single integer, "ignore" left out); n (no such label) when
+ * none. The checks then report the same repeat a pairwise scan would.
+ */
+static void label_repeats(const cJSON *const *items, size_t n, size_t *twin, size_t *first_value)
+{
+	struct id_at *k = xmalloc((n ? n : 1) * sizeof(*k));
+	struct value_at *vk = xmalloc((n ? n : 1) * sizeof(*vk));
+	size_t i, m = 0, first = 0;
+
+	for (i = 0; i < n; i++) {
+		k[i].id = items[i]->string;
+		k[i].i = i;
+		twin[i] = first_value[i] = n;
+	}
+	qsort(k, n, sizeof(*k), cmp_id_at);
+	for (i = 0; i < n; i++) {
+		if (i && strcmp(k[i].id, k[i - 1].id) == 0)
+			twin[k[i].i] = k[first].i;
+		else
+			first = i;
+	}
+	for (i = 0; i < n; i++) {
+		long v;
+
+		if (strcmp(items[i]->string, "ignore") != 0 && !cJSON_IsArray(items[i]) &&
+		    json_int(items[i], &v)) {
+			vk[m].v = v;
+			vk[m++].i = i;
+		}
+	}
+	qsort(vk, m, sizeof(*vk), cmp_value_at);
+	for (i = 0; i < m; i++) {
+		if (i && vk[i].v == vk[i - 1].v)
+			first_value[vk[i].i] = vk[first].i;
+		else
+			first = i;
+	}
+	free(k);
+	free(vk);
+}
+
 /*
  * nnU-Net's rules for "labels" (nnunet.md section 1): name -> integer, or
  * a list of integers for a region; "background" is 0; "ignore" is a single
@@ -616,9 +724,9 @@ static int cmp_long(const void *a, const void *b)
 static int check_labels(struct ld *l, const cJSON *doc, const char *path)
 {
 	const cJSON *labels = cJSON_GetObjectItemCaseSensitive(doc, "labels");
-	const cJSON *it, *prev, *m, *bg = NULL, *ign = NULL;
+	const cJSON *it, *m, *bg = NULL, *ign = NULL, **items = NULL;
 	long *vals = NULL, v, max = LONG_MIN;
-	size_t nvals = 0, cap = 0, i;
+	size_t nvals = 0, cap = 0, i, n = 0, at, *twin = NULL, *first_value = NULL;
 	bool regions = false;
 	int ret = -1;
 
@@ -627,13 +735,20 @@ static int check_labels(struct ld *l, const cJSON *doc, const char *path)
 			   "\"tumor\": 1, ...})", path);
 		goto out;
 	}
-	for (it = labels->child; it; it = it->next) {
-		for (prev = labels->child; prev != it; prev = prev->next) {
-			if (strcmp(prev->string, it->string) == 0) {
-				ret = fail(l, "%s: \"labels\": \"%s\" appears twice (JSON keeps only the "
-					   "last one; remove one)", path, it->string);
-				goto out;
-			}
+	for (it = labels->child; it; it = it->next)
+		n++;
+	items = xmalloc((n ? n : 1) * sizeof(*items));
+	twin = xmalloc((n ? n : 1) * sizeof(*twin));
+	first_value = xmalloc((n ? n : 1) * sizeof(*first_value));
+	for (it = labels->child, i = 0; it; it = it->next)
+		items[i++] = it;
+	label_repeats(items, n, twin, first_value);
+	for (at = 0; at < n; at++) {
+		it = items[at];
+		if (twin[at] < n) {
+			ret = fail(l, "%s: \"labels\": \"%s\" appears twice (JSON keeps only the "
+				   "last one; remove one)", path, it->string);
+			goto out;
 		}
 		if (strcmp(it->string, "background") == 0)
 			bg = it;
@@ -678,15 +793,11 @@ static int check_labels(struct ld *l, const cJSON *doc, const char *path)
 		}
 		if (it == ign)
 			continue;
-		for (prev = labels->child; prev != it; prev = prev->next) {
-			long pv;
-
-			if (prev != ign && !cJSON_IsArray(prev) && json_int(prev, &pv) && pv == v) {
-				ret = fail(l, "%s: \"labels\": value %ld of \"%s\" repeats label \"%s\" "
-					   "(give each label its own value)", path, v, it->string,
-					   prev->string);
-				goto out;
-			}
+		if (first_value[at] < n) {
+			ret = fail(l, "%s: \"labels\": value %ld of \"%s\" repeats label \"%s\" "
+				   "(give each label its own value)", path, v, it->string,
+				   items[first_value[at]]->string);
+			goto out;
 		}
 		if (nvals == cap) {
 			cap = cap ? cap * 2 : 16;
@@ -732,6 +843,9 @@ static int check_labels(struct ld *l, const cJSON *doc, const char *path)
 	ret = 0;
 out:
 	free(vals);
+	free(items);
+	free(twin);
+	free(first_value);
 	return ret;
 }
 
@@ -1716,21 +1830,6 @@ static int detect(struct ld *l, const struct stat *st, const struct names *top,
 	return 0;
 }
 
-struct id_at {
-	const char *id;
-	size_t i;
-};
-
-static int cmp_id_at(const void *a, const void *b)
-{
-	const struct id_at *x = a, *y = b;
-	int c = strcmp(x->id, y->id);
-
-	if (c)
-		return c;
-	return (x->i > y->i) - (x->i < y->i);
-}
-
 /* Finds duplicate IDs and hashes the sorted IDs with their files' hashes. */
 static int digest(struct ld *l)
 {
@@ -1780,11 +1879,36 @@ static int digest(struct ld *l)
 		h = fnv(h, v[i].id, strlen(v[i].id) + 1);
 		h = fnv_u64(h, l->fh[v[i].i]);
 	}
+	for (i = 0; i < ds->ncontents; i++) {
+		h = fnv(h, ds->contents[i].name, strlen(ds->contents[i].name) + 1);
+		h = fnv(h, ds->contents[i].digest, strlen(ds->contents[i].digest));
+	}
 	snprintf(ds->digest, sizeof(ds->digest), "%016llx", (unsigned long long)h);
 	ret = 0;
 out:
 	free(v);
 	return ret;
+}
+
+/* Why a path that is not UTF-8 is refused, after the name shown with \xNN. */
+static const char not_utf8[] =
+	"not valid UTF-8 (the bytes shown as \\xNN); rename the file or folder that holds "
+	"them: the work directory's journal and reports are UTF-8 JSON, and a run would "
+	"stop midway";
+
+/* Every case file's path is UTF-8 (IDs are checked by id_problem()), so
+ * that cases, audit and run refuse the same datasets before anything is
+ * made. */
+static int check_utf8_paths(struct ld *l)
+{
+	struct dataset *ds = l->ds;
+	size_t i, j;
+
+	for (i = 0; i < ds->ncases; i++)
+		for (j = 0; j < ds->cases[i].nfiles; j++)
+			if (!cb_utf8_valid(ds->cases[i].files[j]))
+				return fail(l, "%s: %s", shown(ds, ds->cases[i].files[j]), not_utf8);
+	return 0;
 }
 
 int ds_load(struct dataset *ds, const char *path, const struct ds_options *o, char *err,
@@ -1827,6 +1951,10 @@ int ds_load(struct dataset *ds, const char *path, const struct ds_options *o, ch
 	ds->root = xstrdup(real);
 	free(real);
 	l.src_name = ds->root;
+	if (!cb_utf8_valid(ds->root)) {
+		fail(&l, "%s: %s", ds->root, not_utf8);
+		goto out;
+	}
 	if (stat(ds->root, &st) != 0) {
 		fail(&l, "%s: %s", path, strerror(errno));
 		goto out;
@@ -1881,6 +2009,9 @@ int ds_load(struct dataset *ds, const char *path, const struct ds_options *o, ch
 	}
 	if (ret)
 		goto out;
+	ret = check_utf8_paths(&l);
+	if (ret)
+		goto out;
 	ret = digest(&l);
 	if (ret)
 		goto out;
@@ -1912,6 +2043,9 @@ void ds_release(struct dataset *ds)
 		free(ds->cases[i].id);
 	}
 	free(ds->cases);
+	for (i = 0; i < ds->ncontents; i++)
+		free(ds->contents[i].name);
+	free(ds->contents);
 	for (i = 0; i < ds->nwarnings; i++)
 		free(ds->warnings[i]);
 	free(ds->warnings);

@@ -56,6 +56,7 @@ struct jrn {
 	char *path;
 	off_t size;  /* bytes of whole lines: where an undo cuts back to */
 	bool broken; /* a failed write could not be undone, or fsync failed */
+	char warning[PATH_MAX + 96]; /* jrn_open dropped a torn line; "" when not */
 };
 
 static ssize_t pread_all(int fd, char *buf, size_t len, off_t off)
@@ -450,6 +451,36 @@ static int whole_length(int fd, off_t size, off_t *keep)
 	return 0;
 }
 
+/* How many newlines the first `end` bytes of the file hold, into *n. 0, or
+ * -1 with errno. */
+static int count_newlines(int fd, off_t end, uintmax_t *n)
+{
+	char *buf = xmalloc(TAIL_CHUNK);
+	off_t at = 0;
+	int ret = 0;
+
+	*n = 0;
+	while (at < end) {
+		size_t len = end - at < TAIL_CHUNK ? (size_t)(end - at) : TAIL_CHUNK;
+		ssize_t got = pread_all(fd, buf, len, at);
+		const char *p = buf, *q;
+
+		if (got < 0 || (size_t)got != len) {
+			if (got >= 0)
+				errno = EIO; /* the file shrank under us */
+			ret = -1;
+			break;
+		}
+		while ((q = memchr(p, '\n', len - (size_t)(p - buf)))) {
+			++*n;
+			p = q + 1;
+		}
+		at += (off_t)len;
+	}
+	free(buf);
+	return ret;
+}
+
 struct jrn *jrn_open(const char *workdir, char *err, size_t errlen)
 {
 	struct jrn *j = xcalloc(1, sizeof(*j));
@@ -488,10 +519,21 @@ struct jrn *jrn_open(const char *workdir, char *err, size_t errlen)
 		cb_set_err(err, errlen, "%s: cannot read: %s", j->path, strerror(errno));
 		goto fail;
 	}
-	if (keep < st.st_size && (ftruncate(j->fd, keep) < 0 || fsync(j->fd) < 0)) {
-		cb_set_err(err, errlen, "%s: cannot drop the torn last line: %s", j->path,
-			strerror(errno));
-		goto fail;
+	if (keep < st.st_size) {
+		uintmax_t lines;
+
+		/* Said as replay says it: after the cut replay sees nothing. */
+		if (count_newlines(j->fd, keep, &lines) < 0) {
+			cb_set_err(err, errlen, "%s: cannot read: %s", j->path, strerror(errno));
+			goto fail;
+		}
+		if (ftruncate(j->fd, keep) < 0 || fsync(j->fd) < 0) {
+			cb_set_err(err, errlen, "%s: cannot drop the torn last line: %s", j->path,
+				strerror(errno));
+			goto fail;
+		}
+		cb_set_err(j->warning, sizeof(j->warning),
+			"%s: line %ju is torn (a crash mid-write?): dropped", j->path, lines + 1);
 	}
 	j->size = keep;
 	/* The file may be new: make its name as durable as its lines. */
@@ -549,6 +591,11 @@ int jrn_append(struct jrn *j, const struct jrn_entry *e, char *err, size_t errle
 out:
 	free(line);
 	return ret;
+}
+
+const char *jrn_warning(const struct jrn *j)
+{
+	return j->warning;
 }
 
 void jrn_close(struct jrn *j)

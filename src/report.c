@@ -42,6 +42,7 @@
 #include "casebisect/confidence.h"
 #include "casebisect/json.h"
 #include "casebisect/report.h"
+#include "casebisect/supervise.h"
 #include "casebisect/util.h"
 
 #ifndef CASEBISECT_VERSION
@@ -72,12 +73,6 @@
 	"K-F+1) from the trials that held a culprit; a cleared case that passed m times " \
 	"without one is a culprit with likelihood f^m (times the label audit's evidence); " \
 	"the search's prior on the number of culprits"
-
-/* The variables every trial gets (supervise.c), in its order. */
-static const char *const trial_env[] = {
-	"TORCH_USE_CUDA_DSA=1", "PYTHONUNBUFFERED=1", "PYTHONFAULTHANDLER=1", "nnUNet_compile=f",
-	"CUDA_LAUNCH_BLOCKING=1",
-};
 
 /* ---- a growable text buffer ---- */
 
@@ -534,15 +529,16 @@ static const char **run_command(const struct facts *f)
 static const char **trial_env_list(const struct facts *f)
 {
 	const cJSON *env = run_get(f, "env", NULL), *e;
+	const char *const *ours = sup_trial_env(run_true(f, "options", "no_blocking"));
 	size_t n = 0, i;
-	const char **out = xcalloc(CB_ARRAY_SIZE(trial_env) + 1 +
-					   (cJSON_IsArray(env) ? (size_t)cJSON_GetArraySize(env) : 0),
-				   sizeof(*out));
+	const char **out;
 
-	for (i = 0; i < CB_ARRAY_SIZE(trial_env); i++)
-		if (strncmp(trial_env[i], "CUDA_LAUNCH_BLOCKING=", 21) ||
-		    !run_true(f, "options", "no_blocking"))
-			out[n++] = trial_env[i];
+	while (ours[n])
+		n++;
+	out = xcalloc(n + 1 + (cJSON_IsArray(env) ? (size_t)cJSON_GetArraySize(env) : 0),
+		      sizeof(*out));
+	for (i = 0; i < n; i++)
+		out[i] = ours[i];
 	if (!cJSON_IsArray(env))
 		env = NULL;
 	cJSON_ArrayForEach(e, env)

@@ -294,6 +294,16 @@ static char *config_json(const struct run_config *c, const struct dataset *ds)
 	json_add_str(d, "configuration", c->dso.configuration ? c->dso.configuration : "");
 	json_add_str(d, "plans", c->dso.plans ? c->dso.plans : "");
 	json_add_str(d, "digest", ds->digest);
+	/* The digests of the files read for their content: a resume refused for a
+	 * changed dataset then also says which of them changed. */
+	{
+		cJSON *cd = json_object();
+		size_t i;
+
+		for (i = 0; i < ds->ncontents; i++)
+			json_add_str(cd, ds->contents[i].name, ds->contents[i].digest);
+		cJSON_AddItemToObject(d, "content_digests", cd);
+	}
 	cJSON_AddItemToObject(o, "dataset", d);
 	cJSON_AddItemToObject(o, "command", string_array(c->command));
 	cJSON_AddItemToObject(o, "env", string_array(c->env));
@@ -1695,6 +1705,21 @@ static void recover_trials(struct run *r)
 	}
 }
 
+/* Opens the journal, whose lock makes the work directory ours: before
+ * anything in it is written (another casebisect may be at work there). */
+static int lock_workdir(struct run *r)
+{
+	char err[1024];
+
+	if (r->jrn)
+		return 0;
+	if (!(r->jrn = jrn_open(r->c.workdir, err, sizeof(err)))) {
+		cli_error("%s", err);
+		return -1;
+	}
+	return 0;
+}
+
 static int load_journal(struct run *r)
 {
 	struct jrn_entry *v = NULL;
@@ -1705,6 +1730,9 @@ static int load_journal(struct run *r)
 		cli_error("%s", err);
 		return -1;
 	}
+	/* jrn_open cut a torn line before replay could see it. */
+	if (!warning[0] && r->jrn)
+		cb_strlcpy(warning, jrn_warning(r->jrn), sizeof(warning));
 	if (warning[0])
 		say(r, "warning: %s", warning);
 	for (i = 0; i < n; i++)
@@ -1807,14 +1835,8 @@ static int engine(struct run *r)
 
 	memset(&v, 0, sizeof(v));
 	r->tty = r->c.events == RUN_EVENTS_AUTO && isatty(STDOUT_FILENO);
-	if (!r->dry) {
-		char err[1024];
-
-		if (!(r->jrn = jrn_open(r->c.workdir, err, sizeof(err)))) {
-			cli_error("%s", err);
-			return CB_EXIT_ERROR;
-		}
-	}
+	if (!r->dry && lock_workdir(r))
+		return CB_EXIT_ERROR;
 	if (r->c.launcher == SUP_LAUNCH_SLURM) {
 		r->slurm_prefix = slurm_job_prefix(r->c.workdir);
 		if (!r->dry && slurm_path_looks_local(r->c.workdir))
@@ -2018,11 +2040,15 @@ int run_start(const struct run_config *c)
 		run_free(&r);
 		return CB_EXIT_ERROR;
 	}
+	if (lock_workdir(&r)) {
+		run_free(&r);
+		return CB_EXIT_ERROR;
+	}
 	text = config_json(c, &r.ds);
 	if (jrn_write_run(c->workdir, text, err, sizeof(err))) {
 		cli_error("%s", err);
-		fprintf(stderr, "hint: %s, then run the same command again: no trial ran\n",
-			fix_advice(err));
+		fprintf(stderr, "hint: %s, remove '%s' (no trial ran in it) and run the same "
+			"command again\n", fix_advice(err), c->workdir);
 		free(text);
 		run_free(&r);
 		return CB_EXIT_ERROR;
@@ -2084,8 +2110,18 @@ static int reopen(struct run *r, const char *workdir, const struct run_overrides
 			r->c.slurm_args = o->slurm_args;
 	}
 	now = config_json(&r->c, &r->ds);
-	if (jrn_check_run(abs, now, overridable, err, sizeof(err)) ||
-	    (o && jrn_write_run(abs, now, err, sizeof(err)))) {
+	if (jrn_check_run(abs, now, overridable, err, sizeof(err))) {
+		cli_error("%s", err);
+		free(now);
+		return CB_EXIT_ERROR;
+	}
+	/* The overrides go into run.json only once the lock says no other
+	 * casebisect is at work here. */
+	if (o && lock_workdir(r)) {
+		free(now);
+		return CB_EXIT_ERROR;
+	}
+	if (o && jrn_write_run(abs, now, err, sizeof(err))) {
 		cli_error("%s", err);
 		free(now);
 		return CB_EXIT_ERROR;

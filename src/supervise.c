@@ -694,6 +694,18 @@ static void on_timeout(uv_timer_t *h)
 	begin_end(t);
 }
 
+/* A limit in seconds as libuv's milliseconds. The options are checked at
+ * parse time (at most 30 days), but run.json can be edited by hand before a
+ * resume: 1e23 s would overflow the conversion and fire at once. */
+static uint64_t timer_ms(double s)
+{
+	const double most = 86400.0 * 365;
+
+	if (!(s > 0))
+		return 0;
+	return (uint64_t)((s < most ? s : most) * 1000);
+}
+
 static void on_stall(uv_timer_t *h)
 {
 	struct trial *t = h->data;
@@ -728,10 +740,10 @@ static void start_job_timers(struct trial *t)
 	struct sup *s = t->s;
 
 	if (s->o.limits.stall_s > 0)
-		uv_timer_start(&t->t_stall, on_stall, (uint64_t)(s->o.limits.stall_s * 1000), 0);
+		uv_timer_start(&t->t_stall, on_stall, timer_ms(s->o.limits.stall_s), 0);
 	if (s->o.limits.pass_after_s > 0)
 		uv_timer_start(&t->t_pass_after, on_pass_after,
-			       (uint64_t)(s->o.limits.pass_after_s * 1000), 0);
+			       timer_ms(s->o.limits.pass_after_s), 0);
 }
 
 /* --launcher slurm: the wrapper's line (where the job runs) and Slurm's
@@ -840,18 +852,17 @@ static void on_line(void *ctx, enum cls_stream stream, const char *line, size_t 
 			if (!regexec(&s->batch_re, text, 2, g, 0) && g[1].rm_so >= 0) {
 				size_t n = (size_t)(g[1].rm_eo - g[1].rm_so);
 
-				if (n >= sizeof(t->last_batch))
-					n = sizeof(t->last_batch) - 1;
-				memcpy(t->last_batch, text + g[1].rm_so, n);
-				t->last_batch[n] = '\0';
+				/* Valid UTF-8, as the evidence is: the suspects go
+				 * into journal.jsonl and trial --json as they are. */
+				cb_utf8_copy(t->last_batch, sizeof(t->last_batch), text + g[1].rm_so, n);
 			}
 		} else if ((m = marker_in(line, len, "CASEBISECT_BATCH"))) {
 			size_t off = (size_t)(m - line) + 16, n;
 
 			while (off < len && (line[off] == ' ' || line[off] == '\t'))
 				off++;
-			n = len - off < sizeof(t->last_batch) - 1 ? len - off : sizeof(t->last_batch) - 1;
-			memcpy(t->last_batch, line + off, n);
+			cb_utf8_copy(t->last_batch, sizeof(t->last_batch), line + off, len - off);
+			n = strlen(t->last_batch);
 			while (n && (t->last_batch[n - 1] == ' ' || t->last_batch[n - 1] == '\t'))
 				n--;
 			t->last_batch[n] = '\0';
@@ -906,7 +917,7 @@ static void on_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf)
 		log_failed(t, (int)sp->which);
 	cls_feed(t->cls, sp->which, buf->base, (size_t)nread);
 	if (t->state == T_RUNNING && t->s->o.limits.stall_s > 0)
-		uv_timer_start(&t->t_stall, on_stall, (uint64_t)(t->s->o.limits.stall_s * 1000), 0);
+		uv_timer_start(&t->t_stall, on_stall, timer_ms(t->s->o.limits.stall_s), 0);
 	if (t->state == T_RUNNING && t->suspects_frozen) {
 		struct cls_signature sig;
 
@@ -917,7 +928,7 @@ static void on_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf)
 			uv_timer_stop(&t->t_stall);
 			uv_timer_stop(&t->t_pass_after);
 			uv_timer_start(&t->t_settle, on_settle,
-				       (uint64_t)(t->s->o.limits.settle_s * 1000), 0);
+				       timer_ms(t->s->o.limits.settle_s), 0);
 		}
 	}
 	if (t->state == T_SETTLING && t->exited && pipes_done(t))
@@ -960,7 +971,7 @@ char *sup_result_json(const struct sup_result *r, bool pretty)
 	list = cJSON_AddArrayToObject(o, "suspects");
 	cb_strlcpy(buf, r->suspects, sizeof(buf));
 	for (tok = strtok_r(buf, " \t", &save); tok; tok = strtok_r(NULL, " \t", &save))
-		cJSON_AddItemToArray(list, cJSON_CreateString(tok));
+		cJSON_AddItemToArray(list, json_string(tok));
 	json_add_str(o, "stdout_log", r->stdout_log);
 	json_add_str(o, "stderr_log", r->stderr_log);
 	json_add_num(o, "slot", r->slot, true);
@@ -1088,6 +1099,27 @@ static void finish(struct trial *t)
 }
 
 /* ---- starting ---- */
+
+/* One list for the trials and the report (sup_trial_env()), so that what
+ * repro.sh sets is what the trials got. */
+#define TRIAL_ENV "TORCH_USE_CUDA_DSA=1", "PYTHONUNBUFFERED=1", "PYTHONFAULTHANDLER=1", \
+		  "nnUNet_compile=f"
+static const char *const trial_env[] = { TRIAL_ENV, "CUDA_LAUNCH_BLOCKING=1", NULL };
+static const char *const trial_env_no_blocking[] = { TRIAL_ENV, NULL };
+
+const char *const *sup_trial_env(bool no_blocking)
+{
+	return no_blocking ? trial_env_no_blocking : trial_env;
+}
+
+static size_t count_strings(const char *const *v)
+{
+	size_t n = 0;
+
+	while (v && v[n])
+		n++;
+	return n;
+}
 
 /* "K=V" entries: the caller's environment, then ours, then the extras; a
  * later entry replaces an earlier one of the same name. */
@@ -1218,7 +1250,8 @@ int sup_start(struct sup *s, const struct sup_trial_spec *spec, sup_done_fn *don
 	uv_stdio_container_t stdio[3];
 	struct env_list env = { 0 };
 	char dev[64], path[4200], **srun = NULL;
-	const char *ours[16];
+	const char *const *base = sup_trial_env(s->o.no_blocking);
+	const char **ours;
 	size_t nours = 0, slot, i;
 	struct trial *t;
 	int rc;
@@ -1267,26 +1300,27 @@ int sup_start(struct sup *s, const struct sup_trial_spec *spec, sup_done_fn *don
 	t->cls = cls_new();
 	cls_set_line_hook(t->cls, on_line, t);
 
-	/* the environment, in order of precedence (later wins) */
+	/* the environment, in order of precedence (later wins). No entry may
+	 * be dropped: the view's nnUNet_* come last, and without them the
+	 * trainer would use the user's real folders. */
 	for (i = 0; environ[i]; i++)
 		env_set(&env, environ[i]);
-	ours[nours++] = "TORCH_USE_CUDA_DSA=1";
-	ours[nours++] = "PYTHONUNBUFFERED=1";
-	ours[nours++] = "PYTHONFAULTHANDLER=1";
-	ours[nours++] = "nnUNet_compile=f";
-	if (!s->o.no_blocking)
-		ours[nours++] = "CUDA_LAUNCH_BLOCKING=1";
-	else
+	if (s->o.no_blocking)
 		env_unset(&env, "CUDA_LAUNCH_BLOCKING");
+	ours = xcalloc(count_strings(base) + 3 + count_strings(s->o.env) +
+			       count_strings(spec->env),
+		       sizeof(*ours));
+	for (i = 0; base[i]; i++)
+		ours[nours++] = base[i];
 	ours[nours++] = t->trial_marker;
 	ours[nours++] = t->sup_marker;
 	if (t->gpu >= 0) {
 		snprintf(dev, sizeof(dev), "CUDA_VISIBLE_DEVICES=%d", t->gpu);
 		ours[nours++] = dev;
 	}
-	for (i = 0; s->o.env && s->o.env[i] && nours < CB_ARRAY_SIZE(ours); i++)
+	for (i = 0; s->o.env && s->o.env[i]; i++)
 		ours[nours++] = s->o.env[i];
-	for (i = 0; spec->env && spec->env[i] && nours < CB_ARRAY_SIZE(ours); i++)
+	for (i = 0; spec->env && spec->env[i]; i++)
 		ours[nours++] = spec->env[i];
 	for (i = 0; i < nours; i++)
 		env_set(&env, ours[i]);
@@ -1303,8 +1337,10 @@ int sup_start(struct sup *s, const struct sup_trial_spec *spec, sup_done_fn *don
 			 s->o.slurm_prefix ? s->o.slurm_prefix : "casebisect-",
 			 (unsigned long long)spec->number);
 	}
-	if (write_trial_files(t, srun ? (const char *const *)srun : spec->argv, ours, nours, err,
-			      errlen)) {
+	rc = write_trial_files(t, srun ? (const char *const *)srun : spec->argv, ours, nours, err,
+			       errlen);
+	free(ours);
+	if (rc) {
 		close(t->log[0].fd);
 		close(t->log[1].fd);
 		cls_free(t->cls);
@@ -1363,7 +1399,7 @@ int sup_start(struct sup *s, const struct sup_trial_spec *spec, sup_done_fn *don
 		return 0;
 	}
 	if (s->o.limits.timeout_s > 0)
-		uv_timer_start(&t->t_timeout, on_timeout, (uint64_t)(s->o.limits.timeout_s * 1000), 0);
+		uv_timer_start(&t->t_timeout, on_timeout, timer_ms(s->o.limits.timeout_s), 0);
 	if (s->o.launcher != SUP_LAUNCH_SLURM)
 		start_job_timers(t); /* Slurm: once the job runs (slurm_line()) */
 	return 0;
@@ -1381,11 +1417,54 @@ static void on_signal(uv_signal_t *h, int signum)
 	sup_stop(s, s->signals_seen > 1 && signum == SIGINT);
 }
 
+/* Compiles pass_pattern into *pass and batch_pattern into *batch; a NULL
+ * pattern is not compiled. 0, or -1 with err naming the option, nothing
+ * left compiled. */
+static int compile_patterns(const char *pass_pattern, regex_t *pass, const char *batch_pattern,
+			    regex_t *batch, char *err, size_t errlen)
+{
+	char msg[256] = "it needs one group, (...), around the case names";
+	int rc;
+
+	if (pass_pattern && (rc = regcomp(pass, pass_pattern, REG_EXTENDED | REG_NOSUB))) {
+		regerror(rc, pass, msg, sizeof(msg));
+		snprintf(err, errlen, "--pass-pattern '%s': %s", pass_pattern, msg);
+		return -1;
+	}
+	if (batch_pattern) {
+		rc = regcomp(batch, batch_pattern, REG_EXTENDED);
+		if (rc || batch->re_nsub < 1) {
+			if (rc)
+				regerror(rc, batch, msg, sizeof(msg));
+			else
+				regfree(batch);
+			snprintf(err, errlen, "--batch-pattern '%s': %s", batch_pattern, msg);
+			if (pass_pattern)
+				regfree(pass);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int sup_check_patterns(const char *pass_pattern, const char *batch_pattern, char *err,
+		       size_t errlen)
+{
+	regex_t pass, batch;
+
+	if (compile_patterns(pass_pattern, &pass, batch_pattern, &batch, err, errlen))
+		return -1;
+	if (pass_pattern)
+		regfree(&pass);
+	if (batch_pattern)
+		regfree(&batch);
+	return 0;
+}
+
 struct sup *sup_new(const struct sup_options *opts, char *err, size_t errlen)
 {
 	struct sup *s = xcalloc(1, sizeof(*s));
 	size_t i, per_gpu = opts->per_gpu ? opts->per_gpu : 1, cap;
-	int rc;
 
 	s->o = *opts;
 	if (s->o.limits.grace_s <= 0)
@@ -1400,38 +1479,15 @@ struct sup *sup_new(const struct sup_options *opts, char *err, size_t errlen)
 	}
 	s->exclude = xstrdup(opts->slurm_exclude ? opts->slurm_exclude : "");
 	snprintf(s->uid, sizeof(s->uid), "%u", (unsigned)getuid());
-	if (opts->pass_pattern) {
-		if ((rc = regcomp(&s->pass_re, opts->pass_pattern, REG_EXTENDED | REG_NOSUB))) {
-			char msg[256];
-
-			regerror(rc, &s->pass_re, msg, sizeof(msg));
-			snprintf(err, errlen, "--pass-pattern '%s': %s", opts->pass_pattern, msg);
-			slurm_words_free(s->slurm_words);
-			free(s->exclude);
-			free(s);
-			return NULL;
-		}
-		s->has_pass_re = true;
+	if (compile_patterns(opts->pass_pattern, &s->pass_re, opts->batch_pattern, &s->batch_re,
+			     err, errlen)) {
+		slurm_words_free(s->slurm_words);
+		free(s->exclude);
+		free(s);
+		return NULL;
 	}
-	if (opts->batch_pattern) {
-		if ((rc = regcomp(&s->batch_re, opts->batch_pattern, REG_EXTENDED)) ||
-		    s->batch_re.re_nsub < 1) {
-			char msg[256] = "it needs one group, (...), around the case names";
-
-			if (rc)
-				regerror(rc, &s->batch_re, msg, sizeof(msg));
-			else
-				regfree(&s->batch_re);
-			snprintf(err, errlen, "--batch-pattern '%s': %s", opts->batch_pattern, msg);
-			if (s->has_pass_re)
-				regfree(&s->pass_re);
-			slurm_words_free(s->slurm_words);
-			free(s->exclude);
-			free(s);
-			return NULL;
-		}
-		s->has_batch_re = true;
-	}
+	s->has_pass_re = opts->pass_pattern != NULL;
+	s->has_batch_re = opts->batch_pattern != NULL;
 	cap = opts->ngpus ? opts->ngpus * per_gpu : 1;
 	s->nslots = opts->jobs ? opts->jobs : cap;
 	if (opts->ngpus && s->nslots > cap)

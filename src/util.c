@@ -134,6 +134,20 @@ size_t cb_utf8_seq_len(const unsigned char *s, size_t n)
 	return len;
 }
 
+bool cb_utf8_valid(const char *s)
+{
+	size_t n = strlen(s), i = 0;
+
+	while (i < n) {
+		size_t len = cb_utf8_seq_len((const unsigned char *)s + i, n - i);
+
+		if (!len)
+			return false;
+		i += len;
+	}
+	return true;
+}
+
 void cb_utf8_copy(char *dst, size_t size, const char *src, size_t n)
 {
 	static const char repl[] = "\xef\xbf\xbd";

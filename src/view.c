@@ -134,20 +134,6 @@ static bool id_is_safe(const char *id)
 	return name_is_safe(id) && id[0] != '-';
 }
 
-static bool utf8_valid(const char *s)
-{
-	size_t n = strlen(s), i = 0;
-
-	while (i < n) {
-		size_t len = cb_utf8_seq_len((const unsigned char *)s + i, n - i);
-
-		if (!len)
-			return false;
-		i += len;
-	}
-	return true;
-}
-
 /* ---- removing, without ever following a link ---- */
 
 static int remove_dir(int dfd, const char *name, const char *shown, int depth, char *err,
@@ -572,7 +558,7 @@ static const char *file_problem(enum ds_format fmt, const char *f)
 		return "not an absolute path";
 	if (strpbrk(f, "\t\n"))
 		return "a tab or a newline in the name, which files.txt cannot hold";
-	if (needs_json(fmt) && !utf8_valid(f))
+	if (needs_json(fmt) && !cb_utf8_valid(f))
 		return "not valid UTF-8, which JSON cannot hold";
 	if ((fmt == DS_NNUNET_RAW || fmt == DS_NNUNET_PRE) && !name_is_safe(base_name(f)))
 		return "no file name a link can take";

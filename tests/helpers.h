@@ -74,9 +74,19 @@ void put(const char *rel, const char *data);
  * caller frees the path. */
 char *mkcases_in(const char *name, int cases, const char *const *bad);
 
+/* The value of NAME in FILE, a `faketrain --env-dump` (one VAR=value a
+ * line); NULL when it is not there. The caller frees it; an unreadable file
+ * fails the test. */
+char *dump_value(const char *file, const char *name);
+
 /* The JSON file at path, parsed (the caller deletes it); fails the test when
  * it cannot be read or parsed. */
 struct cJSON *read_json(const char *path);
+
+/* Fails the test unless the file at path is valid UTF-8 and each of its
+ * lines (or, with whole, the whole file) is JSON to a strict reader
+ * (python3's json). */
+void assert_strict_json(const char *path, bool whole);
 
 /* The culprits of WORKDIR/report.json, space separated, in order (the
  * caller frees it); its verdict into verdict when that is not NULL. */

@@ -582,6 +582,70 @@ Test(dataset, digest_is_stable_order_free_and_sees_a_changed_file)
 	free(dir);
 }
 
+/* What changes the meaning of a trial without touching a case file (a label
+ * added to dataset.json, a plans edit, a datalist edit) changes the digest,
+ * and the dataset names the file; rewriting the same bytes does not. */
+Test(dataset, digest_covers_dataset_json_plans_and_datalist)
+{
+	char *dir = raw("ds", 2, NULL), *dj = at("ds/dataset.json"), *text;
+	char *pdir, *dl = at("datalist.json");
+	struct dataset a, b;
+
+	load_ok(&a, dir, NULL);
+	cr_assert_eq(a.ncontents, 1);
+	cr_assert_str_eq(a.contents[0].name, "dataset.json");
+	text = cb_read_file(dj, NULL);
+	cr_assert(text);
+	put("ds/dataset.json", text);
+	load_ok(&b, dir, NULL);
+	cr_assert_str_eq(a.digest, b.digest, "the same bytes rewritten keep the digest");
+	ds_release(&b);
+	put("ds/dataset.json", "{\"channel_names\": {\"0\": \"CT\"}, \"labels\": {\"background\": 0, "
+			       "\"c1\": 1, \"c2\": 2, \"c3\": 3}, \"numTraining\": 2, "
+			       "\"file_ending\": \".nii.gz\"}");
+	load_ok(&b, dir, NULL);
+	cr_assert_str_neq(a.digest, b.digest, "a label added to dataset.json must change the digest");
+	cr_assert_str_neq(a.contents[0].digest, b.contents[0].digest);
+	ds_release(&a);
+	ds_release(&b);
+	free(text);
+
+	pdir = pre(2, false);
+	load_ok(&a, pdir, NULL);
+	cr_assert_eq(a.ncontents, 2);
+	cr_assert_str_eq(a.contents[0].name, "nnUNetPlans.json");
+	cr_assert_str_eq(a.contents[1].name, "dataset.json");
+	put("Dataset501_Liver/dataset_fingerprint.json", "{\"spacings\": [[1, 1, 1]]}\n");
+	load_ok(&b, pdir, NULL);
+	cr_assert_str_eq(a.digest, b.digest, "nnUNetv2_train does not train from the fingerprint");
+	ds_release(&b);
+	text = cb_fmt("%.*s, \"note\": \"edited\"}\n",
+		      (int)(strrchr(nnunet_plans_json, '}') - nnunet_plans_json), nnunet_plans_json);
+	put("Dataset501_Liver/nnUNetPlans.json", text);
+	load_ok(&b, pdir, NULL);
+	cr_assert_str_neq(a.digest, b.digest, "a plans edit must change the digest");
+	ds_release(&a);
+	ds_release(&b);
+	free(text);
+
+	put("datalist.json", "{\"training\": [{\"image\": \"ds/imagesTr/case_000_0000.nii.gz\", "
+			     "\"label\": \"ds/labelsTr/case_000.nii.gz\"}]}");
+	load_ok(&a, dl, NULL);
+	cr_assert_eq(a.ncontents, 1);
+	cr_assert_str_eq(a.contents[0].name, "datalist.json");
+	put("datalist.json", "{\"labels\": {\"0\": \"background\", \"1\": \"liver\"}, "
+			     "\"training\": [{\"image\": \"ds/imagesTr/case_000_0000.nii.gz\", "
+			     "\"label\": \"ds/labelsTr/case_000.nii.gz\"}]}");
+	load_ok(&b, dl, NULL);
+	cr_assert_str_neq(a.digest, b.digest, "a datalist edit must change the digest");
+	ds_release(&a);
+	ds_release(&b);
+	free(dl);
+	free(pdir);
+	free(dj);
+	free(dir);
+}
+
 /* ---- `casebisect cases` ---- */
 
 Test(dataset, cases_json_shape)
@@ -762,6 +826,59 @@ Test(dataset, labels_repeated_value_and_bad_type)
 	free(dir);
 }
 
+/* The first repeat in "labels" order is the one named, as a pairwise scan
+ * would: a name before a value, the earliest label holding the value, lists
+ * and "ignore" left out. */
+Test(dataset, labels_repeats_name_the_first_pair)
+{
+	char *dir = raw("ds", 2, NULL);
+
+	put("ds/dataset.json", "{\"channel_names\": {\"0\": \"CT\"}, \"labels\": {\"background\": 0, "
+			       "\"a\": 1, \"b\": 2, \"c\": 2, \"d\": 1}, \"numTraining\": 2, "
+			       "\"file_ending\": \".nii.gz\"}");
+	refused("ds", NULL, NULL, "value 2 of \"c\" repeats label \"b\"", NULL);
+	put("ds/dataset.json", "{\"channel_names\": {\"0\": \"CT\"}, \"labels\": {\"background\": 0, "
+			       "\"a\": 1, \"a\": 1}, \"numTraining\": 2, \"file_ending\": \".nii.gz\"}");
+	refused("ds", NULL, NULL, "\"labels\": \"a\" appears twice (JSON keeps only the last one",
+		NULL);
+	put("ds/dataset.json", "{\"channel_names\": {\"0\": \"CT\"}, \"labels\": {\"background\": 0, "
+			       "\"a\": 1, \"r\": [1, 2], \"b\": 2, \"ignore\": 3, \"e\": 1}, "
+			       "\"regions_class_order\": [1, 2], \"numTraining\": 2, "
+			       "\"file_ending\": \".nii.gz\"}");
+	refused("ds", NULL, NULL, "value 1 of \"e\" repeats label \"a\"", NULL);
+	free(dir);
+}
+
+/* 20,000 labels load (in a blink: the repeat checks sort, see
+ * bench/bench_dataset.c), and a repeat at the end is still found. */
+Test(dataset, many_labels)
+{
+	static const char head[] = "{\"channel_names\": {\"0\": \"CT\"}, \"numTraining\": 2, "
+				   "\"file_ending\": \".nii.gz\", \"labels\": {\"background\": 0";
+	char *dir = raw("ds", 2, NULL), *text = NULL, item[64];
+	size_t len = 0, n = 20000, i;
+	struct dataset ds;
+
+	append(&text, &len, head, sizeof(head) - 1);
+	for (i = 1; i < n; i++) {
+		int k = snprintf(item, sizeof(item), ", \"l%zu\": %zu", i, i);
+
+		append(&text, &len, item, (size_t)k);
+	}
+	append(&text, &len, "}}", 2);
+	put("ds/dataset.json", text);
+	load_ok(&ds, dir, NULL);
+	cr_assert_eq(ds.nwarnings, 0);
+	ds_release(&ds);
+	text[len - 2] = '\0';
+	len -= 2;
+	append(&text, &len, ", \"last\": 5}}", strlen(", \"last\": 5}}"));
+	put("ds/dataset.json", text);
+	refused("ds", NULL, NULL, "value 5 of \"last\" repeats label \"l5\"", NULL);
+	free(text);
+	free(dir);
+}
+
 Test(dataset, region_labels_need_regions_class_order)
 {
 	char *dir = raw("ds", 2, NULL);
@@ -914,6 +1031,68 @@ Test(dataset, unsafe_case_ids_from_lists_and_file_names)
 	copy_at("ds/imagesTr/case_000_0000.nii.gz", "ds/imagesTr/-case_0000.nii.gz");
 	copy_at("ds/labelsTr/case_000.nii.gz", "ds/labelsTr/-case.nii.gz");
 	refused("ds", NULL, NULL, "imagesTr/-case_0000.nii.gz: case ID \"-case\" starts with '-'", NULL);
+	free(dir);
+}
+
+/* `casebisect cases`, as refused(), and no raw byte that is not UTF-8 on
+ * stderr (a terminal would show '?'). */
+static void refused_utf8(const char *path, const char *need1, const char *need2)
+{
+	struct run r;
+	const char *p;
+
+	refused(path, NULL, NULL, need1, need2);
+	cases_run(&r, path, NULL, NULL, NULL);
+	for (p = r.err; *p; p++)
+		cr_assert((unsigned char)*p < 0x80, "a raw byte 0x%02x in:\n%s", (unsigned char)*p,
+			  r.err);
+	run_release(&r);
+}
+
+/* A name that is not UTF-8 would break a run midway (its journal and
+ * reports are UTF-8 JSON): every command that loads the dataset refuses it
+ * first, showing the bytes as \xNN, and makes nothing. */
+Test(dataset, file_names_not_utf8_are_refused_naming_the_file)
+{
+	char *dir = raw("ds", 1, NULL), *toy = src_file("harness/toytrain");
+	char *wd = at("wd"), *names = at("names");
+	struct run r;
+
+	mkdir_at("names");
+	copy_at("ds/labelsTr/case_000.nii.gz", "names/ok.nii.gz");
+	copy_at("ds/labelsTr/case_000.nii.gz", "names/bad\xff.nii.gz");
+	refused_utf8("names", "names/bad\\xff.nii.gz: case ID \"bad\\xff\" is not valid UTF-8",
+		     "rename the file");
+	run(&r, "run", "--workdir", wd, "--gpus", "none", names, "--", toy, "--cases-file",
+	    "{cases_file}");
+	cr_assert_eq(r.code, 1, "exit %d\n%s", r.code, r.err);
+	cr_assert(strstr(r.err, "bad\\xff.nii.gz") && strstr(r.err, "rename the file"), "%s", r.err);
+	cr_assert(access(wd, F_OK) != 0, "a work directory was created");
+	run_release(&r);
+	run(&r, "audit", names);
+	cr_assert_neq(r.code, 0);
+	cr_assert(strstr(r.err, "bad\\xff.nii.gz"), "%s", r.err);
+	run_release(&r);
+
+	copy_at("ds/imagesTr/case_000_0000.nii.gz", "ds/imagesTr/ca\xe9se_0000.nii.gz");
+	copy_at("ds/labelsTr/case_000.nii.gz", "ds/labelsTr/ca\xe9se.nii.gz");
+	refused_utf8("ds", "imagesTr/ca\\xe9se_0000.nii.gz: case ID \"ca\\xe9se\" is not valid UTF-8",
+		     "rename");
+
+	/* a good ID whose image is not: the file is named */
+	copy_at("ds/imagesTr/case_000_0000.nii.gz", "im\xfe.nii.gz");
+	put("datalist.json", "{\"training\": [{\"image\": \"im\xfe.nii.gz\", "
+			     "\"label\": \"ds/labelsTr/case_000.nii.gz\"}]}");
+	refused_utf8("datalist.json", "/im\\xfe.nii.gz: not valid UTF-8",
+		     "rename the file or folder that holds them");
+
+	/* the dataset's own folder */
+	mkdir_at("d\xc3");
+	put("d\xc3/list.txt", "case_000\n");
+	refused_utf8("d\xc3/list.txt", "/d\\xc3/list.txt: not valid UTF-8", "rename");
+	free(names);
+	free(wd);
+	free(toy);
 	free(dir);
 }
 

@@ -578,6 +578,25 @@ char *mkcases_in(const char *name, int cases, const char *const *bad)
 	return dir;
 }
 
+char *dump_value(const char *file, const char *name)
+{
+	char *text = cb_read_file(file, NULL), *p, *end, *v;
+	size_t len = strlen(name);
+
+	cr_assert(text, "cannot read %s", file);
+	for (p = text; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
+		if (!strncmp(p, name, len) && p[len] == '=') {
+			end = strchr(p, '\n');
+			v = xstrdup(p + len + 1);
+			if (end)
+				v[end - p - len - 1] = '\0';
+			free(text);
+			return v;
+		}
+	free(text);
+	return NULL;
+}
+
 cJSON *read_json(const char *path)
 {
 	char *text = cb_read_file(path, NULL);
@@ -588,6 +607,26 @@ cJSON *read_json(const char *path)
 	cr_assert(o, "%s is not JSON:\n%s", path, text);
 	free(text);
 	return o;
+}
+
+void assert_strict_json(const char *path, bool whole)
+{
+	size_t len, i = 0, n;
+	char *text = cb_read_file(path, &len), cmd[8192];
+
+	cr_assert(text, "cannot read %s", path);
+	while (i < len) {
+		n = cb_utf8_seq_len((const unsigned char *)text + i, len - i);
+		cr_assert(n, "%s: byte %zu (0x%02x) is not UTF-8:\n%s", path, i,
+			  (unsigned char)text[i], text);
+		i += n;
+	}
+	free(text);
+	snprintf(cmd, sizeof(cmd),
+		 "/usr/bin/python3 -c 'import json,sys; t=open(sys.argv[1],encoding=\"utf-8\").read(); "
+		 "[json.loads(l) for l in ([t] if sys.argv[2]==\"1\" else t.split(\"\\n\")) if l.strip()]' "
+		 "'%s' %d", path, whole);
+	cr_assert(system(cmd) == 0, "%s is not strict JSON", path);
 }
 
 char *report_culprits(const char *workdir, char *verdict, size_t vsize)

@@ -376,6 +376,35 @@ Test(journal, appending_after_a_torn_line_replaces_it)
 	}
 }
 
+/* jrn_open cuts a torn line before any replay can see it, so it says which
+ * line it dropped as replay would; a whole journal gets no warning. */
+Test(journal, open_says_which_torn_line_it_dropped)
+{
+	static const char *const tails[] = {"{\"trial\":5,\"cases\":[\"ca", "{\"trial\":5,\"ca\n",
+					    "\n"};
+	size_t i;
+
+	for (i = 0; i < CB_ARRAY_SIZE(tails); i++) {
+		char err[256] = "", *path = tpath("journal.jsonl");
+		struct jrn *j;
+
+		unlink(path);
+		free(path);
+		append_trials(1, 4, 9);
+		append_raw("journal.jsonl", tails[i], strlen(tails[i]));
+		j = jrn_open(tmpdir, err, sizeof(err));
+		cr_assert(j, "%s", err);
+		cr_assert(strstr(jrn_warning(j),
+				 "journal.jsonl: line 5 is torn (a crash mid-write?): dropped"),
+			  "tail %zu: warning '%s'", i, jrn_warning(j));
+		jrn_close(j);
+		j = jrn_open(tmpdir, err, sizeof(err));
+		cr_assert(j, "%s", err);
+		cr_assert_str_empty(jrn_warning(j), "tail %zu: dropped twice", i);
+		jrn_close(j);
+	}
+}
+
 /* Valid JSON of the wrong shape is damage, not a crash: kept, and refused. */
 Test(journal, a_last_line_of_the_wrong_shape_is_an_error_and_open_keeps_it)
 {

@@ -431,6 +431,11 @@ Test(nnunet_cmd, usage_errors)
 		/* run's options that nnunet sets itself */
 		{ { "--format", "nnunet-raw", "501" }, "unknown option '--format'", NULL },
 		{ { "--configuration", "2d", "501" }, "unknown option '--configuration'", NULL },
+		/* run's options, checked before the dataset is looked at */
+		{ { "--timeout", "1e23", "501" }, "--timeout '1e23': at most 2592000 seconds", NULL },
+		{ { "--deadline", "721h", "501" }, "--deadline '721h': at most 30 days", NULL },
+		{ { "--pass-pattern", "(", "501" }, "--pass-pattern '('", NULL },
+		{ { "--jobs", "0", "501" }, "expected a whole number from 1", NULL },
 	};
 	size_t i, j;
 

@@ -3,10 +3,12 @@
  * (harness/toytrain, CPU build) and PyTorch (harness/torchtrain.py). */
 #include <criterion/criterion.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -435,6 +437,36 @@ Test(run, bad_work_directories_and_commands_are_refused)
 	free(ds);
 }
 
+/* A label added to dataset.json changes what the trainer learns, though no
+ * case file changed: resume refuses it and names dataset.json. */
+Test(run, resume_refuses_an_edited_dataset_json)
+{
+	static const char *const bad[] = { "case_001=7", NULL };
+	char *ds = mkcases_in("ds", 4, bad), *wd = cb_fmt("%s/wd", tmpdir);
+	char *toy = src_file("harness/toytrain"), *dj = cb_fmt("%s/dataset.json", ds);
+	struct run r;
+	FILE *f;
+
+	run(&r, "run", "--workdir", wd, "--gpus", "none", ds, "--", toy, "--cases-file",
+	    "{cases_file}", "--files-file", "{files_file}");
+	cr_assert_eq(r.code, 0, "%s", r.err);
+	run_release(&r);
+	f = fopen(dj, "w");
+	cr_assert(f);
+	fputs("{\"channel_names\": {\"0\": \"CT\"}, \"labels\": {\"background\": 0, \"c1\": 1, "
+	      "\"c2\": 2, \"liver\": 3}, \"numTraining\": 4, \"file_ending\": \".nii.gz\"}\n", f);
+	cr_assert(fclose(f) == 0);
+	run(&r, "resume", wd);
+	cr_assert_eq(r.code, 1, "exit %d\n%s", r.code, r.err);
+	cr_assert(strstr(r.err, "dataset changed"), "%s", r.err);
+	cr_assert(strstr(r.err, "dataset.json"), "the message names the file:\n%s", r.err);
+	run_release(&r);
+	free(dj);
+	free(toy);
+	free(wd);
+	free(ds);
+}
+
 /* A device whose trials crash for no reason of the data fails its health
  * probe and leaves the rotation; the search goes on on the healthy one.
  * (The fake CUDA runtime: two devices, the probe of device 1 fails.) */
@@ -720,6 +752,184 @@ Test(run, flaky_confirms_the_remainder_and_resume_keeps_it)
 		run_release(&r);
 	}
 	free(toy);
+	free(ds);
+}
+
+/* A duration beyond the maximum (30 days), a pattern that does not
+ * compile: refused as usage errors before the work directory exists (the
+ * "fix it and resume" hint of a failed run could not work for them). */
+Test(run, bad_durations_and_patterns_are_refused_before_anything_is_made)
+{
+	static const char *const opts[][3] = {
+		{ "--timeout", "1e23", "--timeout '1e23': at most 2592000 seconds (30 days)" },
+		{ "--stall", "1e23", "--stall '1e23': at most" },
+		{ "--pass-after", "1e23", "--pass-after '1e23': at most" },
+		{ "--settle", "2592000.5", "--settle '2592000.5': at most" },
+		{ "--grace", "1e308", "--grace '1e308': at most" },
+		{ "--timeout", "abc", "--timeout 'abc': expected seconds" },
+		{ "--deadline", "1e23h", "--deadline '1e23h': at most 30 days from now" },
+		{ "--deadline", "721h", "--deadline '721h': at most 30 days" },
+		{ "--pass-pattern", "(", "--pass-pattern '('" },
+		{ "--batch-pattern", "(", "--batch-pattern '('" },
+		{ "--batch-pattern", "no group", "it needs one group" },
+	};
+	struct run r;
+	char *ds = mkcases_in("ds", 4, NULL), *wd = cb_fmt("%s/wd", tmpdir);
+	char *toy = src_file("harness/toytrain"), *before = tree_snapshot(tmpdir), *after;
+	size_t i;
+
+	for (i = 0; i < CB_ARRAY_SIZE(opts); i++) {
+		run(&r, "run", "--workdir", wd, opts[i][0], opts[i][1], ds, "--", toy,
+		    "--cases-file", "{cases_file}");
+		assert_usage_error(&r);
+		cr_assert(strstr(r.err, opts[i][2]), "no \"%s\" in:\n%s", opts[i][2], r.err);
+		cr_assert(strstr(r.err, "casebisect help run"), "%s", r.err);
+		run_release(&r);
+		after = tree_snapshot(tmpdir);
+		cr_assert_str_eq(after, before, "%s %s: something was made", opts[i][0], opts[i][1]);
+		free(after);
+	}
+	/* resume's --deadline too, before it looks at WORKDIR */
+	run(&r, "resume", "--deadline", "1e23h", wd);
+	assert_usage_error(&r);
+	cr_assert(strstr(r.err, "--deadline '1e23h': at most 30 days"), "%s", r.err);
+	run_release(&r);
+	/* the maximum itself is taken: this run gets as far as the dataset */
+	run(&r, "run", "--workdir", wd, "--timeout", "2592000", "--deadline", "720h", "--stall",
+	    "2592000", "no-such-dataset", "--", toy, "--cases-file", "{cases_file}");
+	cr_assert_eq(r.code, 1, "exit %d\n%s", r.code, r.err);
+	cr_assert(strstr(r.err, "no-such-dataset"), "%s", r.err);
+	run_release(&r);
+	free(before);
+	free(toy);
+	free(wd);
+	free(ds);
+}
+
+/* A CASEBISECT_BATCH line that is not UTF-8 (a trainer printing raw bytes
+ * of a file name): the suspects reach journal.jsonl and report.json as
+ * valid UTF-8 (U+FFFD for each bad byte), so strict JSON readers read them. */
+Test(run, a_batch_line_that_is_not_utf8_stays_valid_json)
+{
+	struct run r;
+	char *ds = mkcases_in("ds", 4, NULL), *wd = cb_fmt("%s/wd", tmpdir);
+	char *list = cb_fmt("%s/cases.txt", ds), *fake = src_file("harness/faketrain");
+	char *log = corpus_file("030-pytorch-unet-375-nll-loss2d-asserts.txt");
+	char *journal = cb_fmt("%s/journal.jsonl", wd), *report = cb_fmt("%s/report.json", wd);
+	char *text, *batch = write_file(tmpdir, "batch.txt",
+					 "CASEBISECT_BATCH case_\xff\xfe case_001\n");
+
+	/* The bytes come from the trainer, not its command line (run.json must
+	 * keep the command's bytes as they are). */
+	run(&r, "run", "--workdir", wd, "--gpus", "none", "--settle", "0.2", "--grace", "1", list,
+	    "--", fake, "--stdout-log", batch, "--log", log, "--exit", "1", "{cases_file}");
+	cr_assert_eq(r.code, 4, "exit %d\n%s\n%s", r.code, r.out, r.err);
+	assert_strict_json(journal, false);
+	assert_strict_json(report, true);
+	text = cb_read_file(journal, NULL);
+	cr_assert(strstr(text, "\"suspects\":[\"case_\xef\xbf\xbd\xef\xbf\xbd\",\"case_001\"]"),
+		  "%s", text);
+	free(text);
+	run_release(&r);
+	free(batch);
+	free(report);
+	free(journal);
+	free(log);
+	free(fake);
+	free(list);
+	free(wd);
+	free(ds);
+}
+
+/* Another casebisect holds the work directory: resume says so, and writes
+ * nothing before the lock is ours (run.json keeps its bytes, --jobs 7
+ * included). Two resumes at once: the one that loses gets the same
+ * message, never a clash over run.json.tmp. */
+Test(run, a_locked_work_directory_is_left_as_it_is)
+{
+	static const char *const bad[] = { "case_002=7", NULL };
+	struct run r;
+	char *ds = mkcases_in("ds", 8, bad), *wd = cb_fmt("%s/wd", tmpdir);
+	char *toy = src_file("harness/toytrain"), *run_json = cb_fmt("%s/run.json", wd);
+	char *journal = cb_fmt("%s/journal.jsonl", wd), *before, *after;
+	int fd, i;
+
+	run(&r, "run", "--workdir", wd, "--gpus", "none", "--max-trials", "1", ds, "--", toy,
+	    "--cases-file", "{cases_file}", "--files-file", "{files_file}");
+	cr_assert_eq(r.code, 6, "exit %d\n%s\n%s", r.code, r.out, r.err);
+	run_release(&r);
+
+	fd = open(journal, O_RDONLY | O_CLOEXEC);
+	cr_assert(fd >= 0 && flock(fd, LOCK_EX | LOCK_NB) == 0, "cannot lock %s", journal);
+	before = tree_snapshot(wd);
+	run(&r, "resume", "--jobs", "7", wd);
+	cr_assert_eq(r.code, 1, "exit %d\n%s\n%s", r.code, r.out, r.err);
+	cr_assert(strstr(r.err, "in use by another casebisect"), "%s", r.err);
+	after = tree_snapshot(wd);
+	cr_assert_str_eq(after, before, "the work directory changed under the lock");
+	free(after);
+	free(before);
+	run_release(&r);
+	close(fd);
+
+	for (i = 0; i < 4; i++) {
+		char *out[2], *err[2], *text;
+		int pid[2], code, k;
+
+		for (k = 0; k < 2; k++) {
+			out[k] = cb_fmt("%s/out%d", tmpdir, k);
+			err[k] = cb_fmt("%s/err%d", tmpdir, k);
+		}
+		pid[0] = spawn_bg(out[0], err[0], "resume", "--jobs", "2", wd, (char *)NULL);
+		pid[1] = spawn_bg(out[1], err[1], "resume", "--jobs", "3", wd, (char *)NULL);
+		for (k = 0; k < 2; k++) {
+			code = wait_exit(pid[k]);
+			text = cb_read_file(err[k], NULL);
+			cr_assert(code == 0 || (code == 1 && strstr(text, "in use by another casebisect")),
+				  "resume %d: exit %d:\n%s", k, code, text);
+			cr_assert(!strstr(text, "run.json.tmp"), "%s", text);
+			free(text);
+			free(out[k]);
+			free(err[k]);
+		}
+	}
+	free(journal);
+	free(run_json);
+	free(toy);
+	free(wd);
+	free(ds);
+}
+
+/* A journal whose last line a crash tore: resume drops it and says so
+ * (journal.h's promise), and the trial simply runs again. */
+Test(run, resume_warns_of_a_torn_journal_line)
+{
+	static const char *const bad[] = { "case_002=7", NULL };
+	struct run r;
+	char *ds = mkcases_in("ds", 8, bad), *wd = cb_fmt("%s/wd", tmpdir);
+	char *toy = src_file("harness/toytrain"), *journal = cb_fmt("%s/journal.jsonl", wd);
+	FILE *f;
+
+	run(&r, "run", "--workdir", wd, "--gpus", "none", "--max-trials", "1", ds, "--", toy,
+	    "--cases-file", "{cases_file}", "--files-file", "{files_file}");
+	cr_assert_eq(r.code, 6, "exit %d\n%s\n%s", r.code, r.out, r.err);
+	run_release(&r);
+	f = fopen(journal, "a");
+	cr_assert(f);
+	fputs("{\"trial\":2,\"phase\":\"cont", f);
+	cr_assert(fclose(f) == 0);
+
+	run(&r, "resume", "--max-trials", "1", wd);
+	cr_assert_eq(r.code, 6, "exit %d\n%s\n%s", r.code, r.out, r.err);
+	cr_assert(strstr(r.out, "warning: ") &&
+		  strstr(r.out, "journal.jsonl: line 2 is torn (a crash mid-write?): dropped"),
+		  "no warning:\n%s", r.out);
+	cr_assert_eq(journal_lines(wd), 1);
+	assert_strict_json(journal, false);
+	run_release(&r);
+	free(journal);
+	free(toy);
+	free(wd);
 	free(ds);
 }
 

@@ -307,25 +307,6 @@ Test(supervise, target_signature_decides_fail)
 	cr_assert_eq(r.reason, SUP_R_OTHER_FAILURE);
 }
 
-static char *dump_value(const char *file, const char *name)
-{
-	char *text = cb_read_file(file, NULL), *p, *end, *v;
-	size_t len = strlen(name);
-
-	cr_assert(text, "cannot read %s", file);
-	for (p = text; p && *p; p = strchr(p, '\n') ? strchr(p, '\n') + 1 : NULL)
-		if (!strncmp(p, name, len) && p[len] == '=') {
-			end = strchr(p, '\n');
-			v = xstrdup(p + len + 1);
-			if (end)
-				v[end - p - len - 1] = '\0';
-			free(text);
-			return v;
-		}
-	free(text);
-	return NULL;
-}
-
 /* 8 slots run 8 trials at once, each with its own device and environment. */
 Test(supervise, eight_slots_eight_trials_with_their_gpus_and_environment)
 {

@@ -298,3 +298,157 @@ Test(trial, dataset_view_is_built_for_the_subset_and_removed)
 	free(dataset);
 	free(fake);
 }
+
+/* However many --env a user gives, each reaches the trainer, and on an
+ * nnU-Net dataset the view's nnUNet_* still win over the user's: were they
+ * dropped or overridden, the trainer would read and write the user's real
+ * preprocessed and results folders. --env still wins over casebisect's own
+ * variables (CUDA_LAUNCH_BLOCKING). */
+Test(trial, every_env_reaches_the_trainer_and_the_view_wins_on_nnunet)
+{
+	enum { NENV = 40 };
+	char *fake = src_file("harness/faketrain"), *dataset = mkcases_in("dataset", 4, NULL);
+	char *sub = write_file(tmpdir, "sub.txt", "case_001\ncase_003\n");
+	char *dump_path = at("env"), *out = at("out"), *err = at("err"), *wd = at("wd");
+	char *real_pp = at("real_pp"), *real_results = at("real_results");
+	char kv[NENV + 2][256], *argv[2 * NENV + 32], *v, *txt;
+	const char *const view_dirs[][2] = { { "nnUNet_raw", "raw" },
+					     { "nnUNet_preprocessed", "pp" },
+					     { "nnUNet_results", "results" } };
+	size_t argc = 0, i;
+	int code;
+
+	argv[argc++] = (char *)bin();
+	argv[argc++] = "trial";
+	argv[argc++] = "--workdir";
+	argv[argc++] = wd;
+	argv[argc++] = "--dataset";
+	argv[argc++] = dataset;
+	argv[argc++] = "--cases-file";
+	argv[argc++] = sub;
+	for (i = 0; i < NENV; i++) {
+		snprintf(kv[i], sizeof(kv[i]), "V%02zu=value %zu", i + 1, i + 1);
+		argv[argc++] = "--env";
+		argv[argc++] = kv[i];
+	}
+	snprintf(kv[NENV], sizeof(kv[NENV]), "nnUNet_preprocessed=%s", real_pp);
+	snprintf(kv[NENV + 1], sizeof(kv[NENV + 1]), "nnUNet_results=%s", real_results);
+	argv[argc++] = "--env";
+	argv[argc++] = kv[NENV];
+	argv[argc++] = "--env";
+	argv[argc++] = kv[NENV + 1];
+	argv[argc++] = "--env";
+	argv[argc++] = "CUDA_LAUNCH_BLOCKING=0";
+	argv[argc++] = "--";
+	argv[argc++] = fake;
+	argv[argc++] = "--env-dump";
+	argv[argc++] = dump_path;
+	argv[argc] = NULL;
+	code = wait_exit(spawn_argv(argv, out, err));
+	txt = cb_read_file(err, NULL);
+	cr_assert_eq(code, 0, "exit %d; stderr: %s", code, txt ? txt : "");
+	free(txt);
+
+	for (i = 0; i < CB_ARRAY_SIZE(view_dirs); i++) {
+		char want[512];
+
+		snprintf(want, sizeof(want), "%s/trials/0001/view/%s", wd, view_dirs[i][1]);
+		v = dump_value(dump_path, view_dirs[i][0]);
+		cr_assert(v, "the trainer got no %s: it would use the user's", view_dirs[i][0]);
+		cr_assert_str_eq(v, want, "%s points outside the trial's view", view_dirs[i][0]);
+		free(v);
+	}
+	for (i = 0; i < NENV; i++) {
+		char name[8], want[32];
+
+		snprintf(name, sizeof(name), "V%02zu", i + 1);
+		snprintf(want, sizeof(want), "value %zu", i + 1);
+		v = dump_value(dump_path, name);
+		cr_assert(v, "--env %s=%s never reached the trainer", name, want);
+		cr_assert_str_eq(v, want);
+		free(v);
+	}
+	v = dump_value(dump_path, "CUDA_LAUNCH_BLOCKING");
+	cr_assert(v && !strcmp(v, "0"), "--env must win over casebisect's own variables");
+	free(v);
+	v = dump_value(dump_path, "CASEBISECT_TRIAL");
+	cr_assert(v && !strcmp(v, "1"), "the trial's marker is lost: %s", v ? v : "(none)");
+	free(v);
+
+	/* so does the trial directory's env.txt (what casebisect set) */
+	snprintf(kv[0], sizeof(kv[0]), "%s/trials/0001/env.txt", wd);
+	txt = cb_read_file(kv[0], NULL);
+	cr_assert(txt && strstr(txt, "\nV40=value 40\n"), "env.txt: %s", txt ? txt : "(none)");
+	free(txt);
+
+	free(real_results);
+	free(real_pp);
+	free(wd);
+	free(err);
+	free(out);
+	free(dump_path);
+	free(sub);
+	free(dataset);
+	free(fake);
+}
+
+/* Durations beyond 30 days and patterns that do not compile are usage
+ * errors, and no trial directory is made for them; the maximum itself
+ * holds its timers for real (a trial of 0.3 s ends by its exit). */
+Test(trial, bad_durations_and_patterns_make_nothing)
+{
+	static const char *const opts[][3] = {
+		{ "--timeout", "1e23", "--timeout '1e23': at most 2592000 seconds (30 days)" },
+		{ "--stall", "1e23", "--stall '1e23': at most" },
+		{ "--pass-after", "1e23", "--pass-after '1e23': at most" },
+		{ "--settle", "1e23", "--settle '1e23': at most" },
+		{ "--grace", "1e23", "--grace '1e23': at most" },
+		{ "--pass-pattern", "(", "--pass-pattern '('" },
+		{ "--batch-pattern", "no group", "it needs one group" },
+	};
+	char *fake = src_file("harness/faketrain"), *wd = cb_fmt("%s/wd", tmpdir);
+	struct run r;
+	size_t i;
+
+	for (i = 0; i < CB_ARRAY_SIZE(opts); i++) {
+		run(&r, "trial", "--workdir", wd, opts[i][0], opts[i][1], "--", fake, "--exit", "0");
+		assert_usage_error(&r);
+		cr_assert(strstr(r.err, opts[i][2]), "no \"%s\" in:\n%s", opts[i][2], r.err);
+		cr_assert(access(wd, F_OK) != 0, "%s %s: %s was made", opts[i][0], opts[i][1], wd);
+		run_release(&r);
+	}
+	run(&r, "trial", "--workdir", wd, "--timeout", "2592000", "--stall", "2592000",
+	    "--pass-after", "2592000", "--", fake, "--sleep", "300", "--exit", "0");
+	cr_assert_eq(r.code, 0, "exit %d\n%s", r.code, r.err);
+	cr_assert(starts_with(r.out, "trial 1: PASS (exit_0)"), "%s", r.out);
+	run_release(&r);
+	free(wd);
+	free(fake);
+}
+
+/* A CASEBISECT_BATCH line with bytes that are not UTF-8: --json stays
+ * valid UTF-8 (U+FFFD for each), which strict JSON readers need. */
+Test(trial, json_suspects_stay_valid_utf8)
+{
+	char *fake = src_file("harness/faketrain"), *out;
+	char *log = corpus_file("030-pytorch-unet-375-nll-loss2d-asserts.txt");
+	struct run r;
+	cJSON *o, *sus;
+
+	run(&r, "trial", "--json", "--workdir", tmpdir, "--settle", "0.2", "--grace", "1", "--",
+	    fake, "--batch", "case_\xff\xfe case_001", "--log", log, "--exit", "1");
+	cr_assert_eq(r.code, 0, "exit %d; stderr:\n%s", r.code, r.err);
+	out = write_file(tmpdir, "trial.json", r.out);
+	assert_strict_json(out, true);
+	o = cJSON_Parse(r.out);
+	sus = cJSON_GetObjectItem(o, "suspects");
+	cr_assert(cJSON_IsArray(sus) && cJSON_GetArraySize(sus) == 2, "%s", r.out);
+	cr_assert_str_eq(cJSON_GetStringValue(cJSON_GetArrayItem(sus, 0)),
+			 "case_\xef\xbf\xbd\xef\xbf\xbd");
+	cr_assert_str_eq(cJSON_GetStringValue(cJSON_GetArrayItem(sus, 1)), "case_001");
+	cJSON_Delete(o);
+	run_release(&r);
+	free(out);
+	free(log);
+	free(fake);
+}

@@ -45,6 +45,12 @@ enum cb_exit cmd_nnunet(int argc, char **argv);
 struct cli_command;
 extern const struct cli_command cmd_run_spec;
 
+/* Checks the value of one of run's options (id from cmd_run_spec's table)
+ * as run does, without touching anything: nnunet checks what it hands on
+ * before its slow steps. CB_EXIT_OK, or CB_EXIT_USAGE after a usage error
+ * of cmd is printed. */
+enum cb_exit cmd_run_check_option(const struct cli_command *cmd, int id, const char *value);
+
 /* Shared by commands (cmd_classify.c): classify the log at path ("-":
  * stdin) into *sig; 0, or -1 with errno set when it cannot be read. */
 struct cls_signature;
@@ -142,6 +148,9 @@ int cli_next(struct cli_parser *p, int *id, const char **value);
 /* Frees what p holds (not p itself). */
 void cli_parser_release(struct cli_parser *p);
 
+/* The entry of cmd's table whose id is id, or NULL. */
+const struct cli_option *cli_find_option(const struct cli_command *cmd, int id);
+
 /* Prints cmd's full help (usage, description, options, example) to f. */
 void cli_print_help(const struct cli_command *cmd, FILE *f);
 
@@ -151,9 +160,24 @@ void cli_print_help(const struct cli_command *cmd, FILE *f);
 enum cb_exit cli_usage_error(const struct cli_command *cmd, const char *fmt, ...)
 	CB_PRINTF(2, 3);
 
-/* Parses a number of seconds for an option ("600", "0.5"): finite and not
- * negative. 0, or -1 when it is not one. */
+/* Parses a number of seconds ("600", "0.5"): finite and not negative, no
+ * cap. 0, or -1 when it is not one. Options take durations through
+ * cli_parse_duration(). */
 int cli_parse_seconds(const char *v, double *out);
+
+/*
+ * The longest duration any option takes, in seconds: 30 days. Longer is
+ * refused, not clamped: timers count milliseconds in 64 bits, and a value
+ * such as 1e23 overflowed that conversion and fired at once; no training
+ * that someone waits on for an answer runs a month.
+ */
+#define CLI_SECONDS_MAX (30 * 24 * 3600)
+
+/* Parses the value of the duration option --name ("600", "0.5"), from 0 to
+ * CLI_SECONDS_MAX. 0, or, after a usage error naming the option is
+ * printed, CB_EXIT_USAGE. */
+int cli_parse_duration(const struct cli_command *cmd, const char *name, const char *value,
+		       double *out);
 
 /* Parses --format for a command that reads a dataset. 0, or, after the
  * usage error is printed, CB_EXIT_USAGE. */
@@ -168,9 +192,10 @@ int cli_parse_count(const char *v, unsigned long long max, unsigned long long *o
 int cli_parse_bytes(const char *v, size_t *out);
 
 /* Parses a --deadline: "07:30" (the next 07:30, local time) or a duration
- * from now ("90m", "8h", "45s", "3600"). Sets *out to a Unix time; 0, or
- * -1 when it is neither. */
-int cli_parse_deadline(const char *v, double *out);
+ * from now ("90m", "8h", "45s", "3600"; at most CLI_SECONDS_MAX). Sets
+ * *out to a Unix time; 0, or, after a usage error naming --deadline is
+ * printed, CB_EXIT_USAGE. */
+int cli_parse_deadline(const struct cli_command *cmd, const char *v, double *out);
 
 /* Prints "casebisect: <message>" on stderr. */
 void cli_error(const char *fmt, ...) CB_PRINTF(1, 2);

@@ -48,12 +48,22 @@ struct ds_case {
 			    * (list: the last file of a case with two or more) */
 };
 
+/* A JSON file the load read for its content (dataset.json, a plans JSON, a
+ * datalist) and the hash of its bytes: run.json keeps them, so
+ * that a resume refused for a changed dataset names the file. */
+struct ds_content {
+	char *name;        /* relative to the dataset folder, or the file name */
+	char digest[17];
+};
+
 struct dataset {
 	enum ds_format format;
 	char *root;           /* absolute: the dataset folder, or the list/datalist file */
 	char *dataset_json;   /* absolute path of its dataset.json, or NULL */
 	char *labels_json;    /* dataset.json's "labels" object as compact JSON, or NULL */
-	char digest[17];      /* hash of sorted IDs and each file's size and mtime */
+	char digest[17];      /* see "The digest" below */
+	struct ds_content *contents; /* the files whose bytes the digest covers */
+	size_t ncontents;
 	struct ds_case *cases; /* as listed (list file, datalist, "dataset" key), or
 				* sorted by ID (cases found in folders) */
 	size_t ncases;
@@ -73,6 +83,28 @@ struct dataset {
 };
 
 /*
+ * The digest: 16 hex digits that change when a trial could mean something
+ * else, so that resume refuses a changed dataset. It hashes
+ *  - the sorted case IDs;
+ *  - each case file's size and mtime (seconds and nanoseconds), in the
+ *    case's file order;
+ *  - the bytes of every file read for its content (struct ds_content):
+ *    dataset.json (nnunet-raw, nnunet-pre), the plans JSON (nnunet-pre),
+ *    the datalist (msd). Any edit counts, even one that only reformats
+ *    the JSON or reorders the datalist.
+ * It does not cover:
+ *  - the bytes of case files: an edit that keeps a file's size and mtime
+ *    (a copy with touch -r, a clock set back) goes unseen; reading every
+ *    image would cost minutes on a large dataset;
+ *  - the bytes of a case list (list): its IDs are hashed sorted, so
+ *    reordering the lines keeps the digest; its file columns only through
+ *    the files' sizes and mtimes;
+ *  - dataset_fingerprint.json (nnUNetv2_train copies it to its output but
+ *    does not train from it), files no case names (a label without an
+ *    image, ignored), the trainer and its environment.
+ */
+
+/*
  * Reads and checks the dataset at path. Returns 0, or -1 with one message in
  * err that names the file and the fix, e.g.
  *   "/data/Dataset501_Liver/dataset.json:12:5: not valid JSON (expected ',' or '}')"
@@ -81,8 +113,11 @@ struct dataset {
  * labels with background 0 and the ignore label the highest, every case with
  * its label and all its channels, no duplicate IDs, at least one case, IDs
  * that cannot escape a directory (no '/', no "..", no leading '-', no control
- * characters), every file present and readable, symlink loops and unreadable
- * folders. Nothing is created. On error *ds holds nothing to release.
+ * characters, valid UTF-8), every file name valid UTF-8 (the work
+ * directory's JSON is UTF-8, so such a name would break a run midway; the
+ * message shows the bytes as \xNN and says to rename the file), every file
+ * present and readable, symlink loops and unreadable folders. Nothing is
+ * created. On error *ds holds nothing to release.
  */
 int ds_load(struct dataset *ds, const char *path, const struct ds_options *o, char *err,
 	    size_t errlen);

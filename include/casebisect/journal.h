@@ -33,10 +33,17 @@ struct jrn_entry {
 struct jrn;
 
 /*
- * Opens (creating it when missing) WORKDIR/journal.jsonl for appending.
- * Returns NULL with a message in err naming the file.
+ * Opens (creating it when missing) WORKDIR/journal.jsonl for appending,
+ * holding an exclusive lock on it until jrn_close (a second casebisect on
+ * WORKDIR gets NULL: "... in use by another casebisect"). A torn last line
+ * is cut off first, and jrn_warning() then says so as jrn_replay() would
+ * have. Returns NULL with a message in err naming the file.
  */
 struct jrn *jrn_open(const char *workdir, char *err, size_t errlen);
+
+/* What jrn_open had to do that the user should hear of ("journal.jsonl:
+ * line 42 is torn (a crash mid-write?): dropped"), or "" (owned by j). */
+const char *jrn_warning(const struct jrn *j);
 
 /*
  * Appends e as one line, written whole with one write(2) and fsync'd before

@@ -21,7 +21,8 @@ enum run_events { RUN_EVENTS_AUTO = 0, RUN_EVENTS_PLAIN, RUN_EVENTS_JSON };
  *
  *   {"schema_version": 1,
  *    "dataset": {"path": ABS, "format": "nnunet-raw", "configuration": null,
- *                "plans": null, "digest": "16 hex"},
+ *                "plans": null, "digest": "16 hex",
+ *                "content_digests": {"dataset.json": "16 hex", ...}},
  *    "command": ["argv0", ...],           (placeholders not expanded)
  *    "env": ["K=V", ...],                 (--env, in order)
  *    "options": {"match": "kernel", "strategy": "find-all", "prior": "batch",

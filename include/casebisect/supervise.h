@@ -19,7 +19,9 @@
  *     CUDA_LAUNCH_BLOCKING=1 (unless no_blocking), TORCH_USE_CUDA_DSA=1,
  *     PYTHONUNBUFFERED=1, PYTHONFAULTHANDLER=1, nnUNet_compile=f,
  *     CASEBISECT_TRIAL=<n>, CASEBISECT_SUPERVISOR=<our pid>, the slot's
- *     CUDA_VISIBLE_DEVICES, then the extra "K=V" entries (which override).
+ *     CUDA_VISIBLE_DEVICES, then the extra "K=V" entries of the options
+ *     (--env), then the trial's own (its view's nnUNet_* folders); a later
+ *     entry of the same name wins, and none is dropped, however many.
  *  2. stdout and stderr go through pipes into the classifier and into
  *     stdout.log and stderr.log in the trial directory: the first log_head
  *     bytes as they come, then only the last log_tail bytes (kept in
@@ -41,6 +43,13 @@
  *  5. A trial is finished when its process has exited, both pipes are at
  *     EOF and no process of it remains; then its callback runs.
  */
+
+/* The variables of step 1 that casebisect gives every trial, in the order
+ * it sets them: TORCH_USE_CUDA_DSA=1, PYTHONUNBUFFERED=1,
+ * PYTHONFAULTHANDLER=1, nnUNet_compile=f, and last CUDA_LAUNCH_BLOCKING=1
+ * unless no_blocking. A NULL-terminated array of static strings. The report
+ * (report.md, repro.sh) lists the trials' variables from this same list. */
+const char *const *sup_trial_env(bool no_blocking);
 
 enum sup_outcome { SUP_PASS = 0, SUP_FAIL, SUP_UNRESOLVED };
 
@@ -160,6 +169,12 @@ struct sup_result {
 typedef void sup_done_fn(void *ctx, const struct sup_result *result);
 
 struct sup;
+
+/* Would sup_new() take these patterns (either may be NULL)? 0, or -1 with
+ * err naming the option ("--pass-pattern '(': ..."): commands check them
+ * before they create anything. */
+int sup_check_patterns(const char *pass_pattern, const char *batch_pattern, char *err,
+		       size_t errlen);
 
 /* A new supervisor (it owns a libuv loop, and makes casebisect a child
  * subreaper). Returns NULL with a message in err when the options are bad

@@ -5,6 +5,7 @@
 #define CASEBISECT_UTIL_H
 
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
 
@@ -38,6 +39,9 @@ char *cb_read_file(const char *path, size_t *len);
 /* Length of the valid UTF-8 sequence at s (n bytes available), or 0 when
  * the bytes there are not one (overlong forms and surrogates included). */
 size_t cb_utf8_seq_len(const unsigned char *s, size_t n);
+
+/* Whether the string s is valid UTF-8 throughout. */
+bool cb_utf8_valid(const char *s);
 
 /* Copies n bytes of src into dst (size > 0 bytes) as valid UTF-8: each
  * invalid byte becomes U+FFFD, and a cut never splits a character. */
