@@ -136,6 +136,7 @@ struct sup {
 	char *exclude;      /* nodes excluded, comma separated */
 	struct slurm_cmd *cmds; /* squeue and scancel in flight */
 	char uid[32];
+	struct sup *next_live; /* in live_sups */
 };
 
 /* A Slurm command run for a trial (squeue, scancel), on the loop. */
@@ -1461,6 +1462,29 @@ int sup_check_patterns(const char *pass_pattern, const char *batch_pattern, char
 	return 0;
 }
 
+/* Every supervisor between sup_new and sup_free, for die_hook(). */
+static struct sup *live_sups;
+
+/* die() is about to exit: no grace, SIGKILL to every running trial, so a
+ * fatal error (out of memory, say) leaves no trainer behind. The group
+ * first, by the main process's pid, which stays ours until libuv reaps it;
+ * then the scan, which may fail for want of memory. Slurm jobs are left to
+ * Slurm: starting scancel is more than a dying process should try. */
+static void die_hook(void)
+{
+	struct sup *s;
+	struct trial *t;
+
+	for (s = live_sups; s; s = s->next_live)
+		for (t = s->running; t; t = t->next) {
+			if (!t->spawned || s->o.launcher == SUP_LAUNCH_SLURM)
+				continue;
+			if (!t->exited)
+				kill(-t->pid, SIGKILL);
+			scan_trial(t, SIGKILL);
+		}
+}
+
 struct sup *sup_new(const struct sup_options *opts, char *err, size_t errlen)
 {
 	struct sup *s = xcalloc(1, sizeof(*s));
@@ -1508,6 +1532,9 @@ struct sup *sup_new(const struct sup_options *opts, char *err, size_t errlen)
 	}
 	/* Orphans of a trial come back to us, so they can be found and reaped. */
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
+	s->next_live = live_sups;
+	live_sups = s;
+	cb_at_die(die_hook);
 	for (i = 0; i < CB_ARRAY_SIZE(s->sig); i++) {
 		static const int signums[] = { SIGINT, SIGTERM, SIGHUP };
 
@@ -1608,12 +1635,18 @@ int sup_run(struct sup *s)
 
 void sup_free(struct sup *s)
 {
+	struct sup **link;
 	size_t i;
 
 	if (!s)
 		return;
 	if (s->nrunning)
 		die("sup_free with %zu trials running", s->nrunning);
+	for (link = &live_sups; *link; link = &(*link)->next_live)
+		if (*link == s) {
+			*link = s->next_live;
+			break;
+		}
 	for (i = 0; i < CB_ARRAY_SIZE(s->sig); i++)
 		uv_close((uv_handle_t *)&s->sig[i], NULL);
 	uv_run(&s->loop, UV_RUN_DEFAULT); /* let close callbacks run */

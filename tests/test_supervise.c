@@ -168,6 +168,61 @@ Test(supervise, main_exits_while_its_workers_live_on)
 	assert_all_gone(pidfile, 4);
 }
 
+static size_t lines_in(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	size_t n = 0;
+	int c;
+
+	if (!f)
+		return 0;
+	while ((c = fgetc(f)) != EOF)
+		n += c == '\n';
+	fclose(f);
+	return n;
+}
+
+/* A fatal error of casebisect itself (die(): out of memory, say) ends the
+ * running trial first, workers and escaped daemon included, SIGTERM
+ * ignored or not: before, they ran on after casebisect was gone. */
+Test(supervise, a_fatal_error_ends_the_running_trials_first)
+{
+	char pidfile[4200], dir[4200];
+	int status;
+	pid_t child;
+
+	snprintf(pidfile, sizeof(pidfile), "%s/pids", tmpdir);
+	snprintf(dir, sizeof(dir), "%s/trial", tmpdir);
+	mkdir(dir, 0755);
+	child = fork();
+	cr_assert(child >= 0);
+	if (child == 0) {
+		const char *argv[] = { faketrain(), "--workers", "2", "--daemon", "--ignore-term",
+				       "--pidfile", pidfile, "--hang", NULL };
+		struct sup_options o = quick_options();
+		struct sup_trial_spec spec = { 0 };
+		struct trials run = { .n = 0 };
+		char err[512];
+		struct sup *s = sup_new(&o, err, sizeof(err));
+		int i;
+
+		spec.number = 1;
+		spec.argv = argv;
+		spec.trial_dir = dir;
+		if (!s || sup_start(s, &spec, on_done, &run, err, sizeof(err)))
+			_exit(3);
+		for (i = 0; i < 1000 && lines_in(pidfile) < 4; i++) {
+			sup_interrupted(s); /* runs the loop once */
+			usleep(10000);
+		}
+		die("out of memory allocating 1073741824000 bytes (a test)");
+	}
+	while (waitpid(child, &status, 0) < 0 && errno == EINTR)
+		;
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 1, "status %#x", status);
+	assert_all_gone(pidfile, 4);
+}
+
 Test(supervise, segfault_without_output_and_exit_codes)
 {
 	struct sup_options o = quick_options();
