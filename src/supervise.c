@@ -4,10 +4,14 @@
  * Design note: finding a trial's processes. A trial's process group holds
  * the main process and the workers it forks, but a worker may leave it with
  * setsid, and orphans are re-parented to us (we are a child subreaper), not
- * to their group's leader. What every descendant keeps is the environment it
+ * to their group's leader. What a descendant usually keeps is the environment it
  * was exec'd with, so a process belongs to trial n of this supervisor when it
  * is in the trial's group or its /proc/PID/environ holds both
- * CASEBISECT_TRIAL=n and CASEBISECT_SUPERVISOR=<our pid>. While a trial ends,
+ * CASEBISECT_TRIAL=n and CASEBISECT_SUPERVISOR=<our pid>. Unless it exec'd
+ * with an environment of its own (`setsid env -i`): then what is left is
+ * its parent, us once the process between died, and every such adopted
+ * orphan that is not another running trial's is taken for the ending
+ * trial's (adopted_orphan()). While a trial ends,
  * a poll timer scans /proc for them, signals them, and reaps those that are
  * our children by pid (libuv reaps the main process itself). */
 #include <ctype.h>
@@ -319,19 +323,20 @@ static bool has_markers(pid_t pid, const struct trial *t)
 	return trial && sup;
 }
 
-/* state, ppid and process group of pid from /proc/PID/stat */
-static bool read_stat(pid_t pid, char *state, pid_t *ppid, pid_t *pgrp)
+/* state, ppid, process group and session of pid from /proc/PID/stat */
+static bool read_stat(pid_t pid, char *state, pid_t *ppid, pid_t *pgrp, pid_t *sid)
 {
 	char buf[1024], *p;
-	int pp, pg;
+	int pp, pg, se;
 
 	if (!read_proc(pid, "stat", buf, sizeof(buf)))
 		return false;
 	p = strrchr(buf, ')'); /* the command name may hold spaces and ')' */
-	if (!p || sscanf(p + 1, " %c %d %d", state, &pp, &pg) != 3)
+	if (!p || sscanf(p + 1, " %c %d %d %d", state, &pp, &pg, &se) != 4)
 		return false;
 	*ppid = pp;
 	*pgrp = pg;
+	*sid = se;
 	return true;
 }
 
@@ -370,6 +375,30 @@ static bool is_main_process(const struct sup *s, pid_t pid)
 }
 
 /*
+ * Is pid, a live child of ours, an orphan of t's that we adopted? A process
+ * that left the trial's group with setsid and exec'd with an environment of
+ * its own (`setsid env -i ...`) keeps nothing that names the trial; only its
+ * parent, us, once its own has died. So every adopted orphan is taken for
+ * t's unless it is plainly not: a main process (libuv reaps those), one in
+ * our own session (we forked it ourselves: trials start in sessions of
+ * their own), or one in another running trial's group or session or with
+ * its markers. An orphan of another trial that hid as well is ended with t
+ * all the same: it is left over there too, and nothing tells them apart.
+ */
+static bool adopted_orphan(const struct trial *t, pid_t pid, pid_t pgrp, pid_t sid)
+{
+	const struct trial *u;
+
+	if (is_main_process(t->s, pid) || sid == getsid(0))
+		return false;
+	for (u = t->s->running; u; u = u->next)
+		if (u != t && u->spawned &&
+		    (pgrp == u->pid || sid == u->pid || has_markers(pid, u)))
+			return false;
+	return true;
+}
+
+/*
  * Counts the processes of t still alive (zombies included until reaped),
  * sends sig to each when sig != 0, and reaps the adopted zombies by pid.
  */
@@ -386,12 +415,12 @@ static size_t scan_trial(struct trial *t, int sig)
 		return 0;
 	while ((e = readdir(d))) {
 		char state;
-		pid_t pid, ppid, pgrp;
+		pid_t pid, ppid, pgrp, sid;
 
 		if (!isdigit((unsigned char)e->d_name[0]))
 			continue;
 		pid = (pid_t)atoi(e->d_name);
-		if (pid == self || !read_stat(pid, &state, &ppid, &pgrp))
+		if (pid == self || !read_stat(pid, &state, &ppid, &pgrp, &sid))
 			continue;
 		if (state == 'Z' && ppid == self && !is_main_process(t->s, pid)) {
 			/* An adopted orphan: a zombie has no environ left to tell
@@ -401,8 +430,10 @@ static size_t scan_trial(struct trial *t, int sig)
 		}
 		if (t->spawned && pgrp == t->pid)
 			group_alive = true;
-		else if (t->s->o.launcher == SUP_LAUNCH_SLURM || !has_markers(pid, t))
+		else if (t->s->o.launcher == SUP_LAUNCH_SLURM)
 			continue; /* a Slurm job's processes are Slurm's to end */
+		else if (!has_markers(pid, t) && !(ppid == self && adopted_orphan(t, pid, pgrp, sid)))
+			continue;
 		if (state == 'Z') {
 			n++; /* its parent, or libuv, will reap it */
 			continue;
@@ -1768,14 +1799,14 @@ static size_t signal_stale(pid_t pgid, unsigned long long started, const char *t
 
 	while (d && (e = readdir(d))) {
 		char state, buf[65536];
-		pid_t pid, ppid, pgrp;
+		pid_t pid, ppid, pgrp, sid;
 		size_t len, i = 0;
 		bool tm = false, sm = false;
 
 		if (!isdigit((unsigned char)e->d_name[0]))
 			continue;
 		pid = (pid_t)atoi(e->d_name);
-		if (pid == getpid() || !read_stat(pid, &state, &ppid, &pgrp) || state == 'Z')
+		if (pid == getpid() || !read_stat(pid, &state, &ppid, &pgrp, &sid) || state == 'Z')
 			continue;
 		if (!(leader && pgrp == pgid)) {
 			len = read_proc(pid, "environ", buf, sizeof(buf));
