@@ -45,6 +45,8 @@ static const char usage_text[] =
 	"  --ignore-term       ignore SIGTERM (main process, workers and daemon)\n"
 	"  --workers M         fork M workers in the process group that never exit\n"
 	"  --daemon            double-fork a grandchild that calls setsid and never exits\n"
+	"  --daemon-clear-env  --daemon, and the grandchild then re-executes faketrain with\n"
+	"                      an empty environment (as 'setsid env -i ...' does)\n"
 	"  --delay MS          sleep MS milliseconds before printing anything\n"
 	"  --batch \"A B\"       print 'CASEBISECT_BATCH A B' to stdout (repeatable)\n"
 	"  --stdout-log FILE   copy FILE to stdout\n"
@@ -67,7 +69,7 @@ struct ft_opts {
 	size_t nbatch;
 	unsigned long long delay_ms, sleep_ms, flood;
 	unsigned workers;
-	bool ignore_term, daemon, pass, hang;
+	bool ignore_term, daemon, daemon_clear_env, pass, hang;
 	bool exit_set;
 	int exit_code;
 	int sig;            /* 0: none */
@@ -77,7 +79,7 @@ struct ft_opts {
 enum ft_opt_id {
 	OPT_ENV_DUMP, OPT_STATUS_DUMP, OPT_CWD_DUMP, OPT_ARGS_DUMP, OPT_PIDFILE,
 	OPT_LOG, OPT_STDOUT_LOG, OPT_DELAY, OPT_BATCH, OPT_PASS, OPT_FLOOD,
-	OPT_WORKERS, OPT_IGNORE_TERM, OPT_DAEMON, OPT_SLEEP, OPT_HANG, OPT_EXIT,
+	OPT_WORKERS, OPT_IGNORE_TERM, OPT_DAEMON, OPT_DAEMON_CLEAR_ENV, OPT_SLEEP, OPT_HANG, OPT_EXIT,
 	OPT_SIGNAL, OPT_HELP,
 };
 
@@ -100,6 +102,7 @@ static const struct ft_optdef {
 	{ "workers", true, OPT_WORKERS },
 	{ "ignore-term", false, OPT_IGNORE_TERM },
 	{ "daemon", false, OPT_DAEMON },
+	{ "daemon-clear-env", false, OPT_DAEMON_CLEAR_ENV },
 	{ "sleep", true, OPT_SLEEP },
 	{ "hang", false, OPT_HANG },
 	{ "exit", true, OPT_EXIT },
@@ -330,6 +333,7 @@ static void parse_args(int argc, char **argv, struct ft_opts *o)
 		case OPT_PASS: o->pass = true; break;
 		case OPT_IGNORE_TERM: o->ignore_term = true; break;
 		case OPT_DAEMON: o->daemon = true; break;
+		case OPT_DAEMON_CLEAR_ENV: o->daemon = o->daemon_clear_env = true; break;
 		case OPT_HANG: o->hang = true; break;
 		case OPT_FLOOD:
 			if (!parse_ull(val, true, &o->flood))
@@ -484,7 +488,13 @@ static void start_workers(struct ft_opts *o)
 /* Classic double fork: the intermediate child exits at once, the grandchild calls
  * setsid() and so leaves our process group and session. The grandchild writes its own
  * pidfile line and only then reports through the pipe, so that when we move on its
- * line is in the file and it has already escaped. */
+ * line is in the file and it has already escaped.
+ *
+ * With --daemon-clear-env the grandchild then execs faketrain --hang with an empty
+ * environment: /proc/PID/environ shows what a process was exec'd with, so only an exec
+ * drops what the supervisor put there. Its pipe end is close-on-exec: the exec itself
+ * reports success (end of file, no byte); a failed exec sends '0'. SIGTERM ignored
+ * stays ignored across the exec. */
 static void start_daemon(struct ft_opts *o)
 {
 	int p[2], status;
@@ -522,6 +532,14 @@ static void start_daemon(struct ft_opts *o)
 			}
 		}
 		close_own_fds(o);
+		if (o->daemon_clear_env) {
+			char *const args[] = { "faketrain", "--hang", NULL }, *const env[] = { NULL };
+
+			execve("/proc/self/exe", args, env);
+			fprintf(stderr, "faketrain: daemon: exec: %s\n", strerror(errno));
+			write_all(p[1], "0", 1, "the daemon's pipe");
+			_exit(FT_EXIT_USAGE);
+		}
 		write_all(p[1], "1", 1, "the daemon's pipe");
 		close(p[1]);
 		sleep_forever();
@@ -534,7 +552,7 @@ static void start_daemon(struct ft_opts *o)
 	while ((n = read(p[0], &c, 1)) < 0 && errno == EINTR)
 		;
 	close(p[0]);
-	if (n != 1 || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
+	if (n != (o->daemon_clear_env ? 0 : 1) || !WIFEXITED(status) || WEXITSTATUS(status) != 0)
 		usage_error("the daemon did not start");
 }
 

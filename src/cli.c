@@ -384,6 +384,21 @@ int cli_parse_bytes(const char *v, size_t *out)
 	return 0;
 }
 
+int cli_parse_log_bytes(const struct cli_command *cmd, const char *name, const char *value,
+			size_t *out)
+{
+	size_t n;
+
+	if (cli_parse_bytes(value, &n))
+		return cli_usage_error(cmd, "--%s '%s': expected a size, e.g. 1048576, 64K or 1M",
+				       name, value);
+	if (n > CLI_LOG_BYTES_MAX)
+		return cli_usage_error(cmd, "--%s '%s': at most 1G (%zu bytes)", name, value,
+				       CLI_LOG_BYTES_MAX);
+	*out = n;
+	return 0;
+}
+
 int cli_parse_duration(const struct cli_command *cmd, const char *name, const char *value,
 		       double *out)
 {

@@ -83,8 +83,8 @@ static const struct cli_option run_options[] = {
 	  "a shell command whose output goes in the report (versions)" },
 	{ "cudart", 0, CLI_ARG_REQUIRED, OPT_CUDART, "PATH",
 	  "the CUDA runtime to ask for the report's device facts (default: search)" },
-	{ "log-head", 0, CLI_ARG_REQUIRED, OPT_LOG_HEAD, "BYTES", "keep the first BYTES of a log (1M)" },
-	{ "log-tail", 0, CLI_ARG_REQUIRED, OPT_LOG_TAIL, "BYTES", "and the last BYTES (4M)" },
+	{ "log-head", 0, CLI_ARG_REQUIRED, OPT_LOG_HEAD, "BYTES", "keep the first BYTES of a log (1M, at most 1G)" },
+	{ "log-tail", 0, CLI_ARG_REQUIRED, OPT_LOG_TAIL, "BYTES", "and the last BYTES (4M, at most 1G)" },
 	{ "keep-views", 0, CLI_ARG_NONE, OPT_KEEP_VIEWS, NULL, "keep each trial's subset view" },
 	{ "json-events", 0, CLI_ARG_NONE, OPT_JSON_EVENTS, NULL,
 	  "print one JSON object per event instead of lines" },
@@ -307,8 +307,8 @@ static enum cb_exit set_option(const struct cli_command *cmd, struct run_config 
 	case OPT_FLAKY: c->flaky = true; break;
 	case OPT_JSON_EVENTS: c->events = RUN_EVENTS_JSON; break;
 	}
-	if (bytes && cli_parse_bytes(value, bytes))
-		return cli_usage_error(cmd, "'%s': expected a size, e.g. 1048576, 64K or 1M", value);
+	if (bytes)
+		return cli_parse_log_bytes(cmd, cli_find_option(cmd, id)->name, value, bytes);
 	return CB_EXIT_OK;
 }
 

@@ -64,9 +64,9 @@ static const struct cli_option trial_options[] = {
 	{ "match", 0, CLI_ARG_REQUIRED, OPT_MATCH, "LEVEL",
 	  "how a failure must agree with --target-log: class, kernel (default), exact" },
 	{ "log-head", 0, CLI_ARG_REQUIRED, OPT_LOG_HEAD, "BYTES",
-	  "keep the first BYTES of each stream (1M)" },
+	  "keep the first BYTES of each stream (1M, at most 1G)" },
 	{ "log-tail", 0, CLI_ARG_REQUIRED, OPT_LOG_TAIL, "BYTES",
-	  "and the last BYTES (4M)" },
+	  "and the last BYTES (4M, at most 1G)" },
 };
 
 static const struct cli_command trial_cmd = {
@@ -375,11 +375,9 @@ enum cb_exit cmd_trial(int argc, char **argv)
 		if (secs && cli_parse_duration(&trial_cmd, cli_find_option(&trial_cmd, id)->name,
 						 value, secs))
 			goto out;
-		if (bytes && cli_parse_bytes(value, bytes)) {
-			ret = cli_usage_error(&trial_cmd, "'%s': expected a size, e.g. 1048576, 64K or 1M",
-					      value);
+		if (bytes && cli_parse_log_bytes(&trial_cmd, cli_find_option(&trial_cmd, id)->name,
+						 value, bytes))
 			goto out;
-		}
 	}
 	if (r < 0)
 		goto out;

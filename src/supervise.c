@@ -4,10 +4,14 @@
  * Design note: finding a trial's processes. A trial's process group holds
  * the main process and the workers it forks, but a worker may leave it with
  * setsid, and orphans are re-parented to us (we are a child subreaper), not
- * to their group's leader. What every descendant keeps is the environment it
+ * to their group's leader. What a descendant usually keeps is the environment it
  * was exec'd with, so a process belongs to trial n of this supervisor when it
  * is in the trial's group or its /proc/PID/environ holds both
- * CASEBISECT_TRIAL=n and CASEBISECT_SUPERVISOR=<our pid>. While a trial ends,
+ * CASEBISECT_TRIAL=n and CASEBISECT_SUPERVISOR=<our pid>. Unless it exec'd
+ * with an environment of its own (`setsid env -i`): then what is left is
+ * its parent, us once the process between died, and every such adopted
+ * orphan that is not another running trial's is taken for the ending
+ * trial's (adopted_orphan()). While a trial ends,
  * a poll timer scans /proc for them, signals them, and reaps those that are
  * our children by pid (libuv reaps the main process itself). */
 #include <ctype.h>
@@ -136,6 +140,7 @@ struct sup {
 	char *exclude;      /* nodes excluded, comma separated */
 	struct slurm_cmd *cmds; /* squeue and scancel in flight */
 	char uid[32];
+	struct sup *next_live; /* in live_sups */
 };
 
 /* A Slurm command run for a trial (squeue, scancel), on the loop. */
@@ -318,19 +323,20 @@ static bool has_markers(pid_t pid, const struct trial *t)
 	return trial && sup;
 }
 
-/* state, ppid and process group of pid from /proc/PID/stat */
-static bool read_stat(pid_t pid, char *state, pid_t *ppid, pid_t *pgrp)
+/* state, ppid, process group and session of pid from /proc/PID/stat */
+static bool read_stat(pid_t pid, char *state, pid_t *ppid, pid_t *pgrp, pid_t *sid)
 {
 	char buf[1024], *p;
-	int pp, pg;
+	int pp, pg, se;
 
 	if (!read_proc(pid, "stat", buf, sizeof(buf)))
 		return false;
 	p = strrchr(buf, ')'); /* the command name may hold spaces and ')' */
-	if (!p || sscanf(p + 1, " %c %d %d", state, &pp, &pg) != 3)
+	if (!p || sscanf(p + 1, " %c %d %d %d", state, &pp, &pg, &se) != 4)
 		return false;
 	*ppid = pp;
 	*pgrp = pg;
+	*sid = se;
 	return true;
 }
 
@@ -369,6 +375,30 @@ static bool is_main_process(const struct sup *s, pid_t pid)
 }
 
 /*
+ * Is pid, a live child of ours, an orphan of t's that we adopted? A process
+ * that left the trial's group with setsid and exec'd with an environment of
+ * its own (`setsid env -i ...`) keeps nothing that names the trial; only its
+ * parent, us, once its own has died. So every adopted orphan is taken for
+ * t's unless it is plainly not: a main process (libuv reaps those), one in
+ * our own session (we forked it ourselves: trials start in sessions of
+ * their own), or one in another running trial's group or session or with
+ * its markers. An orphan of another trial that hid as well is ended with t
+ * all the same: it is left over there too, and nothing tells them apart.
+ */
+static bool adopted_orphan(const struct trial *t, pid_t pid, pid_t pgrp, pid_t sid)
+{
+	const struct trial *u;
+
+	if (is_main_process(t->s, pid) || sid == getsid(0))
+		return false;
+	for (u = t->s->running; u; u = u->next)
+		if (u != t && u->spawned &&
+		    (pgrp == u->pid || sid == u->pid || has_markers(pid, u)))
+			return false;
+	return true;
+}
+
+/*
  * Counts the processes of t still alive (zombies included until reaped),
  * sends sig to each when sig != 0, and reaps the adopted zombies by pid.
  */
@@ -385,12 +415,12 @@ static size_t scan_trial(struct trial *t, int sig)
 		return 0;
 	while ((e = readdir(d))) {
 		char state;
-		pid_t pid, ppid, pgrp;
+		pid_t pid, ppid, pgrp, sid;
 
 		if (!isdigit((unsigned char)e->d_name[0]))
 			continue;
 		pid = (pid_t)atoi(e->d_name);
-		if (pid == self || !read_stat(pid, &state, &ppid, &pgrp))
+		if (pid == self || !read_stat(pid, &state, &ppid, &pgrp, &sid))
 			continue;
 		if (state == 'Z' && ppid == self && !is_main_process(t->s, pid)) {
 			/* An adopted orphan: a zombie has no environ left to tell
@@ -400,8 +430,10 @@ static size_t scan_trial(struct trial *t, int sig)
 		}
 		if (t->spawned && pgrp == t->pid)
 			group_alive = true;
-		else if (t->s->o.launcher == SUP_LAUNCH_SLURM || !has_markers(pid, t))
+		else if (t->s->o.launcher == SUP_LAUNCH_SLURM)
 			continue; /* a Slurm job's processes are Slurm's to end */
+		else if (!has_markers(pid, t) && !(ppid == self && adopted_orphan(t, pid, pgrp, sid)))
+			continue;
 		if (state == 'Z') {
 			n++; /* its parent, or libuv, will reap it */
 			continue;
@@ -1461,6 +1493,29 @@ int sup_check_patterns(const char *pass_pattern, const char *batch_pattern, char
 	return 0;
 }
 
+/* Every supervisor between sup_new and sup_free, for die_hook(). */
+static struct sup *live_sups;
+
+/* die() is about to exit: no grace, SIGKILL to every running trial, so a
+ * fatal error (out of memory, say) leaves no trainer behind. The group
+ * first, by the main process's pid, which stays ours until libuv reaps it;
+ * then the scan, which may fail for want of memory. Slurm jobs are left to
+ * Slurm: starting scancel is more than a dying process should try. */
+static void die_hook(void)
+{
+	struct sup *s;
+	struct trial *t;
+
+	for (s = live_sups; s; s = s->next_live)
+		for (t = s->running; t; t = t->next) {
+			if (!t->spawned || s->o.launcher == SUP_LAUNCH_SLURM)
+				continue;
+			if (!t->exited)
+				kill(-t->pid, SIGKILL);
+			scan_trial(t, SIGKILL);
+		}
+}
+
 struct sup *sup_new(const struct sup_options *opts, char *err, size_t errlen)
 {
 	struct sup *s = xcalloc(1, sizeof(*s));
@@ -1508,6 +1563,9 @@ struct sup *sup_new(const struct sup_options *opts, char *err, size_t errlen)
 	}
 	/* Orphans of a trial come back to us, so they can be found and reaped. */
 	prctl(PR_SET_CHILD_SUBREAPER, 1);
+	s->next_live = live_sups;
+	live_sups = s;
+	cb_at_die(die_hook);
 	for (i = 0; i < CB_ARRAY_SIZE(s->sig); i++) {
 		static const int signums[] = { SIGINT, SIGTERM, SIGHUP };
 
@@ -1608,12 +1666,18 @@ int sup_run(struct sup *s)
 
 void sup_free(struct sup *s)
 {
+	struct sup **link;
 	size_t i;
 
 	if (!s)
 		return;
 	if (s->nrunning)
 		die("sup_free with %zu trials running", s->nrunning);
+	for (link = &live_sups; *link; link = &(*link)->next_live)
+		if (*link == s) {
+			*link = s->next_live;
+			break;
+		}
 	for (i = 0; i < CB_ARRAY_SIZE(s->sig); i++)
 		uv_close((uv_handle_t *)&s->sig[i], NULL);
 	uv_run(&s->loop, UV_RUN_DEFAULT); /* let close callbacks run */
@@ -1735,14 +1799,14 @@ static size_t signal_stale(pid_t pgid, unsigned long long started, const char *t
 
 	while (d && (e = readdir(d))) {
 		char state, buf[65536];
-		pid_t pid, ppid, pgrp;
+		pid_t pid, ppid, pgrp, sid;
 		size_t len, i = 0;
 		bool tm = false, sm = false;
 
 		if (!isdigit((unsigned char)e->d_name[0]))
 			continue;
 		pid = (pid_t)atoi(e->d_name);
-		if (pid == getpid() || !read_stat(pid, &state, &ppid, &pgrp) || state == 'Z')
+		if (pid == getpid() || !read_stat(pid, &state, &ppid, &pgrp, &sid) || state == 'Z')
 			continue;
 		if (!(leader && pgrp == pgid)) {
 			len = read_proc(pid, "environ", buf, sizeof(buf));

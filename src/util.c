@@ -15,8 +15,16 @@
 
 #include "casebisect/util.h"
 
+static void (*die_hook)(void);
+
+void cb_at_die(void (*hook)(void))
+{
+	die_hook = hook;
+}
+
 void die(const char *fmt, ...)
 {
+	void (*hook)(void) = die_hook;
 	va_list ap;
 
 	fflush(stdout);
@@ -25,6 +33,9 @@ void die(const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
+	die_hook = NULL; /* a die() inside the hook must not loop */
+	if (hook)
+		hook();
 	exit(1);
 }
 

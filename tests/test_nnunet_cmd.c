@@ -434,6 +434,7 @@ Test(nnunet_cmd, usage_errors)
 		/* run's options, checked before the dataset is looked at */
 		{ { "--timeout", "1e23", "501" }, "--timeout '1e23': at most 2592000 seconds", NULL },
 		{ { "--deadline", "721h", "501" }, "--deadline '721h': at most 30 days", NULL },
+		{ { "--log-tail", "1000G", "501" }, "--log-tail '1000G': at most 1G", NULL },
 		{ { "--pass-pattern", "(", "501" }, "--pass-pattern '('", NULL },
 		{ { "--jobs", "0", "501" }, "expected a whole number from 1", NULL },
 	};

@@ -755,8 +755,8 @@ Test(run, flaky_confirms_the_remainder_and_resume_keeps_it)
 	free(ds);
 }
 
-/* A duration beyond the maximum (30 days), a pattern that does not
- * compile: refused as usage errors before the work directory exists (the
+/* A duration beyond the maximum (30 days), a log size beyond 1G, a
+ * pattern that does not compile: refused as usage errors before the work directory exists (the
  * "fix it and resume" hint of a failed run could not work for them). */
 Test(run, bad_durations_and_patterns_are_refused_before_anything_is_made)
 {
@@ -772,6 +772,8 @@ Test(run, bad_durations_and_patterns_are_refused_before_anything_is_made)
 		{ "--pass-pattern", "(", "--pass-pattern '('" },
 		{ "--batch-pattern", "(", "--batch-pattern '('" },
 		{ "--batch-pattern", "no group", "it needs one group" },
+		{ "--log-tail", "1000G", "--log-tail '1000G': at most 1G (1073741824 bytes)" },
+		{ "--log-head", "2G", "--log-head '2G': at most 1G" },
 	};
 	struct run r;
 	char *ds = mkcases_in("ds", 4, NULL), *wd = cb_fmt("%s/wd", tmpdir);

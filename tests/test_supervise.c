@@ -168,6 +168,169 @@ Test(supervise, main_exits_while_its_workers_live_on)
 	assert_all_gone(pidfile, 4);
 }
 
+/* A daemon that left the trial's group with setsid and exec'd with an
+ * empty environment (`setsid env -i ...`) carries no marker of the trial;
+ * casebisect, its parent once the middle process exited, ends it with the
+ * trial. Before, it was not seen: it lived on, and the trial waited 10 s
+ * past the grace for the pipes it held. */
+Test(supervise, a_daemon_with_a_cleared_environment_ends_with_the_trial)
+{
+	struct sup_options o = quick_options();
+	char pidfile[4200];
+	struct sup_result r;
+
+	snprintf(pidfile, sizeof(pidfile), "%s/pids", tmpdir);
+	{
+		const char *argv[] = { faketrain(), "--workers", "1", "--daemon-clear-env",
+				       "--ignore-term", "--pidfile", pidfile, "--exit", "0", NULL };
+
+		r = run_trial(&o, argv);
+	}
+	cr_assert_eq(r.outcome, SUP_PASS);
+	cr_assert_eq(r.reason, SUP_R_EXIT_0);
+	cr_assert_lt(r.duration_s, 5, "%.1f s: the trial waited for the pipes the daemon held",
+		     r.duration_s);
+	cr_assert_eq(r.leftovers_killed, 2, "the worker and the daemon ignored SIGTERM");
+	assert_all_gone(pidfile, 3);
+}
+
+struct two_trials {
+	struct trials run;
+	const char *other_pidfile; /* trial 2's */
+	bool others_alive;         /* when trial 1 was done, trial 2's processes ran */
+};
+
+static bool all_running(const char *pidfile, size_t expected)
+{
+	FILE *f = fopen(pidfile, "r");
+	char role[32];
+	int pid;
+	size_t n = 0;
+	bool all = true;
+
+	if (!f)
+		return false;
+	while (fscanf(f, "%31s %d", role, &pid) == 2) {
+		n++;
+		all = all && running(pid);
+	}
+	fclose(f);
+	return all && n == expected;
+}
+
+static void on_done_two(void *ctx, const struct sup_result *r)
+{
+	struct two_trials *two = ctx;
+
+	if (r->number == 1)
+		two->others_alive = all_running(two->other_pidfile, 2);
+	on_done(&two->run, r);
+}
+
+/* Ending trial 1's hidden daemon leaves trial 2, which runs at the same
+ * time, alone: its main process and its own setsid daemon (which has the
+ * trial's markers) are children of casebisect too. */
+Test(supervise, adopted_orphans_of_another_running_trial_are_left_alone)
+{
+	struct sup_options o = quick_options();
+	struct two_trials two = { .run = { .n = 0 } };
+	char err[512], dirs[2][4200], pidfiles[2][4300];
+	struct sup *s;
+	size_t i;
+
+	o.jobs = 2;
+	s = sup_new(&o, err, sizeof(err));
+	cr_assert(s, "%s", err);
+	for (i = 0; i < 2; i++) {
+		snprintf(dirs[i], sizeof(dirs[i]), "%.4000s/t%zu", tmpdir, i + 1);
+		snprintf(pidfiles[i], sizeof(pidfiles[i]), "%.4000s/pids%zu", tmpdir, i + 1);
+		mkdir(dirs[i], 0755);
+	}
+	two.other_pidfile = pidfiles[1];
+	{
+		const char *hides[] = { faketrain(), "--daemon-clear-env", "--pidfile", pidfiles[0],
+					"--delay", "300", "--exit", "0", NULL };
+		const char *runs_on[] = { faketrain(), "--daemon", "--pidfile", pidfiles[1],
+					  "--sleep", "1500", "--exit", "0", NULL };
+		struct sup_trial_spec spec = { 0 };
+
+		spec.number = 1;
+		spec.argv = hides;
+		spec.trial_dir = dirs[0];
+		cr_assert(sup_start(s, &spec, on_done_two, &two, err, sizeof(err)) == 0, "%s", err);
+		spec.number = 2;
+		spec.argv = runs_on;
+		spec.trial_dir = dirs[1];
+		cr_assert(sup_start(s, &spec, on_done_two, &two, err, sizeof(err)) == 0, "%s", err);
+		sup_run(s);
+	}
+	sup_free(s);
+	cr_assert_eq(two.run.n, 2);
+	cr_assert_eq(two.run.r[0].number, 1, "trial 1 ended first");
+	cr_assert(two.others_alive, "trial 2's processes were ended with trial 1");
+	for (i = 0; i < 2; i++) {
+		cr_assert_eq(two.run.r[i].outcome, SUP_PASS, "trial %zu", i + 1);
+		cr_assert_lt(two.run.r[i].duration_s, 5, "trial %zu", i + 1);
+	}
+	assert_all_gone(pidfiles[0], 2);
+	assert_all_gone(pidfiles[1], 2);
+}
+
+static size_t lines_in(const char *path)
+{
+	FILE *f = fopen(path, "r");
+	size_t n = 0;
+	int c;
+
+	if (!f)
+		return 0;
+	while ((c = fgetc(f)) != EOF)
+		n += c == '\n';
+	fclose(f);
+	return n;
+}
+
+/* A fatal error of casebisect itself (die(): out of memory, say) ends the
+ * running trial first, workers and escaped daemon included, SIGTERM
+ * ignored or not: before, they ran on after casebisect was gone. */
+Test(supervise, a_fatal_error_ends_the_running_trials_first)
+{
+	char pidfile[4200], dir[4200];
+	int status;
+	pid_t child;
+
+	snprintf(pidfile, sizeof(pidfile), "%s/pids", tmpdir);
+	snprintf(dir, sizeof(dir), "%s/trial", tmpdir);
+	mkdir(dir, 0755);
+	child = fork();
+	cr_assert(child >= 0);
+	if (child == 0) {
+		const char *argv[] = { faketrain(), "--workers", "2", "--daemon", "--ignore-term",
+				       "--pidfile", pidfile, "--hang", NULL };
+		struct sup_options o = quick_options();
+		struct sup_trial_spec spec = { 0 };
+		struct trials run = { .n = 0 };
+		char err[512];
+		struct sup *s = sup_new(&o, err, sizeof(err));
+		int i;
+
+		spec.number = 1;
+		spec.argv = argv;
+		spec.trial_dir = dir;
+		if (!s || sup_start(s, &spec, on_done, &run, err, sizeof(err)))
+			_exit(3);
+		for (i = 0; i < 1000 && lines_in(pidfile) < 4; i++) {
+			sup_interrupted(s); /* runs the loop once */
+			usleep(10000);
+		}
+		die("out of memory allocating 1073741824000 bytes (a test)");
+	}
+	while (waitpid(child, &status, 0) < 0 && errno == EINTR)
+		;
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 1, "status %#x", status);
+	assert_all_gone(pidfile, 4);
+}
+
 Test(supervise, segfault_without_output_and_exit_codes)
 {
 	struct sup_options o = quick_options();

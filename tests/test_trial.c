@@ -392,9 +392,9 @@ Test(trial, every_env_reaches_the_trainer_and_the_view_wins_on_nnunet)
 	free(fake);
 }
 
-/* Durations beyond 30 days and patterns that do not compile are usage
- * errors, and no trial directory is made for them; the maximum itself
- * holds its timers for real (a trial of 0.3 s ends by its exit). */
+/* Durations beyond 30 days, log sizes beyond 1G and patterns that do not
+ * compile are usage errors, and no trial directory is made for them; the
+ * maxima themselves work (a trial of 0.3 s ends by its exit). */
 Test(trial, bad_durations_and_patterns_make_nothing)
 {
 	static const char *const opts[][3] = {
@@ -405,6 +405,11 @@ Test(trial, bad_durations_and_patterns_make_nothing)
 		{ "--grace", "1e23", "--grace '1e23': at most" },
 		{ "--pass-pattern", "(", "--pass-pattern '('" },
 		{ "--batch-pattern", "no group", "it needs one group" },
+		/* the tail was allocated only once the head was full: out of
+		 * memory mid-run, with the workers left running */
+		{ "--log-tail", "1000G", "--log-tail '1000G': at most 1G (1073741824 bytes)" },
+		{ "--log-head", "1073741825", "--log-head '1073741825': at most 1G" },
+		{ "--log-tail", "4X", "--log-tail '4X': expected a size" },
 	};
 	char *fake = src_file("harness/faketrain"), *wd = cb_fmt("%s/wd", tmpdir);
 	struct run r;
@@ -418,7 +423,8 @@ Test(trial, bad_durations_and_patterns_make_nothing)
 		run_release(&r);
 	}
 	run(&r, "trial", "--workdir", wd, "--timeout", "2592000", "--stall", "2592000",
-	    "--pass-after", "2592000", "--", fake, "--sleep", "300", "--exit", "0");
+	    "--pass-after", "2592000", "--log-head", "1G", "--log-tail", "1G", "--", fake,
+	    "--sleep", "300", "--exit", "0");
 	cr_assert_eq(r.code, 0, "exit %d\n%s", r.code, r.err);
 	cr_assert(starts_with(r.out, "trial 1: PASS (exit_0)"), "%s", r.out);
 	run_release(&r);

@@ -191,6 +191,20 @@ int cli_parse_count(const char *v, unsigned long long max, unsigned long long *o
  * when it is not one. */
 int cli_parse_bytes(const char *v, size_t *out);
 
+/*
+ * The most --log-head and --log-tail each take: 1 GiB. Larger is refused,
+ * not clamped: the tail is one buffer per stream and trial, allocated when
+ * the head is full, so 1000G failed only then, mid-run, as "out of memory";
+ * a log worth reading is far smaller.
+ */
+#define CLI_LOG_BYTES_MAX ((size_t)1 << 30)
+
+/* Parses the value of the log size option --name ("64K", "1M"), at most
+ * CLI_LOG_BYTES_MAX. 0, or, after a usage error naming the option is
+ * printed, CB_EXIT_USAGE. */
+int cli_parse_log_bytes(const struct cli_command *cmd, const char *name, const char *value,
+			size_t *out);
+
 /* Parses a --deadline: "07:30" (the next 07:30, local time) or a duration
  * from now ("90m", "8h", "45s", "3600"; at most CLI_SECONDS_MAX). Sets
  * *out to a Unix time; 0, or, after a usage error naming --deadline is

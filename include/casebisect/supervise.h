@@ -36,7 +36,9 @@
  *  4. Ending, whatever the reason: SIGTERM to the process group and to every
  *     process that carries this trial's CASEBISECT_TRIAL and
  *     CASEBISECT_SUPERVISOR in its environment (/proc/PID/environ: workers
- *     that escaped with setsid), grace seconds, SIGKILL to the same, and
+ *     that escaped with setsid) or, having also cleared its environment
+ *     (`setsid env -i`), is an orphan re-parented to casebisect and not
+ *     another running trial's), grace seconds, SIGKILL to the same, and
  *     reaping until none remains. casebisect is a child subreaper, so
  *     escaped descendants are re-parented to it; they are reaped by pid,
  *     never with waitpid(-1), which would steal libuv's exit statuses.

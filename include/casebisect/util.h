@@ -17,8 +17,15 @@
 #define CB_PRINTF(f, a)
 #endif
 
-/* Prints "casebisect: fatal: <message>" to stderr and exits with status 1. */
+/* Prints "casebisect: fatal: <message>" to stderr, runs the hook set by
+ * cb_at_die() (once), and exits with status 1. */
 CB_NORETURN void die(const char *fmt, ...) CB_PRINTF(1, 2);
+
+/* Sets what die() does before it exits (NULL: nothing): the supervisor
+ * ends its running trials there, so that no fatal error (out of memory
+ * included) leaves a trainer running. The hook must not allocate much:
+ * it may run because memory ran out. */
+void cb_at_die(void (*hook)(void));
 
 /* malloc/calloc/realloc/strdup that die() instead of returning NULL.
  * The caller owns and frees what they return. */
