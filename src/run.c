@@ -29,6 +29,7 @@
 #include <unistd.h>
 
 #include <cjson/cJSON.h>
+#include <uv.h>
 
 #include "casebisect/audit.h"
 #include "casebisect/cli.h"
@@ -86,6 +87,8 @@ struct run {
 	struct flight **flights;    /* each allocated once: the supervisor holds them */
 	size_t nflights;
 	struct flight *sync;        /* the trial need_trial() waits for, or NULL */
+	struct probe *probes;       /* health probes running: check_device() */
+	bool probe_failed[GPU_MAX]; /* by device: out of the rotation for good */
 	/* the last synchronous trial */
 	int sync_done;
 	size_t sync_index;
@@ -692,26 +695,95 @@ static bool infrastructure_failure(const struct sup_result *res)
 	}
 }
 
-/* Between trials: probe a device whose trial ended in an infrastructure
- * failure, and take it out of the rotation when the probe fails. */
-static void check_device(struct run *r, const struct sup_result *res)
+/* A device's health probe, run on libuv's thread pool: gpu_probe() forks
+ * and may wait its whole 20 s for a wedged device, and the loop must go on
+ * reading the other devices' trials meanwhile (unread, they would end
+ * UNRESOLVED, stall). sup_run() returns only once the probe is done. */
+struct probe {
+	uv_work_t req;
+	struct run *r;
+	struct gpu_info gpu;        /* a copy: all the pool thread reads */
+	int device;
+	uint64_t trial;             /* whose failure asked for the probe */
+	bool search;                /* a search trial's: schedule() once it passes */
+	int rc;                     /* gpu_probe()'s answer */
+	char err[512];
+	struct probe *next;
+};
+
+static void probe_work(uv_work_t *req)
 {
-	char err[512], line[768];
+	struct probe *p = req->data;
+
+	p->rc = gpu_probe(&p->gpu, p->device, 20000, p->err, sizeof(p->err));
+}
+
+/* On the loop: the device goes back into the rotation, or out for good. */
+static void probe_done(uv_work_t *req, int status)
+{
+	struct probe *p = req->data, **pp;
+	struct run *r = p->r;
+	char line[768];
 	size_t left;
+
+	for (pp = &r->probes; *pp != p; pp = &(*pp)->next)
+		;
+	*pp = p->next;
+	if (status)
+		snprintf(p->err, sizeof(p->err), "device %d: the probe did not run: %s", p->device,
+			 uv_strerror(status));
+	if (!status && !p->rc) {
+		sup_restore_gpu(r->sup, p->device);
+		if (p->search)
+			schedule(r);
+		free(p);
+		return;
+	}
+	left = sup_retire_gpu(r->sup, p->device);
+	if (p->device >= 0 && p->device < GPU_MAX)
+		r->probe_failed[p->device] = true;
+	snprintf(line, sizeof(line), " GPU %d was taken out of the rotation after trial %llu: %s.",
+		 p->device, (unsigned long long)p->trial, p->err);
+	cb_strlcpy(r->retired + strlen(r->retired), line, sizeof(r->retired) - strlen(r->retired));
+	say(r, "GPU %d failed its health probe after trial %llu (%s): no more trials there",
+	    p->device, (unsigned long long)p->trial, p->err);
+	/* A device still being probed may yet come back. */
+	if (!left && !r->probes)
+		fail_run(r, "no healthy GPU left: %s", r->retired);
+	free(p);
+	show_status(r);
+}
+
+/* After a trial: a device whose trial ended in an infrastructure failure
+ * gets no new trial until its health probe has answered (probe_done()),
+ * while the other devices go on. */
+static void check_device(struct run *r, const struct flight *f, const struct sup_result *res)
+{
+	struct probe *p;
 
 	if (r->c.launcher == SUP_LAUNCH_SLURM || !infrastructure_failure(res) || !r->have_gpu ||
 	    !r->gpu.available)
 		return;
-	if (!gpu_probe(&r->gpu, res->gpu, 20000, err, sizeof(err)))
-		return;
-	left = sup_retire_gpu(r->sup, res->gpu);
-	snprintf(line, sizeof(line), " GPU %d was taken out of the rotation after trial %llu: %s.",
-		 res->gpu, (unsigned long long)res->number, err);
-	cb_strlcpy(r->retired + strlen(r->retired), line, sizeof(r->retired) - strlen(r->retired));
-	say(r, "GPU %d failed its health probe after trial %llu (%s): no more trials there",
-	    res->gpu, (unsigned long long)res->number, err);
-	if (!left)
-		fail_run(r, "no healthy GPU left: %s", r->retired);
+	if (res->gpu >= 0 && res->gpu < GPU_MAX && r->probe_failed[res->gpu])
+		return; /* a trial that ran there when it failed its probe */
+	for (p = r->probes; p; p = p->next)
+		if (p->device == res->gpu)
+			return; /* being probed already: one answer does for both trials */
+	p = xcalloc(1, sizeof(*p));
+	p->r = r;
+	p->gpu = r->gpu;
+	p->device = res->gpu;
+	p->trial = res->number;
+	p->search = f->red_id != 0;
+	p->req.data = p;
+	p->next = r->probes;
+	r->probes = p;
+	sup_retire_gpu(r->sup, res->gpu);
+	if (uv_queue_work(sup_loop(r->sup), &p->req, probe_work, probe_done)) {
+		/* Only a NULL work callback is refused; should it happen, wait. */
+		probe_work(&p->req);
+		probe_done(&p->req, 0);
+	}
 }
 
 /* --launcher slurm: a node whose trials keep failing for infrastructure
@@ -790,7 +862,7 @@ static void on_trial_done(void *ctx, const struct sup_result *res)
 	if (r->fatal)
 		return;
 	say_trial(r, &r->all[r->nall - 1]);
-	check_device(r, res);
+	check_device(r, f, res);
 	check_node(r, res);
 	if (r->fatal)
 		return;

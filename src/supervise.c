@@ -1608,6 +1608,20 @@ size_t sup_retire_gpu(struct sup *s, int gpu)
 	return left;
 }
 
+void sup_restore_gpu(struct sup *s, int gpu)
+{
+	size_t i;
+
+	for (i = 0; i < s->nslots; i++)
+		if (s->slot_gpu[i] == gpu)
+			s->slot_retired[i] = false;
+}
+
+struct uv_loop_s *sup_loop(struct sup *s)
+{
+	return &s->loop;
+}
+
 void sup_stop(struct sup *s, bool now)
 {
 	struct trial *t;

@@ -467,6 +467,16 @@ Test(run, resume_refuses_an_edited_dataset_json)
 	free(ds);
 }
 
+/* The fake CUDA runtime with two devices, device 1's health probe ending
+ * as knob (one of fakecudart.c's FAKE_CUDA_PROBE_*) says. */
+static void fake_two_gpus(const char *knob)
+{
+	cr_assert(getenv("CASEBISECT_FAKE_CUDART"));
+	setenv("CASEBISECT_CUDART", getenv("CASEBISECT_FAKE_CUDART"), 1);
+	setenv("FAKE_CUDA_DEVICES", "2", 1);
+	setenv(knob, "1", 1);
+}
+
 /* A device whose trials crash for no reason of the data fails its health
  * probe and leaves the rotation; the search goes on on the healthy one.
  * (The fake CUDA runtime: two devices, the probe of device 1 fails.) */
@@ -481,10 +491,7 @@ Test(run, a_sick_gpu_is_probed_and_taken_out_of_the_rotation)
 		      "if [ \"$CUDA_VISIBLE_DEVICES\" = 1 ]; then kill -SEGV $$; fi\n"
 		      "exec '%s' \"$@\"\n", toy);
 	script = write_file(tmpdir, "sick.sh", body);
-	cr_assert(getenv("CASEBISECT_FAKE_CUDART"));
-	setenv("CASEBISECT_CUDART", getenv("CASEBISECT_FAKE_CUDART"), 1);
-	setenv("FAKE_CUDA_DEVICES", "2", 1);
-	setenv("FAKE_CUDA_PROBE_ILLEGAL", "1", 1);
+	fake_two_gpus("FAKE_CUDA_PROBE_ILLEGAL");
 	run(&r, "run", "--workdir", wd, "--gpus", "auto", "--prior", "none", ds, "--", "/bin/sh", script,
 	    "--cases-file", "{cases_file}", "--files-file", "{files_file}");
 	cr_assert_eq(r.code, 0, "exit %d\n%s\n%s", r.code, r.out, r.err);
@@ -492,6 +499,99 @@ Test(run, a_sick_gpu_is_probed_and_taken_out_of_the_rotation)
 	c = report_culprits(wd, verdict, sizeof(verdict));
 	cr_assert_str_eq(c, "case_002");
 	free(c);
+	free(body);
+	free(script);
+	free(toy);
+	free(wd);
+	free(ds);
+	run_release(&r);
+}
+
+/* The index of the first line of text that contains needle, or -1. */
+static long line_with(const char *text, const char *needle)
+{
+	const char *at = strstr(text, needle), *p;
+	long n = 0;
+
+	if (!at)
+		return -1;
+	for (p = text; p < at; p++)
+		n += *p == '\n';
+	return n;
+}
+
+/* The probe of a sick GPU runs beside the other trials: while GPU 1's
+ * probe hangs (it gives up after 20 s), the trial running on GPU 0 goes
+ * on printing, is read, and is recorded as it ended, and the search goes
+ * on there. Before, the probe blocked the loop: nothing was read for 20 s
+ * and the healthy trial ended UNRESOLVED (stall). Asserted on the order of
+ * the lines, not on times. */
+Test(run, a_hung_gpu_probe_does_not_stop_the_other_gpu, .timeout = 240)
+{
+	static const char *const bad[] = { "case_002=7", NULL };
+	struct run r;
+	char *ds = mkcases_in("ds", 8, bad), *wd = cb_fmt("%s/wd", tmpdir), verdict[64], *c;
+	char *toy = src_file("harness/toytrain"), *script, *body, *path, *slow, *want;
+	long slow_at, probe_at, i;
+	bool more = false;
+	char *line;
+
+	/* GPU 1's first trial crashes once a trial runs on GPU 0 beside it (each
+	 * waits a little for the other): that one prints every 0.2 s for 3 s, so
+	 * only a loop that stops reading it calls it a stall (--stall 5). No
+	 * trial is silent for long. */
+	body = cb_fmt("#!/bin/sh\n"
+		      "D='%s'\n"
+		      "if [ \"$CUDA_VISIBLE_DEVICES\" = 1 ]; then\n"
+		      "  touch \"$D/g1\"; i=0\n"
+		      "  while [ ! -e \"$D/g0\" ] && [ $i -lt 100 ]; do\n"
+		      "    echo waiting; sleep 0.1; i=$((i+1))\n"
+		      "  done\n"
+		      "  kill -SEGV $$\n"
+		      "fi\n"
+		      "i=0\n"
+		      "while [ ! -e \"$D/g1\" ] && [ $i -lt 10 ]; do\n"
+		      "  echo waiting; sleep 0.1; i=$((i+1))\n"
+		      "done\n"
+		      "if [ -e \"$D/g1\" ] && mkdir \"$D/slow\" 2>/dev/null; then\n"
+		      "  echo \"$CASEBISECT_TRIAL\" > \"$D/slow/trial\"; touch \"$D/g0\"\n"
+		      "  for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15; do echo epoch $i; sleep 0.2; done\n"
+		      "fi\n"
+		      "exec '%s' \"$@\"\n", tmpdir, toy);
+	script = write_file(tmpdir, "hang.sh", body);
+	fake_two_gpus("FAKE_CUDA_PROBE_HANG");
+	run(&r, "run", "--workdir", wd, "--gpus", "auto", "--prior", "none", "--stall", "5", ds,
+	    "--", "/bin/sh", script, "--cases-file", "{cases_file}", "--files-file",
+	    "{files_file}");
+	cr_assert_eq(r.code, 0, "exit %d\n%s\n%s", r.code, r.out, r.err);
+	path = cb_fmt("%s/slow/trial", tmpdir);
+	slow = cb_read_file(path, NULL);
+	cr_assert(slow, "GPU 0 ran no trial beside GPU 1's\n%s", r.out);
+	slow[strcspn(slow, "\n")] = '\0';
+	want = cb_fmt("trial %s (", slow);
+	slow_at = line_with(r.out, want);
+	probe_at = line_with(r.out, "GPU 1 failed its health probe");
+	cr_assert(slow_at >= 0 && probe_at >= 0, "%s", r.out);
+	line = line_at(r.out, (size_t)slow_at);
+	/* Recorded as it ended: the toy trainer on a subset passes or fails. */
+	cr_assert(strstr(line, "): PASS (") || strstr(line, "): FAIL ("), "%s", r.out);
+	cr_assert(!strstr(r.out, "(stall"), "%s", r.out);
+	/* ... while the probe still ran, and the search went on meanwhile. */
+	cr_assert_lt(slow_at, probe_at, "%s", r.out);
+	for (i = slow_at + 1; i < probe_at && !more; i++) {
+		char *l = line_at(r.out, (size_t)i);
+
+		more = strstr(l, "] trial ") != NULL;
+		free(l);
+	}
+	cr_assert(more, "no trial between trial %s's end and the probe's answer\n%s", slow, r.out);
+	c = report_culprits(wd, verdict, sizeof(verdict));
+	cr_assert_str_eq(c, "case_002");
+	free(c);
+	free(line);
+	free(want);
+	free(slow);
+	free(path);
 	free(body);
 	free(script);
 	free(toy);

@@ -112,7 +112,8 @@ void gpu_probe_devices(const struct gpu_info *info, const int *devices, size_t n
  * return within 5 s; the probe process was killed". The ordinal is as
  * this process sees it (through its CUDA_VISIBLE_DEVICES), as in info.
  * Like discovery it blocks and forks: call it between trials, not from a
- * callback that must return at once (see the design note in gpu.c).
+ * callback that must return at once (run.c runs it on libuv's thread pool;
+ * see the design note in gpu.c).
  */
 int gpu_probe(const struct gpu_info *info, int device, int timeout_ms, char *err,
 	      size_t errlen);

@@ -195,6 +195,15 @@ size_t sup_free_slots(const struct sup *s);
  * left in the rotation. */
 size_t sup_retire_gpu(struct sup *s, int gpu);
 
+/* Puts device gpu's slots back into the rotation: run.c takes a device out
+ * while its health probe runs, and back when the probe passes. */
+void sup_restore_gpu(struct sup *s, int gpu);
+
+/* The supervisor's libuv loop, for work that must finish within sup_run()
+ * (run.c's health probes on the thread pool): sup_run() returns only once
+ * it is done. */
+struct uv_loop_s *sup_loop(struct sup *s);
+
 /* --launcher slurm: no further trial is sent to node (srun --exclude).
  * Returns the excluded nodes, comma separated (owned by s). */
 const char *sup_exclude_node(struct sup *s, const char *node);
