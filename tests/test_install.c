@@ -198,6 +198,30 @@ Test(install, man_page_has_every_option_of_every_command)
 	free(page);
 }
 
+/* What the man page is made of: `casebisect help CMD` is CMD --help, for
+ * every command. */
+Test(install, help_command_is_dash_help)
+{
+	struct names cmds = { 0 };
+	size_t i;
+
+	listed_commands(&cmds);
+	for (i = 0; i < cmds.n; i++) {
+		struct run a, b;
+
+		run(&a, "help", cmds.v[i]);
+		run(&b, cmds.v[i], "--help");
+		cr_expect_eq(a.code, 0, "help %s: exit %d", cmds.v[i], a.code);
+		cr_expect_eq(b.code, 0, "%s --help: exit %d", cmds.v[i], b.code);
+		cr_expect_str_eq(a.out, b.out, "'help %s' and '%s --help' differ", cmds.v[i],
+				 cmds.v[i]);
+		cr_expect(starts_with(a.out, "usage: casebisect "), "%s", a.out);
+		run_release(&a);
+		run_release(&b);
+	}
+	names_release(&cmds);
+}
+
 Test(install, man_page_has_no_command_that_is_gone)
 {
 	struct names cmds = { 0 };
