@@ -46,6 +46,13 @@
  *     EOF and no process of it remains; then its callback runs.
  */
 
+/* A test hook: set (to anything but empty) in casebisect's environment, it
+ * makes step 4 look for a trial's processes in all of /proc, as it must on a
+ * kernel without /proc/PID/task/TID/children, instead of walking
+ * casebisect's own process tree. Tests and bench_trial use it to run the
+ * fallback on any kernel. */
+#define SUP_FULL_SCAN_ENV "CASEBISECT_FULL_PROC_SCAN"
+
 /* The variables of step 1 that casebisect gives every trial, in the order
  * it sets them: TORCH_USE_CUDA_DSA=1, PYTHONUNBUFFERED=1,
  * PYTHONFAULTHANDLER=1, nnUNet_compile=f, and last CUDA_LAUNCH_BLOCKING=1
