@@ -11,9 +11,18 @@
  * with an environment of its own (`setsid env -i`): then what is left is
  * its parent, us once the process between died, and every such adopted
  * orphan that is not another running trial's is taken for the ending
- * trial's (adopted_orphan()). While a trial ends,
- * a poll timer scans /proc for them, signals them, and reaps those that are
- * our children by pid (libuv reaps the main process itself). */
+ * trial's (adopted_orphan()). While a trial ends, a poll timer looks for
+ * them, signals them, and reaps those that are our children by pid (libuv
+ * reaps the main process itself).
+ *
+ * Where it looks: only among our own descendants (scan_trial()). Whatever
+ * a trial forks stays below us, setsid'd, double-forked or orphaned, since
+ * we are its subreaper; so a look costs what our tree holds, not what the
+ * machine runs (a shared GPU node has thousands of processes). A process
+ * outside our tree is never a trial's, even with its markers: only a
+ * service the trainer asked to start something could have made it, and it
+ * is that service's. On a kernel without children files in /proc the look
+ * scans all of /proc instead, and then finds those too. */
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>

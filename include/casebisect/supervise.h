@@ -38,10 +38,15 @@
  *     CASEBISECT_SUPERVISOR in its environment (/proc/PID/environ: workers
  *     that escaped with setsid) or, having also cleared its environment
  *     (`setsid env -i`), is an orphan re-parented to casebisect and not
- *     another running trial's), grace seconds, SIGKILL to the same, and
- *     reaping until none remains. casebisect is a child subreaper, so
- *     escaped descendants are re-parented to it; they are reaped by pid,
- *     never with waitpid(-1), which would steal libuv's exit statuses.
+ *     another running trial's), grace seconds, SIGKILL to the same (again
+ *     at each look until none remains), and reaping. casebisect is a child
+ *     subreaper, so escaped descendants are re-parented to it; they are
+ *     reaped by pid, never with waitpid(-1), which would steal libuv's exit
+ *     statuses. The processes are looked for among casebisect's own
+ *     descendants (/proc/PID/task/TID/children), so a look costs the same
+ *     however many processes the machine runs, and a process outside
+ *     casebisect's tree is never a trial's; on a kernel without those files,
+ *     among all of /proc.
  *  5. A trial is finished when its process has exited, both pipes are at
  *     EOF and no process of it remains; then its callback runs.
  */
