@@ -47,6 +47,8 @@ static const char usage_text[] =
 	"  --daemon            double-fork a grandchild that calls setsid and never exits\n"
 	"  --daemon-clear-env  --daemon, and the grandchild then re-executes faketrain with\n"
 	"                      an empty environment (as 'setsid env -i ...' does)\n"
+	"  --daemon-workers M  --daemon, and the daemon forks M workers of its own (in its\n"
+	"                      new session) that never exit\n"
 	"  --delay MS          sleep MS milliseconds before printing anything\n"
 	"  --batch \"A B\"       print 'CASEBISECT_BATCH A B' to stdout (repeatable)\n"
 	"  --stdout-log FILE   copy FILE to stdout\n"
@@ -65,10 +67,11 @@ struct ft_opts {
 	const char *env_dump, *status_dump, *cwd_dump, *args_dump, *pidfile;
 	const char *log, *stdout_log;
 	int log_fd, stdout_log_fd, pid_fd;
+	int daemon_fd; /* in the daemon: its end of the pipe to the main process */
 	const char **batches;
 	size_t nbatch;
 	unsigned long long delay_ms, sleep_ms, flood;
-	unsigned workers;
+	unsigned workers, daemon_workers;
 	bool ignore_term, daemon, daemon_clear_env, pass, hang;
 	bool exit_set;
 	int exit_code;
@@ -79,7 +82,7 @@ struct ft_opts {
 enum ft_opt_id {
 	OPT_ENV_DUMP, OPT_STATUS_DUMP, OPT_CWD_DUMP, OPT_ARGS_DUMP, OPT_PIDFILE,
 	OPT_LOG, OPT_STDOUT_LOG, OPT_DELAY, OPT_BATCH, OPT_PASS, OPT_FLOOD,
-	OPT_WORKERS, OPT_IGNORE_TERM, OPT_DAEMON, OPT_DAEMON_CLEAR_ENV, OPT_SLEEP, OPT_HANG, OPT_EXIT,
+	OPT_WORKERS, OPT_IGNORE_TERM, OPT_DAEMON, OPT_DAEMON_CLEAR_ENV, OPT_DAEMON_WORKERS, OPT_SLEEP, OPT_HANG, OPT_EXIT,
 	OPT_SIGNAL, OPT_HELP,
 };
 
@@ -103,6 +106,7 @@ static const struct ft_optdef {
 	{ "ignore-term", false, OPT_IGNORE_TERM },
 	{ "daemon", false, OPT_DAEMON },
 	{ "daemon-clear-env", false, OPT_DAEMON_CLEAR_ENV },
+	{ "daemon-workers", true, OPT_DAEMON_WORKERS },
 	{ "sleep", true, OPT_SLEEP },
 	{ "hang", false, OPT_HANG },
 	{ "exit", true, OPT_EXIT },
@@ -280,7 +284,7 @@ static void parse_args(int argc, char **argv, struct ft_opts *o)
 	int i;
 
 	memset(o, 0, sizeof(*o));
-	o->log_fd = o->stdout_log_fd = o->pid_fd = -1;
+	o->log_fd = o->stdout_log_fd = o->pid_fd = o->daemon_fd = -1;
 	o->batches = calloc((size_t)argc, sizeof(*o->batches));
 	if (!o->batches)
 		usage_error("out of memory");
@@ -344,6 +348,13 @@ static void parse_args(int argc, char **argv, struct ft_opts *o)
 				usage_error("--workers '%s': not a number from 0 to %d",
 					    val, FT_MAX_WORKERS);
 			o->workers = (unsigned)v;
+			break;
+		case OPT_DAEMON_WORKERS:
+			if (!parse_ull(val, false, &v) || v > FT_MAX_WORKERS)
+				usage_error("--daemon-workers '%s': not a number from 0 to %d",
+					    val, FT_MAX_WORKERS);
+			o->daemon = true;
+			o->daemon_workers = (unsigned)v;
 			break;
 		case OPT_EXIT:
 			if (!parse_ull(val, false, &v) || v > 255)
@@ -465,14 +476,17 @@ static void close_own_fds(struct ft_opts *o)
 		close(o->stdout_log_fd);
 	if (o->pid_fd >= 0)
 		close(o->pid_fd);
-	o->log_fd = o->stdout_log_fd = o->pid_fd = -1;
+	if (o->daemon_fd >= 0)
+		close(o->daemon_fd);
+	o->log_fd = o->stdout_log_fd = o->pid_fd = o->daemon_fd = -1;
 }
 
-static void start_workers(struct ft_opts *o)
+/* n workers, listed in the pidfile as role. */
+static void start_workers(struct ft_opts *o, unsigned n, const char *role)
 {
 	unsigned i;
 
-	for (i = 0; i < o->workers; i++) {
+	for (i = 0; i < n; i++) {
 		pid_t pid = fork();
 
 		if (pid < 0)
@@ -481,7 +495,7 @@ static void start_workers(struct ft_opts *o)
 			close_own_fds(o);
 			sleep_forever();
 		}
-		pid_line(o, "worker", pid);
+		pid_line(o, role, pid);
 	}
 }
 
@@ -522,9 +536,12 @@ static void start_daemon(struct ft_opts *o)
 			fprintf(stderr, "faketrain: daemon: setsid: %s\n", strerror(errno));
 			_exit(FT_EXIT_USAGE);
 		}
+		pid_line(o, "daemon", getpid());
+		o->daemon_fd = p[1]; /* its workers close it, so that an exec ends the pipe */
+		start_workers(o, o->daemon_workers, "daemon-worker");
+		o->daemon_fd = -1;
 		if (o->pid_fd >= 0) {
 			/* Same open file description as the parent's, opened O_APPEND. */
-			pid_line(o, "daemon", getpid());
 			if (fsync(o->pid_fd) < 0 && errno != EINVAL) {
 				fprintf(stderr, "faketrain: %s: fsync: %s\n", o->pidfile,
 					strerror(errno));
@@ -728,7 +745,7 @@ int main(int argc, char **argv)
 			usage_error("--pidfile %s: cannot open: %s", o.pidfile, strerror(errno));
 		pid_line(&o, "main", getpid());
 	}
-	start_workers(&o);
+	start_workers(&o, o.workers, "worker");
 	if (o.daemon)
 		start_daemon(&o);
 	if (o.pid_fd >= 0) {

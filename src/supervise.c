@@ -11,13 +11,23 @@
  * with an environment of its own (`setsid env -i`): then what is left is
  * its parent, us once the process between died, and every such adopted
  * orphan that is not another running trial's is taken for the ending
- * trial's (adopted_orphan()). While a trial ends,
- * a poll timer scans /proc for them, signals them, and reaps those that are
- * our children by pid (libuv reaps the main process itself). */
+ * trial's (adopted_orphan()). While a trial ends, a poll timer looks for
+ * them, signals them, and reaps those that are our children by pid (libuv
+ * reaps the main process itself).
+ *
+ * Where it looks: only among our own descendants (scan_trial()). Whatever
+ * a trial forks stays below us, setsid'd, double-forked or orphaned, since
+ * we are its subreaper; so a look costs what our tree holds, not what the
+ * machine runs (a shared GPU node has thousands of processes). A process
+ * outside our tree is never a trial's, even with its markers: only a
+ * service the trainer asked to start something could have made it, and it
+ * is that service's. On a kernel without children files in /proc the look
+ * scans all of /proc instead, and then finds those too. */
 #include <ctype.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <regex.h>
 #include <signal.h>
 #include <stdio.h>
@@ -57,6 +67,15 @@ struct capped_log {
 	size_t ring_pos;  /* where the next byte goes */
 	size_t ring_len;  /* bytes held (<= tail_cap) */
 	int error;        /* first write error (errno), 0 when none */
+};
+
+/* A set of pids that keeps the order they came in: the queue of a walk
+ * down our process tree, and the processes a trial's end has SIGKILLed. */
+struct pidset {
+	pid_t *v;     /* in the order added */
+	size_t n;
+	pid_t *slot;  /* open addressing on the pid; 0: empty */
+	size_t nslot; /* 0, or a power of two of at least 2 * (n + 1) */
 };
 
 struct trial;
@@ -104,6 +123,7 @@ struct trial {
 	char trial_marker[64], sup_marker[64];
 
 	struct capped_log log[2];
+	struct pidset killed; /* SIGKILLed while it ended: leftovers_killed counts them once */
 	bool write_failed;  /* a file of it could not be written: write_failed() */
 
 	/* --launcher slurm */
@@ -323,8 +343,14 @@ static bool has_markers(pid_t pid, const struct trial *t)
 	return trial && sup;
 }
 
-/* state, ppid, process group and session of pid from /proc/PID/stat */
-static bool read_stat(pid_t pid, char *state, pid_t *ppid, pid_t *pgrp, pid_t *sid)
+/* What scan_trial() and signal_stale() need of /proc/PID/stat. */
+struct proc_stat {
+	char state;
+	pid_t ppid, pgrp, sid;
+	long threads;
+};
+
+static bool read_stat(pid_t pid, struct proc_stat *st)
 {
 	char buf[1024], *p;
 	int pp, pg, se;
@@ -332,11 +358,14 @@ static bool read_stat(pid_t pid, char *state, pid_t *ppid, pid_t *pgrp, pid_t *s
 	if (!read_proc(pid, "stat", buf, sizeof(buf)))
 		return false;
 	p = strrchr(buf, ')'); /* the command name may hold spaces and ')' */
-	if (!p || sscanf(p + 1, " %c %d %d %d", state, &pp, &pg, &se) != 4)
+	/* after ')': state ppid pgrp session tty tpgid flags minflt cminflt
+	 * majflt cmajflt utime stime cutime cstime priority nice num_threads */
+	if (!p || sscanf(p + 1, " %c %d %d %d %*d %*d %*u %*u %*u %*u %*u %*u %*u %*d %*d %*d %*d %ld",
+			 &st->state, &pp, &pg, &se, &st->threads) != 5)
 		return false;
-	*ppid = pp;
-	*pgrp = pg;
-	*sid = se;
+	st->ppid = pp;
+	st->pgrp = pg;
+	st->sid = se;
 	return true;
 }
 
@@ -374,6 +403,19 @@ static bool is_main_process(const struct sup *s, pid_t pid)
 	return false;
 }
 
+/* Is a process in this group and session another running trial's (not t's)?
+ * Trials start in sessions of their own, so what a trial forks is in its
+ * group, or in its session when it made a group of its own. */
+static bool other_trials(const struct trial *t, pid_t pgrp, pid_t sid)
+{
+	const struct trial *u;
+
+	for (u = t->s->running; u; u = u->next)
+		if (u != t && u->spawned && (pgrp == u->pid || sid == u->pid))
+			return true;
+	return false;
+}
+
 /*
  * Is pid, a live child of ours, an orphan of t's that we adopted? A process
  * that left the trial's group with setsid and exec'd with an environment of
@@ -389,63 +431,225 @@ static bool adopted_orphan(const struct trial *t, pid_t pid, pid_t pgrp, pid_t s
 {
 	const struct trial *u;
 
-	if (is_main_process(t->s, pid) || sid == getsid(0))
+	if (is_main_process(t->s, pid) || sid == getsid(0) || other_trials(t, pgrp, sid))
 		return false;
 	for (u = t->s->running; u; u = u->next)
-		if (u != t && u->spawned &&
-		    (pgrp == u->pid || sid == u->pid || has_markers(pid, u)))
+		if (u != t && u->spawned && has_markers(pid, u))
 			return false;
 	return true;
+}
+
+/* No more pids than a kernel can number (pid_max is at most 2^22): a walk
+ * ends whatever it meets, and each pid is looked at once. */
+#define PIDSET_MAX ((size_t)1 << 22)
+
+/* Where pid is in set's table, or the empty slot where it goes. */
+static pid_t *pidset_slot(const struct pidset *set, pid_t pid)
+{
+	size_t mask = set->nslot - 1, i = ((size_t)pid * 2654435761u) & mask;
+
+	while (set->slot[i] && set->slot[i] != pid)
+		i = (i + 1) & mask;
+	return &set->slot[i];
+}
+
+/* Adds pid (> 0) to set: 1, or 0 when it was there already, or -1 when
+ * there is no room (PIDSET_MAX, or no memory: this runs in die_hook() too,
+ * so it fails rather than die). */
+static int pidset_add(struct pidset *set, pid_t pid)
+{
+	size_t i;
+
+	if (set->nslot && *pidset_slot(set, pid) == pid)
+		return 0;
+	if (2 * (set->n + 1) > set->nslot) {
+		size_t nslot = set->nslot ? 2 * set->nslot : 64;
+		pid_t *slot, *v;
+
+		if (set->n >= PIDSET_MAX || !(slot = calloc(nslot, sizeof(*slot))))
+			return -1;
+		if (!(v = realloc(set->v, nslot / 2 * sizeof(*v)))) {
+			free(slot);
+			return -1;
+		}
+		free(set->slot);
+		set->slot = slot;
+		set->v = v;
+		set->nslot = nslot;
+		for (i = 0; i < set->n; i++)
+			*pidset_slot(set, v[i]) = v[i];
+	}
+	*pidset_slot(set, pid) = pid;
+	set->v[set->n++] = pid;
+	return 1;
+}
+
+static void pidset_release(struct pidset *set)
+{
+	free(set->v);
+	free(set->slot);
+	memset(set, 0, sizeof(*set));
+}
+
+/* Adds the pids listed in a /proc/PID/task/TID/children file ("12 345 ")
+ * to set; false when it cannot be opened. */
+static bool read_children(const char *path, struct pidset *set)
+{
+	char buf[4096];
+	ssize_t got, i;
+	long pid = 0;
+	int fd = open(path, O_RDONLY | O_CLOEXEC);
+
+	if (fd < 0)
+		return false;
+	while ((got = read(fd, buf, sizeof(buf))) > 0 || (got < 0 && errno == EINTR))
+		for (i = 0; i < got; i++) {
+			if (isdigit((unsigned char)buf[i])) {
+				pid = pid * 10 + (buf[i] - '0');
+				continue;
+			}
+			if (pid > 0 && pid <= INT_MAX)
+				pidset_add(set, (pid_t)pid);
+			pid = 0;
+		}
+	if (pid > 0 && pid <= INT_MAX)
+		pidset_add(set, (pid_t)pid);
+	close(fd);
+	return true;
+}
+
+/* Adds the children of pid to set. A child hangs off the thread that
+ * forked it, so each thread has its list; threads is how many pid has
+ * (1 spares reading its task folder; 0: not known). */
+static void add_children(struct pidset *set, pid_t pid, long threads)
+{
+	char path[320];
+	DIR *d;
+	struct dirent *e;
+
+	if (threads == 1) {
+		snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)pid, (int)pid);
+		read_children(path, set);
+		return;
+	}
+	snprintf(path, sizeof(path), "/proc/%d/task", (int)pid);
+	if (!(d = opendir(path)))
+		return;
+	while ((e = readdir(d)))
+		if (isdigit((unsigned char)e->d_name[0])) {
+			snprintf(path, sizeof(path), "/proc/%d/task/%s/children", (int)pid, e->d_name);
+			read_children(path, set);
+		}
+	closedir(d);
+}
+
+/* Can a look for a trial's processes walk our process tree? Not on a
+ * kernel without CONFIG_PROC_CHILDREN (no children files), nor while the
+ * test hook SUP_FULL_SCAN_ENV is set. */
+static bool can_walk_tree(void)
+{
+	static int known; /* 0: not yet; 1: the kernel has children files; -1: not */
+	const char *hook = getenv(SUP_FULL_SCAN_ENV);
+	char path[64];
+
+	if (hook && *hook)
+		return false;
+	if (!known) {
+		snprintf(path, sizeof(path), "/proc/%d/task/%d/children", (int)getpid(),
+			 (int)getpid());
+		known = access(path, R_OK) ? -1 : 1;
+	}
+	return known > 0;
+}
+
+/* The processes a look at a trial considers: every process of the machine
+ * (proc, the fallback), or our descendants (walk, a queue that grows as
+ * it goes down the tree; next: the next to look at). */
+struct candidates {
+	DIR *proc;
+	struct pidset walk;
+	size_t next;
+};
+
+static pid_t next_candidate(struct candidates *c)
+{
+	struct dirent *e;
+
+	if (!c->proc)
+		return c->next < c->walk.n ? c->walk.v[c->next++] : 0;
+	while ((e = readdir(c->proc)))
+		if (isdigit((unsigned char)e->d_name[0]))
+			return (pid_t)atoi(e->d_name);
+	return 0;
 }
 
 /*
  * Counts the processes of t still alive (zombies included until reaped),
  * sends sig to each when sig != 0, and reaps the adopted zombies by pid.
+ *
+ * Every process of t is a descendant of ours: we are a child subreaper, so
+ * whatever a trial forks, setsid'd, double-forked or orphaned, stays in our
+ * tree. So the candidates are our descendants, walked down from our own
+ * children through the children files of every thread (libuv's threads
+ * fork too: the GPU probe), and a look costs what our tree holds, not what
+ * the machine runs. The kernel does not promise these lists whole while
+ * processes fork and exit (proc(5)): a process missed here is found by the
+ * next look, POLL_MS later, and what the trial's group forks meanwhile is
+ * signalled with the group. Without children files, the candidates are
+ * all of /proc, as before; it then also finds processes outside our tree
+ * that carry t's markers (started for the trainer by some service), which
+ * the walk does not.
  */
 static size_t scan_trial(struct trial *t, int sig)
 {
-	pid_t self = getpid();
-	DIR *d;
-	struct dirent *e;
+	struct sup *s = t->s;
+	pid_t self = getpid(), pid;
+	struct candidates c = { NULL, { NULL, 0, NULL, 0 }, 0 };
 	size_t n = 0;
 	bool group_alive = false;
 
-	d = opendir("/proc");
-	if (!d)
+	if (can_walk_tree())
+		add_children(&c.walk, self, 0);
+	else if (!(c.proc = opendir("/proc")))
 		return 0;
-	while ((e = readdir(d))) {
-		char state;
-		pid_t pid, ppid, pgrp, sid;
+	while ((pid = next_candidate(&c))) {
+		struct proc_stat st;
+		bool group;
 
-		if (!isdigit((unsigned char)e->d_name[0]))
+		if (pid == self || !read_stat(pid, &st))
 			continue;
-		pid = (pid_t)atoi(e->d_name);
-		if (pid == self || !read_stat(pid, &state, &ppid, &pgrp, &sid))
-			continue;
-		if (state == 'Z' && ppid == self && !is_main_process(t->s, pid)) {
+		if (st.state == 'Z' && st.ppid == self && !is_main_process(s, pid)) {
 			/* An adopted orphan: a zombie has no environ left to tell
 			 * whose it was, and reaping it is right whoever's it is. */
 			waitpid(pid, NULL, WNOHANG);
 			continue;
 		}
-		if (t->spawned && pgrp == t->pid)
-			group_alive = true;
-		else if (t->s->o.launcher == SUP_LAUNCH_SLURM)
-			continue; /* a Slurm job's processes are Slurm's to end */
-		else if (!has_markers(pid, t) && !(ppid == self && adopted_orphan(t, pid, pgrp, sid)))
+		group = t->spawned && st.pgrp == t->pid;
+		/* A Slurm job's processes outside its group are Slurm's to end
+		 * (and the group's members are all below its main process);
+		 * another trial's, and what they forked, are not t's. */
+		if (!group && (s->o.launcher == SUP_LAUNCH_SLURM || other_trials(t, st.pgrp, st.sid)))
 			continue;
-		if (state == 'Z') {
-			n++; /* its parent, or libuv, will reap it */
+		/* Its children before the signal: once it is dead they are
+		 * our children, which this look has read already. */
+		if (!c.proc && st.state != 'Z')
+			add_children(&c.walk, pid, st.threads);
+		if (!group && !has_markers(pid, t) &&
+		    !(st.ppid == self && adopted_orphan(t, pid, st.pgrp, st.sid)))
 			continue;
-		}
+		group_alive = group_alive || group;
 		n++;
+		if (st.state == 'Z')
+			continue; /* its parent, or libuv, will reap it */
 		if (sig)
 			kill(pid, sig);
-		if (pid != t->pid)
-			t->result.leftovers_killed += sig == SIGKILL;
+		if (sig == SIGKILL && pid != t->pid && pidset_add(&t->killed, pid))
+			t->result.leftovers_killed++;
 	}
-	closedir(d);
-	/* The group too, for what the scan missed (a fork since); only while
+	if (c.proc)
+		closedir(c.proc);
+	pidset_release(&c.walk);
+	/* The group too, for what the look missed (a fork since); only while
 	 * it has members, so a reused pid is never hit. */
 	if (sig && group_alive)
 		kill(-t->pid, sig);
@@ -635,12 +839,11 @@ static void end_step(struct trial *t)
 	double since = elapsed_s(t->ending_ns);
 	size_t left;
 
-	if (!t->kill_sent && (since >= t->s->o.limits.grace_s || t->s->interrupted > 1)) {
+	if (!t->kill_sent && (since >= t->s->o.limits.grace_s || t->s->interrupted > 1))
 		t->kill_sent = true;
-		left = scan_trial(t, SIGKILL);
-	} else {
-		left = scan_trial(t, 0);
-	}
+	/* Once killing, every look kills: a process that one look missed
+	 * (scan_trial() says when) must not keep the trial waiting for ever. */
+	left = scan_trial(t, t->kill_sent ? SIGKILL : 0);
 	if (!left && t->kill_sent && !pipes_done(t) && since >= t->s->o.limits.grace_s + LAST_RESORT_S) {
 		/* Something we cannot see holds the pipes; stop waiting. */
 		t->out.eof = t->err.eof = true;
@@ -1048,6 +1251,7 @@ static void on_handle_closed(uv_handle_t *h)
 	s->slot_busy[t->slot] = false;
 	t->done(t->ctx, &t->result);
 	cls_free(t->cls);
+	pidset_release(&t->killed);
 	free(t);
 }
 
@@ -1812,17 +2016,18 @@ static size_t signal_stale(pid_t pgid, unsigned long long started, const char *t
 	size_t n = 0;
 
 	while (d && (e = readdir(d))) {
-		char state, buf[65536];
-		pid_t pid, ppid, pgrp, sid;
+		char buf[65536];
+		struct proc_stat st;
+		pid_t pid;
 		size_t len, i = 0;
 		bool tm = false, sm = false;
 
 		if (!isdigit((unsigned char)e->d_name[0]))
 			continue;
 		pid = (pid_t)atoi(e->d_name);
-		if (pid == getpid() || !read_stat(pid, &state, &ppid, &pgrp, &sid) || state == 'Z')
+		if (pid == getpid() || !read_stat(pid, &st) || st.state == 'Z')
 			continue;
-		if (!(leader && pgrp == pgid)) {
+		if (!(leader && st.pgrp == pgid)) {
 			len = read_proc(pid, "environ", buf, sizeof(buf));
 			for (; i < len; i += strlen(buf + i) + 1) {
 				tm = tm || !strcmp(buf + i, trial_marker);

@@ -173,7 +173,7 @@ Test(supervise, main_exits_while_its_workers_live_on)
  * casebisect, its parent once the middle process exited, ends it with the
  * trial. Before, it was not seen: it lived on, and the trial waited 10 s
  * past the grace for the pipes it held. */
-Test(supervise, a_daemon_with_a_cleared_environment_ends_with_the_trial)
+static void cleared_env_daemon_ends_with_the_trial(void)
 {
 	struct sup_options o = quick_options();
 	char pidfile[4200];
@@ -192,6 +192,152 @@ Test(supervise, a_daemon_with_a_cleared_environment_ends_with_the_trial)
 		     r.duration_s);
 	cr_assert_eq(r.leftovers_killed, 2, "the worker and the daemon ignored SIGTERM");
 	assert_all_gone(pidfile, 3);
+}
+
+Test(supervise, a_daemon_with_a_cleared_environment_ends_with_the_trial)
+{
+	cleared_env_daemon_ends_with_the_trial();
+}
+
+/* A setsid daemon with workers of its own: while the daemon lives they are
+ * neither in the trial's group nor children of casebisect, only below the
+ * daemon. Nothing ignores SIGTERM, so all five end by the SIGTERM of the
+ * first look; a look that saw only the trial's group and casebisect's own
+ * children would reach the daemon's workers only once the daemon had died
+ * and they came back to casebisect, and SIGKILL them after the grace. */
+static void daemon_workers_end_with_the_sigterm(void)
+{
+	struct sup_options o = quick_options();
+	char pidfile[4200];
+	struct sup_result r;
+
+	snprintf(pidfile, sizeof(pidfile), "%s/pids", tmpdir);
+	{
+		const char *argv[] = { faketrain(), "--workers", "1", "--daemon-workers", "2",
+				       "--pidfile", pidfile, "--exit", "0", NULL };
+
+		r = run_trial(&o, argv);
+	}
+	cr_assert_eq(r.outcome, SUP_PASS);
+	cr_assert_eq(r.reason, SUP_R_EXIT_0);
+	cr_assert_eq(r.leftovers_killed, 0,
+		     "%d processes needed SIGKILL: the daemon's workers missed the SIGTERM",
+		     r.leftovers_killed);
+	cr_assert_lt(r.duration_s, 5, "%.1f s", r.duration_s);
+	assert_all_gone(pidfile, 5);
+}
+
+Test(supervise, workers_of_a_setsid_daemon_end_with_the_trial)
+{
+	daemon_workers_end_with_the_sigterm();
+}
+
+/* On a kernel without /proc/PID/task/TID/children a look scans all of
+ * /proc; SUP_FULL_SCAN_ENV makes it do so here, and the escapes above end
+ * just as well. (Each Criterion test runs in a process of its own.) */
+Test(supervise, the_full_proc_scan_fallback_ends_the_same_escapes)
+{
+	cr_assert(setenv(SUP_FULL_SCAN_ENV, "1", 1) == 0);
+	daemon_workers_end_with_the_sigterm();
+	cleared_env_daemon_ends_with_the_trial();
+	unsetenv(SUP_FULL_SCAN_ENV);
+}
+
+/* Does a process outside casebisect's tree that carries trial 1's markers
+ * outlive trial 1? The supervisor runs in a child S of this test; the
+ * outsider O is another child of the test, so not below S, exec'd with
+ * S's markers, as a service asked by the trainer to start something would
+ * do. full_scan: with SUP_FULL_SCAN_ENV in S. */
+static bool outsider_with_markers_survives(bool full_scan)
+{
+	int go[2], status;
+	pid_t sup, outsider;
+	bool alive;
+	char c = 0;
+
+	cr_assert(pipe(go) == 0);
+	sup = fork();
+	cr_assert(sup >= 0);
+	if (sup == 0) {
+		const char *argv[] = { faketrain(), "--exit", "0", NULL };
+		struct sup_options o = quick_options();
+		struct sup_trial_spec spec = { 0 };
+		struct trials run = { .n = 0 };
+		char err[512], dir[4200];
+		struct sup *s;
+
+		close(go[1]);
+		if (read(go[0], &c, 1) != 1)
+			_exit(3);
+		if (full_scan)
+			setenv(SUP_FULL_SCAN_ENV, "1", 1);
+		snprintf(dir, sizeof(dir), "%s/trial", tmpdir);
+		mkdir(dir, 0755);
+		spec.number = 1;
+		spec.argv = argv;
+		spec.trial_dir = dir;
+		if (!(s = sup_new(&o, err, sizeof(err))) ||
+		    sup_start(s, &spec, on_done, &run, err, sizeof(err)))
+			_exit(3);
+		sup_run(s);
+		sup_free(s);
+		_exit(run.n == 1 && run.r[0].outcome == SUP_PASS ? 0 : 4);
+	}
+	close(go[0]);
+	outsider = fork();
+	cr_assert(outsider >= 0);
+	if (outsider == 0) {
+		char tm[64], sm[64];
+		char *const args[] = { (char *)faketrain(), "--hang", NULL };
+		char *const env[] = { tm, sm, NULL };
+
+		snprintf(tm, sizeof(tm), "CASEBISECT_TRIAL=1");
+		snprintf(sm, sizeof(sm), "CASEBISECT_SUPERVISOR=%d", (int)sup);
+		execve(args[0], args, env);
+		_exit(127);
+	}
+	{
+		/* the trial starts once the outsider carries the markers */
+		char path[64], buf[4096];
+		int i;
+
+		snprintf(path, sizeof(path), "/proc/%d/environ", (int)outsider);
+		for (i = 0; i < 500; i++) {
+			FILE *f = fopen(path, "r");
+			size_t n = f ? fread(buf, 1, sizeof(buf) - 1, f) : 0;
+
+			if (f)
+				fclose(f);
+			buf[n] = '\0';
+			if (!strcmp(buf, "CASEBISECT_TRIAL=1"))
+				break;
+			usleep(10000);
+		}
+		cr_assert_lt(i, 500, "the outsider did not start");
+	}
+	cr_assert(write(go[1], &c, 1) == 1);
+	close(go[1]);
+	while (waitpid(sup, &status, 0) < 0 && errno == EINTR)
+		;
+	alive = running(outsider);
+	kill(outsider, SIGKILL);
+	while (waitpid(outsider, NULL, 0) < 0 && errno == EINTR)
+		;
+	cr_assert(WIFEXITED(status) && WEXITSTATUS(status) == 0, "the supervisor: status %#x",
+		  status);
+	return alive;
+}
+
+/* A look walks casebisect's own descendants, so a process outside its tree
+ * is not a trial's even with the trial's markers: only a service the
+ * trainer asked could have started it (README: What casebisect guarantees).
+ * The full scan, the fallback, still ends it. */
+Test(supervise, a_process_outside_our_tree_with_the_markers_is_left_alone)
+{
+	cr_assert(outsider_with_markers_survives(false),
+		  "the walk ended a process outside casebisect's tree");
+	cr_assert(!outsider_with_markers_survives(true),
+		  "the full scan did not end the process with the trial's markers");
 }
 
 struct two_trials {

@@ -38,13 +38,25 @@
  *     CASEBISECT_SUPERVISOR in its environment (/proc/PID/environ: workers
  *     that escaped with setsid) or, having also cleared its environment
  *     (`setsid env -i`), is an orphan re-parented to casebisect and not
- *     another running trial's), grace seconds, SIGKILL to the same, and
- *     reaping until none remains. casebisect is a child subreaper, so
- *     escaped descendants are re-parented to it; they are reaped by pid,
- *     never with waitpid(-1), which would steal libuv's exit statuses.
+ *     another running trial's), grace seconds, SIGKILL to the same (again
+ *     at each look until none remains), and reaping. casebisect is a child
+ *     subreaper, so escaped descendants are re-parented to it; they are
+ *     reaped by pid, never with waitpid(-1), which would steal libuv's exit
+ *     statuses. The processes are looked for among casebisect's own
+ *     descendants (/proc/PID/task/TID/children), so a look costs the same
+ *     however many processes the machine runs, and a process outside
+ *     casebisect's tree is never a trial's; on a kernel without those files,
+ *     among all of /proc.
  *  5. A trial is finished when its process has exited, both pipes are at
  *     EOF and no process of it remains; then its callback runs.
  */
+
+/* A test hook: set (to anything but empty) in casebisect's environment, it
+ * makes step 4 look for a trial's processes in all of /proc, as it must on a
+ * kernel without /proc/PID/task/TID/children, instead of walking
+ * casebisect's own process tree. Tests and bench_trial use it to run the
+ * fallback on any kernel. */
+#define SUP_FULL_SCAN_ENV "CASEBISECT_FULL_PROC_SCAN"
 
 /* The variables of step 1 that casebisect gives every trial, in the order
  * it sets them: TORCH_USE_CUDA_DSA=1, PYTHONUNBUFFERED=1,
