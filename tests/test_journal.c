@@ -65,7 +65,7 @@ static void make_entry(uint64_t t, size_t ncases_max, struct jrn_entry *e)
 	memset(e, 0, sizeof(*e));
 	e->trial = t;
 	e->ncases = ncases_max ? (size_t)(t * 7919 % ncases_max) : 0;
-	e->cases = strings(e->ncases, t);
+	e->ids = strings(e->ncases, t);
 	cb_strlcpy(e->outcome, outcomes[t % 3], sizeof(e->outcome));
 	cb_strlcpy(e->klass, classes[t % 3], sizeof(e->klass));
 	if (t % 3)
@@ -98,7 +98,7 @@ static void assert_entry_eq(const struct jrn_entry *got, const struct jrn_entry 
 
 	cr_assert_eq(got->trial, want->trial, "trial %llu came back as %llu", t,
 		     (unsigned long long)got->trial);
-	assert_strings_eq(got->cases, got->ncases, want->cases, want->ncases, "cases", want->trial);
+	assert_strings_eq(got->ids, got->ncases, want->ids, want->ncases, "cases", want->trial);
 	cr_assert_str_eq(got->outcome, want->outcome, "trial %llu", t);
 	cr_assert_str_eq(got->klass, want->klass, "trial %llu", t);
 	cr_assert_str_eq(got->fingerprint, want->fingerprint, "trial %llu", t);
@@ -140,7 +140,7 @@ static void assert_replays_trials(uint64_t n, size_t ncases_max, char *warning, 
 	size_t nv = 99, i;
 	char err[256] = "";
 
-	cr_assert_eq(jrn_replay(tmpdir, &v, &nv, warning, warnlen, err, sizeof(err)), 0,
+	cr_assert_eq(jrn_replay(tmpdir, NULL, &v, &nv, warning, warnlen, err, sizeof(err)), 0,
 		     "jrn_replay: %s", err);
 	cr_assert_eq(nv, n, "replayed %zu trials, expected %llu", nv, (unsigned long long)n);
 	for (i = 0; i < nv; i++) {
@@ -183,7 +183,7 @@ static void assert_replay_refused(const char *want_in_err)
 	size_t nv = 99;
 	char err[256] = "", warning[256] = "x";
 
-	cr_assert_eq(jrn_replay(tmpdir, &v, &nv, warning, sizeof(warning), err, sizeof(err)), -1,
+	cr_assert_eq(jrn_replay(tmpdir, NULL, &v, &nv, warning, sizeof(warning), err, sizeof(err)), -1,
 		     "a damaged journal was accepted (wanted: %s)", want_in_err);
 	cr_assert(strstr(err, want_in_err), "err: %s\nwanted: %s", err, want_in_err);
 	cr_assert(strstr(err, "journal.jsonl"), "err does not name the file: %s", err);
@@ -218,7 +218,7 @@ Test(journal, a_line_is_one_compact_object_with_null_for_absent)
 
 	e.trial = 1;
 	cb_strlcpy(e.phase, "search", sizeof(e.phase));
-	e.cases = cases;
+	e.ids = cases;
 	e.ncases = 2;
 	cb_strlcpy(e.outcome, "PASS", sizeof(e.outcome));
 	cb_strlcpy(e.klass, "none", sizeof(e.klass));
@@ -237,7 +237,7 @@ Test(journal, a_line_is_one_compact_object_with_null_for_absent)
 	free(text);
 	free(path);
 
-	cr_assert_eq(jrn_replay(tmpdir, &v, &nv, warning, sizeof(warning), err, sizeof(err)), 0,
+	cr_assert_eq(jrn_replay(tmpdir, NULL, &v, &nv, warning, sizeof(warning), err, sizeof(err)), 0,
 		     "%s", err);
 	cr_assert_eq(nv, 1);
 	assert_entry_eq(&v[0], &e);
@@ -250,12 +250,12 @@ Test(journal, a_missing_journal_replays_empty)
 	size_t nv = 99;
 	char err[256] = "", warning[256] = "x", *missing = tpath("no-such-dir");
 
-	cr_assert_eq(jrn_replay(tmpdir, &v, &nv, warning, sizeof(warning), err, sizeof(err)), 0,
+	cr_assert_eq(jrn_replay(tmpdir, NULL, &v, &nv, warning, sizeof(warning), err, sizeof(err)), 0,
 		     "%s", err);
 	cr_assert_eq(nv, 0);
 	cr_assert_str_empty(warning);
 	jrn_entries_free(v, nv);
-	cr_assert_eq(jrn_replay(missing, &v, &nv, warning, sizeof(warning), err, sizeof(err)), 0,
+	cr_assert_eq(jrn_replay(missing, NULL, &v, &nv, warning, sizeof(warning), err, sizeof(err)), 0,
 		     "%s", err);
 	cr_assert_eq(nv, 0);
 	free(missing);
@@ -566,7 +566,7 @@ static void child_appends_forever(void)
 	struct jrn *j;
 	uint64_t t;
 
-	if (jrn_replay(tmpdir, &v, &nv, warning, sizeof(warning), err, sizeof(err)) < 0)
+	if (jrn_replay(tmpdir, NULL, &v, &nv, warning, sizeof(warning), err, sizeof(err)) < 0)
 		_exit(3);
 	jrn_entries_free(v, nv);
 	j = jrn_open(tmpdir, err, sizeof(err));
@@ -608,7 +608,7 @@ Test(journal, a_writer_killed_mid_write_leaves_a_journal_that_replays)
 		cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
 			  "the writer stopped by itself (status 0x%x)", status);
 
-		cr_assert_eq(jrn_replay(tmpdir, &v, &nv, warning, sizeof(warning), err,
+		cr_assert_eq(jrn_replay(tmpdir, NULL, &v, &nv, warning, sizeof(warning), err,
 					sizeof(err)),
 			     0, "round %zu: %s", round, err);
 		jrn_entries_free(v, nv);
@@ -652,7 +652,7 @@ Test(journal, a_journal_of_100000_trials_replays)
 	jrn_close(j);
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	cr_assert_eq(jrn_replay(tmpdir, &v, &nv, warning, sizeof(warning), err, sizeof(err)), 0,
+	cr_assert_eq(jrn_replay(tmpdir, NULL, &v, &nv, warning, sizeof(warning), err, sizeof(err)), 0,
 		     "%s", err);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;

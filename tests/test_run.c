@@ -128,14 +128,14 @@ Test(run, min_cases_one_controls_with_a_case_not_the_empty_subset)
 	cr_assert_str_eq(culprits, "case_004");
 	cr_assert(strstr(r.out, "search: about "), "the log says what the search will take: %s",
 		  r.out);
-	cr_assert_eq(jrn_replay(wd, &e, &n, warn, sizeof(warn), err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(jrn_replay(wd, NULL, &e, &n, warn, sizeof(warn), err, sizeof(err)), 0, "%s", err);
 	for (i = 0; i < n; i++) {
 		cr_assert_gt(e[i].ncases, 0, "trial %llu (%s) ran no case",
 			     (unsigned long long)e[i].trial, e[i].phase);
 		if (!strcmp(e[i].phase, "control")) {
 			controls++;
 			cr_assert_eq(e[i].ncases, 1);
-			cr_assert_str_neq(e[i].cases[0], "case_004");
+			cr_assert_str_neq(e[i].ids[0], "case_004");
 		}
 	}
 	cr_assert_eq(controls, 1);
