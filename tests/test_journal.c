@@ -244,6 +244,177 @@ Test(journal, a_line_is_one_compact_object_with_null_for_absent)
 	jrn_entries_free(v, nv);
 }
 
+/* ---- subsets as index ranges ---- */
+
+/* A dataset of n cases named id_0 .. id_<n-1>, for struct jrn_names. */
+static char **names_v;
+
+static const char *name_at(const void *ctx, size_t i)
+{
+	(void)ctx;
+	return names_v[i];
+}
+
+static struct jrn_names make_names(size_t n)
+{
+	struct jrn_names nm = { name_at, NULL, n };
+	size_t i;
+
+	names_v = xcalloc(n + 1, sizeof(*names_v));
+	for (i = 0; i < n; i++)
+		names_v[i] = cb_fmt("id_%zu", i);
+	return nm;
+}
+
+static void free_names(size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(names_v[i]);
+	free(names_v);
+	names_v = NULL;
+}
+
+static void fill_entry(struct jrn_entry *e, uint64_t trial)
+{
+	memset(e, 0, sizeof(*e));
+	e->trial = trial;
+	cb_strlcpy(e->phase, "search", sizeof(e->phase));
+	cb_strlcpy(e->outcome, "FAIL", sizeof(e->outcome));
+	cb_strlcpy(e->klass, "none", sizeof(e->klass));
+	cb_strlcpy(e->reason, "failure", sizeof(e->reason));
+	e->gpu = -1;
+	e->start = 1732665600;
+}
+
+/* A subset of 100,000 cases is one short line of ranges, in its own order;
+ * a small one keeps its IDs beside them; both come back the same. */
+Test(journal, a_subset_is_written_as_index_ranges_and_replays_the_same)
+{
+	size_t n = 100000, i, *big = xmalloc(n * sizeof(*big));
+	size_t small[] = { 7, 8, 9, 3, 5 };
+	struct jrn_names nm = make_names(n);
+	struct jrn_entry e[2], *v = NULL;
+	char err[256] = "", warning[256] = "", *path = tpath("journal.jsonl"), *text;
+	size_t nv = 0, len = 0;
+	struct jrn *j = jrn_open(tmpdir, err, sizeof(err));
+
+	cr_assert(j, "%s", err);
+	for (i = 0; i < n; i++) /* all but case 500, which comes last */
+		big[i] = i < 500 ? i : i + 1 < n ? i + 1 : 500;
+	fill_entry(&e[0], 1);
+	jrn_entry_set_cases(&e[0], big, n, &nm);
+	cr_assert_null(e[0].ids, "IDs kept for %zu cases", n);
+	fill_entry(&e[1], 2);
+	jrn_entry_set_cases(&e[1], small, CB_ARRAY_SIZE(small), &nm);
+	for (i = 0; i < 2; i++)
+		cr_assert_eq(jrn_append(j, &e[i], err, sizeof(err)), 0, "%s", err);
+	jrn_close(j);
+
+	text = cb_read_file(path, &len);
+	cr_assert(strstr(text, "\"case_ranges\":[[0,499],[501,99999],[500,500]]"), "%s", text);
+	cr_assert(strstr(text, "\"case_ranges\":[[7,9],[3,3],[5,5]],"
+			       "\"cases\":[\"id_7\",\"id_8\",\"id_9\",\"id_3\",\"id_5\"]"),
+		  "%s", text);
+	cr_assert_lt(len, 1024, "journal of %zu bytes", len);
+
+	cr_assert_eq(jrn_replay(tmpdir, &nm, &v, &nv, warning, sizeof(warning), err, sizeof(err)),
+		     0, "%s", err);
+	cr_assert_eq(nv, 2);
+	cr_assert_eq(v[0].ncases, n);
+	cr_assert(jrn_entry_same(&v[0], big, n));
+	cr_assert_not(jrn_entry_same(&v[0], big, n - 1));
+	cr_assert(jrn_entry_same(&v[1], small, CB_ARRAY_SIZE(small)));
+	cr_assert_str_eq(v[1].ids[3], "id_3");
+	big[7] = 8;
+	cr_assert_not(jrn_entry_same(&v[0], big, n));
+	jrn_entries_free(v, nv);
+	for (i = 0; i < 2; i++)
+		jrn_entry_release(&e[i]);
+	free(text);
+	free(path);
+	free(big);
+	free_names(n);
+}
+
+/* A journal from before case_ranges lists every ID: replayed against the
+ * dataset, its entries get the same ranges (and no IDs past
+ * JRN_IDS_MAX), and an ID the dataset lacks is an error naming the line. */
+Test(journal, an_old_journal_of_ids_replays_as_ranges)
+{
+	size_t n = 200, i, want[100];
+	struct jrn_names nm = make_names(n);
+	struct jrn_entry *v = NULL;
+	char err[256] = "", warning[256] = "", *line;
+	size_t nv = 0;
+	char *ids = xstrdup("");
+
+	for (i = 0; i < 100; i++) {
+		char *next = cb_fmt("%s%s\"id_%zu\"", ids, i ? "," : "", 199 - i);
+
+		free(ids);
+		ids = next;
+		want[i] = 199 - i;
+	}
+	line = cb_fmt("{\"trial\":1,\"cases\":[%s],\"outcome\":\"PASS\",\"class\":\"none\","
+		      "\"fingerprint\":null,\"reason\":\"exit0\",\"slot\":0,\"gpu\":null,"
+		      "\"start\":1,\"duration_s\":2,\"suspects\":[]}\n",
+		      ids);
+	append_raw("journal.jsonl", line, strlen(line));
+	cr_assert_eq(jrn_replay(tmpdir, &nm, &v, &nv, warning, sizeof(warning), err, sizeof(err)),
+		     0, "%s", err);
+	cr_assert_eq(nv, 1);
+	cr_assert_eq(v[0].ncases, 100);
+	cr_assert(jrn_entry_same(&v[0], want, 100));
+	cr_assert_null(v[0].ids, "100 IDs kept");
+	jrn_entries_free(v, nv);
+	/* the same journal read without the dataset keeps what it holds */
+	cr_assert_eq(jrn_replay(tmpdir, NULL, &v, &nv, warning, sizeof(warning), err, sizeof(err)),
+		     0, "%s", err);
+	cr_assert_str_eq(v[0].ids[0], "id_199");
+	cr_assert_null(v[0].ranges);
+	jrn_entries_free(v, nv);
+
+	nm.n = 150; /* a dataset without id_199 .. id_150 */
+	cr_assert_eq(jrn_replay(tmpdir, &nm, &v, &nv, warning, sizeof(warning), err, sizeof(err)),
+		     -1);
+	cr_assert(strstr(err, "line 1: case \"id_199\" is not in the dataset"), "%s", err);
+	free(line);
+	free(ids);
+	free_names(n);
+}
+
+Test(journal, bad_case_ranges_are_refused_naming_the_line)
+{
+	static const char *const bad[] = { "[[5,4]]", "[[1]]", "[[-1,3]]", "[[0,1.5]]", "{}",
+					   "[[0,\"1\"]]" };
+	struct jrn_names nm = make_names(10);
+	struct jrn_entry *v = NULL;
+	char err[256], warning[256];
+	size_t nv = 0, i;
+
+	for (i = 0; i <= CB_ARRAY_SIZE(bad); i++) {
+		char *path = tpath("journal.jsonl");
+		char *line = cb_fmt("{\"trial\":1,\"case_ranges\":%s,\"outcome\":\"PASS\","
+				    "\"class\":\"none\",\"fingerprint\":null,\"reason\":\"exit0\","
+				    "\"slot\":0,\"gpu\":null,\"start\":1,\"duration_s\":2,"
+				    "\"suspects\":[]}\n{}\n",
+				    i < CB_ARRAY_SIZE(bad) ? bad[i] : "[[0,10]]");
+
+		unlink(path);
+		append_raw("journal.jsonl", line, strlen(line));
+		cr_assert_eq(jrn_replay(tmpdir, &nm, &v, &nv, warning, sizeof(warning), err,
+					sizeof(err)), -1, "%s accepted", line);
+		cr_assert(strstr(err, i < CB_ARRAY_SIZE(bad) ?
+			  "line 1: \"case_ranges\" is not an array of [first,last] index pairs" :
+			  "line 1: case index 10 is past the dataset's 10 cases"), "%s", err);
+		free(line);
+		free(path);
+	}
+	free_names(10);
+}
+
 Test(journal, a_missing_journal_replays_empty)
 {
 	struct jrn_entry *v = (struct jrn_entry *)1;
