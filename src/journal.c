@@ -198,6 +198,8 @@ static char *entry_line(const struct jrn_entry *e, size_t *len)
 		add_item(o, "case_ranges", ranges_raw(e->ranges, e->nranges));
 	if (e->ids)
 		add_item(o, "cases", string_array(e->ids, e->ncases));
+	if (e->case_order[0])
+		add_field(o, "case_order", e->case_order, sizeof(e->case_order));
 	add_field(o, "outcome", e->outcome, sizeof(e->outcome));
 	add_field(o, "class", e->klass, sizeof(e->klass));
 	add_field(o, "fingerprint", e->fingerprint, sizeof(e->fingerprint));
@@ -380,6 +382,9 @@ static int entry_from_json(const cJSON *o, struct jrn_entry *e, char *msg, size_
 		}
 		e->ncases = nids;
 	}
+	if (cJSON_HasObjectItem(o, "case_order") &&
+	    get_field(o, "case_order", e->case_order, sizeof(e->case_order), msg, msglen) < 0)
+		goto fail;
 	if (get_field(o, "outcome", e->outcome, sizeof(e->outcome), msg, msglen) < 0)
 		goto fail;
 	if (!valid_outcome(e->outcome)) {
@@ -707,6 +712,8 @@ void jrn_entry_set_cases(struct jrn_entry *e, const size_t *subset, size_t n,
 		push_range(e, &cap, subset[i]);
 	e->ncases = n;
 	e->ids = NULL;
+	if (names)
+		cb_strlcpy(e->case_order, names->order, sizeof(e->case_order));
 	if (names && n <= JRN_IDS_MAX) {
 		e->ids = xcalloc(n + 1, sizeof(*e->ids));
 		for (i = 0; i < n; i++)
@@ -726,6 +733,21 @@ bool jrn_entry_same(const struct jrn_entry *e, const size_t *subset, size_t n)
 			if (subset[i++] != c)
 				return false;
 	return true;
+}
+
+void jrn_names_order(struct jrn_names *nm)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+	size_t i;
+
+	for (i = 0; i < nm->n; i++) {
+		const unsigned char *p = (const unsigned char *)nm->id(nm->ctx, i);
+
+		for (; *p; p++)
+			h = (h ^ *p) * 0x100000001b3ull;
+		h = (h ^ '\n') * 0x100000001b3ull;
+	}
+	snprintf(nm->order, sizeof(nm->order), "%016llx", (unsigned long long)h);
 }
 
 /* The dataset's IDs sorted, with their indices, to look an old entry's IDs
@@ -783,6 +805,13 @@ static int index_entry(struct jrn_entry *e, struct id_lookup *l, char *msg, size
 		}
 		if (!e->ranges)
 			e->ranges = xmalloc(sizeof(*e->ranges));
+	}
+	if (e->case_order[0] && l->names->order[0] && strcmp(e->case_order, l->names->order)) {
+		cb_set_err(msg, msglen,
+			   "the dataset's cases are in another order than when this trial ran "
+			   "(case_order was %s, now %s): start a new run with a new --workdir",
+			   e->case_order, l->names->order);
+		return -1;
 	}
 	for (i = 0; i < e->nranges; i++)
 		if (e->ranges[i].last >= l->names->n) {

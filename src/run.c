@@ -72,6 +72,7 @@ struct run {
 	bool have_ds;
 	struct jrn *jrn;
 	struct jrn_entry *all;      /* every finished trial: replayed, then new */
+	struct jrn_names names;     /* the dataset's IDs for the journal (names_of) */
 	size_t nall, cap;
 	bool *used;                 /* all[i] consumed by need_trial() */
 	uint64_t next_number;
@@ -454,11 +455,16 @@ static const char *case_id(const void *ds, size_t i)
 	return ((const struct dataset *)ds)->cases[i].id;
 }
 
-static struct jrn_names names_of(const struct run *r)
+/* The names for the journal, with their order's digest (computed once). */
+static struct jrn_names *names_of(struct run *r)
 {
-	struct jrn_names nm = { case_id, &r->ds, r->ds.ncases };
-
-	return nm;
+	if (!r->names.id) {
+		r->names.id = case_id;
+		r->names.ctx = &r->ds;
+		r->names.n = r->ds.ncases;
+		jrn_names_order(&r->names);
+	}
+	return &r->names;
 }
 
 /* A finished trial of this phase and these cases not used yet, or -1. */
@@ -594,13 +600,12 @@ static void record(struct run *r, struct flight *f, const struct sup_result *res
 {
 	struct jrn_entry e;
 	char err[1024], **suspects = NULL;
-	struct jrn_names nm = names_of(r);
 	size_t nsus = 0;
 
 	memset(&e, 0, sizeof(e));
 	e.trial = f->number;
 	cb_strlcpy(e.phase, f->phase, sizeof(e.phase));
-	jrn_entry_set_cases(&e, f->subset, f->n, &nm);
+	jrn_entry_set_cases(&e, f->subset, f->n, names_of(r));
 	cb_strlcpy(e.outcome, sup_outcome_name(res->outcome), sizeof(e.outcome));
 	cb_strlcpy(e.klass, cls_class_name(res->sig.klass), sizeof(e.klass));
 	if (res->sig.klass != CLS_NONE)
@@ -1793,11 +1798,10 @@ static int lock_workdir(struct run *r)
 static int load_journal(struct run *r)
 {
 	struct jrn_entry *v = NULL;
-	struct jrn_names nm = names_of(r);
 	char warning[512] = "", err[1024];
 	size_t n = 0, i;
 
-	if (jrn_replay(r->c.workdir, &nm, &v, &n, warning, sizeof(warning), err, sizeof(err))) {
+	if (jrn_replay(r->c.workdir, names_of(r), &v, &n, warning, sizeof(warning), err, sizeof(err))) {
 		cli_error("%s", err);
 		return -1;
 	}

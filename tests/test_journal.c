@@ -257,7 +257,7 @@ static const char *name_at(const void *ctx, size_t i)
 
 static struct jrn_names make_names(size_t n)
 {
-	struct jrn_names nm = { name_at, NULL, n };
+	struct jrn_names nm = { name_at, NULL, n, "" };
 	size_t i;
 
 	names_v = xcalloc(n + 1, sizeof(*names_v));
@@ -296,11 +296,13 @@ Test(journal, a_subset_is_written_as_index_ranges_and_replays_the_same)
 	size_t small[] = { 7, 8, 9, 3, 5 };
 	struct jrn_names nm = make_names(n);
 	struct jrn_entry e[2], *v = NULL;
+	char *swap;
 	char err[256] = "", warning[256] = "", *path = tpath("journal.jsonl"), *text;
 	size_t nv = 0, len = 0;
 	struct jrn *j = jrn_open(tmpdir, err, sizeof(err));
 
 	cr_assert(j, "%s", err);
+	jrn_names_order(&nm);
 	for (i = 0; i < n; i++) /* all but case 500, which comes last */
 		big[i] = i < 500 ? i : i + 1 < n ? i + 1 : 500;
 	fill_entry(&e[0], 1);
@@ -330,6 +332,16 @@ Test(journal, a_subset_is_written_as_index_ranges_and_replays_the_same)
 	big[7] = 8;
 	cr_assert_not(jrn_entry_same(&v[0], big, n));
 	jrn_entries_free(v, nv);
+	/* the same IDs in another order (a reordered case list, which the
+	 * dataset's digest does not see): the indices would name other cases */
+	swap = names_v[0];
+	names_v[0] = names_v[1];
+	names_v[1] = swap;
+	jrn_names_order(&nm);
+	cr_assert_eq(jrn_replay(tmpdir, &nm, &v, &nv, warning, sizeof(warning), err, sizeof(err)),
+		     -1);
+	cr_assert(strstr(err, "line 1: the dataset's cases are in another order than when this "
+			      "trial ran"), "%s", err);
 	for (i = 0; i < 2; i++)
 		jrn_entry_release(&e[i]);
 	free(text);

@@ -346,7 +346,7 @@ static void make_journal(struct fx *x, const struct spec *specs, size_t n, uint6
 {
 	char err[512], warn[512] = "";
 	struct jrn *j = jrn_open(x->wd, err, sizeof(err));
-	struct jrn_names names = { case_id, NULL, 0 };
+	struct jrn_names names = { case_id, NULL, 0, "" };
 	size_t i;
 
 	cr_assert(j, "%s", err);

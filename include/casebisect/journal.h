@@ -18,7 +18,10 @@ struct jrn_range {
  * as runs of dataset indices (the dataset's case order, which run.json's
  * digest pins), in the subset's own order; a million-case trial is one
  * short line, not 11 MB of IDs. A subset of at most JRN_IDS_MAX cases also
- * keeps "cases": its IDs, for a human reading the file. A journal written
+ * keeps "cases": its IDs, for a human reading the file. "case_order" is a
+ * digest of the dataset's IDs in order: the dataset digest does not cover
+ * the order of a case list, and indices read in another order would name
+ * other cases, so replay refuses a line whose order differs. A journal written
  * before case_ranges holds only "cases" (every ID): it still replays, the
  * IDs turned into ranges through the dataset (struct jrn_names).
  */
@@ -36,6 +39,7 @@ struct jrn_entry {
 	size_t nranges;
 	char **ids;             /* the subset's IDs, ncases of them, or NULL
 				 * (not kept past JRN_IDS_MAX cases) */
+	char case_order[17];    /* the dataset's order the ranges index; "" none */
 	char outcome[16];       /* "PASS", "FAIL", "UNRESOLVED" */
 	char klass[32];         /* classifier class, "none" when none */
 	char fingerprint[17];   /* at the run's --match level */
@@ -76,12 +80,17 @@ int jrn_append(struct jrn *j, const struct jrn_entry *e, char *err, size_t errle
 /* Closes the journal (NULL is a no-op). */
 void jrn_close(struct jrn *j);
 
-/* The dataset's case IDs, in its order, for turning IDs into indices. */
+/* The dataset's case IDs, in its order, for turning IDs into indices;
+ * order is jrn_names_order()'s digest of them ("" until it is filled). */
 struct jrn_names {
 	const char *(*id)(const void *ctx, size_t i);
 	const void *ctx;
 	size_t n;
+	char order[17];
 };
+
+/* Fills nm->order: FNV-1a 64 of the IDs in order, each ended by '\n'. */
+void jrn_names_order(struct jrn_names *nm);
 
 /*
  * Reads WORKDIR/journal.jsonl: fills *entries (an array the caller frees
@@ -99,7 +108,8 @@ int jrn_replay(const char *workdir, const struct jrn_names *names, struct jrn_en
 	       size_t *n, char *warning, size_t warnlen, char *err, size_t errlen);
 
 /* e's subset as ranges built from subset[0..n) (dataset indices, any
- * order), and ids from names when n <= JRN_IDS_MAX (names may be NULL). */
+ * order), and ids and case_order from names, ids only when n <=
+ * JRN_IDS_MAX (names may be NULL). */
 void jrn_entry_set_cases(struct jrn_entry *e, const size_t *subset, size_t n,
 			 const struct jrn_names *names);
 
