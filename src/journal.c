@@ -828,6 +828,100 @@ static int index_entry(struct jrn_entry *e, struct id_lookup *l, char *msg, size
 	return 0;
 }
 
+/*
+ * A line from before case_ranges lists every ID of its trial in "cases",
+ * 11 MB for a million cases, and a cJSON tree of it costs about a hundred
+ * bytes an ID. So a long line's IDs are looked up as they are read, into
+ * tmp's ranges, and the array is cut out of the line (to "[]"), which is
+ * then parsed as usual. 0: done, *len updated; 1: not of that shape (parse
+ * the line whole, as any other); -1: an ID not in the dataset, in msg.
+ */
+#define STREAM_IDS_MIN (64 * 1024)
+
+static int stream_old_ids(char *line, size_t *len, struct id_lookup *l, struct jrn_entry *tmp,
+			  char *msg, size_t msglen)
+{
+	static const char key[] = "\"cases\":[";
+	char *open, *q, *end = line + *len, *id = NULL;
+	size_t cap = 0, idcap = 0, k;
+
+	memset(tmp, 0, sizeof(*tmp));
+	if (*len < STREAM_IDS_MIN || memmem(line, *len, "\"case_ranges\"", 13) ||
+	    !(open = memmem(line, *len, key, sizeof(key) - 1)))
+		return 1;
+	open += sizeof(key) - 2; /* at '[' */
+	q = open + 1;
+	for (;;) {
+		char *s, *close;
+		bool escaped = false;
+		size_t n;
+
+		while (q < end && (*q == ' ' || *q == '\t'))
+			q++;
+		if (q < end && *q == ']' && !tmp->ncases)
+			break;
+		if (q >= end || *q != '"')
+			goto other;
+		for (close = q + 1; close < end && *close != '"'; close++)
+			if (*close == '\\') {
+				escaped = true;
+				close++;
+			}
+		if (close >= end)
+			goto other;
+		if (escaped) {
+			cJSON *v = cJSON_ParseWithLength(q, (size_t)(close - q + 1));
+
+			if (!cJSON_IsString(v)) {
+				cJSON_Delete(v);
+				goto other;
+			}
+			free(id);
+			id = xstrdup(v->valuestring);
+			idcap = strlen(id) + 1;
+			cJSON_Delete(v);
+		} else {
+			s = q + 1;
+			n = (size_t)(close - s);
+			if (n + 1 > idcap)
+				id = xrealloc(id, idcap = n + 1);
+			memcpy(id, s, n);
+			id[n] = '\0';
+		}
+		if (!find_index(l, id, &k)) {
+			cb_set_err(msg, msglen, "case \"%s\" is not in the dataset", id);
+			free(id);
+			free(tmp->ranges);
+			return -1;
+		}
+		push_range(tmp, &cap, k);
+		tmp->ncases++;
+		q = close + 1;
+		while (q < end && (*q == ' ' || *q == '\t'))
+			q++;
+		if (q < end && *q == ',') {
+			q++;
+			continue;
+		}
+		if (q < end && *q == ']')
+			break;
+		goto other;
+	}
+	free(id);
+	if (!tmp->ranges)
+		tmp->ranges = xmalloc(sizeof(*tmp->ranges));
+	/* keep '[' and from ']' on */
+	memmove(open + 1, q, (size_t)(end - q));
+	*len -= (size_t)(q - open - 1);
+	line[*len] = '\0';
+	return 0;
+other:
+	free(id);
+	free(tmp->ranges);
+	memset(tmp, 0, sizeof(*tmp));
+	return 1;
+}
+
 static void push_entry(struct jrn_entry **v, size_t *n, size_t *cap, const struct jrn_entry *e)
 {
 	if (*n == *cap) {
@@ -845,6 +939,8 @@ int jrn_replay(const char *workdir, const struct jrn_names *names, struct jrn_en
 	       size_t *n, char *warning, size_t warnlen, char *err, size_t errlen)
 {
 	struct id_lookup lookup = { names, NULL };
+	struct jrn_entry ids;
+	int streamed;
 	char *path = cb_path_join(workdir, JOURNAL_NAME);
 	struct jrn_entry *v = NULL, e;
 	size_t nv = 0, cap = 0, cap_line = 0;
@@ -884,8 +980,21 @@ int jrn_replay(const char *workdir, const struct jrn_names *names, struct jrn_en
 				path, lineno);
 			break;
 		}
+		streamed = 1;
+		if (names) {
+			size_t ulen = (size_t)len;
+
+			streamed = stream_old_ids(line, &ulen, &lookup, &ids, msg, sizeof(msg));
+			if (streamed < 0) {
+				cb_set_err(err, errlen, "%s: line %ju: %s", path, lineno, msg);
+				goto out;
+			}
+			len = (ssize_t)ulen;
+		}
 		o = parse_whole(line, (size_t)len - 1);
 		if (!o) {
+			if (!streamed)
+				free(ids.ranges);
 			c = getc(f);
 			if (c == EOF && ferror(f))
 				break; /* reported below */
@@ -901,10 +1010,18 @@ int jrn_replay(const char *workdir, const struct jrn_names *names, struct jrn_en
 		}
 		if (entry_from_json(o, &e, msg, sizeof(msg)) < 0) {
 			cJSON_Delete(o);
+			if (!streamed)
+				free(ids.ranges);
 			cb_set_err(err, errlen, "%s: line %ju: %s", path, lineno, msg);
 			goto out;
 		}
 		cJSON_Delete(o);
+		if (!streamed) {
+			assert(!e.ids && !e.ranges);
+			e.ranges = ids.ranges;
+			e.nranges = ids.nranges;
+			e.ncases = ids.ncases;
+		}
 		if (names && index_entry(&e, &lookup, msg, sizeof(msg)) < 0) {
 			jrn_entry_release(&e);
 			cb_set_err(err, errlen, "%s: line %ju: %s", path, lineno, msg);

@@ -397,6 +397,72 @@ Test(journal, an_old_journal_of_ids_replays_as_ranges)
 	free_names(n);
 }
 
+/* A long old line (a large trial's every ID) is read without a JSON tree of
+ * its IDs: the same ranges, escaped IDs too, an unknown ID named, and a
+ * damaged line still a damaged line. */
+Test(journal, a_long_old_line_of_ids_replays_as_ranges)
+{
+	size_t n = 20000, i;
+	struct jrn_names nm = make_names(n);
+	struct jrn_entry *v = NULL;
+	char err[256] = "", warning[256] = "", *line, *path = tpath("journal.jsonl");
+	size_t nv = 0, *want = xmalloc(n * sizeof(*want)), cap = 16 * n + 64, len = 0;
+	char *ids = xmalloc(cap);
+	static const char rest[] = "\"outcome\":\"FAIL\",\"class\":\"none\","
+		"\"fingerprint\":null,\"reason\":\"failure\",\"slot\":0,\"gpu\":null,\"start\":1,"
+		"\"duration_s\":2,\"suspects\":[\"id_7\"]}\n";
+
+	free(names_v[3]);
+	names_v[3] = xstrdup("id \"3\"\t");
+	for (i = 0; i < n; i++) { /* 0..9999 backwards, then 10000.. in order */
+		size_t c = i < n / 2 ? n / 2 - 1 - i : i;
+
+		want[i] = c;
+		len += (size_t)snprintf(ids + len, cap - len, "%s\"%s\"", i ? ", " : "",
+				       c == 3 ? "id \\\"3\\\"\\t" : names_v[c]);
+	}
+	line = cb_fmt("{\"trial\":1,\"phase\":\"search\",\"cases\":[%s],%s", ids, rest);
+	cr_assert_gt(strlen(line), 64 * 1024);
+	append_raw("journal.jsonl", line, strlen(line));
+	cr_assert_eq(jrn_replay(tmpdir, &nm, &v, &nv, warning, sizeof(warning), err, sizeof(err)),
+		     0, "%s", err);
+	cr_assert_eq(nv, 1);
+	cr_assert_eq(v[0].ncases, n);
+	cr_assert_eq(v[0].nranges, n / 2 + 1);
+	cr_assert(jrn_entry_same(&v[0], want, n));
+	cr_assert_str_eq(v[0].outcome, "FAIL");
+	cr_assert_str_eq(v[0].suspects[0], "id_7");
+	jrn_entries_free(v, nv);
+
+	/* damaged after its IDs, in the middle: an error; last: torn */
+	free(line);
+	line = cb_fmt("{\"trial\":2,\"phase\":\"search\",\"cases\":[%s],\"outcome\"::\n", ids);
+	append_raw("journal.jsonl", line, strlen(line));
+	cr_assert_eq(jrn_replay(tmpdir, &nm, &v, &nv, warning, sizeof(warning), err, sizeof(err)),
+		     0, "%s", err);
+	cr_assert_eq(nv, 1);
+	cr_assert(strstr(warning, "line 2 is torn"), "%s", warning);
+	jrn_entries_free(v, nv);
+	append_raw("journal.jsonl", line, strlen(line));
+	cr_assert_eq(jrn_replay(tmpdir, &nm, &v, &nv, warning, sizeof(warning), err, sizeof(err)),
+		     -1);
+	cr_assert(strstr(err, "line 2: not valid JSON"), "%s", err);
+
+	/* an ID the dataset lacks */
+	unlink(path);
+	free(line);
+	line = cb_fmt("{\"trial\":1,\"cases\":[%s, \"nobody\"],%s", ids, rest);
+	append_raw("journal.jsonl", line, strlen(line));
+	cr_assert_eq(jrn_replay(tmpdir, &nm, &v, &nv, warning, sizeof(warning), err, sizeof(err)),
+		     -1);
+	cr_assert(strstr(err, "line 1: case \"nobody\" is not in the dataset"), "%s", err);
+	free(line);
+	free(ids);
+	free(want);
+	free(path);
+	free_names(n);
+}
+
 Test(journal, bad_case_ranges_are_refused_naming_the_line)
 {
 	static const char *const bad[] = { "[[5,4]]", "[[1]]", "[[-1,3]]", "[[0,1.5]]", "{}",
