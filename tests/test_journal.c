@@ -276,6 +276,18 @@ static void free_names(size_t n)
 	names_v = NULL;
 }
 
+/* Replay against nm is refused with an error holding want. */
+static void assert_refused_with(const struct jrn_names *nm, const char *want)
+{
+	struct jrn_entry *v = NULL;
+	char err[256] = "", warning[256];
+	size_t nv = 0;
+
+	cr_assert_eq(jrn_replay(tmpdir, nm, &v, &nv, warning, sizeof(warning), err, sizeof(err)),
+		     -1, "replayed, wanted: %s", want);
+	cr_assert(strstr(err, want), "error '%s', wanted '%s'", err, want);
+}
+
 static void fill_entry(struct jrn_entry *e, uint64_t trial)
 {
 	memset(e, 0, sizeof(*e));
@@ -338,10 +350,8 @@ Test(journal, a_subset_is_written_as_index_ranges_and_replays_the_same)
 	names_v[0] = names_v[1];
 	names_v[1] = swap;
 	jrn_names_order(&nm);
-	cr_assert_eq(jrn_replay(tmpdir, &nm, &v, &nv, warning, sizeof(warning), err, sizeof(err)),
-		     -1);
-	cr_assert(strstr(err, "line 1: the dataset's cases are in another order than when this "
-			      "trial ran"), "%s", err);
+	assert_refused_with(&nm, "line 1: the dataset's cases are in another order than when this "
+			      "trial ran");
 	for (i = 0; i < 2; i++)
 		jrn_entry_release(&e[i]);
 	free(text);
@@ -389,9 +399,7 @@ Test(journal, an_old_journal_of_ids_replays_as_ranges)
 	jrn_entries_free(v, nv);
 
 	nm.n = 150; /* a dataset without id_199 .. id_150 */
-	cr_assert_eq(jrn_replay(tmpdir, &nm, &v, &nv, warning, sizeof(warning), err, sizeof(err)),
-		     -1);
-	cr_assert(strstr(err, "line 1: case \"id_199\" is not in the dataset"), "%s", err);
+	assert_refused_with(&nm, "line 1: case \"id_199\" is not in the dataset");
 	free(line);
 	free(ids);
 	free_names(n);
@@ -444,18 +452,14 @@ Test(journal, a_long_old_line_of_ids_replays_as_ranges)
 	cr_assert(strstr(warning, "line 2 is torn"), "%s", warning);
 	jrn_entries_free(v, nv);
 	append_raw("journal.jsonl", line, strlen(line));
-	cr_assert_eq(jrn_replay(tmpdir, &nm, &v, &nv, warning, sizeof(warning), err, sizeof(err)),
-		     -1);
-	cr_assert(strstr(err, "line 2: not valid JSON"), "%s", err);
+	assert_refused_with(&nm, "line 2: not valid JSON");
 
 	/* an ID the dataset lacks */
 	unlink(path);
 	free(line);
 	line = cb_fmt("{\"trial\":1,\"cases\":[%s, \"nobody\"],%s", ids, rest);
 	append_raw("journal.jsonl", line, strlen(line));
-	cr_assert_eq(jrn_replay(tmpdir, &nm, &v, &nv, warning, sizeof(warning), err, sizeof(err)),
-		     -1);
-	cr_assert(strstr(err, "line 1: case \"nobody\" is not in the dataset"), "%s", err);
+	assert_refused_with(&nm, "line 1: case \"nobody\" is not in the dataset");
 	free(line);
 	free(ids);
 	free(want);
@@ -468,9 +472,7 @@ Test(journal, bad_case_ranges_are_refused_naming_the_line)
 	static const char *const bad[] = { "[[5,4]]", "[[1]]", "[[-1,3]]", "[[0,1.5]]", "{}",
 					   "[[0,\"1\"]]" };
 	struct jrn_names nm = make_names(10);
-	struct jrn_entry *v = NULL;
-	char err[256], warning[256];
-	size_t nv = 0, i;
+	size_t i;
 
 	for (i = 0; i <= CB_ARRAY_SIZE(bad); i++) {
 		char *path = tpath("journal.jsonl");
@@ -482,11 +484,9 @@ Test(journal, bad_case_ranges_are_refused_naming_the_line)
 
 		unlink(path);
 		append_raw("journal.jsonl", line, strlen(line));
-		cr_assert_eq(jrn_replay(tmpdir, &nm, &v, &nv, warning, sizeof(warning), err,
-					sizeof(err)), -1, "%s accepted", line);
-		cr_assert(strstr(err, i < CB_ARRAY_SIZE(bad) ?
-			  "line 1: \"case_ranges\" is not an array of [first,last] index pairs" :
-			  "line 1: case index 10 is past the dataset's 10 cases"), "%s", err);
+		assert_refused_with(&nm, i < CB_ARRAY_SIZE(bad) ?
+			"line 1: \"case_ranges\" is not an array of [first,last] index pairs" :
+			"line 1: case index 10 is past the dataset's 10 cases");
 		free(line);
 		free(path);
 	}
