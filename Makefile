@@ -161,8 +161,9 @@ build/bench/%: bench/%.c bench/bench.h build/libcasebisect.a
 	$(CC) $(CPPFLAGS) $(WARN) -O2 -g $(PKG_CFLAGS) -o $@ $(filter-out %.h,$^) $(LDLIBS)
 
 bench:
-	$(MAKE) SANITIZE= $(BENCH_BIN)
-	@for b in $(BENCH_BIN); do CASEBISECT_CORPUS=$(abspath $(CORPUS)) $$b || exit 1; done
+	$(MAKE) SANITIZE= casebisect $(BENCH_BIN)
+	@for b in $(BENCH_BIN); do CASEBISECT_CORPUS=$(abspath $(CORPUS)) \
+	  CASEBISECT_BIN=$(abspath casebisect) $$b || exit 1; done
 
 # Real PyTorch for the tests that run a real trainer (harness/torchtrain.py):
 # Debian's CPU build (about 850 MB), under /usr/bin/python3 whatever python3

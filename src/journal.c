@@ -157,6 +157,27 @@ static cJSON *string_array(char *const *v, size_t n)
 	return a;
 }
 
+/* The ranges as raw JSON text, "[[0,999999]]": written as text, since a
+ * cJSON tree costs about a hundred bytes a number. */
+static cJSON *ranges_raw(const struct jrn_range *v, size_t n)
+{
+	size_t cap = 64 + n * 44, len = 0, i;
+	char *buf = xmalloc(cap);
+	cJSON *raw;
+
+	buf[len++] = '[';
+	for (i = 0; i < n; i++) {
+		assert(v[i].first <= v[i].last);
+		len += (size_t)snprintf(buf + len, cap - len, "%s[%zu,%zu]", i ? "," : "",
+					v[i].first, v[i].last);
+	}
+	buf[len++] = ']';
+	buf[len] = '\0';
+	raw = cJSON_CreateRaw(buf);
+	free(buf);
+	return raw;
+}
+
 static bool valid_outcome(const char *s)
 {
 	return !strcmp(s, "PASS") || !strcmp(s, "FAIL") || !strcmp(s, "UNRESOLVED");
@@ -173,7 +194,12 @@ static char *entry_line(const struct jrn_entry *e, size_t *len)
 		die("out of memory building JSON");
 	add_item(o, "trial", exact_number((double)e->trial));
 	add_field(o, "phase", e->phase, sizeof(e->phase));
-	add_item(o, "cases", string_array(e->cases, e->ncases));
+	if (e->ranges || !e->ids)
+		add_item(o, "case_ranges", ranges_raw(e->ranges, e->nranges));
+	if (e->ids)
+		add_item(o, "cases", string_array(e->ids, e->ncases));
+	if (e->case_order[0])
+		add_field(o, "case_order", e->case_order, sizeof(e->case_order));
 	add_field(o, "outcome", e->outcome, sizeof(e->outcome));
 	add_field(o, "class", e->klass, sizeof(e->klass));
 	add_field(o, "fingerprint", e->fingerprint, sizeof(e->fingerprint));
@@ -293,6 +319,37 @@ bad:
 	return -1;
 }
 
+/* "case_ranges" into e->ranges and e->ncases. */
+static int get_ranges(const cJSON *o, struct jrn_entry *e, char *msg, size_t msglen)
+{
+	const cJSON *a = cJSON_GetObjectItemCaseSensitive(o, "case_ranges"), *p;
+	size_t n = 0, i = 0;
+
+	if (!cJSON_IsArray(a))
+		goto bad;
+	cJSON_ArrayForEach(p, a) n++;
+	e->ranges = xmalloc((n ? n : 1) * sizeof(*e->ranges));
+	cJSON_ArrayForEach(p, a)
+	{
+		const cJSON *x = cJSON_GetArrayItem(p, 0), *y = cJSON_GetArrayItem(p, 1);
+		double f = cJSON_IsNumber(x) ? x->valuedouble : NAN;
+		double l = cJSON_IsNumber(y) ? y->valuedouble : NAN;
+
+		if (!cJSON_IsArray(p) || cJSON_GetArraySize(p) != 2 || !(f >= 0 && f <= l) ||
+		    !(l < TRIAL_MAX) || f != floor(f) || l != floor(l))
+			goto bad;
+		e->ranges[i].first = (size_t)f;
+		e->ranges[i].last = (size_t)l;
+		e->ncases += e->ranges[i].last - e->ranges[i].first + 1;
+		i++;
+	}
+	e->nranges = n;
+	return 0;
+bad:
+	cb_set_err(msg, msglen, "\"case_ranges\" is not an array of [first,last] index pairs");
+	return -1;
+}
+
 /* Fills e (zeroed first) from one journal object; msg says what is wrong. */
 static int entry_from_json(const cJSON *o, struct jrn_entry *e, char *msg, size_t msglen)
 {
@@ -310,7 +367,23 @@ static int entry_from_json(const cJSON *o, struct jrn_entry *e, char *msg, size_
 	if (cJSON_HasObjectItem(o, "phase") &&
 	    get_field(o, "phase", e->phase, sizeof(e->phase), msg, msglen) < 0)
 		goto fail;
-	if (get_strings(o, "cases", &e->cases, &e->ncases, msg, msglen) < 0)
+	/* "case_ranges" came later: an older journal lists every ID. */
+	if (cJSON_HasObjectItem(o, "case_ranges") && get_ranges(o, e, msg, msglen) < 0)
+		goto fail;
+	if ((!e->ranges || cJSON_HasObjectItem(o, "cases"))) {
+		size_t nids = 0;
+
+		if (get_strings(o, "cases", &e->ids, &nids, msg, msglen) < 0)
+			goto fail;
+		if (e->ranges && nids != e->ncases) {
+			cb_set_err(msg, msglen, "\"cases\" holds %zu IDs, \"case_ranges\" %zu cases",
+				   nids, e->ncases);
+			goto fail;
+		}
+		e->ncases = nids;
+	}
+	if (cJSON_HasObjectItem(o, "case_order") &&
+	    get_field(o, "case_order", e->case_order, sizeof(e->case_order), msg, msglen) < 0)
 		goto fail;
 	if (get_field(o, "outcome", e->outcome, sizeof(e->outcome), msg, msglen) < 0)
 		goto fail;
@@ -352,14 +425,16 @@ void jrn_entry_release(struct jrn_entry *e)
 
 	if (!e)
 		return;
-	for (i = 0; i < e->ncases; i++)
-		free(e->cases[i]);
-	free(e->cases);
+	for (i = 0; e->ids && i < e->ncases; i++)
+		free(e->ids[i]);
+	free(e->ids);
+	free(e->ranges);
 	for (i = 0; i < e->nsuspects; i++)
 		free(e->suspects[i]);
 	free(e->suspects);
-	e->cases = e->suspects = NULL;
-	e->ncases = e->nsuspects = 0;
+	e->ids = e->suspects = NULL;
+	e->ranges = NULL;
+	e->ncases = e->nranges = e->nsuspects = 0;
 }
 
 void jrn_entries_free(struct jrn_entry *entries, size_t n)
@@ -608,6 +683,245 @@ void jrn_close(struct jrn *j)
 	free(j);
 }
 
+/* ---- subsets as index ranges ---- */
+
+static void push_range(struct jrn_entry *e, size_t *cap, size_t i)
+{
+	if (e->nranges && e->ranges[e->nranges - 1].last + 1 == i) {
+		e->ranges[e->nranges - 1].last = i;
+		return;
+	}
+	if (e->nranges == *cap) {
+		*cap = *cap ? 2 * *cap : 4;
+		e->ranges = xrealloc(e->ranges, *cap * sizeof(*e->ranges));
+	}
+	e->ranges[e->nranges].first = e->ranges[e->nranges].last = i;
+	e->nranges++;
+}
+
+void jrn_entry_set_cases(struct jrn_entry *e, const size_t *subset, size_t n,
+			 const struct jrn_names *names)
+{
+	size_t cap = 0, i;
+
+	free(e->ranges);
+	e->ranges = xmalloc(sizeof(*e->ranges));
+	e->nranges = 0;
+	cap = 1;
+	for (i = 0; i < n; i++)
+		push_range(e, &cap, subset[i]);
+	e->ncases = n;
+	e->ids = NULL;
+	if (names)
+		cb_strlcpy(e->case_order, names->order, sizeof(e->case_order));
+	if (names && n <= JRN_IDS_MAX) {
+		e->ids = xcalloc(n + 1, sizeof(*e->ids));
+		for (i = 0; i < n; i++)
+			e->ids[i] = xstrdup(names->id(names->ctx, subset[i]));
+	}
+}
+
+bool jrn_entry_same(const struct jrn_entry *e, const size_t *subset, size_t n)
+{
+	size_t r, i = 0, c;
+
+	assert(e->ranges || !e->ncases);
+	if (e->ncases != n)
+		return false;
+	for (r = 0; r < e->nranges; r++)
+		for (c = e->ranges[r].first; c <= e->ranges[r].last; c++)
+			if (subset[i++] != c)
+				return false;
+	return true;
+}
+
+void jrn_names_order(struct jrn_names *nm)
+{
+	uint64_t h = 0xcbf29ce484222325ull;
+	size_t i;
+
+	for (i = 0; i < nm->n; i++) {
+		const unsigned char *p = (const unsigned char *)nm->id(nm->ctx, i);
+
+		for (; *p; p++)
+			h = (h ^ *p) * 0x100000001b3ull;
+		h = (h ^ '\n') * 0x100000001b3ull;
+	}
+	snprintf(nm->order, sizeof(nm->order), "%016llx", (unsigned long long)h);
+}
+
+/* The dataset's IDs sorted, with their indices, to look an old entry's IDs
+ * up; built the first time one is needed. */
+struct id_at {
+	const char *id;
+	size_t i;
+};
+
+struct id_lookup {
+	const struct jrn_names *names;
+	struct id_at *by_id;
+};
+
+static int cmp_id_at(const void *a, const void *b)
+{
+	return strcmp(((const struct id_at *)a)->id, ((const struct id_at *)b)->id);
+}
+
+static bool find_index(struct id_lookup *l, const char *id, size_t *out)
+{
+	struct id_at key = { id, 0 };
+	const struct id_at *hit;
+	size_t i, n = l->names->n;
+
+	if (!l->by_id) {
+		l->by_id = xmalloc((n + 1) * sizeof(*l->by_id));
+		for (i = 0; i < n; i++) {
+			l->by_id[i].id = l->names->id(l->names->ctx, i);
+			l->by_id[i].i = i;
+		}
+		qsort(l->by_id, n, sizeof(*l->by_id), cmp_id_at);
+	}
+	hit = n ? bsearch(&key, l->by_id, n, sizeof(*l->by_id), cmp_id_at) : NULL;
+	if (hit)
+		*out = hit->i;
+	return hit != NULL;
+}
+
+/* Gives e ranges (from its IDs when it has none), checks them against the
+ * dataset, and drops IDs past JRN_IDS_MAX. */
+static int index_entry(struct jrn_entry *e, struct id_lookup *l, char *msg, size_t msglen)
+{
+	size_t i;
+
+	if (!e->ranges) {
+		size_t cap = 0, k;
+
+		for (i = 0; i < e->ncases; i++) {
+			if (!find_index(l, e->ids[i], &k)) {
+				cb_set_err(msg, msglen, "case \"%s\" is not in the dataset", e->ids[i]);
+				return -1;
+			}
+			push_range(e, &cap, k);
+		}
+		if (!e->ranges)
+			e->ranges = xmalloc(sizeof(*e->ranges));
+	}
+	if (e->case_order[0] && l->names->order[0] && strcmp(e->case_order, l->names->order)) {
+		cb_set_err(msg, msglen,
+			   "the dataset's cases are in another order than when this trial ran "
+			   "(case_order was %s, now %s): start a new run with a new --workdir",
+			   e->case_order, l->names->order);
+		return -1;
+	}
+	for (i = 0; i < e->nranges; i++)
+		if (e->ranges[i].last >= l->names->n) {
+			cb_set_err(msg, msglen, "case index %zu is past the dataset's %zu cases",
+				   e->ranges[i].last, l->names->n);
+			return -1;
+		}
+	if (e->ids && e->ncases > JRN_IDS_MAX) {
+		for (i = 0; i < e->ncases; i++)
+			free(e->ids[i]);
+		free(e->ids);
+		e->ids = NULL;
+	}
+	return 0;
+}
+
+/*
+ * A line from before case_ranges lists every ID of its trial in "cases",
+ * 11 MB for a million cases, and a cJSON tree of it costs about a hundred
+ * bytes an ID. So a long line's IDs are looked up as they are read, into
+ * tmp's ranges, and the array is cut out of the line (to "[]"), which is
+ * then parsed as usual. 0: done, *len updated; 1: not of that shape (parse
+ * the line whole, as any other); -1: an ID not in the dataset, in msg.
+ */
+#define STREAM_IDS_MIN (64 * 1024)
+
+static int stream_old_ids(char *line, size_t *len, struct id_lookup *l, struct jrn_entry *tmp,
+			  char *msg, size_t msglen)
+{
+	static const char key[] = "\"cases\":[";
+	char *open, *q, *end = line + *len, *id = NULL;
+	size_t cap = 0, idcap = 0, k;
+
+	memset(tmp, 0, sizeof(*tmp));
+	if (*len < STREAM_IDS_MIN || memmem(line, *len, "\"case_ranges\"", 13) ||
+	    !(open = memmem(line, *len, key, sizeof(key) - 1)))
+		return 1;
+	open += sizeof(key) - 2; /* at '[' */
+	q = open + 1;
+	for (;;) {
+		char *s, *close;
+		bool escaped = false;
+		size_t n;
+
+		while (q < end && (*q == ' ' || *q == '\t'))
+			q++;
+		if (q < end && *q == ']' && !tmp->ncases)
+			break;
+		if (q >= end || *q != '"')
+			goto other;
+		for (close = q + 1; close < end && *close != '"'; close++)
+			if (*close == '\\') {
+				escaped = true;
+				close++;
+			}
+		if (close >= end)
+			goto other;
+		if (escaped) {
+			cJSON *v = cJSON_ParseWithLength(q, (size_t)(close - q + 1));
+
+			if (!cJSON_IsString(v)) {
+				cJSON_Delete(v);
+				goto other;
+			}
+			free(id);
+			id = xstrdup(v->valuestring);
+			idcap = strlen(id) + 1;
+			cJSON_Delete(v);
+		} else {
+			s = q + 1;
+			n = (size_t)(close - s);
+			if (n + 1 > idcap)
+				id = xrealloc(id, idcap = n + 1);
+			memcpy(id, s, n);
+			id[n] = '\0';
+		}
+		if (!find_index(l, id, &k)) {
+			cb_set_err(msg, msglen, "case \"%s\" is not in the dataset", id);
+			free(id);
+			free(tmp->ranges);
+			return -1;
+		}
+		push_range(tmp, &cap, k);
+		tmp->ncases++;
+		q = close + 1;
+		while (q < end && (*q == ' ' || *q == '\t'))
+			q++;
+		if (q < end && *q == ',') {
+			q++;
+			continue;
+		}
+		if (q < end && *q == ']')
+			break;
+		goto other;
+	}
+	free(id);
+	if (!tmp->ranges)
+		tmp->ranges = xmalloc(sizeof(*tmp->ranges));
+	/* keep '[' and from ']' on */
+	memmove(open + 1, q, (size_t)(end - q));
+	*len -= (size_t)(q - open - 1);
+	line[*len] = '\0';
+	return 0;
+other:
+	free(id);
+	free(tmp->ranges);
+	memset(tmp, 0, sizeof(*tmp));
+	return 1;
+}
+
 static void push_entry(struct jrn_entry **v, size_t *n, size_t *cap, const struct jrn_entry *e)
 {
 	if (*n == *cap) {
@@ -621,9 +935,12 @@ static void push_entry(struct jrn_entry **v, size_t *n, size_t *cap, const struc
 	(*v)[(*n)++] = *e;
 }
 
-int jrn_replay(const char *workdir, struct jrn_entry **entries, size_t *n, char *warning,
-	       size_t warnlen, char *err, size_t errlen)
+int jrn_replay(const char *workdir, const struct jrn_names *names, struct jrn_entry **entries,
+	       size_t *n, char *warning, size_t warnlen, char *err, size_t errlen)
 {
+	struct id_lookup lookup = { names, NULL };
+	struct jrn_entry ids;
+	int streamed;
 	char *path = cb_path_join(workdir, JOURNAL_NAME);
 	struct jrn_entry *v = NULL, e;
 	size_t nv = 0, cap = 0, cap_line = 0;
@@ -663,8 +980,21 @@ int jrn_replay(const char *workdir, struct jrn_entry **entries, size_t *n, char 
 				path, lineno);
 			break;
 		}
+		streamed = 1;
+		if (names) {
+			size_t ulen = (size_t)len;
+
+			streamed = stream_old_ids(line, &ulen, &lookup, &ids, msg, sizeof(msg));
+			if (streamed < 0) {
+				cb_set_err(err, errlen, "%s: line %ju: %s", path, lineno, msg);
+				goto out;
+			}
+			len = (ssize_t)ulen;
+		}
 		o = parse_whole(line, (size_t)len - 1);
 		if (!o) {
+			if (!streamed)
+				free(ids.ranges);
 			c = getc(f);
 			if (c == EOF && ferror(f))
 				break; /* reported below */
@@ -680,10 +1010,23 @@ int jrn_replay(const char *workdir, struct jrn_entry **entries, size_t *n, char 
 		}
 		if (entry_from_json(o, &e, msg, sizeof(msg)) < 0) {
 			cJSON_Delete(o);
+			if (!streamed)
+				free(ids.ranges);
 			cb_set_err(err, errlen, "%s: line %ju: %s", path, lineno, msg);
 			goto out;
 		}
 		cJSON_Delete(o);
+		if (!streamed) {
+			assert(!e.ids && !e.ranges);
+			e.ranges = ids.ranges;
+			e.nranges = ids.nranges;
+			e.ncases = ids.ncases;
+		}
+		if (names && index_entry(&e, &lookup, msg, sizeof(msg)) < 0) {
+			jrn_entry_release(&e);
+			cb_set_err(err, errlen, "%s: line %ju: %s", path, lineno, msg);
+			goto out;
+		}
 		push_entry(&v, &nv, &cap, &e);
 	}
 	if (ferror(f)) {
@@ -699,6 +1042,7 @@ out:
 	if (ret < 0 && warning && warnlen)
 		warning[0] = '\0';
 	jrn_entries_free(v, nv);
+	free(lookup.by_id);
 	free(line);
 	if (f)
 		fclose(f);

@@ -17,6 +17,7 @@
  * without a run (inferred from its siblings, or from the cache) is known
  * when the outcomes it came from are, not a round later; a re-run of a
  * node waits for its last run. With one slot, rounds equal trials. */
+#include <assert.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +50,7 @@ struct node {
 	uint64_t ran;       /* the round its last run was in */
 	uint64_t known;     /* the round by whose end its outcome is known */
 	int first_child, nchildren;
+	bool borrowed;      /* cases points into another node's (add_slice) */
 	size_t *padded;     /* cases plus cleared ones, when min_cases asks; or NULL */
 	size_t npadded;
 };
@@ -138,8 +140,8 @@ static size_t *unknown_cases(const struct red *r, size_t *count);
 
 /* ---- nodes ---- */
 
-static int add_node(struct red *r, enum kind kind, const size_t *cases, size_t n, int parent,
-		    uint64_t round)
+/* A new node without its cases yet. */
+static int new_node(struct red *r, enum kind kind, int parent, uint64_t round)
 {
 	struct node *nd;
 
@@ -147,10 +149,6 @@ static int add_node(struct red *r, enum kind kind, const size_t *cases, size_t n
 		r->nodes = xrealloc(r->nodes, (r->cap = 2 * r->cap + 16) * sizeof(*r->nodes));
 	nd = &r->nodes[r->nnodes];
 	memset(nd, 0, sizeof(*nd));
-	nd->cases = xmalloc((n ? n : 1) * sizeof(*cases));
-	memcpy(nd->cases, cases, n * sizeof(*cases));
-	qsort(nd->cases, n, sizeof(*cases), cmp_size);
-	nd->n = n;
 	nd->parent = parent;
 	nd->kind = kind;
 	nd->st = ST_PENDING;
@@ -160,6 +158,36 @@ static int add_node(struct red *r, enum kind kind, const size_t *cases, size_t n
 	nd->twin = -1;
 	nd->first_child = -1;
 	return (int)r->nnodes++;
+}
+
+static int add_node(struct red *r, enum kind kind, const size_t *cases, size_t n, int parent,
+		    uint64_t round)
+{
+	int id = new_node(r, kind, parent, round);
+	struct node *nd = &r->nodes[id];
+
+	nd->cases = xmalloc((n ? n : 1) * sizeof(*cases));
+	memcpy(nd->cases, cases, n * sizeof(*cases));
+	qsort(nd->cases, n, sizeof(*cases), cmp_size);
+	nd->n = n;
+	return id;
+}
+
+/* A node of cases from..from+n of node src's (sorted, so the slice is),
+ * sharing its array: a split's parts and a remainder's re-runs copied
+ * them before, which made the reducer's memory a multiple of the dataset
+ * (node arrays are never changed, and freed only by red_free). */
+static int add_slice(struct red *r, enum kind kind, int src, size_t from, size_t n, int parent,
+		     uint64_t round)
+{
+	size_t *base = r->nodes[src].cases;
+	int id = new_node(r, kind, parent, round);
+
+	assert(from + n <= r->nodes[src].n);
+	r->nodes[id].cases = base + from;
+	r->nodes[id].n = n;
+	r->nodes[id].borrowed = true;
+	return id;
 }
 
 static bool is_culprit(const struct red *r, size_t c);
@@ -247,12 +275,8 @@ static void split(struct red *r, int g)
 	r->nodes[g].nchildren = (int)arity;
 	for (i = 0; i < arity; i++) {
 		size_t hi = cut && i == 0 ? cut : n * (i + 1) / arity;
-		size_t *part = xmalloc((hi - lo) * sizeof(*part));
-		int c;
+		int c = add_slice(r, K_GROUP, g, lo, hi - lo, g, round);
 
-		memcpy(part, r->nodes[g].cases + lo, (hi - lo) * sizeof(*part));
-		c = add_node(r, K_GROUP, part, hi - lo, g, round);
-		free(part);
 		if (wait && i == arity - 1 && arity > 1)
 			r->nodes[c].st = ST_WAIT;
 		if (r->flake_seen)
@@ -390,7 +414,7 @@ static void queue_remainder(struct red *r, uint64_t round)
 			want--;
 		}
 	while (want--) {
-		int t = add_node(r, K_REMAINDER, r->nodes[m].cases, r->nodes[m].n, -1, round);
+		int t = add_slice(r, K_REMAINDER, m, 0, r->nodes[m].n, -1, round);
 
 		r->nodes[t].twin = m;
 	}
@@ -1054,7 +1078,8 @@ void red_free(struct red *r)
 	if (!r)
 		return;
 	for (i = 0; i < r->nnodes; i++) {
-		free(r->nodes[i].cases);
+		if (!r->nodes[i].borrowed)
+			free(r->nodes[i].cases);
 		free(r->nodes[i].padded);
 	}
 	free(r->nodes);

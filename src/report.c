@@ -208,39 +208,28 @@ struct facts {
 	cJSON *run; /* run.json parsed; NULL when absent or not JSON */
 };
 
-struct id_ref {
-	const char *id;
-	size_t k;
-};
-
-static int cmp_id_ref(const void *a, const void *b)
+/* Whether trial e's subset holds case c (a dataset index). */
+static bool entry_holds(const struct jrn_entry *e, size_t c)
 {
-	return strcmp(((const struct id_ref *)a)->id, ((const struct id_ref *)b)->id);
+	size_t r;
+
+	for (r = 0; r < e->nranges; r++)
+		if (c >= e->ranges[r].first && c <= e->ranges[r].last)
+			return true;
+	return false;
 }
 
-/* The entry of id in ids (sorted, n long), or NULL. */
-static const struct id_ref *find_id(const struct id_ref *ids, size_t n, const char *id)
-{
-	struct id_ref key = { id, 0 };
-
-	return n ? bsearch(&key, ids, n, sizeof(*ids), cmp_id_ref) : NULL;
-}
-
-/* How many culprits trial e holds, and (*which) one of them. ids is
- * sorted. */
-static size_t culprits_in(const struct id_ref *ids, size_t n, const struct jrn_entry *e,
+/* How many culprits trial e holds, and (*which) one of them. */
+static size_t culprits_in(const struct report_input *in, const struct jrn_entry *e,
 			  size_t *which)
 {
-	size_t i, count = 0;
+	size_t k, count = 0;
 
-	for (i = 0; i < e->ncases; i++) {
-		const struct id_ref *hit = find_id(ids, n, e->cases[i]);
-
-		if (hit) {
+	for (k = 0; k < in->nculprits; k++)
+		if (entry_holds(e, in->culprits[k])) {
 			count++;
-			*which = hit->k;
+			*which = k;
 		}
-	}
 	return count;
 }
 
@@ -289,43 +278,27 @@ static void count_other(struct facts *f, const struct jrn_entry *e)
 		o->smallest = e;
 }
 
-/* Every case of the dataset by ID (sorted; k its index), to read trials'
- * case lists by. The caller frees it. */
-static struct id_ref *case_index(const struct dataset *ds)
-{
-	struct id_ref *all = xcalloc(ds->ncases + 1, sizeof(*all));
-	size_t i;
-
-	for (i = 0; i < ds->ncases; i++) {
-		all[i].id = ds->cases[i].id;
-		all[i].k = i;
-	}
-	qsort(all, ds->ncases, sizeof(*all), cmp_id_ref);
-	return all;
-}
-
 /* Cases that passed in at least one trial and are not culprits: what a run
  * without an answer can still say it ruled out. */
-static size_t count_passed(const struct facts *f, const struct id_ref *all,
-			   const struct id_ref *cids)
+static size_t count_passed(const struct facts *f)
 {
 	const struct report_input *in = f->in;
 	bool *seen = xcalloc(in->ds->ncases + 1, sizeof(*seen));
-	size_t i, j, n = 0;
+	size_t i, r, c, n = 0;
 
+	for (i = 0; i < in->nculprits; i++)
+		seen[in->culprits[i]] = true;
 	for (i = 0; i < in->ntrials; i++) {
 		const struct jrn_entry *e = &in->trials[i];
 
 		if (!is_outcome(e, "PASS"))
 			continue;
-		for (j = 0; j < e->ncases; j++) {
-			const struct id_ref *hit = find_id(all, in->ds->ncases, e->cases[j]);
-
-			if (!hit || seen[hit->k] || find_id(cids, f->ncul, e->cases[j]))
-				continue;
-			seen[hit->k] = true;
-			n++;
-		}
+		for (r = 0; r < e->nranges; r++)
+			for (c = e->ranges[r].first; c <= e->ranges[r].last; c++)
+				if (!seen[c]) {
+					seen[c] = true;
+					n++;
+				}
 	}
 	free(seen);
 	return n;
@@ -365,13 +338,12 @@ static void trial_times(struct facts *f)
 }
 
 /* How sure the answer is (confidence.h): every decided trial, its cases
- * as indices (all: every case by ID). Only for a verdict that blames, and
- * so clears, cases. */
-static void confidence_facts(struct facts *f, const struct id_ref *all)
+ * as indices. Only for a verdict that blames, and so clears, cases. */
+static void confidence_facts(struct facts *f)
 {
 	const struct report_input *in = f->in;
 	struct conf *c;
-	size_t *idx = NULL, cap = 0, i, j, n;
+	size_t *idx = NULL, cap = 0, i, r, k, n;
 
 	if (!verdict_blames(in) || !in->nculprits)
 		return;
@@ -390,12 +362,9 @@ static void confidence_facts(struct facts *f, const struct id_ref *all)
 			cap = e->ncases;
 			idx = xrealloc(idx, cap * sizeof(*idx));
 		}
-		for (j = 0, n = 0; j < e->ncases; j++) {
-			const struct id_ref *hit = find_id(all, in->ds->ncases, e->cases[j]);
-
-			if (hit)
-				idx[n++] = hit->k;
-		}
+		for (r = 0, n = 0; r < e->nranges; r++)
+			for (k = e->ranges[r].first; k <= e->ranges[r].last; k++)
+				idx[n++] = k;
 		conf_add(c, idx, n, is_outcome(e, "FAIL"));
 	}
 	conf_result(c, &f->conf);
@@ -406,7 +375,6 @@ static void confidence_facts(struct facts *f, const struct id_ref *all)
 
 static void facts_init(struct facts *f, const struct report_input *in)
 {
-	struct id_ref *ids, *all;
 	size_t i, which = 0;
 
 	assert(in && in->ds && in->verdict && (in->culprits || !in->nculprits));
@@ -414,18 +382,14 @@ static void facts_init(struct facts *f, const struct report_input *in)
 	f->in = in;
 	f->ncul = in->nculprits;
 	f->cul = xcalloc(f->ncul + 1, sizeof(*f->cul));
-	ids = xcalloc(f->ncul + 1, sizeof(*ids));
 	for (i = 0; i < f->ncul; i++) {
 		assert(in->culprits[i] < in->ds->ncases);
 		f->cul[i].c = &in->ds->cases[in->culprits[i]];
-		ids[i].id = f->cul[i].c->id;
-		ids[i].k = i;
 	}
-	qsort(ids, f->ncul, sizeof(*ids), cmp_id_ref);
 
 	for (i = 0; i < in->ntrials; i++) {
 		const struct jrn_entry *e = &in->trials[i];
-		size_t held = culprits_in(ids, f->ncul, e, &which);
+		size_t held = culprits_in(in, e, &which);
 
 		f->gpu_s += e->duration_s > 0 ? e->duration_s : 0;
 		if (is_outcome(e, "PASS"))
@@ -454,17 +418,14 @@ static void facts_init(struct facts *f, const struct report_input *in)
 		    (!f->clean_pass || e->ncases >= f->clean_pass->ncases))
 			f->clean_pass = e;
 	}
-	all = case_index(in->ds);
 	if (verdict_blames(in)) {
 		size_t rest = in->ds->ncases - f->ncul;
 
 		f->cleared = rest - (in->nundecided < rest ? in->nundecided : rest);
 	} else
-		f->cleared = count_passed(f, all, ids);
-	confidence_facts(f, all);
+		f->cleared = count_passed(f);
+	confidence_facts(f);
 	trial_times(f);
-	free(all);
-	free(ids);
 	f->run = in->run_json ? cJSON_Parse(in->run_json) : NULL;
 }
 
@@ -682,7 +643,7 @@ static cJSON *trials_json(const struct facts *f)
 static cJSON *others_json(const struct facts *f)
 {
 	cJSON *arr = cJSON_CreateArray();
-	size_t i, j;
+	size_t i, j, k;
 
 	json_oom(arr);
 	for (i = 0; i < f->nother; i++) {
@@ -696,8 +657,9 @@ static cJSON *others_json(const struct facts *f)
 		add_item(obj, "trials", u64s_json(&o->trials));
 		json_add_num(sub, "trial", (double)o->smallest->trial, true);
 		json_add_num(sub, "size", (double)o->smallest->ncases, true);
-		for (j = 0; j < o->smallest->ncases; j++)
-			push_str(cases, o->smallest->cases[j]);
+		for (j = 0; j < o->smallest->nranges; j++)
+			for (k = o->smallest->ranges[j].first; k <= o->smallest->ranges[j].last; k++)
+				push_str(cases, f->in->ds->cases[k].id);
 		add_item(sub, "cases", cases);
 		add_item(obj, "smallest_subset", sub);
 		json_add_str(obj, "evidence", o->smallest->evidence);
@@ -1609,7 +1571,7 @@ static void md_ruled_out(struct buf *b, const struct facts *f)
 
 static void md_others(struct buf *b, const struct facts *f)
 {
-	size_t i, j;
+	size_t i, j, k, c;
 
 	if (!f->nother)
 		return;
@@ -1628,11 +1590,12 @@ static void md_others(struct buf *b, const struct facts *f)
 		buf_printf(b, " | %zu | %zu case%s", o->trials.n, s->ncases, plural(s->ncases));
 		if (s->ncases && s->ncases <= SUBSET_SHOWN) {
 			buf_puts(b, ": ");
-			for (j = 0; j < s->ncases; j++) {
-				if (j)
-					buf_puts(b, ", ");
-				md_code(b, s->cases[j], true);
-			}
+			for (j = 0, k = 0; j < s->nranges; j++)
+				for (c = s->ranges[j].first; c <= s->ranges[j].last; c++) {
+					if (k++)
+						buf_puts(b, ", ");
+					md_code(b, f->in->ds->cases[c].id, true);
+				}
 		}
 		buf_printf(b, " (trial %llu) | ", (unsigned long long)s->trial);
 		md_trials(b, &o->trials);
@@ -2671,15 +2634,15 @@ static bool excerpt_log(struct buf *b, const char *path, const char *shown, cons
 /* Is every case of e a culprit? */
 static bool only_culprits(const struct facts *f, const struct jrn_entry *e)
 {
-	size_t i, k;
+	size_t r, c, k;
 
-	for (i = 0; i < e->ncases; i++) {
-		for (k = 0; k < f->ncul; k++)
-			if (!strcmp(e->cases[i], f->cul[k].c->id))
-				break;
-		if (k == f->ncul)
-			return false;
-	}
+	for (r = 0; r < e->nranges; r++)
+		for (c = e->ranges[r].first; c <= e->ranges[r].last; c++) {
+			for (k = 0; k < f->ncul && f->in->culprits[k] != c; k++)
+				;
+			if (k == f->ncul)
+				return false;
+		}
 	return e->ncases > 0;
 }
 

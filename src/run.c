@@ -72,6 +72,7 @@ struct run {
 	bool have_ds;
 	struct jrn *jrn;
 	struct jrn_entry *all;      /* every finished trial: replayed, then new */
+	struct jrn_names names;     /* the dataset's IDs for the journal (names_of) */
 	size_t nall, cap;
 	bool *used;                 /* all[i] consumed by need_trial() */
 	uint64_t next_number;
@@ -448,17 +449,22 @@ static enum red_outcome outcome_of(const struct jrn_entry *e)
 	       !strcmp(e->outcome, "FAIL") ? RED_FAIL : RED_UNRESOLVED;
 }
 
-static bool same_cases(const struct run *r, const struct jrn_entry *e, const size_t *subset,
-		       size_t n)
+/* The dataset's IDs, for the journal (struct jrn_names). */
+static const char *case_id(const void *ds, size_t i)
 {
-	size_t i;
+	return ((const struct dataset *)ds)->cases[i].id;
+}
 
-	if (e->ncases != n)
-		return false;
-	for (i = 0; i < n; i++)
-		if (strcmp(e->cases[i], r->ds.cases[subset[i]].id))
-			return false;
-	return true;
+/* The names for the journal, with their order's digest (computed once). */
+static struct jrn_names *names_of(struct run *r)
+{
+	if (!r->names.id) {
+		r->names.id = case_id;
+		r->names.ctx = &r->ds;
+		r->names.n = r->ds.ncases;
+		jrn_names_order(&r->names);
+	}
+	return &r->names;
 }
 
 /* A finished trial of this phase and these cases not used yet, or -1. */
@@ -468,7 +474,7 @@ static long find_known(struct run *r, const char *phase, const size_t *subset, s
 
 	for (i = 0; i < r->nall; i++)
 		if (!r->used[i] && !strcmp(r->all[i].phase, phase) &&
-		    same_cases(r, &r->all[i], subset, n)) {
+		    jrn_entry_same(&r->all[i], subset, n)) {
 			r->used[i] = true;
 			return (long)i;
 		}
@@ -594,15 +600,12 @@ static void record(struct run *r, struct flight *f, const struct sup_result *res
 {
 	struct jrn_entry e;
 	char err[1024], **suspects = NULL;
-	size_t i, nsus = 0;
+	size_t nsus = 0;
 
 	memset(&e, 0, sizeof(e));
 	e.trial = f->number;
 	cb_strlcpy(e.phase, f->phase, sizeof(e.phase));
-	e.cases = xcalloc(f->n + 1, sizeof(*e.cases));
-	for (i = 0; i < f->n; i++)
-		e.cases[i] = xstrdup(r->ds.cases[f->subset[i]].id);
-	e.ncases = f->n;
+	jrn_entry_set_cases(&e, f->subset, f->n, names_of(r));
 	cb_strlcpy(e.outcome, sup_outcome_name(res->outcome), sizeof(e.outcome));
 	cb_strlcpy(e.klass, cls_class_name(res->sig.klass), sizeof(e.klass));
 	if (res->sig.klass != CLS_NONE)
@@ -638,7 +641,7 @@ static void say_trial(struct run *r, const struct jrn_entry *e)
 	}
 	say(r, "trial %llu (%s, %zu case%s%s%s): %s (%s%s%s) in %.1f s",
 	    (unsigned long long)e->trial, e->phase, e->ncases, e->ncases == 1 ? "" : "s",
-	    e->ncases == 1 ? ": " : "", e->ncases == 1 ? e->cases[0] : "", e->outcome, e->reason,
+	    e->ncases == 1 ? ": " : "", e->ncases == 1 ? r->ds.cases[e->ranges[0].first].id : "", e->outcome, e->reason,
 	    strcmp(e->klass, "none") ? ", " : "", strcmp(e->klass, "none") ? e->klass : "",
 	    e->duration_s);
 }
@@ -1798,7 +1801,7 @@ static int load_journal(struct run *r)
 	char warning[512] = "", err[1024];
 	size_t n = 0, i;
 
-	if (jrn_replay(r->c.workdir, &v, &n, warning, sizeof(warning), err, sizeof(err))) {
+	if (jrn_replay(r->c.workdir, names_of(r), &v, &n, warning, sizeof(warning), err, sizeof(err))) {
 		cli_error("%s", err);
 		return -1;
 	}

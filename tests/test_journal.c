@@ -65,7 +65,7 @@ static void make_entry(uint64_t t, size_t ncases_max, struct jrn_entry *e)
 	memset(e, 0, sizeof(*e));
 	e->trial = t;
 	e->ncases = ncases_max ? (size_t)(t * 7919 % ncases_max) : 0;
-	e->cases = strings(e->ncases, t);
+	e->ids = strings(e->ncases, t);
 	cb_strlcpy(e->outcome, outcomes[t % 3], sizeof(e->outcome));
 	cb_strlcpy(e->klass, classes[t % 3], sizeof(e->klass));
 	if (t % 3)
@@ -98,7 +98,7 @@ static void assert_entry_eq(const struct jrn_entry *got, const struct jrn_entry 
 
 	cr_assert_eq(got->trial, want->trial, "trial %llu came back as %llu", t,
 		     (unsigned long long)got->trial);
-	assert_strings_eq(got->cases, got->ncases, want->cases, want->ncases, "cases", want->trial);
+	assert_strings_eq(got->ids, got->ncases, want->ids, want->ncases, "cases", want->trial);
 	cr_assert_str_eq(got->outcome, want->outcome, "trial %llu", t);
 	cr_assert_str_eq(got->klass, want->klass, "trial %llu", t);
 	cr_assert_str_eq(got->fingerprint, want->fingerprint, "trial %llu", t);
@@ -140,7 +140,7 @@ static void assert_replays_trials(uint64_t n, size_t ncases_max, char *warning, 
 	size_t nv = 99, i;
 	char err[256] = "";
 
-	cr_assert_eq(jrn_replay(tmpdir, &v, &nv, warning, warnlen, err, sizeof(err)), 0,
+	cr_assert_eq(jrn_replay(tmpdir, NULL, &v, &nv, warning, warnlen, err, sizeof(err)), 0,
 		     "jrn_replay: %s", err);
 	cr_assert_eq(nv, n, "replayed %zu trials, expected %llu", nv, (unsigned long long)n);
 	for (i = 0; i < nv; i++) {
@@ -183,7 +183,7 @@ static void assert_replay_refused(const char *want_in_err)
 	size_t nv = 99;
 	char err[256] = "", warning[256] = "x";
 
-	cr_assert_eq(jrn_replay(tmpdir, &v, &nv, warning, sizeof(warning), err, sizeof(err)), -1,
+	cr_assert_eq(jrn_replay(tmpdir, NULL, &v, &nv, warning, sizeof(warning), err, sizeof(err)), -1,
 		     "a damaged journal was accepted (wanted: %s)", want_in_err);
 	cr_assert(strstr(err, want_in_err), "err: %s\nwanted: %s", err, want_in_err);
 	cr_assert(strstr(err, "journal.jsonl"), "err does not name the file: %s", err);
@@ -218,7 +218,7 @@ Test(journal, a_line_is_one_compact_object_with_null_for_absent)
 
 	e.trial = 1;
 	cb_strlcpy(e.phase, "search", sizeof(e.phase));
-	e.cases = cases;
+	e.ids = cases;
 	e.ncases = 2;
 	cb_strlcpy(e.outcome, "PASS", sizeof(e.outcome));
 	cb_strlcpy(e.klass, "none", sizeof(e.klass));
@@ -237,11 +237,260 @@ Test(journal, a_line_is_one_compact_object_with_null_for_absent)
 	free(text);
 	free(path);
 
-	cr_assert_eq(jrn_replay(tmpdir, &v, &nv, warning, sizeof(warning), err, sizeof(err)), 0,
+	cr_assert_eq(jrn_replay(tmpdir, NULL, &v, &nv, warning, sizeof(warning), err, sizeof(err)), 0,
 		     "%s", err);
 	cr_assert_eq(nv, 1);
 	assert_entry_eq(&v[0], &e);
 	jrn_entries_free(v, nv);
+}
+
+/* ---- subsets as index ranges ---- */
+
+/* A dataset of n cases named id_0 .. id_<n-1>, for struct jrn_names. */
+static char **names_v;
+
+static const char *name_at(const void *ctx, size_t i)
+{
+	(void)ctx;
+	return names_v[i];
+}
+
+static struct jrn_names make_names(size_t n)
+{
+	struct jrn_names nm = { name_at, NULL, n, "" };
+	size_t i;
+
+	names_v = xcalloc(n + 1, sizeof(*names_v));
+	for (i = 0; i < n; i++)
+		names_v[i] = cb_fmt("id_%zu", i);
+	return nm;
+}
+
+static void free_names(size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		free(names_v[i]);
+	free(names_v);
+	names_v = NULL;
+}
+
+/* Replay against nm is refused with an error holding want. */
+static void assert_refused_with(const struct jrn_names *nm, const char *want)
+{
+	struct jrn_entry *v = NULL;
+	char err[256] = "", warning[256];
+	size_t nv = 0;
+
+	cr_assert_eq(jrn_replay(tmpdir, nm, &v, &nv, warning, sizeof(warning), err, sizeof(err)),
+		     -1, "replayed, wanted: %s", want);
+	cr_assert(strstr(err, want), "error '%s', wanted '%s'", err, want);
+}
+
+static void fill_entry(struct jrn_entry *e, uint64_t trial)
+{
+	memset(e, 0, sizeof(*e));
+	e->trial = trial;
+	cb_strlcpy(e->phase, "search", sizeof(e->phase));
+	cb_strlcpy(e->outcome, "FAIL", sizeof(e->outcome));
+	cb_strlcpy(e->klass, "none", sizeof(e->klass));
+	cb_strlcpy(e->reason, "failure", sizeof(e->reason));
+	e->gpu = -1;
+	e->start = 1732665600;
+}
+
+/* A subset of 100,000 cases is one short line of ranges, in its own order;
+ * a small one keeps its IDs beside them; both come back the same. */
+Test(journal, a_subset_is_written_as_index_ranges_and_replays_the_same)
+{
+	size_t n = 100000, i, *big = xmalloc(n * sizeof(*big));
+	size_t small[] = { 7, 8, 9, 3, 5 };
+	struct jrn_names nm = make_names(n);
+	struct jrn_entry e[2], *v = NULL;
+	char *swap;
+	char err[256] = "", warning[256] = "", *path = tpath("journal.jsonl"), *text;
+	size_t nv = 0, len = 0;
+	struct jrn *j = jrn_open(tmpdir, err, sizeof(err));
+
+	cr_assert(j, "%s", err);
+	jrn_names_order(&nm);
+	for (i = 0; i < n; i++) /* all but case 500, which comes last */
+		big[i] = i < 500 ? i : i + 1 < n ? i + 1 : 500;
+	fill_entry(&e[0], 1);
+	jrn_entry_set_cases(&e[0], big, n, &nm);
+	cr_assert_null(e[0].ids, "IDs kept for %zu cases", n);
+	fill_entry(&e[1], 2);
+	jrn_entry_set_cases(&e[1], small, CB_ARRAY_SIZE(small), &nm);
+	for (i = 0; i < 2; i++)
+		cr_assert_eq(jrn_append(j, &e[i], err, sizeof(err)), 0, "%s", err);
+	jrn_close(j);
+
+	text = cb_read_file(path, &len);
+	cr_assert(strstr(text, "\"case_ranges\":[[0,499],[501,99999],[500,500]]"), "%s", text);
+	cr_assert(strstr(text, "\"case_ranges\":[[7,9],[3,3],[5,5]],"
+			       "\"cases\":[\"id_7\",\"id_8\",\"id_9\",\"id_3\",\"id_5\"]"),
+		  "%s", text);
+	cr_assert_lt(len, 1024, "journal of %zu bytes", len);
+
+	cr_assert_eq(jrn_replay(tmpdir, &nm, &v, &nv, warning, sizeof(warning), err, sizeof(err)),
+		     0, "%s", err);
+	cr_assert_eq(nv, 2);
+	cr_assert_eq(v[0].ncases, n);
+	cr_assert(jrn_entry_same(&v[0], big, n));
+	cr_assert_not(jrn_entry_same(&v[0], big, n - 1));
+	cr_assert(jrn_entry_same(&v[1], small, CB_ARRAY_SIZE(small)));
+	cr_assert_str_eq(v[1].ids[3], "id_3");
+	big[7] = 8;
+	cr_assert_not(jrn_entry_same(&v[0], big, n));
+	jrn_entries_free(v, nv);
+	/* the same IDs in another order (a reordered case list, which the
+	 * dataset's digest does not see): the indices would name other cases */
+	swap = names_v[0];
+	names_v[0] = names_v[1];
+	names_v[1] = swap;
+	jrn_names_order(&nm);
+	assert_refused_with(&nm, "line 1: the dataset's cases are in another order than when this "
+			      "trial ran");
+	for (i = 0; i < 2; i++)
+		jrn_entry_release(&e[i]);
+	free(text);
+	free(path);
+	free(big);
+	free_names(n);
+}
+
+/* A journal from before case_ranges lists every ID: replayed against the
+ * dataset, its entries get the same ranges (and no IDs past
+ * JRN_IDS_MAX), and an ID the dataset lacks is an error naming the line. */
+Test(journal, an_old_journal_of_ids_replays_as_ranges)
+{
+	size_t n = 200, i, want[100];
+	struct jrn_names nm = make_names(n);
+	struct jrn_entry *v = NULL;
+	char err[256] = "", warning[256] = "", *line;
+	size_t nv = 0;
+	char *ids = xstrdup("");
+
+	for (i = 0; i < 100; i++) {
+		char *next = cb_fmt("%s%s\"id_%zu\"", ids, i ? "," : "", 199 - i);
+
+		free(ids);
+		ids = next;
+		want[i] = 199 - i;
+	}
+	line = cb_fmt("{\"trial\":1,\"cases\":[%s],\"outcome\":\"PASS\",\"class\":\"none\","
+		      "\"fingerprint\":null,\"reason\":\"exit0\",\"slot\":0,\"gpu\":null,"
+		      "\"start\":1,\"duration_s\":2,\"suspects\":[]}\n",
+		      ids);
+	append_raw("journal.jsonl", line, strlen(line));
+	cr_assert_eq(jrn_replay(tmpdir, &nm, &v, &nv, warning, sizeof(warning), err, sizeof(err)),
+		     0, "%s", err);
+	cr_assert_eq(nv, 1);
+	cr_assert_eq(v[0].ncases, 100);
+	cr_assert(jrn_entry_same(&v[0], want, 100));
+	cr_assert_null(v[0].ids, "100 IDs kept");
+	jrn_entries_free(v, nv);
+	/* the same journal read without the dataset keeps what it holds */
+	cr_assert_eq(jrn_replay(tmpdir, NULL, &v, &nv, warning, sizeof(warning), err, sizeof(err)),
+		     0, "%s", err);
+	cr_assert_str_eq(v[0].ids[0], "id_199");
+	cr_assert_null(v[0].ranges);
+	jrn_entries_free(v, nv);
+
+	nm.n = 150; /* a dataset without id_199 .. id_150 */
+	assert_refused_with(&nm, "line 1: case \"id_199\" is not in the dataset");
+	free(line);
+	free(ids);
+	free_names(n);
+}
+
+/* A long old line (a large trial's every ID) is read without a JSON tree of
+ * its IDs: the same ranges, escaped IDs too, an unknown ID named, and a
+ * damaged line still a damaged line. */
+Test(journal, a_long_old_line_of_ids_replays_as_ranges)
+{
+	size_t n = 20000, i;
+	struct jrn_names nm = make_names(n);
+	struct jrn_entry *v = NULL;
+	char err[256] = "", warning[256] = "", *line, *path = tpath("journal.jsonl");
+	size_t nv = 0, *want = xmalloc(n * sizeof(*want)), cap = 16 * n + 64, len = 0;
+	char *ids = xmalloc(cap);
+	static const char rest[] = "\"outcome\":\"FAIL\",\"class\":\"none\","
+		"\"fingerprint\":null,\"reason\":\"failure\",\"slot\":0,\"gpu\":null,\"start\":1,"
+		"\"duration_s\":2,\"suspects\":[\"id_7\"]}\n";
+
+	free(names_v[3]);
+	names_v[3] = xstrdup("id \"3\"\t");
+	for (i = 0; i < n; i++) { /* 0..9999 backwards, then 10000.. in order */
+		size_t c = i < n / 2 ? n / 2 - 1 - i : i;
+
+		want[i] = c;
+		len += (size_t)snprintf(ids + len, cap - len, "%s\"%s\"", i ? ", " : "",
+				       c == 3 ? "id \\\"3\\\"\\t" : names_v[c]);
+	}
+	line = cb_fmt("{\"trial\":1,\"phase\":\"search\",\"cases\":[%s],%s", ids, rest);
+	cr_assert_gt(strlen(line), 64 * 1024);
+	append_raw("journal.jsonl", line, strlen(line));
+	cr_assert_eq(jrn_replay(tmpdir, &nm, &v, &nv, warning, sizeof(warning), err, sizeof(err)),
+		     0, "%s", err);
+	cr_assert_eq(nv, 1);
+	cr_assert_eq(v[0].ncases, n);
+	cr_assert_eq(v[0].nranges, n / 2 + 1);
+	cr_assert(jrn_entry_same(&v[0], want, n));
+	cr_assert_str_eq(v[0].outcome, "FAIL");
+	cr_assert_str_eq(v[0].suspects[0], "id_7");
+	jrn_entries_free(v, nv);
+
+	/* damaged after its IDs, in the middle: an error; last: torn */
+	free(line);
+	line = cb_fmt("{\"trial\":2,\"phase\":\"search\",\"cases\":[%s],\"outcome\"::\n", ids);
+	append_raw("journal.jsonl", line, strlen(line));
+	cr_assert_eq(jrn_replay(tmpdir, &nm, &v, &nv, warning, sizeof(warning), err, sizeof(err)),
+		     0, "%s", err);
+	cr_assert_eq(nv, 1);
+	cr_assert(strstr(warning, "line 2 is torn"), "%s", warning);
+	jrn_entries_free(v, nv);
+	append_raw("journal.jsonl", line, strlen(line));
+	assert_refused_with(&nm, "line 2: not valid JSON");
+
+	/* an ID the dataset lacks */
+	unlink(path);
+	free(line);
+	line = cb_fmt("{\"trial\":1,\"cases\":[%s, \"nobody\"],%s", ids, rest);
+	append_raw("journal.jsonl", line, strlen(line));
+	assert_refused_with(&nm, "line 1: case \"nobody\" is not in the dataset");
+	free(line);
+	free(ids);
+	free(want);
+	free(path);
+	free_names(n);
+}
+
+Test(journal, bad_case_ranges_are_refused_naming_the_line)
+{
+	static const char *const bad[] = { "[[5,4]]", "[[1]]", "[[-1,3]]", "[[0,1.5]]", "{}",
+					   "[[0,\"1\"]]" };
+	struct jrn_names nm = make_names(10);
+	size_t i;
+
+	for (i = 0; i <= CB_ARRAY_SIZE(bad); i++) {
+		char *path = tpath("journal.jsonl");
+		char *line = cb_fmt("{\"trial\":1,\"case_ranges\":%s,\"outcome\":\"PASS\","
+				    "\"class\":\"none\",\"fingerprint\":null,\"reason\":\"exit0\","
+				    "\"slot\":0,\"gpu\":null,\"start\":1,\"duration_s\":2,"
+				    "\"suspects\":[]}\n{}\n",
+				    i < CB_ARRAY_SIZE(bad) ? bad[i] : "[[0,10]]");
+
+		unlink(path);
+		append_raw("journal.jsonl", line, strlen(line));
+		assert_refused_with(&nm, i < CB_ARRAY_SIZE(bad) ?
+			"line 1: \"case_ranges\" is not an array of [first,last] index pairs" :
+			"line 1: case index 10 is past the dataset's 10 cases");
+		free(line);
+		free(path);
+	}
+	free_names(10);
 }
 
 Test(journal, a_missing_journal_replays_empty)
@@ -250,12 +499,12 @@ Test(journal, a_missing_journal_replays_empty)
 	size_t nv = 99;
 	char err[256] = "", warning[256] = "x", *missing = tpath("no-such-dir");
 
-	cr_assert_eq(jrn_replay(tmpdir, &v, &nv, warning, sizeof(warning), err, sizeof(err)), 0,
+	cr_assert_eq(jrn_replay(tmpdir, NULL, &v, &nv, warning, sizeof(warning), err, sizeof(err)), 0,
 		     "%s", err);
 	cr_assert_eq(nv, 0);
 	cr_assert_str_empty(warning);
 	jrn_entries_free(v, nv);
-	cr_assert_eq(jrn_replay(missing, &v, &nv, warning, sizeof(warning), err, sizeof(err)), 0,
+	cr_assert_eq(jrn_replay(missing, NULL, &v, &nv, warning, sizeof(warning), err, sizeof(err)), 0,
 		     "%s", err);
 	cr_assert_eq(nv, 0);
 	free(missing);
@@ -566,7 +815,7 @@ static void child_appends_forever(void)
 	struct jrn *j;
 	uint64_t t;
 
-	if (jrn_replay(tmpdir, &v, &nv, warning, sizeof(warning), err, sizeof(err)) < 0)
+	if (jrn_replay(tmpdir, NULL, &v, &nv, warning, sizeof(warning), err, sizeof(err)) < 0)
 		_exit(3);
 	jrn_entries_free(v, nv);
 	j = jrn_open(tmpdir, err, sizeof(err));
@@ -608,7 +857,7 @@ Test(journal, a_writer_killed_mid_write_leaves_a_journal_that_replays)
 		cr_assert(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL,
 			  "the writer stopped by itself (status 0x%x)", status);
 
-		cr_assert_eq(jrn_replay(tmpdir, &v, &nv, warning, sizeof(warning), err,
+		cr_assert_eq(jrn_replay(tmpdir, NULL, &v, &nv, warning, sizeof(warning), err,
 					sizeof(err)),
 			     0, "round %zu: %s", round, err);
 		jrn_entries_free(v, nv);
@@ -652,7 +901,7 @@ Test(journal, a_journal_of_100000_trials_replays)
 	jrn_close(j);
 
 	clock_gettime(CLOCK_MONOTONIC, &t0);
-	cr_assert_eq(jrn_replay(tmpdir, &v, &nv, warning, sizeof(warning), err, sizeof(err)), 0,
+	cr_assert_eq(jrn_replay(tmpdir, NULL, &v, &nv, warning, sizeof(warning), err, sizeof(err)), 0,
 		     "%s", err);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;

@@ -335,12 +335,18 @@ static void write_logs(const struct fx *x, uint64_t trial, const char *err_text,
 	free(dir);
 }
 
+static const char *case_id(const void *ds, size_t i)
+{
+	return ((const struct dataset *)ds)->cases[i].id;
+}
+
 /* Appends the trials of specs (first number `first`) through the journal
  * module, then reads the whole journal back as run.c will. */
 static void make_journal(struct fx *x, const struct spec *specs, size_t n, uint64_t first)
 {
 	char err[512], warn[512] = "";
 	struct jrn *j = jrn_open(x->wd, err, sizeof(err));
+	struct jrn_names names = { case_id, NULL, 0, "" };
 	size_t i;
 
 	cr_assert(j, "%s", err);
@@ -360,7 +366,7 @@ static void make_journal(struct fx *x, const struct spec *specs, size_t n, uint6
 			cb_strlcpy(e.fingerprint, "d1b3a7e3eca7769d", sizeof(e.fingerprint));
 		for (tok = strtok_r(copy, " ", &save); tok; tok = strtok_r(NULL, " ", &save))
 			ids[e.ncases++] = x->ds.cases[atoi(tok)].id;
-		e.cases = ids;
+		e.ids = ids; /* IDs only: the journal's older form, looked up on replay */
 		e.gpu = -1;
 		e.start = 1700000000 + (double)i * 10;
 		e.duration_s = s->duration;
@@ -368,7 +374,9 @@ static void make_journal(struct fx *x, const struct spec *specs, size_t n, uint6
 		free(copy);
 	}
 	jrn_close(j);
-	cr_assert_eq(jrn_replay(x->wd, &x->trials, &x->ntrials, warn, sizeof(warn), err,
+	names.ctx = &x->ds;
+	names.n = x->ds.ncases;
+	cr_assert_eq(jrn_replay(x->wd, &names, &x->trials, &x->ntrials, warn, sizeof(warn), err,
 				sizeof(err)), 0, "%s", err);
 	cr_assert_eq(x->ntrials, first - 1 + n);
 }

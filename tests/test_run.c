@@ -128,14 +128,14 @@ Test(run, min_cases_one_controls_with_a_case_not_the_empty_subset)
 	cr_assert_str_eq(culprits, "case_004");
 	cr_assert(strstr(r.out, "search: about "), "the log says what the search will take: %s",
 		  r.out);
-	cr_assert_eq(jrn_replay(wd, &e, &n, warn, sizeof(warn), err, sizeof(err)), 0, "%s", err);
+	cr_assert_eq(jrn_replay(wd, NULL, &e, &n, warn, sizeof(warn), err, sizeof(err)), 0, "%s", err);
 	for (i = 0; i < n; i++) {
 		cr_assert_gt(e[i].ncases, 0, "trial %llu (%s) ran no case",
 			     (unsigned long long)e[i].trial, e[i].phase);
 		if (!strcmp(e[i].phase, "control")) {
 			controls++;
 			cr_assert_eq(e[i].ncases, 1);
-			cr_assert_str_neq(e[i].cases[0], "case_004");
+			cr_assert_str_neq(e[i].ids[0], "case_004");
 		}
 	}
 	cr_assert_eq(controls, 1);
@@ -1230,4 +1230,167 @@ Test(run, resume_removes_the_half_written_files_a_kill_left)
 	free(toy);
 	free(wd);
 	free(ds);
+}
+
+/* The subsets of WORKDIR's journal, one "phase outcome subset" a line, the
+ * subset as IDs whichever form the line keeps it in (ids: the dataset's, in
+ * order). The caller frees it. */
+static char *journal_subsets(const char *workdir, char *const *ids)
+{
+	char *path = cb_fmt("%s/journal.jsonl", workdir), *text = cb_read_file(path, NULL), *line;
+	char *out = xstrdup(""), *save = NULL;
+
+	cr_assert(text, "%s: cannot read", path);
+	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		cJSON *o = cJSON_Parse(line), *r = cJSON_GetObjectItem(o, "case_ranges"), *x;
+		char *next = cb_fmt("%s%s %s:", out, cJSON_GetObjectItem(o, "phase")->valuestring,
+				    cJSON_GetObjectItem(o, "outcome")->valuestring);
+
+		free(out);
+		out = next;
+		if (r) {
+			cJSON_ArrayForEach(x, r) {
+				int c = cJSON_GetArrayItem(x, 0)->valueint;
+
+				for (; c <= cJSON_GetArrayItem(x, 1)->valueint; c++) {
+					next = cb_fmt("%s %s", out, ids[c]);
+					free(out);
+					out = next;
+				}
+			}
+		} else {
+			cJSON_ArrayForEach(x, cJSON_GetObjectItem(o, "cases")) {
+				next = cb_fmt("%s %s", out, x->valuestring);
+				free(out);
+				out = next;
+			}
+		}
+		next = cb_fmt("%s\n", out);
+		free(out);
+		out = next;
+		cJSON_Delete(o);
+	}
+	free(text);
+	free(path);
+	return out;
+}
+
+/* A work directory from before case_ranges (every trial's case IDs in
+ * "cases") still resumes: the trials it holds are not run again, the search
+ * goes on exactly as a run without the break, and the new lines are
+ * ranges. */
+Test(run, a_journal_of_case_ids_from_an_older_casebisect_resumes)
+{
+	static const char *const bad[] = { "case_005=7", NULL };
+	static char *const ids[] = { "case_000", "case_001", "case_002", "case_003",
+				     "case_004", "case_005", "case_006", "case_007" };
+	struct run r;
+	char *ds = mkcases_in("ds", 8, bad), *wd = cb_fmt("%s/wd", tmpdir);
+	char *whole = cb_fmt("%s/whole", tmpdir), *journal = cb_fmt("%s/journal.jsonl", wd);
+	char *toy = src_file("harness/toytrain"), verdict[64], *culprits, *want, *got, *text;
+	char *old = xstrdup(""), *line, *save = NULL;
+
+	run(&r, "run", "--workdir", whole, "--gpus", "none", "--prior", "none", ds, "--", toy, "--cases-file",
+	    "{cases_file}", "--files-file", "{files_file}");
+	cr_assert_eq(r.code, 0, "exit %d\n%s\n%s", r.code, r.out, r.err);
+	want = journal_subsets(whole, ids);
+	cr_assert_gt(journal_lines(whole), 6, "%s", want);
+	run_release(&r);
+
+	run(&r, "run", "--workdir", wd, "--gpus", "none", "--prior", "none", "--max-trials", "4", ds, "--", toy,
+	    "--cases-file", "{cases_file}", "--files-file", "{files_file}");
+	cr_assert_eq(r.code, 6, "exit %d\n%s\n%s", r.code, r.out, r.err);
+	run_release(&r);
+	/* the journal as an older casebisect wrote it */
+	text = cb_read_file(journal, NULL);
+	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		cJSON *o = cJSON_Parse(line), *r0 = cJSON_DetachItemFromObject(o, "case_ranges");
+		cJSON *a = cJSON_CreateArray(), *x;
+		char *s, *next;
+
+		cr_assert(r0, "no case_ranges: %s", line);
+		cJSON_ArrayForEach(x, r0) {
+			int c = cJSON_GetArrayItem(x, 0)->valueint;
+
+			for (; c <= cJSON_GetArrayItem(x, 1)->valueint; c++)
+				cJSON_AddItemToArray(a, cJSON_CreateString(ids[c]));
+		}
+		cJSON_DeleteItemFromObject(o, "cases");
+		cJSON_AddItemToObject(o, "cases", a);
+		s = cJSON_PrintUnformatted(o);
+		next = cb_fmt("%s%s\n", old, s);
+		free(old);
+		old = next;
+		free(s);
+		cJSON_Delete(r0);
+		cJSON_Delete(o);
+	}
+	free(text);
+	free(write_file(wd, "journal.jsonl", old));
+
+	run(&r, "resume", wd);
+	cr_assert_eq(r.code, 0, "exit %d\n%s\n%s", r.code, r.out, r.err);
+	cr_assert(strstr(r.out, "journal: 4 finished trials, not run again"), "%s", r.out);
+	cr_assert(!strstr(r.out, "trial 1 (target"), "trial 1 ran again:\n%s", r.out);
+	culprits = report_culprits(wd, verdict, sizeof(verdict));
+	cr_assert_str_eq(verdict, "culprits_found");
+	cr_assert_str_eq(culprits, "case_005");
+	got = journal_subsets(wd, ids);
+	cr_assert_str_eq(got, want, "the resumed search differs:\n%s\nfrom\n%s", got, want);
+	text = cb_read_file(journal, NULL);
+	cr_assert(strstr(text + strlen(old), "\"case_ranges\":"), "new lines: %s",
+		  text + strlen(old));
+	assert_strict_json(journal, false);
+	free(text);
+	free(got);
+	free(want);
+	free(culprits);
+	free(old);
+	free(toy);
+	free(journal);
+	free(whole);
+	free(wd);
+	free(ds);
+	run_release(&r);
+}
+
+/* A large list dataset: the journal grows with the trials, not with cases
+ * x trials (each line was every case ID of its trial: megabytes here). */
+Test(run, a_large_run_keeps_a_small_journal)
+{
+	size_t n = 100000, i, len = 0;
+	char *list = at("cases.txt"), *wd = at("wd"), *bad = at("bad.txt"), *train, *script;
+	char *journal = cb_fmt("%s/journal.jsonl", wd), *text, verdict[64], *culprits;
+	FILE *f = fopen(list, "w");
+	struct run r;
+
+	cr_assert(f);
+	for (i = 0; i < n; i++)
+		fprintf(f, "c%06zu\n", i);
+	cr_assert(fclose(f) == 0);
+	put("bad.txt", "c012345\nc077777\n");
+	script = cb_fmt("#!/bin/sh\nif grep -qxFf '%s' \"$1\"; then\n"
+			"  echo 'RuntimeError: CUDA error: device-side assert triggered' >&2; exit 1\n"
+			"fi\necho CASEBISECT_PASS\n",
+			bad);
+	train = write_file(tmpdir, "train.sh", script);
+	cr_assert(chmod(train, 0755) == 0);
+
+	run(&r, "run", "--workdir", wd, "--gpus", "none", list, "--", train, "{cases_file}");
+	cr_assert_eq(r.code, 0, "exit %d\n%s\n%s", r.code, r.out, r.err);
+	culprits = report_culprits(wd, verdict, sizeof(verdict));
+	cr_assert_str_eq(culprits, "c012345 c077777");
+	text = cb_read_file(journal, &len);
+	cr_assert_gt(count_lines(text), 20);
+	cr_assert_lt(len, 600 * count_lines(text), "journal.jsonl: %zu bytes for %zu trials", len,
+		     count_lines(text));
+	free(text);
+	free(culprits);
+	free(script);
+	free(train);
+	free(journal);
+	free(bad);
+	free(wd);
+	free(list);
+	run_release(&r);
 }

@@ -8,14 +8,38 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* One finished trial, as the journal keeps it. Strings are owned by the
- * struct (jrn_entry_release frees them); "" when absent. */
+/* A run of consecutive cases of the dataset: indices first..last, both in. */
+struct jrn_range {
+	size_t first, last;
+};
+
+/*
+ * A trial's subset on disk. "case_ranges": [[first,last], ...], the subset
+ * as runs of dataset indices (the dataset's case order, which run.json's
+ * digest pins), in the subset's own order; a million-case trial is one
+ * short line, not 11 MB of IDs. A subset of at most JRN_IDS_MAX cases also
+ * keeps "cases": its IDs, for a human reading the file. "case_order" is a
+ * digest of the dataset's IDs in order: the dataset digest does not cover
+ * the order of a case list, and indices read in another order would name
+ * other cases, so replay refuses a line whose order differs. A journal written
+ * before case_ranges holds only "cases" (every ID): it still replays, the
+ * IDs turned into ranges through the dataset (struct jrn_names).
+ */
+#define JRN_IDS_MAX 64
+
+/* One finished trial, as the journal keeps it. Strings and arrays are owned
+ * by the struct (jrn_entry_release frees them); "" when absent. */
 struct jrn_entry {
 	uint64_t trial;         /* trial number, from 1 */
 	char phase[16];         /* "target" (a full-set run), "control", "sample"
 				 * (a dataset-wide check), "search" (the reducer's) */
-	char **cases;           /* the subset, as case IDs */
-	size_t ncases;
+	size_t ncases;          /* how many cases the subset holds */
+	struct jrn_range *ranges; /* the subset as index runs; NULL when only ids
+				 * were given (a journal read without names) */
+	size_t nranges;
+	char **ids;             /* the subset's IDs, ncases of them, or NULL
+				 * (not kept past JRN_IDS_MAX cases) */
+	char case_order[17];    /* the dataset's order the ranges index; "" none */
 	char outcome[16];       /* "PASS", "FAIL", "UNRESOLVED" */
 	char klass[32];         /* classifier class, "none" when none */
 	char fingerprint[17];   /* at the run's --match level */
@@ -46,7 +70,8 @@ struct jrn *jrn_open(const char *workdir, char *err, size_t errlen);
 const char *jrn_warning(const struct jrn *j);
 
 /*
- * Appends e as one line, written whole with one write(2) and fsync'd before
+ * Appends e as one line: "case_ranges" from e->ranges (when e->ids is NULL
+ * too: an empty subset), "cases" from e->ids when given, written whole with one write(2) and fsync'd before
  * it returns, so a crash leaves at most a torn last line. Returns 0, or -1
  * with a message in err (a full disk is an error, never silent).
  */
@@ -55,16 +80,41 @@ int jrn_append(struct jrn *j, const struct jrn_entry *e, char *err, size_t errle
 /* Closes the journal (NULL is a no-op). */
 void jrn_close(struct jrn *j);
 
+/* The dataset's case IDs, in its order, for turning IDs into indices;
+ * order is jrn_names_order()'s digest of them ("" until it is filled). */
+struct jrn_names {
+	const char *(*id)(const void *ctx, size_t i);
+	const void *ctx;
+	size_t n;
+	char order[17];
+};
+
+/* Fills nm->order: FNV-1a 64 of the IDs in order, each ended by '\n'. */
+void jrn_names_order(struct jrn_names *nm);
+
 /*
  * Reads WORKDIR/journal.jsonl: fills *entries (an array the caller frees
- * with jrn_entries_free) in file order. A torn last line (no newline at the
+ * with jrn_entries_free) in file order. With names, every entry leaves with
+ * ranges (an old entry's IDs looked up: an ID not in the dataset, or a range
+ * past its end, is an error naming the line) and with ids only up to
+ * JRN_IDS_MAX cases, so memory follows the trials, not cases x trials.
+ * Without names (NULL) entries keep what the line holds. A torn last line (no newline at the
  * end of the file, or not valid JSON on the last line) is dropped and
  * reported in *warning ("journal.jsonl: line 42 is torn (a crash
  * mid-write?): dropped"); any other malformed line is an error naming its
  * number. A missing journal is an empty one. Returns 0 or -1 with err.
  */
-int jrn_replay(const char *workdir, struct jrn_entry **entries, size_t *n, char *warning,
-	       size_t warnlen, char *err, size_t errlen);
+int jrn_replay(const char *workdir, const struct jrn_names *names, struct jrn_entry **entries,
+	       size_t *n, char *warning, size_t warnlen, char *err, size_t errlen);
+
+/* e's subset as ranges built from subset[0..n) (dataset indices, any
+ * order), and ids and case_order from names, ids only when n <=
+ * JRN_IDS_MAX (names may be NULL). */
+void jrn_entry_set_cases(struct jrn_entry *e, const size_t *subset, size_t n,
+			 const struct jrn_names *names);
+
+/* Whether e's subset is subset[0..n), in that order (e has ranges). */
+bool jrn_entry_same(const struct jrn_entry *e, const size_t *subset, size_t n);
 
 void jrn_entry_release(struct jrn_entry *e);
 void jrn_entries_free(struct jrn_entry *entries, size_t n);
