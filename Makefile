@@ -39,6 +39,12 @@ endif
 
 ALL_CFLAGS = $(WARN) $(CFLAGS) $(SANFLAGS) $(PKG_CFLAGS) -MMD -MP
 
+# `casebisect --version` names the commit when built from a git checkout
+# ("0.1.0 (git f542f4d)"); a tarball without .git gives the version alone.
+# $(BUILD)/version.h is rewritten only when its content changes, so a new
+# commit rebuilds main.o and relinks, nothing else.
+GIT_DESC := $(shell [ -e .git ] && git describe --always --dirty 2>/dev/null)
+
 LIB_SRC  := $(filter-out src/main.c,$(wildcard src/*.c))
 LIB_OBJ  := $(LIB_SRC:src/%.c=$(BUILD)/src/%.o)
 MAIN_OBJ := $(BUILD)/src/main.o
@@ -61,8 +67,14 @@ NVCC         ?= $(firstword $(shell command -v nvcc 2>/dev/null) $(wildcard /usr
 HARNESS_BIN  := harness/faketrain examples/mkcases harness/toytrain $(if $(NVCC),harness/toytrain-cuda)
 FAKE_CUDART  := $(BUILD)/tests/libfakecudart.so
 
-.PHONY: all test test-torch test-nnunet deps fuzz bench clean install
-all: $(BIN) $(HARNESS_BIN)
+# The man page: its commands' sections are made from each --help
+# (docs/mkman.sh says why), rewritten only when the text changes; the page
+# is committed, so a tarball has it without running anything.
+MAN_PAGE     := docs/casebisect.1
+COMPLETION   := docs/casebisect.bash-completion
+
+.PHONY: all test test-install test-torch test-nnunet deps fuzz bench clean install uninstall FORCE
+all: $(BIN) $(HARNESS_BIN) $(MAN_PAGE)
 
 harness/faketrain: harness/faketrain.c
 	$(CC) $(CPPFLAGS) $(WARN) -O2 -g -o $@ $<
@@ -80,6 +92,18 @@ harness/toytrain-cuda: harness/toytrain.cu harness/toytrain.c
 $(FAKE_CUDART): tests/fixtures/fakecudart.c
 	@mkdir -p $(@D)
 	$(CC) $(CPPFLAGS) $(WARN) -O2 -g -fPIC -shared -o $@ $<
+
+$(MAN_PAGE): $(BIN) docs/casebisect.1.in docs/mkman.sh
+	docs/mkman.sh ./$(BIN) $(VERSION) docs/casebisect.1.in >$@.new
+	@if cmp -s $@.new $@; then rm -f $@.new; touch $@; else mv -f $@.new $@; fi
+
+$(BUILD)/version.h: FORCE
+	@mkdir -p $(@D)
+	@v='#define CASEBISECT_GIT "$(GIT_DESC)"'; \
+	[ -f $@ ] && [ "$$(cat $@)" = "$$v" ] || echo "$$v" >$@
+
+$(MAIN_OBJ): $(BUILD)/version.h
+$(MAIN_OBJ): CPPFLAGS += -I$(BUILD)
 
 $(BUILD)/src/%.o: src/%.c
 	@mkdir -p $(@D)
@@ -105,11 +129,12 @@ CORPUS ?= $(firstword $(wildcard ../shared/corpus) tests/corpus)
 
 # Criterion prints the summary line ("Synthesis: Tested: ...").
 # The tests spawn the binary under test through CASEBISECT_BIN.
-test: $(BIN) $(TEST_BIN) $(HARNESS_BIN) $(FAKE_CUDART)
+test: $(BIN) $(TEST_BIN) $(HARNESS_BIN) $(FAKE_CUDART) $(MAN_PAGE)
 	CASEBISECT_BIN=$(abspath $(BIN)) CASEBISECT_CORPUS=$(abspath $(CORPUS)) \
 	CASEBISECT_FAKE_CUDART=$(abspath $(FAKE_CUDART)) \
 	CASEBISECT_SRC=$(CURDIR) ASAN_OPTIONS=detect_leaks=1 \
 	$(TEST_BIN) --jobs 2
+	$(MAKE) --no-print-directory test-install
 
 # libFuzzer: clang with -fsanitize=fuzzer,address,undefined (Debian's clang
 # needs libclang-rt-14-dev), seeded from the corpus of real logs.
@@ -151,7 +176,7 @@ HS_PKG   := $(if $(filter amd64,$(ARCH)),libhyperscan-dev,libvectorscan-dev)
 DEB_PKGS := build-essential pkg-config libuv1-dev libcjson-dev libniftiio-dev \
             libnifti2-dev $(HS_PKG) libpcre2-dev libcriterion-dev clang \
             libclang-rt-14-dev libarchive-dev python3-jsonschema slurm-wlm munge \
-            python3-venv \
+            python3-venv groff-base \
             $(TORCH_PKGS)
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
@@ -167,14 +192,33 @@ deps:
 
 PREFIX ?= /usr/local
 # The demo finds its helpers in PREFIX/libexec/casebisect/ (src/cmd_demo.c).
-install: $(BIN) $(HARNESS_BIN)
-	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/libexec/casebisect
+# uninstall removes exactly what install put, and the libexec folder.
+INSTALLED_HELPERS := mkcases toytrain $(if $(NVCC),toytrain-cuda)
+install: $(BIN) $(HARNESS_BIN) $(MAN_PAGE)
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/libexec/casebisect \
+	  $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/bash-completion/completions
 	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/casebisect
 	install -m 755 examples/mkcases harness/toytrain $(if $(NVCC),harness/toytrain-cuda) \
 	  $(DESTDIR)$(PREFIX)/libexec/casebisect/
 	install -d $(DESTDIR)$(PREFIX)/libexec/casebisect/nnunet
 	install -m 755 harness/nnunet/casebisect-nnunet-train $(DESTDIR)$(PREFIX)/libexec/casebisect/nnunet/
 	install -m 644 harness/nnunet/casebisect_nnunet_probe.py $(DESTDIR)$(PREFIX)/libexec/casebisect/nnunet/
+	install -m 644 $(MAN_PAGE) $(DESTDIR)$(PREFIX)/share/man/man1/casebisect.1
+	install -m 644 $(COMPLETION) $(DESTDIR)$(PREFIX)/share/bash-completion/completions/casebisect
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/casebisect \
+	  $(DESTDIR)$(PREFIX)/share/man/man1/casebisect.1 \
+	  $(DESTDIR)$(PREFIX)/share/bash-completion/completions/casebisect \
+	  $(addprefix $(DESTDIR)$(PREFIX)/libexec/casebisect/,$(INSTALLED_HELPERS)) \
+	  $(DESTDIR)$(PREFIX)/libexec/casebisect/nnunet/casebisect-nnunet-train \
+	  $(DESTDIR)$(PREFIX)/libexec/casebisect/nnunet/casebisect_nnunet_probe.py
+	rmdir $(DESTDIR)$(PREFIX)/libexec/casebisect/nnunet $(DESTDIR)$(PREFIX)/libexec/casebisect 2>/dev/null || true
+
+# make install into a temporary DESTDIR, the installed tool run from
+# outside the checkout, then make uninstall (tests/install.sh).
+test-install: $(BIN) $(HARNESS_BIN) $(MAN_PAGE)
+	tests/install.sh "$(MAKE)"
 
 clean:
 	rm -rf build build-san build-fuzz casebisect $(HARNESS_BIN)

@@ -9,6 +9,7 @@
 
 #include "casebisect/cli.h"
 #include "casebisect/util.h"
+#include "version.h" /* CASEBISECT_GIT: made by the Makefile, "" outside git */
 
 #ifndef CASEBISECT_VERSION
 #define CASEBISECT_VERSION "unknown"
@@ -134,7 +135,10 @@ static enum cb_exit dispatch(int argc, char **argv)
 		return CB_EXIT_OK;
 	}
 	if (strcmp(arg, "--version") == 0) {
-		puts("casebisect " CASEBISECT_VERSION);
+		if (CASEBISECT_GIT[0])
+			puts("casebisect " CASEBISECT_VERSION " (git " CASEBISECT_GIT ")");
+		else
+			puts("casebisect " CASEBISECT_VERSION);
 		return CB_EXIT_OK;
 	}
 	if (strcmp(arg, "help") == 0)

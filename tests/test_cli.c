@@ -21,22 +21,6 @@
 
 #include "helpers.h"
 
-Test(cli, version)
-{
-	struct run r;
-	unsigned major, minor, patch;
-	char nl;
-
-	run(&r, "--version");
-	cr_assert_eq(r.code, 0);
-	cr_assert_eq(r.err_len, 0, "stderr: %s", r.err);
-	cr_assert_eq(sscanf(r.out, "casebisect %u.%u.%u%c", &major, &minor, &patch, &nl), 4,
-		     "stdout: %s", r.out);
-	cr_assert_eq(nl, '\n');
-	cr_assert_eq(count_lines(r.out), 1);
-	run_release(&r);
-}
-
 Test(cli, help_lists_commands)
 {
 	static const char *const ways[] = { "--help", "-h", "help" };
