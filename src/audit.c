@@ -28,6 +28,7 @@
 #include "casebisect/dataset.h"
 #include "casebisect/json.h"
 #include "casebisect/util.h"
+#include "format.h"
 
 _Static_assert(sizeof(nifti_1_header) == 348, "nifti_1_header is 348 bytes");
 _Static_assert(sizeof(nifti_2_header) == 540, "nifti_2_header is 540 bytes");
@@ -1440,6 +1441,16 @@ static void value_findings(struct aud_case *c, size_t file, const struct decl *d
 	}
 }
 
+/* The format's ops; a struct dataset made without ds_load() may have none,
+ * and then gets the defaults (the case's own files, no channel check). */
+static const struct ds_format_ops *ops_of(const struct dataset *ds)
+{
+	static const struct ds_format_ops none = { .name = "none" };
+	const struct ds_format_ops *ops = ds_format_ops(ds->format);
+
+	return ops ? ops : &none;
+}
+
 /* ---- one case ---- */
 
 struct ctx;
@@ -1628,7 +1639,7 @@ static void work_case(uv_work_t *req)
 		nf_close(&f);
 	}
 	if (!x->values_only && all_images && channels && x->ds->nchannels &&
-	    (x->ds->format == DS_NNUNET_RAW || x->ds->format == DS_NNUNET_PRE) &&
+	    (ops_of(x->ds)->flags & FMT_AUDIT_CHANNELS) &&
 	    channels != x->ds->nchannels)
 		add_finding(c, AUD_GEOMETRY, AUD_K_CHANNELS, c->label == 0 && c->nfiles > 1 ? 1 : 0,
 			    cb_fmt("%" PRIu64 " channel%s in the images, dataset.json's "
@@ -1680,14 +1691,7 @@ static void run_queue(struct ctx *x)
 
 /* ---- which files ---- */
 
-static bool is_file(const char *path)
-{
-	struct stat st;
-
-	return stat(path, &st) == 0 && S_ISREG(st.st_mode);
-}
-
-static void case_add_file(struct aud_case *c, char *path)
+void aud_case_add_file(struct aud_case *c, char *path)
 {
 	if (!name_is_nifti(path)) {
 		c->skipped_files = xrealloc(c->skipped_files,
@@ -1699,67 +1703,27 @@ static void case_add_file(struct aud_case *c, char *path)
 	c->files[c->nfiles++] = path;
 }
 
-/* The raw dataset of a preprocessed one: $nnUNet_raw/<its folder name>. */
-static char *pre_raw_dir(const struct dataset *ds)
-{
-	const char *raw = getenv("nnUNet_raw"), *base = strrchr(ds->root, '/');
-	char *dir;
-	struct stat st;
-
-	if (!raw || !*raw)
-		return NULL;
-	dir = cb_path_join(raw, base ? base + 1 : ds->root);
-	if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
-		free(dir);
-		return NULL;
-	}
-	return dir;
-}
-
-static void case_files(const struct dataset *ds, size_t i, const char *raw_dir,
-		       struct aud_case *c)
+/* Which files of case i audit reads: the format's choice, or the case's own
+ * files with its label first. ctx is what the format's audit_begin gave. */
+static void case_files(const struct dataset *ds, const struct ds_format_ops *ops, size_t i,
+		       const char *ctx, struct aud_case *c)
 {
 	const struct ds_case *dc = &ds->cases[i];
 	size_t k;
 
 	c->id = dc->id;
 	c->label = -1;
-	if (ds->format == DS_NNUNET_PRE) {
-		const char *ending = ds->file_ending ? ds->file_ending : ".nii.gz";
-		char *name = cb_fmt("%s%s", dc->id, ending);
-		char *gt = cb_fmt("%s/gt_segmentations/%s", ds->root, name);
-
-		if (!is_file(gt) && raw_dir) {
-			free(gt);
-			gt = cb_fmt("%s/labelsTr/%s", raw_dir, name);
-		}
-		if (is_file(gt)) {
-			case_add_file(c, gt);
-			if (c->nfiles)
-				c->label = 0;
-		} else {
-			c->skip_reason = cb_fmt("no label file: neither gt_segmentations/%s nor "
-						"$nnUNet_raw/.../labelsTr/%s", name, name);
-			free(gt);
-		}
-		free(name);
-		for (k = 0; raw_dir && c->label == 0 && k < ds->nchannels; k++) {
-			char *img = cb_fmt("%s/imagesTr/%s_%04zu%s", raw_dir, dc->id, k, ending);
-
-			if (is_file(img))
-				case_add_file(c, img);
-			else
-				free(img);
-		}
+	if (ops->audit_files) {
+		ops->audit_files(ds, i, ctx, c);
 	} else {
 		if (dc->label >= 0 && (size_t)dc->label < dc->nfiles) {
-			case_add_file(c, xstrdup(dc->files[dc->label]));
+			aud_case_add_file(c, xstrdup(dc->files[dc->label]));
 			if (c->nfiles)
 				c->label = 0;
 		}
 		for (k = 0; k < dc->nfiles; k++)
 			if ((int)k != dc->label)
-				case_add_file(c, xstrdup(dc->files[k]));
+				aud_case_add_file(c, xstrdup(dc->files[k]));
 	}
 	if (!c->skip_reason && !c->nfiles)
 		c->skip_reason = xstrdup(c->nskipped_files ? "no NIfTI file (.nii, .nii.gz) to read"
@@ -1768,19 +1732,11 @@ static void case_files(const struct dataset *ds, size_t i, const char *raw_dir,
 
 bool aud_dataset_has_labels(const struct dataset *ds)
 {
+	const struct ds_format_ops *ops = ops_of(ds);
 	size_t i;
 
-	if (ds->format == DS_NNUNET_PRE) {
-		char *gt = cb_path_join(ds->root, "gt_segmentations");
-		struct stat st;
-		bool ok = stat(gt, &st) == 0 && S_ISDIR(st.st_mode);
-		char *raw = ok ? NULL : pre_raw_dir(ds);
-
-		free(gt);
-		ok = ok || raw;
-		free(raw);
-		return ok;
-	}
+	if (ops->audit_has_labels)
+		return ops->audit_has_labels(ds);
 	for (i = 0; i < ds->ncases; i++) {
 		const struct ds_case *c = &ds->cases[i];
 
@@ -1883,6 +1839,7 @@ int aud_run(const struct dataset *ds, const struct aud_options *o, struct aud_re
 {
 	struct ctx x;
 	uint64_t t0 = uv_hrtime();
+	const struct ds_format_ops *ops = ops_of(ds);
 	char *raw_dir = NULL;
 	size_t i;
 	int rc;
@@ -1914,10 +1871,10 @@ int aud_run(const struct dataset *ds, const struct aud_options *o, struct aud_re
 	x.label_read = xcalloc(ds->ncases ? ds->ncases : 1, sizeof(bool));
 	x.jobs = xcalloc(ds->ncases ? ds->ncases : 1, sizeof(*x.jobs));
 	x.queue = xcalloc(ds->ncases ? ds->ncases : 1, sizeof(*x.queue));
-	if (ds->format == DS_NNUNET_PRE)
-		raw_dir = pre_raw_dir(ds);
+	if (ops->audit_begin)
+		raw_dir = ops->audit_begin(ds);
 	for (i = 0; i < ds->ncases; i++) {
-		case_files(ds, i, raw_dir, &out->cases[i]);
+		case_files(ds, ops, i, raw_dir, &out->cases[i]);
 		x.jobs[i].ctx = &x;
 		x.jobs[i].index = i;
 		x.queue[i] = i;

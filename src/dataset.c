@@ -1,7 +1,10 @@
 /* dataset: finds the cases of a training dataset (nnU-Net raw or
  * preprocessed, an MSD/MONAI datalist, a case list), checks them all, and
  * gives the dataset a digest. Reads only: nothing here creates or writes a
- * file. See include/casebisect/dataset.h. */
+ * file. See include/casebisect/dataset.h. This file holds what every format
+ * shares (the loader's kit in src/format.h: folders, JSON, cases and their
+ * files, dataset.json's checks; detection's order, the digest); each
+ * format's own rules are its load op in src/format_*.c. */
 #include <assert.h>
 #include <dirent.h>
 #include <errno.h>
@@ -21,46 +24,16 @@
 
 #include "casebisect/dataset.h"
 #include "casebisect/util.h"
+#include "format.h"
 
 /* A case ID becomes file names in a view ("<id>_0000.nii.gz",
  * "<id>_seg.b2nd"); this leaves room for the longest suffix in NAME_MAX. */
 #define DS_ID_MAX 200
 /* More warnings than this say "... and N more" instead. */
 #define DS_MAX_WARNINGS 50
-/* How many example names a warning about many files shows. */
-#define DS_EXAMPLES 3
 
 #define FNV_OFFSET 0xcbf29ce484222325ULL
 #define FNV_PRIME 0x100000001b3ULL
-
-/* Where the cases came from, for the message about a duplicate ID. */
-enum ld_source { SRC_FOLDER, SRC_LIST_FILE, SRC_LIST_DIR, SRC_MSD, SRC_DATASET_KEY };
-
-/* A load in progress. The arrays beside ds->cases hold, per case, what the
- * checks after discovery need and ds does not keep. */
-struct ld {
-	struct dataset *ds;
-	const struct ds_options *o;
-	char *err;
-	size_t errlen;
-	size_t cap;        /* of ds->cases, fh and where */
-	uint64_t *fh;      /* per case: hash of its files' sizes and mtimes */
-	size_t *where;     /* per case: line number, list index, ... (messages) */
-	size_t nwarn_lost; /* warnings past DS_MAX_WARNINGS */
-	char prob[PATH_MAX + 128]; /* why add_file() failed */
-	bool prob_missing;         /* ... because the file is not there */
-	enum ld_source src;
-	const char *src_name; /* the file the cases came from, for messages */
-};
-
-/* A folder's entries (hidden ones left out), sorted by strcmp. */
-struct names {
-	char **v;
-	size_t n;
-	bool *used;
-	DIR *d;    /* kept open: its fd anchors fstatat() */
-	int fd;
-};
 
 /* ---- strings, messages, warnings ---- */
 
@@ -94,8 +67,7 @@ static void escape_into(char *dst, size_t size, const char *s)
 }
 
 /* Puts the message in l->err and returns -1. */
-static int fail(struct ld *l, const char *f, ...) CB_PRINTF(2, 3);
-static int fail(struct ld *l, const char *f, ...)
+int ld_fail(struct ld *l, const char *f, ...)
 {
 	va_list ap;
 	char *s;
@@ -109,8 +81,7 @@ static int fail(struct ld *l, const char *f, ...)
 	return -1;
 }
 
-static void warn(struct ld *l, const char *f, ...) CB_PRINTF(2, 3);
-static void warn(struct ld *l, const char *f, ...)
+void ld_warn(struct ld *l, const char *f, ...)
 {
 	struct dataset *ds = l->ds;
 	va_list ap;
@@ -132,7 +103,7 @@ static void warn(struct ld *l, const char *f, ...)
 	free(s);
 }
 
-static bool ends_with(const char *s, const char *suffix)
+bool ld_ends_with(const char *s, const char *suffix)
 {
 	size_t n = strlen(s), m = strlen(suffix);
 
@@ -165,7 +136,7 @@ static void path_clean(char *p)
 }
 
 /* An absolute path for p, which is absolute or relative to base (absolute). */
-static char *path_resolve(const char *base, const char *p)
+char *ld_path_resolve(const char *base, const char *p)
 {
 	char *r = p[0] == '/' ? xstrdup(p) : cb_path_join(base, p);
 
@@ -173,8 +144,19 @@ static char *path_resolve(const char *base, const char *p)
 	return r;
 }
 
+char *ld_dir_of(const char *path)
+{
+	char *dir = xstrdup(path), *slash = strrchr(dir, '/');
+
+	if (slash == dir)
+		dir[1] = '\0';
+	else if (slash)
+		*slash = '\0';
+	return dir;
+}
+
 /* p shown relative to root when it lies under it. */
-static const char *shown(const struct dataset *ds, const char *p)
+const char *ld_shown(const struct dataset *ds, const char *p)
 {
 	size_t n = strlen(ds->root);
 
@@ -185,14 +167,14 @@ static const char *shown(const struct dataset *ds, const char *p)
 
 /* The file name of a path, without its extension (".nii.gz" counts as one):
  * a case ID. The caller frees it. */
-static char *strip_ext(const char *path)
+char *ld_strip_ext(const char *path)
 {
 	const char *base = strrchr(path, '/'), *dot;
 	size_t n;
 
 	base = base ? base + 1 : path;
 	n = strlen(base);
-	if (n > 7 && ends_with(base, ".nii.gz")) {
+	if (n > 7 && ld_ends_with(base, ".nii.gz")) {
 		n -= 7;
 	} else {
 		dot = strrchr(base, '.');
@@ -209,7 +191,7 @@ static char *strip_ext(const char *path)
 }
 
 /* What makes id unsafe as a file name in a view, or NULL when nothing. */
-static const char *id_problem(const char *id)
+const char *ld_id_problem(const char *id)
 {
 	const unsigned char *p;
 
@@ -235,42 +217,13 @@ static const char *id_problem(const char *id)
 
 bool ds_id_is_safe(const char *id)
 {
-	return id && !id_problem(id);
+	return id && !ld_id_problem(id);
 }
-
-static const char *const format_names[] = {
-	[DS_AUTO] = "auto",
-	[DS_NNUNET_PRE] = "nnunet-pre",
-	[DS_NNUNET_RAW] = "nnunet-raw",
-	[DS_MSD] = "msd",
-	[DS_LIST] = "list",
-};
-
-const char *ds_format_name(enum ds_format f)
-{
-	if ((size_t)f >= CB_ARRAY_SIZE(format_names))
-		return "unknown";
-	return format_names[f];
-}
-
-int ds_format_parse(const char *name, enum ds_format *out)
-{
-	size_t i;
-
-	for (i = 0; i < CB_ARRAY_SIZE(format_names); i++) {
-		if (strcmp(name, format_names[i]) == 0) {
-			*out = (enum ds_format)i;
-			return 0;
-		}
-	}
-	return -1;
-}
-
 /* ---- cases ---- */
 
 /* Appends a case that takes id (owned) and room for nfiles files. The
  * pointer is valid until the next call. */
-static struct ds_case *add_case(struct ld *l, char *id, size_t nfiles, size_t where)
+struct ds_case *ld_add_case(struct ld *l, char *id, size_t nfiles, size_t where)
 {
 	struct dataset *ds = l->ds;
 	struct ds_case *c;
@@ -318,7 +271,7 @@ static uint64_t fnv_u64(uint64_t h, uint64_t v)
 static void add_content(struct ld *l, const char *path, uint64_t h)
 {
 	struct dataset *ds = l->ds;
-	const char *name = shown(ds, path), *slash;
+	const char *name = ld_shown(ds, path), *slash;
 	struct ds_content *c;
 
 	if (name == path && (slash = strrchr(path, '/')))
@@ -334,10 +287,10 @@ static void add_content(struct ld *l, const char *path, uint64_t h)
  * readable; folds its size and mtime into the case's hash and appends path
  * (owned) to the case's files. name is the file relative to dirfd
  * (AT_FDCWD for an absolute path). Returns 0, or -1 with the problem in
- * l->prob for file_failed(): messages are built only when a file fails,
+ * l->prob for ld_file_failed(): messages are built only when a file fails,
  * since a dataset can have 100,000 of them.
  */
-static int add_file(struct ld *l, int dirfd, const char *name, char *path)
+int ld_add_file(struct ld *l, int dirfd, const char *name, char *path)
 {
 	struct dataset *ds = l->ds;
 	struct ds_case *c = &ds->cases[ds->ncases - 1];
@@ -391,18 +344,29 @@ static int add_file(struct ld *l, int dirfd, const char *name, char *path)
 	return 0;
 }
 
-/* The message of a failed add_file(): what names the file; missing says
+/* The message of a failed ld_add_file(): what names the file; missing says
  * why it should be there, when it is not. Returns -1. */
-static int file_failed(struct ld *l, const char *what, const char *missing)
+int ld_file_failed(struct ld *l, const char *what, const char *missing)
 {
 	if (l->prob_missing)
-		return fail(l, "%s: not found (%s)", what, missing);
-	return fail(l, "%s: %s", what, l->prob);
+		return ld_fail(l, "%s: not found (%s)", what, missing);
+	return ld_fail(l, "%s: %s", what, l->prob);
+}
+
+int ld_relative_failed(struct ld *l, char *what, const char *abs, const char *start)
+{
+	char *missing = cb_fmt("looked for %s; fix the path: relative paths start at %s", abs,
+			       start);
+
+	ld_file_failed(l, what, missing);
+	free(what);
+	free(missing);
+	return -1;
 }
 
 /* Why a file that readdir() listed can be missing a moment later. */
-static const char vanished[] =
-	"it vanished while casebisect read the folder; is something writing to the dataset?";
+const char ld_vanished[] =
+	"it ld_vanished while casebisect read the folder; is something writing to the dataset?";
 
 /* ---- folders ---- */
 
@@ -411,7 +375,7 @@ static int cmp_str(const void *a, const void *b)
 	return strcmp(*(char *const *)a, *(char *const *)b);
 }
 
-static void names_release(struct names *nm)
+void ld_names_release(struct ld_names *nm)
 {
 	size_t i;
 
@@ -427,7 +391,7 @@ static void names_release(struct names *nm)
 
 /* Reads the folder path (what names it in messages) into nm, sorted.
  * Returns 0; 1 when it does not exist (nothing in err); -1 with err. */
-static int names_read(struct ld *l, const char *path, const char *what, struct names *nm)
+int ld_names_read(struct ld *l, const char *path, const char *what, struct ld_names *nm)
 {
 	size_t cap = 0;
 	struct dirent *e;
@@ -441,14 +405,14 @@ static int names_read(struct ld *l, const char *path, const char *what, struct n
 		if (en == ENOENT)
 			return 1;
 		if (en == EACCES)
-			return fail(l, "%s: cannot read folder: permission denied (make it readable, "
-				    "e.g. chmod u+rx)", what);
+			return ld_fail(l, "%s: cannot read folder: permission denied (make it readable, "
+				       "e.g. chmod u+rx)", what);
 		if (en == ELOOP)
-			return fail(l, "%s: symlink loop (too many levels of symbolic links); fix the link",
-				    what);
+			return ld_fail(l, "%s: symlink loop (too many levels of symbolic links); fix the link",
+				       what);
 		if (en == ENOTDIR)
-			return fail(l, "%s: not a folder", what);
-		return fail(l, "%s: cannot read folder: %s", what, strerror(en));
+			return ld_fail(l, "%s: not a folder", what);
+		return ld_fail(l, "%s: cannot read folder: %s", what, strerror(en));
 	}
 	nm->fd = dirfd(nm->d);
 	for (;;) {
@@ -467,8 +431,8 @@ static int names_read(struct ld *l, const char *path, const char *what, struct n
 	if (errno) {
 		int en = errno;
 
-		names_release(nm);
-		return fail(l, "%s: cannot read folder: %s", what, strerror(en));
+		ld_names_release(nm);
+		return ld_fail(l, "%s: cannot read folder: %s", what, strerror(en));
 	}
 	if (nm->n)
 		qsort(nm->v, nm->n, sizeof(*nm->v), cmp_str);
@@ -477,7 +441,7 @@ static int names_read(struct ld *l, const char *path, const char *what, struct n
 }
 
 /* Index of name in nm, or -1. */
-static long names_find(const struct names *nm, const char *name)
+long ld_names_find(const struct ld_names *nm, const char *name)
 {
 	char **hit;
 
@@ -536,7 +500,7 @@ static long find_nul_escape(const char *text)
  * file a load reads says what the cases mean, so its bytes go into the
  * digest (add_content).
  */
-static int read_json(struct ld *l, const char *path, const char *missing, cJSON **out)
+int ld_read_json(struct ld *l, const char *path, const char *missing, cJSON **out)
 {
 	const char *end = NULL;
 	size_t len, line, col;
@@ -550,20 +514,20 @@ static int read_json(struct ld *l, const char *path, const char *missing, cJSON 
 		int e = errno;
 
 		if (e == ENOENT)
-			return fail(l, "%s: not found; %s", path, missing);
+			return ld_fail(l, "%s: not found; %s", path, missing);
 		if (e == ELOOP)
-			return fail(l, "%s: symlink loop (too many levels of symbolic links); fix the link",
-				    path);
+			return ld_fail(l, "%s: symlink loop (too many levels of symbolic links); fix the link",
+				       path);
 		if (e == EACCES)
-			return fail(l, "%s: cannot read: permission denied (make it readable, e.g. "
-				    "chmod a+r)", path);
-		return fail(l, "%s: cannot read: %s", path, strerror(e));
+			return ld_fail(l, "%s: cannot read: permission denied (make it readable, e.g. "
+				       "chmod a+r)", path);
+		return ld_fail(l, "%s: cannot read: %s", path, strerror(e));
 	}
 	if (strlen(text) != len) {
 		line_col(text, strlen(text), &line, &col);
 		free(text);
-		return fail(l, "%s:%zu:%zu: not valid JSON (a NUL byte; is this a text file?)", path,
-			    line, col);
+		return ld_fail(l, "%s:%zu:%zu: not valid JSON (a NUL byte; is this a text file?)", path,
+			       line, col);
 	}
 	j = cJSON_ParseWithOpts(text, &end, 1);
 	if (!j) {
@@ -577,23 +541,23 @@ static int read_json(struct ld *l, const char *path, const char *missing, cJSON 
 		near[k] = '\0';
 		free(text);
 		if (!k)
-			return fail(l, "%s:%zu:%zu: not valid JSON (unexpected end of the file); fix the "
-				    "syntax there", path, line, col);
-		return fail(l, "%s:%zu:%zu: not valid JSON (near '%s'); fix the syntax there", path,
-			    line, col, near);
+			return ld_fail(l, "%s:%zu:%zu: not valid JSON (unexpected end of the file); fix the "
+				       "syntax there", path, line, col);
+		return ld_fail(l, "%s:%zu:%zu: not valid JSON (near '%s'); fix the syntax there", path,
+			       line, col, near);
 	}
 	nul = find_nul_escape(text);
 	if (nul >= 0) {
 		line_col(text, (size_t)nul, &line, &col);
 		free(text);
 		cJSON_Delete(j);
-		return fail(l, "%s:%zu:%zu: a string holds \\u0000 (a NUL character), which no case "
-			    "ID or file name can hold; remove it", path, line, col);
+		return ld_fail(l, "%s:%zu:%zu: a string holds \\u0000 (a NUL character), which no case "
+			       "ID or file name can hold; remove it", path, line, col);
 	}
 	if (!cJSON_IsObject(j)) {
 		free(text);
 		cJSON_Delete(j);
-		return fail(l, "%s: the top level is not a JSON object ({...})", path);
+		return ld_fail(l, "%s: the top level is not a JSON object ({...})", path);
 	}
 	add_content(l, path, fnv(FNV_OFFSET, text, len));
 	free(text);
@@ -731,8 +695,8 @@ static int check_labels(struct ld *l, const cJSON *doc, const char *path)
 	int ret = -1;
 
 	if (!cJSON_IsObject(labels)) {
-		ret = fail(l, "%s: \"labels\" is not an object (write it as {\"background\": 0, "
-			   "\"tumor\": 1, ...})", path);
+		ret = ld_fail(l, "%s: \"labels\" is not an object (write it as {\"background\": 0, "
+			      "\"tumor\": 1, ...})", path);
 		goto out;
 	}
 	for (it = labels->child; it; it = it->next)
@@ -746,8 +710,8 @@ static int check_labels(struct ld *l, const cJSON *doc, const char *path)
 	for (at = 0; at < n; at++) {
 		it = items[at];
 		if (twin[at] < n) {
-			ret = fail(l, "%s: \"labels\": \"%s\" appears twice (JSON keeps only the "
-				   "last one; remove one)", path, it->string);
+			ret = ld_fail(l, "%s: \"labels\": \"%s\" appears twice (JSON keeps only the "
+				      "last one; remove one)", path, it->string);
 			goto out;
 		}
 		if (strcmp(it->string, "background") == 0)
@@ -756,22 +720,22 @@ static int check_labels(struct ld *l, const cJSON *doc, const char *path)
 			ign = it;
 		if (cJSON_IsArray(it)) {
 			if (it == bg || it == ign) {
-				ret = fail(l, "%s: \"labels\": \"%s\" must be a single integer, not a list",
-					   path, it->string);
+				ret = ld_fail(l, "%s: \"labels\": \"%s\" must be a single integer, not a list",
+					      path, it->string);
 				goto out;
 			}
 			regions = true;
 			if (!it->child) {
-				ret = fail(l, "%s: \"labels\": region \"%s\" is an empty list (list its "
-					   "label values, e.g. [1, 2])", path, it->string);
+				ret = ld_fail(l, "%s: \"labels\": region \"%s\" is an empty list (list its "
+					      "label values, e.g. [1, 2])", path, it->string);
 				goto out;
 			}
 			for (m = it->child; m; m = m->next) {
 				if (!json_int(m, &v)) {
 					char *t = json_text(m);
 
-					fail(l, "%s: \"labels\": region \"%s\" holds %s, not an integer "
-					     "label value", path, it->string, t);
+					ld_fail(l, "%s: \"labels\": region \"%s\" holds %s, not an integer "
+						"label value", path, it->string, t);
 					free(t);
 					goto out;
 				}
@@ -786,17 +750,17 @@ static int check_labels(struct ld *l, const cJSON *doc, const char *path)
 		if (!json_int(it, &v)) {
 			char *t = json_text(it);
 
-			fail(l, "%s: \"labels\": \"%s\" is %s; a label value must be an integer "
-			     "(e.g. \"%s\": 1)", path, it->string, t, it->string);
+			ld_fail(l, "%s: \"labels\": \"%s\" is %s; a label value must be an integer "
+				"(e.g. \"%s\": 1)", path, it->string, t, it->string);
 			free(t);
 			goto out;
 		}
 		if (it == ign)
 			continue;
 		if (first_value[at] < n) {
-			ret = fail(l, "%s: \"labels\": value %ld of \"%s\" repeats label \"%s\" "
-				   "(give each label its own value)", path, v, it->string,
-				   items[first_value[at]]->string);
+			ret = ld_fail(l, "%s: \"labels\": value %ld of \"%s\" repeats label \"%s\" "
+				      "(give each label its own value)", path, v, it->string,
+				      items[first_value[at]]->string);
 			goto out;
 		}
 		if (nvals == cap) {
@@ -806,26 +770,26 @@ static int check_labels(struct ld *l, const cJSON *doc, const char *path)
 		vals[nvals++] = v;
 	}
 	if (!bg) {
-		ret = fail(l, "%s: \"labels\" has no background (add \"background\": 0)", path);
+		ret = ld_fail(l, "%s: \"labels\" has no background (add \"background\": 0)", path);
 		goto out;
 	}
 	if (json_int(bg, &v) && v != 0) {
-		ret = fail(l, "%s: \"labels\": \"background\" is %ld, but nnU-Net's background must be "
-			   "0 (set \"background\": 0 and relabel the masks)", path, v);
+		ret = ld_fail(l, "%s: \"labels\": \"background\" is %ld, but nnU-Net's background must be "
+			      "0 (set \"background\": 0 and relabel the masks)", path, v);
 		goto out;
 	}
 	for (i = 0; i < nvals; i++)
 		if (vals[i] > max)
 			max = vals[i];
 	if (ign && json_int(ign, &v) && v <= max) {
-		ret = fail(l, "%s: \"labels\": the ignore label %ld is not the highest (labels go up "
-			   "to %ld; nnU-Net needs \"ignore\": %ld)", path, v, max, max + 1);
+		ret = ld_fail(l, "%s: \"labels\": the ignore label %ld is not the highest (labels go up "
+			      "to %ld; nnU-Net needs \"ignore\": %ld)", path, v, max, max + 1);
 		goto out;
 	}
 	if (regions && !cJSON_GetObjectItemCaseSensitive(doc, "regions_class_order")) {
-		ret = fail(l, "%s: \"labels\" has regions (lists of values) but no "
-			   "\"regions_class_order\" (add it: one label value per region, in order)",
-			   path);
+		ret = ld_fail(l, "%s: \"labels\" has regions (lists of values) but no "
+			      "\"regions_class_order\" (add it: one label value per region, in order)",
+			      path);
 		goto out;
 	}
 	qsort(vals, nvals, sizeof(*vals), cmp_long);
@@ -833,9 +797,9 @@ static int check_labels(struct ld *l, const cJSON *doc, const char *path)
 		if (i && vals[i] == vals[i - 1])
 			continue;
 		if (vals[i] != v) {
-			warn(l, "%s: \"labels\" are not consecutive (%ld is missing, up to %ld); "
-			     "nnU-Net expects 0, 1, 2, ... and gives the network one output per "
-			     "label", path, v, max);
+			ld_warn(l, "%s: \"labels\" are not consecutive (%ld is missing, up to %ld); "
+				"nnU-Net expects 0, 1, 2, ... and gives the network one output per "
+				"label", path, v, max);
 			break;
 		}
 		v++;
@@ -875,24 +839,24 @@ static int check_dataset_json(struct ld *l, const cJSON *doc, const char *path)
 		nmissing++;
 	}
 	if (nmissing)
-		return fail(l, "%s: missing required key%s %s (nnU-Net needs \"channel_names\", "
-			    "\"labels\", \"numTraining\" and \"file_ending\")", path,
-			    nmissing > 1 ? "s" : "", missing);
+		return ld_fail(l, "%s: missing required key%s %s (nnU-Net needs \"channel_names\", "
+			       "\"labels\", \"numTraining\" and \"file_ending\")", path,
+			       nmissing > 1 ? "s" : "", missing);
 	ch = cJSON_GetObjectItemCaseSensitive(doc, "channel_names");
 	if (!ch)
 		ch = cJSON_GetObjectItemCaseSensitive(doc, "modality");
 	if (!cJSON_IsObject(ch) || !ch->child)
-		return fail(l, "%s: \"%s\" must be an object with one entry per channel (e.g. "
-			    "{\"0\": \"CT\"})", path, ch->string);
+		return ld_fail(l, "%s: \"%s\" must be an object with one entry per channel (e.g. "
+			       "{\"0\": \"CT\"})", path, ch->string);
 	ds->nchannels = (size_t)cJSON_GetArraySize(ch);
 	fe = cJSON_GetObjectItemCaseSensitive(doc, "file_ending");
 	if (!cJSON_IsString(fe) || fe->valuestring[0] != '.' || strchr(fe->valuestring, '/'))
-		return fail(l, "%s: \"file_ending\" must be a string such as \".nii.gz\"", path);
+		return ld_fail(l, "%s: \"file_ending\" must be a string such as \".nii.gz\"", path);
 	ds->file_ending = xstrdup(fe->valuestring);
 	nt = cJSON_GetObjectItemCaseSensitive(doc, "numTraining");
 	if (!json_int(nt, &v) || v < 0)
-		return fail(l, "%s: \"numTraining\" must be a whole number (the number of training "
-			    "cases)", path);
+		return ld_fail(l, "%s: \"numTraining\" must be a whole number (the number of training "
+			       "cases)", path);
 	if (check_labels(l, doc, path))
 		return -1;
 	ds->labels_json = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(doc, "labels"));
@@ -901,933 +865,41 @@ static int check_dataset_json(struct ld *l, const cJSON *doc, const char *path)
 	return 0;
 }
 
-static void check_num_training(struct ld *l, const cJSON *doc, const char *path)
+int ld_nnunet_dataset_json(struct ld *l, const char *missing, cJSON **doc)
+{
+	struct dataset *ds = l->ds;
+
+	ds->dataset_json = cb_path_join(ds->root, "dataset.json");
+	if (ld_read_json(l, ds->dataset_json, missing, doc))
+		return -1;
+	return check_dataset_json(l, *doc, ds->dataset_json);
+}
+
+void ld_check_num_training(struct ld *l, const cJSON *doc, const char *path)
 {
 	long v;
 
 	if (json_int(cJSON_GetObjectItemCaseSensitive(doc, "numTraining"), &v) &&
 	    (size_t)v != l->ds->ncases)
-		warn(l, "%s: \"numTraining\" is %ld but %zu cases were found (nnU-Net's "
-		     "--verify_dataset_integrity would stop here; set it to %zu)", path, v,
-		     l->ds->ncases, l->ds->ncases);
-}
-
-/* ---- nnunet-raw ---- */
-
-/* Python's os.path.expandvars, as nnU-Net applies it to the "dataset"
- * key: $NAME and ${NAME} become the variable's value; unset ones stay. */
-static char *expand_vars(const char *s)
-{
-	size_t cap = strlen(s) + 1, n = 0;
-	char *out = xmalloc(cap);
-
-	while (*s) {
-		const char *name = NULL, *val;
-		size_t len = 0, skip = 0;
-
-		if (s[0] == '$' && s[1] == '{') {
-			const char *close = strchr(s + 2, '}');
-
-			if (close) {
-				name = s + 2;
-				len = (size_t)(close - name);
-				skip = len + 3;
-			}
-		} else if (s[0] == '$' && (s[1] == '_' || (s[1] >= 'A' && s[1] <= 'Z') ||
-					   (s[1] >= 'a' && s[1] <= 'z'))) {
-			name = s + 1;
-			while (name[len] == '_' || (name[len] >= 'A' && name[len] <= 'Z') ||
-			       (name[len] >= 'a' && name[len] <= 'z') ||
-			       (name[len] >= '0' && name[len] <= '9'))
-				len++;
-			skip = len + 1;
-		}
-		val = NULL;
-		if (name && len) {
-			char *key = xmalloc(len + 1);
-
-			memcpy(key, name, len);
-			key[len] = '\0';
-			val = getenv(key);
-			free(key);
-		}
-		if (!val) {
-			val = s;
-			skip = 1;
-			len = 1;
-		} else {
-			len = strlen(val);
-		}
-		if (n + len + 1 > cap) {
-			cap = (n + len + 1) * 2;
-			out = xrealloc(out, cap);
-		}
-		memcpy(out + n, val, len);
-		n += len;
-		s += skip;
-	}
-	out[n] = '\0';
-	return out;
-}
-
-/* dataset.json's "dataset" key: {case: {"images": [...], "label": ...}}. */
-static int load_raw_dataset_key(struct ld *l, const cJSON *dkey, const char *path)
-{
-	struct dataset *ds = l->ds;
-	const cJSON *c;
-	size_t k = 0;
-
-	l->src = SRC_DATASET_KEY;
-	if (!cJSON_IsObject(dkey))
-		return fail(l, "%s: \"dataset\" must be an object {case: {\"images\": [...], "
-			    "\"label\": ...}}", path);
-	for (c = dkey->child; c; c = c->next, k++) {
-		const cJSON *images = cJSON_GetObjectItemCaseSensitive(c, "images");
-		const cJSON *label = cJSON_GetObjectItemCaseSensitive(c, "label");
-		const char *why = id_problem(c->string);
-		const cJSON *im;
-		size_t nimg, j;
-
-		if (why)
-			return fail(l, "%s: \"dataset\": case ID \"%s\" %s; rename the case", path,
-				    c->string, why);
-		if (!cJSON_IsObject(c))
-			return fail(l, "%s: \"dataset\": case \"%s\" must be {\"images\": [...], "
-				    "\"label\": ...}", path, c->string);
-		if (!cJSON_IsArray(images) || !images->child)
-			return fail(l, "%s: \"dataset\": case \"%s\" has no \"images\" list (one file "
-				    "per channel)", path, c->string);
-		if (!cJSON_IsString(label))
-			return fail(l, "%s: \"dataset\": case \"%s\" has no \"label\" file (every "
-				    "training case needs one)", path, c->string);
-		nimg = (size_t)cJSON_GetArraySize(images);
-		if (nimg != ds->nchannels)
-			return fail(l, "%s: \"dataset\": case \"%s\" lists %zu image%s but "
-				    "\"channel_names\" declares %zu channel%s", path, c->string, nimg,
-				    nimg == 1 ? "" : "s", ds->nchannels, ds->nchannels == 1 ? "" : "s");
-		add_case(l, xstrdup(c->string), nimg + 1, k);
-		for (im = images->child, j = 0; ; im = im->next, j++) {
-			const cJSON *f = im ? im : label;
-			char *exp, *abs;
-
-			if (!cJSON_IsString(f) || !f->valuestring[0])
-				return fail(l, "%s: \"dataset\": case \"%s\": %s must be a file path",
-					    path, c->string, im ? "each image" : "\"label\"");
-			exp = expand_vars(f->valuestring);
-			abs = path_resolve(ds->root, exp);
-			free(exp);
-			if (add_file(l, AT_FDCWD, abs, abs)) {
-				char *missing = cb_fmt("listed for case \"%s\" in %s's \"dataset\" key; "
-						    "fix the path", c->string, path);
-
-				file_failed(l, shown(ds, abs), missing);
-				free(missing);
-				return -1;
-			}
-			if (!im)
-				break;
-		}
-		ds->cases[ds->ncases - 1].label = (int)nimg;
-	}
-	if (!ds->ncases)
-		return fail(l, "%s: \"dataset\" lists no cases; nothing to train on", path);
-	return 0;
-}
-
-/* One channel file of imagesTr: its name, the case ID's length, the channel. */
-struct raw_img {
-	const char *name;
-	size_t idlen;
-	size_t ch;
-};
-
-static int cmp_raw_img(const void *a, const void *b)
-{
-	const struct raw_img *x = a, *y = b;
-	size_t n = x->idlen < y->idlen ? x->idlen : y->idlen;
-	int c = memcmp(x->name, y->name, n);
-
-	if (c)
-		return c;
-	if (x->idlen != y->idlen)
-		return x->idlen < y->idlen ? -1 : 1;
-	return (x->ch > y->ch) - (x->ch < y->ch);
-}
-
-/* imagesTr/{case}_{XXXX}{ending} and labelsTr/{case}{ending}. */
-static int load_raw_folders(struct ld *l)
-{
-	struct dataset *ds = l->ds;
-	const char *ending = ds->file_ending;
-	size_t elen = strlen(ending), nimg = 0, i, j, nother = 0, norphan = 0;
-	struct names im, lb;
-	struct raw_img *img = NULL;
-	char *imdir = cb_path_join(ds->root, "imagesTr"), *lbdir = cb_path_join(ds->root, "labelsTr");
-	const char *other = NULL;
-	int r, ret = -1;
-
-	memset(&lb, 0, sizeof(lb));
-	r = names_read(l, imdir, "imagesTr/", &im);
-	if (r == 1) {
-		fail(l, "%s: not found; a nnU-Net raw dataset keeps its images in "
-		     "imagesTr/{case}_{XXXX}%s (or lists its files under dataset.json's "
-		     "\"dataset\" key)", imdir, ending);
-		goto out_nolb;
-	}
-	if (r)
-		goto out_nolb;
-	r = names_read(l, lbdir, "labelsTr/", &lb);
-	if (r == 1) {
-		fail(l, "%s: not found; a nnU-Net raw dataset keeps its labels in "
-		     "labelsTr/{case}%s", lbdir, ending);
-		goto out;
-	}
-	if (r)
-		goto out;
-
-	img = xmalloc((im.n ? im.n : 1) * sizeof(*img));
-	for (i = 0; i < im.n; i++) {
-		const char *name = im.v[i];
-		size_t n = strlen(name), base;
-		const char *d;
-
-		if (!ends_with(name, ending) || n == elen) {
-			if (!nother++)
-				other = name;
-			continue;
-		}
-		base = n - elen;
-		d = name + base - 4;
-		if (base < 6 || d[-1] != '_' || d[0] < '0' || d[0] > '9' || d[1] < '0' ||
-		    d[1] > '9' || d[2] < '0' || d[2] > '9' || d[3] < '0' || d[3] > '9') {
-			fail(l, "imagesTr/%s: not named {case}_{XXXX}%s (nnU-Net reads the channel "
-			     "from the 4 digits before the ending; rename it, e.g. to %.*s_0000%s)",
-			     name, ending, (int)base, name, ending);
-			goto out;
-		}
-		img[nimg].name = name;
-		img[nimg].idlen = base - 5;
-		img[nimg].ch = (size_t)((d[0] - '0') * 1000 + (d[1] - '0') * 100 +
-					(d[2] - '0') * 10 + (d[3] - '0'));
-		nimg++;
-	}
-	if (nother)
-		warn(l, "imagesTr/: %zu file%s not ending in %s ignored (e.g. %s)", nother,
-		     nother == 1 ? "" : "s", ending, other);
-	if (!nimg) {
-		fail(l, "%s: no images named {case}_{XXXX}%s; nothing to train on", imdir, ending);
-		goto out;
-	}
-	qsort(img, nimg, sizeof(*img), cmp_raw_img);
-
-	for (i = 0; i < nimg; i = j) {
-		size_t idlen = img[i].idlen, nch, k;
-		char *id, *lname;
-		const char *why;
-		long at;
-
-		for (j = i; j < nimg && img[j].idlen == idlen &&
-			    memcmp(img[j].name, img[i].name, idlen) == 0; j++)
-			;
-		nch = j - i;
-		id = xmalloc(idlen + 1);
-		memcpy(id, img[i].name, idlen);
-		id[idlen] = '\0';
-		why = id_problem(id);
-		if (why) {
-			fail(l, "imagesTr/%s: case ID \"%s\" %s; rename the case's files", img[i].name,
-			     id, why);
-			free(id);
-			goto out;
-		}
-		/* The first channel number that is not where it should be: a gap
-		 * below nchannels is a missing file, anything else is one too many. */
-		for (k = 0; k < nch && img[i + k].ch == k; k++)
-			;
-		if (k < ds->nchannels && (k < nch || nch < ds->nchannels)) {
-			fail(l, "imagesTr/%s_%04zu%s: missing (channel %zu of case \"%s\"; "
-			     "\"channel_names\" declares %zu channel%s, so each case needs %s_0000%s "
-			     "to %s_%04zu%s)", id, k, ending, k, id, ds->nchannels,
-			     ds->nchannels == 1 ? "" : "s", id, ending, id, ds->nchannels - 1, ending);
-			free(id);
-			goto out;
-		}
-		if (nch > ds->nchannels) {
-			fail(l, "imagesTr/%s: channel %zu, but \"channel_names\" declares %zu channel%s "
-			     "(remove the file, or declare the channel in dataset.json)",
-			     img[i + ds->nchannels].name, img[i + ds->nchannels].ch, ds->nchannels,
-			     ds->nchannels == 1 ? "" : "s");
-			free(id);
-			goto out;
-		}
-		lname = cb_fmt("%s%s", id, ending);
-		at = names_find(&lb, lname);
-		if (at < 0) {
-			fail(l, "labelsTr/%s: missing; case \"%s\" has images (imagesTr/%s) but no "
-			     "label (add the label, or move the case's images out of imagesTr/)", lname,
-			     id, img[i].name);
-			free(lname);
-			free(id);
-			goto out;
-		}
-		lb.used[at] = true;
-		free(lname);
-		add_case(l, id, nch + 1, 0);
-		for (k = 0; k <= nch; k++) {
-			bool is_label = k == nch;
-			const char *name = is_label ? lb.v[at] : img[i + k].name;
-
-			if (add_file(l, is_label ? lb.fd : im.fd, name,
-				     cb_path_join(is_label ? lbdir : imdir, name))) {
-				char *what = cb_fmt("%s/%s", is_label ? "labelsTr" : "imagesTr", name);
-
-				file_failed(l, what, vanished);
-				free(what);
-				goto out;
-			}
-		}
-		ds->cases[ds->ncases - 1].label = (int)nch;
-	}
-	for (i = 0; i < lb.n; i++) {
-		char *id;
-
-		if (lb.used[i] || !ends_with(lb.v[i], ending))
-			continue;
-		if (norphan++ >= DS_EXAMPLES)
-			continue;
-		id = xstrdup(lb.v[i]);
-		id[strlen(id) - elen] = '\0';
-		warn(l, "labelsTr/%s: no image for this label (expected imagesTr/%s_0000%s); ignored",
-		     lb.v[i], id, ending);
-		free(id);
-	}
-	if (norphan > DS_EXAMPLES)
-		warn(l, "labelsTr/: %zu more labels without images; ignored", norphan - DS_EXAMPLES);
-	ret = 0;
-out:
-	names_release(&lb);
-out_nolb:
-	names_release(&im);
-	free(img);
-	free(imdir);
-	free(lbdir);
-	return ret;
-}
-
-static int load_raw(struct ld *l)
-{
-	struct dataset *ds = l->ds;
-	cJSON *doc = NULL;
-	const cJSON *dkey;
-	int ret = -1;
-
-	ds->dataset_json = cb_path_join(ds->root, "dataset.json");
-	l->src_name = ds->dataset_json;
-	if (read_json(l, ds->dataset_json,
-		      "a nnU-Net raw dataset needs one (nnunetv2's generate_dataset_json writes "
-		      "it), or pass --format list", &doc))
-		goto out;
-	if (check_dataset_json(l, doc, ds->dataset_json))
-		goto out;
-	dkey = cJSON_GetObjectItemCaseSensitive(doc, "dataset");
-	if (dkey ? load_raw_dataset_key(l, dkey, ds->dataset_json) : load_raw_folders(l))
-		goto out;
-	check_num_training(l, doc, ds->dataset_json);
-	ret = 0;
-out:
-	cJSON_Delete(doc);
-	return ret;
-}
-
-/* ---- nnunet-pre ---- */
-
-static bool is_plans_name(const char *name)
-{
-	return ends_with(name, ".json") && strstr(name, "Plans");
-}
-
-/* Picks the plans file: --plans, else nnUNetPlans.json, else the only one. */
-static int pick_plans(struct ld *l, const struct names *top, char **out)
-{
-	struct dataset *ds = l->ds;
-	char list[512] = "";
-	size_t n = 0, i;
-	const char *only = NULL;
-
-	for (i = 0; i < top->n; i++) {
-		if (!is_plans_name(top->v[i]))
-			continue;
-		snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%.*s", n ? ", " : "",
-			 (int)(strlen(top->v[i]) - 5), top->v[i]);
-		only = top->v[i];
-		n++;
-	}
-	if (l->o->plans) {
-		const char *p = l->o->plans;
-		char *name = ends_with(p, ".json") ? xstrdup(p) : cb_fmt("%s.json", p);
-
-		if (!*p || strchr(p, '/') || names_find(top, name) < 0) {
-			fail(l, "%s: no plans \"%s\" (%s.json not found; available: %s); pick one "
-			     "with --plans", ds->root, p, p, n ? list : "none");
-			free(name);
-			return -1;
-		}
-		*out = cb_path_join(ds->root, name);
-		free(name);
-		return 0;
-	}
-	if (names_find(top, "nnUNetPlans.json") >= 0) {
-		if (n > 1)
-			warn(l, "%s: using nnUNetPlans (the default) of several plans files (%s); "
-			     "pick another with --plans", ds->root, list);
-		*out = cb_path_join(ds->root, "nnUNetPlans.json");
-		return 0;
-	}
-	if (n == 1) {
-		*out = cb_path_join(ds->root, only);
-		return 0;
-	}
-	if (!n)
-		return fail(l, "%s: no plans file (nnUNetPlans.json); run nnUNetv2_plan_and_preprocess "
-			    "for this dataset, or pass the right folder", ds->root);
-	return fail(l, "%s: several plans files and no nnUNetPlans.json: %s; pick one with "
-		    "--plans", ds->root, list);
-}
-
-/* configurations.<cfg>.data_identifier, following "inherits_from". */
-static int data_identifier(struct ld *l, const cJSON *plans, const char *cfg, const char **out)
-{
-	const char *path = l->ds->plans_file;
-	const cJSON *cfgs = cJSON_GetObjectItemCaseSensitive(plans, "configurations");
-	const cJSON *c, *di, *inh, *it;
-	const char *name = cfg;
-	char list[512] = "";
-	int hops, max;
-
-	if (!cJSON_IsObject(cfgs) || !cfgs->child)
-		return fail(l, "%s: no \"configurations\"; is this an nnU-Net v2 plans file?", path);
-	for (it = cfgs->child; it; it = it->next)
-		snprintf(list + strlen(list), sizeof(list) - strlen(list), "%s%s",
-			 it == cfgs->child ? "" : ", ", it->string);
-	c = cJSON_GetObjectItemCaseSensitive(cfgs, cfg);
-	if (!c)
-		return fail(l, "%s: no configuration \"%s\" (available: %s); pick one of "
-			    "those", path, cfg, list);
-	max = cJSON_GetArraySize(cfgs);
-	for (hops = 0; ; hops++) {
-		if (!cJSON_IsObject(c))
-			return fail(l, "%s: configurations.%s is not an object", path, name);
-		di = cJSON_GetObjectItemCaseSensitive(c, "data_identifier");
-		if (di) {
-			if (!cJSON_IsString(di) || id_problem(di->valuestring))
-				return fail(l, "%s: configurations.%s.data_identifier must be a folder "
-					    "name such as \"nnUNetPlans_3d_fullres\"", path, name);
-			*out = di->valuestring;
-			return 0;
-		}
-		inh = cJSON_GetObjectItemCaseSensitive(c, "inherits_from");
-		if (!inh)
-			return fail(l, "%s: configuration \"%s\" has no \"data_identifier\" (nor "
-				    "\"inherits_from\" a configuration that has one)", path, cfg);
-		if (!cJSON_IsString(inh))
-			return fail(l, "%s: configurations.%s.inherits_from must be a configuration "
-				    "name", path, name);
-		if (hops >= max)
-			return fail(l, "%s: configuration \"%s\": \"inherits_from\" goes round in a "
-				    "loop; end it at a configuration with a \"data_identifier\"", path,
-				    cfg);
-		c = cJSON_GetObjectItemCaseSensitive(cfgs, inh->valuestring);
-		if (!c)
-			return fail(l, "%s: configurations.%s.inherits_from: \"%s\" is not a "
-				    "configuration (available: %s)", path, name, inh->valuestring, list);
-		name = inh->valuestring;
-	}
-}
-
-/* The data folder's cases: <id>.b2nd + <id>_seg.b2nd + <id>.pkl, or <id>.npz
- * (+ <id>.npy, <id>_seg.npy) + <id>.pkl. */
-static int load_pre_data(struct ld *l)
-{
-	struct dataset *ds = l->ds;
-	const char *dd = shown(ds, ds->data_dir);
-	size_t nb2nd = 0, nnpz = 0, nstray = 0, norphan = 0, i;
-	const char *stray = NULL, *orphan = NULL;
-	struct names nm;
-	bool b2nd;
-	int r, ret = -1;
-
-	{
-		char *what = cb_fmt("%s/", dd);
-
-		r = names_read(l, ds->data_dir, what, &nm);
-		free(what);
-	}
-	if (r == 1)
-		return fail(l, "%s: not found; configuration \"%s\" of %s keeps its data there "
-			    "(run nnUNetv2_preprocess with -c %s, or pick another configuration)",
-			    ds->data_dir, ds->configuration, shown(ds, ds->plans_file),
-			    ds->configuration);
-	if (r)
-		return -1;
-	for (i = 0; i < nm.n; i++) {
-		const char *n = nm.v[i];
-
-		if (ends_with(n, "_seg.b2nd") || ends_with(n, ".npy") || ends_with(n, ".pkl"))
-			continue;
-		if (ends_with(n, ".b2nd"))
-			nb2nd++;
-		else if (ends_with(n, ".npz"))
-			nnpz++;
-		else if (!nstray++)
-			stray = n;
-	}
-	if (nstray)
-		warn(l, "%s/: %zu file%s that nnU-Net does not expect (e.g. %s); the views leave "
-		     "them out, but nnU-Net training in this folder would stop on them", dd, nstray,
-		     nstray == 1 ? "" : "s", stray);
-	if (!nb2nd && !nnpz) {
-		fail(l, "%s: no preprocessed cases (no <case>.b2nd or <case>.npz); run "
-		     "nnUNetv2_preprocess with -c %s", ds->data_dir, ds->configuration);
-		goto out;
-	}
-	b2nd = nb2nd > 0;
-	if (nb2nd && nnpz)
-		warn(l, "%s/: holds both .b2nd and .npz cases; using the .b2nd ones (nnU-Net v2.6+)",
-		     dd);
-	for (i = 0; i < nm.n; i++) {
-		const char *n = nm.v[i];
-		static const char *const b2nd_parts[] = { ".b2nd", "_seg.b2nd", ".pkl" };
-		static const char *const npz_parts[] = { ".npz", ".npy", "_seg.npy", ".pkl" };
-		const char *const *parts = b2nd ? b2nd_parts : npz_parts;
-		size_t nparts = b2nd ? 3 : 4, p, idlen;
-		char *id;
-		const char *why;
-
-		if (b2nd ? !ends_with(n, ".b2nd") || ends_with(n, "_seg.b2nd") : !ends_with(n, ".npz"))
-			continue;
-		idlen = strlen(n) - strlen(parts[0]);
-		id = xmalloc(idlen + 1);
-		memcpy(id, n, idlen);
-		id[idlen] = '\0';
-		why = id_problem(id);
-		if (why) {
-			fail(l, "%s/%s: case ID \"%s\" %s; rename the case", dd, n, id, why);
-			free(id);
-			goto out;
-		}
-		add_case(l, id, nparts, 0);
-		for (p = 0; p < nparts; p++) {
-			char *name = cb_fmt("%s%s", id, parts[p]), *what;
-			long at = names_find(&nm, name);
-			bool optional = !b2nd && (p == 1 || p == 2);
-
-			if (at < 0) {
-				if (optional) {
-					free(name);
-					continue;
-				}
-				fail(l, "%s/%s: missing; case \"%s\" has %s but nnU-Net also needs "
-				     "%s%s (run nnUNetv2_preprocess again, or remove the case's files)",
-				     dd, name, id, n, id, parts[p]);
-				free(name);
-				goto out;
-			}
-			nm.used[at] = true;
-			r = add_file(l, nm.fd, name, cb_path_join(ds->data_dir, name));
-			if (r) {
-				what = cb_fmt("%s/%s", dd, name);
-				file_failed(l, what, vanished);
-				free(what);
-			}
-			free(name);
-			if (r)
-				goto out;
-		}
-		{
-			struct ds_case *c = &ds->cases[ds->ncases - 1];
-
-			/* The label: _seg.b2nd, or _seg.npy, or the .npz that holds "seg". */
-			c->label = b2nd ? 1 : 0;
-			if (!b2nd && c->nfiles >= 3 && ends_with(c->files[c->nfiles - 2], "_seg.npy"))
-				c->label = (int)c->nfiles - 2;
-		}
-	}
-	for (i = 0; i < nm.n; i++) {
-		const char *n = nm.v[i];
-
-		if (nm.used[i])
-			continue;
-		if (ends_with(n, ".pkl") || (b2nd && ends_with(n, "_seg.b2nd")) ||
-		    (!b2nd && ends_with(n, ".npy")))
-			if (!norphan++)
-				orphan = n;
-	}
-	if (norphan)
-		warn(l, "%s/: %zu file%s of no case (e.g. %s: its data file is missing); ignored", dd,
-		     norphan, norphan == 1 ? "" : "s", orphan);
-	ret = 0;
-out:
-	names_release(&nm);
-	return ret;
-}
-
-static int load_pre(struct ld *l, const struct names *top)
-{
-	struct dataset *ds = l->ds;
-	const char *cfg = l->o->configuration ? l->o->configuration : "3d_fullres";
-	cJSON *plans = NULL, *dj = NULL;
-	const cJSON *dn;
-	const char *di = NULL;
-	int ret = -1;
-
-	if (pick_plans(l, top, &ds->plans_file))
-		goto out;
-	if (read_json(l, ds->plans_file, "pick another with --plans", &plans))
-		goto out;
-	dn = cJSON_GetObjectItemCaseSensitive(plans, "dataset_name");
-	if (!cJSON_IsString(dn) || id_problem(dn->valuestring)) {
-		fail(l, "%s: no \"dataset_name\" (a folder name such as \"Dataset501_Liver\"); "
-		     "is this an nnU-Net v2 plans file?", ds->plans_file);
-		goto out;
-	}
-	ds->dataset_name = xstrdup(dn->valuestring);
-	ds->configuration = xstrdup(cfg);
-	if (data_identifier(l, plans, cfg, &di))
-		goto out;
-	ds->data_dir = cb_path_join(ds->root, di);
-
-	ds->dataset_json = cb_path_join(ds->root, "dataset.json");
-	if (read_json(l, ds->dataset_json,
-		      "nnUNetv2_train reads the dataset.json of the preprocessed folder "
-		      "(nnUNetv2_plan_and_preprocess copies it there)", &dj))
-		goto out;
-	if (check_dataset_json(l, dj, ds->dataset_json))
-		goto out;
-	ds->fingerprint_file = cb_path_join(ds->root, "dataset_fingerprint.json");
-	{
-		struct stat st;
-
-		if (stat(ds->fingerprint_file, &st) != 0 && errno == ENOENT) {
-			fail(l, "%s: not found; nnUNetv2_train needs it (nnUNetv2_plan_and_preprocess "
-			     "or nnUNetv2_extract_fingerprint writes it)", ds->fingerprint_file);
-			goto out;
-		}
-		if (stat(ds->fingerprint_file, &st) != 0 || access(ds->fingerprint_file, R_OK) != 0) {
-			fail(l, "%s: cannot read: %s (nnUNetv2_train needs it)", ds->fingerprint_file,
-			     strerror(errno));
-			goto out;
-		}
-	}
-	if (load_pre_data(l))
-		goto out;
-	ret = 0;
-out:
-	cJSON_Delete(plans);
-	cJSON_Delete(dj);
-	return ret;
-}
-
-/* ---- msd ---- */
-
-static int load_msd(struct ld *l)
-{
-	struct dataset *ds = l->ds;
-	const char *path = ds->root;
-	char *dir = xstrdup(path), *slash;
-	cJSON *doc = NULL;
-	const cJSON *tr, *el, *labels, *mod;
-	size_t k = 0;
-	int ret = -1;
-
-	l->src = SRC_MSD;
-	slash = strrchr(dir, '/');
-	if (slash == dir)
-		dir[1] = '\0';
-	else if (slash)
-		*slash = '\0';
-	if (read_json(l, path, "pass the datalist JSON", &doc))
-		goto out;
-	ds->dataset_json = xstrdup(path);
-	tr = cJSON_GetObjectItemCaseSensitive(doc, "training");
-	if (!tr && cJSON_GetObjectItemCaseSensitive(doc, "file_ending")) {
-		fail(l, "%s: an nnU-Net dataset.json, not a datalist (no \"training\" list); pass "
-		     "the dataset's folder instead", path);
-		goto out;
-	}
-	if (!cJSON_IsArray(tr)) {
-		fail(l, "%s: no \"training\" list; an MSD/MONAI datalist holds \"training\": "
-		     "[{\"image\": ..., \"label\": ...}, ...]", path);
-		goto out;
-	}
-	labels = cJSON_GetObjectItemCaseSensitive(doc, "labels");
-	if (labels) {
-		ds->labels_json = cJSON_PrintUnformatted(labels);
-		if (!ds->labels_json)
-			die("out of memory printing JSON");
-	}
-	mod = cJSON_GetObjectItemCaseSensitive(doc, "modality");
-	if (!mod)
-		mod = cJSON_GetObjectItemCaseSensitive(doc, "channel_names");
-	if (cJSON_IsObject(mod) && mod->child)
-		ds->nchannels = (size_t)cJSON_GetArraySize(mod);
-	for (el = tr->child; el; el = el->next, k++) {
-		const cJSON *image = cJSON_GetObjectItemCaseSensitive(el, "image");
-		const cJSON *label = cJSON_GetObjectItemCaseSensitive(el, "label");
-		const cJSON *im;
-		size_t nimg, j;
-		const char *why;
-		char *id;
-
-		if (!cJSON_IsObject(el)) {
-			fail(l, "%s: training[%zu] is not an object {\"image\": ..., \"label\": ...}",
-			     path, k);
-			goto out;
-		}
-		if (!cJSON_IsString(label) || !label->valuestring[0]) {
-			fail(l, "%s: training[%zu] has no \"label\" file (each training case needs "
-			     "{\"image\": ..., \"label\": ...})", path, k);
-			goto out;
-		}
-		if (cJSON_IsString(image) && image->valuestring[0]) {
-			nimg = 1;
-		} else if (cJSON_IsArray(image) && image->child) {
-			nimg = (size_t)cJSON_GetArraySize(image);
-		} else {
-			fail(l, "%s: training[%zu] has no \"image\" (a file path, or a list of one per "
-			     "channel)", path, k);
-			goto out;
-		}
-		id = strip_ext(label->valuestring);
-		why = id_problem(id);
-		if (why) {
-			fail(l, "%s: training[%zu]: case ID \"%s\" (from the label's file name \"%s\") "
-			     "%s; rename the label file", path, k, id, label->valuestring, why);
-			free(id);
-			goto out;
-		}
-		add_case(l, id, nimg + 1, k);
-		im = cJSON_IsArray(image) ? image->child : image;
-		for (j = 0; j <= nimg; j++) {
-			const cJSON *f = j < nimg ? im : label;
-			char *abs, *what, *missing;
-
-			if (!cJSON_IsString(f) || !f->valuestring[0]) {
-				fail(l, "%s: training[%zu].image[%zu] must be a file path", path, k, j);
-				goto out;
-			}
-			abs = path_resolve(dir, f->valuestring);
-			if (add_file(l, AT_FDCWD, abs, abs)) {
-				if (j < nimg && cJSON_IsArray(image))
-					what = cb_fmt("%s: training[%zu].image[%zu] \"%s\"", path, k, j,
-						   f->valuestring);
-				else
-					what = cb_fmt("%s: training[%zu].%s \"%s\"", path, k,
-						   j < nimg ? "image" : "label", f->valuestring);
-				missing = cb_fmt("looked for %s; fix the path: relative paths start at "
-					      "the datalist's folder", abs);
-				file_failed(l, what, missing);
-				free(what);
-				free(missing);
-				goto out;
-			}
-			if (j < nimg && cJSON_IsArray(image))
-				im = im->next;
-		}
-		ds->cases[ds->ncases - 1].label = (int)nimg;
-	}
-	if (!ds->ncases) {
-		fail(l, "%s: \"training\" is empty; nothing to train on", path);
-		goto out;
-	}
-	if (!ds->nchannels)
-		ds->nchannels = ds->cases[0].nfiles - 1;
-	if (cJSON_GetObjectItemCaseSensitive(doc, "numTraining"))
-		check_num_training(l, doc, path);
-	ret = 0;
-out:
-	free(dir);
-	cJSON_Delete(doc);
-	return ret;
-}
-
-/* ---- list ---- */
-
-static int load_list_file(struct ld *l)
-{
-	struct dataset *ds = l->ds;
-	const char *path = ds->root;
-	char *dir = xstrdup(path), *slash, *line = NULL;
-	size_t cap = 0, lineno = 0;
-	ssize_t n;
-	FILE *f;
-	int ret = -1;
-
-	l->src = SRC_LIST_FILE;
-	slash = strrchr(dir, '/');
-	if (slash == dir)
-		dir[1] = '\0';
-	else if (slash)
-		*slash = '\0';
-	f = fopen(path, "r");
-	if (!f) {
-		fail(l, "%s: cannot read: %s", path, strerror(errno));
-		goto out_nof;
-	}
-	while ((n = getline(&line, &cap, f)) > 0) {
-		char *p, *tab, *id;
-		size_t nf = 0;
-		const char *why;
-
-		lineno++;
-		if ((size_t)n != strlen(line)) {
-			fail(l, "%s:%zu: a NUL byte; a case list is a text file with one case ID per "
-			     "line", path, lineno);
-			goto out;
-		}
-		while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == '\r'))
-			line[--n] = '\0';
-		for (p = line; *p == ' ' || *p == '\t'; p++)
-			;
-		if (!*p || line[0] == '#')
-			continue;
-		for (p = line; (p = strchr(p, '\t')); p++)
-			nf++;
-		tab = strchr(line, '\t');
-		if (tab)
-			*tab = '\0';
-		why = id_problem(line);
-		if (!why && (line[0] == ' ' || line[strlen(line) - 1] == ' '))
-			why = "starts or ends with a space";
-		if (why) {
-			fail(l, "%s:%zu: case ID \"%s\" %s%s", path, lineno, line, why,
-			     strchr(line, '/') || strchr(line, ' ')
-				     ? " (each line is a case ID, then a tab and the case's files)"
-				     : "; rename the case");
-			goto out;
-		}
-		id = xstrdup(line);
-		add_case(l, id, nf, lineno);
-		for (p = tab ? tab + 1 : NULL; p;) {
-			char *next = strchr(p, '\t'), *abs, *what, *missing;
-
-			if (next)
-				*next = '\0';
-			if (*p) {
-				abs = path_resolve(dir, p);
-				if (add_file(l, AT_FDCWD, abs, abs)) {
-					what = cb_fmt("%s:%zu: \"%s\"", path, lineno, p);
-					missing = cb_fmt("looked for %s; fix the path: relative paths start "
-						      "at the list's folder", abs);
-					file_failed(l, what, missing);
-					free(what);
-					free(missing);
-					goto out;
-				}
-			}
-			p = next ? next + 1 : NULL;
-		}
-		{
-			struct ds_case *c = &ds->cases[ds->ncases - 1];
-
-			/* images first, then the label: with two files or more, the last. */
-			c->label = c->nfiles >= 2 ? (int)c->nfiles - 1 : -1;
-		}
-	}
-	if (ferror(f)) {
-		fail(l, "%s: cannot read: %s", path, strerror(errno));
-		goto out;
-	}
-	if (!ds->ncases) {
-		fail(l, "%s: no cases (one case ID per line, optionally a tab and its files; lines "
-		     "starting with # are comments)", path);
-		goto out;
-	}
-	ret = 0;
-out:
-	fclose(f);
-out_nof:
-	free(line);
-	free(dir);
-	return ret;
-}
-
-static int load_list_dir(struct ld *l, const struct names *top)
-{
-	struct dataset *ds = l->ds;
-	size_t i, nsub = 0, ndataset = 0;
-	const char *sub = NULL;
-
-	l->src = SRC_LIST_DIR;
-	for (i = 0; i < top->n; i++) {
-		const char *name = top->v[i];
-		struct stat st;
-		const char *why;
-		char *id;
-
-		if (fstatat(top->fd, name, &st, 0) == 0 && S_ISDIR(st.st_mode)) {
-			if (!nsub++)
-				sub = name;
-			ndataset += strncmp(name, "Dataset", 7) == 0;
-			continue;
-		}
-		id = strip_ext(name);
-		why = id_problem(id);
-		if (why) {
-			fail(l, "%s/%s: case ID \"%s\" %s; rename the file", ds->root, name, id, why);
-			free(id);
-			return -1;
-		}
-		add_case(l, id, 1, i);
-		if (add_file(l, top->fd, name, cb_path_join(ds->root, name)))
-			return file_failed(l, name, vanished);
-	}
-	if (!ds->ncases) {
-		if (ndataset)
-			fail(l, "%s: no cases, but folders such as %s; pass one dataset folder (e.g. "
-			     "%s/%s), not the nnUNet_raw or nnUNet_preprocessed root", ds->root, sub,
-			     ds->root, sub);
-		else
-			fail(l, "%s: no cases (a case-list folder holds one file per case; for "
-			     "nnU-Net, pass the dataset folder with dataset.json)", ds->root);
-		return -1;
-	}
-	if (nsub)
-		warn(l, "%s: %zu subfolder%s ignored (e.g. %s); the cases are the files", ds->root,
-		     nsub, nsub == 1 ? "" : "s", sub);
-	return 0;
+		ld_warn(l, "%s: \"numTraining\" is %ld but %zu cases were found (nnU-Net's "
+			"--verify_dataset_integrity would stop here; set it to %zu)", path, v,
+			l->ds->ncases, l->ds->ncases);
 }
 
 /* ---- detection, digest, the whole load ---- */
 
-static int detect(struct ld *l, const struct stat *st, const struct names *top,
-		  enum ds_format *f)
+/* The first format, in enum order, that claims the dataset (list claims
+ * anything, so NULL only for a table without it). */
+static const struct ds_format_ops *detect(const struct ld *l, const struct stat *st,
+					  const struct ld_names *top)
 {
-	const char *root = l->ds->root;
-	size_t i;
+	const struct ds_format_ops *ops;
+	int f;
 
-	if (!S_ISDIR(st->st_mode)) {
-		if (ends_with(root, ".json"))
-			*f = DS_MSD;
-		else
-			*f = DS_LIST;
-		return 0;
-	}
-	if (names_find(top, "dataset_fingerprint.json") >= 0) {
-		*f = DS_NNUNET_PRE;
-		return 0;
-	}
-	for (i = 0; i < top->n; i++) {
-		if (is_plans_name(top->v[i])) {
-			*f = DS_NNUNET_PRE;
-			return 0;
-		}
-	}
-	if (names_find(top, "dataset.json") >= 0 || names_find(top, "imagesTr") >= 0) {
-		*f = DS_NNUNET_RAW;
-		return 0;
-	}
-	*f = DS_LIST;
-	return 0;
+	for (f = DS_AUTO + 1; (ops = ds_format_ops((enum ds_format)f)); f++)
+		if (ops->detect(l->ds->root, S_ISDIR(st->st_mode), top))
+			return ops;
+	return NULL;
 }
 
 /* Finds duplicate IDs and hashes the sorted IDs with their files' hashes. */
@@ -1852,26 +924,26 @@ static int digest(struct ld *l)
 			b = l->where[v[i].i];
 			switch (l->src) {
 			case SRC_LIST_FILE:
-				fail(l, "%s: lines %zu and %zu both hold case \"%s\" (list each case "
-				     "once)", l->src_name, a, b, v[i].id);
+				ld_fail(l, "%s: lines %zu and %zu both hold case \"%s\" (list each case "
+					"once)", l->src_name, a, b, v[i].id);
 				break;
 			case SRC_MSD:
-				fail(l, "%s: training[%zu] and training[%zu] are both case \"%s\" (the "
-				     "case ID is the label's file name without its extension; give each "
-				     "label its own name)", l->src_name, a, b, v[i].id);
+				ld_fail(l, "%s: training[%zu] and training[%zu] are both case \"%s\" (the "
+					"case ID is the label's file name without its extension; give each "
+					"label its own name)", l->src_name, a, b, v[i].id);
 				break;
 			case SRC_LIST_DIR:
-				fail(l, "%s: %s and %s are both case \"%s\" (the case ID is the file "
-				     "name without its extension; rename one)", l->src_name,
-				     shown(ds, ds->cases[v[i - 1].i].files[0]),
-				     shown(ds, ds->cases[v[i].i].files[0]), v[i].id);
+				ld_fail(l, "%s: %s and %s are both case \"%s\" (the case ID is the file "
+					"name without its extension; rename one)", l->src_name,
+					ld_shown(ds, ds->cases[v[i - 1].i].files[0]),
+					ld_shown(ds, ds->cases[v[i].i].files[0]), v[i].id);
 				break;
 			case SRC_DATASET_KEY:
-				fail(l, "%s: \"dataset\" lists case \"%s\" twice (JSON keeps only one "
-				     "of them; remove one)", l->src_name, v[i].id);
+				ld_fail(l, "%s: \"dataset\" lists case \"%s\" twice (JSON keeps only one "
+					"of them; remove one)", l->src_name, v[i].id);
 				break;
 			case SRC_FOLDER:
-				fail(l, "%s: case \"%s\" appears twice", l->src_name, v[i].id);
+				ld_fail(l, "%s: case \"%s\" appears twice", l->src_name, v[i].id);
 				break;
 			}
 			goto out;
@@ -1896,7 +968,7 @@ static const char not_utf8[] =
 	"them: the work directory's journal and reports are UTF-8 JSON, and a run would "
 	"stop midway";
 
-/* Every case file's path is UTF-8 (IDs are checked by id_problem()), so
+/* Every case file's path is UTF-8 (IDs are checked by ld_id_problem()), so
  * that cases, audit and run refuse the same datasets before anything is
  * made. */
 static int check_utf8_paths(struct ld *l)
@@ -1907,7 +979,7 @@ static int check_utf8_paths(struct ld *l)
 	for (i = 0; i < ds->ncases; i++)
 		for (j = 0; j < ds->cases[i].nfiles; j++)
 			if (!cb_utf8_valid(ds->cases[i].files[j]))
-				return fail(l, "%s: %s", shown(ds, ds->cases[i].files[j]), not_utf8);
+				return ld_fail(l, "%s: %s", ld_shown(ds, ds->cases[i].files[j]), not_utf8);
 	return 0;
 }
 
@@ -1916,7 +988,8 @@ int ds_load(struct dataset *ds, const char *path, const struct ds_options *o, ch
 {
 	static const struct ds_options defaults = { 0 };
 	struct ld l = { 0 };
-	struct names top = { .fd = -1 };
+	struct ld_names top = { .fd = -1 };
+	const struct ds_format_ops *ops;
 	enum ds_format f;
 	struct stat st;
 	char *real;
@@ -1932,81 +1005,68 @@ int ds_load(struct dataset *ds, const char *path, const struct ds_options *o, ch
 	f = l.o->format;
 
 	if (!path || !*path)
-		return fail(&l, "no dataset given (a folder, a datalist JSON or a case list)");
+		return ld_fail(&l, "no dataset given (a folder, a datalist JSON or a case list)");
 	real = realpath(path, NULL);
 	if (!real) {
 		int e = errno;
 
 		if (e == ENOENT)
-			return fail(&l, "%s: not found (a dataset folder, a datalist JSON or a case "
-				    "list)", path);
+			return ld_fail(&l, "%s: not found (a dataset folder, a datalist JSON or a case "
+				       "list)", path);
 		if (e == ELOOP)
-			return fail(&l, "%s: symlink loop (too many levels of symbolic links); fix the "
-				    "link", path);
+			return ld_fail(&l, "%s: symlink loop (too many levels of symbolic links); fix the "
+				       "link", path);
 		if (e == EACCES)
-			return fail(&l, "%s: permission denied (a folder on its path cannot be "
-				    "searched; check its permissions)", path);
-		return fail(&l, "%s: %s", path, strerror(e));
+			return ld_fail(&l, "%s: permission denied (a folder on its path cannot be "
+				       "searched; check its permissions)", path);
+		return ld_fail(&l, "%s: %s", path, strerror(e));
 	}
 	ds->root = xstrdup(real);
 	free(real);
 	l.src_name = ds->root;
 	if (!cb_utf8_valid(ds->root)) {
-		fail(&l, "%s: %s", ds->root, not_utf8);
+		ld_fail(&l, "%s: %s", ds->root, not_utf8);
 		goto out;
 	}
 	if (stat(ds->root, &st) != 0) {
-		fail(&l, "%s: %s", path, strerror(errno));
+		ld_fail(&l, "%s: %s", path, strerror(errno));
 		goto out;
 	}
 	if (S_ISDIR(st.st_mode)) {
-		int r = names_read(&l, ds->root, ds->root, &top);
+		int r = ld_names_read(&l, ds->root, ds->root, &top);
 
 		if (r == 1)
-			fail(&l, "%s: vanished while casebisect read it", ds->root);
+			ld_fail(&l, "%s: ld_vanished while casebisect read it", ds->root);
 		if (r)
 			goto out;
 	}
-	if (f == DS_AUTO && detect(&l, &st, &top, &f))
-		goto out;
-	ds->format = f;
-	if ((f == DS_NNUNET_PRE || f == DS_NNUNET_RAW) && !S_ISDIR(st.st_mode)) {
-		fail(&l, "%s: not a folder; --format %s needs the dataset folder", ds->root,
-		     ds_format_name(f));
+	ops = f == DS_AUTO ? detect(&l, &st, &top) : ds_format_ops(f);
+	if (!ops) {
+		ld_fail(&l, "%s: unknown dataset format", ds->root);
 		goto out;
 	}
-	if (f == DS_MSD && S_ISDIR(st.st_mode)) {
-		fail(&l, "%s: a folder; --format msd needs the datalist JSON file", ds->root);
+	f = ops->format;
+	ds->format = f;
+	if ((ops->flags & FMT_NEEDS_FOLDER) && !S_ISDIR(st.st_mode)) {
+		ld_fail(&l, "%s: not a folder; --format %s needs the dataset folder", ds->root,
+			ops->name);
+		goto out;
+	}
+	if ((ops->flags & FMT_NEEDS_FILE) && S_ISDIR(st.st_mode)) {
+		ld_fail(&l, "%s: a folder; --format %s needs the datalist JSON file", ds->root,
+			ops->name);
 		goto out;
 	}
 	if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode)) {
-		fail(&l, "%s: not a regular file or a folder", ds->root);
+		ld_fail(&l, "%s: not a regular file or a folder", ds->root);
 		goto out;
 	}
-	if (f != DS_NNUNET_PRE && (l.o->configuration || l.o->plans))
-		warn(&l, "%s%s%s apply to nnU-Net preprocessed datasets only; ignored for this %s "
-		     "dataset", l.o->configuration ? "--configuration" : "",
-		     l.o->configuration && l.o->plans ? " and " : "", l.o->plans ? "--plans" : "",
-		     ds_format_name(f));
-	switch (f) {
-	case DS_NNUNET_PRE:
-		ret = load_pre(&l, &top);
-		break;
-	case DS_NNUNET_RAW:
-		ret = load_raw(&l);
-		break;
-	case DS_MSD:
-		ret = load_msd(&l);
-		break;
-	case DS_LIST:
-		ret = S_ISDIR(st.st_mode) ? load_list_dir(&l, &top) : load_list_file(&l);
-		break;
-	case DS_AUTO:
-	default:
-		fail(&l, "%s: unknown dataset format", ds->root);
-		ret = -1;
-		break;
-	}
+	if (!(ops->flags & FMT_READS_PLANS) && (l.o->configuration || l.o->plans))
+		ld_warn(&l, "%s%s%s apply to nnU-Net preprocessed datasets only; ignored for this %s "
+			"dataset", l.o->configuration ? "--configuration" : "",
+			l.o->configuration && l.o->plans ? " and " : "", l.o->plans ? "--plans" : "",
+			ops->name);
+	ret = ops->load(&l, S_ISDIR(st.st_mode), &top);
 	if (ret)
 		goto out;
 	ret = check_utf8_paths(&l);
@@ -2020,7 +1080,7 @@ int ds_load(struct dataset *ds, const char *path, const struct ds_options *o, ch
 		ds->warnings[ds->nwarnings++] = cb_fmt("... and %zu more warnings", l.nwarn_lost);
 	}
 out:
-	names_release(&top);
+	ld_names_release(&top);
 	free(l.fh);
 	free(l.where);
 	if (ret) {

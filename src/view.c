@@ -21,10 +21,9 @@
  * ds_load checks IDs too (defence in depth: a struct dataset can come from
  * anywhere).
  *
- * The msd datalist is rebuilt from the struct dataset (its files are the
- * truth, as in files.txt); each user entry is found by its label file (or
- * first image), first by path, then through realpath() when ds_load stored
- * resolved paths, only to keep the entry's other keys ("fold", ...). */
+ * What a view holds is each format's own (its view_build op in
+ * src/format_*.c); this file builds what they share: the trial directory,
+ * links, new files, the lists and removal. */
 #include <assert.h>
 #include <dirent.h>
 #include <errno.h>
@@ -43,35 +42,17 @@
 #include "casebisect/json.h"
 #include "casebisect/util.h"
 #include "casebisect/view.h"
+#include "format.h"
 
-#define VIEW_DIR "view"
 #define CASES_NAME "cases.txt"
 #define FILES_NAME "files.txt"
-#define DATALIST_NAME "datalist.json"
 /* Deeper than any trainer's output tree; bounds the descriptors held while
  * removing (one per level). */
 #define REMOVE_DEPTH_MAX 64
 #define WBUF_SIZE (64 * 1024)
 
-/* What one view_build() call has made, so that an error can undo it. */
-struct build {
-	const struct dataset *ds;
-	const size_t *subset;
-	size_t n;
-	int tfd;        /* the trial directory */
-	char *tdir;     /* its absolute path, no trailing '/' */
-	bool made_view, made_cases, made_files;
-	char *err;
-	size_t errlen;
-	/* Short link targets (see short_target()): view/'s descriptor while
-	 * the nnU-Net layouts are built, view/s/'s, and the source folders
-	 * linked there as s/0, s/1, ... */
-	int vfd, sfd;
-	char **srcdirs;
-	size_t nsrc;
-};
 
-static char *path_join3(const char *a, const char *b, const char *c)
+char *vb_path_join3(const char *a, const char *b, const char *c)
 {
 	char *ab = cb_path_join(a, b);
 	char *abc = cb_path_join(ab, c);
@@ -81,7 +62,7 @@ static char *path_join3(const char *a, const char *b, const char *c)
 }
 
 /* The last component of an absolute path ("" when it ends in '/'). */
-static const char *base_name(const char *path)
+const char *vb_base_name(const char *path)
 {
 	const char *s = strrchr(path, '/');
 
@@ -89,7 +70,7 @@ static const char *base_name(const char *path)
 }
 
 /* A printable copy of s for messages: control bytes as \n, \t or \xNN. */
-static void quote(char *dst, size_t size, const char *s)
+void vb_quote(char *dst, size_t size, const char *s)
 {
 	size_t o = 0;
 
@@ -120,7 +101,7 @@ static bool has_control(const char *s)
 }
 
 /* A single path component we may create: not empty, ".", ".." or with '/'. */
-static bool name_is_safe(const char *s)
+bool vb_name_is_safe(const char *s)
 {
 	return *s && strcmp(s, ".") != 0 && strcmp(s, "..") != 0 && !strchr(s, '/') &&
 	       !has_control(s);
@@ -131,7 +112,7 @@ static bool name_is_safe(const char *s)
  * dataset, and without depending on dataset.c. */
 static bool id_is_safe(const char *id)
 {
-	return name_is_safe(id) && id[0] != '-';
+	return vb_name_is_safe(id) && id[0] != '-';
 }
 
 /* ---- removing, without ever following a link ---- */
@@ -244,7 +225,7 @@ int view_remove(const char *trial_dir, char *err, size_t errlen)
 
 /* mkdirat + open of what we made: the descriptor, or -1 with err set. rel
  * names dfd relative to the trial dir ("" for the trial dir), for messages. */
-static int make_dir(struct build *b, int dfd, const char *rel, const char *name)
+int vb_make_dir(struct view_builder *b, int dfd, const char *rel, const char *name)
 {
 	int fd = -1;
 
@@ -258,25 +239,25 @@ static int make_dir(struct build *b, int dfd, const char *rel, const char *name)
 
 /* TRIAL/view/ and in it pp/, results/ and raw/ (the nnU-Net roots): their
  * descriptors in fds[0..3), view/'s in *vfd; -1 with err set. */
-static int make_nnunet_dirs(struct build *b, int *vfd, int fds[3])
+int vb_make_nnunet_dirs(struct view_builder *b, int *vfd, int fds[3])
 {
 	static const char *const names[] = { "pp", "results", "raw" };
 	size_t i;
 
-	*vfd = make_dir(b, b->tfd, "", VIEW_DIR);
+	*vfd = vb_make_dir(b, b->tfd, "", VIEW_DIR);
 	if (*vfd < 0)
 		return -1;
 	b->made_view = true;
 	b->vfd = *vfd;
 	for (i = 0; i < 3; i++) {
-		fds[i] = make_dir(b, *vfd, VIEW_DIR, names[i]);
+		fds[i] = vb_make_dir(b, *vfd, VIEW_DIR, names[i]);
 		if (fds[i] < 0)
 			return -1;
 	}
 	return 0;
 }
 
-static void close_fds(int *fds, size_t n)
+void vb_close_fds(int *fds, size_t n)
 {
 	size_t i;
 
@@ -287,7 +268,7 @@ static void close_fds(int *fds, size_t n)
 
 /* The env of the nnU-Net views: nnUNet_raw, nnUNet_preprocessed and
  * nnUNet_results at TRIAL/view/{raw,pp,results}, in the order given. */
-static void nnunet_env(struct view *v, const struct build *b, const char *const keys[3])
+void vb_nnunet_env(struct view *v, const struct view_builder *b, const char *const keys[3])
 {
 	size_t i;
 
@@ -305,12 +286,12 @@ static void nnunet_env(struct view *v, const struct build *b, const char *const 
 
 /* The message for a file of the dataset that cannot be reached (e is
  * errno; id the case, or NULL for the dataset's own files). */
-static void vanished(struct build *b, const char *file, int e, const char *id)
+static void vanished(struct view_builder *b, const char *file, int e, const char *id)
 {
 	char qf[512], qid[256];
 
-	quote(qf, sizeof(qf), file);
-	quote(qid, sizeof(qid), id ? id : "");
+	vb_quote(qf, sizeof(qf), file);
+	vb_quote(qid, sizeof(qid), id ? id : "");
 	cb_set_err(b->err, b->errlen, "%s: %s%s%s%s (%s since the dataset was read?)", qf,
 		e == ENOENT ? "missing" : strerror(e), id ? ", a file of case \"" : "", qid,
 		id ? "\"" : "", e == ENOENT ? "deleted or moved" : "changed");
@@ -327,7 +308,7 @@ static void vanished(struct build *b, const char *file, int e, const char *id)
  * shorter, for links outside view/, or past SRC_DIRS_MAX folders.
  */
 #define SRC_DIRS_MAX 64
-static const char *short_target(struct build *b, const char *target, const char *shown_dir,
+static const char *short_target(struct view_builder *b, const char *target, const char *shown_dir,
 				char *buf, size_t size)
 {
 	const char *slash = strrchr(target, '/'), *p;
@@ -377,8 +358,8 @@ static const char *short_target(struct build *b, const char *target, const char 
  * something: a file that vanished leaves a dangling link, which is an
  * error. shown_dir names dfd in messages (relative to the trial dir).
  * Returns 0, -1 with err set, or -EEXIST (err not set) when name is taken. */
-static int make_link(struct build *b, int dfd, const char *target, const char *name,
-		     const char *shown_dir, const char *id)
+int vb_make_link(struct view_builder *b, int dfd, const char *target, const char *name,
+		 const char *shown_dir, const char *id)
 {
 	struct stat st;
 	char buf[4096];
@@ -397,10 +378,10 @@ static int make_link(struct build *b, int dfd, const char *target, const char *n
 	return 0;
 }
 
-static int make_link_unique(struct build *b, int dfd, const char *target, const char *name,
-			    const char *shown_dir, const char *id)
+int vb_make_link_unique(struct view_builder *b, int dfd, const char *target, const char *name,
+			const char *shown_dir, const char *id)
 {
-	int rc = make_link(b, dfd, target, name, shown_dir, id);
+	int rc = vb_make_link(b, dfd, target, name, shown_dir, id);
 
 	if (rc == -EEXIST) {
 		cb_set_err(b->err, b->errlen, "%s/%s/%s: two files of the subset have this name "
@@ -427,7 +408,7 @@ static int write_all(int fd, const char *p, size_t n)
 }
 
 /* A new file name in dfd (never an existing one, never through a link). */
-static int create_file(struct build *b, int dfd, const char *name, const char *shown)
+static int create_file(struct view_builder *b, int dfd, const char *name, const char *shown)
 {
 	int fd = openat(dfd, name, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
 
@@ -436,7 +417,7 @@ static int create_file(struct build *b, int dfd, const char *name, const char *s
 	return fd;
 }
 
-static int close_checked(struct build *b, int fd, const char *shown, int rc)
+static int close_checked(struct view_builder *b, int fd, const char *shown, int rc)
 {
 	if (close(fd) < 0 && rc == 0) {
 		cb_set_err(b->err, b->errlen, "%s: cannot write: %s", shown, strerror(errno));
@@ -445,8 +426,8 @@ static int close_checked(struct build *b, int fd, const char *shown, int rc)
 	return rc;
 }
 
-static int write_new_file(struct build *b, int dfd, const char *name, const char *shown,
-			  const char *data, size_t len)
+int vb_write_new_file(struct view_builder *b, int dfd, const char *name, const char *shown,
+		      const char *data, size_t len)
 {
 	int fd = create_file(b, dfd, name, shown), rc = 0;
 
@@ -493,7 +474,7 @@ static void wb_str(struct wbuf *w, const char *s)
 	wb_put(w, s, strlen(s));
 }
 
-static int write_lists(struct build *b)
+static int write_lists(struct view_builder *b)
 {
 	struct wbuf *w = xmalloc(sizeof(*w));
 	char *cases = cb_path_join(b->tdir, CASES_NAME), *files = cb_path_join(b->tdir, FILES_NAME);
@@ -546,21 +527,16 @@ out:
 
 /* ---- checks before anything is made ---- */
 
-static bool needs_json(enum ds_format f)
-{
-	return f == DS_NNUNET_RAW || f == DS_MSD;
-}
-
-/* Why file f cannot go into a view of format fmt, or NULL. */
-static const char *file_problem(enum ds_format fmt, const char *f)
+/* Why file f cannot go into a view made by ops, or NULL. */
+static const char *file_problem(const struct ds_format_ops *ops, const char *f)
 {
 	if (f[0] != '/')
 		return "not an absolute path";
 	if (strpbrk(f, "\t\n"))
 		return "a tab or a newline in the name, which files.txt cannot hold";
-	if (needs_json(fmt) && !cb_utf8_valid(f))
+	if ((ops->flags & FMT_VIEW_JSON) && !cb_utf8_valid(f))
 		return "not valid UTF-8, which JSON cannot hold";
-	if ((fmt == DS_NNUNET_RAW || fmt == DS_NNUNET_PRE) && !name_is_safe(base_name(f)))
+	if ((ops->flags & FMT_VIEW_LINKS) && !vb_name_is_safe(vb_base_name(f)))
 		return "no file name a link can take";
 	return NULL;
 }
@@ -568,11 +544,11 @@ static const char *file_problem(enum ds_format fmt, const char *f)
 /* Every ID safe, every file path absolute and fit for the lists (and for
  * JSON where it goes into JSON), no case twice; list and msd views make no
  * links, so their files are checked for existence here. */
-static int check_subset(struct build *b)
+static int check_subset(struct view_builder *b, const struct ds_format_ops *ops)
 {
 	const struct dataset *ds = b->ds;
 	unsigned char *seen = xcalloc(ds->ncases / 8 + 1, 1);
-	bool stat_files = ds->format == DS_LIST || ds->format == DS_MSD;
+	bool stat_files = !(ops->flags & FMT_VIEW_LINKS);
 	char q[256];
 	size_t i, j;
 	int rc = -1;
@@ -586,7 +562,7 @@ static int check_subset(struct build *b)
 		seen[k / 8] |= (unsigned char)(1u << (k % 8));
 		c = &ds->cases[k];
 		if (!c->id || !id_is_safe(c->id)) {
-			quote(q, sizeof(q), c->id ? c->id : "");
+			vb_quote(q, sizeof(q), c->id ? c->id : "");
 			cb_set_err(b->err, b->errlen, "case ID \"%s\": refused: an ID must be a plain "
 				"file name (not empty, not \".\" or \"..\", no '/', no leading '-', no "
 				"control characters)", q);
@@ -594,7 +570,7 @@ static int check_subset(struct build *b)
 		}
 		assert(c->label < (int)c->nfiles);
 		for (j = 0; j < c->nfiles; j++) {
-			const char *f = c->files[j], *why = file_problem(ds->format, f);
+			const char *f = c->files[j], *why = file_problem(ops, f);
 			struct stat st;
 
 			if (!why && stat_files && stat(f, &st) < 0) {
@@ -602,7 +578,7 @@ static int check_subset(struct build *b)
 				goto out;
 			}
 			if (why) {
-				quote(q, sizeof(q), f);
+				vb_quote(q, sizeof(q), f);
 				cb_set_err(b->err, b->errlen, "%s: %s, a file of case \"%s\"", q, why,
 					c->id);
 				goto out;
@@ -617,13 +593,13 @@ out:
 
 /* ---- JSON rewriting ---- */
 
-static void json_oom(const void *p)
+void vb_json_oom(const void *p)
 {
 	if (!p)
 		die("out of memory building JSON");
 }
 
-static cJSON *read_json(struct build *b, const char *path)
+cJSON *vb_read_json(struct view_builder *b, const char *path)
 {
 	size_t len;
 	char *text = cb_read_file(path, &len);
@@ -644,33 +620,33 @@ static cJSON *read_json(struct build *b, const char *path)
 	return root;
 }
 
-static void json_set(cJSON *obj, const char *key, cJSON *item)
+void vb_json_set(cJSON *obj, const char *key, cJSON *item)
 {
-	json_oom(item);
+	vb_json_oom(item);
 	if (cJSON_GetObjectItemCaseSensitive(obj, key))
 		cJSON_ReplaceItemInObjectCaseSensitive(obj, key, item);
 	else
 		cJSON_AddItemToObject(obj, key, item);
 }
 
-static cJSON *json_str(const char *s)
+cJSON *vb_json_str(const char *s)
 {
 	cJSON *item = cJSON_CreateString(s);
 
-	json_oom(item);
+	vb_json_oom(item);
 	return item;
 }
 
-static void json_push(cJSON *arr, cJSON *item)
+void vb_json_push(cJSON *arr, cJSON *item)
 {
-	json_oom(item);
+	vb_json_oom(item);
 	cJSON_AddItemToArray(arr, item);
 }
 
 
 /* Lexically tidies an absolute path in place: "//" and "/./" go, and so
  * does a trailing '/'. ".." stays (it depends on links). */
-static void tidy_path(char *p)
+void vb_tidy_path(char *p)
 {
 	char *r = p, *w = p;
 
@@ -688,541 +664,9 @@ static void tidy_path(char *p)
 	*w = '\0';
 }
 
-/* path made absolute against dir (a relative path in a datalist is relative
- * to the datalist's folder); the caller frees it. */
-static char *abs_path(const char *dir, const char *path)
-{
-	char *p = path[0] == '/' ? xstrdup(path) : cb_path_join(dir, path);
-
-	tidy_path(p);
-	return p;
-}
-
-/* A string, or each string of an array, made absolute in place. */
-static void absolutise(cJSON *item, const char *dir)
-{
-	cJSON *e;
-
-	if (cJSON_IsString(item) && item->valuestring[0] && item->valuestring[0] != '/') {
-		char *p = abs_path(dir, item->valuestring);
-
-		json_oom(cJSON_SetValuestring(item, p));
-		free(p);
-	} else if (cJSON_IsArray(item)) {
-		cJSON_ArrayForEach(e, item)
-			absolutise(e, dir);
-	}
-}
-
-/* A map from a file path to the datalist entry it belongs to (open
- * addressing; keys owned). */
-struct pathmap {
-	char **keys;
-	cJSON **vals;
-	size_t cap;
-};
-
-static uint64_t hash_str(const char *s)
-{
-	uint64_t h = 0xcbf29ce484222325ULL;
-
-	for (; *s; s++)
-		h = (h ^ (unsigned char)*s) * 0x100000001b3ULL;
-	return h;
-}
-
-static void pathmap_init(struct pathmap *m, size_t n)
-{
-	m->cap = 16;
-	while (m->cap < 2 * n + 1)
-		m->cap *= 2;
-	m->keys = xcalloc(m->cap, sizeof(*m->keys));
-	m->vals = xcalloc(m->cap, sizeof(*m->vals));
-}
-
-static void pathmap_release(struct pathmap *m)
-{
-	size_t i;
-
-	for (i = 0; i < m->cap; i++)
-		free(m->keys[i]);
-	free(m->keys);
-	free(m->vals);
-	memset(m, 0, sizeof(*m));
-}
-
-/* Takes key; the first entry for a path wins. */
-static void pathmap_put(struct pathmap *m, char *key, cJSON *val)
-{
-	size_t i = (size_t)hash_str(key) & (m->cap - 1);
-
-	while (m->keys[i]) {
-		if (!strcmp(m->keys[i], key)) {
-			free(key);
-			return;
-		}
-		i = (i + 1) & (m->cap - 1);
-	}
-	m->keys[i] = key;
-	m->vals[i] = val;
-}
-
-static cJSON *pathmap_get(const struct pathmap *m, const char *key)
-{
-	size_t i = (size_t)hash_str(key) & (m->cap - 1);
-
-	while (m->keys[i]) {
-		if (!strcmp(m->keys[i], key))
-			return m->vals[i];
-		i = (i + 1) & (m->cap - 1);
-	}
-	return NULL;
-}
-
-/* The file a datalist entry is known by: its label, else its first image. */
-static const char *entry_key_file(const cJSON *entry)
-{
-	const cJSON *label = cJSON_GetObjectItemCaseSensitive(entry, "label");
-	const cJSON *image = cJSON_GetObjectItemCaseSensitive(entry, "image");
-
-	if (cJSON_IsString(label))
-		return label->valuestring;
-	if (cJSON_IsArray(image))
-		image = cJSON_GetArrayItem(image, 0);
-	return cJSON_IsString(image) ? image->valuestring : NULL;
-}
-
-static const char *case_key_file(const struct ds_case *c)
-{
-	if (c->label >= 0)
-		return c->files[c->label];
-	return c->nfiles ? c->files[0] : NULL;
-}
-
-/* Fills a map of the user's "training" entries by their key file, made
- * absolute: lexically, or resolved through links when real. */
-static void map_training(struct pathmap *m, cJSON *training, const char *dir, bool real)
-{
-	cJSON *e;
-
-	pathmap_init(m, (size_t)cJSON_GetArraySize(training));
-	cJSON_ArrayForEach(e, training) {
-		const char *f = entry_key_file(e);
-		char *p, *r;
-
-		if (!f)
-			continue;
-		p = abs_path(dir, f);
-		if (real) {
-			r = realpath(p, NULL);
-			free(p);
-			if (!r)
-				continue;
-			p = r;
-		}
-		pathmap_put(m, p, e);
-	}
-}
-
-/* The case's images (every file but the label) as a JSON string, or an
- * array when there are several or when as_array. */
-static cJSON *images_json(const struct ds_case *c, bool as_array)
-{
-	cJSON *arr;
-	size_t j, nimg = c->nfiles - (c->label >= 0 ? 1 : 0);
-
-	if (nimg == 1 && !as_array)
-		for (j = 0; j < c->nfiles; j++)
-			if ((int)j != c->label)
-				return json_str(c->files[j]);
-	arr = cJSON_CreateArray();
-	json_oom(arr);
-	for (j = 0; j < c->nfiles; j++)
-		if ((int)j != c->label)
-			json_push(arr, json_str(c->files[j]));
-	return arr;
-}
-
-/* The msd view: the user's datalist with "training" cut to the subset, in
- * subset order, each entry's "image" and "label" set to the case's files
- * (absolute) and its other keys kept; an entry that cannot be matched to a
- * case by its files gets just "image" and "label". Relative paths in
- * "validation" and "test" are made absolute, so the datalist still works
- * from the trial directory. */
-static char *msd_json(struct build *b)
-{
-	const struct dataset *ds = b->ds;
-	cJSON *root = read_json(b, ds->root), *training, *out, *num, *e;
-	struct pathmap lexical = { 0 }, real = { 0 };
-	char *dir, *slash, *text;
-	static const char *const others[] = { "validation", "test" };
-	size_t i;
-
-	if (!root)
-		return NULL;
-	dir = xstrdup(ds->root);
-	slash = strrchr(dir, '/');
-	if (slash)
-		slash[slash == dir ? 1 : 0] = '\0';
-	training = cJSON_GetObjectItemCaseSensitive(root, "training");
-	if (!cJSON_IsArray(training)) {
-		training = cJSON_CreateArray();
-		json_oom(training);
-		json_set(root, "training", training);
-	}
-	map_training(&lexical, training, dir, false);
-	out = cJSON_CreateArray();
-	json_oom(out);
-	for (i = 0; i < b->n; i++) {
-		const struct ds_case *c = &ds->cases[b->subset[i]];
-		const char *key = case_key_file(c);
-		cJSON *user = NULL, *entry, *img;
-
-		if (key) {
-			char *p = abs_path("/", key);
-
-			user = pathmap_get(&lexical, p);
-			free(p);
-			if (!user) {
-				/* The dataset may hold resolved paths: match the real files. */
-				char *r = realpath(key, NULL);
-
-				if (!real.cap)
-					map_training(&real, training, dir, true);
-				if (r)
-					user = pathmap_get(&real, r);
-				free(r);
-			}
-		}
-		entry = user ? cJSON_Duplicate(user, true) : cJSON_CreateObject();
-		json_oom(entry);
-		img = cJSON_GetObjectItemCaseSensitive(entry, "image");
-		json_set(entry, "image", images_json(c, user && cJSON_IsArray(img)));
-		if (c->label >= 0)
-			json_set(entry, "label", json_str(c->files[c->label]));
-		else
-			absolutise(cJSON_GetObjectItemCaseSensitive(entry, "label"), dir);
-		json_push(out, entry);
-	}
-	json_set(root, "training", out);
-	for (i = 0; i < CB_ARRAY_SIZE(others); i++) {
-		cJSON *list = cJSON_GetObjectItemCaseSensitive(root, others[i]);
-
-		if (!cJSON_IsArray(list))
-			continue;
-		cJSON_ArrayForEach(e, list) {
-			if (cJSON_IsString(e)) {
-				absolutise(e, dir);
-			} else {
-				absolutise(cJSON_GetObjectItemCaseSensitive(e, "image"), dir);
-				absolutise(cJSON_GetObjectItemCaseSensitive(e, "label"), dir);
-			}
-		}
-	}
-	num = cJSON_GetObjectItemCaseSensitive(root, "numTraining");
-	if (num)
-		json_set(root, "numTraining", cJSON_CreateNumber((double)b->n));
-	text = json_line(root, true);
-	cJSON_Delete(root);
-	pathmap_release(&lexical);
-	if (real.cap)
-		pathmap_release(&real);
-	free(dir);
-	return text;
-}
 
 /* ---- the views ---- */
 
-/* nnunet-pre (nnunet.md 3.4, option A). */
-static int build_pre(struct build *b, struct view *v)
-{
-	const struct dataset *ds = b->ds;
-	const char *data_name = ds->data_dir ? base_name(ds->data_dir) : "";
-	static const char *const env_keys[] = { "nnUNet_preprocessed", "nnUNet_results",
-						"nnUNet_raw" };
-	const char *meta[3];
-	char *rel = NULL, q[256];
-	int vfd = -1, roots[3] = { -1, -1, -1 }, dfd = -1, datafd = -1, rc = -1;
-	size_t i, j;
-
-	meta[0] = ds->plans_file;
-	meta[1] = ds->dataset_json;
-	meta[2] = ds->fingerprint_file;
-	for (i = 0; i < 3; i++) {
-		if (!meta[i] || meta[i][0] != '/' || !name_is_safe(base_name(meta[i]))) {
-			cb_set_err(b->err, b->errlen, "nnunet-pre dataset %s: the %s file is %s", ds->root,
-				i == 0 ? "plans" : i == 1 ? "dataset.json" : "fingerprint",
-				meta[i] ? "not an absolute file path" : "not known");
-			return -1;
-		}
-	}
-	quote(q, sizeof(q), ds->dataset_name ? ds->dataset_name : "");
-	if (!ds->dataset_name || !name_is_safe(ds->dataset_name)) {
-		cb_set_err(b->err, b->errlen, "%s: dataset_name \"%s\" cannot be a folder name",
-			ds->plans_file, q);
-		return -1;
-	}
-	if (!name_is_safe(data_name)) {
-		quote(q, sizeof(q), ds->data_dir ? ds->data_dir : "");
-		cb_set_err(b->err, b->errlen, "nnunet-pre dataset %s: data folder \"%s\" has no name "
-			"a folder can take", ds->root, q);
-		return -1;
-	}
-
-	if (make_nnunet_dirs(b, &vfd, roots) < 0)
-		goto out;
-	dfd = make_dir(b, roots[0], VIEW_DIR "/pp", ds->dataset_name);
-	if (dfd < 0)
-		goto out;
-	rel = cb_path_join(VIEW_DIR "/pp", ds->dataset_name);
-	for (i = 0; i < 3; i++)
-		if (make_link_unique(b, dfd, meta[i], base_name(meta[i]), rel, NULL) < 0)
-			goto out;
-	datafd = make_dir(b, dfd, rel, data_name);
-	if (datafd < 0)
-		goto out;
-	free(rel);
-	rel = path_join3(VIEW_DIR "/pp", ds->dataset_name, data_name);
-	for (i = 0; i < b->n; i++) {
-		const struct ds_case *c = &ds->cases[b->subset[i]];
-
-		for (j = 0; j < c->nfiles; j++)
-			if (make_link_unique(b, datafd, c->files[j], base_name(c->files[j]), rel,
-					     c->id) < 0)
-				goto out;
-	}
-	v->path = path_join3(b->tdir, VIEW_DIR, "pp");
-	nnunet_env(v, b, env_keys);
-	rc = 0;
-out:
-	free(rel);
-	close_fds(roots, 3);
-	if (datafd >= 0)
-		close(datafd);
-	if (dfd >= 0)
-		close(dfd);
-	if (vfd >= 0)
-		close(vfd);
-	return rc;
-}
-
-/* nnunet-raw's dataset.json: numTraining = n, and the "dataset" key (when
- * there is one) cut to the subset with its paths pointing at the view's
- * links, relative to the view's dataset folder. names[i][j] is the link
- * name of case subset[i]'s file j. */
-static char *raw_json(struct build *b, cJSON *root, char ***names)
-{
-	const struct dataset *ds = b->ds;
-	cJSON *key = cJSON_GetObjectItemCaseSensitive(root, "dataset");
-	size_t i, j;
-
-	json_set(root, "numTraining", cJSON_CreateNumber((double)b->n));
-	if (cJSON_IsObject(key)) {
-		cJSON *out = cJSON_CreateObject();
-
-		json_oom(out);
-		for (i = 0; i < b->n; i++) {
-			const struct ds_case *c = &ds->cases[b->subset[i]];
-			cJSON *user = cJSON_GetObjectItemCaseSensitive(key, c->id);
-			cJSON *entry = cJSON_IsObject(user) ? cJSON_Duplicate(user, true)
-							    : cJSON_CreateObject();
-			cJSON *images = cJSON_CreateArray();
-
-			json_oom(entry);
-			json_oom(images);
-			for (j = 0; j < c->nfiles; j++) {
-				char *p;
-
-				if ((int)j == c->label)
-					continue;
-				p = cb_path_join("imagesTr", names[i][j]);
-				json_push(images, json_str(p));
-				free(p);
-			}
-			json_set(entry, "images", images);
-			if (c->label >= 0) {
-				char *p = cb_path_join("labelsTr", names[i][c->label]);
-
-				json_set(entry, "label", json_str(p));
-				free(p);
-			}
-			cJSON_AddItemToObject(out, c->id, entry);
-		}
-		json_set(root, "dataset", out);
-	}
-	return json_line(root, true);
-}
-
-/* nnunet-raw: raw/<DatasetXXX_Name>/ with imagesTr/ and labelsTr/. Links
- * keep the user's file names; under a "dataset" key, where two cases may
- * share a file name, a clash falls back to nnU-Net's own names
- * ({case}_{XXXX}{ending}, {case}{ending}). */
-/* Links file j of case c into imagesTr/ (fd) or labelsTr/: by its own
- * name, or, when may_rename and that name is taken, by nnU-Net's name for
- * it. Returns the link's name (the caller frees it), or NULL with err set. */
-static char *link_raw_file(struct build *b, int fd, const char *rel, const struct ds_case *c,
-			   size_t j, bool may_rename)
-{
-	const char *ending = b->ds->file_ending ? b->ds->file_ending : "", *name;
-	char *alt, q[256];
-	size_t ch = 0, k, len;
-	int rc;
-
-	name = base_name(c->files[j]);
-	rc = make_link(b, fd, c->files[j], name, rel, c->id);
-	if (rc == 0)
-		return xstrdup(name);
-	if (rc != -EEXIST || !may_rename) {
-		if (rc == -EEXIST)
-			make_link_unique(b, fd, c->files[j], name, rel, c->id);
-		return NULL;
-	}
-	for (k = 0; k < j; k++)
-		ch += (int)k != c->label;
-	len = strlen(c->id) + strlen(ending) + 32;
-	alt = xmalloc(len);
-	if ((int)j == c->label)
-		snprintf(alt, len, "%s%s", c->id, ending);
-	else
-		snprintf(alt, len, "%s_%04zu%s", c->id, ch, ending);
-	if (!name_is_safe(alt)) {
-		quote(q, sizeof(q), ending);
-		cb_set_err(b->err, b->errlen, "%s/%s/%s: two files of the subset have this name, "
-			"and file_ending \"%s\" gives no other", b->tdir, rel, name, q);
-		free(alt);
-		return NULL;
-	}
-	if (make_link_unique(b, fd, c->files[j], alt, rel, c->id) < 0) {
-		free(alt);
-		return NULL;
-	}
-	return alt;
-}
-
-/* nnunet-raw: raw/<DatasetXXX_Name>/ with imagesTr/ and labelsTr/. Links
- * keep the user's file names; under a "dataset" key, where two cases may
- * share a file name, a clash falls back to nnU-Net's own names
- * ({case}_{XXXX}{ending}, {case}{ending}). */
-static int build_raw(struct build *b, struct view *v)
-{
-	static const char *const env_keys[] = { "nnUNet_raw", "nnUNet_preprocessed",
-						"nnUNet_results" };
-	const struct dataset *ds = b->ds;
-	const char *name = base_name(ds->root);
-	cJSON *root = NULL;
-	char ***names = NULL, *rel = NULL, *rel_img = NULL, *rel_lab = NULL, *text = NULL, q[256];
-	int vfd = -1, roots[3] = { -1, -1, -1 }, dfd = -1, imgfd = -1, labfd = -1, rc = -1;
-	size_t i, j;
-
-	quote(q, sizeof(q), ds->root);
-	if (!name_is_safe(name)) {
-		cb_set_err(b->err, b->errlen, "%s: the dataset folder has no name a folder can take", q);
-		return -1;
-	}
-	if (!ds->dataset_json) {
-		cb_set_err(b->err, b->errlen, "%s: the dataset has no dataset.json", q);
-		return -1;
-	}
-	root = read_json(b, ds->dataset_json);
-	if (!root)
-		return -1;
-
-	if (make_nnunet_dirs(b, &vfd, roots) < 0)
-		goto out;
-	rel = cb_path_join(VIEW_DIR "/raw", name);
-	dfd = make_dir(b, roots[2], VIEW_DIR "/raw", name);
-	if (dfd < 0)
-		goto out;
-	imgfd = make_dir(b, dfd, rel, "imagesTr");
-	if (imgfd < 0)
-		goto out;
-	labfd = make_dir(b, dfd, rel, "labelsTr");
-	if (labfd < 0)
-		goto out;
-	rel_img = cb_path_join(rel, "imagesTr");
-	rel_lab = cb_path_join(rel, "labelsTr");
-	/* With a "dataset" key the link names go into dataset.json. */
-	if (cJSON_IsObject(cJSON_GetObjectItemCaseSensitive(root, "dataset")))
-		names = xcalloc(b->n ? b->n : 1, sizeof(*names));
-	for (i = 0; i < b->n; i++) {
-		const struct ds_case *c = &ds->cases[b->subset[i]];
-
-		if (names)
-			names[i] = xcalloc(c->nfiles ? c->nfiles : 1, sizeof(**names));
-		for (j = 0; j < c->nfiles; j++) {
-			bool is_label = (int)j == c->label;
-			char *link = link_raw_file(b, is_label ? labfd : imgfd,
-						   is_label ? rel_lab : rel_img, c, j, names != NULL);
-
-			if (!link)
-				goto out;
-			if (names)
-				names[i][j] = link;
-			else
-				free(link);
-		}
-	}
-	text = raw_json(b, root, names);
-	v->path = cb_path_join(b->tdir, rel);
-	{
-		char *shown = cb_path_join(v->path, "dataset.json");
-
-		rc = write_new_file(b, dfd, "dataset.json", shown, text, strlen(text));
-		free(shown);
-	}
-	if (rc == 0)
-		nnunet_env(v, b, env_keys);
-out:
-	if (names) {
-		for (i = 0; i < b->n; i++) {
-			if (names[i])
-				for (j = 0; j < ds->cases[b->subset[i]].nfiles; j++)
-					free(names[i][j]);
-			free(names[i]);
-		}
-		free(names);
-	}
-	free(text);
-	free(rel);
-	free(rel_img);
-	free(rel_lab);
-	cJSON_Delete(root);
-	close_fds(roots, 3);
-	if (labfd >= 0)
-		close(labfd);
-	if (imgfd >= 0)
-		close(imgfd);
-	if (dfd >= 0)
-		close(dfd);
-	if (vfd >= 0)
-		close(vfd);
-	return rc;
-}
-
-/* msd: TRIAL/view/datalist.json. */
-static int build_msd(struct build *b, struct view *v)
-{
-	char *text = msd_json(b), *shown;
-	int vfd, rc = -1;
-
-	if (!text)
-		return -1;
-	vfd = make_dir(b, b->tfd, "", VIEW_DIR);
-	if (vfd >= 0) {
-		b->made_view = true;
-		shown = path_join3(b->tdir, VIEW_DIR, DATALIST_NAME);
-		rc = write_new_file(b, vfd, DATALIST_NAME, shown, text, strlen(text));
-		if (rc == 0) {
-			v->path = shown;
-			v->env = xcalloc(1, sizeof(*v->env));
-		} else {
-			free(shown);
-		}
-		close(vfd);
-	}
-	free(text);
-	return rc;
-}
 
 /* The trial directory as an absolute path without trailing '/'. */
 static char *abs_trial_dir(const char *trial_dir, char *err, size_t errlen)
@@ -1237,14 +681,15 @@ static char *abs_trial_dir(const char *trial_dir, char *err, size_t errlen)
 		return p;
 	}
 	p = xstrdup(trial_dir);
-	tidy_path(p);
+	vb_tidy_path(p);
 	return p;
 }
 
 int view_build(struct view *v, const struct dataset *ds, const size_t *subset, size_t n,
 	       const char *trial_dir, char *err, size_t errlen)
 {
-	struct build b = { 0 };
+	struct view_builder b = { 0 };
+	const struct ds_format_ops *ops;
 	char scratch[256];
 	int rc = -1;
 
@@ -1257,7 +702,9 @@ int view_build(struct view *v, const struct dataset *ds, const size_t *subset, s
 	b.errlen = errlen;
 	b.tfd = -1;
 	b.vfd = b.sfd = -1;
-	if (check_subset(&b) < 0)
+	ops = ds_format_ops(ds->format);
+	assert(ops && "view_build: a dataset without a format");
+	if (check_subset(&b, ops) < 0)
 		return -1;
 	b.tdir = abs_trial_dir(trial_dir, err, errlen);
 	if (!b.tdir)
@@ -1266,23 +713,7 @@ int view_build(struct view *v, const struct dataset *ds, const size_t *subset, s
 	if (b.tfd < 0)
 		goto out;
 
-	switch (ds->format) {
-	case DS_NNUNET_PRE:
-		rc = build_pre(&b, v);
-		break;
-	case DS_NNUNET_RAW:
-		rc = build_raw(&b, v);
-		break;
-	case DS_MSD:
-		rc = build_msd(&b, v);
-		break;
-	case DS_LIST:
-		v->env = xcalloc(1, sizeof(*v->env));
-		rc = 0;
-		break;
-	default:
-		assert(!"view_build: a dataset without a format");
-	}
+	rc = ops->view_build(&b, v);
 	if (rc == 0)
 		rc = write_lists(&b);
 	if (rc == 0) {

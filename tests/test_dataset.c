@@ -730,6 +730,26 @@ Test(dataset, cases_usage_errors)
 	run_release(&r);
 }
 
+/* Every format's name, as run.json writes it, is one --format (and resume)
+ * reads back as that format; "auto" is DS_AUTO. */
+Test(dataset, format_names_round_trip)
+{
+	static const enum ds_format all[] = { DS_AUTO, DS_NNUNET_PRE, DS_NNUNET_RAW, DS_MSD,
+					      DS_LIST };
+	enum ds_format f;
+	size_t i;
+
+	for (i = 0; i < CB_ARRAY_SIZE(all); i++) {
+		const char *name = ds_format_name(all[i]);
+
+		cr_assert_str_neq(name, "unknown");
+		cr_assert_eq(ds_format_parse(name, &f), 0, "%s does not parse", name);
+		cr_assert_eq(f, all[i], "%s parses as %d", name, (int)f);
+	}
+	cr_assert_str_eq(ds_format_name(DS_AUTO), "auto");
+	cr_assert_str_eq(ds_format_name((enum ds_format)99), "unknown");
+}
+
 Test(dataset, format_names_and_id_safety)
 {
 	enum ds_format f;

@@ -27,6 +27,10 @@
  * is nnunet-pre; a folder with dataset.json and imagesTr/ or a "dataset" key
  * is nnunet-raw; a .json file with "training" is msd; other folders and text
  * files are list.
+ * Each format's rules (detection, loading, its view, which files audit
+ * reads) live in its own src/format_*.c, behind the ops table of
+ * src/format.h; a new format is one such file, a value here and its row in
+ * src/format.c.
  */
 enum ds_format { DS_AUTO = 0, DS_NNUNET_PRE, DS_NNUNET_RAW, DS_MSD, DS_LIST };
 

@@ -10,7 +10,8 @@
 #include "casebisect/dataset.h"
 
 /*
- * What a view is, per format (all under TRIAL_DIR/view/):
+ * What a view is, per format (all under TRIAL_DIR/view/; each built by its
+ * format's view_build op in src/format_*.c):
  *  - nnunet-pre (nnunet.md 3.4, option A): pp/<dataset_name>/ with links to
  *    the plans JSON, dataset.json and dataset_fingerprint.json, and a real
  *    data folder (the configuration's data identifier) holding links to the
