@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include <cairo.h>
+#include <fontconfig/fontconfig.h>
 
 #include "casebisect/audit.h"
 #include "casebisect/pictures.h"
@@ -437,17 +438,15 @@ out:
 
 static void write_md(struct pic_set *s, const struct report_input *in)
 {
-	char *md = xstrdup(""), *t;
+	char *md, *t;
 	size_t i;
 
 	if (!s->nitems && !s->nwarnings)
 		return;
-	t = cb_fmt("## Pictures\n\nThe slice of each culprit's label holding most of the voxels "
-		   "that crash training (red), %s; also in report.html. Drag a file into an "
-		   "issue to show it.\n\n", s->mode == PIC_IMAGE ? "over the case's first image "
-		   "(patient data: share with care)" : "the label alone (no image was read)");
-	free(md);
-	md = t;
+	md = cb_fmt("## Pictures\n\nThe slice of each culprit's label holding most of the voxels "
+		    "that crash training (red), %s; also in report.html. Drag a file into an "
+		    "issue to show it.\n\n", s->mode == PIC_IMAGE ? "over the case's first image "
+		    "(patient data: share with care)" : "the label alone (no image was read)");
 	for (i = 0; i < s->nitems; i++) {
 		const struct pic_item *it = &s->items[i];
 
@@ -498,6 +497,11 @@ void pic_draw(const struct report_input *in, enum pic_mode mode, struct pic_set 
 out:
 	write_md(out, in);
 	free(dir);
+	/* cairo keeps font faces, and fontconfig its patterns, cached for the
+	 * process; no cairo object outlives this call, so let both go now, or
+	 * LeakSanitizer reports them at exit (the next call loads them again). */
+	cairo_debug_reset_static_data();
+	FcFini();
 }
 
 void pic_set_release(struct pic_set *s)

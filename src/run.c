@@ -1593,6 +1593,7 @@ static int write_report(struct run *r, const struct verdict *v, char *err, size_
 	if (rc == 0)
 		rc = rhtml_write(&in, &pics, err, errlen);
 	pic_set_release(&pics);
+	in.pictures_md = NULL; /* the bundle's report.md: its pictures/ links would not resolve */
 	r->report_written = rc == 0;
 	if (rc == 0 && v->nculprits && !r->dry) {
 		rc = report_bundle(&in, err, errlen);

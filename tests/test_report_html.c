@@ -205,6 +205,13 @@ Test(report_html, chromium_renders_the_page_and_every_picture)
 		free(want);
 		free(pic);
 	}
+	/* The bundle does not hold the pictures: its report.md links none. */
+	line = cb_path_join(wd, "bundle/report.md");
+	free(md);
+	md = cb_read_file(line, NULL);
+	cr_assert(md && strstr(md, "case_002") && !strstr(md, "](pictures/"),
+		  "the bundle's report.md: %s", md);
+	free(line);
 	/* The screenshot: the window's size, and both pictures shown (their
 	 * red pixels, one to one: nothing else on the page is pure red). */
 	p = read_red(shot);
