@@ -89,8 +89,7 @@ static const struct cli_option run_options[] = {
 	{ "log-tail", 0, CLI_ARG_REQUIRED, OPT_LOG_TAIL, "BYTES", "and the last BYTES (4M, at most 1G)" },
 	{ "keep-views", 0, CLI_ARG_NONE, OPT_KEEP_VIEWS, NULL, "keep each trial's subset view" },
 	{ "pictures", 0, CLI_ARG_REQUIRED, OPT_PICTURES, "label|image|none",
-	  "each culprit's worst label slice as a PNG for report.html and report.md: the label "
-	  "alone (default), over its image (patient data), or none" },
+	  "culprits' label slices (PNG): alone (default), over the image, or none" },
 	{ "json-events", 0, CLI_ARG_NONE, OPT_JSON_EVENTS, NULL,
 	  "print one JSON object per event instead of lines" },
 };
