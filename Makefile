@@ -14,7 +14,7 @@ PKG_CONFIG ?= pkg-config
 VERSION    := 0.1.0
 
 # libhs is Hyperscan on amd64 and Vectorscan elsewhere; same API and .pc name.
-PKGS       := libuv libcjson libhs libpcre2-8 libarchive
+PKGS       := libuv libcjson libhs libpcre2-8 libarchive cairo fontconfig
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 
@@ -177,7 +177,7 @@ HS_PKG   := $(if $(filter amd64,$(ARCH)),libhyperscan-dev,libvectorscan-dev)
 DEB_PKGS := build-essential pkg-config libuv1-dev libcjson-dev libniftiio-dev \
             libnifti2-dev $(HS_PKG) libpcre2-dev libcriterion-dev clang \
             libclang-rt-14-dev libarchive-dev python3-jsonschema slurm-wlm munge \
-            python3-venv groff-base \
+            python3-venv groff-base libcairo2-dev libfontconfig-dev chromium \
             $(TORCH_PKGS)
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \

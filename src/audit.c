@@ -2142,3 +2142,83 @@ cJSON *aud_json(const struct aud_result *r, bool all)
 	cJSON_AddItemToObject(o, "summary", aud_summary_json(r));
 	return o;
 }
+
+/* ---- reading slices (for the report's pictures) ---- */
+
+/* The largest slice aud_read_slices() holds: 2^26 voxels (512 MiB as
+ * doubles); a header with more per slice is no label map to draw. */
+#define AUD_MAX_SLICE ((uint64_t)1 << 26)
+
+int aud_read_slices(const char *path, int (*fn)(void *ctx, const struct aud_slice *s), void *ctx,
+		    char *err, size_t errlen)
+{
+	struct nfile f;
+	struct hdr h;
+	struct problem p;
+	struct aud_slice s;
+	unsigned char *raw = NULL;
+	double *plane = NULL;
+	uint64_t per;
+	size_t rawlen, got, j;
+	int ret = -1;
+
+	memset(&p, 0, sizeof(p));
+	if (nf_open(&f, path, true, &p))
+		goto out;
+	if (hdr_read(&f, &h, true, &p))
+		goto out;
+	per = (uint64_t)h.dim[1] * (uint64_t)h.dim[2]; /* each <= 2^31: no overflow */
+	if (per > AUD_MAX_SLICE) {
+		problem(&p, AUD_K_BAD_HEADER, "a slice of %" PRId64 "x%" PRId64 " voxels is too "
+			"large to draw", h.dim[1], h.dim[2]);
+		goto out;
+	}
+	rawlen = (size_t)per * (size_t)h.nbyper;
+	raw = xmalloc(rawlen > AUD_SLAB ? rawlen : AUD_SLAB);
+	plane = xmalloc((size_t)per * sizeof(*plane));
+	if (nf_skip_to_data(&f, &h, raw, AUD_SLAB, &p))
+		goto out;
+	memset(&s, 0, sizeof(s));
+	s.nx = h.dim[1];
+	s.ny = h.dim[2];
+	s.nz = h.dim[3];
+	for (j = 0; j < 3; j++)
+		s.pixdim[j] = h.pixdim[j + 1];
+	s.v = plane;
+	for (s.z = 0; s.z < s.nz; s.z++) {
+		if (nf_read(&f, raw, rawlen, &got, &p))
+			goto out;
+		if (got < rawlen) {
+			problem(&p, AUD_K_TRUNCATED, "truncated: the voxel data ends in slice %" PRId64,
+				s.z);
+			goto out;
+		}
+		if (h.swapped && h.nbyper > 1)
+			swap_slab(raw, (size_t)per, h.nbyper);
+		for (j = 0; j < (size_t)per; j++) {
+			const unsigned char *q = raw + j * (size_t)h.nbyper;
+			uint16_t u2;
+			uint64_t key;
+
+			if (h.nbyper == 1) {
+				key = q[0];
+			} else if (h.nbyper == 2) {
+				memcpy(&u2, q, 2);
+				key = u2;
+			} else {
+				key = load_key(q, h.nbyper);
+			}
+			plane[j] = key_value(&h, key);
+		}
+		if (fn(ctx, &s))
+			break;
+	}
+	ret = 0;
+out:
+	if (ret)
+		cb_set_err(err, errlen, "%s", p.msg);
+	free(raw);
+	free(plane);
+	nf_close(&f);
+	return ret;
+}

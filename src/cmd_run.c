@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "casebisect/cli.h"
+#include "casebisect/pictures.h"
 #include "casebisect/run.h"
 #include "casebisect/slurm.h"
 #include "casebisect/util.h"
@@ -20,6 +21,7 @@ enum {
 	OPT_CONFIGURATION, OPT_PLANS, OPT_STRATEGY, OPT_PRIOR, OPT_REPEAT, OPT_CONFIRM,
 	OPT_RETRIES, OPT_MIN_CASES, OPT_MAX_TRIALS, OPT_DEADLINE, OPT_SEED, OPT_ENV_CMD,
 	OPT_KEEP_VIEWS, OPT_JSON_EVENTS, OPT_CUDART, OPT_LAUNCHER, OPT_SLURM_ARGS, OPT_FLAKY,
+	OPT_PICTURES,
 };
 
 static const struct cli_option run_options[] = {
@@ -86,6 +88,8 @@ static const struct cli_option run_options[] = {
 	{ "log-head", 0, CLI_ARG_REQUIRED, OPT_LOG_HEAD, "BYTES", "keep the first BYTES of a log (1M, at most 1G)" },
 	{ "log-tail", 0, CLI_ARG_REQUIRED, OPT_LOG_TAIL, "BYTES", "and the last BYTES (4M, at most 1G)" },
 	{ "keep-views", 0, CLI_ARG_NONE, OPT_KEEP_VIEWS, NULL, "keep each trial's subset view" },
+	{ "pictures", 0, CLI_ARG_REQUIRED, OPT_PICTURES, "label|image|none",
+	  "culprits' label slices (PNG): alone (default), over the image, or none" },
 	{ "json-events", 0, CLI_ARG_NONE, OPT_JSON_EVENTS, NULL,
 	  "print one JSON object per event instead of lines" },
 };
@@ -118,9 +122,12 @@ const struct cli_command cmd_run_spec = {
 		"{n} in its arguments are replaced per trial. nnU-Net formats need none:\n"
 		"nnUNet_raw, nnUNet_preprocessed and nnUNet_results point into the view.\n"
 		"\n"
-		"At the end: WORKDIR/report.md (paste it into an issue), report.json, and\n"
-		"bundle.tar.gz with the culprits' files and a repro.sh. The bundle holds\n"
-		"copies of the cases' files, which may be patients' data.\n"
+		"At the end: WORKDIR/report.md (paste it into an issue), report.json,\n"
+		"report.html (open it in a browser: a timeline of the trials per slot,\n"
+		"the shrink curve and a picture of each culprit's label, in\n"
+		"WORKDIR/pictures/), and bundle.tar.gz with the culprits' files and a\n"
+		"repro.sh. The bundle holds copies of the cases' files, which may be\n"
+		"patients' data; so does a picture drawn with --pictures image.\n"
 		"\n"
 		"Durations (SEC) are seconds, such as 600 or 0.5, at most 2592000 (30\n"
 		"days); a --deadline is at most 30 days away.\n"
@@ -305,6 +312,15 @@ static enum cb_exit set_option(const struct cli_command *cmd, struct run_config 
 	case OPT_LOG_TAIL: bytes = &c->limits.log_tail; break;
 	case OPT_KEEP_VIEWS: c->keep_views = true; break;
 	case OPT_FLAKY: c->flaky = true; break;
+	case OPT_PICTURES: {
+		enum pic_mode m;
+
+		if (pic_mode_parse(value, &m))
+			return cli_usage_error(cmd, "--pictures '%s': expected label, image or none",
+					       value);
+		c->pictures = (int)m;
+		break;
+	}
 	case OPT_JSON_EVENTS: c->events = RUN_EVENTS_JSON; break;
 	}
 	if (bytes)

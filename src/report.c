@@ -1714,6 +1714,8 @@ static char *md_text(const struct facts *f)
 	md_what_crashed(&b, f);
 	md_which_cases(&b, f);
 	md_audit(&b, f);
+	if (f->in->pictures_md) /* pictures.c writes it: links into pictures/ */
+		buf_puts(&b, f->in->pictures_md);
 	md_reproduce(&b, f);
 	md_environment(&b, f);
 	md_ruled_out(&b, f);

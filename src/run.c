@@ -37,8 +37,10 @@
 #include "casebisect/gpu.h"
 #include "casebisect/journal.h"
 #include "casebisect/json.h"
+#include "casebisect/pictures.h"
 #include "casebisect/reduce.h"
 #include "casebisect/report.h"
+#include "casebisect/report_html.h"
 #include "casebisect/run.h"
 #include "casebisect/slurm.h"
 #include "casebisect/supervise.h"
@@ -338,6 +340,8 @@ static char *config_json(const struct run_config *c, const struct dataset *ds)
 	json_add_str(opt, "env_cmd", c->env_cmd ? c->env_cmd : "");
 	json_add_str(opt, "cudart", c->cudart ? c->cudart : "");
 	cJSON_AddBoolToObject(opt, "keep_views", c->keep_views);
+	if (c->pictures != PIC_LABEL) /* absent: label, so older work directories resume */
+		json_add_str(opt, "pictures", pic_mode_name((enum pic_mode)c->pictures));
 	json_add_num(opt, "seed", c->seed, true);
 	if (c->launcher == SUP_LAUNCH_SLURM) {
 		json_add_str(opt, "launcher", "slurm");
@@ -434,6 +438,13 @@ static int config_from_json(struct run *r, const char *text, char *err, size_t e
 	c->env_cmd = opt_str(opt, "env_cmd");
 	c->cudart = opt_str(opt, "cudart");
 	c->keep_views = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(opt, "keep_views"));
+	{
+		enum pic_mode pm = PIC_LABEL;
+
+		if ((s = opt_str(opt, "pictures")))
+			pic_mode_parse(s, &pm);
+		c->pictures = (int)pm;
+	}
 	c->seed = (unsigned)opt_num(opt, "seed", 1);
 	if (!(s = opt_str(opt, "launcher")) || sup_launcher_parse(s, &c->launcher))
 		c->launcher = SUP_LAUNCH_LOCAL;
@@ -1564,13 +1575,28 @@ static void report_input_of(struct run *r, const struct verdict *v, struct repor
 static int write_report(struct run *r, const struct verdict *v, char *err, size_t errlen)
 {
 	struct report_input in;
+	struct pic_set pics;
 	char *run_json = NULL;
+	size_t i;
 	int rc;
 
 	run_json = jrn_read_run(r->c.workdir, err, errlen);
 	report_input_of(r, v, &in);
 	in.run_json = run_json ? run_json : "{}";
+	/* The pictures first, for report.md's links; a picture that cannot be
+	 * drawn is a warning, report.html like report.md an error. */
+	pic_draw(&in, (enum pic_mode)r->c.pictures, &pics);
+	for (i = 0; i < pics.nwarnings; i++)
+		if (r->dry || r->c.events == RUN_EVENTS_JSON) /* stdout is the report's */
+			fprintf(stderr, "casebisect: warning: %s\n", pics.warnings[i]);
+		else
+			say(r, "warning: %s", pics.warnings[i]);
+	in.pictures_md = pics.md;
 	rc = report_write(&in, err, errlen);
+	if (rc == 0)
+		rc = rhtml_write(&in, &pics, err, errlen);
+	pic_set_release(&pics);
+	in.pictures_md = NULL; /* the bundle's report.md: its pictures/ links would not resolve */
 	r->report_written = rc == 0;
 	if (rc == 0 && v->nculprits && !r->dry) {
 		rc = report_bundle(&in, err, errlen);

@@ -204,6 +204,31 @@ unsigned aud_case_severities(const struct aud_result *r, size_t i);
  * the default)? Looks at names only. */
 bool aud_dataset_has_labels(const struct dataset *ds);
 
+/*
+ * One axial slice (z fixed) of a volume, as aud_read_slices() hands it on.
+ * v holds nx*ny values, x fastest, after scl_slope/scl_inter; borrowed,
+ * valid during the call only.
+ */
+struct aud_slice {
+	int64_t nx, ny, nz;      /* the volume's dims 1..3 */
+	double pixdim[3];        /* spacing, 1 where the header has none */
+	int64_t z;               /* this slice */
+	const double *v;
+};
+
+/*
+ * Reads the NIfTI file at path the way aud_run() reads a label (NIfTI-1
+ * or -2, plain or gzip'd, either byte order; the same header checks),
+ * streaming: fn(ctx, slice) for z = 0..nz-1 of its first 3D volume (a 4D
+ * image: its first channel), one slice buffer at a time whatever the
+ * volume's size. fn returns 0 to go on, anything else to stop reading
+ * (then aud_read_slices returns 0). Integer and float datatypes only.
+ * Returns 0, or -1 with a message in err that does not name the file
+ * ("cannot open: Permission denied", "truncated: ...").
+ */
+int aud_read_slices(const char *path, int (*fn)(void *ctx, const struct aud_slice *s), void *ctx,
+		    char *err, size_t errlen);
+
 /* "crash", "silent", ...; "undeclared", "wrap", ... */
 const char *aud_severity_name(enum aud_severity s);
 const char *aud_kind_name(enum aud_kind k);

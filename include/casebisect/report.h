@@ -64,6 +64,8 @@ struct report_input {
 					 * The report shows each culprit's findings, the
 					 * culprits the audit missed and the cases it
 					 * blamed that training cleared. */
+	const char *pictures_md;        /* report.md's section on the culprits' pictures
+					 * (pictures.h's pic_set.md), or NULL */
 };
 
 /*

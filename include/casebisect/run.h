@@ -73,6 +73,8 @@ struct run_config {
 	const char *env_cmd;            /* shell command whose output goes in the report */
 	const char *cudart;             /* the CUDA runtime to ask for device facts; NULL: search */
 	bool keep_views;
+	int pictures;                   /* --pictures: enum pic_mode (pictures.h), PIC_LABEL
+					 * by default; only the report depends on it */
 	enum run_events events;
 	const char *workdir;            /* absolute */
 	bool workdir_exists_ok;         /* the demo: its dataset is already in it */
