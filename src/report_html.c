@@ -178,46 +178,30 @@ static void timeline(FILE *f, const struct report_input *in)
 
 /* ---- the shrink curve ---- */
 
-struct idx {
-	const char *id;
-	size_t i;
-};
-
-static int idx_cmp(const void *a, const void *b)
-{
-	return strcmp(((const struct idx *)a)->id, ((const struct idx *)b)->id);
-}
-
-/* suspect[t] = cases still suspect after t trials (t = 0..ntrials). */
+/* suspect[t] = cases still suspect after t trials (t = 0..ntrials). The
+ * journal's entries hold their subsets as index ranges into the dataset. */
 static size_t *suspects_after(const struct report_input *in)
 {
 	size_t n = in->ds->ncases, i, j, left = n;
 	size_t *s = xcalloc(in->ntrials + 1, sizeof(*s));
-	struct idx *ix = xcalloc(n + 1, sizeof(*ix));
 	unsigned char *cleared = xcalloc(n + 1, 1);
 
-	for (i = 0; i < n; i++) {
-		ix[i].id = in->ds->cases[i].id;
-		ix[i].i = i;
-	}
-	qsort(ix, n, sizeof(*ix), idx_cmp);
 	s[0] = n;
 	for (i = 0; i < in->ntrials; i++) {
 		const struct jrn_entry *e = &in->trials[i];
 
 		if (!strcmp(e->outcome, "PASS"))
-			for (j = 0; j < e->ncases; j++) {
-				struct idx k = { e->cases[j], 0 }, *hit;
+			for (j = 0; j < e->nranges; j++) {
+				size_t c;
 
-				hit = bsearch(&k, ix, n, sizeof(*ix), idx_cmp);
-				if (hit && !cleared[hit->i]) {
-					cleared[hit->i] = 1;
-					left--;
-				}
+				for (c = e->ranges[j].first; c <= e->ranges[j].last && c < n; c++)
+					if (!cleared[c]) {
+						cleared[c] = 1;
+						left--;
+					}
 			}
 		s[i + 1] = left;
 	}
-	free(ix);
 	free(cleared);
 	return s;
 }
