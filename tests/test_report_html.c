@@ -339,7 +339,8 @@ Test(report_html, none_draws_nothing_and_label_reads_no_image)
 Test(report_html, text_from_the_run_is_escaped)
 {
 	char id[] = "<img src=x onerror=alert(1)>&\"'", root[] = "/data/<b>";
-	char *cases[] = { id };
+	char *ids[] = { id };
+	struct jrn_range all = { 0, 0 };
 	struct ds_case c = { id, NULL, 0, -1 };
 	struct dataset ds;
 	struct jrn_entry e;
@@ -356,7 +357,9 @@ Test(report_html, text_from_the_run_is_escaped)
 	cb_strlcpy(e.phase, "target", sizeof(e.phase));
 	cb_strlcpy(e.outcome, "FAIL", sizeof(e.outcome));
 	cb_strlcpy(e.reason, "failure", sizeof(e.reason));
-	e.cases = cases;
+	e.ids = ids;
+	e.ranges = &all;
+	e.nranges = 1;
 	e.ncases = 1;
 	e.start = 1000;
 	e.duration_s = 2;
