@@ -54,7 +54,7 @@ TEST_BIN := $(BUILD)/tests/run-tests
 
 NIFTI_CFLAGS := -I/usr/include/nifti
 NIFTI_LIBS   := -lniftiio -lznz -lz -lm
-# The audit module (src/audit.c) reads NIfTI-1 and NIfTI-2: libnifti2, whose
+# The audit module (src/audit_nifti.c) reads NIfTI-1 and NIfTI-2: libnifti2, whose
 # API has libniftiio's names with wider types. Never link both into one program.
 NIFTI2_LIBS  := -lnifti2 -lznz -lz -lm
 CPPFLAGS     += $(NIFTI_CFLAGS)

@@ -181,7 +181,8 @@ struct aud_result {
  * jobs when the pool has not started yet; UV_THREADPOOL_SIZE, when set,
  * wins). Problems in files are findings, never errors. Returns 0 with *out
  * filled (free with aud_result_release), or -1 with a message in err when
- * the audit cannot run: a bad o->labels, labels_json that is not labels.
+ * the audit cannot run: a bad o->labels, labels_json that is not labels, an
+ * event loop that cannot start (out of file descriptors, say).
  * ds must outlive *out (ids are borrowed).
  */
 int aud_run(const struct dataset *ds, const struct aud_options *o, struct aud_result *out,
