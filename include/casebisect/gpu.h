@@ -113,7 +113,7 @@ void gpu_probe_devices(const struct gpu_info *info, const int *devices, size_t n
  * this process sees it (through its CUDA_VISIBLE_DEVICES), as in info.
  * Like discovery it blocks and forks: call it between trials, not from a
  * callback that must return at once (run.c runs it on libuv's thread pool;
- * see the design note in gpu.c).
+ * see the design note in gpu_child.c).
  */
 int gpu_probe(const struct gpu_info *info, int device, int timeout_ms, char *err,
 	      size_t errlen);
