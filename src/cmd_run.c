@@ -282,10 +282,10 @@ static enum cb_exit set_option(const struct cli_command *cmd, struct run_config 
 	case OPT_SETTLE:
 	case OPT_GRACE:
 		return cli_parse_duration(cmd, cli_find_option(cmd, id)->name, value,
-					  id == OPT_TIMEOUT ? &c->limits.timeout_s :
-					  id == OPT_STALL ? &c->limits.stall_s :
-					  id == OPT_PASS_AFTER ? &c->limits.pass_after_s :
-					  id == OPT_SETTLE ? &c->limits.settle_s : &c->limits.grace_s)
+					  id == OPT_TIMEOUT ? &c->timeout_s :
+					  id == OPT_STALL ? &c->stall_s :
+					  id == OPT_PASS_AFTER ? &c->pass_after_s :
+					  id == OPT_SETTLE ? &c->settle_s : &c->grace_s)
 			? CB_EXIT_USAGE : CB_EXIT_OK;
 	case OPT_PASS_PATTERN:
 	case OPT_BATCH_PATTERN:
@@ -308,8 +308,8 @@ static enum cb_exit set_option(const struct cli_command *cmd, struct run_config 
 	case OPT_CWD: c->cwd = value; break;
 	case OPT_ENV_CMD: c->env_cmd = value; break;
 	case OPT_CUDART: c->cudart = value; break;
-	case OPT_LOG_HEAD: bytes = &c->limits.log_head; break;
-	case OPT_LOG_TAIL: bytes = &c->limits.log_tail; break;
+	case OPT_LOG_HEAD: bytes = &c->log_head; break;
+	case OPT_LOG_TAIL: bytes = &c->log_tail; break;
 	case OPT_KEEP_VIEWS: c->keep_views = true; break;
 	case OPT_FLAKY: c->flaky = true; break;
 	case OPT_PICTURES: {

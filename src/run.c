@@ -46,8 +46,8 @@
 #include "casebisect/supervise.h"
 #include "casebisect/util.h"
 #include "casebisect/view.h"
+#include "run_config.h"
 
-#define RUN_SCHEMA_VERSION 1
 #define MIN_TIMEOUT_S 600.0
 #define SAMPLE_CASES 3
 #define ENV_CMD_TIMEOUT_S 60.0
@@ -121,21 +121,6 @@ struct run {
 };
 
 static int save_wall(struct run *r);
-
-void run_config_init(struct run_config *c)
-{
-	struct sup_limits l = SUP_LIMITS_INIT;
-
-	memset(c, 0, sizeof(*c));
-	c->limits = l;
-	c->match = CLS_MATCH_KERNEL;
-	c->gpus = "auto";
-	c->per_gpu = 1;
-	c->strategy = RED_FIND_ALL;
-	c->prior = RUN_PRIOR_BATCH | RUN_PRIOR_AUDIT;
-	c->retries = 1;
-	c->seed = 1;
-}
 
 static double now_s(void)
 {
@@ -267,189 +252,11 @@ static void show_status(struct run *r)
 	r->status_shown = true;
 }
 
-/* ---- run.json ---- */
-
-static cJSON *string_array(const char *const *v)
-{
-	cJSON *a = cJSON_CreateArray();
-	size_t i;
-
-	for (i = 0; v && v[i]; i++)
-		cJSON_AddItemToArray(a, cJSON_CreateString(v[i]));
-	return a;
-}
-
-static const char *prior_name(unsigned p, char *buf, size_t size)
-{
-	snprintf(buf, size, "%s%s%s", p & RUN_PRIOR_AUDIT ? "audit" : "",
-		 (p & RUN_PRIOR_AUDIT) && (p & RUN_PRIOR_BATCH) ? "," : "",
-		 p & RUN_PRIOR_BATCH ? "batch" : "");
-	if (!*buf)
-		cb_strlcpy(buf, "none", size);
-	return buf;
-}
-
-static char *config_json(const struct run_config *c, const struct dataset *ds)
-{
-	cJSON *o = json_object(), *d = json_object(), *opt = json_object();
-	char buf[64];
-
-	json_add_num(o, "schema_version", RUN_SCHEMA_VERSION, true);
-	json_add_str(d, "path", ds->root);
-	json_add_str(d, "format", ds_format_name(ds->format));
-	json_add_str(d, "configuration", c->dso.configuration ? c->dso.configuration : "");
-	json_add_str(d, "plans", c->dso.plans ? c->dso.plans : "");
-	json_add_str(d, "digest", ds->digest);
-	/* The digests of the files read for their content: a resume refused for a
-	 * changed dataset then also says which of them changed. */
-	{
-		cJSON *cd = json_object();
-		size_t i;
-
-		for (i = 0; i < ds->ncontents; i++)
-			json_add_str(cd, ds->contents[i].name, ds->contents[i].digest);
-		cJSON_AddItemToObject(d, "content_digests", cd);
-	}
-	cJSON_AddItemToObject(o, "dataset", d);
-	cJSON_AddItemToObject(o, "command", string_array(c->command));
-	cJSON_AddItemToObject(o, "env", string_array(c->env));
-	json_add_str(opt, "match", cls_match_name(c->match));
-	json_add_str(opt, "strategy", c->strategy == RED_DDMIN ? "ddmin" : "find-all");
-	json_add_str(opt, "prior", prior_name(c->prior, buf, sizeof(buf)));
-	json_add_str(opt, "gpus", c->gpus);
-	json_add_num(opt, "per_gpu", (double)c->per_gpu, true);
-	json_add_num(opt, "jobs", (double)c->jobs, true);
-	json_add_num(opt, "timeout", c->limits.timeout_s, true);
-	json_add_num(opt, "stall", c->limits.stall_s, true);
-	json_add_num(opt, "pass_after", c->limits.pass_after_s, true);
-	json_add_num(opt, "settle", c->limits.settle_s, true);
-	json_add_num(opt, "grace", c->limits.grace_s, true);
-	json_add_num(opt, "log_head", (double)c->limits.log_head, true);
-	json_add_num(opt, "log_tail", (double)c->limits.log_tail, true);
-	json_add_str(opt, "pass_pattern", c->pass_pattern ? c->pass_pattern : "");
-	json_add_str(opt, "batch_pattern", c->batch_pattern ? c->batch_pattern : "");
-	cJSON_AddBoolToObject(opt, "no_blocking", c->no_blocking);
-	json_add_str(opt, "cwd", c->cwd ? c->cwd : "");
-	json_add_num(opt, "repeat", c->repeat, true);
-	json_add_num(opt, "confirm", c->confirm, true);
-	if (c->flaky) /* absent: false, so older work directories resume */
-		cJSON_AddBoolToObject(opt, "flaky", true);
-	json_add_num(opt, "retries", c->retries, true);
-	json_add_num(opt, "min_cases", (double)c->min_cases, true);
-	json_add_str(opt, "target_log", c->target_log ? c->target_log : "");
-	json_add_str(opt, "env_cmd", c->env_cmd ? c->env_cmd : "");
-	json_add_str(opt, "cudart", c->cudart ? c->cudart : "");
-	cJSON_AddBoolToObject(opt, "keep_views", c->keep_views);
-	if (c->pictures != PIC_LABEL) /* absent: label, so older work directories resume */
-		json_add_str(opt, "pictures", pic_mode_name((enum pic_mode)c->pictures));
-	json_add_num(opt, "seed", c->seed, true);
-	if (c->launcher == SUP_LAUNCH_SLURM) {
-		json_add_str(opt, "launcher", "slurm");
-		json_add_str(opt, "slurm_args", c->slurm_args ? c->slurm_args : "");
-	}
-	cJSON_AddItemToObject(o, "options", opt);
-	return json_finish(o, true);
-}
-
-static const char *opt_str(const cJSON *o, const char *key)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-
-	return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
 static double opt_num(const cJSON *o, const char *key, double dflt)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
 
 	return cJSON_IsNumber(v) ? v->valuedouble : dflt;
-}
-
-static const char **strings_of(const cJSON *a)
-{
-	const char **v = xcalloc((size_t)cJSON_GetArraySize(a) + 1, sizeof(*v));
-	const cJSON *s;
-	size_t n = 0;
-
-	cJSON_ArrayForEach(s, a)
-		if (cJSON_IsString(s))
-			v[n++] = s->valuestring;
-	return v;
-}
-
-/* Fills r->c from run.json's text (r->run_root keeps the strings). */
-static int config_from_json(struct run *r, const char *text, char *err, size_t errlen)
-{
-	cJSON *o = cJSON_Parse(text);
-	const cJSON *d, *opt, *cmd;
-	const char *s;
-	struct run_config *c = &r->c;
-
-	if (!o) {
-		cb_set_err(err, errlen, "run.json: not valid JSON");
-		return -1;
-	}
-	r->run_root = o;
-	d = cJSON_GetObjectItemCaseSensitive(o, "dataset");
-	opt = cJSON_GetObjectItemCaseSensitive(o, "options");
-	cmd = cJSON_GetObjectItemCaseSensitive(o, "command");
-	if (!cJSON_IsObject(d) || !cJSON_IsObject(opt) || !cJSON_IsArray(cmd) ||
-	    !opt_str(d, "path") || cJSON_GetArraySize(cmd) < 1) {
-		cb_set_err(err, errlen, "run.json: \"dataset\", \"command\" or \"options\" is missing");
-		return -1;
-	}
-	c->dataset = opt_str(d, "path");
-	if ((s = opt_str(d, "format")) && ds_format_parse(s, &c->dso.format))
-		c->dso.format = DS_AUTO;
-	c->dso.configuration = opt_str(d, "configuration");
-	c->dso.plans = opt_str(d, "plans");
-	r->command_v = strings_of(cmd);
-	r->env_v = strings_of(cJSON_GetObjectItemCaseSensitive(o, "env"));
-	c->command = r->command_v;
-	c->env = r->env_v;
-	if ((s = opt_str(opt, "match")))
-		cls_match_parse(s, &c->match);
-	c->strategy = (s = opt_str(opt, "strategy")) && !strcmp(s, "ddmin") ? RED_DDMIN : RED_FIND_ALL;
-	c->prior = 0;
-	if ((s = opt_str(opt, "prior"))) {
-		c->prior |= strstr(s, "batch") ? RUN_PRIOR_BATCH : 0;
-		c->prior |= strstr(s, "audit") ? RUN_PRIOR_AUDIT : 0;
-	}
-	c->gpus = opt_str(opt, "gpus") ? opt_str(opt, "gpus") : "auto";
-	c->per_gpu = (size_t)opt_num(opt, "per_gpu", 1);
-	c->jobs = (size_t)opt_num(opt, "jobs", 0);
-	c->limits.timeout_s = opt_num(opt, "timeout", 0);
-	c->limits.stall_s = opt_num(opt, "stall", 0);
-	c->limits.pass_after_s = opt_num(opt, "pass_after", 0);
-	c->limits.settle_s = opt_num(opt, "settle", 2);
-	c->limits.grace_s = opt_num(opt, "grace", 10);
-	c->limits.log_head = (size_t)opt_num(opt, "log_head", (double)c->limits.log_head);
-	c->limits.log_tail = (size_t)opt_num(opt, "log_tail", (double)c->limits.log_tail);
-	c->pass_pattern = opt_str(opt, "pass_pattern");
-	c->batch_pattern = opt_str(opt, "batch_pattern");
-	c->no_blocking = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(opt, "no_blocking"));
-	c->cwd = opt_str(opt, "cwd");
-	c->repeat = (unsigned)opt_num(opt, "repeat", 0);
-	c->confirm = (unsigned)opt_num(opt, "confirm", 0);
-	c->flaky = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(opt, "flaky"));
-	c->retries = (unsigned)opt_num(opt, "retries", 1);
-	c->min_cases = (size_t)opt_num(opt, "min_cases", 0);
-	c->target_log = opt_str(opt, "target_log");
-	c->env_cmd = opt_str(opt, "env_cmd");
-	c->cudart = opt_str(opt, "cudart");
-	c->keep_views = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(opt, "keep_views"));
-	{
-		enum pic_mode pm = PIC_LABEL;
-
-		if ((s = opt_str(opt, "pictures")))
-			pic_mode_parse(s, &pm);
-		c->pictures = (int)pm;
-	}
-	c->seed = (unsigned)opt_num(opt, "seed", 1);
-	if (!(s = opt_str(opt, "launcher")) || sup_launcher_parse(s, &c->launcher))
-		c->launcher = SUP_LAUNCH_LOCAL;
-	c->slurm_args = opt_str(opt, "slurm_args");
-	return 0;
 }
 
 /* ---- the journal's trials ---- */
@@ -942,7 +749,7 @@ static int make_sup(struct run *r, const struct cls_signature *target, double ti
 	char err[1024];
 
 	memset(&o, 0, sizeof(o));
-	o.limits = r->c.limits;
+	o.limits = run_limits(&r->c);
 	o.limits.timeout_s = timeout_s;
 	o.no_blocking = r->c.no_blocking;
 	o.env = r->c.env;
@@ -1778,7 +1585,7 @@ static void recover_trials(struct run *r)
 		if (n > max)
 			max = n;
 		dir = cb_path_join(trials, e->d_name);
-		if (!sup_end_stale(dir, r->c.limits.grace_s, &ended) && ended)
+		if (!sup_end_stale(dir, r->c.grace_s, &ended) && ended)
 			say(r, "ended %zu process%s of trial %s that the last casebisect left running",
 			    ended, ended == 1 ? "" : "es", e->d_name);
 		if (!r->c.keep_views)
@@ -1797,7 +1604,7 @@ static void recover_trials(struct run *r)
 		char err[512];
 		size_t n = 0;
 
-		if (slurm_cancel_prefix(r->slurm_prefix, r->c.limits.grace_s + 30, &n, err,
+		if (slurm_cancel_prefix(r->slurm_prefix, r->c.grace_s + 30, &n, err,
 					sizeof(err)))
 			say(r, "warning: cancelling the jobs the last casebisect left in Slurm: %s", err);
 		else if (n)
@@ -1958,7 +1765,7 @@ static int engine(struct run *r)
 	env_cmd(r);
 	if (r->fatal)
 		goto stopped;
-	if (!r->dry && make_sup(r, NULL, r->c.limits.timeout_s))
+	if (!r->dry && make_sup(r, NULL, r->c.timeout_s))
 		goto stopped;
 	if (r->dry)
 		r->slots = 1; /* proposals one at a time; search_slots() sets the arity */
@@ -1973,7 +1780,7 @@ static int engine(struct run *r)
 	if (rc < 0)
 		goto stopped;
 	if (rc == 0) {
-		timeout = r->c.limits.timeout_s;
+		timeout = r->c.timeout_s;
 		if (timeout <= 0) {
 			const struct jrn_entry *t = target_entry(r);
 
@@ -2145,7 +1952,7 @@ int run_start(const struct run_config *c)
 		run_free(&r);
 		return CB_EXIT_ERROR;
 	}
-	text = config_json(c, &r.ds);
+	text = run_config_json(c, &r.ds);
 	if (jrn_write_run(c->workdir, text, err, sizeof(err))) {
 		cli_error("%s", err);
 		fprintf(stderr, "hint: %s, remove '%s' (no trial ran in it) and run the same "
@@ -2165,9 +1972,6 @@ int run_start(const struct run_config *c)
 
 /* Loads WORKDIR's run.json and dataset into r (the dataset must not have
  * changed). */
-/* run.json keys resume may change (struct run_overrides). */
-static const char *const overridable[] = { "options.jobs", "options.per_gpu", "options.gpus",
-					   "options.launcher", "options.slurm_args", NULL };
 
 static int reopen(struct run *r, const char *workdir, const struct run_overrides *o)
 {
@@ -2185,7 +1989,8 @@ static int reopen(struct run *r, const char *workdir, const struct run_overrides
 		free(abs);
 		return CB_EXIT_ERROR;
 	}
-	if (config_from_json(r, text, err, sizeof(err))) {
+	if (run_config_from_json(&r->c, text, &r->run_root, &r->command_v, &r->env_v, err,
+				 sizeof(err))) {
 		cli_error("%s/%s", abs, err);
 		free(text);
 		free(abs);
@@ -2210,8 +2015,8 @@ static int reopen(struct run *r, const char *workdir, const struct run_overrides
 		if (o->slurm_args)
 			r->c.slurm_args = o->slurm_args;
 	}
-	now = config_json(&r->c, &r->ds);
-	if (jrn_check_run(abs, now, overridable, err, sizeof(err))) {
+	now = run_config_json(&r->c, &r->ds);
+	if (jrn_check_run(abs, now, run_overridable, err, sizeof(err))) {
 		cli_error("%s", err);
 		free(now);
 		return CB_EXIT_ERROR;

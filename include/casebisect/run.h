@@ -12,12 +12,14 @@
 #include "casebisect/dataset.h"
 #include "casebisect/reduce.h"
 #include "casebisect/supervise.h"
+#include "casebisect/run_options.h"
 
 enum run_prior { RUN_PRIOR_NONE = 0, RUN_PRIOR_BATCH = 1, RUN_PRIOR_AUDIT = 2 };
 enum run_events { RUN_EVENTS_AUTO = 0, RUN_EVENTS_PLAIN, RUN_EVENTS_JSON };
 
 /*
- * Everything asked. WORKDIR/run.json holds it as JSON (run_config_json):
+ * Everything asked. WORKDIR/run.json holds it as JSON (config_json in
+ * src/run_config.c; its "options" are the rows of run_options.h):
  *
  *   {"schema_version": 1,
  *    "dataset": {"path": ABS, "format": "nnunet-raw", "configuration": null,
@@ -43,46 +45,35 @@ enum run_events { RUN_EVENTS_AUTO = 0, RUN_EVENTS_PLAIN, RUN_EVENTS_JSON };
  * search.
  */
 struct run_config {
-	/* the dataset */
+	/* the dataset ("dataset" in run.json) */
 	const char *dataset;            /* as given; made absolute in run.json */
 	struct ds_options dso;
 	/* the command and its environment */
 	const char *const *command;     /* NULL-terminated */
 	const char *const *env;         /* --env "K=V", NULL-terminated; may be NULL */
-	struct sup_limits limits;       /* timeout 0: 3x the first full run, at least 600 s */
-	bool no_blocking;
-	const char *cwd;                /* absolute, or NULL */
-	const char *pass_pattern, *batch_pattern;
-	const char *target_log;         /* absolute, or NULL */
-	enum cls_match match;
-	/* slots */
-	const char *gpus;               /* "auto", "none", "0,1" */
-	size_t per_gpu, jobs;
-	enum sup_launcher launcher;     /* local, or each trial one Slurm job */
-	const char *slurm_args;         /* srun options (--slurm-args); may be NULL */
-	/* the search */
-	enum red_strategy strategy;
-	unsigned prior;                 /* RUN_PRIOR_* bits */
-	unsigned repeat, confirm, retries;
-	bool flaky;                     /* --flaky: red_options.flaky */
-	size_t min_cases;
+	/* "options" in run.json: one field per row of run_options.h. Of note:
+	 * timeout_s 0 is 3x the first full run, at least 600 s; cwd and
+	 * target_log are absolute; gpus is "auto", "none" or "0,1"; prior holds
+	 * RUN_PRIOR_* bits; pictures is an enum pic_mode (pictures.h), which
+	 * only the report depends on; env_cmd is a shell command whose output
+	 * goes in the report; cudart NULL: search for the CUDA runtime. */
+#define RUN_CONFIG_FIELD(field, ctype, kind, dflt, key, resume, when) ctype field;
+	RUN_OPTIONS(RUN_CONFIG_FIELD)
+#undef RUN_CONFIG_FIELD
+	/* not in run.json: resume may set them anew */
 	uint64_t max_trials;            /* 0: none */
 	double deadline;                /* Unix time; 0: none */
-	unsigned seed;
-	/* the rest */
-	const char *env_cmd;            /* shell command whose output goes in the report */
-	const char *cudart;             /* the CUDA runtime to ask for device facts; NULL: search */
-	bool keep_views;
-	int pictures;                   /* --pictures: enum pic_mode (pictures.h), PIC_LABEL
-					 * by default; only the report depends on it */
 	enum run_events events;
 	const char *workdir;            /* absolute */
 	bool workdir_exists_ok;         /* the demo: its dataset is already in it */
 };
 
-/* Defaults: match kernel, find-all, prior batch, gpus auto, per_gpu 1,
- * retries 1, seed 1, limits SUP_LIMITS_INIT. */
+/* The defaults of run_options.h, the rest 0. */
 void run_config_init(struct run_config *c);
+
+/* The supervisor's limits from c's options. */
+struct sup_limits run_limits(const struct run_config *c);
+
 
 /*
  * Starts a new run in c->workdir (refused when it is a casebisect work
