@@ -876,7 +876,7 @@ static int find_target(struct run *r, struct verdict *v, size_t *all)
 	snprintf(r->target_source, sizeof(r->target_source), "trial %llu (the full dataset)",
 		 (unsigned long long)r->all[k].trial);
 	if (r->c.target_log) {
-		if (cmd_classify_file(r->c.target_log, &logsig)) {
+		if (cls_read_file(r->c.target_log, &logsig)) {
 			fail_run(r, "cannot read --target-log '%s': %s", r->c.target_log,
 				 strerror(errno));
 			return -1;

@@ -51,8 +51,8 @@ extern const struct cli_command cmd_run_spec;
  * of cmd is printed. */
 enum cb_exit cmd_run_check_option(const struct cli_command *cmd, int id, const char *value);
 
-/* Shared by commands (cmd_classify.c): classify the log at path ("-":
- * stdin) into *sig; 0, or -1 with errno set when it cannot be read. */
+/* cls_read_file() (classify.h), kept for cmd_trial.c until it calls that
+ * itself. */
 struct cls_signature;
 int cmd_classify_file(const char *path, struct cls_signature *sig);
 
