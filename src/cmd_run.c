@@ -412,7 +412,7 @@ enum cb_exit cmd_run(int argc, char **argv)
 		goto out;
 	}
 	c.cudart = cudart;
-	ret = (enum cb_exit)run_start(&c);
+	ret = cmd_run_start(&c);
 out:
 	free(wd_given);
 	free(workdir);

@@ -32,7 +32,6 @@
 #include <uv.h>
 
 #include "casebisect/audit.h"
-#include "casebisect/cli.h"
 #include "casebisect/envcmd.h"
 #include "casebisect/gpu.h"
 #include "casebisect/journal.h"
@@ -101,7 +100,8 @@ struct run {
 	double t0;
 	uint64_t pre_trials;        /* trials before the search */
 	size_t culprits_seen;
-	bool tty, status_shown;
+	const struct run_progress *p; /* never NULL: quiet when none was given */
+	struct run_result *res;
 	char *env_cmd_output;
 	char retired[1024];         /* devices taken out of the rotation, in words */
 	double wall_before;         /* wall time of earlier sessions (WORKDIR/wall.json) */
@@ -130,56 +130,51 @@ static double now_s(void)
 	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
 }
 
-/* ---- output: plain lines, a status line on a terminal, or JSON events ---- */
+/* ---- progress: through the command layer's callbacks (run.h) ---- */
 
-static void clear_status(struct run *r)
-{
-	if (r->status_shown) {
-		fputs("\r\033[K", stdout);
-		r->status_shown = false;
-	}
-}
+static const struct run_progress quiet;
 
 static void say(struct run *r, const char *fmt, ...) CB_PRINTF(2, 3);
 
-/* A line for people (not in JSON mode), with the time of day when stdout
- * is a log file. */
+/* A line for people. */
 static void say(struct run *r, const char *fmt, ...)
 {
 	va_list ap;
-
-	if (r->c.events == RUN_EVENTS_JSON || r->dry)
-		return;
-	clear_status(r);
-	if (!r->tty) {
-		char stamp[32];
-		time_t t = time(NULL);
-		struct tm tm;
-
-		localtime_r(&t, &tm);
-		strftime(stamp, sizeof(stamp), "%H:%M:%S", &tm);
-		printf("[%s] ", stamp);
-	}
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	putchar('\n');
-	fflush(stdout);
-}
-
-/* One JSON object per line for machines (--json-events); takes obj. */
-static void event(struct run *r, cJSON *obj)
-{
 	char *text;
 
-	if (r->c.events != RUN_EVENTS_JSON || r->dry) {
-		cJSON_Delete(obj);
+	if (r->dry || !r->p->line)
 		return;
+	va_start(ap, fmt);
+	text = cb_vfmt(fmt, ap);
+	va_end(ap);
+	r->p->line(r->p->ctx, text);
+	free(text);
+}
+
+/* One JSON object for machines (--json-events); takes obj. */
+static void event(struct run *r, cJSON *obj)
+{
+	if (!r->dry && r->p->event) {
+		json_add_num(obj, "time", now_s(), true);
+		r->p->event(r->p->ctx, obj);
 	}
-	json_add_num(obj, "time", now_s(), true);
-	text = json_finish(obj, false);
-	puts(text);
-	fflush(stdout);
+	cJSON_Delete(obj);
+}
+
+static void notify(struct run *r, enum run_msg kind, const char *fmt, ...) CB_PRINTF(3, 4);
+
+/* An error, hint, warning or note for stderr. */
+static void notify(struct run *r, enum run_msg kind, const char *fmt, ...)
+{
+	va_list ap;
+	char *text;
+
+	if (!r->p->message)
+		return;
+	va_start(ap, fmt);
+	text = cb_vfmt(fmt, ap);
+	va_end(ap);
+	r->p->message(r->p->ctx, kind, text);
 	free(text);
 }
 
@@ -223,7 +218,7 @@ static void show_status(struct run *r)
 	size_t running = 0, i, g, len = 0;
 	double trials_left = 0, rounds_left = 0;
 
-	if (!r->tty || r->c.events == RUN_EVENTS_JSON)
+	if (r->dry || !r->p->status)
 		return;
 	for (i = 0; i < r->nflights; i++)
 		running += r->flights[i]->busy;
@@ -246,10 +241,7 @@ static void show_status(struct run *r)
 	fmt_duration(now_s() - r->t0, el, sizeof(el));
 	snprintf(line, sizeof(line), "trials %zu | running %zu%s | culprits %zu | %s | ETA ~%s",
 		 r->nall, running, per, r->culprits_seen, el, eta);
-	clear_status(r);
-	printf("%s", line);
-	fflush(stdout);
-	r->status_shown = true;
+	r->p->status(r->p->ctx, line);
 }
 
 static double opt_num(const cJSON *o, const char *key, double dflt)
@@ -399,7 +391,7 @@ static int start_trial(struct run *r, struct flight *f)
 		return -1;
 	}
 	f->gpu = sup_trial_gpu(r->sup, f->number);
-	if (r->c.events == RUN_EVENTS_JSON) {
+	{
 		cJSON *o = json_object();
 
 		json_add_str(o, "event", "trial_started");
@@ -449,14 +441,11 @@ static void record(struct run *r, struct flight *f, const struct sup_result *res
 
 static void say_trial(struct run *r, const struct jrn_entry *e)
 {
-	if (r->c.events == RUN_EVENTS_JSON) {
-		cJSON *o = json_object();
+	cJSON *o = json_object();
 
-		json_add_str(o, "event", "trial_finished");
-		json_add_trial(o, e);
-		event(r, o);
-		return;
-	}
+	json_add_str(o, "event", "trial_finished");
+	json_add_trial(o, e);
+	event(r, o);
 	say(r, "trial %llu (%s, %zu case%s%s%s): %s (%s%s%s) in %.1f s",
 	    (unsigned long long)e->trial, e->phase, e->ncases, e->ncases == 1 ? "" : "s",
 	    e->ncases == 1 ? ": " : "", e->ncases == 1 ? r->ds.cases[e->ranges[0].first].id : "", e->outcome, e->reason,
@@ -848,7 +837,7 @@ static int find_target(struct run *r, struct verdict *v, size_t *all)
 		if (outcome_of(&r->all[k]) == RED_FAIL)
 			break;
 		if (outcome_of(&r->all[k]) == RED_UNRESOLVED) {
-			set_verdict(v, "undetermined", CB_EXIT_UNDETERMINED,
+			set_verdict(v, "undetermined", RUN_EXIT_UNDETERMINED,
 				    "The run on the full dataset did not end by itself (%s). Give "
 				    "--timeout or --pass-after so a trial can end, and check the "
 				    "command runs: its logs are in trials/%04llu/.", r->all[k].reason,
@@ -859,7 +848,7 @@ static int find_target(struct run *r, struct verdict *v, size_t *all)
 			say(r, "the full dataset passed; trying it once more");
 	}
 	if (attempt == 2) {
-		set_verdict(v, "not_reproduced", CB_EXIT_NOT_REPRODUCED,
+		set_verdict(v, "not_reproduced", RUN_EXIT_NOT_REPRODUCED,
 			    "The full dataset trained twice without a failure, so there is "
 			    "nothing to search. A short trial may not reach the crash: give a "
 			    "longer --pass-after (or none, so a trial runs to its end), run more "
@@ -882,7 +871,7 @@ static int find_target(struct run *r, struct verdict *v, size_t *all)
 			return -1;
 		}
 		if (!same_family(&logsig, &r->target, r->c.match)) {
-			set_verdict(v, "not_reproduced", CB_EXIT_NOT_REPRODUCED,
+			set_verdict(v, "not_reproduced", RUN_EXIT_NOT_REPRODUCED,
 				    "The full dataset crashed, but not with the failure of %s (%s): "
 				    "it showed %s instead (trial %llu). The bug in the log may need "
 				    "another environment, or this is a second bug.",
@@ -897,7 +886,7 @@ static int find_target(struct run *r, struct verdict *v, size_t *all)
 	say(r, "target: %s%s%s (%s)", cls_class_name(r->target.klass),
 	    r->target.kernel[0] ? " in " : "", r->target.kernel, r->target_source);
 	if (r->target.klass == CLS_ENV_MISMATCH) {
-		set_verdict(v, "not_data_dependent", CB_EXIT_NOT_DATA,
+		set_verdict(v, "not_data_dependent", RUN_EXIT_NOT_DATA,
 			    "The failure is an environment mismatch: the driver, the CUDA "
 			    "toolkit or the PyTorch build does not fit this GPU. No subset of the "
 			    "data will change that; see the environment below and the decisive "
@@ -947,7 +936,7 @@ static bool audit_says_most(const struct run *r)
 
 static void say_dataset_wide(struct run *r, struct verdict *v, size_t tried)
 {
-	set_verdict(v, "dataset_wide", CB_EXIT_OK,
+	set_verdict(v, "dataset_wide", RUN_EXIT_OK,
 		    "The problem is the whole dataset, not a few cases: every case tried (%zu, "
 		    "picked at random) crashes training alone, and the label audit finds values "
 		    "that crash training in %zu of %zu cases. Typical causes: labels shifted to "
@@ -1017,7 +1006,7 @@ static int check_control(struct run *r, struct verdict *v)
 		if (outcome_of(&r->all[k]) == RED_PASS)
 			return 0;
 		if (outcome_of(&r->all[k]) == RED_FAIL) {
-			set_verdict(v, "not_data_dependent", CB_EXIT_NOT_DATA,
+			set_verdict(v, "not_data_dependent", RUN_EXIT_NOT_DATA,
 				    "The failure happens with no case at all (trial %llu ran the "
 				    "empty subset and crashed the same way), so the data is not the "
 				    "cause. That usually means the environment: a CUDA / PyTorch / "
@@ -1058,7 +1047,7 @@ static int check_control(struct run *r, struct verdict *v)
 		say_dataset_wide(r, v, crashed);
 		return 1;
 	}
-	set_verdict(v, "not_data_dependent", CB_EXIT_NOT_DATA,
+	set_verdict(v, "not_data_dependent", RUN_EXIT_NOT_DATA,
 		    "Every case tried crashes training alone (%zu of %zu, picked at random), and "
 		    "the trainer does not run without data, so nothing points to particular "
 		    "cases. That usually means the environment: a CUDA / PyTorch / driver "
@@ -1078,18 +1067,16 @@ static void search_told(struct run *r)
 		r->announced = xcalloc(r->ds.ncases + 1, sizeof(*r->announced));
 	for (i = 0; i < a.nculprits; i++) {
 		const char *id = r->ds.cases[a.culprits[i]].id;
+		cJSON *o;
 
 		if (r->announced[a.culprits[i]])
 			continue;
 		r->announced[a.culprits[i]] = true;
-		if (r->c.events == RUN_EVENTS_JSON) {
-			cJSON *o = json_object();
-
-			json_add_str(o, "event", "culprit");
-			json_add_str(o, "case", id);
-			event(r, o);
-		} else
-			say(r, "culprit: %s", id);
+		o = json_object();
+		json_add_str(o, "event", "culprit");
+		json_add_str(o, "case", id);
+		event(r, o);
+		say(r, "culprit: %s", id);
 	}
 	if (a.nculprits > r->culprits_seen)
 		r->culprits_seen = a.nculprits;
@@ -1284,22 +1271,22 @@ static int search(struct run *r, struct verdict *v)
 	v->rounds = a.rounds;
 	v->flakes = a.flakes;
 	if (r->missing)
-		set_verdict(v, "undetermined", CB_EXIT_UNDETERMINED,
+		set_verdict(v, "undetermined", RUN_EXIT_UNDETERMINED,
 			    "The run is not finished: continue it with 'casebisect resume %s'. "
 			    "What is known so far is below.", r->c.workdir);
 	else if (a.verdict == RED_CULPRITS_FOUND)
-		set_verdict(v, "culprits_found", CB_EXIT_OK,
+		set_verdict(v, "culprits_found", RUN_EXIT_OK,
 			    "Each case below crashes training on its own, and the dataset without "
 			    "them trains. Look at their label files first: a value the dataset "
 			    "does not declare (255 in a mask, labels 1..5 instead of 0..4) is the "
 			    "usual cause. Fix or remove them and train again.");
 	else if (a.verdict == RED_MINIMAL_SUBSET)
-		set_verdict(v, "minimal_subset", CB_EXIT_OK,
+		set_verdict(v, "minimal_subset", RUN_EXIT_OK,
 			    "No case below crashes training alone, but together they do, and "
 			    "leaving out any one of them stops the crash. Look for what they "
 			    "share (sizes, spacing, a batch that only forms with all of them).");
 	else
-		set_verdict(v, "undetermined", CB_EXIT_UNDETERMINED,
+		set_verdict(v, "undetermined", RUN_EXIT_UNDETERMINED,
 			    "The search ended before it could decide%s%s. What is known so far is "
 			    "below; 'casebisect resume %s' with a larger --max-trials or a later "
 			    "--deadline goes on from here.",
@@ -1394,10 +1381,7 @@ static int write_report(struct run *r, const struct verdict *v, char *err, size_
 	 * drawn is a warning, report.html like report.md an error. */
 	pic_draw(&in, (enum pic_mode)r->c.pictures, &pics);
 	for (i = 0; i < pics.nwarnings; i++)
-		if (r->dry || r->c.events == RUN_EVENTS_JSON) /* stdout is the report's */
-			fprintf(stderr, "casebisect: warning: %s\n", pics.warnings[i]);
-		else
-			say(r, "warning: %s", pics.warnings[i]);
+		notify(r, RUN_MSG_WARNING, "%s", pics.warnings[i]);
 	in.pictures_md = pics.md;
 	rc = report_write(&in, err, errlen);
 	if (rc == 0)
@@ -1414,70 +1398,29 @@ static int write_report(struct run *r, const struct verdict *v, char *err, size_
 	return rc;
 }
 
-/* Prints a paragraph wrapped at 76 columns, at spaces. */
-static void print_wrapped(const char *text)
+/* The run's result from its verdict, for the command layer. */
+static void result_of(struct run *r, const struct verdict *v)
 {
-	const char *p = text;
-
-	while (*p) {
-		size_t n = strlen(p), cut = n;
-
-		if (n > 76) {
-			for (cut = 76; cut > 0 && p[cut] != ' '; cut--)
-				;
-			if (!cut)
-				cut = 76;
-		}
-		printf("%.*s\n", (int)cut, p);
-		p += cut;
-		while (*p == ' ')
-			p++;
-	}
-}
-
-static void say_verdict(struct run *r, const struct verdict *v)
-{
+	struct run_result *res = r->res;
 	struct report_input in;
-	char *confidence = NULL;
 	size_t i;
 
-	if (r->dry)
-		return;
-	if (r->c.events == RUN_EVENTS_JSON) {
-		cJSON *o = json_object(), *a = cJSON_CreateArray();
-
-		json_add_str(o, "event", "verdict");
-		json_add_str(o, "verdict", v->name);
-		for (i = 0; i < v->nculprits; i++)
-			cJSON_AddItemToArray(a, cJSON_CreateString(r->ds.cases[v->culprits[i]].id));
-		cJSON_AddItemToObject(o, "culprits", a);
-		json_add_num(o, "trials", (double)r->nall, true);
-		if (r->report_written)
-			json_add_str(o, "report", r->c.workdir);
-		event(r, o);
-		return;
-	}
-	clear_status(r);
-	printf("\nverdict: %s\n", v->name);
+	cb_strlcpy(res->verdict, v->name, sizeof(res->verdict));
+	res->culprits = xcalloc(v->nculprits + 1, sizeof(*res->culprits));
 	for (i = 0; i < v->nculprits; i++)
-		printf("  %s: %s\n", !strcmp(v->name, "minimal_subset") ? "in the subset" : "culprit",
-		       r->ds.cases[v->culprits[i]].id);
+		res->culprits[i] = xstrdup(r->ds.cases[v->culprits[i]].id);
+	res->nculprits = v->nculprits;
+	res->undecided = xcalloc(v->nundecided + 1, sizeof(*res->undecided));
 	for (i = 0; i < v->nundecided; i++)
-		printf("  undecided: %s\n", r->ds.cases[v->undecided[i]].id);
-	print_wrapped(v->explanation);
+		res->undecided[i] = xstrdup(r->ds.cases[v->undecided[i]].id);
+	res->nundecided = v->nundecided;
+	res->explanation = xstrdup(v->explanation);
 	report_input_of(r, v, &in);
-	if ((confidence = report_confidence_text(&in)))
-		print_wrapped(confidence);
-	free(confidence);
-	printf("trials: %zu, wall time %.1f s\n", r->nall, wall_time(r));
-	if (r->report_written)
-		printf("report: %s/report.md\n        %s/report.json\n", r->c.workdir, r->c.workdir);
-	if (r->bundle_written)
-		printf("bundle: %s/bundle.tar.gz\n"
-		       "  It holds copies of the cases' image and label files, which may be\n"
-		       "  patients' data: do not attach it anywhere without the right to share it.\n",
-		       r->c.workdir);
-	fflush(stdout);
+	res->confidence = report_confidence_text(&in);
+	res->trials = r->nall;
+	res->wall_s = wall_time(r);
+	res->report_written = r->report_written;
+	res->bundle_written = r->bundle_written;
 }
 
 /* What a hint tells the user to do about error message err. */
@@ -1495,16 +1438,17 @@ static int conclude(struct run *r, const struct verdict *v)
 	char err[1200];
 	int rc = write_report(r, v, err, sizeof(err));
 
-	say_verdict(r, v);
+	result_of(r, v);
+	if (!r->dry && r->p->verdict)
+		r->p->verdict(r->p->ctx, r->res);
 	if (!rc)
 		return v->exit_code;
-	clear_status(r);
-	cli_error("%s", err);
+	notify(r, RUN_MSG_ERROR, "%s", err);
 	if (!r->dry)
-		fprintf(stderr, "hint: %s, then 'casebisect resume %s' writes the report%s again "
-			"(no trial runs again)\n", fix_advice(err), r->c.workdir,
-			v->nculprits ? " and the bundle" : "");
-	return CB_EXIT_ERROR;
+		notify(r, RUN_MSG_HINT, "%s, then 'casebisect resume %s' writes the report%s again "
+		       "(no trial runs again)", fix_advice(err), r->c.workdir,
+		       v->nculprits ? " and the bundle" : "");
+	return RUN_EXIT_ERROR;
 }
 
 /* ---- setting up ---- */
@@ -1554,7 +1498,7 @@ static int pick_gpus(struct run *r)
 		return save_environment(r);
 	}
 	if (gpu_select(r->c.gpus, &r->gpu, r->gpus, GPU_MAX, &r->ngpus, err, sizeof(err))) {
-		cli_error("%s", err);
+		notify(r, RUN_MSG_ERROR, "%s", err);
 		return -1;
 	}
 	return save_environment(r);
@@ -1622,7 +1566,7 @@ static int lock_workdir(struct run *r)
 	if (r->jrn)
 		return 0;
 	if (!(r->jrn = jrn_open(r->c.workdir, err, sizeof(err)))) {
-		cli_error("%s", err);
+		notify(r, RUN_MSG_ERROR, "%s", err);
 		return -1;
 	}
 	return 0;
@@ -1635,7 +1579,7 @@ static int load_journal(struct run *r)
 	size_t n = 0, i;
 
 	if (jrn_replay(r->c.workdir, names_of(r), &v, &n, warning, sizeof(warning), err, sizeof(err))) {
-		cli_error("%s", err);
+		notify(r, RUN_MSG_ERROR, "%s", err);
 		return -1;
 	}
 	/* jrn_open cut a torn line before replay could see it. */
@@ -1742,9 +1686,8 @@ static int engine(struct run *r)
 	double timeout;
 
 	memset(&v, 0, sizeof(v));
-	r->tty = r->c.events == RUN_EVENTS_AUTO && isatty(STDOUT_FILENO);
 	if (!r->dry && lock_workdir(r))
-		return CB_EXIT_ERROR;
+		return RUN_EXIT_ERROR;
 	if (r->c.launcher == SUP_LAUNCH_SLURM) {
 		r->slurm_prefix = slurm_job_prefix(r->c.workdir);
 		if (!r->dry && slurm_path_looks_local(r->c.workdir))
@@ -1753,13 +1696,13 @@ static int engine(struct run *r)
 			    r->c.workdir);
 	}
 	if (load_journal(r))
-		return CB_EXIT_ERROR;
+		return RUN_EXIT_ERROR;
 	load_wall(r);
 	if (!r->dry)
 		recover_trials(r);
 	if (pick_gpus(r)) {
 		if (!r->fatal)
-			return CB_EXIT_ERROR;
+			return RUN_EXIT_ERROR;
 		goto stopped;
 	}
 	env_cmd(r);
@@ -1809,23 +1752,21 @@ static int engine(struct run *r)
 	goto out;
 stopped:
 	if (r->missing) {
-		set_verdict(&v, "undetermined", CB_EXIT_UNDETERMINED,
+		set_verdict(&v, "undetermined", RUN_EXIT_UNDETERMINED,
 			    "The run is not finished%s: continue it with 'casebisect resume %s'%s.",
 			    r->out_of_budget ? " (out of --max-trials or --deadline before the "
 			    "search began)" : "", r->c.workdir,
 			    r->out_of_budget ? " and a larger --max-trials or a later --deadline" : "");
 		ret = conclude(r, &v);
 	} else if (r->fatal) {
-		clear_status(r);
-		cli_error("%s", r->fatal_msg);
-		fprintf(stderr, "hint: %s, then 'casebisect resume %s' goes on from here\n",
-			fix_advice(r->fatal_msg), r->c.workdir);
-		ret = CB_EXIT_ERROR;
+		notify(r, RUN_MSG_ERROR, "%s", r->fatal_msg);
+		notify(r, RUN_MSG_HINT, "%s, then 'casebisect resume %s' goes on from here",
+		       fix_advice(r->fatal_msg), r->c.workdir);
+		ret = RUN_EXIT_ERROR;
 	} else {
-		clear_status(r);
-		fprintf(stderr, "casebisect: interrupted; finished trials are in the journal.\n"
-			"hint: continue with 'casebisect resume %s'\n", r->c.workdir);
-		ret = CB_EXIT_INTERRUPTED;
+		notify(r, RUN_MSG_NOTE, "interrupted; finished trials are in the journal.");
+		notify(r, RUN_MSG_HINT, "continue with 'casebisect resume %s'", r->c.workdir);
+		ret = RUN_EXIT_INTERRUPTED;
 	}
 out:
 	free(v.culprits);
@@ -1894,80 +1835,93 @@ bool run_command_runnable(const char *argv0, const char *cwd, const char *const 
 	return false;
 }
 
-int run_start(const struct run_config *c)
+/* A new run's checks and work directory, before the engine. */
+static int start(struct run *r)
 {
-	struct run r;
+	const struct run_config *c = &r->c;
 	char err[1200], *text, *marker;
 	struct stat st;
-	int ret;
 
-	memset(&r, 0, sizeof(r));
-	r.c = *c;
-	r.t0 = now_s();
-	if (ds_load(&r.ds, c->dataset, &c->dso, err, sizeof(err))) {
-		cli_error("%s", err);
-		return CB_EXIT_ERROR;
+	if (ds_load(&r->ds, c->dataset, &c->dso, err, sizeof(err))) {
+		notify(r, RUN_MSG_ERROR, "%s", err);
+		return RUN_EXIT_ERROR;
 	}
-	r.have_ds = true;
-	if ((r.ds.format == DS_LIST || r.ds.format == DS_MSD) && !uses_placeholder(c->command)) {
-		cli_error("the command has no {cases_file}, {files_file} or {view}: with a %s "
-			  "dataset every trial would train on the full set",
-			  ds_format_name(r.ds.format));
-		fprintf(stderr, "hint: pass the subset to your trainer, e.g. -- python train.py "
-			"--cases {cases_file}\n");
-		run_free(&r);
-		return CB_EXIT_USAGE;
+	r->have_ds = true;
+	if ((r->ds.format == DS_LIST || r->ds.format == DS_MSD) && !uses_placeholder(c->command)) {
+		notify(r, RUN_MSG_ERROR, "the command has no {cases_file}, {files_file} or {view}: "
+		       "with a %s dataset every trial would train on the full set",
+		       ds_format_name(r->ds.format));
+		notify(r, RUN_MSG_HINT, "pass the subset to your trainer, e.g. -- python train.py "
+		       "--cases {cases_file}");
+		return RUN_EXIT_USAGE;
 	}
 	if (c->launcher == SUP_LAUNCH_LOCAL && !run_command_runnable(c->command[0], c->cwd, c->env)) {
-		cli_error("cannot run '%s': %s", c->command[0],
-			  strchr(c->command[0], '/') ? "no such executable file" :
-			  "not found on PATH");
-		fputs("hint: give the trainer's full path (or the python that runs it), e.g. "
-		      "-- /usr/bin/python3 train.py ...\n", stderr);
-		run_free(&r);
-		return CB_EXIT_ERROR;
+		notify(r, RUN_MSG_ERROR, "cannot run '%s': %s", c->command[0],
+		       strchr(c->command[0], '/') ? "no such executable file" : "not found on PATH");
+		notify(r, RUN_MSG_HINT, "give the trainer's full path (or the python that runs it), "
+		       "e.g. -- /usr/bin/python3 train.py ...");
+		return RUN_EXIT_ERROR;
 	}
 	marker = cb_path_join(c->workdir, "run.json");
 	if (!stat(marker, &st)) {
-		cli_error("'%s' is a casebisect work directory already", c->workdir);
-		fprintf(stderr, "hint: continue it with 'casebisect resume %s', or give another "
-			"--workdir\n", c->workdir);
+		notify(r, RUN_MSG_ERROR, "'%s' is a casebisect work directory already", c->workdir);
+		notify(r, RUN_MSG_HINT, "continue it with 'casebisect resume %s', or give another "
+		       "--workdir", c->workdir);
 		free(marker);
-		run_free(&r);
-		return CB_EXIT_ERROR;
+		return RUN_EXIT_ERROR;
 	}
 	free(marker);
 	if (!stat(c->workdir, &st) && !c->workdir_exists_ok && !dir_is_empty(c->workdir)) {
-		cli_error("--workdir '%s' exists and is not empty", c->workdir);
-		fputs("hint: give a new folder; casebisect creates it\n", stderr);
-		run_free(&r);
-		return CB_EXIT_ERROR;
+		notify(r, RUN_MSG_ERROR, "--workdir '%s' exists and is not empty", c->workdir);
+		notify(r, RUN_MSG_HINT, "give a new folder; casebisect creates it");
+		return RUN_EXIT_ERROR;
 	}
 	if (mkdir(c->workdir, 0755) && errno != EEXIST) {
-		cli_error("cannot create '%s': %s", c->workdir, strerror(errno));
-		run_free(&r);
-		return CB_EXIT_ERROR;
+		notify(r, RUN_MSG_ERROR, "cannot create '%s': %s", c->workdir, strerror(errno));
+		return RUN_EXIT_ERROR;
 	}
-	if (lock_workdir(&r)) {
-		run_free(&r);
-		return CB_EXIT_ERROR;
-	}
-	text = run_config_json(c, &r.ds);
+	if (lock_workdir(r))
+		return RUN_EXIT_ERROR;
+	text = run_config_json(c, &r->ds);
 	if (jrn_write_run(c->workdir, text, err, sizeof(err))) {
-		cli_error("%s", err);
-		fprintf(stderr, "hint: %s, remove '%s' (no trial ran in it) and run the same "
-			"command again\n", fix_advice(err), c->workdir);
+		notify(r, RUN_MSG_ERROR, "%s", err);
+		notify(r, RUN_MSG_HINT, "%s, remove '%s' (no trial ran in it) and run the same "
+		       "command again", fix_advice(err), c->workdir);
 		free(text);
-		run_free(&r);
-		return CB_EXIT_ERROR;
+		return RUN_EXIT_ERROR;
 	}
 	free(text);
-	say(&r, "dataset: %s (%s, %zu cases, digest %s)", r.ds.root, ds_format_name(r.ds.format),
-	    r.ds.ncases, r.ds.digest);
-	say(&r, "work directory: %s", c->workdir);
-	ret = engine(&r);
+	return 0;
+}
+
+/* r's progress and result, before anything can fail. */
+static void run_init(struct run *r, const struct run_progress *p, struct run_result *res)
+{
+	memset(r, 0, sizeof(*r));
+	memset(res, 0, sizeof(*res));
+	r->t0 = now_s();
+	r->p = p ? p : &quiet;
+	r->res = res;
+}
+
+enum run_exit run_start(const struct run_config *c, const struct run_progress *p,
+			struct run_result *res)
+{
+	struct run r;
+	int ret;
+
+	run_init(&r, p, res);
+	r.c = *c;
+	res->workdir = xstrdup(c->workdir);
+	ret = start(&r);
+	if (!ret) {
+		say(&r, "dataset: %s (%s, %zu cases, digest %s)", r.ds.root,
+		    ds_format_name(r.ds.format), r.ds.ncases, r.ds.digest);
+		say(&r, "work directory: %s", c->workdir);
+		ret = engine(&r);
+	}
 	run_free(&r);
-	return ret;
+	return res->exit = (enum run_exit)ret;
 }
 
 /* Loads WORKDIR's run.json and dataset into r (the dataset must not have
@@ -1979,28 +1933,28 @@ static int reopen(struct run *r, const char *workdir, const struct run_overrides
 	char *abs = realpath(workdir, NULL);
 
 	if (!abs) {
-		cli_error("'%s': %s", workdir, strerror(errno));
-		return CB_EXIT_ERROR;
+		notify(r, RUN_MSG_ERROR, "'%s': %s", workdir, strerror(errno));
+		return RUN_EXIT_ERROR;
 	}
 	text = jrn_read_run(abs, err, sizeof(err));
 	if (!text) {
-		cli_error("%s", err);
-		fprintf(stderr, "hint: '%s' should be a folder that 'casebisect run' made\n", workdir);
+		notify(r, RUN_MSG_ERROR, "%s", err);
+		notify(r, RUN_MSG_HINT, "'%s' should be a folder that 'casebisect run' made", workdir);
 		free(abs);
-		return CB_EXIT_ERROR;
+		return RUN_EXIT_ERROR;
 	}
 	if (run_config_from_json(&r->c, text, &r->run_root, &r->command_v, &r->env_v, err,
 				 sizeof(err))) {
-		cli_error("%s/%s", abs, err);
+		notify(r, RUN_MSG_ERROR, "%s/%s", abs, err);
 		free(text);
 		free(abs);
-		return CB_EXIT_ERROR;
+		return RUN_EXIT_ERROR;
 	}
 	free(text);
 	r->c.workdir = abs; /* freed by the caller through workdir_owned */
 	if (ds_load(&r->ds, r->c.dataset, &r->c.dso, err, sizeof(err))) {
-		cli_error("%s", err);
-		return CB_EXIT_ERROR;
+		notify(r, RUN_MSG_ERROR, "%s", err);
+		return RUN_EXIT_ERROR;
 	}
 	r->have_ds = true;
 	if (o) {
@@ -2017,37 +1971,37 @@ static int reopen(struct run *r, const char *workdir, const struct run_overrides
 	}
 	now = run_config_json(&r->c, &r->ds);
 	if (jrn_check_run(abs, now, run_overridable, err, sizeof(err))) {
-		cli_error("%s", err);
+		notify(r, RUN_MSG_ERROR, "%s", err);
 		free(now);
-		return CB_EXIT_ERROR;
+		return RUN_EXIT_ERROR;
 	}
 	/* The overrides go into run.json only once the lock says no other
 	 * casebisect is at work here. */
 	if (o && lock_workdir(r)) {
 		free(now);
-		return CB_EXIT_ERROR;
+		return RUN_EXIT_ERROR;
 	}
 	if (o && jrn_write_run(abs, now, err, sizeof(err))) {
-		cli_error("%s", err);
+		notify(r, RUN_MSG_ERROR, "%s", err);
 		free(now);
-		return CB_EXIT_ERROR;
+		return RUN_EXIT_ERROR;
 	}
 	free(now);
 	return 0;
 }
 
-int run_resume(const char *workdir, uint64_t max_trials, double deadline,
-	       const struct run_overrides *o, enum run_events events)
+enum run_exit run_resume(const char *workdir, uint64_t max_trials, double deadline,
+			 const struct run_overrides *o, const struct run_progress *p,
+			 struct run_result *res)
 {
 	struct run r;
 	int ret;
 
-	memset(&r, 0, sizeof(r));
-	r.t0 = now_s();
+	run_init(&r, p, res);
 	run_config_init(&r.c);
-	r.c.events = events;
 	ret = reopen(&r, workdir, o);
 	if (!ret) {
+		res->workdir = xstrdup(r.c.workdir);
 		r.c.max_trials = max_trials;
 		r.c.deadline = deadline;
 		say(&r, "resuming %s", r.c.workdir);
@@ -2055,38 +2009,42 @@ int run_resume(const char *workdir, uint64_t max_trials, double deadline,
 	}
 	free((char *)r.c.workdir);
 	run_free(&r);
-	return ret;
+	return res->exit = (enum run_exit)ret;
 }
 
-int run_report(const char *workdir, const char *format)
+enum run_exit run_report(const char *workdir, const struct run_progress *p,
+			 struct run_result *res)
 {
 	struct run r;
 	int ret;
 
-	memset(&r, 0, sizeof(r));
-	r.t0 = now_s();
+	run_init(&r, p, res);
 	run_config_init(&r.c);
-	r.c.events = RUN_EVENTS_JSON; /* nothing but the report on stdout */
 	r.dry = true;
 	ret = reopen(&r, workdir, NULL);
 	if (!ret) {
-		char *path, *text;
-
+		res->workdir = xstrdup(r.c.workdir);
 		engine(&r);
-		path = cb_fmt("%s/report.%s", r.c.workdir, strcmp(format, "json") ? "md" : "json");
-		if (r.report_failed) {
-			ret = CB_EXIT_ERROR; /* engine() said why */
-		} else if ((text = cb_read_file(path, NULL))) {
-			fputs(text, stdout);
-			free(text);
-			ret = CB_EXIT_OK;
-		} else {
-			cli_error("cannot read '%s': %s", path, strerror(errno));
-			ret = CB_EXIT_ERROR;
-		}
-		free(path);
+		/* engine() said why the report could not be written */
+		ret = r.report_failed ? RUN_EXIT_ERROR : RUN_EXIT_OK;
 	}
 	free((char *)r.c.workdir);
 	run_free(&r);
-	return ret;
+	return res->exit = (enum run_exit)ret;
+}
+
+void run_result_release(struct run_result *res)
+{
+	size_t i;
+
+	for (i = 0; res->culprits && res->culprits[i]; i++)
+		free(res->culprits[i]);
+	for (i = 0; res->undecided && res->undecided[i]; i++)
+		free(res->undecided[i]);
+	free(res->culprits);
+	free(res->undecided);
+	free(res->explanation);
+	free(res->confidence);
+	free(res->workdir);
+	memset(res, 0, sizeof(*res));
 }

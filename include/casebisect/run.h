@@ -75,13 +75,69 @@ void run_config_init(struct run_config *c);
 struct sup_limits run_limits(const struct run_config *c);
 
 
+/* How a run ended; the commands exit with these numbers (cli.h's cb_exit). */
+enum run_exit {
+	RUN_EXIT_OK = 0,             /* answered */
+	RUN_EXIT_ERROR = 1,          /* bad input, I/O error: a RUN_MSG_ERROR said why */
+	RUN_EXIT_USAGE = 2,          /* the command cannot work on this dataset */
+	RUN_EXIT_NOT_REPRODUCED = 3, /* the failure did not reproduce */
+	RUN_EXIT_NOT_DATA = 4,       /* the failure is not data-dependent */
+	RUN_EXIT_INTERRUPTED = 5,    /* interrupted; resumable */
+	RUN_EXIT_UNDETERMINED = 6,   /* out of trials or time, or too unresolved */
+};
+
+/* What a run found; run_result_release() frees it. */
+struct run_result {
+	enum run_exit exit;
+	char verdict[32];               /* "culprits_found", ...; "" when none */
+	char **culprits, **undecided;   /* case IDs, NULL-terminated */
+	size_t nculprits, nundecided;
+	char *explanation;              /* a paragraph, unwrapped */
+	char *confidence;               /* the confidence sentence, or NULL */
+	size_t trials;                  /* finished, in all sessions */
+	double wall_s;                  /* wall time, in all sessions */
+	char *workdir;                  /* absolute */
+	bool report_written;            /* WORKDIR/report.md and report.json */
+	bool bundle_written;            /* WORKDIR/bundle.tar.gz */
+};
+
+void run_result_release(struct run_result *res);
+
+/* What the engine tells along the way, for the command layer to render
+ * (src/cmd_progress.c: the terminal, log files, --json-events). Any
+ * callback may be NULL; ctx is handed to each. The engine never writes
+ * to stdout or stderr itself. */
+enum run_msg {
+	RUN_MSG_ERROR,   /* why the run failed */
+	RUN_MSG_HINT,    /* what to do about the error just told */
+	RUN_MSG_WARNING, /* the run goes on */
+	RUN_MSG_NOTE,    /* a word at the end: "interrupted; ..." */
+};
+
+struct cJSON;
+
+struct run_progress {
+	void *ctx;
+	/* a line for people: "trial 3 (search, 4 cases): PASS (...) in 1.2 s" */
+	void (*line)(void *ctx, const char *text);
+	/* the status line: trials, running per GPU, culprits, elapsed, ETA;
+	 * each replaces the one before */
+	void (*status)(void *ctx, const char *text);
+	/* one event object ("event": "trial_started", "trial_finished",
+	 * "culprit", ...; "time": Unix seconds); the engine deletes it */
+	void (*event)(void *ctx, const struct cJSON *obj);
+	void (*message)(void *ctx, enum run_msg kind, const char *text);
+	/* the end, once the report is written (or failed to be) */
+	void (*verdict)(void *ctx, const struct run_result *res);
+};
+
 /*
  * Starts a new run in c->workdir (refused when it is a casebisect work
- * directory: "resume it"; or any other non-empty folder), or resumes the one
- * there (c is then read from its run.json by run_resume()). Prints progress
- * on stdout and errors on stderr; returns the exit code (cli.h's cb_exit).
+ * directory: "resume it"; or any other non-empty folder). Tells progress
+ * through p (may be NULL); fills *res (release it) and returns res->exit.
  */
-int run_start(const struct run_config *c);
+enum run_exit run_start(const struct run_config *c, const struct run_progress *p,
+			struct run_result *res);
 
 /* Can argv0 be run as execvp would find it: from cwd (may be NULL) when it
  * holds a '/', else on the PATH of env (--env "PATH=..."; may be NULL) or
@@ -98,12 +154,16 @@ struct run_overrides {
 	const char *slurm_args;
 };
 
-int run_resume(const char *workdir, uint64_t max_trials, double deadline,
-	       const struct run_overrides *o,
-	       enum run_events events);
+/* Goes on with the run in workdir (its run.json says what it is), as
+ * run_start(). */
+enum run_exit run_resume(const char *workdir, uint64_t max_trials, double deadline,
+			 const struct run_overrides *o, const struct run_progress *p,
+			 struct run_result *res);
 
-/* Renders WORKDIR's report again from its journal (format "md" or "json")
- * on stdout, and rewrites report.json and report.md. Returns an exit code. */
-int run_report(const char *workdir, const char *format);
+/* Writes WORKDIR's report.json, report.md and report.html again from its
+ * journal, running no trial; tells only messages (warnings: a picture that
+ * cannot be drawn). RUN_EXIT_OK once they are written. */
+enum run_exit run_report(const char *workdir, const struct run_progress *p,
+			 struct run_result *res);
 
 #endif
