@@ -46,6 +46,7 @@
 #include "casebisect/util.h"
 #include "casebisect/view.h"
 #include "run_config.h"
+#include "run_health.h"
 
 #define MIN_TIMEOUT_S 600.0
 #define SAMPLE_CASES 3
@@ -89,8 +90,7 @@ struct run {
 	struct flight **flights;    /* each allocated once: the supervisor holds them */
 	size_t nflights;
 	struct flight *sync;        /* the trial need_trial() waits for, or NULL */
-	struct probe *probes;       /* health probes running: check_device() */
-	bool probe_failed[GPU_MAX]; /* by device: out of the rotation for good */
+	struct health health;       /* device probes, node exclusion (run_health.c) */
 	/* the last synchronous trial */
 	int sync_done;
 	size_t sync_index;
@@ -103,7 +103,6 @@ struct run {
 	const struct run_progress *p; /* never NULL: quiet when none was given */
 	struct run_result *res;
 	char *env_cmd_output;
-	char retired[1024];         /* devices taken out of the rotation, in words */
 	double wall_before;         /* wall time of earlier sessions (WORKDIR/wall.json) */
 	bool *announced;            /* culprits already said */
 	struct aud_result audit;    /* the label audit, when the prior asks for it */
@@ -112,12 +111,6 @@ struct run {
 	bool report_failed;
 	/* --launcher slurm */
 	char *slurm_prefix;         /* job names: casebisect-<workdir base>- */
-	char excluded[1024];        /* nodes excluded, comma separated */
-	struct node_failures {
-		char node[64];
-		unsigned n;
-	} node_fail[64];
-	size_t nnode_fail;
 };
 
 static int save_wall(struct run *r);
@@ -486,157 +479,6 @@ static void tell(struct run *r, uint64_t red_id, const struct jrn_entry *e)
 	free(sus);
 }
 
-/* Did this trial end the way a sick device ends trials (a failure other
- * than the target's, of a kind a GPU or its driver causes, or a hang)? */
-static bool infrastructure_failure(const struct sup_result *res)
-{
-	if (res->outcome != SUP_UNRESOLVED || (res->gpu < 0 && !res->node[0]))
-		return false;
-	if (res->reason == SUP_R_TIMEOUT || res->reason == SUP_R_STALL)
-		return true;
-	if (res->reason != SUP_R_OTHER_FAILURE)
-		return false;
-	switch (res->sig.klass) {
-	case CLS_ENV_MISMATCH: case CLS_SEGFAULT: case CLS_HOST_KILL: case CLS_CUDNN_CUBLAS:
-	case CLS_NCCL: case CLS_ILLEGAL_ACCESS: case CLS_DEVICE_ASSERT:
-		return true;
-	default:
-		return false;
-	}
-}
-
-/* A device's health probe, run on libuv's thread pool: gpu_probe() forks
- * and may wait its whole 20 s for a wedged device, and the loop must go on
- * reading the other devices' trials meanwhile (unread, they would end
- * UNRESOLVED, stall). sup_run() returns only once the probe is done. */
-struct probe {
-	uv_work_t req;
-	struct run *r;
-	struct gpu_info gpu;        /* a copy: all the pool thread reads */
-	int device;
-	uint64_t trial;             /* whose failure asked for the probe */
-	bool search;                /* a search trial's: schedule() once it passes */
-	int rc;                     /* gpu_probe()'s answer */
-	char err[512];
-	struct probe *next;
-};
-
-static void probe_work(uv_work_t *req)
-{
-	struct probe *p = req->data;
-
-	p->rc = gpu_probe(&p->gpu, p->device, 20000, p->err, sizeof(p->err));
-}
-
-/* On the loop: the device goes back into the rotation, or out for good. */
-static void probe_done(uv_work_t *req, int status)
-{
-	struct probe *p = req->data, **pp;
-	struct run *r = p->r;
-	char line[768];
-	size_t left;
-
-	for (pp = &r->probes; *pp != p; pp = &(*pp)->next)
-		;
-	*pp = p->next;
-	if (status)
-		snprintf(p->err, sizeof(p->err), "device %d: the probe did not run: %s", p->device,
-			 uv_strerror(status));
-	if (!status && !p->rc) {
-		sup_restore_gpu(r->sup, p->device);
-		if (p->search)
-			schedule(r);
-		free(p);
-		return;
-	}
-	left = sup_retire_gpu(r->sup, p->device);
-	if (p->device >= 0 && p->device < GPU_MAX)
-		r->probe_failed[p->device] = true;
-	snprintf(line, sizeof(line), " GPU %d was taken out of the rotation after trial %llu: %s.",
-		 p->device, (unsigned long long)p->trial, p->err);
-	cb_strlcpy(r->retired + strlen(r->retired), line, sizeof(r->retired) - strlen(r->retired));
-	say(r, "GPU %d failed its health probe after trial %llu (%s): no more trials there",
-	    p->device, (unsigned long long)p->trial, p->err);
-	/* A device still being probed may yet come back. */
-	if (!left && !r->probes)
-		fail_run(r, "no healthy GPU left: %s", r->retired);
-	free(p);
-	show_status(r);
-}
-
-/* After a trial: a device whose trial ended in an infrastructure failure
- * gets no new trial until its health probe has answered (probe_done()),
- * while the other devices go on. */
-static void check_device(struct run *r, const struct flight *f, const struct sup_result *res)
-{
-	struct probe *p;
-
-	if (r->c.launcher == SUP_LAUNCH_SLURM || !infrastructure_failure(res) || !r->have_gpu ||
-	    !r->gpu.available)
-		return;
-	if (res->gpu >= 0 && res->gpu < GPU_MAX && r->probe_failed[res->gpu])
-		return; /* a trial that ran there when it failed its probe */
-	for (p = r->probes; p; p = p->next)
-		if (p->device == res->gpu)
-			return; /* being probed already: one answer does for both trials */
-	p = xcalloc(1, sizeof(*p));
-	p->r = r;
-	p->gpu = r->gpu;
-	p->device = res->gpu;
-	p->trial = res->number;
-	p->search = f->red_id != 0;
-	p->req.data = p;
-	p->next = r->probes;
-	r->probes = p;
-	sup_retire_gpu(r->sup, res->gpu);
-	if (uv_queue_work(sup_loop(r->sup), &p->req, probe_work, probe_done)) {
-		/* Only a NULL work callback is refused; should it happen, wait. */
-		probe_work(&p->req);
-		probe_done(&p->req, 0);
-	}
-}
-
-/* --launcher slurm: a node whose trials keep failing for infrastructure
- * reasons (Slurm says the node failed: at once; a failure of the kind a sick
- * GPU or driver causes, other than the target's: the second time) gets no
- * further trial, and the report says so. */
-static void check_node(struct run *r, const struct sup_result *res)
-{
-	char line[256];
-	unsigned weight = 0;
-	size_t i;
-
-	if (r->c.launcher != SUP_LAUNCH_SLURM || !res->node[0])
-		return;
-	if (res->reason == SUP_R_SLURM_NODE_FAIL)
-		weight = 2;
-	else if (res->outcome == SUP_UNRESOLVED && res->reason == SUP_R_OTHER_FAILURE &&
-		 infrastructure_failure(res))
-		weight = 1;
-	if (!weight)
-		return;
-	for (i = 0; i < r->nnode_fail && strcmp(r->node_fail[i].node, res->node); i++)
-		;
-	if (i == r->nnode_fail) {
-		if (i == CB_ARRAY_SIZE(r->node_fail))
-			return;
-		cb_strlcpy(r->node_fail[i].node, res->node, sizeof(r->node_fail[i].node));
-		r->nnode_fail++;
-	}
-	if (r->node_fail[i].n >= 2)
-		return; /* excluded already */
-	r->node_fail[i].n += weight;
-	if (r->node_fail[i].n < 2)
-		return;
-	cb_strlcpy(r->excluded, sup_exclude_node(r->sup, res->node), sizeof(r->excluded));
-	snprintf(line, sizeof(line), " Node %s was excluded after trial %llu (%s).", res->node,
-		 (unsigned long long)res->number, sup_reason_name(res->reason));
-	cb_strlcpy(r->retired + strlen(r->retired), line, sizeof(r->retired) - strlen(r->retired));
-	say(r, "node %s: trials keep failing there for infrastructure reasons (trial %llu: %s): "
-	    "excluded from now on", res->node, (unsigned long long)res->number,
-	    sup_reason_name(res->reason));
-}
-
 static void on_trial_done(void *ctx, const struct sup_result *res)
 {
 	struct flight *f = ctx;
@@ -672,8 +514,8 @@ static void on_trial_done(void *ctx, const struct sup_result *res)
 	if (r->fatal)
 		return;
 	say_trial(r, &r->all[r->nall - 1]);
-	check_device(r, f, res);
-	check_node(r, res);
+	health_check_device(&r->health, r->have_gpu ? &r->gpu : NULL, f->red_id != 0, res);
+	health_check_node(&r->health, res);
 	if (r->fatal)
 		return;
 	if (f->red_id) {
@@ -754,10 +596,10 @@ static int make_sup(struct run *r, const struct cls_signature *target, double ti
 	o.launcher = r->c.launcher;
 	o.slurm_args = r->c.slurm_args;
 	o.slurm_prefix = r->slurm_prefix;
-	o.slurm_exclude = r->excluded;
+	o.slurm_exclude = r->health.excluded;
 	if (r->sup)
 		sup_free(r->sup);
-	r->sup = sup_new(&o, err, sizeof(err));
+	r->sup = r->health.sup = sup_new(&o, err, sizeof(err));
 	if (!r->sup) {
 		fail_run(r, "%s", err);
 		return -1;
@@ -1677,6 +1519,26 @@ static int run_audit(struct run *r)
 	return 0;
 }
 
+static void health_say(void *ctx, const char *text)
+{
+	say(ctx, "%s", text);
+}
+
+static void health_back(void *ctx)
+{
+	schedule(ctx);
+}
+
+static void health_lost(void *ctx, const char *why)
+{
+	fail_run(ctx, "%s", why);
+}
+
+static void health_changed(void *ctx)
+{
+	show_status(ctx);
+}
+
 /* The engine, once r->c is set and the work directory exists. */
 static int engine(struct run *r)
 {
@@ -1686,6 +1548,12 @@ static int engine(struct run *r)
 	double timeout;
 
 	memset(&v, 0, sizeof(v));
+	r->health.launcher = r->c.launcher;
+	r->health.ctx = r;
+	r->health.say = health_say;
+	r->health.back = health_back;
+	r->health.lost = health_lost;
+	r->health.changed = health_changed;
 	if (!r->dry && lock_workdir(r))
 		return RUN_EXIT_ERROR;
 	if (r->c.launcher == SUP_LAUNCH_SLURM) {
@@ -1743,8 +1611,8 @@ static int engine(struct run *r)
 		if (rc == 0 && search(r, &v) < 0)
 			goto stopped;
 	}
-	if (r->retired[0])
-		cb_strlcpy(v.explanation + strlen(v.explanation), r->retired,
+	if (r->health.retired[0])
+		cb_strlcpy(v.explanation + strlen(v.explanation), r->health.retired,
 			   sizeof(v.explanation) - strlen(v.explanation));
 	if (save_wall(r))
 		goto stopped;
