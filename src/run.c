@@ -47,197 +47,13 @@
 #include "casebisect/view.h"
 #include "run_config.h"
 #include "run_health.h"
+#include "run_internal.h"
 
 #define MIN_TIMEOUT_S 600.0
 #define SAMPLE_CASES 3
-#define ENV_CMD_TIMEOUT_S 60.0
-#define ENV_CMD_MAX (64 * 1024)
 
-/* A search trial in flight. */
-struct flight {
-	struct run *r;
-	uint64_t red_id;
-	uint64_t number;
-	char phase[16];
-	size_t *subset;
-	size_t n;
-	bool busy;
-	int gpu;                    /* its slot's device, -1: none */
-	char dir[PATH_MAX];
-};
 
-struct run {
-	struct run_config c;
-	cJSON *run_root;            /* resume: owns c's strings */
-	const char **command_v, **env_v;
-	struct dataset ds;
-	bool have_ds;
-	struct jrn *jrn;
-	struct jrn_entry *all;      /* every finished trial: replayed, then new */
-	struct jrn_names names;     /* the dataset's IDs for the journal (names_of) */
-	size_t nall, cap;
-	bool *used;                 /* all[i] consumed by need_trial() */
-	uint64_t next_number;
-	struct sup *sup;
-	struct red *red;
-	struct gpu_info gpu;
-	bool have_gpu;
-	int gpus[GPU_MAX];
-	size_t ngpus, slots;
-	struct cls_signature target;
-	bool have_target;
-	char target_source[PATH_MAX + 64];
-	struct flight **flights;    /* each allocated once: the supervisor holds them */
-	size_t nflights;
-	struct flight *sync;        /* the trial need_trial() waits for, or NULL */
-	struct health health;       /* device probes, node exclusion (run_health.c) */
-	/* the last synchronous trial */
-	int sync_done;
-	size_t sync_index;
-	bool dry, missing, interrupted, fatal;
-	bool out_of_budget;   /* missing: --max-trials or --deadline ran out before the search */
-	char fatal_msg[1200];
-	double t0;
-	uint64_t pre_trials;        /* trials before the search */
-	size_t culprits_seen;
-	const struct run_progress *p; /* never NULL: quiet when none was given */
-	struct run_result *res;
-	char *env_cmd_output;
-	double wall_before;         /* wall time of earlier sessions (WORKDIR/wall.json) */
-	bool *announced;            /* culprits already said */
-	struct aud_result audit;    /* the label audit, when the prior asks for it */
-	bool have_audit;
-	bool report_written, bundle_written; /* by write_report(): the paths may be shown */
-	bool report_failed;
-	/* --launcher slurm */
-	char *slurm_prefix;         /* job names: casebisect-<workdir base>- */
-};
-
-static int save_wall(struct run *r);
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* ---- progress: through the command layer's callbacks (run.h) ---- */
-
-static const struct run_progress quiet;
-
-static void say(struct run *r, const char *fmt, ...) CB_PRINTF(2, 3);
-
-/* A line for people. */
-static void say(struct run *r, const char *fmt, ...)
-{
-	va_list ap;
-	char *text;
-
-	if (r->dry || !r->p->line)
-		return;
-	va_start(ap, fmt);
-	text = cb_vfmt(fmt, ap);
-	va_end(ap);
-	r->p->line(r->p->ctx, text);
-	free(text);
-}
-
-/* One JSON object for machines (--json-events); takes obj. */
-static void event(struct run *r, cJSON *obj)
-{
-	if (!r->dry && r->p->event) {
-		json_add_num(obj, "time", now_s(), true);
-		r->p->event(r->p->ctx, obj);
-	}
-	cJSON_Delete(obj);
-}
-
-static void notify(struct run *r, enum run_msg kind, const char *fmt, ...) CB_PRINTF(3, 4);
-
-/* An error, hint, warning or note for stderr. */
-static void notify(struct run *r, enum run_msg kind, const char *fmt, ...)
-{
-	va_list ap;
-	char *text;
-
-	if (!r->p->message)
-		return;
-	va_start(ap, fmt);
-	text = cb_vfmt(fmt, ap);
-	va_end(ap);
-	r->p->message(r->p->ctx, kind, text);
-	free(text);
-}
-
-static void fmt_duration(double s, char *buf, size_t size)
-{
-	if (s < 60)
-		snprintf(buf, size, "%.0fs", s);
-	else if (s < 3600)
-		snprintf(buf, size, "%dm%02ds", (int)(s / 60), (int)fmod(s, 60));
-	else
-		snprintf(buf, size, "%dh%02dm", (int)(s / 3600), (int)fmod(s / 60, 60));
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static double median_duration(const struct run *r)
-{
-	double *d, m;
-	size_t i, n = 0;
-
-	if (!r->nall)
-		return 0;
-	d = xmalloc(r->nall * sizeof(*d));
-	for (i = 0; i < r->nall; i++)
-		d[n++] = r->all[i].duration_s;
-	qsort(d, n, sizeof(*d), cmp_double);
-	m = d[n / 2];
-	free(d);
-	return m;
-}
-
-/* The status line: trials, running per GPU, culprits, elapsed, ETA. */
-static void show_status(struct run *r)
-{
-	char line[512], el[32], eta[32] = "?", per[256] = "";
-	size_t running = 0, i, g, len = 0;
-	double trials_left = 0, rounds_left = 0;
-
-	if (r->dry || !r->p->status)
-		return;
-	for (i = 0; i < r->nflights; i++)
-		running += r->flights[i]->busy;
-	running += r->sync && r->sync->busy;
-	for (g = 0; g < r->ngpus && len + 32 < sizeof(per); g++) {
-		size_t k = r->sync && r->sync->busy && r->sync->gpu == r->gpus[g];
-
-		for (i = 0; i < r->nflights; i++)
-			k += r->flights[i]->busy && r->flights[i]->gpu == r->gpus[g];
-		len += (size_t)snprintf(per + len, sizeof(per) - len, "%sgpu%d:%zu", g ? " " : " (",
-					r->gpus[g], k);
-	}
-	if (len)
-		cb_strlcpy(per + len, ")", sizeof(per) - len);
-	if (r->red) {
-		red_estimate(r->red, &trials_left, &rounds_left);
-		if (r->nall)
-			fmt_duration(rounds_left * median_duration(r), eta, sizeof(eta));
-	}
-	fmt_duration(now_s() - r->t0, el, sizeof(el));
-	snprintf(line, sizeof(line), "trials %zu | running %zu%s | culprits %zu | %s | ETA ~%s",
-		 r->nall, running, per, r->culprits_seen, el, eta);
-	r->p->status(r->p->ctx, line);
-}
-
-static double opt_num(const cJSON *o, const char *key, double dflt)
+double run_opt_num(const cJSON *o, const char *key, double dflt)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
 
@@ -259,7 +75,7 @@ static const char *case_id(const void *ds, size_t i)
 }
 
 /* The names for the journal, with their order's digest (computed once). */
-static struct jrn_names *names_of(struct run *r)
+struct jrn_names *run_names_of(struct run *r)
 {
 	if (!r->names.id) {
 		r->names.id = case_id;
@@ -284,7 +100,7 @@ static long find_known(struct run *r, const char *phase, const size_t *subset, s
 	return -1;
 }
 
-static void push_entry(struct run *r, const struct jrn_entry *e, bool used)
+void run_push_entry(struct run *r, const struct jrn_entry *e, bool used)
 {
 	if (r->nall == r->cap) {
 		r->cap = r->cap ? 2 * r->cap : 64;
@@ -298,9 +114,9 @@ static void push_entry(struct run *r, const struct jrn_entry *e, bool used)
 
 /* ---- running one trial ---- */
 
-static void fail_run(struct run *r, const char *fmt, ...) CB_PRINTF(2, 3);
 
-static void fail_run(struct run *r, const char *fmt, ...)
+
+void run_fail(struct run *r, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -346,11 +162,11 @@ static int start_trial(struct run *r, struct flight *f)
 	snprintf(f->dir, sizeof(f->dir), "%s/%04llu", trials, (unsigned long long)f->number);
 	free(trials);
 	if (mkdir(f->dir, 0755) && errno != EEXIST) {
-		fail_run(r, "cannot create '%s': %s", f->dir, strerror(errno));
+		run_fail(r, "cannot create '%s': %s", f->dir, strerror(errno));
 		return -1;
 	}
 	if (view_build(&v, &r->ds, f->subset, f->n, f->dir, err, sizeof(err))) {
-		fail_run(r, "%s", err);
+		run_fail(r, "%s", err);
 		return -1;
 	}
 	snprintf(nbuf, sizeof(nbuf), "%zu", f->n);
@@ -362,7 +178,7 @@ static int start_trial(struct run *r, struct flight *f)
 	argv = sup_expand_argv(r->c.command, &ph, err, sizeof(err));
 	if (!argv) {
 		view_release(&v);
-		fail_run(r, "%s", err);
+		run_fail(r, "%s", err);
 		return -1;
 	}
 	spec.number = f->number;
@@ -379,7 +195,7 @@ static int start_trial(struct run *r, struct flight *f)
 		if (sup_interrupted(r->sup))
 			r->interrupted = true;
 		else
-			fail_run(r, "%s", err);
+			run_fail(r, "%s", err);
 		view_remove(f->dir, NULL, 0);
 		return -1;
 	}
@@ -392,9 +208,9 @@ static int start_trial(struct run *r, struct flight *f)
 		json_add_str(o, "phase", f->phase);
 		json_add_num(o, "cases", (double)f->n, true);
 		json_add_num(o, "gpu", f->gpu, f->gpu >= 0);
-		event(r, o);
+		run_event(r, o);
 	}
-	show_status(r);
+	run_show_status(r);
 	return 0;
 }
 
@@ -408,7 +224,7 @@ static void record(struct run *r, struct flight *f, const struct sup_result *res
 	memset(&e, 0, sizeof(e));
 	e.trial = f->number;
 	cb_strlcpy(e.phase, f->phase, sizeof(e.phase));
-	jrn_entry_set_cases(&e, f->subset, f->n, names_of(r));
+	jrn_entry_set_cases(&e, f->subset, f->n, run_names_of(r));
 	cb_strlcpy(e.outcome, sup_outcome_name(res->outcome), sizeof(e.outcome));
 	cb_strlcpy(e.klass, cls_class_name(res->sig.klass), sizeof(e.klass));
 	if (res->sig.klass != CLS_NONE)
@@ -419,17 +235,17 @@ static void record(struct run *r, struct flight *f, const struct sup_result *res
 	e.gpu = res->gpu;
 	cb_strlcpy(e.node, res->node, sizeof(e.node));
 	e.duration_s = res->duration_s;
-	e.start = now_s() - res->duration_s;
+	e.start = run_now_s() - res->duration_s;
 	split_words(res->suspects, &suspects, &nsus);
 	e.suspects = suspects;
 	e.nsuspects = nsus;
 	if (jrn_append(r->jrn, &e, err, sizeof(err))) {
 		jrn_entry_release(&e);
-		fail_run(r, "%s", err);
+		run_fail(r, "%s", err);
 		return;
 	}
-	push_entry(r, &e, true);
-	save_wall(r);
+	run_push_entry(r, &e, true);
+	run_save_wall(r);
 }
 
 static void say_trial(struct run *r, const struct jrn_entry *e)
@@ -438,8 +254,8 @@ static void say_trial(struct run *r, const struct jrn_entry *e)
 
 	json_add_str(o, "event", "trial_finished");
 	json_add_trial(o, e);
-	event(r, o);
-	say(r, "trial %llu (%s, %zu case%s%s%s): %s (%s%s%s) in %.1f s",
+	run_event(r, o);
+	run_say(r, "trial %llu (%s, %zu case%s%s%s): %s (%s%s%s) in %.1f s",
 	    (unsigned long long)e->trial, e->phase, e->ncases, e->ncases == 1 ? "" : "s",
 	    e->ncases == 1 ? ": " : "", e->ncases == 1 ? r->ds.cases[e->ranges[0].first].id : "", e->outcome, e->reason,
 	    strcmp(e->klass, "none") ? ", " : "", strcmp(e->klass, "none") ? e->klass : "",
@@ -487,21 +303,21 @@ static void on_trial_done(void *ctx, const struct sup_result *res)
 
 	f->busy = false;
 	if (!r->c.keep_views && view_remove(f->dir, err, sizeof(err)))
-		say(r, "warning: %s", err);
+		run_say(r, "warning: %s", err);
 	if (res->reason == SUP_R_NOT_FOUND || res->reason == SUP_R_NOT_EXECUTABLE ||
 	    res->reason == SUP_R_SPAWN_ERROR) {
-		fail_run(r, "%s (trial %llu; its logs are in %s)", res->error,
+		run_fail(r, "%s (trial %llu; its logs are in %s)", res->error,
 			 (unsigned long long)f->number, f->dir);
 		return;
 	}
 	if (res->reason == SUP_R_SLURM_CONFIG) {
-		fail_run(r, "Slurm refused trial %llu: %s (its logs are in %s)",
+		run_fail(r, "Slurm refused trial %llu: %s (its logs are in %s)",
 			 (unsigned long long)f->number, res->error, f->dir);
 		return;
 	}
 	if (res->reason == SUP_R_WRITE_ERROR) {
 		/* Not journaled either: its logs or result.json are missing. */
-		fail_run(r, "%s (trial %llu is not recorded: it runs again on resume)", res->error,
+		run_fail(r, "%s (trial %llu is not recorded: it runs again on resume)", res->error,
 			 (unsigned long long)f->number);
 		return;
 	}
@@ -528,13 +344,13 @@ static void on_trial_done(void *ctx, const struct sup_result *res)
 		r->sync_done = 1;
 		r->sync_index = r->nall - 1;
 	}
-	show_status(r);
+	run_show_status(r);
 }
 
 /* Are --max-trials or --deadline used up? */
 static bool out_of_budget(const struct run *r)
 {
-	return (r->c.deadline > 0 && now_s() >= r->c.deadline) ||
+	return (r->c.deadline > 0 && run_now_s() >= r->c.deadline) ||
 	       (r->c.max_trials && r->nall >= r->c.max_trials);
 }
 
@@ -601,7 +417,7 @@ static int make_sup(struct run *r, const struct cls_signature *target, double ti
 		sup_free(r->sup);
 	r->sup = r->health.sup = sup_new(&o, err, sizeof(err));
 	if (!r->sup) {
-		fail_run(r, "%s", err);
+		run_fail(r, "%s", err);
 		return -1;
 	}
 	r->slots = sup_free_slots(r->sup);
@@ -627,15 +443,6 @@ static int trial_signature(const struct run *r, uint64_t number, struct cls_sign
 }
 
 /* ---- the phases ---- */
-
-struct verdict {
-	const char *name;
-	int exit_code;
-	char explanation[2048];
-	size_t *culprits, nculprits;
-	size_t *undecided, nundecided;
-	uint64_t rounds, flakes;
-};
 
 static void set_verdict(struct verdict *v, const char *name, int code, const char *fmt, ...)
 	CB_PRINTF(4, 5);
@@ -687,7 +494,7 @@ static int find_target(struct run *r, struct verdict *v, size_t *all)
 			return 1;
 		}
 		if (attempt == 0)
-			say(r, "the full dataset passed; trying it once more");
+			run_say(r, "the full dataset passed; trying it once more");
 	}
 	if (attempt == 2) {
 		set_verdict(v, "not_reproduced", RUN_EXIT_NOT_REPRODUCED,
@@ -699,7 +506,7 @@ static int find_target(struct run *r, struct verdict *v, size_t *all)
 		return 1;
 	}
 	if (trial_signature(r, r->all[k].trial, &r->target)) {
-		fail_run(r, "cannot read the signature of trial %llu (trials/%04llu/result.json)",
+		run_fail(r, "cannot read the signature of trial %llu (trials/%04llu/result.json)",
 			 (unsigned long long)r->all[k].trial, (unsigned long long)r->all[k].trial);
 		return -1;
 	}
@@ -708,7 +515,7 @@ static int find_target(struct run *r, struct verdict *v, size_t *all)
 		 (unsigned long long)r->all[k].trial);
 	if (r->c.target_log) {
 		if (cls_read_file(r->c.target_log, &logsig)) {
-			fail_run(r, "cannot read --target-log '%s': %s", r->c.target_log,
+			run_fail(r, "cannot read --target-log '%s': %s", r->c.target_log,
 				 strerror(errno));
 			return -1;
 		}
@@ -725,7 +532,7 @@ static int find_target(struct run *r, struct verdict *v, size_t *all)
 			 "%.2000s, reproduced by trial %llu", r->c.target_log,
 			 (unsigned long long)r->all[k].trial);
 	}
-	say(r, "target: %s%s%s (%s)", cls_class_name(r->target.klass),
+	run_say(r, "target: %s%s%s (%s)", cls_class_name(r->target.klass),
 	    r->target.kernel[0] ? " in " : "", r->target.kernel, r->target_source);
 	if (r->target.klass == CLS_ENV_MISMATCH) {
 		set_verdict(v, "not_data_dependent", RUN_EXIT_NOT_DATA,
@@ -917,8 +724,8 @@ static void search_told(struct run *r)
 		o = json_object();
 		json_add_str(o, "event", "culprit");
 		json_add_str(o, "case", id);
-		event(r, o);
-		say(r, "culprit: %s", id);
+		run_event(r, o);
+		run_say(r, "culprit: %s", id);
 	}
 	if (a.nculprits > r->culprits_seen)
 		r->culprits_seen = a.nculprits;
@@ -1011,12 +818,12 @@ static void schedule(struct run *r)
  * the search began with, since the split arity shapes every proposal and a
  * resumed search (or a report) must propose the same subsets to find its
  * trials in the journal, whatever GPUs this machine has now. 0 when it
- * cannot be written (the run failed: fail_run()). */
+ * cannot be written (the run failed: run_fail()). */
 static size_t search_slots(struct run *r)
 {
 	char *path = cb_path_join(r->c.workdir, "search.json"), *text = cb_read_file(path, NULL);
 	cJSON *o = text ? cJSON_Parse(text) : NULL;
-	size_t n = (size_t)opt_num(o, "slots", 0);
+	size_t n = (size_t)run_opt_num(o, "slots", 0);
 
 	if (!n) {
 		char *line, err[1200];
@@ -1025,7 +832,7 @@ static size_t search_slots(struct run *r)
 		line = cb_fmt("{\"slots\": %zu}\n", n);
 		if (!r->dry &&
 		    cb_write_atomic(path, line, strlen(line), CB_WRITE_DURABLE, err, sizeof(err))) {
-			fail_run(r, "%s", err);
+			run_fail(r, "%s", err);
 			n = 0;
 		}
 		free(line);
@@ -1046,8 +853,8 @@ static void say_estimate(struct run *r)
 	red_estimate(r->red, &trials, &rounds);
 	if (trials < 1 || !r->nall)
 		return;
-	fmt_duration(rounds * median_duration(r), eta, sizeof(eta));
-	say(r, "search: about %.0f trial%s to go, ~%s at the median trial so far (a guess: the "
+	run_fmt_duration(rounds * run_median_duration(r), eta, sizeof(eta));
+	run_say(r, "search: about %.0f trial%s to go, ~%s at the median trial so far (a guess: the "
 	       "number of culprits is not known yet)",
 	    trials, trials < 1.5 ? "" : "s", eta);
 }
@@ -1081,7 +888,7 @@ static int search(struct run *r, struct verdict *v)
 	r->pre_trials = r->nall;
 	r->red = red_new(&o);
 	if (nprior)
-		say(r, "suspects (%s%s%s): %zu case%s, tried first alone",
+		run_say(r, "suspects (%s%s%s): %zu case%s, tried first alone",
 		    r->have_audit ? "the label audit" : "",
 		    r->have_audit && (r->c.prior & RUN_PRIOR_BATCH) ? ", " : "",
 		    r->c.prior & RUN_PRIOR_BATCH ? "the crash's last batch" : "", nprior,
@@ -1138,390 +945,9 @@ static int search(struct run *r, struct verdict *v)
 	return 0;
 }
 
-/* ---- the report ---- */
-
-/* The run's wall time, over all its sessions: WORKDIR/wall.json holds what
- * earlier sessions spent (updated after every trial, so a kill -9 loses at
- * most one trial's worth), so the time between a crash and its resume
- * does not count. The report renders it without adding its own. */
-static double wall_time(const struct run *r)
-{
-	return r->wall_before + (r->dry ? 0 : now_s() - r->t0);
-}
-
-static void load_wall(struct run *r)
-{
-	char *path = cb_path_join(r->c.workdir, "wall.json"), *text = cb_read_file(path, NULL);
-	cJSON *o = text ? cJSON_Parse(text) : NULL;
-
-	r->wall_before = opt_num(o, "seconds", 0);
-	cJSON_Delete(o);
-	free(text);
-	free(path);
-}
-
-/* WORKDIR/wall.json. 0, or -1 with the run failed (fail_run()). */
-static int save_wall(struct run *r)
-{
-	char *path, *line, err[1200];
-	int rc;
-
-	if (r->dry)
-		return 0;
-	path = cb_path_join(r->c.workdir, "wall.json");
-	line = cb_fmt("{\"seconds\": %.3f}\n", wall_time(r));
-	rc = cb_write_atomic(path, line, strlen(line), 0, err, sizeof(err));
-	if (rc)
-		fail_run(r, "%s", err);
-	free(line);
-	free(path);
-	return rc;
-}
-
-/* What the report says of verdict v (run_json left "{}"). */
-static void report_input_of(struct run *r, const struct verdict *v, struct report_input *in)
-{
-	memset(in, 0, sizeof(*in));
-	in->workdir = r->c.workdir;
-	in->ds = &r->ds;
-	in->verdict = v->name;
-	in->exit_code = v->exit_code;
-	in->explanation = v->explanation;
-	in->target = r->have_target ? &r->target : NULL;
-	in->match = r->c.match;
-	in->target_source = r->target_source;
-	in->culprits = v->culprits;
-	in->nculprits = v->nculprits;
-	in->undecided = v->undecided;
-	in->nundecided = v->nundecided;
-	in->trials = r->all;
-	in->ntrials = r->nall;
-	in->rounds = v->rounds;
-	in->flakes = v->flakes;
-	in->wall_s = wall_time(r);
-	in->run_json = "{}";
-	in->gpu = r->have_gpu ? &r->gpu : NULL;
-	in->env_cmd_output = r->env_cmd_output;
-	in->audit = r->have_audit ? &r->audit : NULL;
-}
-
-/* Writes report.json, report.md and, when there are culprits, the bundle
- * (r->report_written, r->bundle_written say which exist). 0, or -1 with
- * err naming what could not be written. */
-static int write_report(struct run *r, const struct verdict *v, char *err, size_t errlen)
-{
-	struct report_input in;
-	struct pic_set pics;
-	char *run_json = NULL;
-	size_t i;
-	int rc;
-
-	run_json = jrn_read_run(r->c.workdir, err, errlen);
-	report_input_of(r, v, &in);
-	in.run_json = run_json ? run_json : "{}";
-	/* The pictures first, for report.md's links; a picture that cannot be
-	 * drawn is a warning, report.html like report.md an error. */
-	pic_draw(&in, (enum pic_mode)r->c.pictures, &pics);
-	for (i = 0; i < pics.nwarnings; i++)
-		notify(r, RUN_MSG_WARNING, "%s", pics.warnings[i]);
-	in.pictures_md = pics.md;
-	rc = report_write(&in, err, errlen);
-	if (rc == 0)
-		rc = rhtml_write(&in, &pics, err, errlen);
-	pic_set_release(&pics);
-	in.pictures_md = NULL; /* the bundle's report.md: its pictures/ links would not resolve */
-	r->report_written = rc == 0;
-	if (rc == 0 && v->nculprits && !r->dry) {
-		rc = report_bundle(&in, err, errlen);
-		r->bundle_written = rc == 0;
-	}
-	r->report_failed = rc != 0;
-	free(run_json);
-	return rc;
-}
-
-/* The run's result from its verdict, for the command layer. */
-static void result_of(struct run *r, const struct verdict *v)
-{
-	struct run_result *res = r->res;
-	struct report_input in;
-	size_t i;
-
-	cb_strlcpy(res->verdict, v->name, sizeof(res->verdict));
-	res->culprits = xcalloc(v->nculprits + 1, sizeof(*res->culprits));
-	for (i = 0; i < v->nculprits; i++)
-		res->culprits[i] = xstrdup(r->ds.cases[v->culprits[i]].id);
-	res->nculprits = v->nculprits;
-	res->undecided = xcalloc(v->nundecided + 1, sizeof(*res->undecided));
-	for (i = 0; i < v->nundecided; i++)
-		res->undecided[i] = xstrdup(r->ds.cases[v->undecided[i]].id);
-	res->nundecided = v->nundecided;
-	res->explanation = xstrdup(v->explanation);
-	report_input_of(r, v, &in);
-	res->confidence = report_confidence_text(&in);
-	res->trials = r->nall;
-	res->wall_s = wall_time(r);
-	res->report_written = r->report_written;
-	res->bundle_written = r->bundle_written;
-}
-
-/* What a hint tells the user to do about error message err. */
-static const char *fix_advice(const char *err)
-{
-	return strstr(err, strerror(ENOSPC)) ? "free some space" : "fix it";
-}
-
-/* The end of a run that has a verdict: the report and the bundle first,
- * then the verdict, with the paths of the files that now exist. A report
- * or bundle that cannot be written is an error (exit 1); resume writes
- * them again without running a trial. */
-static int conclude(struct run *r, const struct verdict *v)
-{
-	char err[1200];
-	int rc = write_report(r, v, err, sizeof(err));
-
-	result_of(r, v);
-	if (!r->dry && r->p->verdict)
-		r->p->verdict(r->p->ctx, r->res);
-	if (!rc)
-		return v->exit_code;
-	notify(r, RUN_MSG_ERROR, "%s", err);
-	if (!r->dry)
-		notify(r, RUN_MSG_HINT, "%s, then 'casebisect resume %s' writes the report%s again "
-		       "(no trial runs again)", fix_advice(err), r->c.workdir,
-		       v->nculprits ? " and the bundle" : "");
-	return RUN_EXIT_ERROR;
-}
-
-/* ---- setting up ---- */
-
-/* WORKDIR/environment.json: the GPU facts of the machine the run started
- * on, so that `casebisect report` renders them again anywhere. */
-static int save_environment(struct run *r)
-{
-	char *path = cb_path_join(r->c.workdir, "environment.json");
-	char *text = json_finish(json_gpu_info(&r->gpu), true), err[1200];
-	int rc = cb_write_atomic(path, text, strlen(text), CB_WRITE_DURABLE, err, sizeof(err));
-
-	if (rc)
-		fail_run(r, "%s", err);
-	free(text);
-	free(path);
-	return rc;
-}
-
-static void load_environment(struct run *r)
-{
-	char *path = cb_path_join(r->c.workdir, "environment.json");
-	char *text = cb_read_file(path, NULL);
-	cJSON *o = text ? cJSON_Parse(text) : NULL;
-
-	if (o && !json_read_gpu_info(o, &r->gpu))
-		r->have_gpu = true;
-	cJSON_Delete(o);
-	free(text);
-	free(path);
-}
-
-static int pick_gpus(struct run *r)
-{
-	char err[256];
-
-	memset(&r->gpu, 0, sizeof(r->gpu));
-	if (r->dry) {
-		load_environment(r);
-		return 0;
-	}
-	/* Looked at even with --gpus none: the report's environment facts. */
-	gpu_discover_from(&r->gpu, r->c.cudart, 20000);
-	r->have_gpu = true;
-	if (r->c.launcher == SUP_LAUNCH_SLURM) {
-		r->ngpus = 0; /* Slurm assigns them, per job */
-		return save_environment(r);
-	}
-	if (gpu_select(r->c.gpus, &r->gpu, r->gpus, GPU_MAX, &r->ngpus, err, sizeof(err))) {
-		notify(r, RUN_MSG_ERROR, "%s", err);
-		return -1;
-	}
-	return save_environment(r);
-}
-
-/* The next free trial number: after the journal's and any directory a
- * killed run left (its trials never reached the journal). Ends what such
- * trials left running, and removes the half-written files (a temporary of
- * cb_write_atomic(), a half-built bundle) that a kill left. */
-static void recover_trials(struct run *r)
-{
-	char *trials = cb_path_join(r->c.workdir, "trials");
-	DIR *d = opendir(trials);
-	struct dirent *e;
-	uint64_t max = 0;
-	size_t i, removed = report_remove_leftovers(r->c.workdir);
-
-	for (i = 0; i < r->nall; i++)
-		if (r->all[i].trial > max)
-			max = r->all[i].trial;
-	while (d && (e = readdir(d))) {
-		char *end, *dir;
-		unsigned long long n = strtoull(e->d_name, &end, 10);
-		size_t ended = 0;
-
-		if (*end || end == e->d_name)
-			continue;
-		if (n > max)
-			max = n;
-		dir = cb_path_join(trials, e->d_name);
-		if (!sup_end_stale(dir, r->c.grace_s, &ended) && ended)
-			say(r, "ended %zu process%s of trial %s that the last casebisect left running",
-			    ended, ended == 1 ? "" : "es", e->d_name);
-		if (!r->c.keep_views)
-			view_remove(dir, NULL, 0);
-		removed += cb_remove_tmp_leftovers(dir);
-		free(dir);
-	}
-	if (d)
-		closedir(d);
-	free(trials);
-	if (removed)
-		say(r, "removed %zu unfinished file%s that the last casebisect left", removed,
-		    removed == 1 ? "" : "s");
-	r->next_number = max + 1;
-	if (r->c.launcher == SUP_LAUNCH_SLURM) {
-		char err[512];
-		size_t n = 0;
-
-		if (slurm_cancel_prefix(r->slurm_prefix, r->c.grace_s + 30, &n, err,
-					sizeof(err)))
-			say(r, "warning: cancelling the jobs the last casebisect left in Slurm: %s", err);
-		else if (n)
-			say(r, "cancelled %zu Slurm job%s (%s*) that the last casebisect left behind", n,
-			    n == 1 ? "" : "s", r->slurm_prefix);
-	}
-}
-
-/* Opens the journal, whose lock makes the work directory ours: before
- * anything in it is written (another casebisect may be at work there). */
-static int lock_workdir(struct run *r)
-{
-	char err[1024];
-
-	if (r->jrn)
-		return 0;
-	if (!(r->jrn = jrn_open(r->c.workdir, err, sizeof(err)))) {
-		notify(r, RUN_MSG_ERROR, "%s", err);
-		return -1;
-	}
-	return 0;
-}
-
-static int load_journal(struct run *r)
-{
-	struct jrn_entry *v = NULL;
-	char warning[512] = "", err[1024];
-	size_t n = 0, i;
-
-	if (jrn_replay(r->c.workdir, names_of(r), &v, &n, warning, sizeof(warning), err, sizeof(err))) {
-		notify(r, RUN_MSG_ERROR, "%s", err);
-		return -1;
-	}
-	/* jrn_open cut a torn line before replay could see it. */
-	if (!warning[0] && r->jrn)
-		cb_strlcpy(warning, jrn_warning(r->jrn), sizeof(warning));
-	if (warning[0])
-		say(r, "warning: %s", warning);
-	for (i = 0; i < n; i++)
-		push_entry(r, &v[i], false);
-	free(v); /* the entries' strings now belong to r->all */
-	if (n)
-		say(r, "journal: %zu finished trial%s, not run again", n, n == 1 ? "" : "s");
-	return 0;
-}
-
-static void env_cmd(struct run *r)
-{
-	char err[1200], *path;
-	int status = 0;
-
-	if (!r->c.env_cmd || !*r->c.env_cmd)
-		return;
-	path = cb_path_join(r->c.workdir, "env-cmd.txt");
-	if (r->dry || (r->env_cmd_output = cb_read_file(path, NULL))) {
-		if (!r->env_cmd_output)
-			r->env_cmd_output = cb_read_file(path, NULL);
-		free(path);
-		return;
-	}
-	if (envcmd_run(r->c.env_cmd, ENV_CMD_TIMEOUT_S, &r->env_cmd_output, ENV_CMD_MAX, &status,
-		       err, sizeof(err)))
-		r->env_cmd_output = cb_fmt("(--env-cmd could not run: %s)\n", err);
-	else if (cb_write_atomic(path, r->env_cmd_output, strlen(r->env_cmd_output),
-				 CB_WRITE_DURABLE, err, sizeof(err)))
-		fail_run(r, "%s", err);
-	free(path);
-}
-
-static void run_free(struct run *r)
-{
-	size_t i;
-
-	if (r->sup)
-		sup_free(r->sup);
-	red_free(r->red);
-	jrn_close(r->jrn);
-	for (i = 0; i < r->nall; i++)
-		jrn_entry_release(&r->all[i]);
-	free(r->all);
-	free(r->used);
-	for (i = 0; i < r->nflights; i++) {
-		free(r->flights[i]->subset);
-		free(r->flights[i]);
-	}
-	free(r->flights);
-	if (r->have_ds)
-		ds_release(&r->ds);
-	free(r->command_v);
-	free(r->env_v);
-	free(r->env_cmd_output);
-	free(r->announced);
-	free(r->slurm_prefix);
-	if (r->have_audit)
-		aud_result_release(&r->audit);
-	cJSON_Delete(r->run_root);
-}
-
-/* The label audit, before any trial: its crash cases are suspects, its
- * clean cases controls. Deterministic for a dataset (the digest is
- * checked on resume), so resume and report run it again rather than
- * store it. */
-static int run_audit(struct run *r)
-{
-	struct aud_options o = { 0 };
-	char err[512];
-	size_t i, shown = 0;
-
-	if (!aud_dataset_has_labels(&r->ds)) {
-		say(r, "audit: no label files in this dataset: searching without the audit");
-		return 0;
-	}
-	if (aud_run(&r->ds, &o, &r->audit, err, sizeof(err))) {
-		say(r, "audit: %s: searching without it", err);
-		return 0;
-	}
-	r->have_audit = true;
-	say(r, "audit: %zu cases read in %.1f s: %zu with values that crash training, %zu "
-	    "unreadable", r->audit.cases_read, r->audit.seconds, r->audit.cases_with[AUD_CRASH],
-	    r->audit.cases_with[AUD_UNREADABLE]);
-	for (i = 0; i < r->ds.ncases && shown < 5; i++)
-		if (aud_case_crashes(&r->audit, i) && r->audit.cases[i].nfindings) {
-			say(r, "  %s: %s", r->ds.cases[i].id, r->audit.cases[i].findings[0].detail);
-			shown++;
-		}
-	return 0;
-}
-
 static void health_say(void *ctx, const char *text)
 {
-	say(ctx, "%s", text);
+	run_say(ctx, "%s", text);
 }
 
 static void health_back(void *ctx)
@@ -1531,16 +957,16 @@ static void health_back(void *ctx)
 
 static void health_lost(void *ctx, const char *why)
 {
-	fail_run(ctx, "%s", why);
+	run_fail(ctx, "%s", why);
 }
 
 static void health_changed(void *ctx)
 {
-	show_status(ctx);
+	run_show_status(ctx);
 }
 
 /* The engine, once r->c is set and the work directory exists. */
-static int engine(struct run *r)
+int run_engine(struct run *r)
 {
 	struct verdict v;
 	size_t *all, i;
@@ -1554,26 +980,26 @@ static int engine(struct run *r)
 	r->health.back = health_back;
 	r->health.lost = health_lost;
 	r->health.changed = health_changed;
-	if (!r->dry && lock_workdir(r))
+	if (!r->dry && run_lock_workdir(r))
 		return RUN_EXIT_ERROR;
 	if (r->c.launcher == SUP_LAUNCH_SLURM) {
 		r->slurm_prefix = slurm_job_prefix(r->c.workdir);
 		if (!r->dry && slurm_path_looks_local(r->c.workdir))
-			say(r, "warning: %s looks local to this machine: Slurm's nodes must see it "
+			run_say(r, "warning: %s looks local to this machine: Slurm's nodes must see it "
 			    "(trials' views live there); put --workdir on a shared filesystem",
 			    r->c.workdir);
 	}
-	if (load_journal(r))
+	if (run_load_journal(r))
 		return RUN_EXIT_ERROR;
-	load_wall(r);
+	run_load_wall(r);
 	if (!r->dry)
-		recover_trials(r);
-	if (pick_gpus(r)) {
+		run_recover_trials(r);
+	if (run_pick_gpus(r)) {
 		if (!r->fatal)
 			return RUN_EXIT_ERROR;
 		goto stopped;
 	}
-	env_cmd(r);
+	run_env_cmd(r);
 	if (r->fatal)
 		goto stopped;
 	if (!r->dry && make_sup(r, NULL, r->c.timeout_s))
@@ -1614,9 +1040,9 @@ static int engine(struct run *r)
 	if (r->health.retired[0])
 		cb_strlcpy(v.explanation + strlen(v.explanation), r->health.retired,
 			   sizeof(v.explanation) - strlen(v.explanation));
-	if (save_wall(r))
+	if (run_save_wall(r))
 		goto stopped;
-	ret = conclude(r, &v);
+	ret = run_conclude(r, &v);
 	goto out;
 stopped:
 	if (r->missing) {
@@ -1625,15 +1051,15 @@ stopped:
 			    r->out_of_budget ? " (out of --max-trials or --deadline before the "
 			    "search began)" : "", r->c.workdir,
 			    r->out_of_budget ? " and a larger --max-trials or a later --deadline" : "");
-		ret = conclude(r, &v);
+		ret = run_conclude(r, &v);
 	} else if (r->fatal) {
-		notify(r, RUN_MSG_ERROR, "%s", r->fatal_msg);
-		notify(r, RUN_MSG_HINT, "%s, then 'casebisect resume %s' goes on from here",
-		       fix_advice(r->fatal_msg), r->c.workdir);
+		run_notify(r, RUN_MSG_ERROR, "%s", r->fatal_msg);
+		run_notify(r, RUN_MSG_HINT, "%s, then 'casebisect resume %s' goes on from here",
+		       run_fix_advice(r->fatal_msg), r->c.workdir);
 		ret = RUN_EXIT_ERROR;
 	} else {
-		notify(r, RUN_MSG_NOTE, "interrupted; finished trials are in the journal.");
-		notify(r, RUN_MSG_HINT, "continue with 'casebisect resume %s'", r->c.workdir);
+		run_notify(r, RUN_MSG_NOTE, "interrupted; finished trials are in the journal.");
+		run_notify(r, RUN_MSG_HINT, "continue with 'casebisect resume %s'", r->c.workdir);
 		ret = RUN_EXIT_INTERRUPTED;
 	}
 out:
@@ -1642,277 +1068,3 @@ out:
 	return ret;
 }
 
-static bool dir_is_empty(const char *path)
-{
-	DIR *d = opendir(path);
-	struct dirent *e;
-	bool empty = true;
-
-	while (d && (e = readdir(d)))
-		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-			empty = false;
-	if (d)
-		closedir(d);
-	return empty;
-}
-
-/* Does the command read its subset? nnU-Net formats carry the view in the
- * environment; the others need a placeholder, or every trial would train on
- * the full set. */
-static bool uses_placeholder(const char *const *cmd)
-{
-	static const char *const names[] = { "{cases_file}", "{files_file}", "{view}", "{trial_dir}" };
-	size_t i, k;
-
-	for (i = 0; cmd[i]; i++)
-		for (k = 0; k < CB_ARRAY_SIZE(names); k++)
-			if (strstr(cmd[i], names[k]))
-				return true;
-	return false;
-}
-
-/* Can argv0 be run, as execvp would find it (from cwd when it holds a
- * '/', else on PATH)? Checked before a work directory exists, since
- * resume cannot change the command. */
-bool run_command_runnable(const char *argv0, const char *cwd, const char *const *env)
-{
-	const char *path = getenv("PATH"), *p;
-	char buf[PATH_MAX * 2];
-	size_t i;
-
-	for (i = 0; env && env[i]; i++)
-		if (!strncmp(env[i], "PATH=", 5))
-			path = env[i] + 5; /* the trial's own PATH (--env) */
-	if (!*argv0)
-		return false;
-	if (strchr(argv0, '/')) {
-		if (argv0[0] != '/' && cwd)
-			snprintf(buf, sizeof(buf), "%s/%s", cwd, argv0);
-		else
-			cb_strlcpy(buf, argv0, sizeof(buf));
-		return access(buf, X_OK) == 0;
-	}
-	for (p = path ? path : "/usr/local/bin:/usr/bin:/bin"; p; p = strchr(p, ':') ? strchr(p, ':') + 1 : NULL) {
-		size_t n = strchr(p, ':') ? (size_t)(strchr(p, ':') - p) : strlen(p);
-		struct stat st;
-
-		snprintf(buf, sizeof(buf), "%.*s/%s", (int)n, n ? p : ".", argv0);
-		if (!stat(buf, &st) && S_ISREG(st.st_mode) && !access(buf, X_OK))
-			return true;
-	}
-	return false;
-}
-
-/* A new run's checks and work directory, before the engine. */
-static int start(struct run *r)
-{
-	const struct run_config *c = &r->c;
-	char err[1200], *text, *marker;
-	struct stat st;
-
-	if (ds_load(&r->ds, c->dataset, &c->dso, err, sizeof(err))) {
-		notify(r, RUN_MSG_ERROR, "%s", err);
-		return RUN_EXIT_ERROR;
-	}
-	r->have_ds = true;
-	if ((r->ds.format == DS_LIST || r->ds.format == DS_MSD) && !uses_placeholder(c->command)) {
-		notify(r, RUN_MSG_ERROR, "the command has no {cases_file}, {files_file} or {view}: "
-		       "with a %s dataset every trial would train on the full set",
-		       ds_format_name(r->ds.format));
-		notify(r, RUN_MSG_HINT, "pass the subset to your trainer, e.g. -- python train.py "
-		       "--cases {cases_file}");
-		return RUN_EXIT_USAGE;
-	}
-	if (c->launcher == SUP_LAUNCH_LOCAL && !run_command_runnable(c->command[0], c->cwd, c->env)) {
-		notify(r, RUN_MSG_ERROR, "cannot run '%s': %s", c->command[0],
-		       strchr(c->command[0], '/') ? "no such executable file" : "not found on PATH");
-		notify(r, RUN_MSG_HINT, "give the trainer's full path (or the python that runs it), "
-		       "e.g. -- /usr/bin/python3 train.py ...");
-		return RUN_EXIT_ERROR;
-	}
-	marker = cb_path_join(c->workdir, "run.json");
-	if (!stat(marker, &st)) {
-		notify(r, RUN_MSG_ERROR, "'%s' is a casebisect work directory already", c->workdir);
-		notify(r, RUN_MSG_HINT, "continue it with 'casebisect resume %s', or give another "
-		       "--workdir", c->workdir);
-		free(marker);
-		return RUN_EXIT_ERROR;
-	}
-	free(marker);
-	if (!stat(c->workdir, &st) && !c->workdir_exists_ok && !dir_is_empty(c->workdir)) {
-		notify(r, RUN_MSG_ERROR, "--workdir '%s' exists and is not empty", c->workdir);
-		notify(r, RUN_MSG_HINT, "give a new folder; casebisect creates it");
-		return RUN_EXIT_ERROR;
-	}
-	if (mkdir(c->workdir, 0755) && errno != EEXIST) {
-		notify(r, RUN_MSG_ERROR, "cannot create '%s': %s", c->workdir, strerror(errno));
-		return RUN_EXIT_ERROR;
-	}
-	if (lock_workdir(r))
-		return RUN_EXIT_ERROR;
-	text = run_config_json(c, &r->ds);
-	if (jrn_write_run(c->workdir, text, err, sizeof(err))) {
-		notify(r, RUN_MSG_ERROR, "%s", err);
-		notify(r, RUN_MSG_HINT, "%s, remove '%s' (no trial ran in it) and run the same "
-		       "command again", fix_advice(err), c->workdir);
-		free(text);
-		return RUN_EXIT_ERROR;
-	}
-	free(text);
-	return 0;
-}
-
-/* r's progress and result, before anything can fail. */
-static void run_init(struct run *r, const struct run_progress *p, struct run_result *res)
-{
-	memset(r, 0, sizeof(*r));
-	memset(res, 0, sizeof(*res));
-	r->t0 = now_s();
-	r->p = p ? p : &quiet;
-	r->res = res;
-}
-
-enum run_exit run_start(const struct run_config *c, const struct run_progress *p,
-			struct run_result *res)
-{
-	struct run r;
-	int ret;
-
-	run_init(&r, p, res);
-	r.c = *c;
-	res->workdir = xstrdup(c->workdir);
-	ret = start(&r);
-	if (!ret) {
-		say(&r, "dataset: %s (%s, %zu cases, digest %s)", r.ds.root,
-		    ds_format_name(r.ds.format), r.ds.ncases, r.ds.digest);
-		say(&r, "work directory: %s", c->workdir);
-		ret = engine(&r);
-	}
-	run_free(&r);
-	return res->exit = (enum run_exit)ret;
-}
-
-/* Loads WORKDIR's run.json and dataset into r (the dataset must not have
- * changed). */
-
-static int reopen(struct run *r, const char *workdir, const struct run_overrides *o)
-{
-	char err[1200], *text, *now;
-	char *abs = realpath(workdir, NULL);
-
-	if (!abs) {
-		notify(r, RUN_MSG_ERROR, "'%s': %s", workdir, strerror(errno));
-		return RUN_EXIT_ERROR;
-	}
-	text = jrn_read_run(abs, err, sizeof(err));
-	if (!text) {
-		notify(r, RUN_MSG_ERROR, "%s", err);
-		notify(r, RUN_MSG_HINT, "'%s' should be a folder that 'casebisect run' made", workdir);
-		free(abs);
-		return RUN_EXIT_ERROR;
-	}
-	if (run_config_from_json(&r->c, text, &r->run_root, &r->command_v, &r->env_v, err,
-				 sizeof(err))) {
-		notify(r, RUN_MSG_ERROR, "%s/%s", abs, err);
-		free(text);
-		free(abs);
-		return RUN_EXIT_ERROR;
-	}
-	free(text);
-	r->c.workdir = abs; /* freed by the caller through workdir_owned */
-	if (ds_load(&r->ds, r->c.dataset, &r->c.dso, err, sizeof(err))) {
-		notify(r, RUN_MSG_ERROR, "%s", err);
-		return RUN_EXIT_ERROR;
-	}
-	r->have_ds = true;
-	if (o) {
-		if (o->jobs)
-			r->c.jobs = o->jobs;
-		if (o->per_gpu)
-			r->c.per_gpu = o->per_gpu;
-		if (o->gpus)
-			r->c.gpus = o->gpus;
-		if (o->launcher >= 0)
-			r->c.launcher = (enum sup_launcher)o->launcher;
-		if (o->slurm_args)
-			r->c.slurm_args = o->slurm_args;
-	}
-	now = run_config_json(&r->c, &r->ds);
-	if (jrn_check_run(abs, now, run_overridable, err, sizeof(err))) {
-		notify(r, RUN_MSG_ERROR, "%s", err);
-		free(now);
-		return RUN_EXIT_ERROR;
-	}
-	/* The overrides go into run.json only once the lock says no other
-	 * casebisect is at work here. */
-	if (o && lock_workdir(r)) {
-		free(now);
-		return RUN_EXIT_ERROR;
-	}
-	if (o && jrn_write_run(abs, now, err, sizeof(err))) {
-		notify(r, RUN_MSG_ERROR, "%s", err);
-		free(now);
-		return RUN_EXIT_ERROR;
-	}
-	free(now);
-	return 0;
-}
-
-enum run_exit run_resume(const char *workdir, uint64_t max_trials, double deadline,
-			 const struct run_overrides *o, const struct run_progress *p,
-			 struct run_result *res)
-{
-	struct run r;
-	int ret;
-
-	run_init(&r, p, res);
-	run_config_init(&r.c);
-	ret = reopen(&r, workdir, o);
-	if (!ret) {
-		res->workdir = xstrdup(r.c.workdir);
-		r.c.max_trials = max_trials;
-		r.c.deadline = deadline;
-		say(&r, "resuming %s", r.c.workdir);
-		ret = engine(&r);
-	}
-	free((char *)r.c.workdir);
-	run_free(&r);
-	return res->exit = (enum run_exit)ret;
-}
-
-enum run_exit run_report(const char *workdir, const struct run_progress *p,
-			 struct run_result *res)
-{
-	struct run r;
-	int ret;
-
-	run_init(&r, p, res);
-	run_config_init(&r.c);
-	r.dry = true;
-	ret = reopen(&r, workdir, NULL);
-	if (!ret) {
-		res->workdir = xstrdup(r.c.workdir);
-		engine(&r);
-		/* engine() said why the report could not be written */
-		ret = r.report_failed ? RUN_EXIT_ERROR : RUN_EXIT_OK;
-	}
-	free((char *)r.c.workdir);
-	run_free(&r);
-	return res->exit = (enum run_exit)ret;
-}
-
-void run_result_release(struct run_result *res)
-{
-	size_t i;
-
-	for (i = 0; res->culprits && res->culprits[i]; i++)
-		free(res->culprits[i]);
-	for (i = 0; res->undecided && res->undecided[i]; i++)
-		free(res->undecided[i]);
-	free(res->culprits);
-	free(res->undecided);
-	free(res->explanation);
-	free(res->confidence);
-	free(res->workdir);
-	memset(res, 0, sizeof(*res));
-}
