@@ -129,15 +129,20 @@ static bool get_BOOL(const cJSON *o, const char *key, bool dflt)
 	return cJSON_IsBool(v) ? cJSON_IsTrue(v) : dflt;
 }
 
-static enum cls_match get_MATCH(const cJSON *o, const char *key, enum cls_match dflt)
-{
-	const char *s = get_STR(o, key, NULL);
-	enum cls_match m = dflt;
+/* An enum read by its parser, dflt when missing or unknown. */
+#define ENUM_READER(KIND, type, parse)                                                      \
+	static type get_##KIND(const cJSON *o, const char *key, type dflt)                  \
+	{                                                                                   \
+		const char *s = get_STR(o, key, NULL);                                      \
+		type v = dflt;                                                              \
+                                                                                            \
+		if (s && parse(s, &v))                                                      \
+			v = dflt;                                                           \
+		return v;                                                                   \
+	}
 
-	if (s && cls_match_parse(s, &m))
-		m = dflt;
-	return m;
-}
+ENUM_READER(MATCH, enum cls_match, cls_match_parse)
+ENUM_READER(LAUNCHER, enum sup_launcher, sup_launcher_parse)
 
 static enum red_strategy get_STRATEGY(const cJSON *o, const char *key, enum red_strategy dflt)
 {
@@ -169,16 +174,6 @@ static int get_PICTURES(const cJSON *o, const char *key, int dflt)
 	if (s && pic_mode_parse(s, &m))
 		m = (enum pic_mode)dflt;
 	return (int)m;
-}
-
-static enum sup_launcher get_LAUNCHER(const cJSON *o, const char *key, enum sup_launcher dflt)
-{
-	const char *s = get_STR(o, key, NULL);
-	enum sup_launcher l = dflt;
-
-	if (s && sup_launcher_parse(s, &l))
-		l = dflt;
-	return l;
 }
 
 /* ---- run.json ---- */
