@@ -18,7 +18,7 @@ enum run_prior { RUN_PRIOR_NONE = 0, RUN_PRIOR_BATCH = 1, RUN_PRIOR_AUDIT = 2 };
 enum run_events { RUN_EVENTS_AUTO = 0, RUN_EVENTS_PLAIN, RUN_EVENTS_JSON };
 
 /*
- * Everything asked. WORKDIR/run.json holds it as JSON (config_json in
+ * Everything asked. WORKDIR/run.json holds it as JSON (run_config_json() in
  * src/run_config.c; its "options" are the rows of run_options.h):
  *
  *   {"schema_version": 1,
@@ -30,7 +30,7 @@ enum run_events { RUN_EVENTS_AUTO = 0, RUN_EVENTS_PLAIN, RUN_EVENTS_JSON };
  *    "options": {"match": "kernel", "strategy": "find-all", "prior": "batch",
  *                "gpus": "auto", "per_gpu": 1, "jobs": 0, "timeout": 0,
  *                "stall": 0, "pass_after": 0, "settle": 2, "grace": 10,
- *                "pass_pattern": null, "batch_pattern": null,
+ *                "log_head": 1048576, "log_tail": 4194304, "pass_pattern": null, "batch_pattern": null,
  *                "no_blocking": false, "cwd": null, "repeat": 0, "confirm": 0,
  *                "retries": 1, "min_cases": 0, "target_log": null,
  *                "env_cmd": null, "cudart": null, "keep_views": false, "seed": 1}}
@@ -42,7 +42,8 @@ enum run_events { RUN_EVENTS_AUTO = 0, RUN_EVENTS_PLAIN, RUN_EVENTS_JSON };
  * With --flaky, options also hold "flaky": true (absent: false, so older
  * work directories resume). It changes the search's proposals, so resume
  * keeps it (jrn_check_run refuses a change): the journal replays the
- * search.
+ * search. With --pictures image or none, options also hold "pictures"
+ * (absent: label).
  */
 struct run_config {
 	/* the dataset ("dataset" in run.json) */
@@ -63,7 +64,7 @@ struct run_config {
 	/* not in run.json: resume may set them anew */
 	uint64_t max_trials;            /* 0: none */
 	double deadline;                /* Unix time; 0: none */
-	enum run_events events;
+	enum run_events events;         /* the command layer's: how cmd_progress.c renders */
 	const char *workdir;            /* absolute */
 	bool workdir_exists_ok;         /* the demo: its dataset is already in it */
 };
