@@ -15,8 +15,6 @@
 #include "casebisect/json.h"
 #include "casebisect/util.h"
 
-#define READ_CHUNK (64 * 1024)
-
 enum { OPT_JSON = 1, OPT_MATCH };
 
 static const struct cli_option classify_options[] = {
@@ -68,39 +66,6 @@ static const struct cli_command classify_cmd = {
  * Feeds one log to a fresh classifier and fills *sig. Returns 0, or -1 with
  * errno set when the log could not be opened or read (nothing is printed).
  */
-static int classify_log(const char *path, char *buf, struct cls_signature *sig)
-{
-	struct cls *c = NULL;
-	int fd = -1, ret = -1, saved;
-	bool is_stdin = strcmp(path, "-") == 0;
-
-	fd = is_stdin ? STDIN_FILENO : open(path, O_RDONLY | O_CLOEXEC);
-	if (fd < 0)
-		goto out;
-	c = cls_new();
-	for (;;) {
-		ssize_t n = read(fd, buf, READ_CHUNK);
-
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			goto out; /* a directory fails here, with EISDIR */
-		if (n == 0)
-			break;
-		cls_feed(c, CLS_STDERR, buf, (size_t)n);
-	}
-	cls_finish(c, NULL);
-	cls_result(c, sig);
-	ret = 0;
-out:
-	saved = errno;
-	cls_free(c);
-	if (fd >= 0 && !is_stdin)
-		close(fd);
-	errno = saved;
-	return ret;
-}
-
 /* A value needs quotes when it is empty or would not read back as one word. */
 static bool needs_quotes(const char *v)
 {
@@ -173,13 +138,7 @@ static void print_text(const char *file, const struct cls_signature *sig,
 
 int cmd_classify_file(const char *path, struct cls_signature *sig)
 {
-	char *buf = xmalloc(READ_CHUNK);
-	int rc = classify_log(path, buf, sig);
-	int saved = errno;
-
-	free(buf);
-	errno = saved;
-	return rc;
+	return cls_read_file(path, sig);
 }
 
 static void print_json(const char *file, const struct cls_signature *sig,
@@ -203,7 +162,6 @@ enum cb_exit cmd_classify(int argc, char **argv)
 	enum cls_match level = CLS_MATCH_KERNEL;
 	enum cb_exit ret = CB_EXIT_OK;
 	bool json = false;
-	char *buf = NULL;
 	const char *value;
 	size_t i;
 	int id, r;
@@ -238,13 +196,12 @@ enum cb_exit cmd_classify(int argc, char **argv)
 		goto out;
 	}
 
-	/* A signature is about 7 KiB and the chunk 64 KiB: heap, not stack. */
-	buf = xmalloc(READ_CHUNK);
+	/* A signature is about 7 KiB: heap, not stack. */
 	sig = xmalloc(sizeof(*sig));
 	for (i = 0; i < p.n_operands; i++) {
 		const char *file = p.operands[i];
 
-		if (classify_log(file, buf, sig) < 0) {
+		if (cls_read_file(file, sig) < 0) {
 			cli_error("cannot read '%s': %s", file, strerror(errno));
 			ret = CB_EXIT_ERROR;
 			continue;
@@ -256,7 +213,6 @@ enum cb_exit cmd_classify(int argc, char **argv)
 	}
 out:
 	free(sig);
-	free(buf);
 	cli_parser_release(&p);
 	return ret;
 }

@@ -208,7 +208,7 @@ enum cb_exit cmd_demo(int argc, char **argv)
 	c.command = cmd;
 	c.workdir = workdir;
 	c.workdir_exists_ok = true;
-	ret = (enum cb_exit)run_start(&c);
+	ret = cmd_run_start(&c);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
 	printf("demo: %zu trials in %.1f s\n", journal_trials(workdir),
 	       (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);

@@ -1,5 +1,7 @@
 /* cmd_report: `casebisect report WORKDIR [--format md|json]`, render a run's
  * report again from its journal (src/run.c: run_report()). */
+#include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "casebisect/cli.h"
@@ -62,7 +64,29 @@ enum cb_exit cmd_report(int argc, char **argv)
 				      "no WORKDIR: casebisect report WORKDIR");
 		goto out;
 	}
-	ret = (enum cb_exit)run_report(p.operands[0], format);
+	{
+		/* stdout is the report's: warnings go to stderr */
+		struct cmd_progress cp;
+		struct run_result res;
+
+		cmd_progress_init(&cp, RUN_EVENTS_JSON);
+		ret = cmd_exit_of(run_report(p.operands[0], &cp.p, &res));
+		if (ret == CB_EXIT_OK) {
+			char *path = cb_fmt("%s/report.%s", res.workdir,
+					    strcmp(format, "json") ? "md" : "json");
+			char *text = cb_read_file(path, NULL);
+
+			if (text) {
+				fputs(text, stdout);
+				free(text);
+			} else {
+				cli_error("cannot read '%s': %s", path, strerror(errno));
+				ret = CB_EXIT_ERROR;
+			}
+			free(path);
+		}
+		run_result_release(&res);
+	}
 out:
 	cli_parser_release(&p);
 	return ret;

@@ -136,7 +136,14 @@ enum cb_exit cmd_resume(int argc, char **argv)
 				      "no WORKDIR: casebisect resume WORKDIR");
 		goto out;
 	}
-	ret = (enum cb_exit)run_resume(p.operands[0], max_trials, deadline, &o, events);
+	{
+		struct cmd_progress cp;
+		struct run_result res;
+
+		cmd_progress_init(&cp, events);
+		ret = cmd_exit_of(run_resume(p.operands[0], max_trials, deadline, &o, &cp.p, &res));
+		run_result_release(&res);
+	}
 out:
 	cli_parser_release(&p);
 	return ret;

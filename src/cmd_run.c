@@ -2,6 +2,7 @@
  * job: options in, run_start() (src/run.c) does the rest. */
 #include <errno.h>
 #include <limits.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -211,6 +212,55 @@ static char *absolute_new(const char *path)
 	return r;
 }
 
+/* run_options.h's rows, found by their --option (the run.json key with
+ * '-' for '_'): the strings, flags and durations that set their field as
+ * given go through here, not through a case of set_option() each. */
+struct plain_option {
+	const char *key, *kind;
+	size_t offset;
+};
+
+static const struct plain_option plain_options[] = {
+#define PLAIN(field, ctype, kind, dflt, key, resume, when)                                  \
+	{ key, #kind, offsetof(struct run_config, field) },
+	RUN_OPTIONS(PLAIN)
+#undef PLAIN
+};
+
+static const struct plain_option *plain_option(const char *name)
+{
+	size_t i, k;
+
+	for (i = 0; i < CB_ARRAY_SIZE(plain_options); i++) {
+		const struct plain_option *o = &plain_options[i];
+
+		if (strcmp(o->kind, "STR") && strcmp(o->kind, "BOOL") && strcmp(o->kind, "SEC"))
+			continue;
+		for (k = 0; name[k] && (name[k] == o->key[k] ||
+					(name[k] == '-' && o->key[k] == '_')); k++)
+			;
+		if (!name[k] && !o->key[k])
+			return o;
+	}
+	return NULL;
+}
+
+/* Sets a plain option's field: CB_EXIT_OK, or CB_EXIT_USAGE after a usage
+ * error is printed. */
+static enum cb_exit set_plain(const struct cli_command *cmd, struct run_config *c,
+			      const char *name, const struct plain_option *o, const char *value)
+{
+	char *field = (char *)c + o->offset;
+
+	if (!strcmp(o->kind, "STR"))
+		memcpy(field, &value, sizeof(value));
+	else if (!strcmp(o->kind, "BOOL"))
+		*(bool *)(void *)field = true;
+	else if (cli_parse_duration(cmd, name, value, (double *)(void *)field))
+		return CB_EXIT_USAGE;
+	return CB_EXIT_OK;
+}
+
 /* Puts the value of one of run's options (not --help or --workdir) into c
  * (--env into env[(*nenv)++]), checked as far as can be without touching
  * anything. CB_EXIT_OK, or CB_EXIT_USAGE after a usage error of cmd (run's,
@@ -218,10 +268,16 @@ static char *absolute_new(const char *path)
 static enum cb_exit set_option(const struct cli_command *cmd, struct run_config *c,
 			       const char **env, size_t *nenv, int id, const char *value)
 {
+	const struct cli_option *opt = cli_find_option(cmd, id);
+	const struct plain_option *plain;
 	char err[512];
 	size_t *bytes = NULL;
 	unsigned long long n;
 
+	/* the patterns are strings, checked first (below) */
+	if (id != OPT_PASS_PATTERN && id != OPT_BATCH_PATTERN && opt &&
+	    (plain = plain_option(opt->name)))
+		return set_plain(cmd, c, opt->name, plain, value);
 	switch (id) {
 	case OPT_FORMAT:
 		return cli_parse_format(cmd, value, &c->dso.format) ? CB_EXIT_USAGE : CB_EXIT_OK;
@@ -232,7 +288,6 @@ static enum cb_exit set_option(const struct cli_command *cmd, struct run_config 
 			return cli_usage_error(cmd, "--match '%s': expected class, kernel or exact",
 					       value);
 		break;
-	case OPT_TARGET_LOG: c->target_log = value; break;
 	case OPT_STRATEGY:
 		if (!strcmp(value, "find-all"))
 			c->strategy = RED_FIND_ALL;
@@ -247,12 +302,10 @@ static enum cb_exit set_option(const struct cli_command *cmd, struct run_config 
 			return cli_usage_error(cmd, "--prior '%s': expected batch, audit or none, "
 					       "comma separated", value);
 		break;
-	case OPT_GPUS: c->gpus = value; break;
 	case OPT_LAUNCHER:
 		if (sup_launcher_parse(value, &c->launcher))
 			return cli_usage_error(cmd, "--launcher '%s': expected local or slurm", value);
 		break;
-	case OPT_SLURM_ARGS: c->slurm_args = value; break;
 	case OPT_PER_GPU:
 	case OPT_JOBS:
 	case OPT_REPEAT:
@@ -276,17 +329,6 @@ static enum cb_exit set_option(const struct cli_command *cmd, struct run_config 
 		break;
 	case OPT_DEADLINE:
 		return cli_parse_deadline(cmd, value, &c->deadline) ? CB_EXIT_USAGE : CB_EXIT_OK;
-	case OPT_TIMEOUT:
-	case OPT_STALL:
-	case OPT_PASS_AFTER:
-	case OPT_SETTLE:
-	case OPT_GRACE:
-		return cli_parse_duration(cmd, cli_find_option(cmd, id)->name, value,
-					  id == OPT_TIMEOUT ? &c->limits.timeout_s :
-					  id == OPT_STALL ? &c->limits.stall_s :
-					  id == OPT_PASS_AFTER ? &c->limits.pass_after_s :
-					  id == OPT_SETTLE ? &c->limits.settle_s : &c->limits.grace_s)
-			? CB_EXIT_USAGE : CB_EXIT_OK;
 	case OPT_PASS_PATTERN:
 	case OPT_BATCH_PATTERN:
 		/* Here, not when the first trial starts: by then the work
@@ -304,14 +346,8 @@ static enum cb_exit set_option(const struct cli_command *cmd, struct run_config 
 			return cli_usage_error(cmd, "--env '%s': expected NAME=VALUE", value);
 		env[(*nenv)++] = value;
 		break;
-	case OPT_NO_BLOCKING: c->no_blocking = true; break;
-	case OPT_CWD: c->cwd = value; break;
-	case OPT_ENV_CMD: c->env_cmd = value; break;
-	case OPT_CUDART: c->cudart = value; break;
-	case OPT_LOG_HEAD: bytes = &c->limits.log_head; break;
-	case OPT_LOG_TAIL: bytes = &c->limits.log_tail; break;
-	case OPT_KEEP_VIEWS: c->keep_views = true; break;
-	case OPT_FLAKY: c->flaky = true; break;
+	case OPT_LOG_HEAD: bytes = &c->log_head; break;
+	case OPT_LOG_TAIL: bytes = &c->log_tail; break;
 	case OPT_PICTURES: {
 		enum pic_mode m;
 
@@ -412,7 +448,7 @@ enum cb_exit cmd_run(int argc, char **argv)
 		goto out;
 	}
 	c.cudart = cudart;
-	ret = (enum cb_exit)run_start(&c);
+	ret = cmd_run_start(&c);
 out:
 	free(wd_given);
 	free(workdir);

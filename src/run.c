@@ -32,7 +32,6 @@
 #include <uv.h>
 
 #include "casebisect/audit.h"
-#include "casebisect/cli.h"
 #include "casebisect/envcmd.h"
 #include "casebisect/gpu.h"
 #include "casebisect/journal.h"
@@ -46,410 +45,19 @@
 #include "casebisect/supervise.h"
 #include "casebisect/util.h"
 #include "casebisect/view.h"
+#include "run_config.h"
+#include "run_health.h"
+#include "run_internal.h"
 
-#define RUN_SCHEMA_VERSION 1
 #define MIN_TIMEOUT_S 600.0
 #define SAMPLE_CASES 3
-#define ENV_CMD_TIMEOUT_S 60.0
-#define ENV_CMD_MAX (64 * 1024)
 
-/* A search trial in flight. */
-struct flight {
-	struct run *r;
-	uint64_t red_id;
-	uint64_t number;
-	char phase[16];
-	size_t *subset;
-	size_t n;
-	bool busy;
-	int gpu;                    /* its slot's device, -1: none */
-	char dir[PATH_MAX];
-};
 
-struct run {
-	struct run_config c;
-	cJSON *run_root;            /* resume: owns c's strings */
-	const char **command_v, **env_v;
-	struct dataset ds;
-	bool have_ds;
-	struct jrn *jrn;
-	struct jrn_entry *all;      /* every finished trial: replayed, then new */
-	struct jrn_names names;     /* the dataset's IDs for the journal (names_of) */
-	size_t nall, cap;
-	bool *used;                 /* all[i] consumed by need_trial() */
-	uint64_t next_number;
-	struct sup *sup;
-	struct red *red;
-	struct gpu_info gpu;
-	bool have_gpu;
-	int gpus[GPU_MAX];
-	size_t ngpus, slots;
-	struct cls_signature target;
-	bool have_target;
-	char target_source[PATH_MAX + 64];
-	struct flight **flights;    /* each allocated once: the supervisor holds them */
-	size_t nflights;
-	struct flight *sync;        /* the trial need_trial() waits for, or NULL */
-	struct probe *probes;       /* health probes running: check_device() */
-	bool probe_failed[GPU_MAX]; /* by device: out of the rotation for good */
-	/* the last synchronous trial */
-	int sync_done;
-	size_t sync_index;
-	bool dry, missing, interrupted, fatal;
-	bool out_of_budget;   /* missing: --max-trials or --deadline ran out before the search */
-	char fatal_msg[1200];
-	double t0;
-	uint64_t pre_trials;        /* trials before the search */
-	size_t culprits_seen;
-	bool tty, status_shown;
-	char *env_cmd_output;
-	char retired[1024];         /* devices taken out of the rotation, in words */
-	double wall_before;         /* wall time of earlier sessions (WORKDIR/wall.json) */
-	bool *announced;            /* culprits already said */
-	struct aud_result audit;    /* the label audit, when the prior asks for it */
-	bool have_audit;
-	bool report_written, bundle_written; /* by write_report(): the paths may be shown */
-	bool report_failed;
-	/* --launcher slurm */
-	char *slurm_prefix;         /* job names: casebisect-<workdir base>- */
-	char excluded[1024];        /* nodes excluded, comma separated */
-	struct node_failures {
-		char node[64];
-		unsigned n;
-	} node_fail[64];
-	size_t nnode_fail;
-};
-
-static int save_wall(struct run *r);
-
-void run_config_init(struct run_config *c)
-{
-	struct sup_limits l = SUP_LIMITS_INIT;
-
-	memset(c, 0, sizeof(*c));
-	c->limits = l;
-	c->match = CLS_MATCH_KERNEL;
-	c->gpus = "auto";
-	c->per_gpu = 1;
-	c->strategy = RED_FIND_ALL;
-	c->prior = RUN_PRIOR_BATCH | RUN_PRIOR_AUDIT;
-	c->retries = 1;
-	c->seed = 1;
-}
-
-static double now_s(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_REALTIME, &ts);
-	return (double)ts.tv_sec + (double)ts.tv_nsec / 1e9;
-}
-
-/* ---- output: plain lines, a status line on a terminal, or JSON events ---- */
-
-static void clear_status(struct run *r)
-{
-	if (r->status_shown) {
-		fputs("\r\033[K", stdout);
-		r->status_shown = false;
-	}
-}
-
-static void say(struct run *r, const char *fmt, ...) CB_PRINTF(2, 3);
-
-/* A line for people (not in JSON mode), with the time of day when stdout
- * is a log file. */
-static void say(struct run *r, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (r->c.events == RUN_EVENTS_JSON || r->dry)
-		return;
-	clear_status(r);
-	if (!r->tty) {
-		char stamp[32];
-		time_t t = time(NULL);
-		struct tm tm;
-
-		localtime_r(&t, &tm);
-		strftime(stamp, sizeof(stamp), "%H:%M:%S", &tm);
-		printf("[%s] ", stamp);
-	}
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	putchar('\n');
-	fflush(stdout);
-}
-
-/* One JSON object per line for machines (--json-events); takes obj. */
-static void event(struct run *r, cJSON *obj)
-{
-	char *text;
-
-	if (r->c.events != RUN_EVENTS_JSON || r->dry) {
-		cJSON_Delete(obj);
-		return;
-	}
-	json_add_num(obj, "time", now_s(), true);
-	text = json_finish(obj, false);
-	puts(text);
-	fflush(stdout);
-	free(text);
-}
-
-static void fmt_duration(double s, char *buf, size_t size)
-{
-	if (s < 60)
-		snprintf(buf, size, "%.0fs", s);
-	else if (s < 3600)
-		snprintf(buf, size, "%dm%02ds", (int)(s / 60), (int)fmod(s, 60));
-	else
-		snprintf(buf, size, "%dh%02dm", (int)(s / 3600), (int)fmod(s / 60, 60));
-}
-
-static int cmp_double(const void *a, const void *b)
-{
-	double x = *(const double *)a, y = *(const double *)b;
-
-	return x < y ? -1 : x > y;
-}
-
-static double median_duration(const struct run *r)
-{
-	double *d, m;
-	size_t i, n = 0;
-
-	if (!r->nall)
-		return 0;
-	d = xmalloc(r->nall * sizeof(*d));
-	for (i = 0; i < r->nall; i++)
-		d[n++] = r->all[i].duration_s;
-	qsort(d, n, sizeof(*d), cmp_double);
-	m = d[n / 2];
-	free(d);
-	return m;
-}
-
-/* The status line: trials, running per GPU, culprits, elapsed, ETA. */
-static void show_status(struct run *r)
-{
-	char line[512], el[32], eta[32] = "?", per[256] = "";
-	size_t running = 0, i, g, len = 0;
-	double trials_left = 0, rounds_left = 0;
-
-	if (!r->tty || r->c.events == RUN_EVENTS_JSON)
-		return;
-	for (i = 0; i < r->nflights; i++)
-		running += r->flights[i]->busy;
-	running += r->sync && r->sync->busy;
-	for (g = 0; g < r->ngpus && len + 32 < sizeof(per); g++) {
-		size_t k = r->sync && r->sync->busy && r->sync->gpu == r->gpus[g];
-
-		for (i = 0; i < r->nflights; i++)
-			k += r->flights[i]->busy && r->flights[i]->gpu == r->gpus[g];
-		len += (size_t)snprintf(per + len, sizeof(per) - len, "%sgpu%d:%zu", g ? " " : " (",
-					r->gpus[g], k);
-	}
-	if (len)
-		cb_strlcpy(per + len, ")", sizeof(per) - len);
-	if (r->red) {
-		red_estimate(r->red, &trials_left, &rounds_left);
-		if (r->nall)
-			fmt_duration(rounds_left * median_duration(r), eta, sizeof(eta));
-	}
-	fmt_duration(now_s() - r->t0, el, sizeof(el));
-	snprintf(line, sizeof(line), "trials %zu | running %zu%s | culprits %zu | %s | ETA ~%s",
-		 r->nall, running, per, r->culprits_seen, el, eta);
-	clear_status(r);
-	printf("%s", line);
-	fflush(stdout);
-	r->status_shown = true;
-}
-
-/* ---- run.json ---- */
-
-static cJSON *string_array(const char *const *v)
-{
-	cJSON *a = cJSON_CreateArray();
-	size_t i;
-
-	for (i = 0; v && v[i]; i++)
-		cJSON_AddItemToArray(a, cJSON_CreateString(v[i]));
-	return a;
-}
-
-static const char *prior_name(unsigned p, char *buf, size_t size)
-{
-	snprintf(buf, size, "%s%s%s", p & RUN_PRIOR_AUDIT ? "audit" : "",
-		 (p & RUN_PRIOR_AUDIT) && (p & RUN_PRIOR_BATCH) ? "," : "",
-		 p & RUN_PRIOR_BATCH ? "batch" : "");
-	if (!*buf)
-		cb_strlcpy(buf, "none", size);
-	return buf;
-}
-
-static char *config_json(const struct run_config *c, const struct dataset *ds)
-{
-	cJSON *o = json_object(), *d = json_object(), *opt = json_object();
-	char buf[64];
-
-	json_add_num(o, "schema_version", RUN_SCHEMA_VERSION, true);
-	json_add_str(d, "path", ds->root);
-	json_add_str(d, "format", ds_format_name(ds->format));
-	json_add_str(d, "configuration", c->dso.configuration ? c->dso.configuration : "");
-	json_add_str(d, "plans", c->dso.plans ? c->dso.plans : "");
-	json_add_str(d, "digest", ds->digest);
-	/* The digests of the files read for their content: a resume refused for a
-	 * changed dataset then also says which of them changed. */
-	{
-		cJSON *cd = json_object();
-		size_t i;
-
-		for (i = 0; i < ds->ncontents; i++)
-			json_add_str(cd, ds->contents[i].name, ds->contents[i].digest);
-		cJSON_AddItemToObject(d, "content_digests", cd);
-	}
-	cJSON_AddItemToObject(o, "dataset", d);
-	cJSON_AddItemToObject(o, "command", string_array(c->command));
-	cJSON_AddItemToObject(o, "env", string_array(c->env));
-	json_add_str(opt, "match", cls_match_name(c->match));
-	json_add_str(opt, "strategy", c->strategy == RED_DDMIN ? "ddmin" : "find-all");
-	json_add_str(opt, "prior", prior_name(c->prior, buf, sizeof(buf)));
-	json_add_str(opt, "gpus", c->gpus);
-	json_add_num(opt, "per_gpu", (double)c->per_gpu, true);
-	json_add_num(opt, "jobs", (double)c->jobs, true);
-	json_add_num(opt, "timeout", c->limits.timeout_s, true);
-	json_add_num(opt, "stall", c->limits.stall_s, true);
-	json_add_num(opt, "pass_after", c->limits.pass_after_s, true);
-	json_add_num(opt, "settle", c->limits.settle_s, true);
-	json_add_num(opt, "grace", c->limits.grace_s, true);
-	json_add_num(opt, "log_head", (double)c->limits.log_head, true);
-	json_add_num(opt, "log_tail", (double)c->limits.log_tail, true);
-	json_add_str(opt, "pass_pattern", c->pass_pattern ? c->pass_pattern : "");
-	json_add_str(opt, "batch_pattern", c->batch_pattern ? c->batch_pattern : "");
-	cJSON_AddBoolToObject(opt, "no_blocking", c->no_blocking);
-	json_add_str(opt, "cwd", c->cwd ? c->cwd : "");
-	json_add_num(opt, "repeat", c->repeat, true);
-	json_add_num(opt, "confirm", c->confirm, true);
-	if (c->flaky) /* absent: false, so older work directories resume */
-		cJSON_AddBoolToObject(opt, "flaky", true);
-	json_add_num(opt, "retries", c->retries, true);
-	json_add_num(opt, "min_cases", (double)c->min_cases, true);
-	json_add_str(opt, "target_log", c->target_log ? c->target_log : "");
-	json_add_str(opt, "env_cmd", c->env_cmd ? c->env_cmd : "");
-	json_add_str(opt, "cudart", c->cudart ? c->cudart : "");
-	cJSON_AddBoolToObject(opt, "keep_views", c->keep_views);
-	if (c->pictures != PIC_LABEL) /* absent: label, so older work directories resume */
-		json_add_str(opt, "pictures", pic_mode_name((enum pic_mode)c->pictures));
-	json_add_num(opt, "seed", c->seed, true);
-	if (c->launcher == SUP_LAUNCH_SLURM) {
-		json_add_str(opt, "launcher", "slurm");
-		json_add_str(opt, "slurm_args", c->slurm_args ? c->slurm_args : "");
-	}
-	cJSON_AddItemToObject(o, "options", opt);
-	return json_finish(o, true);
-}
-
-static const char *opt_str(const cJSON *o, const char *key)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
-
-	return cJSON_IsString(v) ? v->valuestring : NULL;
-}
-
-static double opt_num(const cJSON *o, const char *key, double dflt)
+double run_opt_num(const cJSON *o, const char *key, double dflt)
 {
 	const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, key);
 
 	return cJSON_IsNumber(v) ? v->valuedouble : dflt;
-}
-
-static const char **strings_of(const cJSON *a)
-{
-	const char **v = xcalloc((size_t)cJSON_GetArraySize(a) + 1, sizeof(*v));
-	const cJSON *s;
-	size_t n = 0;
-
-	cJSON_ArrayForEach(s, a)
-		if (cJSON_IsString(s))
-			v[n++] = s->valuestring;
-	return v;
-}
-
-/* Fills r->c from run.json's text (r->run_root keeps the strings). */
-static int config_from_json(struct run *r, const char *text, char *err, size_t errlen)
-{
-	cJSON *o = cJSON_Parse(text);
-	const cJSON *d, *opt, *cmd;
-	const char *s;
-	struct run_config *c = &r->c;
-
-	if (!o) {
-		cb_set_err(err, errlen, "run.json: not valid JSON");
-		return -1;
-	}
-	r->run_root = o;
-	d = cJSON_GetObjectItemCaseSensitive(o, "dataset");
-	opt = cJSON_GetObjectItemCaseSensitive(o, "options");
-	cmd = cJSON_GetObjectItemCaseSensitive(o, "command");
-	if (!cJSON_IsObject(d) || !cJSON_IsObject(opt) || !cJSON_IsArray(cmd) ||
-	    !opt_str(d, "path") || cJSON_GetArraySize(cmd) < 1) {
-		cb_set_err(err, errlen, "run.json: \"dataset\", \"command\" or \"options\" is missing");
-		return -1;
-	}
-	c->dataset = opt_str(d, "path");
-	if ((s = opt_str(d, "format")) && ds_format_parse(s, &c->dso.format))
-		c->dso.format = DS_AUTO;
-	c->dso.configuration = opt_str(d, "configuration");
-	c->dso.plans = opt_str(d, "plans");
-	r->command_v = strings_of(cmd);
-	r->env_v = strings_of(cJSON_GetObjectItemCaseSensitive(o, "env"));
-	c->command = r->command_v;
-	c->env = r->env_v;
-	if ((s = opt_str(opt, "match")))
-		cls_match_parse(s, &c->match);
-	c->strategy = (s = opt_str(opt, "strategy")) && !strcmp(s, "ddmin") ? RED_DDMIN : RED_FIND_ALL;
-	c->prior = 0;
-	if ((s = opt_str(opt, "prior"))) {
-		c->prior |= strstr(s, "batch") ? RUN_PRIOR_BATCH : 0;
-		c->prior |= strstr(s, "audit") ? RUN_PRIOR_AUDIT : 0;
-	}
-	c->gpus = opt_str(opt, "gpus") ? opt_str(opt, "gpus") : "auto";
-	c->per_gpu = (size_t)opt_num(opt, "per_gpu", 1);
-	c->jobs = (size_t)opt_num(opt, "jobs", 0);
-	c->limits.timeout_s = opt_num(opt, "timeout", 0);
-	c->limits.stall_s = opt_num(opt, "stall", 0);
-	c->limits.pass_after_s = opt_num(opt, "pass_after", 0);
-	c->limits.settle_s = opt_num(opt, "settle", 2);
-	c->limits.grace_s = opt_num(opt, "grace", 10);
-	c->limits.log_head = (size_t)opt_num(opt, "log_head", (double)c->limits.log_head);
-	c->limits.log_tail = (size_t)opt_num(opt, "log_tail", (double)c->limits.log_tail);
-	c->pass_pattern = opt_str(opt, "pass_pattern");
-	c->batch_pattern = opt_str(opt, "batch_pattern");
-	c->no_blocking = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(opt, "no_blocking"));
-	c->cwd = opt_str(opt, "cwd");
-	c->repeat = (unsigned)opt_num(opt, "repeat", 0);
-	c->confirm = (unsigned)opt_num(opt, "confirm", 0);
-	c->flaky = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(opt, "flaky"));
-	c->retries = (unsigned)opt_num(opt, "retries", 1);
-	c->min_cases = (size_t)opt_num(opt, "min_cases", 0);
-	c->target_log = opt_str(opt, "target_log");
-	c->env_cmd = opt_str(opt, "env_cmd");
-	c->cudart = opt_str(opt, "cudart");
-	c->keep_views = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(opt, "keep_views"));
-	{
-		enum pic_mode pm = PIC_LABEL;
-
-		if ((s = opt_str(opt, "pictures")))
-			pic_mode_parse(s, &pm);
-		c->pictures = (int)pm;
-	}
-	c->seed = (unsigned)opt_num(opt, "seed", 1);
-	if (!(s = opt_str(opt, "launcher")) || sup_launcher_parse(s, &c->launcher))
-		c->launcher = SUP_LAUNCH_LOCAL;
-	c->slurm_args = opt_str(opt, "slurm_args");
-	return 0;
 }
 
 /* ---- the journal's trials ---- */
@@ -467,7 +75,7 @@ static const char *case_id(const void *ds, size_t i)
 }
 
 /* The names for the journal, with their order's digest (computed once). */
-static struct jrn_names *names_of(struct run *r)
+struct jrn_names *run_names_of(struct run *r)
 {
 	if (!r->names.id) {
 		r->names.id = case_id;
@@ -492,7 +100,7 @@ static long find_known(struct run *r, const char *phase, const size_t *subset, s
 	return -1;
 }
 
-static void push_entry(struct run *r, const struct jrn_entry *e, bool used)
+void run_push_entry(struct run *r, const struct jrn_entry *e, bool used)
 {
 	if (r->nall == r->cap) {
 		r->cap = r->cap ? 2 * r->cap : 64;
@@ -506,9 +114,9 @@ static void push_entry(struct run *r, const struct jrn_entry *e, bool used)
 
 /* ---- running one trial ---- */
 
-static void fail_run(struct run *r, const char *fmt, ...) CB_PRINTF(2, 3);
 
-static void fail_run(struct run *r, const char *fmt, ...)
+
+void run_fail(struct run *r, const char *fmt, ...)
 {
 	va_list ap;
 
@@ -554,11 +162,11 @@ static int start_trial(struct run *r, struct flight *f)
 	snprintf(f->dir, sizeof(f->dir), "%s/%04llu", trials, (unsigned long long)f->number);
 	free(trials);
 	if (mkdir(f->dir, 0755) && errno != EEXIST) {
-		fail_run(r, "cannot create '%s': %s", f->dir, strerror(errno));
+		run_fail(r, "cannot create '%s': %s", f->dir, strerror(errno));
 		return -1;
 	}
 	if (view_build(&v, &r->ds, f->subset, f->n, f->dir, err, sizeof(err))) {
-		fail_run(r, "%s", err);
+		run_fail(r, "%s", err);
 		return -1;
 	}
 	snprintf(nbuf, sizeof(nbuf), "%zu", f->n);
@@ -570,7 +178,7 @@ static int start_trial(struct run *r, struct flight *f)
 	argv = sup_expand_argv(r->c.command, &ph, err, sizeof(err));
 	if (!argv) {
 		view_release(&v);
-		fail_run(r, "%s", err);
+		run_fail(r, "%s", err);
 		return -1;
 	}
 	spec.number = f->number;
@@ -587,12 +195,12 @@ static int start_trial(struct run *r, struct flight *f)
 		if (sup_interrupted(r->sup))
 			r->interrupted = true;
 		else
-			fail_run(r, "%s", err);
+			run_fail(r, "%s", err);
 		view_remove(f->dir, NULL, 0);
 		return -1;
 	}
 	f->gpu = sup_trial_gpu(r->sup, f->number);
-	if (r->c.events == RUN_EVENTS_JSON) {
+	{
 		cJSON *o = json_object();
 
 		json_add_str(o, "event", "trial_started");
@@ -600,9 +208,9 @@ static int start_trial(struct run *r, struct flight *f)
 		json_add_str(o, "phase", f->phase);
 		json_add_num(o, "cases", (double)f->n, true);
 		json_add_num(o, "gpu", f->gpu, f->gpu >= 0);
-		event(r, o);
+		run_event(r, o);
 	}
-	show_status(r);
+	run_show_status(r);
 	return 0;
 }
 
@@ -616,7 +224,7 @@ static void record(struct run *r, struct flight *f, const struct sup_result *res
 	memset(&e, 0, sizeof(e));
 	e.trial = f->number;
 	cb_strlcpy(e.phase, f->phase, sizeof(e.phase));
-	jrn_entry_set_cases(&e, f->subset, f->n, names_of(r));
+	jrn_entry_set_cases(&e, f->subset, f->n, run_names_of(r));
 	cb_strlcpy(e.outcome, sup_outcome_name(res->outcome), sizeof(e.outcome));
 	cb_strlcpy(e.klass, cls_class_name(res->sig.klass), sizeof(e.klass));
 	if (res->sig.klass != CLS_NONE)
@@ -627,30 +235,27 @@ static void record(struct run *r, struct flight *f, const struct sup_result *res
 	e.gpu = res->gpu;
 	cb_strlcpy(e.node, res->node, sizeof(e.node));
 	e.duration_s = res->duration_s;
-	e.start = now_s() - res->duration_s;
+	e.start = run_now_s() - res->duration_s;
 	split_words(res->suspects, &suspects, &nsus);
 	e.suspects = suspects;
 	e.nsuspects = nsus;
 	if (jrn_append(r->jrn, &e, err, sizeof(err))) {
 		jrn_entry_release(&e);
-		fail_run(r, "%s", err);
+		run_fail(r, "%s", err);
 		return;
 	}
-	push_entry(r, &e, true);
-	save_wall(r);
+	run_push_entry(r, &e, true);
+	run_save_wall(r);
 }
 
 static void say_trial(struct run *r, const struct jrn_entry *e)
 {
-	if (r->c.events == RUN_EVENTS_JSON) {
-		cJSON *o = json_object();
+	cJSON *o = json_object();
 
-		json_add_str(o, "event", "trial_finished");
-		json_add_trial(o, e);
-		event(r, o);
-		return;
-	}
-	say(r, "trial %llu (%s, %zu case%s%s%s): %s (%s%s%s) in %.1f s",
+	json_add_str(o, "event", "trial_finished");
+	json_add_trial(o, e);
+	run_event(r, o);
+	run_say(r, "trial %llu (%s, %zu case%s%s%s): %s (%s%s%s) in %.1f s",
 	    (unsigned long long)e->trial, e->phase, e->ncases, e->ncases == 1 ? "" : "s",
 	    e->ncases == 1 ? ": " : "", e->ncases == 1 ? r->ds.cases[e->ranges[0].first].id : "", e->outcome, e->reason,
 	    strcmp(e->klass, "none") ? ", " : "", strcmp(e->klass, "none") ? e->klass : "",
@@ -690,157 +295,6 @@ static void tell(struct run *r, uint64_t red_id, const struct jrn_entry *e)
 	free(sus);
 }
 
-/* Did this trial end the way a sick device ends trials (a failure other
- * than the target's, of a kind a GPU or its driver causes, or a hang)? */
-static bool infrastructure_failure(const struct sup_result *res)
-{
-	if (res->outcome != SUP_UNRESOLVED || (res->gpu < 0 && !res->node[0]))
-		return false;
-	if (res->reason == SUP_R_TIMEOUT || res->reason == SUP_R_STALL)
-		return true;
-	if (res->reason != SUP_R_OTHER_FAILURE)
-		return false;
-	switch (res->sig.klass) {
-	case CLS_ENV_MISMATCH: case CLS_SEGFAULT: case CLS_HOST_KILL: case CLS_CUDNN_CUBLAS:
-	case CLS_NCCL: case CLS_ILLEGAL_ACCESS: case CLS_DEVICE_ASSERT:
-		return true;
-	default:
-		return false;
-	}
-}
-
-/* A device's health probe, run on libuv's thread pool: gpu_probe() forks
- * and may wait its whole 20 s for a wedged device, and the loop must go on
- * reading the other devices' trials meanwhile (unread, they would end
- * UNRESOLVED, stall). sup_run() returns only once the probe is done. */
-struct probe {
-	uv_work_t req;
-	struct run *r;
-	struct gpu_info gpu;        /* a copy: all the pool thread reads */
-	int device;
-	uint64_t trial;             /* whose failure asked for the probe */
-	bool search;                /* a search trial's: schedule() once it passes */
-	int rc;                     /* gpu_probe()'s answer */
-	char err[512];
-	struct probe *next;
-};
-
-static void probe_work(uv_work_t *req)
-{
-	struct probe *p = req->data;
-
-	p->rc = gpu_probe(&p->gpu, p->device, 20000, p->err, sizeof(p->err));
-}
-
-/* On the loop: the device goes back into the rotation, or out for good. */
-static void probe_done(uv_work_t *req, int status)
-{
-	struct probe *p = req->data, **pp;
-	struct run *r = p->r;
-	char line[768];
-	size_t left;
-
-	for (pp = &r->probes; *pp != p; pp = &(*pp)->next)
-		;
-	*pp = p->next;
-	if (status)
-		snprintf(p->err, sizeof(p->err), "device %d: the probe did not run: %s", p->device,
-			 uv_strerror(status));
-	if (!status && !p->rc) {
-		sup_restore_gpu(r->sup, p->device);
-		if (p->search)
-			schedule(r);
-		free(p);
-		return;
-	}
-	left = sup_retire_gpu(r->sup, p->device);
-	if (p->device >= 0 && p->device < GPU_MAX)
-		r->probe_failed[p->device] = true;
-	snprintf(line, sizeof(line), " GPU %d was taken out of the rotation after trial %llu: %s.",
-		 p->device, (unsigned long long)p->trial, p->err);
-	cb_strlcpy(r->retired + strlen(r->retired), line, sizeof(r->retired) - strlen(r->retired));
-	say(r, "GPU %d failed its health probe after trial %llu (%s): no more trials there",
-	    p->device, (unsigned long long)p->trial, p->err);
-	/* A device still being probed may yet come back. */
-	if (!left && !r->probes)
-		fail_run(r, "no healthy GPU left: %s", r->retired);
-	free(p);
-	show_status(r);
-}
-
-/* After a trial: a device whose trial ended in an infrastructure failure
- * gets no new trial until its health probe has answered (probe_done()),
- * while the other devices go on. */
-static void check_device(struct run *r, const struct flight *f, const struct sup_result *res)
-{
-	struct probe *p;
-
-	if (r->c.launcher == SUP_LAUNCH_SLURM || !infrastructure_failure(res) || !r->have_gpu ||
-	    !r->gpu.available)
-		return;
-	if (res->gpu >= 0 && res->gpu < GPU_MAX && r->probe_failed[res->gpu])
-		return; /* a trial that ran there when it failed its probe */
-	for (p = r->probes; p; p = p->next)
-		if (p->device == res->gpu)
-			return; /* being probed already: one answer does for both trials */
-	p = xcalloc(1, sizeof(*p));
-	p->r = r;
-	p->gpu = r->gpu;
-	p->device = res->gpu;
-	p->trial = res->number;
-	p->search = f->red_id != 0;
-	p->req.data = p;
-	p->next = r->probes;
-	r->probes = p;
-	sup_retire_gpu(r->sup, res->gpu);
-	if (uv_queue_work(sup_loop(r->sup), &p->req, probe_work, probe_done)) {
-		/* Only a NULL work callback is refused; should it happen, wait. */
-		probe_work(&p->req);
-		probe_done(&p->req, 0);
-	}
-}
-
-/* --launcher slurm: a node whose trials keep failing for infrastructure
- * reasons (Slurm says the node failed: at once; a failure of the kind a sick
- * GPU or driver causes, other than the target's: the second time) gets no
- * further trial, and the report says so. */
-static void check_node(struct run *r, const struct sup_result *res)
-{
-	char line[256];
-	unsigned weight = 0;
-	size_t i;
-
-	if (r->c.launcher != SUP_LAUNCH_SLURM || !res->node[0])
-		return;
-	if (res->reason == SUP_R_SLURM_NODE_FAIL)
-		weight = 2;
-	else if (res->outcome == SUP_UNRESOLVED && res->reason == SUP_R_OTHER_FAILURE &&
-		 infrastructure_failure(res))
-		weight = 1;
-	if (!weight)
-		return;
-	for (i = 0; i < r->nnode_fail && strcmp(r->node_fail[i].node, res->node); i++)
-		;
-	if (i == r->nnode_fail) {
-		if (i == CB_ARRAY_SIZE(r->node_fail))
-			return;
-		cb_strlcpy(r->node_fail[i].node, res->node, sizeof(r->node_fail[i].node));
-		r->nnode_fail++;
-	}
-	if (r->node_fail[i].n >= 2)
-		return; /* excluded already */
-	r->node_fail[i].n += weight;
-	if (r->node_fail[i].n < 2)
-		return;
-	cb_strlcpy(r->excluded, sup_exclude_node(r->sup, res->node), sizeof(r->excluded));
-	snprintf(line, sizeof(line), " Node %s was excluded after trial %llu (%s).", res->node,
-		 (unsigned long long)res->number, sup_reason_name(res->reason));
-	cb_strlcpy(r->retired + strlen(r->retired), line, sizeof(r->retired) - strlen(r->retired));
-	say(r, "node %s: trials keep failing there for infrastructure reasons (trial %llu: %s): "
-	    "excluded from now on", res->node, (unsigned long long)res->number,
-	    sup_reason_name(res->reason));
-}
-
 static void on_trial_done(void *ctx, const struct sup_result *res)
 {
 	struct flight *f = ctx;
@@ -849,21 +303,21 @@ static void on_trial_done(void *ctx, const struct sup_result *res)
 
 	f->busy = false;
 	if (!r->c.keep_views && view_remove(f->dir, err, sizeof(err)))
-		say(r, "warning: %s", err);
+		run_say(r, "warning: %s", err);
 	if (res->reason == SUP_R_NOT_FOUND || res->reason == SUP_R_NOT_EXECUTABLE ||
 	    res->reason == SUP_R_SPAWN_ERROR) {
-		fail_run(r, "%s (trial %llu; its logs are in %s)", res->error,
+		run_fail(r, "%s (trial %llu; its logs are in %s)", res->error,
 			 (unsigned long long)f->number, f->dir);
 		return;
 	}
 	if (res->reason == SUP_R_SLURM_CONFIG) {
-		fail_run(r, "Slurm refused trial %llu: %s (its logs are in %s)",
+		run_fail(r, "Slurm refused trial %llu: %s (its logs are in %s)",
 			 (unsigned long long)f->number, res->error, f->dir);
 		return;
 	}
 	if (res->reason == SUP_R_WRITE_ERROR) {
 		/* Not journaled either: its logs or result.json are missing. */
-		fail_run(r, "%s (trial %llu is not recorded: it runs again on resume)", res->error,
+		run_fail(r, "%s (trial %llu is not recorded: it runs again on resume)", res->error,
 			 (unsigned long long)f->number);
 		return;
 	}
@@ -876,8 +330,8 @@ static void on_trial_done(void *ctx, const struct sup_result *res)
 	if (r->fatal)
 		return;
 	say_trial(r, &r->all[r->nall - 1]);
-	check_device(r, f, res);
-	check_node(r, res);
+	health_check_device(&r->health, r->have_gpu ? &r->gpu : NULL, f->red_id != 0, res);
+	health_check_node(&r->health, res);
 	if (r->fatal)
 		return;
 	if (f->red_id) {
@@ -890,13 +344,13 @@ static void on_trial_done(void *ctx, const struct sup_result *res)
 		r->sync_done = 1;
 		r->sync_index = r->nall - 1;
 	}
-	show_status(r);
+	run_show_status(r);
 }
 
 /* Are --max-trials or --deadline used up? */
 static bool out_of_budget(const struct run *r)
 {
-	return (r->c.deadline > 0 && now_s() >= r->c.deadline) ||
+	return (r->c.deadline > 0 && run_now_s() >= r->c.deadline) ||
 	       (r->c.max_trials && r->nall >= r->c.max_trials);
 }
 
@@ -942,7 +396,7 @@ static int make_sup(struct run *r, const struct cls_signature *target, double ti
 	char err[1024];
 
 	memset(&o, 0, sizeof(o));
-	o.limits = r->c.limits;
+	o.limits = run_limits(&r->c);
 	o.limits.timeout_s = timeout_s;
 	o.no_blocking = r->c.no_blocking;
 	o.env = r->c.env;
@@ -958,12 +412,12 @@ static int make_sup(struct run *r, const struct cls_signature *target, double ti
 	o.launcher = r->c.launcher;
 	o.slurm_args = r->c.slurm_args;
 	o.slurm_prefix = r->slurm_prefix;
-	o.slurm_exclude = r->excluded;
+	o.slurm_exclude = r->health.excluded;
 	if (r->sup)
 		sup_free(r->sup);
-	r->sup = sup_new(&o, err, sizeof(err));
+	r->sup = r->health.sup = sup_new(&o, err, sizeof(err));
 	if (!r->sup) {
-		fail_run(r, "%s", err);
+		run_fail(r, "%s", err);
 		return -1;
 	}
 	r->slots = sup_free_slots(r->sup);
@@ -989,15 +443,6 @@ static int trial_signature(const struct run *r, uint64_t number, struct cls_sign
 }
 
 /* ---- the phases ---- */
-
-struct verdict {
-	const char *name;
-	int exit_code;
-	char explanation[2048];
-	size_t *culprits, nculprits;
-	size_t *undecided, nundecided;
-	uint64_t rounds, flakes;
-};
 
 static void set_verdict(struct verdict *v, const char *name, int code, const char *fmt, ...)
 	CB_PRINTF(4, 5);
@@ -1041,7 +486,7 @@ static int find_target(struct run *r, struct verdict *v, size_t *all)
 		if (outcome_of(&r->all[k]) == RED_FAIL)
 			break;
 		if (outcome_of(&r->all[k]) == RED_UNRESOLVED) {
-			set_verdict(v, "undetermined", CB_EXIT_UNDETERMINED,
+			set_verdict(v, "undetermined", RUN_EXIT_UNDETERMINED,
 				    "The run on the full dataset did not end by itself (%s). Give "
 				    "--timeout or --pass-after so a trial can end, and check the "
 				    "command runs: its logs are in trials/%04llu/.", r->all[k].reason,
@@ -1049,10 +494,10 @@ static int find_target(struct run *r, struct verdict *v, size_t *all)
 			return 1;
 		}
 		if (attempt == 0)
-			say(r, "the full dataset passed; trying it once more");
+			run_say(r, "the full dataset passed; trying it once more");
 	}
 	if (attempt == 2) {
-		set_verdict(v, "not_reproduced", CB_EXIT_NOT_REPRODUCED,
+		set_verdict(v, "not_reproduced", RUN_EXIT_NOT_REPRODUCED,
 			    "The full dataset trained twice without a failure, so there is "
 			    "nothing to search. A short trial may not reach the crash: give a "
 			    "longer --pass-after (or none, so a trial runs to its end), run more "
@@ -1061,7 +506,7 @@ static int find_target(struct run *r, struct verdict *v, size_t *all)
 		return 1;
 	}
 	if (trial_signature(r, r->all[k].trial, &r->target)) {
-		fail_run(r, "cannot read the signature of trial %llu (trials/%04llu/result.json)",
+		run_fail(r, "cannot read the signature of trial %llu (trials/%04llu/result.json)",
 			 (unsigned long long)r->all[k].trial, (unsigned long long)r->all[k].trial);
 		return -1;
 	}
@@ -1069,13 +514,13 @@ static int find_target(struct run *r, struct verdict *v, size_t *all)
 	snprintf(r->target_source, sizeof(r->target_source), "trial %llu (the full dataset)",
 		 (unsigned long long)r->all[k].trial);
 	if (r->c.target_log) {
-		if (cmd_classify_file(r->c.target_log, &logsig)) {
-			fail_run(r, "cannot read --target-log '%s': %s", r->c.target_log,
+		if (cls_read_file(r->c.target_log, &logsig)) {
+			run_fail(r, "cannot read --target-log '%s': %s", r->c.target_log,
 				 strerror(errno));
 			return -1;
 		}
 		if (!same_family(&logsig, &r->target, r->c.match)) {
-			set_verdict(v, "not_reproduced", CB_EXIT_NOT_REPRODUCED,
+			set_verdict(v, "not_reproduced", RUN_EXIT_NOT_REPRODUCED,
 				    "The full dataset crashed, but not with the failure of %s (%s): "
 				    "it showed %s instead (trial %llu). The bug in the log may need "
 				    "another environment, or this is a second bug.",
@@ -1087,10 +532,10 @@ static int find_target(struct run *r, struct verdict *v, size_t *all)
 			 "%.2000s, reproduced by trial %llu", r->c.target_log,
 			 (unsigned long long)r->all[k].trial);
 	}
-	say(r, "target: %s%s%s (%s)", cls_class_name(r->target.klass),
+	run_say(r, "target: %s%s%s (%s)", cls_class_name(r->target.klass),
 	    r->target.kernel[0] ? " in " : "", r->target.kernel, r->target_source);
 	if (r->target.klass == CLS_ENV_MISMATCH) {
-		set_verdict(v, "not_data_dependent", CB_EXIT_NOT_DATA,
+		set_verdict(v, "not_data_dependent", RUN_EXIT_NOT_DATA,
 			    "The failure is an environment mismatch: the driver, the CUDA "
 			    "toolkit or the PyTorch build does not fit this GPU. No subset of the "
 			    "data will change that; see the environment below and the decisive "
@@ -1140,7 +585,7 @@ static bool audit_says_most(const struct run *r)
 
 static void say_dataset_wide(struct run *r, struct verdict *v, size_t tried)
 {
-	set_verdict(v, "dataset_wide", CB_EXIT_OK,
+	set_verdict(v, "dataset_wide", RUN_EXIT_OK,
 		    "The problem is the whole dataset, not a few cases: every case tried (%zu, "
 		    "picked at random) crashes training alone, and the label audit finds values "
 		    "that crash training in %zu of %zu cases. Typical causes: labels shifted to "
@@ -1210,7 +655,7 @@ static int check_control(struct run *r, struct verdict *v)
 		if (outcome_of(&r->all[k]) == RED_PASS)
 			return 0;
 		if (outcome_of(&r->all[k]) == RED_FAIL) {
-			set_verdict(v, "not_data_dependent", CB_EXIT_NOT_DATA,
+			set_verdict(v, "not_data_dependent", RUN_EXIT_NOT_DATA,
 				    "The failure happens with no case at all (trial %llu ran the "
 				    "empty subset and crashed the same way), so the data is not the "
 				    "cause. That usually means the environment: a CUDA / PyTorch / "
@@ -1251,7 +696,7 @@ static int check_control(struct run *r, struct verdict *v)
 		say_dataset_wide(r, v, crashed);
 		return 1;
 	}
-	set_verdict(v, "not_data_dependent", CB_EXIT_NOT_DATA,
+	set_verdict(v, "not_data_dependent", RUN_EXIT_NOT_DATA,
 		    "Every case tried crashes training alone (%zu of %zu, picked at random), and "
 		    "the trainer does not run without data, so nothing points to particular "
 		    "cases. That usually means the environment: a CUDA / PyTorch / driver "
@@ -1271,18 +716,16 @@ static void search_told(struct run *r)
 		r->announced = xcalloc(r->ds.ncases + 1, sizeof(*r->announced));
 	for (i = 0; i < a.nculprits; i++) {
 		const char *id = r->ds.cases[a.culprits[i]].id;
+		cJSON *o;
 
 		if (r->announced[a.culprits[i]])
 			continue;
 		r->announced[a.culprits[i]] = true;
-		if (r->c.events == RUN_EVENTS_JSON) {
-			cJSON *o = json_object();
-
-			json_add_str(o, "event", "culprit");
-			json_add_str(o, "case", id);
-			event(r, o);
-		} else
-			say(r, "culprit: %s", id);
+		o = json_object();
+		json_add_str(o, "event", "culprit");
+		json_add_str(o, "case", id);
+		run_event(r, o);
+		run_say(r, "culprit: %s", id);
 	}
 	if (a.nculprits > r->culprits_seen)
 		r->culprits_seen = a.nculprits;
@@ -1375,12 +818,12 @@ static void schedule(struct run *r)
  * the search began with, since the split arity shapes every proposal and a
  * resumed search (or a report) must propose the same subsets to find its
  * trials in the journal, whatever GPUs this machine has now. 0 when it
- * cannot be written (the run failed: fail_run()). */
+ * cannot be written (the run failed: run_fail()). */
 static size_t search_slots(struct run *r)
 {
 	char *path = cb_path_join(r->c.workdir, "search.json"), *text = cb_read_file(path, NULL);
 	cJSON *o = text ? cJSON_Parse(text) : NULL;
-	size_t n = (size_t)opt_num(o, "slots", 0);
+	size_t n = (size_t)run_opt_num(o, "slots", 0);
 
 	if (!n) {
 		char *line, err[1200];
@@ -1389,7 +832,7 @@ static size_t search_slots(struct run *r)
 		line = cb_fmt("{\"slots\": %zu}\n", n);
 		if (!r->dry &&
 		    cb_write_atomic(path, line, strlen(line), CB_WRITE_DURABLE, err, sizeof(err))) {
-			fail_run(r, "%s", err);
+			run_fail(r, "%s", err);
 			n = 0;
 		}
 		free(line);
@@ -1410,8 +853,8 @@ static void say_estimate(struct run *r)
 	red_estimate(r->red, &trials, &rounds);
 	if (trials < 1 || !r->nall)
 		return;
-	fmt_duration(rounds * median_duration(r), eta, sizeof(eta));
-	say(r, "search: about %.0f trial%s to go, ~%s at the median trial so far (a guess: the "
+	run_fmt_duration(rounds * run_median_duration(r), eta, sizeof(eta));
+	run_say(r, "search: about %.0f trial%s to go, ~%s at the median trial so far (a guess: the "
 	       "number of culprits is not known yet)",
 	    trials, trials < 1.5 ? "" : "s", eta);
 }
@@ -1445,7 +888,7 @@ static int search(struct run *r, struct verdict *v)
 	r->pre_trials = r->nall;
 	r->red = red_new(&o);
 	if (nprior)
-		say(r, "suspects (%s%s%s): %zu case%s, tried first alone",
+		run_say(r, "suspects (%s%s%s): %zu case%s, tried first alone",
 		    r->have_audit ? "the label audit" : "",
 		    r->have_audit && (r->c.prior & RUN_PRIOR_BATCH) ? ", " : "",
 		    r->c.prior & RUN_PRIOR_BATCH ? "the crash's last batch" : "", nprior,
@@ -1477,22 +920,22 @@ static int search(struct run *r, struct verdict *v)
 	v->rounds = a.rounds;
 	v->flakes = a.flakes;
 	if (r->missing)
-		set_verdict(v, "undetermined", CB_EXIT_UNDETERMINED,
+		set_verdict(v, "undetermined", RUN_EXIT_UNDETERMINED,
 			    "The run is not finished: continue it with 'casebisect resume %s'. "
 			    "What is known so far is below.", r->c.workdir);
 	else if (a.verdict == RED_CULPRITS_FOUND)
-		set_verdict(v, "culprits_found", CB_EXIT_OK,
+		set_verdict(v, "culprits_found", RUN_EXIT_OK,
 			    "Each case below crashes training on its own, and the dataset without "
 			    "them trains. Look at their label files first: a value the dataset "
 			    "does not declare (255 in a mask, labels 1..5 instead of 0..4) is the "
 			    "usual cause. Fix or remove them and train again.");
 	else if (a.verdict == RED_MINIMAL_SUBSET)
-		set_verdict(v, "minimal_subset", CB_EXIT_OK,
+		set_verdict(v, "minimal_subset", RUN_EXIT_OK,
 			    "No case below crashes training alone, but together they do, and "
 			    "leaving out any one of them stops the crash. Look for what they "
 			    "share (sizes, spacing, a batch that only forms with all of them).");
 	else
-		set_verdict(v, "undetermined", CB_EXIT_UNDETERMINED,
+		set_verdict(v, "undetermined", RUN_EXIT_UNDETERMINED,
 			    "The search ended before it could decide%s%s. What is known so far is "
 			    "below; 'casebisect resume %s' with a larger --max-trials or a later "
 			    "--deadline goes on from here.",
@@ -1502,432 +945,28 @@ static int search(struct run *r, struct verdict *v)
 	return 0;
 }
 
-/* ---- the report ---- */
-
-/* The run's wall time, over all its sessions: WORKDIR/wall.json holds what
- * earlier sessions spent (updated after every trial, so a kill -9 loses at
- * most one trial's worth), so the time between a crash and its resume
- * does not count. The report renders it without adding its own. */
-static double wall_time(const struct run *r)
+static void health_say(void *ctx, const char *text)
 {
-	return r->wall_before + (r->dry ? 0 : now_s() - r->t0);
+	run_say(ctx, "%s", text);
 }
 
-static void load_wall(struct run *r)
+static void health_back(void *ctx)
 {
-	char *path = cb_path_join(r->c.workdir, "wall.json"), *text = cb_read_file(path, NULL);
-	cJSON *o = text ? cJSON_Parse(text) : NULL;
-
-	r->wall_before = opt_num(o, "seconds", 0);
-	cJSON_Delete(o);
-	free(text);
-	free(path);
+	schedule(ctx);
 }
 
-/* WORKDIR/wall.json. 0, or -1 with the run failed (fail_run()). */
-static int save_wall(struct run *r)
+static void health_lost(void *ctx, const char *why)
 {
-	char *path, *line, err[1200];
-	int rc;
-
-	if (r->dry)
-		return 0;
-	path = cb_path_join(r->c.workdir, "wall.json");
-	line = cb_fmt("{\"seconds\": %.3f}\n", wall_time(r));
-	rc = cb_write_atomic(path, line, strlen(line), 0, err, sizeof(err));
-	if (rc)
-		fail_run(r, "%s", err);
-	free(line);
-	free(path);
-	return rc;
+	run_fail(ctx, "%s", why);
 }
 
-/* What the report says of verdict v (run_json left "{}"). */
-static void report_input_of(struct run *r, const struct verdict *v, struct report_input *in)
+static void health_changed(void *ctx)
 {
-	memset(in, 0, sizeof(*in));
-	in->workdir = r->c.workdir;
-	in->ds = &r->ds;
-	in->verdict = v->name;
-	in->exit_code = v->exit_code;
-	in->explanation = v->explanation;
-	in->target = r->have_target ? &r->target : NULL;
-	in->match = r->c.match;
-	in->target_source = r->target_source;
-	in->culprits = v->culprits;
-	in->nculprits = v->nculprits;
-	in->undecided = v->undecided;
-	in->nundecided = v->nundecided;
-	in->trials = r->all;
-	in->ntrials = r->nall;
-	in->rounds = v->rounds;
-	in->flakes = v->flakes;
-	in->wall_s = wall_time(r);
-	in->run_json = "{}";
-	in->gpu = r->have_gpu ? &r->gpu : NULL;
-	in->env_cmd_output = r->env_cmd_output;
-	in->audit = r->have_audit ? &r->audit : NULL;
-}
-
-/* Writes report.json, report.md and, when there are culprits, the bundle
- * (r->report_written, r->bundle_written say which exist). 0, or -1 with
- * err naming what could not be written. */
-static int write_report(struct run *r, const struct verdict *v, char *err, size_t errlen)
-{
-	struct report_input in;
-	struct pic_set pics;
-	char *run_json = NULL;
-	size_t i;
-	int rc;
-
-	run_json = jrn_read_run(r->c.workdir, err, errlen);
-	report_input_of(r, v, &in);
-	in.run_json = run_json ? run_json : "{}";
-	/* The pictures first, for report.md's links; a picture that cannot be
-	 * drawn is a warning, report.html like report.md an error. */
-	pic_draw(&in, (enum pic_mode)r->c.pictures, &pics);
-	for (i = 0; i < pics.nwarnings; i++)
-		if (r->dry || r->c.events == RUN_EVENTS_JSON) /* stdout is the report's */
-			fprintf(stderr, "casebisect: warning: %s\n", pics.warnings[i]);
-		else
-			say(r, "warning: %s", pics.warnings[i]);
-	in.pictures_md = pics.md;
-	rc = report_write(&in, err, errlen);
-	if (rc == 0)
-		rc = rhtml_write(&in, &pics, err, errlen);
-	pic_set_release(&pics);
-	in.pictures_md = NULL; /* the bundle's report.md: its pictures/ links would not resolve */
-	r->report_written = rc == 0;
-	if (rc == 0 && v->nculprits && !r->dry) {
-		rc = report_bundle(&in, err, errlen);
-		r->bundle_written = rc == 0;
-	}
-	r->report_failed = rc != 0;
-	free(run_json);
-	return rc;
-}
-
-/* Prints a paragraph wrapped at 76 columns, at spaces. */
-static void print_wrapped(const char *text)
-{
-	const char *p = text;
-
-	while (*p) {
-		size_t n = strlen(p), cut = n;
-
-		if (n > 76) {
-			for (cut = 76; cut > 0 && p[cut] != ' '; cut--)
-				;
-			if (!cut)
-				cut = 76;
-		}
-		printf("%.*s\n", (int)cut, p);
-		p += cut;
-		while (*p == ' ')
-			p++;
-	}
-}
-
-static void say_verdict(struct run *r, const struct verdict *v)
-{
-	struct report_input in;
-	char *confidence = NULL;
-	size_t i;
-
-	if (r->dry)
-		return;
-	if (r->c.events == RUN_EVENTS_JSON) {
-		cJSON *o = json_object(), *a = cJSON_CreateArray();
-
-		json_add_str(o, "event", "verdict");
-		json_add_str(o, "verdict", v->name);
-		for (i = 0; i < v->nculprits; i++)
-			cJSON_AddItemToArray(a, cJSON_CreateString(r->ds.cases[v->culprits[i]].id));
-		cJSON_AddItemToObject(o, "culprits", a);
-		json_add_num(o, "trials", (double)r->nall, true);
-		if (r->report_written)
-			json_add_str(o, "report", r->c.workdir);
-		event(r, o);
-		return;
-	}
-	clear_status(r);
-	printf("\nverdict: %s\n", v->name);
-	for (i = 0; i < v->nculprits; i++)
-		printf("  %s: %s\n", !strcmp(v->name, "minimal_subset") ? "in the subset" : "culprit",
-		       r->ds.cases[v->culprits[i]].id);
-	for (i = 0; i < v->nundecided; i++)
-		printf("  undecided: %s\n", r->ds.cases[v->undecided[i]].id);
-	print_wrapped(v->explanation);
-	report_input_of(r, v, &in);
-	if ((confidence = report_confidence_text(&in)))
-		print_wrapped(confidence);
-	free(confidence);
-	printf("trials: %zu, wall time %.1f s\n", r->nall, wall_time(r));
-	if (r->report_written)
-		printf("report: %s/report.md\n        %s/report.json\n", r->c.workdir, r->c.workdir);
-	if (r->bundle_written)
-		printf("bundle: %s/bundle.tar.gz\n"
-		       "  It holds copies of the cases' image and label files, which may be\n"
-		       "  patients' data: do not attach it anywhere without the right to share it.\n",
-		       r->c.workdir);
-	fflush(stdout);
-}
-
-/* What a hint tells the user to do about error message err. */
-static const char *fix_advice(const char *err)
-{
-	return strstr(err, strerror(ENOSPC)) ? "free some space" : "fix it";
-}
-
-/* The end of a run that has a verdict: the report and the bundle first,
- * then the verdict, with the paths of the files that now exist. A report
- * or bundle that cannot be written is an error (exit 1); resume writes
- * them again without running a trial. */
-static int conclude(struct run *r, const struct verdict *v)
-{
-	char err[1200];
-	int rc = write_report(r, v, err, sizeof(err));
-
-	say_verdict(r, v);
-	if (!rc)
-		return v->exit_code;
-	clear_status(r);
-	cli_error("%s", err);
-	if (!r->dry)
-		fprintf(stderr, "hint: %s, then 'casebisect resume %s' writes the report%s again "
-			"(no trial runs again)\n", fix_advice(err), r->c.workdir,
-			v->nculprits ? " and the bundle" : "");
-	return CB_EXIT_ERROR;
-}
-
-/* ---- setting up ---- */
-
-/* WORKDIR/environment.json: the GPU facts of the machine the run started
- * on, so that `casebisect report` renders them again anywhere. */
-static int save_environment(struct run *r)
-{
-	char *path = cb_path_join(r->c.workdir, "environment.json");
-	char *text = json_finish(json_gpu_info(&r->gpu), true), err[1200];
-	int rc = cb_write_atomic(path, text, strlen(text), CB_WRITE_DURABLE, err, sizeof(err));
-
-	if (rc)
-		fail_run(r, "%s", err);
-	free(text);
-	free(path);
-	return rc;
-}
-
-static void load_environment(struct run *r)
-{
-	char *path = cb_path_join(r->c.workdir, "environment.json");
-	char *text = cb_read_file(path, NULL);
-	cJSON *o = text ? cJSON_Parse(text) : NULL;
-
-	if (o && !json_read_gpu_info(o, &r->gpu))
-		r->have_gpu = true;
-	cJSON_Delete(o);
-	free(text);
-	free(path);
-}
-
-static int pick_gpus(struct run *r)
-{
-	char err[256];
-
-	memset(&r->gpu, 0, sizeof(r->gpu));
-	if (r->dry) {
-		load_environment(r);
-		return 0;
-	}
-	/* Looked at even with --gpus none: the report's environment facts. */
-	gpu_discover_from(&r->gpu, r->c.cudart, 20000);
-	r->have_gpu = true;
-	if (r->c.launcher == SUP_LAUNCH_SLURM) {
-		r->ngpus = 0; /* Slurm assigns them, per job */
-		return save_environment(r);
-	}
-	if (gpu_select(r->c.gpus, &r->gpu, r->gpus, GPU_MAX, &r->ngpus, err, sizeof(err))) {
-		cli_error("%s", err);
-		return -1;
-	}
-	return save_environment(r);
-}
-
-/* The next free trial number: after the journal's and any directory a
- * killed run left (its trials never reached the journal). Ends what such
- * trials left running, and removes the half-written files (a temporary of
- * cb_write_atomic(), a half-built bundle) that a kill left. */
-static void recover_trials(struct run *r)
-{
-	char *trials = cb_path_join(r->c.workdir, "trials");
-	DIR *d = opendir(trials);
-	struct dirent *e;
-	uint64_t max = 0;
-	size_t i, removed = report_remove_leftovers(r->c.workdir);
-
-	for (i = 0; i < r->nall; i++)
-		if (r->all[i].trial > max)
-			max = r->all[i].trial;
-	while (d && (e = readdir(d))) {
-		char *end, *dir;
-		unsigned long long n = strtoull(e->d_name, &end, 10);
-		size_t ended = 0;
-
-		if (*end || end == e->d_name)
-			continue;
-		if (n > max)
-			max = n;
-		dir = cb_path_join(trials, e->d_name);
-		if (!sup_end_stale(dir, r->c.limits.grace_s, &ended) && ended)
-			say(r, "ended %zu process%s of trial %s that the last casebisect left running",
-			    ended, ended == 1 ? "" : "es", e->d_name);
-		if (!r->c.keep_views)
-			view_remove(dir, NULL, 0);
-		removed += cb_remove_tmp_leftovers(dir);
-		free(dir);
-	}
-	if (d)
-		closedir(d);
-	free(trials);
-	if (removed)
-		say(r, "removed %zu unfinished file%s that the last casebisect left", removed,
-		    removed == 1 ? "" : "s");
-	r->next_number = max + 1;
-	if (r->c.launcher == SUP_LAUNCH_SLURM) {
-		char err[512];
-		size_t n = 0;
-
-		if (slurm_cancel_prefix(r->slurm_prefix, r->c.limits.grace_s + 30, &n, err,
-					sizeof(err)))
-			say(r, "warning: cancelling the jobs the last casebisect left in Slurm: %s", err);
-		else if (n)
-			say(r, "cancelled %zu Slurm job%s (%s*) that the last casebisect left behind", n,
-			    n == 1 ? "" : "s", r->slurm_prefix);
-	}
-}
-
-/* Opens the journal, whose lock makes the work directory ours: before
- * anything in it is written (another casebisect may be at work there). */
-static int lock_workdir(struct run *r)
-{
-	char err[1024];
-
-	if (r->jrn)
-		return 0;
-	if (!(r->jrn = jrn_open(r->c.workdir, err, sizeof(err)))) {
-		cli_error("%s", err);
-		return -1;
-	}
-	return 0;
-}
-
-static int load_journal(struct run *r)
-{
-	struct jrn_entry *v = NULL;
-	char warning[512] = "", err[1024];
-	size_t n = 0, i;
-
-	if (jrn_replay(r->c.workdir, names_of(r), &v, &n, warning, sizeof(warning), err, sizeof(err))) {
-		cli_error("%s", err);
-		return -1;
-	}
-	/* jrn_open cut a torn line before replay could see it. */
-	if (!warning[0] && r->jrn)
-		cb_strlcpy(warning, jrn_warning(r->jrn), sizeof(warning));
-	if (warning[0])
-		say(r, "warning: %s", warning);
-	for (i = 0; i < n; i++)
-		push_entry(r, &v[i], false);
-	free(v); /* the entries' strings now belong to r->all */
-	if (n)
-		say(r, "journal: %zu finished trial%s, not run again", n, n == 1 ? "" : "s");
-	return 0;
-}
-
-static void env_cmd(struct run *r)
-{
-	char err[1200], *path;
-	int status = 0;
-
-	if (!r->c.env_cmd || !*r->c.env_cmd)
-		return;
-	path = cb_path_join(r->c.workdir, "env-cmd.txt");
-	if (r->dry || (r->env_cmd_output = cb_read_file(path, NULL))) {
-		if (!r->env_cmd_output)
-			r->env_cmd_output = cb_read_file(path, NULL);
-		free(path);
-		return;
-	}
-	if (envcmd_run(r->c.env_cmd, ENV_CMD_TIMEOUT_S, &r->env_cmd_output, ENV_CMD_MAX, &status,
-		       err, sizeof(err)))
-		r->env_cmd_output = cb_fmt("(--env-cmd could not run: %s)\n", err);
-	else if (cb_write_atomic(path, r->env_cmd_output, strlen(r->env_cmd_output),
-				 CB_WRITE_DURABLE, err, sizeof(err)))
-		fail_run(r, "%s", err);
-	free(path);
-}
-
-static void run_free(struct run *r)
-{
-	size_t i;
-
-	if (r->sup)
-		sup_free(r->sup);
-	red_free(r->red);
-	jrn_close(r->jrn);
-	for (i = 0; i < r->nall; i++)
-		jrn_entry_release(&r->all[i]);
-	free(r->all);
-	free(r->used);
-	for (i = 0; i < r->nflights; i++) {
-		free(r->flights[i]->subset);
-		free(r->flights[i]);
-	}
-	free(r->flights);
-	if (r->have_ds)
-		ds_release(&r->ds);
-	free(r->command_v);
-	free(r->env_v);
-	free(r->env_cmd_output);
-	free(r->announced);
-	free(r->slurm_prefix);
-	if (r->have_audit)
-		aud_result_release(&r->audit);
-	cJSON_Delete(r->run_root);
-}
-
-/* The label audit, before any trial: its crash cases are suspects, its
- * clean cases controls. Deterministic for a dataset (the digest is
- * checked on resume), so resume and report run it again rather than
- * store it. */
-static int run_audit(struct run *r)
-{
-	struct aud_options o = { 0 };
-	char err[512];
-	size_t i, shown = 0;
-
-	if (!aud_dataset_has_labels(&r->ds)) {
-		say(r, "audit: no label files in this dataset: searching without the audit");
-		return 0;
-	}
-	if (aud_run(&r->ds, &o, &r->audit, err, sizeof(err))) {
-		say(r, "audit: %s: searching without it", err);
-		return 0;
-	}
-	r->have_audit = true;
-	say(r, "audit: %zu cases read in %.1f s: %zu with values that crash training, %zu "
-	    "unreadable", r->audit.cases_read, r->audit.seconds, r->audit.cases_with[AUD_CRASH],
-	    r->audit.cases_with[AUD_UNREADABLE]);
-	for (i = 0; i < r->ds.ncases && shown < 5; i++)
-		if (aud_case_crashes(&r->audit, i) && r->audit.cases[i].nfindings) {
-			say(r, "  %s: %s", r->ds.cases[i].id, r->audit.cases[i].findings[0].detail);
-			shown++;
-		}
-	return 0;
+	run_show_status(ctx);
 }
 
 /* The engine, once r->c is set and the work directory exists. */
-static int engine(struct run *r)
+int run_engine(struct run *r)
 {
 	struct verdict v;
 	size_t *all, i;
@@ -1935,30 +974,35 @@ static int engine(struct run *r)
 	double timeout;
 
 	memset(&v, 0, sizeof(v));
-	r->tty = r->c.events == RUN_EVENTS_AUTO && isatty(STDOUT_FILENO);
-	if (!r->dry && lock_workdir(r))
-		return CB_EXIT_ERROR;
+	r->health.launcher = r->c.launcher;
+	r->health.ctx = r;
+	r->health.say = health_say;
+	r->health.back = health_back;
+	r->health.lost = health_lost;
+	r->health.changed = health_changed;
+	if (!r->dry && run_lock_workdir(r))
+		return RUN_EXIT_ERROR;
 	if (r->c.launcher == SUP_LAUNCH_SLURM) {
 		r->slurm_prefix = slurm_job_prefix(r->c.workdir);
 		if (!r->dry && slurm_path_looks_local(r->c.workdir))
-			say(r, "warning: %s looks local to this machine: Slurm's nodes must see it "
+			run_say(r, "warning: %s looks local to this machine: Slurm's nodes must see it "
 			    "(trials' views live there); put --workdir on a shared filesystem",
 			    r->c.workdir);
 	}
-	if (load_journal(r))
-		return CB_EXIT_ERROR;
-	load_wall(r);
+	if (run_load_journal(r))
+		return RUN_EXIT_ERROR;
+	run_load_wall(r);
 	if (!r->dry)
-		recover_trials(r);
-	if (pick_gpus(r)) {
+		run_recover_trials(r);
+	if (run_pick_gpus(r)) {
 		if (!r->fatal)
-			return CB_EXIT_ERROR;
+			return RUN_EXIT_ERROR;
 		goto stopped;
 	}
-	env_cmd(r);
+	run_env_cmd(r);
 	if (r->fatal)
 		goto stopped;
-	if (!r->dry && make_sup(r, NULL, r->c.limits.timeout_s))
+	if (!r->dry && make_sup(r, NULL, r->c.timeout_s))
 		goto stopped;
 	if (r->dry)
 		r->slots = 1; /* proposals one at a time; search_slots() sets the arity */
@@ -1973,7 +1017,7 @@ static int engine(struct run *r)
 	if (rc < 0)
 		goto stopped;
 	if (rc == 0) {
-		timeout = r->c.limits.timeout_s;
+		timeout = r->c.timeout_s;
 		if (timeout <= 0) {
 			const struct jrn_entry *t = target_entry(r);
 
@@ -1993,32 +1037,30 @@ static int engine(struct run *r)
 		if (rc == 0 && search(r, &v) < 0)
 			goto stopped;
 	}
-	if (r->retired[0])
-		cb_strlcpy(v.explanation + strlen(v.explanation), r->retired,
+	if (r->health.retired[0])
+		cb_strlcpy(v.explanation + strlen(v.explanation), r->health.retired,
 			   sizeof(v.explanation) - strlen(v.explanation));
-	if (save_wall(r))
+	if (run_save_wall(r))
 		goto stopped;
-	ret = conclude(r, &v);
+	ret = run_conclude(r, &v);
 	goto out;
 stopped:
 	if (r->missing) {
-		set_verdict(&v, "undetermined", CB_EXIT_UNDETERMINED,
+		set_verdict(&v, "undetermined", RUN_EXIT_UNDETERMINED,
 			    "The run is not finished%s: continue it with 'casebisect resume %s'%s.",
 			    r->out_of_budget ? " (out of --max-trials or --deadline before the "
 			    "search began)" : "", r->c.workdir,
 			    r->out_of_budget ? " and a larger --max-trials or a later --deadline" : "");
-		ret = conclude(r, &v);
+		ret = run_conclude(r, &v);
 	} else if (r->fatal) {
-		clear_status(r);
-		cli_error("%s", r->fatal_msg);
-		fprintf(stderr, "hint: %s, then 'casebisect resume %s' goes on from here\n",
-			fix_advice(r->fatal_msg), r->c.workdir);
-		ret = CB_EXIT_ERROR;
+		run_notify(r, RUN_MSG_ERROR, "%s", r->fatal_msg);
+		run_notify(r, RUN_MSG_HINT, "%s, then 'casebisect resume %s' goes on from here",
+		       run_fix_advice(r->fatal_msg), r->c.workdir);
+		ret = RUN_EXIT_ERROR;
 	} else {
-		clear_status(r);
-		fprintf(stderr, "casebisect: interrupted; finished trials are in the journal.\n"
-			"hint: continue with 'casebisect resume %s'\n", r->c.workdir);
-		ret = CB_EXIT_INTERRUPTED;
+		run_notify(r, RUN_MSG_NOTE, "interrupted; finished trials are in the journal.");
+		run_notify(r, RUN_MSG_HINT, "continue with 'casebisect resume %s'", r->c.workdir);
+		ret = RUN_EXIT_INTERRUPTED;
 	}
 out:
 	free(v.culprits);
@@ -2026,262 +1068,3 @@ out:
 	return ret;
 }
 
-static bool dir_is_empty(const char *path)
-{
-	DIR *d = opendir(path);
-	struct dirent *e;
-	bool empty = true;
-
-	while (d && (e = readdir(d)))
-		if (strcmp(e->d_name, ".") && strcmp(e->d_name, ".."))
-			empty = false;
-	if (d)
-		closedir(d);
-	return empty;
-}
-
-/* Does the command read its subset? nnU-Net formats carry the view in the
- * environment; the others need a placeholder, or every trial would train on
- * the full set. */
-static bool uses_placeholder(const char *const *cmd)
-{
-	static const char *const names[] = { "{cases_file}", "{files_file}", "{view}", "{trial_dir}" };
-	size_t i, k;
-
-	for (i = 0; cmd[i]; i++)
-		for (k = 0; k < CB_ARRAY_SIZE(names); k++)
-			if (strstr(cmd[i], names[k]))
-				return true;
-	return false;
-}
-
-/* Can argv0 be run, as execvp would find it (from cwd when it holds a
- * '/', else on PATH)? Checked before a work directory exists, since
- * resume cannot change the command. */
-bool run_command_runnable(const char *argv0, const char *cwd, const char *const *env)
-{
-	const char *path = getenv("PATH"), *p;
-	char buf[PATH_MAX * 2];
-	size_t i;
-
-	for (i = 0; env && env[i]; i++)
-		if (!strncmp(env[i], "PATH=", 5))
-			path = env[i] + 5; /* the trial's own PATH (--env) */
-	if (!*argv0)
-		return false;
-	if (strchr(argv0, '/')) {
-		if (argv0[0] != '/' && cwd)
-			snprintf(buf, sizeof(buf), "%s/%s", cwd, argv0);
-		else
-			cb_strlcpy(buf, argv0, sizeof(buf));
-		return access(buf, X_OK) == 0;
-	}
-	for (p = path ? path : "/usr/local/bin:/usr/bin:/bin"; p; p = strchr(p, ':') ? strchr(p, ':') + 1 : NULL) {
-		size_t n = strchr(p, ':') ? (size_t)(strchr(p, ':') - p) : strlen(p);
-		struct stat st;
-
-		snprintf(buf, sizeof(buf), "%.*s/%s", (int)n, n ? p : ".", argv0);
-		if (!stat(buf, &st) && S_ISREG(st.st_mode) && !access(buf, X_OK))
-			return true;
-	}
-	return false;
-}
-
-int run_start(const struct run_config *c)
-{
-	struct run r;
-	char err[1200], *text, *marker;
-	struct stat st;
-	int ret;
-
-	memset(&r, 0, sizeof(r));
-	r.c = *c;
-	r.t0 = now_s();
-	if (ds_load(&r.ds, c->dataset, &c->dso, err, sizeof(err))) {
-		cli_error("%s", err);
-		return CB_EXIT_ERROR;
-	}
-	r.have_ds = true;
-	if ((r.ds.format == DS_LIST || r.ds.format == DS_MSD) && !uses_placeholder(c->command)) {
-		cli_error("the command has no {cases_file}, {files_file} or {view}: with a %s "
-			  "dataset every trial would train on the full set",
-			  ds_format_name(r.ds.format));
-		fprintf(stderr, "hint: pass the subset to your trainer, e.g. -- python train.py "
-			"--cases {cases_file}\n");
-		run_free(&r);
-		return CB_EXIT_USAGE;
-	}
-	if (c->launcher == SUP_LAUNCH_LOCAL && !run_command_runnable(c->command[0], c->cwd, c->env)) {
-		cli_error("cannot run '%s': %s", c->command[0],
-			  strchr(c->command[0], '/') ? "no such executable file" :
-			  "not found on PATH");
-		fputs("hint: give the trainer's full path (or the python that runs it), e.g. "
-		      "-- /usr/bin/python3 train.py ...\n", stderr);
-		run_free(&r);
-		return CB_EXIT_ERROR;
-	}
-	marker = cb_path_join(c->workdir, "run.json");
-	if (!stat(marker, &st)) {
-		cli_error("'%s' is a casebisect work directory already", c->workdir);
-		fprintf(stderr, "hint: continue it with 'casebisect resume %s', or give another "
-			"--workdir\n", c->workdir);
-		free(marker);
-		run_free(&r);
-		return CB_EXIT_ERROR;
-	}
-	free(marker);
-	if (!stat(c->workdir, &st) && !c->workdir_exists_ok && !dir_is_empty(c->workdir)) {
-		cli_error("--workdir '%s' exists and is not empty", c->workdir);
-		fputs("hint: give a new folder; casebisect creates it\n", stderr);
-		run_free(&r);
-		return CB_EXIT_ERROR;
-	}
-	if (mkdir(c->workdir, 0755) && errno != EEXIST) {
-		cli_error("cannot create '%s': %s", c->workdir, strerror(errno));
-		run_free(&r);
-		return CB_EXIT_ERROR;
-	}
-	if (lock_workdir(&r)) {
-		run_free(&r);
-		return CB_EXIT_ERROR;
-	}
-	text = config_json(c, &r.ds);
-	if (jrn_write_run(c->workdir, text, err, sizeof(err))) {
-		cli_error("%s", err);
-		fprintf(stderr, "hint: %s, remove '%s' (no trial ran in it) and run the same "
-			"command again\n", fix_advice(err), c->workdir);
-		free(text);
-		run_free(&r);
-		return CB_EXIT_ERROR;
-	}
-	free(text);
-	say(&r, "dataset: %s (%s, %zu cases, digest %s)", r.ds.root, ds_format_name(r.ds.format),
-	    r.ds.ncases, r.ds.digest);
-	say(&r, "work directory: %s", c->workdir);
-	ret = engine(&r);
-	run_free(&r);
-	return ret;
-}
-
-/* Loads WORKDIR's run.json and dataset into r (the dataset must not have
- * changed). */
-/* run.json keys resume may change (struct run_overrides). */
-static const char *const overridable[] = { "options.jobs", "options.per_gpu", "options.gpus",
-					   "options.launcher", "options.slurm_args", NULL };
-
-static int reopen(struct run *r, const char *workdir, const struct run_overrides *o)
-{
-	char err[1200], *text, *now;
-	char *abs = realpath(workdir, NULL);
-
-	if (!abs) {
-		cli_error("'%s': %s", workdir, strerror(errno));
-		return CB_EXIT_ERROR;
-	}
-	text = jrn_read_run(abs, err, sizeof(err));
-	if (!text) {
-		cli_error("%s", err);
-		fprintf(stderr, "hint: '%s' should be a folder that 'casebisect run' made\n", workdir);
-		free(abs);
-		return CB_EXIT_ERROR;
-	}
-	if (config_from_json(r, text, err, sizeof(err))) {
-		cli_error("%s/%s", abs, err);
-		free(text);
-		free(abs);
-		return CB_EXIT_ERROR;
-	}
-	free(text);
-	r->c.workdir = abs; /* freed by the caller through workdir_owned */
-	if (ds_load(&r->ds, r->c.dataset, &r->c.dso, err, sizeof(err))) {
-		cli_error("%s", err);
-		return CB_EXIT_ERROR;
-	}
-	r->have_ds = true;
-	if (o) {
-		if (o->jobs)
-			r->c.jobs = o->jobs;
-		if (o->per_gpu)
-			r->c.per_gpu = o->per_gpu;
-		if (o->gpus)
-			r->c.gpus = o->gpus;
-		if (o->launcher >= 0)
-			r->c.launcher = (enum sup_launcher)o->launcher;
-		if (o->slurm_args)
-			r->c.slurm_args = o->slurm_args;
-	}
-	now = config_json(&r->c, &r->ds);
-	if (jrn_check_run(abs, now, overridable, err, sizeof(err))) {
-		cli_error("%s", err);
-		free(now);
-		return CB_EXIT_ERROR;
-	}
-	/* The overrides go into run.json only once the lock says no other
-	 * casebisect is at work here. */
-	if (o && lock_workdir(r)) {
-		free(now);
-		return CB_EXIT_ERROR;
-	}
-	if (o && jrn_write_run(abs, now, err, sizeof(err))) {
-		cli_error("%s", err);
-		free(now);
-		return CB_EXIT_ERROR;
-	}
-	free(now);
-	return 0;
-}
-
-int run_resume(const char *workdir, uint64_t max_trials, double deadline,
-	       const struct run_overrides *o, enum run_events events)
-{
-	struct run r;
-	int ret;
-
-	memset(&r, 0, sizeof(r));
-	r.t0 = now_s();
-	run_config_init(&r.c);
-	r.c.events = events;
-	ret = reopen(&r, workdir, o);
-	if (!ret) {
-		r.c.max_trials = max_trials;
-		r.c.deadline = deadline;
-		say(&r, "resuming %s", r.c.workdir);
-		ret = engine(&r);
-	}
-	free((char *)r.c.workdir);
-	run_free(&r);
-	return ret;
-}
-
-int run_report(const char *workdir, const char *format)
-{
-	struct run r;
-	int ret;
-
-	memset(&r, 0, sizeof(r));
-	r.t0 = now_s();
-	run_config_init(&r.c);
-	r.c.events = RUN_EVENTS_JSON; /* nothing but the report on stdout */
-	r.dry = true;
-	ret = reopen(&r, workdir, NULL);
-	if (!ret) {
-		char *path, *text;
-
-		engine(&r);
-		path = cb_fmt("%s/report.%s", r.c.workdir, strcmp(format, "json") ? "md" : "json");
-		if (r.report_failed) {
-			ret = CB_EXIT_ERROR; /* engine() said why */
-		} else if ((text = cb_read_file(path, NULL))) {
-			fputs(text, stdout);
-			free(text);
-			ret = CB_EXIT_OK;
-		} else {
-			cli_error("cannot read '%s': %s", path, strerror(errno));
-			ret = CB_EXIT_ERROR;
-		}
-		free(path);
-	}
-	free((char *)r.c.workdir);
-	run_free(&r);
-	return ret;
-}

@@ -45,6 +45,22 @@ static void assert_schema_valid(const char *workdir)
 	free(schema);
 }
 
+/* `casebisect run --workdir WD --gpus none OPTION... DS -- harness/toytrain
+ * --cases-file {cases_file} --files-file {files_file}` into *r: the toy run
+ * most tests begin with. The dataset comes last, after the options. */
+static const char *toy_path(void)
+{
+	static char *toy;
+
+	if (!toy)
+		toy = src_file("harness/toytrain");
+	return toy;
+}
+
+#define toy_run(r, wd, ...)                                                                  \
+	run(r, "run", "--workdir", wd, "--gpus", "none", __VA_ARGS__, "--", toy_path(),         \
+	    "--cases-file", "{cases_file}", "--files-file", "{files_file}")
+
 Test(run, demo_finds_exactly_the_two_planted_cases)
 {
 	struct run r;
@@ -92,10 +108,9 @@ Test(run, bundle_repro_reproduces_the_failure_alone)
 	static const char *const bad[] = { "case_002=9", NULL };
 	struct run r, c;
 	char *ds = mkcases_in("ds", 8, bad), *wd = cb_fmt("%s/wd", tmpdir);
-	char *toy = src_file("harness/toytrain"), cmd[8192], *log = cb_fmt("%s/repro.log", tmpdir);
+	char cmd[8192], *log = cb_fmt("%s/repro.log", tmpdir);
 
-	run(&r, "run", "--workdir", wd, "--gpus", "none", ds, "--", toy, "--cases-file",
-	    "{cases_file}", "--files-file", "{files_file}");
+	toy_run(&r, wd, ds);
 	cr_assert_eq(r.code, 0, "%s\n%s", r.out, r.err);
 	snprintf(cmd, sizeof(cmd), "rm -rf '%s' && bash '%s/bundle/repro.sh' >'%s' 2>&1", ds, wd, log);
 	cr_assert_neq(system(cmd), 0, "repro.sh did not fail");
@@ -104,7 +119,6 @@ Test(run, bundle_repro_reproduces_the_failure_alone)
 	run_release(&c);
 	run_release(&r);
 	free(log);
-	free(toy);
 	free(wd);
 	free(ds);
 }
@@ -117,12 +131,11 @@ Test(run, min_cases_one_controls_with_a_case_not_the_empty_subset)
 	static const char *const bad[] = { "case_004=9", NULL };
 	struct run r;
 	char *ds = mkcases_in("ds", 8, bad), *wd = cb_fmt("%s/wd", tmpdir);
-	char *toy = src_file("harness/toytrain"), *culprits, verdict[64], warn[256], err[256];
+	char *culprits, verdict[64], warn[256], err[256];
 	struct jrn_entry *e;
 	size_t n, i, controls = 0;
 
-	run(&r, "run", "--workdir", wd, "--gpus", "none", "--min-cases", "1", "--prior", "none", ds,
-	    "--", toy, "--cases-file", "{cases_file}", "--files-file", "{files_file}");
+	toy_run(&r, wd, "--min-cases", "1", "--prior", "none", ds);
 	cr_assert_eq(r.code, 0, "exit %d\n%s\n%s", r.code, r.out, r.err);
 	culprits = report_culprits(wd, verdict, sizeof(verdict));
 	cr_assert_str_eq(culprits, "case_004");
@@ -141,7 +154,6 @@ Test(run, min_cases_one_controls_with_a_case_not_the_empty_subset)
 	cr_assert_eq(controls, 1);
 	jrn_entries_free(e, n);
 	free(culprits);
-	free(toy);
 	free(wd);
 	free(ds);
 	run_release(&r);
@@ -151,10 +163,9 @@ Test(run, a_dataset_that_does_not_crash_is_not_reproduced)
 {
 	struct run r;
 	char *ds = mkcases_in("ds", 6, NULL), *wd = cb_fmt("%s/wd", tmpdir);
-	char *toy = src_file("harness/toytrain"), verdict[64], *culprits;
+	char verdict[64], *culprits;
 
-	run(&r, "run", "--workdir", wd, "--gpus", "none", ds, "--", toy, "--cases-file",
-	    "{cases_file}", "--files-file", "{files_file}");
+	toy_run(&r, wd, ds);
 	cr_assert_eq(r.code, 3, "exit %d\n%s\n%s", r.code, r.out, r.err);
 	cr_assert_eq(journal_lines(wd), 2, "the full set runs twice, nothing else");
 	culprits = report_culprits(wd, verdict, sizeof(verdict));
@@ -163,7 +174,6 @@ Test(run, a_dataset_that_does_not_crash_is_not_reproduced)
 	cr_assert(!strstr(r.out, "Confidence"), "nothing was searched:\n%s", r.out);
 	assert_schema_valid(wd);
 	free(culprits);
-	free(toy);
 	free(wd);
 	free(ds);
 	run_release(&r);
@@ -177,10 +187,9 @@ Test(run, max_trials_one_runs_one_trial_and_resume_goes_on)
 	static const char *const bad[] = { "case_002=7", NULL };
 	struct run r;
 	char *ds = mkcases_in("ds", 8, bad), *wd = cb_fmt("%s/wd", tmpdir);
-	char *toy = src_file("harness/toytrain"), verdict[64], *culprits;
+	char verdict[64], *culprits;
 
-	run(&r, "run", "--workdir", wd, "--gpus", "none", "--max-trials", "1", ds, "--", toy,
-	    "--cases-file", "{cases_file}", "--files-file", "{files_file}");
+	toy_run(&r, wd, "--max-trials", "1", ds);
 	cr_assert_eq(r.code, 6, "exit %d\n%s\n%s", r.code, r.out, r.err);
 	cr_assert_eq(journal_lines(wd), 1);
 	cr_assert(strstr(r.out, "out of --max-trials or --deadline"), "%s", r.out);
@@ -197,7 +206,6 @@ Test(run, max_trials_one_runs_one_trial_and_resume_goes_on)
 	cr_assert_str_eq(verdict, "culprits_found");
 	cr_assert_str_eq(culprits, "case_002");
 	free(culprits);
-	free(toy);
 	free(wd);
 	free(ds);
 	run_release(&r);
@@ -255,8 +263,7 @@ Test(run, target_log_from_a_bug_report)
 	char *toy = src_file("harness/toytrain"), *cpu_log = src_file("tests/logs/torch-cpu-cross-entropy.log");
 	char *gpu_log = corpus_file("078-nnunet-37-v1-dice-loss-apex-device-assert.txt"), *wd2 = cb_fmt("%s/wd2", tmpdir);
 
-	run(&r, "run", "--workdir", wd, "--gpus", "none", "--target-log", cpu_log, ds, "--", toy,
-	    "--cases-file", "{cases_file}", "--files-file", "{files_file}");
+	toy_run(&r, wd, "--target-log", cpu_log, ds);
 	cr_assert_eq(r.code, 0, "exit %d\n%s\n%s", r.code, r.out, r.err);
 	c = report_culprits(wd, verdict, sizeof(verdict));
 	cr_assert_str_eq(c, "case_003");
@@ -341,10 +348,9 @@ Test(run, report_renders_again_from_the_journal)
 	static const char *const bad[] = { "case_001=7", NULL };
 	struct run r, j;
 	char *ds = mkcases_in("ds", 6, bad), *wd = cb_fmt("%s/wd", tmpdir);
-	char *toy = src_file("harness/toytrain"), *path = cb_fmt("%s/report.md", wd), *before;
+	char *path = cb_fmt("%s/report.md", wd), *before;
 
-	run(&r, "run", "--workdir", wd, "--gpus", "none", "--env-cmd", "echo torch 9.9.9; echo on-stderr >&2",
-	    ds, "--", toy, "--cases-file", "{cases_file}", "--files-file", "{files_file}");
+	toy_run(&r, wd, "--env-cmd", "echo torch 9.9.9; echo on-stderr >&2", ds);
 	cr_assert_eq(r.code, 0, "%s\n%s", r.out, r.err);
 	run_release(&r);
 	before = cb_read_file(path, NULL);
@@ -368,7 +374,6 @@ Test(run, report_renders_again_from_the_journal)
 	run_release(&j);
 	run_release(&r);
 	free(path);
-	free(toy);
 	free(wd);
 	free(ds);
 }
@@ -387,8 +392,7 @@ Test(run, bad_work_directories_and_commands_are_refused)
 	cr_assert(strstr(r.err, "not empty"), "%s", r.err);
 	run_release(&r);
 	/* a finished run's work directory: resume it instead */
-	run(&r, "run", "--workdir", wd, "--gpus", "none", ds, "--", toy, "--cases-file",
-	    "{cases_file}", "--files-file", "{files_file}");
+	toy_run(&r, wd, ds);
 	cr_assert_eq(r.code, 0, "%s", r.err);
 	run_release(&r);
 	run(&r, "run", "--workdir", wd, ds, "--", toy, "--cases-file", "{cases_file}");
@@ -443,12 +447,11 @@ Test(run, resume_refuses_an_edited_dataset_json)
 {
 	static const char *const bad[] = { "case_001=7", NULL };
 	char *ds = mkcases_in("ds", 4, bad), *wd = cb_fmt("%s/wd", tmpdir);
-	char *toy = src_file("harness/toytrain"), *dj = cb_fmt("%s/dataset.json", ds);
+	char *dj = cb_fmt("%s/dataset.json", ds);
 	struct run r;
 	FILE *f;
 
-	run(&r, "run", "--workdir", wd, "--gpus", "none", ds, "--", toy, "--cases-file",
-	    "{cases_file}", "--files-file", "{files_file}");
+	toy_run(&r, wd, ds);
 	cr_assert_eq(r.code, 0, "%s", r.err);
 	run_release(&r);
 	f = fopen(dj, "w");
@@ -462,7 +465,6 @@ Test(run, resume_refuses_an_edited_dataset_json)
 	cr_assert(strstr(r.err, "dataset.json"), "the message names the file:\n%s", r.err);
 	run_release(&r);
 	free(dj);
-	free(toy);
 	free(wd);
 	free(ds);
 }
@@ -700,8 +702,7 @@ Test(run, prior_none_and_a_wrong_prior_still_find_the_culprit)
 	char *wd2 = cb_fmt("%s/wd2", tmpdir), *toy = src_file("harness/toytrain"), verdict[64], *c;
 	char *md;
 
-	run(&r, "run", "--workdir", wd, "--gpus", "none", "--prior", "none", ds, "--", toy,
-	    "--cases-file", "{cases_file}", "--files-file", "{files_file}");
+	toy_run(&r, wd, "--prior", "none", ds);
 	cr_assert_eq(r.code, 0, "%s\n%s", r.out, r.err);
 	cr_assert(!strstr(r.out, "audit:"), "--prior none ran the audit: %s", r.out);
 	c = report_culprits(wd, verdict, sizeof(verdict));
@@ -775,17 +776,14 @@ Test(run, batch_lines_name_each_culprit_in_turn)
 	static const char *const bad[] = { "case_013=7", "case_042=7", NULL };
 	struct run r;
 	char *ds = mkcases_in("ds", 64, bad), *wd = cb_fmt("%s/wd", tmpdir), verdict[64], *c;
-	char *toy = src_file("harness/toytrain");
 
-	run(&r, "run", "--workdir", wd, "--gpus", "none", "--prior", "batch", ds, "--", toy,
-	    "--cases-file", "{cases_file}", "--files-file", "{files_file}");
+	toy_run(&r, wd, "--prior", "batch", ds);
 	cr_assert_eq(r.code, 0, "%s\n%s", r.out, r.err);
 	c = report_culprits(wd, verdict, sizeof(verdict));
 	cr_assert_str_eq(c, "case_013 case_042");
 	cr_assert_eq(journal_lines(wd), 6, "%zu trials:\n%s", journal_lines(wd), r.out);
 	free(c);
 	run_release(&r);
-	free(toy);
 	free(wd);
 	free(ds);
 }
@@ -952,12 +950,11 @@ Test(run, a_locked_work_directory_is_left_as_it_is)
 	static const char *const bad[] = { "case_002=7", NULL };
 	struct run r;
 	char *ds = mkcases_in("ds", 8, bad), *wd = cb_fmt("%s/wd", tmpdir);
-	char *toy = src_file("harness/toytrain"), *run_json = cb_fmt("%s/run.json", wd);
+	char *run_json = cb_fmt("%s/run.json", wd);
 	char *journal = cb_fmt("%s/journal.jsonl", wd), *before, *after;
 	int fd, i;
 
-	run(&r, "run", "--workdir", wd, "--gpus", "none", "--max-trials", "1", ds, "--", toy,
-	    "--cases-file", "{cases_file}", "--files-file", "{files_file}");
+	toy_run(&r, wd, "--max-trials", "1", ds);
 	cr_assert_eq(r.code, 6, "exit %d\n%s\n%s", r.code, r.out, r.err);
 	run_release(&r);
 
@@ -997,7 +994,6 @@ Test(run, a_locked_work_directory_is_left_as_it_is)
 	}
 	free(journal);
 	free(run_json);
-	free(toy);
 	free(wd);
 	free(ds);
 }
@@ -1009,11 +1005,10 @@ Test(run, resume_warns_of_a_torn_journal_line)
 	static const char *const bad[] = { "case_002=7", NULL };
 	struct run r;
 	char *ds = mkcases_in("ds", 8, bad), *wd = cb_fmt("%s/wd", tmpdir);
-	char *toy = src_file("harness/toytrain"), *journal = cb_fmt("%s/journal.jsonl", wd);
+	char *journal = cb_fmt("%s/journal.jsonl", wd);
 	FILE *f;
 
-	run(&r, "run", "--workdir", wd, "--gpus", "none", "--max-trials", "1", ds, "--", toy,
-	    "--cases-file", "{cases_file}", "--files-file", "{files_file}");
+	toy_run(&r, wd, "--max-trials", "1", ds);
 	cr_assert_eq(r.code, 6, "exit %d\n%s\n%s", r.code, r.out, r.err);
 	run_release(&r);
 	f = fopen(journal, "a");
@@ -1030,7 +1025,6 @@ Test(run, resume_warns_of_a_torn_journal_line)
 	assert_strict_json(journal, false);
 	run_release(&r);
 	free(journal);
-	free(toy);
 	free(wd);
 	free(ds);
 }
@@ -1143,11 +1137,10 @@ Test(run, a_report_or_bundle_that_cannot_be_written_exits_1_without_its_path)
 	static const char *const names[] = { "report.md", "bundle.tar.gz" };
 	struct run r;
 	char *ds = mkcases_in("ds", 6, bad), *wd = cb_fmt("%s/wd", tmpdir);
-	char *toy = src_file("harness/toytrain"), *path, *sub, *want;
+	char *path, *sub, *want;
 	size_t i;
 
-	run(&r, "run", "--workdir", wd, "--gpus", "none", ds, "--", toy, "--cases-file",
-	    "{cases_file}", "--files-file", "{files_file}");
+	toy_run(&r, wd, ds);
 	cr_assert_eq(r.code, 0, "%s\n%s", r.out, r.err);
 	cr_assert(strstr(r.out, "report: ") && strstr(r.out, "bundle: "), "%s", r.out);
 	run_release(&r);
@@ -1187,7 +1180,6 @@ Test(run, a_report_or_bundle_that_cannot_be_written_exits_1_without_its_path)
 	cr_assert_eq(r.code, 0, "%s\n%s", r.out, r.err);
 	cr_assert(strstr(r.out, "report: ") && strstr(r.out, "bundle: "), "%s", r.out);
 	run_release(&r);
-	free(toy);
 	free(wd);
 	free(ds);
 }
@@ -1200,15 +1192,14 @@ Test(run, resume_removes_the_half_written_files_a_kill_left)
 	static const char *const bad[] = { "case_003=7", NULL };
 	struct run r;
 	char *ds = mkcases_in("ds", 6, bad), *wd = cb_fmt("%s/wd", tmpdir);
-	char *toy = src_file("harness/toytrain"), *cmd, *live;
+	char *cmd, *live;
 	pid_t dead = fork();
 
 	cr_assert(dead >= 0);
 	if (!dead)
 		_exit(0);
 	cr_assert_eq(waitpid(dead, NULL, 0), dead);
-	run(&r, "run", "--workdir", wd, "--gpus", "none", ds, "--", toy, "--cases-file",
-	    "{cases_file}", "--files-file", "{files_file}");
+	toy_run(&r, wd, ds);
 	cr_assert_eq(r.code, 0, "%s\n%s", r.out, r.err);
 	run_release(&r);
 	cmd = cb_fmt("cd '%s' && echo half >bundle.tar.gz.tmp.%d.0 && echo half >report.md.tmp.%d.1 "
@@ -1227,7 +1218,6 @@ Test(run, resume_removes_the_half_written_files_a_kill_left)
 	cr_assert(!half_written_left(wd), "a half-written file is left");
 	free(live);
 	run_release(&r);
-	free(toy);
 	free(wd);
 	free(ds);
 }
@@ -1297,8 +1287,7 @@ Test(run, a_journal_of_case_ids_from_an_older_casebisect_resumes)
 	cr_assert_gt(journal_lines(whole), 6, "%s", want);
 	run_release(&r);
 
-	run(&r, "run", "--workdir", wd, "--gpus", "none", "--prior", "none", "--max-trials", "4", ds, "--", toy,
-	    "--cases-file", "{cases_file}", "--files-file", "{files_file}");
+	toy_run(&r, wd, "--prior", "none", "--max-trials", "4", ds);
 	cr_assert_eq(r.code, 6, "exit %d\n%s\n%s", r.code, r.out, r.err);
 	run_release(&r);
 	/* the journal as an older casebisect wrote it */

@@ -143,6 +143,11 @@ struct cls_exit {
 
 struct cls;
 
+/* Classifies the whole log at path ("-": stdin) into *sig as one stream
+ * without an exit status (src/classify_file.c); 0, or -1 with errno set
+ * when it cannot be read. */
+int cls_read_file(const char *path, struct cls_signature *sig);
+
 /* Returns a new classifier; free it with cls_free(). Aborts when out of
  * memory. */
 struct cls *cls_new(void);

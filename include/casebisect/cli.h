@@ -51,8 +51,28 @@ extern const struct cli_command cmd_run_spec;
  * of cmd is printed. */
 enum cb_exit cmd_run_check_option(const struct cli_command *cmd, int id, const char *value);
 
-/* Shared by commands (cmd_classify.c): classify the log at path ("-":
- * stdin) into *sig; 0, or -1 with errno set when it cannot be read. */
+/* A run on the terminal (src/cmd_progress.c): the engine's progress
+ * (run.h) rendered as lines with a status line on a terminal, time-stamped
+ * lines otherwise, or one JSON object per line (RUN_EVENTS_JSON, the
+ * verdict included); errors and hints on stderr. */
+#include "casebisect/run.h"
+
+struct cmd_progress {
+	struct run_progress p;          /* hand &cp->p to the engine */
+	enum run_events mode;
+	bool tty, status_shown;
+};
+
+void cmd_progress_init(struct cmd_progress *cp, enum run_events events);
+
+/* A run's exit status: main() exits with it. */
+enum cb_exit cmd_exit_of(enum run_exit e);
+
+/* run_start(c) rendered as c->events says (run, nnunet and demo). */
+enum cb_exit cmd_run_start(const struct run_config *c);
+
+/* cls_read_file() (classify.h), kept for cmd_trial.c until it calls that
+ * itself. */
 struct cls_signature;
 int cmd_classify_file(const char *path, struct cls_signature *sig);
 

@@ -12,12 +12,14 @@
 #include "casebisect/dataset.h"
 #include "casebisect/reduce.h"
 #include "casebisect/supervise.h"
+#include "casebisect/run_options.h"
 
 enum run_prior { RUN_PRIOR_NONE = 0, RUN_PRIOR_BATCH = 1, RUN_PRIOR_AUDIT = 2 };
 enum run_events { RUN_EVENTS_AUTO = 0, RUN_EVENTS_PLAIN, RUN_EVENTS_JSON };
 
 /*
- * Everything asked. WORKDIR/run.json holds it as JSON (run_config_json):
+ * Everything asked. WORKDIR/run.json holds it as JSON (run_config_json() in
+ * src/run_config.c; its "options" are the rows of run_options.h):
  *
  *   {"schema_version": 1,
  *    "dataset": {"path": ABS, "format": "nnunet-raw", "configuration": null,
@@ -28,7 +30,7 @@ enum run_events { RUN_EVENTS_AUTO = 0, RUN_EVENTS_PLAIN, RUN_EVENTS_JSON };
  *    "options": {"match": "kernel", "strategy": "find-all", "prior": "batch",
  *                "gpus": "auto", "per_gpu": 1, "jobs": 0, "timeout": 0,
  *                "stall": 0, "pass_after": 0, "settle": 2, "grace": 10,
- *                "pass_pattern": null, "batch_pattern": null,
+ *                "log_head": 1048576, "log_tail": 4194304, "pass_pattern": null, "batch_pattern": null,
  *                "no_blocking": false, "cwd": null, "repeat": 0, "confirm": 0,
  *                "retries": 1, "min_cases": 0, "target_log": null,
  *                "env_cmd": null, "cudart": null, "keep_views": false, "seed": 1}}
@@ -40,57 +42,103 @@ enum run_events { RUN_EVENTS_AUTO = 0, RUN_EVENTS_PLAIN, RUN_EVENTS_JSON };
  * With --flaky, options also hold "flaky": true (absent: false, so older
  * work directories resume). It changes the search's proposals, so resume
  * keeps it (jrn_check_run refuses a change): the journal replays the
- * search.
+ * search. With --pictures image or none, options also hold "pictures"
+ * (absent: label).
  */
 struct run_config {
-	/* the dataset */
+	/* the dataset ("dataset" in run.json) */
 	const char *dataset;            /* as given; made absolute in run.json */
 	struct ds_options dso;
 	/* the command and its environment */
 	const char *const *command;     /* NULL-terminated */
 	const char *const *env;         /* --env "K=V", NULL-terminated; may be NULL */
-	struct sup_limits limits;       /* timeout 0: 3x the first full run, at least 600 s */
-	bool no_blocking;
-	const char *cwd;                /* absolute, or NULL */
-	const char *pass_pattern, *batch_pattern;
-	const char *target_log;         /* absolute, or NULL */
-	enum cls_match match;
-	/* slots */
-	const char *gpus;               /* "auto", "none", "0,1" */
-	size_t per_gpu, jobs;
-	enum sup_launcher launcher;     /* local, or each trial one Slurm job */
-	const char *slurm_args;         /* srun options (--slurm-args); may be NULL */
-	/* the search */
-	enum red_strategy strategy;
-	unsigned prior;                 /* RUN_PRIOR_* bits */
-	unsigned repeat, confirm, retries;
-	bool flaky;                     /* --flaky: red_options.flaky */
-	size_t min_cases;
+	/* "options" in run.json: one field per row of run_options.h. Of note:
+	 * timeout_s 0 is 3x the first full run, at least 600 s; cwd and
+	 * target_log are absolute; gpus is "auto", "none" or "0,1"; prior holds
+	 * RUN_PRIOR_* bits; pictures is an enum pic_mode (pictures.h), which
+	 * only the report depends on; env_cmd is a shell command whose output
+	 * goes in the report; cudart NULL: search for the CUDA runtime. */
+#define RUN_CONFIG_FIELD(field, ctype, kind, dflt, key, resume, when) ctype field;
+	RUN_OPTIONS(RUN_CONFIG_FIELD)
+#undef RUN_CONFIG_FIELD
+	/* not in run.json: resume may set them anew */
 	uint64_t max_trials;            /* 0: none */
 	double deadline;                /* Unix time; 0: none */
-	unsigned seed;
-	/* the rest */
-	const char *env_cmd;            /* shell command whose output goes in the report */
-	const char *cudart;             /* the CUDA runtime to ask for device facts; NULL: search */
-	bool keep_views;
-	int pictures;                   /* --pictures: enum pic_mode (pictures.h), PIC_LABEL
-					 * by default; only the report depends on it */
-	enum run_events events;
+	enum run_events events;         /* the command layer's: how cmd_progress.c renders */
 	const char *workdir;            /* absolute */
 	bool workdir_exists_ok;         /* the demo: its dataset is already in it */
 };
 
-/* Defaults: match kernel, find-all, prior batch, gpus auto, per_gpu 1,
- * retries 1, seed 1, limits SUP_LIMITS_INIT. */
+/* The defaults of run_options.h, the rest 0. */
 void run_config_init(struct run_config *c);
+
+/* The supervisor's limits from c's options. */
+struct sup_limits run_limits(const struct run_config *c);
+
+
+/* How a run ended; the commands exit with these numbers (cli.h's cb_exit). */
+enum run_exit {
+	RUN_EXIT_OK = 0,             /* answered */
+	RUN_EXIT_ERROR = 1,          /* bad input, I/O error: a RUN_MSG_ERROR said why */
+	RUN_EXIT_USAGE = 2,          /* the command cannot work on this dataset */
+	RUN_EXIT_NOT_REPRODUCED = 3, /* the failure did not reproduce */
+	RUN_EXIT_NOT_DATA = 4,       /* the failure is not data-dependent */
+	RUN_EXIT_INTERRUPTED = 5,    /* interrupted; resumable */
+	RUN_EXIT_UNDETERMINED = 6,   /* out of trials or time, or too unresolved */
+};
+
+/* What a run found; run_result_release() frees it. */
+struct run_result {
+	enum run_exit exit;
+	char verdict[32];               /* "culprits_found", ...; "" when none */
+	char **culprits, **undecided;   /* case IDs, NULL-terminated */
+	size_t nculprits, nundecided;
+	char *explanation;              /* a paragraph, unwrapped */
+	char *confidence;               /* the confidence sentence, or NULL */
+	size_t trials;                  /* finished, in all sessions */
+	double wall_s;                  /* wall time, in all sessions */
+	char *workdir;                  /* absolute */
+	bool report_written;            /* WORKDIR/report.md and report.json */
+	bool bundle_written;            /* WORKDIR/bundle.tar.gz */
+};
+
+void run_result_release(struct run_result *res);
+
+/* What the engine tells along the way, for the command layer to render
+ * (src/cmd_progress.c: the terminal, log files, --json-events). Any
+ * callback may be NULL; ctx is handed to each. The engine never writes
+ * to stdout or stderr itself. */
+enum run_msg {
+	RUN_MSG_ERROR,   /* why the run failed */
+	RUN_MSG_HINT,    /* what to do about the error just told */
+	RUN_MSG_WARNING, /* the run goes on */
+	RUN_MSG_NOTE,    /* a word at the end: "interrupted; ..." */
+};
+
+struct cJSON;
+
+struct run_progress {
+	void *ctx;
+	/* a line for people: "trial 3 (search, 4 cases): PASS (...) in 1.2 s" */
+	void (*line)(void *ctx, const char *text);
+	/* the status line: trials, running per GPU, culprits, elapsed, ETA;
+	 * each replaces the one before */
+	void (*status)(void *ctx, const char *text);
+	/* one event object ("event": "trial_started", "trial_finished",
+	 * "culprit", ...; "time": Unix seconds); the engine deletes it */
+	void (*event)(void *ctx, const struct cJSON *obj);
+	void (*message)(void *ctx, enum run_msg kind, const char *text);
+	/* the end, once the report is written (or failed to be) */
+	void (*verdict)(void *ctx, const struct run_result *res);
+};
 
 /*
  * Starts a new run in c->workdir (refused when it is a casebisect work
- * directory: "resume it"; or any other non-empty folder), or resumes the one
- * there (c is then read from its run.json by run_resume()). Prints progress
- * on stdout and errors on stderr; returns the exit code (cli.h's cb_exit).
+ * directory: "resume it"; or any other non-empty folder). Tells progress
+ * through p (may be NULL); fills *res (release it) and returns res->exit.
  */
-int run_start(const struct run_config *c);
+enum run_exit run_start(const struct run_config *c, const struct run_progress *p,
+			struct run_result *res);
 
 /* Can argv0 be run as execvp would find it: from cwd (may be NULL) when it
  * holds a '/', else on the PATH of env (--env "PATH=..."; may be NULL) or
@@ -107,12 +155,16 @@ struct run_overrides {
 	const char *slurm_args;
 };
 
-int run_resume(const char *workdir, uint64_t max_trials, double deadline,
-	       const struct run_overrides *o,
-	       enum run_events events);
+/* Goes on with the run in workdir (its run.json says what it is), as
+ * run_start(). */
+enum run_exit run_resume(const char *workdir, uint64_t max_trials, double deadline,
+			 const struct run_overrides *o, const struct run_progress *p,
+			 struct run_result *res);
 
-/* Renders WORKDIR's report again from its journal (format "md" or "json")
- * on stdout, and rewrites report.json and report.md. Returns an exit code. */
-int run_report(const char *workdir, const char *format);
+/* Writes WORKDIR's report.json, report.md and report.html again from its
+ * journal, running no trial; tells only messages (warnings: a picture that
+ * cannot be drawn). RUN_EXIT_OK once they are written. */
+enum run_exit run_report(const char *workdir, const struct run_progress *p,
+			 struct run_result *res);
 
 #endif
