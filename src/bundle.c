@@ -234,15 +234,6 @@ static int copy_cases(struct fmt_bundle *bd)
 
 /* ---- the dataset's own files, for the formats (format.h) ---- */
 
-void bnd_json_replace(cJSON *obj, const char *key, cJSON *v)
-{
-	vb_json_oom(v);
-	if (cJSON_GetObjectItemCaseSensitive(obj, key))
-		cJSON_ReplaceItemInObjectCaseSensitive(obj, key, v);
-	else
-		cJSON_AddItemToObject(obj, key, v);
-}
-
 int bnd_write_json(struct fmt_bundle *bd, const char *rel, const cJSON *root)
 {
 	char *text = json_line(root, true);
@@ -261,7 +252,7 @@ int bnd_dataset_json(struct fmt_bundle *bd, const char *rel_dir, bool rewrite)
 
 	if (!root)
 		return -1;
-	bnd_json_replace(root, "numTraining", cJSON_CreateNumber((double)bd->ncases));
+	vb_json_set(root, "numTraining", cJSON_CreateNumber((double)bd->ncases));
 	key = cJSON_GetObjectItemCaseSensitive(root, "dataset");
 	if (cJSON_IsObject(key)) {
 		out = json_object();
@@ -278,14 +269,14 @@ int bnd_dataset_json(struct fmt_bundle *bd, const char *rel_dir, bool rewrite)
 					if ((int)j != c->label)
 						cJSON_AddItemToArray(images,
 								     json_string(bd->rel[k][j] + skip));
-				bnd_json_replace(entry, "images", images);
+				vb_json_set(entry, "images", images);
 				if (c->label >= 0)
-					bnd_json_replace(entry, "label",
+					vb_json_set(entry, "label",
 						     json_string(bd->rel[k][c->label] + skip));
 			}
 			cJSON_AddItemToObject(out, c->id, entry);
 		}
-		bnd_json_replace(root, "dataset", out);
+		vb_json_set(root, "dataset", out);
 	}
 	rel = cb_path_join(rel_dir, "dataset.json");
 	rc = bnd_write_json(bd, rel, root);

@@ -296,8 +296,6 @@ bool bnd_rel_taken(const struct fmt_bundle *bd, size_t k, size_t j, const char *
  * relative to base (msd, list): the same relative path when it lies under
  * base, else external/<id>/<name>. The caller frees it. */
 char *bnd_place_under(const struct fmt_bundle *bd, size_t k, size_t j, const char *base);
-/* Sets obj's key to v (replacing one there); dies when out of memory. */
-void bnd_json_replace(cJSON *obj, const char *key, cJSON *v);
 /* data/rel gets root, printed indented. 0, or -1 with err. */
 int bnd_write_json(struct fmt_bundle *bd, const char *rel, const cJSON *root);
 /* REL_DIR/dataset.json of nnU-Net cut to the culprits: numTraining, and

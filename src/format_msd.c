@@ -499,17 +499,17 @@ static int msd_bundle_meta(struct fmt_bundle *bd)
 			else
 				img = json_string(bd->rel[k][j]);
 		}
-		bnd_json_replace(entry, "image", img);
+		vb_json_set(entry, "image", img);
 		if (c->label >= 0)
-			bnd_json_replace(entry, "label", json_string(bd->rel[k][c->label]));
+			vb_json_set(entry, "label", json_string(bd->rel[k][c->label]));
 		cJSON_AddItemToArray(out, entry);
 	}
-	bnd_json_replace(root, "training", out);
+	vb_json_set(root, "training", out);
 	for (k = 0; k < CB_ARRAY_SIZE(emptied); k++)
 		if (cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(root, emptied[k])))
-			bnd_json_replace(root, emptied[k], cJSON_CreateArray());
+			vb_json_set(root, emptied[k], cJSON_CreateArray());
 	if (cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(root, "numTraining")))
-		bnd_json_replace(root, "numTraining", cJSON_CreateNumber((double)bd->ncases));
+		vb_json_set(root, "numTraining", cJSON_CreateNumber((double)bd->ncases));
 	rc = bnd_write_json(bd, "datalist.json", root);
 	cJSON_Delete(root);
 	free(dir);
