@@ -10,12 +10,12 @@
  * Adding a format: one new file that defines its `const struct ds_format_ops`
  * (and whatever it needs of the kits below), plus a value in enum ds_format
  * (dataset.h) and its row in the table of format.c's ds_format_ops(). Nothing
- * else: detection, loading, the view, audit's files and (once report.c is
- * split) the bundle read the table.
+ * else: detection, loading, the view, audit's files and the repro bundle
+ * read the table.
  *
- * The three kits after the table are the shared machinery the format files
- * build with: the loader's (dataset.c), the view builder's (view.c) and
- * audit's (audit.c). A helper two formats need goes in a kit, never in two
+ * The four kits after the table are the shared machinery the format files
+ * build with: the loader's (dataset.c), the view builder's (view.c),
+ * audit's (audit.c) and the bundle's (bundle.c). A helper two formats need goes in a kit, never in two
  * format files.
  */
 #ifndef CASEBISECT_FORMAT_H
@@ -39,9 +39,8 @@ struct ld_names;
 struct view_builder;
 
 /*
- * The bundle side, declared for report.c's split (the implementations are
- * still in report.c; see the table's bundle_* and repro_view fields).
- * report.c fills one of these per bundle; the format's hooks read the
+ * The bundle side (bundle.c, bundle_repro.c): bundle.c fills one of these
+ * per bundle; the format's hooks read the
  * culprits and write through the two writer functions, which name the file in
  * err themselves.
  */
@@ -120,9 +119,7 @@ struct ds_format_ops {
 	/* Are there label files to audit? NULL: does any case have a NIfTI label. */
 	bool (*audit_has_labels)(const struct dataset *ds);
 
-	/* -- the repro bundle (report.c: still implemented there, by format;
-	 *    these stay NULL until report.c is split, see its write_meta(),
-	 *    place_files(), repro_view() and layout_words()) -- */
+	/* -- the repro bundle (bundle.c, bundle_repro.c); every format has all four -- */
 
 	/* Where file j of culprit k goes, relative to bd->data (the caller
 	 * checks it is safe and unique); the caller frees it. */
@@ -290,6 +287,23 @@ void vb_json_oom(const void *p);
 void vb_json_set(cJSON *obj, const char *key, cJSON *item);
 cJSON *vb_json_str(const char *s);
 void vb_json_push(cJSON *arr, cJSON *item);
+
+/* ======== the bundle's kit (bundle.c) ======== */
+
+/* Has a file before file j of culprit k (in bd->rel) been placed at rel? */
+bool bnd_rel_taken(const struct fmt_bundle *bd, size_t k, size_t j, const char *rel);
+/* Where file j of culprit k goes when the dataset's files are named
+ * relative to base (msd, list): the same relative path when it lies under
+ * base, else external/<id>/<name>. The caller frees it. */
+char *bnd_place_under(const struct fmt_bundle *bd, size_t k, size_t j, const char *base);
+/* data/rel gets root, printed indented. 0, or -1 with err. */
+int bnd_write_json(struct fmt_bundle *bd, const char *rel, const cJSON *root);
+/* REL_DIR/dataset.json of nnU-Net cut to the culprits: numTraining, and
+ * the "dataset" key (when there is one) with the culprits' entries only;
+ * with paths rewritten to the bundle's files when rewrite (raw: the
+ * entries name imagesTr/ and labelsTr/ files relative to the dataset
+ * folder). Reads ds->dataset_json. 0, or -1 with err. */
+int bnd_dataset_json(struct fmt_bundle *bd, const char *rel_dir, bool rewrite);
 
 /* ======== audit's kit (audit.c) ======== */
 

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "casebisect/path.h"
 #include "casebisect/util.h"
 #include "format.h"
 
@@ -176,6 +177,66 @@ static int build_list(struct view_builder *b, struct view *v)
 	return 0;
 }
 
+/* ---- the repro bundle ---- */
+
+/* Where the file is under the list's folder (the folder itself, for a
+ * folder of cases), the same relative path; else external/<id>/<name>. */
+static char *list_bundle_place(const struct fmt_bundle *bd, size_t k, size_t j)
+{
+	const struct dataset *ds = bd->ds;
+	struct stat st;
+	char *base, *rel;
+
+	if (stat(ds->root, &st) == 0 && S_ISDIR(st.st_mode))
+		base = xstrdup(ds->root);
+	else
+		base = path_dir(ds->root);
+	rel = bnd_place_under(bd, k, j, base);
+	free(base);
+	return rel;
+}
+
+/* cases.txt (IDs) and files.txt (each case's files, tab separated,
+ * relative to the bundle's dataset folder). */
+static int list_bundle_meta(struct fmt_bundle *bd)
+{
+	char *ctext = NULL, *ftext = NULL;
+	size_t clen = 0, flen = 0, k, j;
+	FILE *cases = open_memstream(&ctext, &clen), *files = open_memstream(&ftext, &flen);
+	int rc;
+
+	if (!cases || !files)
+		die("out of memory");
+	for (k = 0; k < bd->ncases; k++) {
+		const struct ds_case *c = bd->cases[k];
+
+		fprintf(cases, "%s\n", c->id);
+		for (j = 0; j < c->nfiles; j++)
+			fprintf(files, "%s%s", j ? "\t" : "", bd->rel[k][j]);
+		fputs("\n", files);
+	}
+	if (fclose(cases) != 0 || fclose(files) != 0)
+		die("out of memory");
+	rc = bd->write(bd, "cases.txt", ctext, clen);
+	if (rc == 0)
+		rc = bd->write(bd, "files.txt", ftext, flen);
+	free(ctext);
+	free(ftext);
+	return rc;
+}
+
+static void list_repro_view(struct fmt_sh *sh, const struct fmt_bundle *bd)
+{
+	(void)bd;
+	sh->text(sh, "# {view}: for a list of cases, the cases file\n"
+		     "view=\"$cases_file\"\n\n");
+}
+
 const struct ds_format_ops fmt_list = {
 	FMT_CORE(DS_LIST, "list", detect_list, load_list, build_list),
+	.bundle_place = list_bundle_place,
+	.bundle_meta = list_bundle_meta,
+	.bundle_words = "cases.txt (the IDs) and files.txt (each case's files, relative to "
+			"dataset/)",
+	.repro_view = list_repro_view,
 };

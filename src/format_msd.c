@@ -20,6 +20,7 @@
 #include <cjson/cJSON.h>
 
 #include "casebisect/json.h"
+#include "casebisect/path.h"
 #include "casebisect/util.h"
 #include "format.h"
 
@@ -420,7 +421,114 @@ static int build_msd(struct view_builder *b, struct view *v)
 	return rc;
 }
 
+/* ---- the repro bundle ---- */
+
+/* Where the file is under the datalist's folder, the same relative path;
+ * else external/<id>/<name>. */
+static char *msd_bundle_place(const struct fmt_bundle *bd, size_t k, size_t j)
+{
+	char *base = path_dir(bd->ds->root), *rel = bnd_place_under(bd, k, j, base);
+
+	free(base);
+	return rel;
+}
+
+/* The user's "training" entry of case c (found by the real path of its
+ * key file), so that its other keys ("fold", ...) are kept; or NULL. */
+static const cJSON *msd_user_entry(const cJSON *training, const char *dir,
+				   const struct ds_case *c)
+{
+	const char *key = case_key_file(c);
+	char *want = key ? realpath(key, NULL) : NULL;
+	const cJSON *e, *hit = NULL;
+
+	if (!want)
+		training = NULL;
+	cJSON_ArrayForEach(e, training) {
+		const char *k = entry_key_file(e);
+		char *p, *r;
+
+		if (!k)
+			continue;
+		p = k[0] == '/' ? xstrdup(k) : cb_path_join(dir, k);
+		r = realpath(p, NULL);
+		free(p);
+		if (r && !strcmp(r, want))
+			hit = e;
+		free(r);
+		if (hit)
+			break;
+	}
+	free(want);
+	return hit;
+}
+
+/* datalist.json, the user's with "training" cut to the culprits and their
+ * paths relative to it. "validation" and "test" are emptied: they name
+ * cases that are not in the bundle, and would send a trainer looking for
+ * files that are not there. */
+static int msd_bundle_meta(struct fmt_bundle *bd)
+{
+	cJSON *root = json_read_file(bd->ds->root, bd->err, bd->errlen), *training, *out;
+	char *dir = path_dir(bd->ds->root);
+	static const char *const emptied[] = { "validation", "test" };
+	size_t k, j;
+	int rc;
+
+	if (!root) {
+		free(dir);
+		return -1;
+	}
+	training = cJSON_GetObjectItemCaseSensitive(root, "training");
+	out = cJSON_CreateArray();
+	vb_json_oom(out);
+	for (k = 0; k < bd->ncases; k++) {
+		const struct ds_case *c = bd->cases[k];
+		const cJSON *user = msd_user_entry(training, dir, c);
+		cJSON *entry = user ? cJSON_Duplicate(user, true) : json_object(), *img;
+		size_t nimg = c->nfiles - (c->label >= 0);
+		bool as_array = cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(entry, "image"));
+
+		vb_json_oom(entry);
+		img = nimg == 1 && !as_array ? NULL : cJSON_CreateArray();
+		for (j = 0; j < c->nfiles; j++) {
+			if ((int)j == c->label)
+				continue;
+			if (img)
+				cJSON_AddItemToArray(img, json_string(bd->rel[k][j]));
+			else
+				img = json_string(bd->rel[k][j]);
+		}
+		vb_json_set(entry, "image", img);
+		if (c->label >= 0)
+			vb_json_set(entry, "label", json_string(bd->rel[k][c->label]));
+		cJSON_AddItemToArray(out, entry);
+	}
+	vb_json_set(root, "training", out);
+	for (k = 0; k < CB_ARRAY_SIZE(emptied); k++)
+		if (cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(root, emptied[k])))
+			vb_json_set(root, emptied[k], cJSON_CreateArray());
+	if (cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(root, "numTraining")))
+		vb_json_set(root, "numTraining", cJSON_CreateNumber((double)bd->ncases));
+	rc = bnd_write_json(bd, "datalist.json", root);
+	cJSON_Delete(root);
+	free(dir);
+	return rc;
+}
+
+static void msd_repro_view(struct fmt_sh *sh, const struct fmt_bundle *bd)
+{
+	(void)bd;
+	sh->text(sh, "# {view}: the bundle's datalist (its paths are relative to it)\n"
+		     "view=\"$data/datalist.json\"\n\n");
+}
+
 const struct ds_format_ops fmt_msd = {
 	FMT_CORE(DS_MSD, "msd", detect_msd, load_msd, build_msd),
 	.flags = FMT_NEEDS_FILE | FMT_VIEW_JSON,
+	.bundle_place = msd_bundle_place,
+	.bundle_meta = msd_bundle_meta,
+	.bundle_words = "a datalist.json whose \"training\" list holds these cases, with paths "
+			"relative to it (\"validation\" and \"test\" emptied)",
+	.repro_view = msd_repro_view,
 };

@@ -18,6 +18,7 @@
 #include <cjson/cJSON.h>
 
 #include "casebisect/json.h"
+#include "casebisect/path.h"
 #include "casebisect/util.h"
 #include "format.h"
 
@@ -330,7 +331,7 @@ out:
 static int build_pre(struct view_builder *b, struct view *v)
 {
 	const struct dataset *ds = b->ds;
-	const char *data_name = ds->data_dir ? vb_base_name(ds->data_dir) : "";
+	const char *data_name = ds->data_dir ? path_base(ds->data_dir) : "";
 	static const char *const env_keys[] = { "nnUNet_preprocessed", "nnUNet_results",
 						"nnUNet_raw" };
 	const char *meta[3];
@@ -342,7 +343,7 @@ static int build_pre(struct view_builder *b, struct view *v)
 	meta[1] = ds->dataset_json;
 	meta[2] = ds->fingerprint_file;
 	for (i = 0; i < 3; i++) {
-		if (!meta[i] || meta[i][0] != '/' || !vb_name_is_safe(vb_base_name(meta[i]))) {
+		if (!meta[i] || meta[i][0] != '/' || !vb_name_is_safe(path_base(meta[i]))) {
 			cb_set_err(b->err, b->errlen, "nnunet-pre dataset %s: the %s file is %s", ds->root,
 				i == 0 ? "plans" : i == 1 ? "dataset.json" : "fingerprint",
 				meta[i] ? "not an absolute file path" : "not known");
@@ -369,7 +370,7 @@ static int build_pre(struct view_builder *b, struct view *v)
 		goto out;
 	rel = cb_path_join(VIEW_DIR "/pp", ds->dataset_name);
 	for (i = 0; i < 3; i++)
-		if (vb_make_link_unique(b, dfd, meta[i], vb_base_name(meta[i]), rel, NULL) < 0)
+		if (vb_make_link_unique(b, dfd, meta[i], path_base(meta[i]), rel, NULL) < 0)
 			goto out;
 	datafd = vb_make_dir(b, dfd, rel, data_name);
 	if (datafd < 0)
@@ -380,7 +381,7 @@ static int build_pre(struct view_builder *b, struct view *v)
 		const struct ds_case *c = &ds->cases[b->subset[i]];
 
 		for (j = 0; j < c->nfiles; j++)
-			if (vb_make_link_unique(b, datafd, c->files[j], vb_base_name(c->files[j]), rel,
+			if (vb_make_link_unique(b, datafd, c->files[j], path_base(c->files[j]), rel,
 						c->id) < 0)
 				goto out;
 	}
@@ -410,13 +411,13 @@ static bool is_file(const char *path)
 /* The raw dataset of a preprocessed one: $nnUNet_raw/<its folder name>. */
 static char *pre_raw_dir(const struct dataset *ds)
 {
-	const char *raw = getenv("nnUNet_raw"), *base = strrchr(ds->root, '/');
+	const char *raw = getenv("nnUNet_raw");
 	char *dir;
 	struct stat st;
 
 	if (!raw || !*raw)
 		return NULL;
-	dir = cb_path_join(raw, base ? base + 1 : ds->root);
+	dir = cb_path_join(raw, path_base(ds->root));
 	if (stat(dir, &st) != 0 || !S_ISDIR(st.st_mode)) {
 		free(dir);
 		return NULL;
@@ -472,6 +473,93 @@ static bool pre_has_labels(const struct dataset *ds)
 	free(raw);
 	return ok;
 }
+/* ---- the repro bundle ---- */
+
+static const char *pre_bundle_name(const struct dataset *ds)
+{
+	return ds->dataset_name ? ds->dataset_name : "dataset";
+}
+
+/* <name>/<data folder>/<file name>, as the preprocessed folder has them. */
+static char *pre_bundle_place(const struct fmt_bundle *bd, size_t k, size_t j)
+{
+	const struct dataset *ds = bd->ds;
+
+	return cb_fmt("%s/%s/%s", pre_bundle_name(ds),
+		      ds->data_dir ? path_base(ds->data_dir) : "data",
+		      path_base(bd->cases[k]->files[j]));
+}
+
+/* The plans and the fingerprint as they are, beside the data folder;
+ * dataset.json cut to the culprits. */
+static int pre_bundle_meta(struct fmt_bundle *bd)
+{
+	const struct dataset *ds = bd->ds;
+	const char *meta[2] = { ds->plans_file, ds->fingerprint_file };
+	const char *name = pre_bundle_name(ds);
+	size_t i;
+
+	for (i = 0; i < 2; i++) {
+		char *rel;
+		int rc;
+
+		if (!meta[i]) {
+			cb_set_err(bd->err, bd->errlen, "%s: the dataset's %s file is not known",
+				   ds->root, i ? "fingerprint" : "plans");
+			return -1;
+		}
+		rel = cb_path_join(name, path_base(meta[i]));
+		rc = bd->copy(bd, meta[i], rel);
+		free(rel);
+		if (rc < 0)
+			return -1;
+	}
+	if (!ds->dataset_json) {
+		cb_set_err(bd->err, bd->errlen, "%s: the dataset has no dataset.json", ds->root);
+		return -1;
+	}
+	return bnd_dataset_json(bd, name, false);
+}
+
+/* As the view, a preprocessed root in the temporary folder with links to
+ * the bundle's files and a real data folder, so that what nnU-Net writes
+ * there (unpacked arrays, splits_final.json) never lands in the bundle. */
+static void pre_repro_view(struct fmt_sh *sh, const struct fmt_bundle *bd)
+{
+	const struct dataset *ds = bd->ds;
+	const char *name = pre_bundle_name(ds);
+	const char *meta[2] = { ds->plans_file, ds->fingerprint_file };
+	char *data_rel = cb_path_join(name, ds->data_dir ? path_base(ds->data_dir) : "data"), *rel;
+	size_t i, k, j;
+
+	sh->text(sh, "# {view}: an nnU-Net preprocessed folder of links to this bundle's files\n"
+		     "export nnUNet_preprocessed=\"$tmp/nnUNet_preprocessed\"\n"
+		     "export nnUNet_raw=\"$tmp/nnUNet_raw\"\n"
+		     "export nnUNet_results=\"$tmp/nnUNet_results\"\n"
+		     "mkdir -p -- \"$nnUNet_raw\" \"$nnUNet_results\" \"$nnUNet_preprocessed/\"");
+	sh->word(sh, data_rel);
+	sh->text(sh, "\n");
+	for (i = 0; i < 3; i++) {
+		rel = cb_path_join(name, i < 2 ? (meta[i] ? path_base(meta[i]) : "") : "dataset.json");
+		sh->text(sh, "ln -s -- ");
+		sh->data_path(sh, rel);
+		sh->text(sh, " \"$nnUNet_preprocessed/\"");
+		sh->word(sh, rel);
+		sh->text(sh, "\n");
+		free(rel);
+	}
+	for (k = 0; k < bd->ncases; k++)
+		for (j = 0; j < bd->cases[k]->nfiles; j++) {
+			sh->text(sh, "ln -s -- ");
+			sh->data_path(sh, bd->rel[k][j]);
+			sh->text(sh, " \"$nnUNet_preprocessed/\"");
+			sh->word(sh, bd->rel[k][j]);
+			sh->text(sh, "\n");
+		}
+	sh->text(sh, "view=\"$nnUNet_preprocessed\"\n\n");
+	free(data_rel);
+}
+
 const struct ds_format_ops fmt_nnunet_pre = {
 	FMT_CORE(DS_NNUNET_PRE, "nnunet-pre", detect_pre, load_pre, build_pre),
 	.flags = FMT_NEEDS_FOLDER | FMT_READS_PLANS | FMT_VIEW_LINKS | FMT_ENV_CARRIES_SUBSET |
@@ -479,4 +567,10 @@ const struct ds_format_ops fmt_nnunet_pre = {
 	.audit_begin = pre_raw_dir,
 	.audit_files = pre_audit_files,
 	.audit_has_labels = pre_has_labels,
+	.bundle_place = pre_bundle_place,
+	.bundle_meta = pre_bundle_meta,
+	.bundle_words = "an nnU-Net preprocessed dataset: the plans, dataset.json (cut to these "
+			"cases), dataset_fingerprint.json and the data folder with these cases' "
+			"files",
+	.repro_view = pre_repro_view,
 };

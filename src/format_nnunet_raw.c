@@ -16,6 +16,7 @@
 #include <cjson/cJSON.h>
 
 #include "casebisect/json.h"
+#include "casebisect/path.h"
 #include "casebisect/util.h"
 #include "format.h"
 
@@ -417,7 +418,7 @@ static char *link_raw_file(struct view_builder *b, int fd, const char *rel,
 	size_t ch = 0, k, len;
 	int rc;
 
-	name = vb_base_name(c->files[j]);
+	name = path_base(c->files[j]);
 	rc = vb_make_link(b, fd, c->files[j], name, rel, c->id);
 	if (rc == 0)
 		return xstrdup(name);
@@ -457,7 +458,7 @@ static int build_raw(struct view_builder *b, struct view *v)
 	static const char *const env_keys[] = { "nnUNet_raw", "nnUNet_preprocessed",
 						"nnUNet_results" };
 	const struct dataset *ds = b->ds;
-	const char *name = vb_base_name(ds->root);
+	const char *name = path_base(ds->root);
 	cJSON *root = NULL;
 	char ***names = NULL, *rel = NULL, *rel_img = NULL, *rel_lab = NULL, *text = NULL, q[256];
 	int vfd = -1, roots[3] = { -1, -1, -1 }, dfd = -1, imgfd = -1, labfd = -1, rc = -1;
@@ -545,8 +546,60 @@ out:
 	return rc;
 }
 
+/* ---- the repro bundle ---- */
+
+/* <DatasetXXX_Name>/imagesTr|labelsTr/<name>, the user's file names kept;
+ * two files of the same name (a "dataset" key may list files from
+ * anywhere) fall back to nnU-Net's own names, as the view does. */
+static char *raw_bundle_place(const struct fmt_bundle *bd, size_t k, size_t j)
+{
+	const struct ds_case *c = bd->cases[k];
+	const char *sub = (int)j == c->label ? "labelsTr" : "imagesTr";
+	const char *ending = bd->ds->file_ending ? bd->ds->file_ending : "";
+	char *rel = cb_fmt("%s/%s/%s", path_base(bd->ds->root), sub, path_base(c->files[j]));
+	size_t ch = 0, i;
+
+	if (!bnd_rel_taken(bd, k, j, rel))
+		return rel;
+	free(rel);
+	for (i = 0; i < j; i++)
+		ch += (int)i != c->label;
+	if ((int)j == c->label)
+		return cb_fmt("%s/%s/%s%s", path_base(bd->ds->root), sub, c->id, ending);
+	return cb_fmt("%s/%s/%s_%04zu%s", path_base(bd->ds->root), sub, c->id, ch, ending);
+}
+
+/* dataset.json cut to the culprits, its "dataset" key naming the bundle's files. */
+static int raw_bundle_meta(struct fmt_bundle *bd)
+{
+	if (!bd->ds->dataset_json) {
+		cb_set_err(bd->err, bd->errlen, "%s: the dataset has no dataset.json", bd->ds->root);
+		return -1;
+	}
+	return bnd_dataset_json(bd, path_base(bd->ds->root), true);
+}
+
+static void raw_repro_view(struct fmt_sh *sh, const struct fmt_bundle *bd)
+{
+	sh->text(sh, "# {view}: the bundle's nnU-Net raw dataset; what preprocessing and "
+		     "training write goes\n# to the temporary folder\n"
+		     "export nnUNet_raw=\"$data\"\n"
+		     "export nnUNet_preprocessed=\"$tmp/nnUNet_preprocessed\"\n"
+		     "export nnUNet_results=\"$tmp/nnUNet_results\"\n"
+		     "mkdir -p -- \"$nnUNet_preprocessed\" \"$nnUNet_results\"\n"
+		     "view=");
+	sh->data_path(sh, path_base(bd->ds->root));
+	sh->text(sh, "\n\n");
+}
+
+
 const struct ds_format_ops fmt_nnunet_raw = {
 	FMT_CORE(DS_NNUNET_RAW, "nnunet-raw", detect_raw, load_raw, build_raw),
 	.flags = FMT_NEEDS_FOLDER | FMT_VIEW_LINKS | FMT_VIEW_JSON | FMT_ENV_CARRIES_SUBSET |
 		 FMT_AUDIT_CHANNELS,
+	.bundle_place = raw_bundle_place,
+	.bundle_meta = raw_bundle_meta,
+	.bundle_words = "an nnU-Net raw dataset: imagesTr/, labelsTr/ and a dataset.json cut to "
+			"these cases",
+	.repro_view = raw_repro_view,
 };

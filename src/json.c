@@ -1,4 +1,5 @@
 /* json: the JSON shapes several commands share; see include/casebisect/json.h. */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -197,4 +198,23 @@ void json_add_trial(cJSON *obj, const struct jrn_entry *e)
 	json_add_num(obj, "duration_s", e->duration_s, true);
 	json_add_str(obj, "node", e->node);
 	json_add_num(obj, "gpu", e->gpu, e->gpu >= 0);
+}
+
+cJSON *json_read_file(const char *path, char *err, size_t errlen)
+{
+	char *text = cb_read_file(path, NULL);
+	cJSON *root;
+
+	if (!text) {
+		cb_set_err(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+		return NULL;
+	}
+	root = cJSON_Parse(text);
+	free(text);
+	if (!cJSON_IsObject(root)) {
+		cb_set_err(err, errlen, "%s: not a JSON object", path);
+		cJSON_Delete(root);
+		return NULL;
+	}
+	return root;
 }

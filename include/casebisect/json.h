@@ -4,6 +4,7 @@
 #define CASEBISECT_JSON_H
 
 #include <stdbool.h>
+#include <stddef.h>
 
 #include <cjson/cJSON.h>
 
@@ -52,6 +53,10 @@ int json_read_gpu_info(const cJSON *obj, struct gpu_info *info);
  * line of a file; obj is kept. The caller frees the text with free(). Dies
  * when out of memory. */
 char *json_line(const cJSON *obj, bool pretty);
+
+/* The JSON object in the file at path (the caller deletes it), or NULL
+ * with "PATH: cannot read: REASON" or "PATH: not a JSON object" in err. */
+cJSON *json_read_file(const char *path, char *err, size_t errlen);
 
 /* Prints obj (compact, or indented when pretty) and deletes it; the caller
  * frees the text with free(). Dies when out of memory. */

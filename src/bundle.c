@@ -1,0 +1,650 @@
+/* bundle: the repro bundle (WORKDIR/bundle and bundle.tar.gz): the
+ * culprits' files copied in their dataset's layout (the format's hooks in
+ * format_*.c place them and write the dataset's own files), the small
+ * texts beside them, the swap into place and the tarball. repro.sh is
+ * written in bundle_repro.c, excerpt.log in bundle_excerpt.c.
+ *
+ * Design note: the bundle. It is built in a fresh folder beside the old one
+ * (mkdtemp, so 0700: it holds copies of patients' scans), then swapped in,
+ * so a failed build never leaves half a bundle and never destroys the last
+ * good one. The user's files are only ever opened O_RDONLY; each copy is
+ * created O_EXCL|O_NOFOLLOW inside that fresh folder. repro.sh gets every
+ * byte of a file name or argument inside single quotes, and the command's
+ * placeholders are replaced when the script is written, not when it runs:
+ * each argument becomes its literal pieces, quoted, glued to "${view}"-style
+ * references, so a value that happens to contain "{n}" is never expanded
+ * twice and nothing from the dataset is ever read by the shell as code. */
+#include <assert.h>
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <ftw.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <cjson/cJSON.h>
+
+#include "bundle.h"
+#include "casebisect/json.h"
+#include "casebisect/path.h"
+
+#define COPY_CHUNK (1024 * 1024)
+
+/* Creates path (never an existing name, never through a link) with data;
+ * mode before the umask. Returns 0 or -1 with err. */
+static int write_new(const char *path, const char *data, size_t len, mode_t mode, char *err,
+		     size_t errlen)
+{
+	int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
+
+	if (fd < 0) {
+		cb_set_err(err, errlen, "%s: cannot create: %s", path, strerror(errno));
+		return -1;
+	}
+	if (cb_write_all(fd, data, len) < 0 || fsync(fd) < 0) {
+		cb_set_err(err, errlen, "%s: cannot write: %s", path, strerror(errno));
+		close(fd);
+		unlink(path);
+		return -1;
+	}
+	if (close(fd) < 0) {
+		cb_set_err(err, errlen, "%s: cannot write: %s", path, strerror(errno));
+		unlink(path);
+		return -1;
+	}
+	return 0;
+}
+
+
+static int make_dir(const char *path, char *err, size_t errlen)
+{
+	if (mkdir(path, 0777) == 0 || errno == EEXIST)
+		return 0;
+	cb_set_err(err, errlen, "%s: cannot create: %s", path, strerror(errno));
+	return -1;
+}
+
+/* Makes the folders of rel (a relative file path) under base. The bundle
+ * folder is ours and 0700, so no one can have planted a link in it. */
+static int make_parents(const char *base, const char *rel, char *err, size_t errlen)
+{
+	char *path = cb_path_join(base, rel), *s = path + strlen(base) + 1;
+	int rc = 0;
+
+	for (; *s && rc == 0; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		rc = make_dir(path, err, errlen);
+		*s = '/';
+	}
+	free(path);
+	return rc;
+}
+
+/* Copies the user's file src to dst (a new name). src is only read, and
+ * must be a regular file: a FIFO or a device would hang or never end. */
+static int copy_file(const char *src, const char *dst, char *err, size_t errlen)
+{
+	int in = open(src, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK), out = -1, rc = -1;
+	char *chunk = NULL;
+	struct stat st;
+	ssize_t n;
+
+	if (in < 0 || fstat(in, &st) < 0) {
+		cb_set_err(err, errlen, "%s: cannot read: %s", src, strerror(errno));
+		goto out;
+	}
+	if (!S_ISREG(st.st_mode)) {
+		cb_set_err(err, errlen, "%s: not a regular file: not copied", src);
+		goto out;
+	}
+	out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+	if (out < 0) {
+		cb_set_err(err, errlen, "%s: cannot create: %s", dst, strerror(errno));
+		goto out;
+	}
+	chunk = xmalloc(COPY_CHUNK);
+	while ((n = read(in, chunk, COPY_CHUNK)) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			cb_set_err(err, errlen, "%s: cannot read: %s", src, strerror(errno));
+			goto out;
+		}
+		if (cb_write_all(out, chunk, (size_t)n) < 0) {
+			cb_set_err(err, errlen, "%s: cannot write: %s", dst, strerror(errno));
+			goto out;
+		}
+	}
+	if (close(out) < 0) {
+		out = -1;
+		cb_set_err(err, errlen, "%s: cannot write: %s", dst, strerror(errno));
+		goto out;
+	}
+	out = -1;
+	rc = 0;
+out:
+	free(chunk);
+	if (out >= 0)
+		close(out);
+	if (in >= 0)
+		close(in);
+	return rc;
+}
+
+/* ---- the kit of the formats' bundle hooks (format.h) ---- */
+
+bool bnd_rel_taken(const struct fmt_bundle *bd, size_t k, size_t j, const char *rel)
+{
+	size_t a, b;
+
+	for (a = 0; a <= k; a++)
+		for (b = 0; b < (a == k ? j : bd->cases[a]->nfiles); b++)
+			if (bd->rel[a][b] && !strcmp(bd->rel[a][b], rel))
+				return true;
+	return false;
+}
+
+char *bnd_place_under(const struct fmt_bundle *bd, size_t k, size_t j, const char *base)
+{
+	const struct ds_case *c = bd->cases[k];
+	char *rel = path_under(base, c->files[j]);
+
+	return rel ? rel : cb_fmt("external/%s/%s", c->id, path_base(c->files[j]));
+}
+
+/* data/rel becomes text; its folders are made (fmt_bundle's write). */
+static int bundle_write(struct fmt_bundle *bd, const char *rel, const char *text, size_t len)
+{
+	char *path = cb_path_join(bd->data, rel);
+	int rc = make_parents(bd->data, rel, bd->err, bd->errlen);
+
+	if (rc == 0)
+		rc = write_new(path, text, len, 0666, bd->err, bd->errlen);
+	free(path);
+	return rc;
+}
+
+/* data/rel becomes a copy of src (fmt_bundle's copy). */
+static int bundle_copy(struct fmt_bundle *bd, const char *src, const char *rel)
+{
+	char *dst = cb_path_join(bd->data, rel);
+	int rc = make_parents(bd->data, rel, bd->err, bd->errlen);
+
+	if (rc == 0)
+		rc = copy_file(src, dst, bd->err, bd->errlen);
+	free(dst);
+	return rc;
+}
+
+/* ---- the culprits' files ---- */
+
+/* Where each culprit's files go, relative to bundle/dataset/. */
+static int place_files(struct fmt_bundle *bd)
+{
+	const struct ds_format_ops *ops = ds_format_ops(bd->ds->format);
+	size_t k, j;
+
+	if (!ops || !ops->bundle_place) {
+		cb_set_err(bd->err, bd->errlen, "%s: a dataset without a format", bd->ds->root);
+		return -1;
+	}
+	bd->rel = xcalloc(bd->ncases + 1, sizeof(*bd->rel));
+	for (k = 0; k < bd->ncases; k++) {
+		const struct ds_case *c = bd->cases[k];
+
+		bd->rel[k] = xcalloc(c->nfiles + 1, sizeof(**bd->rel));
+		for (j = 0; j < c->nfiles; j++) {
+			char *rel = ops->bundle_place(bd, k, j);
+
+			bd->rel[k][j] = rel;
+			if (!path_rel_is_safe(rel) || bnd_rel_taken(bd, k, j, rel)) {
+				cb_set_err(bd->err, bd->errlen, "%s: cannot place it in the bundle as "
+					   "\"%s\" (%s)", c->files[j], rel, path_rel_is_safe(rel)
+					   ? "another file of the culprits has that name"
+					   : "not a safe path");
+				return -1;
+			}
+		}
+	}
+	return 0;
+}
+
+static int copy_cases(struct fmt_bundle *bd)
+{
+	size_t k, j;
+
+	for (k = 0; k < bd->ncases; k++) {
+		const struct ds_case *c = bd->cases[k];
+
+		for (j = 0; j < c->nfiles; j++)
+			if (bundle_copy(bd, c->files[j], bd->rel[k][j]) < 0)
+				return -1;
+	}
+	return 0;
+}
+
+/* ---- the dataset's own files, for the formats (format.h) ---- */
+
+int bnd_write_json(struct fmt_bundle *bd, const char *rel, const cJSON *root)
+{
+	char *text = json_line(root, true);
+	int rc = bd->write(bd, rel, text, strlen(text));
+
+	free(text);
+	return rc;
+}
+
+int bnd_dataset_json(struct fmt_bundle *bd, const char *rel_dir, bool rewrite)
+{
+	cJSON *root = json_read_file(bd->ds->dataset_json, bd->err, bd->errlen), *key, *out;
+	char *rel;
+	size_t k, j, skip = strlen(rel_dir) + 1;
+	int rc;
+
+	if (!root)
+		return -1;
+	vb_json_set(root, "numTraining", cJSON_CreateNumber((double)bd->ncases));
+	key = cJSON_GetObjectItemCaseSensitive(root, "dataset");
+	if (cJSON_IsObject(key)) {
+		out = json_object();
+		for (k = 0; k < bd->ncases; k++) {
+			const struct ds_case *c = bd->cases[k];
+			cJSON *user = cJSON_GetObjectItemCaseSensitive(key, c->id), *entry, *images;
+
+			entry = cJSON_IsObject(user) ? cJSON_Duplicate(user, true) : json_object();
+			vb_json_oom(entry);
+			if (rewrite) {
+				images = cJSON_CreateArray();
+				vb_json_oom(images);
+				for (j = 0; j < c->nfiles; j++)
+					if ((int)j != c->label)
+						cJSON_AddItemToArray(images,
+								     json_string(bd->rel[k][j] + skip));
+				vb_json_set(entry, "images", images);
+				if (c->label >= 0)
+					vb_json_set(entry, "label",
+						     json_string(bd->rel[k][c->label] + skip));
+			}
+			cJSON_AddItemToObject(out, c->id, entry);
+		}
+		vb_json_set(root, "dataset", out);
+	}
+	rel = cb_path_join(rel_dir, "dataset.json");
+	rc = bnd_write_json(bd, rel, root);
+	free(rel);
+	cJSON_Delete(root);
+	return rc;
+}
+
+/* The dataset's own files beside the cases, as its format has them. */
+static int write_meta(struct fmt_bundle *bd)
+{
+	const struct ds_format_ops *ops = ds_format_ops(bd->ds->format);
+
+	if (!ops || !ops->bundle_meta) {
+		cb_set_err(bd->err, bd->errlen, "%s: a dataset without a format", bd->ds->root);
+		return -1;
+	}
+	return ops->bundle_meta(bd);
+}
+
+static int write_text(struct bundle *bd, const char *name, const char *text, mode_t mode)
+{
+	char *path = cb_path_join(bd->dir, name);
+	int rc = write_new(path, text, strlen(text), mode, bd->fb.err, bd->fb.errlen);
+
+	free(path);
+	return rc;
+}
+
+/* ---- the bundle's small texts ---- */
+
+static char *lines_text(const char **v)
+{
+	struct rep_buf b = { 0 };
+	size_t i;
+
+	for (i = 0; v && v[i]; i++)
+		rep_buf_printf(&b, "%s\n", v[i]);
+	return rep_buf_take(&b);
+}
+
+static char *readme_text(const struct bundle *bd)
+{
+	const struct rep_facts *f = bd->f;
+	struct rep_buf b = { 0 };
+	size_t i;
+
+	rep_buf_printf(&b, "# casebisect repro bundle\n\n"
+		       "This bundle contains copies of the image and label files of %zu training "
+		       "case%s, which may be patients' data. Do not attach it to an issue or put "
+		       "it anywhere public unless you have the right to share these files.\n\n"
+		       "The case%s: ", f->ncul, rep_plural(f->ncul), rep_plural(f->ncul));
+	for (i = 0; i < f->ncul; i++) {
+		if (i)
+			rep_buf_puts(&b, ", ");
+		rep_md_code(&b, f->cul[i].c->id, false);
+	}
+	rep_buf_printf(&b, ".\n\n"
+		       "## What is in it\n\n"
+		       "- `dataset/`: the cases' files, copied, in the dataset's own layout (%s).\n"
+		       "- `repro.sh`: reruns the command that crashed, on these cases alone, with "
+		       "the environment of casebisect's trials: `bash repro.sh`, from any folder. "
+		       "It exits with the command's status.\n"
+		       "- `command.txt`: the command, one argument per line, as given to casebisect "
+		       "(`{cases_file}`, `{files_file}`, `{view}`, `{trial_dir}`, `{n}` stand for "
+		       "each trial's own files).\n"
+		       "- `env.txt`: the variables every trial got.\n"
+		       "- `excerpt.log`: the lines around the decisive error in a failing trial's "
+		       "logs.\n"
+		       "- `report.md`: the report of the whole run.\n\n"
+		       "report.md, excerpt.log, command.txt and env.txt hold case IDs, file names "
+		       "and log lines, never the contents of a file: when the data must not leave, "
+		       "share those four.\n", ds_format_ops(bd->fb.ds->format)->bundle_words);
+	return rep_buf_take(&b);
+}
+
+/* ---- building, swapping and packing ---- */
+
+static int remove_entry(const char *path, const struct stat *st, int flag, struct FTW *ftw)
+{
+	(void)st;
+	(void)flag;
+	(void)ftw;
+	return remove(path) < 0 && errno != ENOENT ? -1 : 0;
+}
+
+/* Removes path and all under it, never following a link (FTW_PHYS). */
+int rep_remove_tree(const char *path, char *err, size_t errlen)
+{
+	struct stat st;
+
+	if (lstat(path, &st) < 0 && errno == ENOENT)
+		return 0;
+	if (!S_ISDIR(st.st_mode) ? unlink(path) == 0
+				 : nftw(path, remove_entry, 16, FTW_DEPTH | FTW_PHYS) == 0)
+		return 0;
+	cb_set_err(err, errlen, "%s: cannot remove: %s", path, strerror(errno));
+	return -1;
+}
+
+/* Puts the new bundle in place of the old one: the old one is moved aside
+ * first (a folder can only be renamed onto an empty one), then removed. */
+static int swap_in(const char *dir, const char *final, const char *workdir, char *err,
+		   size_t errlen)
+{
+	char *aside = cb_path_join(workdir, ".bundle.old.XXXXXX");
+	struct stat st;
+	int rc = -1;
+	bool moved = false;
+
+	if (lstat(final, &st) == 0) {
+		if (!S_ISDIR(st.st_mode)) {
+			if (unlink(final) < 0) {
+				cb_set_err(err, errlen, "%s: cannot remove: %s", final, strerror(errno));
+				goto out;
+			}
+		} else if (!mkdtemp(aside) || rename(final, aside) < 0) {
+			cb_set_err(err, errlen, "%s: cannot move the old bundle aside: %s", final,
+				   strerror(errno));
+			rmdir(aside);
+			goto out;
+		} else {
+			moved = true;
+		}
+	}
+	if (rename(dir, final) < 0) {
+		cb_set_err(err, errlen, "%s: cannot put the bundle in place: %s", final, strerror(errno));
+		if (moved)
+			rename(aside, final);
+		goto out;
+	}
+	rc = moved ? rep_remove_tree(aside, err, errlen) : 0;
+out:
+	free(aside);
+	return rc;
+}
+
+struct tar {
+	struct archive *a;
+	const char *path; /* for messages */
+	char *err;
+	size_t errlen;
+};
+
+static int tar_fail(struct tar *t, const char *what)
+{
+	/* libarchive's own text for a failed write is "Write error": the
+	 * errno behind it says what the user can do. */
+	int e = archive_errno(t->a);
+
+	cb_set_err(t->err, t->errlen, "%s: %s: %s", t->path, what, e > 0 ? strerror(e)
+		   : archive_error_string(t->a) ? archive_error_string(t->a) : "failed");
+	return -1;
+}
+
+static int tar_data(struct tar *t, const char *path)
+{
+	int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW), rc = 0;
+	char *chunk = xmalloc(COPY_CHUNK);
+	ssize_t n;
+
+	if (fd < 0) {
+		cb_set_err(t->err, t->errlen, "%s: cannot read: %s", path, strerror(errno));
+		free(chunk);
+		return -1;
+	}
+	while (rc == 0 && (n = read(fd, chunk, COPY_CHUNK)) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			cb_set_err(t->err, t->errlen, "%s: cannot read: %s", path, strerror(errno));
+			rc = -1;
+		} else if (archive_write_data(t->a, chunk, (size_t)n) != n) {
+			rc = tar_fail(t, "cannot write");
+		}
+	}
+	close(fd);
+	free(chunk);
+	return rc;
+}
+
+/* Adds dir/rel and, for a folder, all under it (sorted, so the archive
+ * lists in a stable order) as bundle/rel. Modes are normalised: the
+ * archive carries no owner and no umask of this machine. */
+static int tar_add(struct tar *t, const char *dir, const char *rel)
+{
+	char *path = *rel ? cb_path_join(dir, rel) : xstrdup(dir);
+	char *name = *rel ? cb_path_join(BUNDLE_NAME, rel) : xstrdup(BUNDLE_NAME);
+	struct archive_entry *e = archive_entry_new();
+	struct dirent **list = NULL;
+	struct stat st;
+	int rc = -1, n = 0, i;
+
+	if (!e)
+		die("out of memory");
+	if (lstat(path, &st) < 0) {
+		cb_set_err(t->err, t->errlen, "%s: cannot read: %s", path, strerror(errno));
+		goto out;
+	}
+	if (!S_ISDIR(st.st_mode) && !S_ISREG(st.st_mode)) {
+		rc = 0; /* nothing else is made in a bundle */
+		goto out;
+	}
+	archive_entry_set_pathname(e, name);
+	archive_entry_set_filetype(e, S_ISDIR(st.st_mode) ? AE_IFDIR : AE_IFREG);
+	archive_entry_set_perm(e, S_ISDIR(st.st_mode) || (st.st_mode & 0100) ? 0755 : 0644);
+	archive_entry_set_size(e, S_ISREG(st.st_mode) ? st.st_size : 0);
+	archive_entry_set_mtime(e, st.st_mtime, 0);
+	if (archive_write_header(t->a, e) < ARCHIVE_WARN) {
+		rc = tar_fail(t, "cannot write");
+		goto out;
+	}
+	if (S_ISREG(st.st_mode)) {
+		rc = tar_data(t, path);
+		goto out;
+	}
+	n = scandir(path, &list, NULL, alphasort);
+	if (n < 0) {
+		cb_set_err(t->err, t->errlen, "%s: cannot read: %s", path, strerror(errno));
+		goto out;
+	}
+	rc = 0;
+	for (i = 0; i < n; i++) {
+		const char *d = list[i]->d_name;
+		char *sub;
+
+		if (rc == 0 && strcmp(d, ".") && strcmp(d, "..")) {
+			sub = *rel ? cb_path_join(rel, d) : xstrdup(d);
+			rc = tar_add(t, dir, sub);
+			free(sub);
+		}
+		free(list[i]);
+	}
+	free(list);
+out:
+	archive_entry_free(e);
+	free(path);
+	free(name);
+	return rc;
+}
+
+/* WORKDIR/bundle.tar.gz of dir, through a temporary name. */
+static int write_tarball(const char *dir, const char *workdir, char *err, size_t errlen)
+{
+	char *final = cb_path_join(workdir, TARBALL_NAME), *tmp;
+	/* 0600: the archive holds copies of patients' scans. */
+	int fd = cb_tmp_open(final, 0600, &tmp, err, errlen), rc = -1;
+	struct tar t = { archive_write_new(), final, err, errlen };
+
+	if (!t.a)
+		die("out of memory");
+	if (fd < 0)
+		goto out;
+	if (archive_write_add_filter_gzip(t.a) != ARCHIVE_OK ||
+	    archive_write_set_format_pax_restricted(t.a) != ARCHIVE_OK ||
+	    archive_write_open_fd(t.a, fd) != ARCHIVE_OK) {
+		tar_fail(&t, "cannot start the archive");
+		goto out;
+	}
+	if (tar_add(&t, dir, "") < 0)
+		goto out;
+	if (archive_write_close(t.a) != ARCHIVE_OK) {
+		tar_fail(&t, "cannot write");
+		goto out;
+	}
+	rc = cb_tmp_commit(fd, &tmp, final, CB_WRITE_DURABLE, err, errlen);
+	fd = -1;
+out:
+	archive_write_free(t.a);
+	if (fd >= 0)
+		cb_tmp_abandon(fd, &tmp);
+	free(final);
+	return rc;
+}
+
+static int write_texts(struct bundle *bd)
+{
+	const char **argv = rep_run_command(bd->f), **env = rep_trial_env_list(bd->f);
+	char *texts[6] = { 0 };
+	static const char *const names[6] = { "command.txt", "env.txt", "repro.sh",
+					      "excerpt.log", "report.md", "README.md" };
+	size_t i;
+	int rc = 0;
+
+	if (!argv) {
+		cb_set_err(bd->fb.err, bd->fb.errlen, "run.json holds no command: no repro.sh to write");
+		free(env);
+		return -1;
+	}
+	texts[0] = lines_text(argv);
+	texts[1] = lines_text(env);
+	texts[2] = rep_repro_text(bd, argv);
+	texts[3] = rep_excerpt_text(bd->f);
+	texts[4] = rep_md_text(bd->f);
+	texts[5] = readme_text(bd);
+	for (i = 0; i < 6; i++) {
+		if (rc == 0)
+			rc = write_text(bd, names[i], texts[i], i == 2 ? 0777 : 0666);
+		free(texts[i]);
+	}
+	free(argv);
+	free(env);
+	return rc;
+}
+
+static void bundle_release(struct bundle *bd)
+{
+	size_t k, j;
+
+	if (bd->fb.rel) {
+		for (k = 0; k < bd->fb.ncases; k++) {
+			for (j = 0; bd->fb.rel[k] && j < bd->fb.cases[k]->nfiles; j++)
+				free(bd->fb.rel[k][j]);
+			free(bd->fb.rel[k]);
+		}
+		free(bd->fb.rel);
+	}
+	free((void *)bd->fb.cases);
+	free(bd->dir);
+	free((void *)bd->fb.data);
+}
+
+int rep_bundle_write(const struct rep_facts *f, char *err, size_t errlen)
+{
+	const struct report_input *in = f->in;
+	const struct ds_case **cases = xcalloc(f->ncul + 1, sizeof(*cases));
+	struct bundle bd = { 0 };
+	char *final = NULL, *data, scratch[256];
+	size_t k;
+	int rc = -1;
+
+	for (k = 0; k < f->ncul; k++)
+		cases[k] = f->cul[k].c;
+	bd.f = f;
+	bd.fb.ds = in->ds;
+	bd.fb.cases = cases;
+	bd.fb.ncases = f->ncul;
+	bd.fb.write = bundle_write;
+	bd.fb.copy = bundle_copy;
+	bd.fb.err = err;
+	bd.fb.errlen = errlen;
+	bd.dir = cb_path_join(in->workdir, ".bundle.new.XXXXXX");
+	if (!mkdtemp(bd.dir)) {
+		cb_set_err(err, errlen, "%s: cannot create: %s", bd.dir, strerror(errno));
+		free(bd.dir);
+		bd.dir = NULL;
+		goto out;
+	}
+	data = cb_path_join(bd.dir, "dataset");
+	bd.fb.data = data;
+	final = cb_path_join(in->workdir, BUNDLE_NAME);
+	if (make_dir(data, err, errlen) < 0 || place_files(&bd.fb) < 0 || copy_cases(&bd.fb) < 0 ||
+	    write_meta(&bd.fb) < 0 || write_texts(&bd) < 0 ||
+	    swap_in(bd.dir, final, in->workdir, err, errlen) < 0)
+		goto out;
+	rc = write_tarball(final, in->workdir, err, errlen);
+	if (rc < 0) {
+		/* An archive of the last bundle would not match this one. */
+		char *old = cb_path_join(in->workdir, TARBALL_NAME);
+
+		unlink(old);
+		free(old);
+	}
+out:
+	/* After a failure, what was half built goes; the old bundle stays. */
+	if (rc < 0 && bd.dir)
+		rep_remove_tree(bd.dir, scratch, sizeof(scratch));
+	free(final);
+	bundle_release(&bd);
+	return rc;
+}

@@ -1,0 +1,139 @@
+/* report_facts: private to the report's files (report.c, report_*.c,
+ * bundle*.c). What the journal says, counted once (report_facts.c) for
+ * every renderer (report.json in report_json.c, report.md in report_md.c,
+ * the bundle in bundle*.c), and the text kit they write with
+ * (report_text.c): a growable buffer, Markdown's and the shell's quoting.
+ * The public face is include/casebisect/report.h. */
+#ifndef CASEBISECT_REPORT_FACTS_H
+#define CASEBISECT_REPORT_FACTS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <cjson/cJSON.h>
+
+#include "casebisect/confidence.h"
+#include "casebisect/report.h"
+#include "casebisect/util.h"
+
+#ifndef CASEBISECT_VERSION
+#define CASEBISECT_VERSION "unknown"
+#endif
+
+#define BUNDLE_NAME "bundle"
+#define TARBALL_NAME "bundle.tar.gz"
+
+/* ======== the text kit (report_text.c) ======== */
+
+/* A growable text buffer; { 0 } is an empty one. */
+struct rep_buf {
+	char *s;
+	size_t len, cap;
+};
+
+void rep_buf_add(struct rep_buf *b, const char *p, size_t n);
+void rep_buf_puts(struct rep_buf *b, const char *s);
+void rep_buf_printf(struct rep_buf *b, const char *fmt, ...) CB_PRINTF(2, 3);
+/* The text (never NULL); the buffer is left empty. The caller frees it. */
+char *rep_buf_take(struct rep_buf *b);
+
+/* s as Markdown shows it verbatim: control bytes as \xNN (tabs and, in a
+ * block, newlines kept), and in a table cell '|' escaped. */
+void rep_md_verbatim(struct rep_buf *b, const char *s, bool block, bool in_table);
+/* `s`, with a longer run of backticks around it when s holds some. */
+void rep_md_code(struct rep_buf *b, const char *s, bool in_table);
+/* A fenced code block, its fence longer than any backtick run in text. */
+void rep_md_block(struct rep_buf *b, const char *text, const char *lang);
+/* "" for 1, "s" for any other count. */
+const char *rep_plural(uint64_t n);
+/* An argument as a shell reads it back: bare when that is safe, else
+ * single-quoted. */
+void rep_sh_word(struct rep_buf *b, const char *s);
+
+/* ======== the facts (report_facts.c) ======== */
+
+struct rep_u64s {
+	uint64_t *v;
+	size_t n, cap;
+};
+
+struct rep_culprit {
+	const struct ds_case *c;
+	uint64_t runs, fails;             /* decided trials with it and no other culprit */
+	uint64_t alone_runs, alone_fails; /* decided trials of it alone */
+	struct rep_u64s failing;
+	const struct jrn_entry *first_fail; /* its evidence */
+	const struct jrn_entry *first_alone_fail; /* what the bundle reruns, timed */
+};
+
+/* One "other failure": UNRESOLVED trials with reason other_failure of one
+ * class and fingerprint. Strings are borrowed from the journal. */
+struct rep_other {
+	const char *klass, *fingerprint;
+	struct rep_u64s trials;
+	const struct jrn_entry *smallest; /* the first with the fewest cases */
+};
+
+struct rep_facts {
+	const struct report_input *in;
+	struct rep_culprit *cul;
+	size_t ncul;
+	struct rep_other *other;
+	size_t nother;
+	uint64_t pass, fail, unresolved;
+	double gpu_s;
+	size_t cleared;
+	/* every culprit together (minimal_subset): decided trials holding all */
+	uint64_t all_runs, all_fails;
+	struct rep_u64s all_failing;
+	/* how sure the answer is (culprits_found, minimal_subset) */
+	bool have_conf;
+	struct conf_result conf;
+	/* a trial's time: the median and longest of all trials, and the
+	 * trials that decided the answer */
+	double median_s, longest_s;
+	const struct jrn_entry *full_set;   /* the first target run */
+	const struct jrn_entry *subset_fail; /* minimal_subset: its smallest failing trial */
+	const struct jrn_entry *clean_pass; /* the largest pass without a culprit */
+	cJSON *run; /* run.json parsed; NULL when absent or not JSON */
+};
+
+/* Counts what in says; rep_facts_release() frees it. */
+void rep_facts_init(struct rep_facts *f, const struct report_input *in);
+void rep_facts_release(struct rep_facts *f);
+
+bool rep_is_outcome(const struct jrn_entry *e, const char *o);
+bool rep_verdict_is(const struct report_input *in, const char *v);
+/* Does the verdict blame the culprits (and so clear every other case)? */
+bool rep_verdict_blames(const struct report_input *in);
+/* Did the audit blame case i although training cleared it? */
+bool rep_audit_blamed(const struct report_input *in, size_t i);
+
+/* run.json's key (a path of two keys at most: "options", "cwd"). */
+const cJSON *rep_run_get(const struct rep_facts *f, const char *key, const char *sub);
+const char *rep_run_str(const struct rep_facts *f, const char *key, const char *sub);
+bool rep_run_true(const struct rep_facts *f, const char *key, const char *sub);
+/* run.json's "command" as a NULL-terminated array of borrowed strings
+ * (the caller frees the array), or NULL when there is none. */
+const char **rep_run_command(const struct rep_facts *f);
+/* The variables the trials got, in order: ours, then run.json's "env".
+ * A NULL-terminated array of borrowed strings the caller frees. */
+const char **rep_trial_env_list(const struct rep_facts *f);
+
+/* ======== the renderers ======== */
+
+/* report.json's text (report_json.c); the caller frees it. */
+char *rep_json_text(const struct rep_facts *f);
+/* report.md's text, valid UTF-8 (report_md.c); the caller frees it. */
+char *rep_md_text(const struct rep_facts *f);
+/* The sentence of report.md on how sure the answer is; nothing when the
+ * verdict clears no case (report_md.c). */
+void rep_confidence_sentence(struct rep_buf *b, const struct rep_facts *f);
+
+/* Builds WORKDIR/bundle and bundle.tar.gz (bundle.c); 0, or -1 with err. */
+int rep_bundle_write(const struct rep_facts *f, char *err, size_t errlen);
+/* Removes path and all under it, never following a link (bundle.c). */
+int rep_remove_tree(const char *path, char *err, size_t errlen);
+
+#endif
