@@ -5,11 +5,7 @@
  * what is launched, and what more a launcher ends, is the launcher's
  * (include/casebisect/launch.h).
  */
-#include <ctype.h>
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
-#include <limits.h>
 #include <regex.h>
 #include <signal.h>
 #include <stdio.h>
@@ -17,15 +13,14 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/stat.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <uv.h>
 
-#include "casebisect/json.h"
 #include "casebisect/launch.h"
 #include "casebisect/supervise.h"
 #include "casebisect/util.h"
+#include "caplog.h"
 #include "proctree.h"
 
 extern char **environ;
@@ -35,21 +30,6 @@ extern char **environ;
 /* After SIGKILL, how long pipes held open by a process we cannot see may
  * keep a trial from finishing before we close them ourselves. */
 #define LAST_RESORT_S 10.0
-
-/* The first log_head bytes of a stream go to its file as they come; after
- * that only the last log_tail bytes are kept, in a ring, and written after a
- * line that marks the cut when the stream ends. */
-struct capped_log {
-	int fd;
-	size_t head_cap, tail_cap;
-	size_t head;      /* bytes written to the file */
-	uint64_t total;   /* bytes seen */
-	char *ring;       /* tail_cap bytes, allocated when the head is full */
-	size_t ring_pos;  /* where the next byte goes */
-	size_t ring_len;  /* bytes held (<= tail_cap) */
-	int error;        /* first write error (errno), 0 when none */
-};
-
 
 struct trial;
 
@@ -94,7 +74,7 @@ struct trial {
 	bool suspects_frozen;
 	enum cls_stream failure_stream; /* where the failure line came from */
 
-	struct capped_log log[2];
+	struct caplog log[2];
 	bool write_failed;  /* a file of it could not be written: write_failed() */
 
 	struct sup_job job; /* as its launcher sees it */
@@ -137,86 +117,6 @@ static size_t scan(struct trial *t, int sig)
 }
 
 static void poll_signals(struct sup *s);
-
-/* ---- capped logs ---- */
-
-static void write_all(struct capped_log *l, const char *p, size_t n)
-{
-	if (!l->error && cb_write_all(l->fd, p, n) < 0)
-		l->error = errno;
-}
-
-static int log_open(struct capped_log *l, const char *path, size_t head, size_t tail)
-{
-	memset(l, 0, sizeof(*l));
-	l->head_cap = head;
-	l->tail_cap = tail;
-	l->fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-	return l->fd < 0 ? -1 : 0;
-}
-
-static void log_append(struct capped_log *l, const char *p, size_t n)
-{
-	l->total += n;
-	if (l->head < l->head_cap) {
-		size_t take = n < l->head_cap - l->head ? n : l->head_cap - l->head;
-
-		write_all(l, p, take);
-		l->head += take;
-		p += take;
-		n -= take;
-	}
-	if (!n || !l->tail_cap)
-		return;
-	if (!l->ring)
-		l->ring = xmalloc(l->tail_cap);
-	if (n >= l->tail_cap) {
-		memcpy(l->ring, p + n - l->tail_cap, l->tail_cap);
-		l->ring_pos = 0;
-		l->ring_len = l->tail_cap;
-		return;
-	}
-	while (n) {
-		size_t room = l->tail_cap - l->ring_pos, take = n < room ? n : room;
-
-		memcpy(l->ring + l->ring_pos, p, take);
-		l->ring_pos = (l->ring_pos + take) % l->tail_cap;
-		l->ring_len = l->ring_len + take > l->tail_cap ? l->tail_cap : l->ring_len + take;
-		p += take;
-		n -= take;
-	}
-}
-
-/* Writes the tail after a line that says what was cut, and closes. */
-static int log_close(struct capped_log *l)
-{
-	uint64_t cut = l->total - l->head - l->ring_len;
-	int err;
-
-	if (l->fd < 0)
-		return 0;
-	if (l->ring_len) {
-		char mark[160];
-		size_t start = (l->ring_pos + l->tail_cap - l->ring_len) % l->tail_cap;
-		size_t first = l->ring_len < l->tail_cap - start ? l->ring_len : l->tail_cap - start;
-		int n = snprintf(mark, sizeof(mark),
-				 "\n[casebisect: %llu bytes cut here; the last %zu bytes follow]\n",
-				 (unsigned long long)cut, l->ring_len);
-
-		if (cut)
-			write_all(l, mark, (size_t)n);
-		write_all(l, l->ring + start, first);
-		write_all(l, l->ring, l->ring_len - first);
-	}
-	free(l->ring);
-	l->ring = NULL;
-	if (close(l->fd) && !l->error)
-		l->error = errno;
-	err = l->error;
-	l->fd = -1;
-	return err ? -1 : 0;
-}
-
 
 /* ---- ending a trial ---- */
 
@@ -558,7 +458,7 @@ static void on_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf)
 	}
 	if (!nread)
 		return;
-	log_append(&t->log[sp->which], buf->base, (size_t)nread);
+	caplog_append(&t->log[sp->which], buf->base, (size_t)nread);
 	if (t->state == T_CLOSING)
 		return;
 	if (t->log[sp->which].error && !t->write_failed)
@@ -697,7 +597,7 @@ static void finish(struct trial *t)
 	r->outcome = t->outcome;
 	r->reason = t->reason;
 	for (i = 0; i < 2; i++)
-		if (log_close(&t->log[i]) && !t->write_failed)
+		if (caplog_close(&t->log[i]) && !t->write_failed)
 			log_failed(t, i);
 	if (write_result_json(t, msg, sizeof(msg)))
 		write_failed(t, msg);
@@ -719,18 +619,6 @@ static void finish(struct trial *t)
 }
 
 /* ---- starting ---- */
-
-/* One list for the trials and the report (sup_trial_env()), so that what
- * repro.sh sets is what the trials got. */
-#define TRIAL_ENV "TORCH_USE_CUDA_DSA=1", "PYTHONUNBUFFERED=1", "PYTHONFAULTHANDLER=1", \
-		  "nnUNet_compile=f"
-static const char *const trial_env[] = { TRIAL_ENV, "CUDA_LAUNCH_BLOCKING=1", NULL };
-static const char *const trial_env_no_blocking[] = { TRIAL_ENV, NULL };
-
-const char *const *sup_trial_env(bool no_blocking)
-{
-	return no_blocking ? trial_env_no_blocking : trial_env;
-}
 
 static size_t count_strings(const char *const *v)
 {
@@ -913,8 +801,10 @@ int sup_start(struct sup *s, const struct sup_trial_spec *spec, sup_done_fn *don
 
 	snprintf(t->result.stdout_log, sizeof(t->result.stdout_log), "%s/stdout.log", t->dir);
 	snprintf(t->result.stderr_log, sizeof(t->result.stderr_log), "%s/stderr.log", t->dir);
-	if (log_open(&t->log[0], t->result.stdout_log, s->o.limits.log_head, s->o.limits.log_tail) ||
-	    log_open(&t->log[1], t->result.stderr_log, s->o.limits.log_head, s->o.limits.log_tail)) {
+	if (caplog_open(&t->log[0], t->result.stdout_log, s->o.limits.log_head,
+			s->o.limits.log_tail) ||
+	    caplog_open(&t->log[1], t->result.stderr_log, s->o.limits.log_head,
+			s->o.limits.log_tail)) {
 		snprintf(err, errlen, "%s: cannot write: %s",
 			 t->log[0].fd < 0 ? t->result.stdout_log : t->result.stderr_log,
 			 strerror(errno));
@@ -1299,74 +1189,4 @@ const char *sup_exclude_node(struct sup *s, const char *node)
 	return s->ops->exclude ? s->ops->exclude(s->launcher, node) : "";
 }
 
-/* ---- placeholders ---- */
-
-char **sup_expand_argv(const char *const *argv, const struct sup_placeholders *ph, char *err,
-		       size_t errlen)
-{
-	const struct {
-		const char *name;
-		const char *value;
-		const char *missing;
-	} vars[] = {
-		{ "{trial_dir}", ph->trial_dir, "{trial_dir} is not available here" },
-		{ "{cases_file}", ph->cases_file, "{cases_file} needs a list of cases (--cases-file)" },
-		{ "{files_file}", ph->files_file, "{files_file} needs the cases' files (--files-file)" },
-		{ "{view}", ph->view, "{view} needs a dataset: use 'casebisect run'" },
-		{ "{n}", ph->n, "{n} needs a list of cases (--cases-file)" },
-	};
-	size_t argc, i, j;
-	char **out;
-
-	for (argc = 0; argv[argc]; argc++)
-		;
-	out = xcalloc(argc + 1, sizeof(*out));
-	for (i = 0; i < argc; i++) {
-		const char *a = argv[i];
-		size_t cap = strlen(a) + 1, len = 0;
-		char *o = xmalloc(cap);
-
-		while (*a) {
-			for (j = 0; j < CB_ARRAY_SIZE(vars); j++)
-				if (!strncmp(a, vars[j].name, strlen(vars[j].name)))
-					break;
-			if (j == CB_ARRAY_SIZE(vars)) {
-				if (len + 2 > cap)
-					o = xrealloc(o, cap *= 2);
-				o[len++] = *a++;
-				continue;
-			}
-			if (!vars[j].value) {
-				snprintf(err, errlen, "argument '%s': %s", argv[i], vars[j].missing);
-				free(o);
-				out[i] = NULL;
-				sup_argv_free(out);
-				return NULL;
-			}
-			{
-				size_t vlen = strlen(vars[j].value);
-
-				while (len + vlen + 1 > cap)
-					o = xrealloc(o, cap *= 2);
-				memcpy(o + len, vars[j].value, vlen);
-				len += vlen;
-				a += strlen(vars[j].name);
-			}
-		}
-		o[len] = '\0';
-		out[i] = o;
-	}
-	return out;
-}
-
-void sup_argv_free(char **argv)
-{
-	size_t i;
-
-	if (!argv)
-		return;
-	for (i = 0; argv[i]; i++)
-		free(argv[i]);
-	free(argv);
-}
 
