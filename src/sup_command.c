@@ -8,6 +8,7 @@
 
 #include "casebisect/supervise.h"
 #include "casebisect/util.h"
+#include "sup_command.h"
 
 /* One list for the trials and the report (sup_trial_env()), so that what
  * repro.sh sets is what the trials got. */
@@ -88,4 +89,52 @@ void sup_argv_free(char **argv)
 	for (i = 0; argv[i]; i++)
 		free(argv[i]);
 	free(argv);
+}
+
+size_t sup_count_strings(const char *const *v)
+{
+	size_t n = 0;
+
+	while (v && v[n])
+		n++;
+	return n;
+}
+
+
+void sup_env_set(struct sup_env *e, const char *kv)
+{
+	size_t klen = strcspn(kv, "="), i;
+
+	for (i = 0; i < e->n; i++)
+		if (!strncmp(e->v[i], kv, klen) && e->v[i][klen] == '=') {
+			free(e->v[i]);
+			e->v[i] = xstrdup(kv);
+			return;
+		}
+	if (e->n + 2 > e->cap)
+		e->v = xrealloc(e->v, (e->cap = 2 * e->cap + 16) * sizeof(*e->v));
+	e->v[e->n++] = xstrdup(kv);
+	e->v[e->n] = NULL;
+}
+
+void sup_env_unset(struct sup_env *e, const char *name)
+{
+	size_t len = strlen(name), i;
+
+	for (i = 0; i < e->n; i++)
+		if (!strncmp(e->v[i], name, len) && e->v[i][len] == '=') {
+			free(e->v[i]);
+			e->v[i] = e->v[--e->n];
+			e->v[e->n] = NULL;
+			return;
+		}
+}
+
+void sup_env_release(struct sup_env *e)
+{
+	size_t i;
+
+	for (i = 0; i < e->n; i++)
+		free(e->v[i]);
+	free(e->v);
 }

@@ -5,6 +5,7 @@
  * what is launched, and what more a launcher ends, is the launcher's
  * (include/casebisect/launch.h).
  */
+#include <assert.h>
 #include <errno.h>
 #include <regex.h>
 #include <signal.h>
@@ -22,6 +23,7 @@
 #include "casebisect/util.h"
 #include "caplog.h"
 #include "proctree.h"
+#include "sup_command.h"
 
 extern char **environ;
 
@@ -30,6 +32,16 @@ extern char **environ;
 /* After SIGKILL, how long pipes held open by a process we cannot see may
  * keep a trial from finishing before we close them ourselves. */
 #define LAST_RESORT_S 10.0
+
+/* A libuv call that fails only when we misuse it (a NULL callback, a
+ * handle of another loop): a programmer error. The call is kept whatever
+ * NDEBUG says; asserts stay on in release builds all the same. */
+#define UV_MUST(call)                          \
+	do {                                   \
+		int uv_rc_ = (call);           \
+		assert(uv_rc_ == 0 && #call);  \
+		(void)uv_rc_;                  \
+	} while (0)
 
 struct trial;
 
@@ -206,7 +218,7 @@ static void begin_end(struct trial *t)
 			scan(t, SIGTERM);
 		}
 	}
-	uv_timer_start(&t->t_poll, on_poll, 0, POLL_MS);
+	UV_MUST(uv_timer_start(&t->t_poll, on_poll, 0, POLL_MS));
 }
 
 /* A file of the trial could not be written (err names it). Its logs or
@@ -302,10 +314,10 @@ static void start_job_timers(struct trial *t)
 	struct sup *s = t->s;
 
 	if (s->o.limits.stall_s > 0)
-		uv_timer_start(&t->t_stall, on_stall, timer_ms(s->o.limits.stall_s), 0);
+		UV_MUST(uv_timer_start(&t->t_stall, on_stall, timer_ms(s->o.limits.stall_s), 0));
 	if (s->o.limits.pass_after_s > 0)
-		uv_timer_start(&t->t_pass_after, on_pass_after,
-			       timer_ms(s->o.limits.pass_after_s), 0);
+		UV_MUST(uv_timer_start(&t->t_pass_after, on_pass_after,
+				       timer_ms(s->o.limits.pass_after_s), 0));
 }
 
 /* What the launcher reads in a line: its job runs now, or the launcher
@@ -465,7 +477,7 @@ static void on_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf)
 		log_failed(t, (int)sp->which);
 	cls_feed(t->cls, sp->which, buf->base, (size_t)nread);
 	if (t->state == T_RUNNING && t->s->o.limits.stall_s > 0)
-		uv_timer_start(&t->t_stall, on_stall, timer_ms(t->s->o.limits.stall_s), 0);
+		UV_MUST(uv_timer_start(&t->t_stall, on_stall, timer_ms(t->s->o.limits.stall_s), 0));
 	if (t->state == T_RUNNING && t->suspects_frozen) {
 		struct cls_signature sig;
 
@@ -475,8 +487,8 @@ static void on_read(uv_stream_t *h, ssize_t nread, const uv_buf_t *buf)
 			t->state = T_SETTLING;
 			uv_timer_stop(&t->t_stall);
 			uv_timer_stop(&t->t_pass_after);
-			uv_timer_start(&t->t_settle, on_settle,
-				       timer_ms(t->s->o.limits.settle_s), 0);
+			UV_MUST(uv_timer_start(&t->t_settle, on_settle,
+					       timer_ms(t->s->o.limits.settle_s), 0));
 		}
 	}
 	if (t->state == T_SETTLING && t->exited && pipes_done(t))
@@ -620,60 +632,6 @@ static void finish(struct trial *t)
 
 /* ---- starting ---- */
 
-static size_t count_strings(const char *const *v)
-{
-	size_t n = 0;
-
-	while (v && v[n])
-		n++;
-	return n;
-}
-
-/* "K=V" entries: the caller's environment, then ours, then the extras; a
- * later entry replaces an earlier one of the same name. */
-struct env_list {
-	char **v;
-	size_t n, cap;
-};
-
-static void env_set(struct env_list *e, const char *kv)
-{
-	size_t klen = strcspn(kv, "="), i;
-
-	for (i = 0; i < e->n; i++)
-		if (!strncmp(e->v[i], kv, klen) && e->v[i][klen] == '=') {
-			free(e->v[i]);
-			e->v[i] = xstrdup(kv);
-			return;
-		}
-	if (e->n + 2 > e->cap)
-		e->v = xrealloc(e->v, (e->cap = 2 * e->cap + 16) * sizeof(*e->v));
-	e->v[e->n++] = xstrdup(kv);
-	e->v[e->n] = NULL;
-}
-
-static void env_unset(struct env_list *e, const char *name)
-{
-	size_t len = strlen(name), i;
-
-	for (i = 0; i < e->n; i++)
-		if (!strncmp(e->v[i], name, len) && e->v[i][len] == '=') {
-			free(e->v[i]);
-			e->v[i] = e->v[--e->n];
-			e->v[e->n] = NULL;
-			return;
-		}
-}
-
-static void env_release(struct env_list *e)
-{
-	size_t i;
-
-	for (i = 0; i < e->n; i++)
-		free(e->v[i]);
-	free(e->v);
-}
-
 /* dir/name holding v[0..n), a line each. 0, or -1 with err naming it. */
 static int write_lines(const char *dir, const char *name, const char *const *v, size_t n,
 		       char *err, size_t errlen)
@@ -735,15 +693,15 @@ static int init_handles(struct sup *s, struct trial *t)
 				 &t->t_poll };
 	size_t i;
 
-	uv_pipe_init(&s->loop, &t->out.pipe, 0);
-	uv_pipe_init(&s->loop, &t->err.pipe, 0);
+	UV_MUST(uv_pipe_init(&s->loop, &t->out.pipe, 0));
+	UV_MUST(uv_pipe_init(&s->loop, &t->err.pipe, 0));
 	t->out.pipe.data = &t->out;
 	t->err.pipe.data = &t->err;
 	t->out.t = t->err.t = t;
 	t->out.which = CLS_STDOUT;
 	t->err.which = CLS_STDERR;
 	for (i = 0; i < CB_ARRAY_SIZE(timers); i++) {
-		uv_timer_init(&s->loop, timers[i]);
+		UV_MUST(uv_timer_init(&s->loop, timers[i]));
 		timers[i]->data = t;
 	}
 	t->proc.data = t;
@@ -756,7 +714,7 @@ int sup_start(struct sup *s, const struct sup_trial_spec *spec, sup_done_fn *don
 {
 	uv_process_options_t po;
 	uv_stdio_container_t stdio[3];
-	struct env_list env = { 0 };
+	struct sup_env env = { 0 };
 	char dev[64], path[4200], **launch = NULL;
 	const char *const *base = sup_trial_env(s->o.no_blocking);
 	const char **ours;
@@ -820,11 +778,11 @@ int sup_start(struct sup *s, const struct sup_trial_spec *spec, sup_done_fn *don
 	 * be dropped: the view's nnUNet_* come last, and without them the
 	 * trainer would use the user's real folders. */
 	for (i = 0; environ[i]; i++)
-		env_set(&env, environ[i]);
+		sup_env_set(&env, environ[i]);
 	if (s->o.no_blocking)
-		env_unset(&env, "CUDA_LAUNCH_BLOCKING");
-	ours = xcalloc(count_strings(base) + 3 + count_strings(s->o.env) +
-			       count_strings(spec->env),
+		sup_env_unset(&env, "CUDA_LAUNCH_BLOCKING");
+	ours = xcalloc(sup_count_strings(base) + 3 + sup_count_strings(s->o.env) +
+			       sup_count_strings(spec->env),
 		       sizeof(*ours));
 	for (i = 0; base[i]; i++)
 		ours[nours++] = base[i];
@@ -839,9 +797,9 @@ int sup_start(struct sup *s, const struct sup_trial_spec *spec, sup_done_fn *don
 	for (i = 0; spec->env && spec->env[i]; i++)
 		ours[nours++] = spec->env[i];
 	for (i = 0; i < nours; i++)
-		env_set(&env, ours[i]);
+		sup_env_set(&env, ours[i]);
 	for (i = 0; s->ops->env_drop && s->ops->env_drop[i]; i++)
-		env_unset(&env, s->ops->env_drop[i]);
+		sup_env_unset(&env, s->ops->env_drop[i]);
 	if (s->ops->spawn_argv)
 		launch = s->ops->spawn_argv(&t->job, spec);
 	rc = write_trial_files(t, launch ? (const char *const *)launch : spec->argv, ours, nours,
@@ -851,7 +809,7 @@ int sup_start(struct sup *s, const struct sup_trial_spec *spec, sup_done_fn *don
 		close(t->log[0].fd);
 		close(t->log[1].fd);
 		cls_free(t->cls);
-		env_release(&env);
+		sup_env_release(&env);
 		sup_argv_free(launch);
 		if (s->ops->release_job)
 			s->ops->release_job(&t->job);
@@ -882,7 +840,7 @@ int sup_start(struct sup *s, const struct sup_trial_spec *spec, sup_done_fn *don
 	t->start_ns = uv_hrtime();
 
 	rc = uv_spawn(&s->loop, &t->proc, &po);
-	env_release(&env);
+	sup_env_release(&env);
 	if (rc) {
 		struct sup_result *r = &t->result;
 		const char *cmd = launch ? launch[0] : spec->argv[0] ? spec->argv[0] : "";
@@ -894,21 +852,25 @@ int sup_start(struct sup *s, const struct sup_trial_spec *spec, sup_done_fn *don
 		cb_strlcpy(r->error, path, sizeof(r->error));
 		t->out.eof = t->err.eof = true;
 		t->state = T_ENDING;
-		uv_timer_start(&t->t_poll, on_poll, 0, POLL_MS);
+		UV_MUST(uv_timer_start(&t->t_poll, on_poll, 0, POLL_MS));
 		sup_argv_free(launch);
 		return 0;
 	}
 	sup_argv_free(launch);
 	t->pt.spawned = true;
 	t->pt.pid = t->proc.pid;
-	uv_read_start((uv_stream_t *)&t->out.pipe, on_alloc, on_read);
-	uv_read_start((uv_stream_t *)&t->err.pipe, on_alloc, on_read);
+	/* Not seen with fresh pipes; a pipe that cannot be read counts as
+	 * at its end, and the trial ends by the usual procedure. */
+	if (uv_read_start((uv_stream_t *)&t->out.pipe, on_alloc, on_read))
+		t->out.eof = true;
+	if (uv_read_start((uv_stream_t *)&t->err.pipe, on_alloc, on_read))
+		t->err.eof = true;
 	if (write_pgid_file(t, path, sizeof(path))) {
 		write_failed(t, path); /* ends it: no timer to start */
 		return 0;
 	}
 	if (s->o.limits.timeout_s > 0)
-		uv_timer_start(&t->t_timeout, on_timeout, timer_ms(s->o.limits.timeout_s), 0);
+		UV_MUST(uv_timer_start(&t->t_timeout, on_timeout, timer_ms(s->o.limits.timeout_s), 0));
 	if (!s->ops->wait_start)
 		start_job_timers(t); /* else once the job runs (launcher_line()) */
 	return 0;
@@ -998,24 +960,23 @@ struct sup *sup_new(const struct sup_options *opts, char *err, size_t errlen)
 {
 	struct sup *s = xcalloc(1, sizeof(*s));
 	size_t i, per_gpu = opts->per_gpu ? opts->per_gpu : 1, cap;
+	int rc;
 
 	s->o = *opts;
 	if (s->o.limits.grace_s <= 0)
 		s->o.limits.grace_s = 10;
 	s->ops = sup_launcher_ops(opts->launcher);
-	if (s->ops->init && s->ops->init(&s->launcher, opts, err, errlen)) {
-		free(s);
-		return NULL;
-	}
+	if (s->ops->init && s->ops->init(&s->launcher, opts, err, errlen))
+		goto fail;
 	if (compile_patterns(opts->pass_pattern, &s->pass_re, opts->batch_pattern, &s->batch_re,
-			     err, errlen)) {
-		if (s->ops->release)
-			s->ops->release(s->launcher);
-		free(s);
-		return NULL;
-	}
+			     err, errlen))
+		goto fail;
 	s->has_pass_re = opts->pass_pattern != NULL;
 	s->has_batch_re = opts->batch_pattern != NULL;
+	if ((rc = uv_loop_init(&s->loop))) {
+		snprintf(err, errlen, "cannot start the supervisor: %s", uv_strerror(rc));
+		goto fail;
+	}
 	cap = opts->ngpus ? opts->ngpus * per_gpu : 1;
 	s->nslots = opts->jobs ? opts->jobs : cap;
 	if (opts->ngpus && s->nslots > cap)
@@ -1025,7 +986,6 @@ struct sup *sup_new(const struct sup_options *opts, char *err, size_t errlen)
 	s->slot_gpu = xcalloc(s->nslots, sizeof(*s->slot_gpu));
 	for (i = 0; i < s->nslots; i++)
 		s->slot_gpu[i] = opts->ngpus ? opts->gpus[i % opts->ngpus] : -1; /* spread first */
-	uv_loop_init(&s->loop);
 	/* An ignored signal stays ignored across exec. libuv resets 1..31 in
 	 * the child; real-time ones we reset here (casebisect uses none). */
 	for (i = (size_t)SIGRTMIN; i <= (size_t)SIGRTMAX; i++) {
@@ -1042,12 +1002,22 @@ struct sup *sup_new(const struct sup_options *opts, char *err, size_t errlen)
 	for (i = 0; i < CB_ARRAY_SIZE(s->sig); i++) {
 		static const int signums[] = { SIGINT, SIGTERM, SIGHUP };
 
-		uv_signal_init(&s->loop, &s->sig[i]);
+		UV_MUST(uv_signal_init(&s->loop, &s->sig[i]));
 		s->sig[i].data = s;
-		uv_signal_start(&s->sig[i], on_signal, signums[i]);
+		/* fails only for a bad signal number */
+		UV_MUST(uv_signal_start(&s->sig[i], on_signal, signums[i]));
 		uv_unref((uv_handle_t *)&s->sig[i]);
 	}
 	return s;
+fail:
+	if (s->has_pass_re)
+		regfree(&s->pass_re);
+	if (s->has_batch_re)
+		regfree(&s->batch_re);
+	if (s->ops->release)
+		s->ops->release(s->launcher);
+	free(s);
+	return NULL;
 }
 
 int sup_trial_gpu(const struct sup *s, uint64_t number)
