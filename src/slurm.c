@@ -10,17 +10,15 @@
  * "oom_kill" is not Slurm. */
 #include <ctype.h>
 #include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/vfs.h>
 #include <unistd.h>
 
-#include <uv.h>
-
 #include "casebisect/proc_capture.h"
 #include "casebisect/slurm.h"
+#include "casebisect/supervise.h"
 #include "casebisect/util.h"
 
 #define TMPFS_MAGIC_ 0x01021994
@@ -97,13 +95,7 @@ int slurm_split_args(const char *s, char ***out, size_t *n, char *err, size_t er
 
 void slurm_words_free(char **words)
 {
-	size_t i;
-
-	if (!words)
-		return;
-	for (i = 0; words[i]; i++)
-		free(words[i]);
-	free(words);
+	sup_argv_free(words); /* the same shape: a NULL-terminated array of strings */
 }
 
 char *slurm_job_prefix(const char *workdir)
