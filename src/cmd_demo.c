@@ -10,10 +10,9 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <uv.h>
-
 #include "casebisect/cli.h"
 #include "casebisect/gpu.h"
+#include "casebisect/proc_capture.h"
 #include "casebisect/run.h"
 #include "casebisect/util.h"
 
@@ -52,51 +51,21 @@ static const struct cli_command demo_cmd = {
 
 static const char *const demo_bad[] = { "case_013=7", "case_042=7" };
 
-struct wait_ctx {
-	int64_t status;
-	int signal;
-};
-
-static void on_exit_cb(uv_process_t *p, int64_t status, int signal)
-{
-	struct wait_ctx *w = p->data;
-
-	w->status = status;
-	w->signal = signal;
-	uv_close((uv_handle_t *)p, NULL);
-}
-
-/* Runs argv to its end (stdout to /dev/null, stderr through); 0 when it
- * exited 0. */
+/* Runs argv to its end (stdout dropped, stderr through, in our process
+ * group so that a Ctrl-C stops it too); 0 when it exited 0. */
 static int run_to_end(char **argv)
 {
-	uv_loop_t loop;
-	uv_process_t proc;
-	uv_process_options_t o;
-	uv_stdio_container_t stdio[3];
-	struct wait_ctx w = { -1, 0 };
+	struct proc_capture pc = PROC_CAPTURE_INIT;
+	char err[512];
 	int rc;
 
-	uv_loop_init(&loop);
-	memset(&o, 0, sizeof(o));
-	stdio[0].flags = UV_IGNORE;
-	stdio[1].flags = UV_IGNORE;
-	stdio[2].flags = UV_INHERIT_FD;
-	stdio[2].data.fd = 2;
-	o.file = argv[0];
-	o.args = argv;
-	o.exit_cb = on_exit_cb;
-	o.stdio = stdio;
-	o.stdio_count = 3;
-	proc.data = &w;
-	rc = uv_spawn(&loop, &proc, &o);
-	if (rc) {
-		cli_error("cannot run '%s': %s", argv[0], uv_strerror(rc));
-		uv_close((uv_handle_t *)&proc, NULL);
-	}
-	uv_run(&loop, UV_RUN_DEFAULT);
-	uv_loop_close(&loop);
-	return rc || w.status != 0 || w.signal ? -1 : 0;
+	pc.argv = (const char *const *)argv;
+	pc.flags = PROC_INHERIT_STDERR | PROC_FOREGROUND;
+	rc = proc_capture_run(&pc, err, sizeof(err));
+	proc_capture_release(&pc);
+	if (rc)
+		cli_error("%s", err);
+	return rc || pc.status != 0 ? -1 : 0;
 }
 
 static size_t journal_trials(const char *workdir)

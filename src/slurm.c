@@ -10,16 +10,15 @@
  * "oom_kill" is not Slurm. */
 #include <ctype.h>
 #include <errno.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/vfs.h>
 #include <unistd.h>
 
-#include <uv.h>
-
+#include "casebisect/proc_capture.h"
 #include "casebisect/slurm.h"
+#include "casebisect/supervise.h"
 #include "casebisect/util.h"
 
 #define TMPFS_MAGIC_ 0x01021994
@@ -96,13 +95,7 @@ int slurm_split_args(const char *s, char ***out, size_t *n, char *err, size_t er
 
 void slurm_words_free(char **words)
 {
-	size_t i;
-
-	if (!words)
-		return;
-	for (i = 0; words[i]; i++)
-		free(words[i]);
-	free(words);
+	sup_argv_free(words); /* the same shape: a NULL-terminated array of strings */
 }
 
 char *slurm_job_prefix(const char *workdir)
@@ -277,133 +270,25 @@ bool slurm_path_looks_local(const char *path)
 
 /* ---- running Slurm's commands, synchronously ---- */
 
-struct cmd_run {
-	uv_process_t proc;
-	uv_pipe_t pipe[2];
-	uv_timer_t timer;
-	char *out;
-	size_t len;
-	bool keep, merge;
-	int64_t status;
-	int signal;
-	char buf[16384];
-};
-
-static void cmd_alloc(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
-{
-	struct cmd_run *c = h->data;
-
-	(void)suggested;
-	*buf = uv_buf_init(c->buf, sizeof(c->buf));
-}
-
-static void cmd_read(uv_stream_t *h, ssize_t n, const uv_buf_t *buf)
-{
-	struct cmd_run *c = h->data;
-
-	if (n < 0) {
-		uv_close((uv_handle_t *)h, NULL);
-		return;
-	}
-	if (!c->keep || (h == (uv_stream_t *)&c->pipe[1] && !c->merge))
-		return;
-	if (c->len + (size_t)n > CMD_OUT_MAX)
-		n = (ssize_t)(CMD_OUT_MAX - c->len);
-	c->out = xrealloc(c->out, c->len + (size_t)n + 1);
-	memcpy(c->out + c->len, buf->base, (size_t)n);
-	c->len += (size_t)n;
-	c->out[c->len] = '\0';
-}
-
-static void cmd_exit(uv_process_t *p, int64_t status, int term_signal)
-{
-	struct cmd_run *c = p->data;
-
-	c->status = status;
-	c->signal = term_signal;
-	uv_timer_stop(&c->timer);
-	uv_close((uv_handle_t *)p, NULL);
-	uv_close((uv_handle_t *)&c->timer, NULL);
-}
-
-static void cmd_timeout(uv_timer_t *t)
-{
-	struct cmd_run *c = t->data;
-
-	uv_process_kill(&c->proc, SIGKILL);
-}
-
-int slurm_command(const char *const *argv, double timeout_s, bool merge, char **out, char *err,
-		  size_t errlen)
-{
-	uv_loop_t loop;
-	uv_process_options_t po;
-	uv_stdio_container_t stdio[3];
-	struct cmd_run *c = xcalloc(1, sizeof(*c));
-	int rc, i;
-
-	if (out)
-		*out = NULL;
-	uv_loop_init(&loop);
-	c->keep = out != NULL;
-	c->merge = merge;
-	for (i = 0; i < 2; i++) {
-		uv_pipe_init(&loop, &c->pipe[i], 0);
-		c->pipe[i].data = c;
-	}
-	uv_timer_init(&loop, &c->timer);
-	c->timer.data = c;
-	c->proc.data = c;
-	memset(&po, 0, sizeof(po));
-	stdio[0].flags = UV_IGNORE;
-	stdio[1].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
-	stdio[1].data.stream = (uv_stream_t *)&c->pipe[0];
-	stdio[2].flags = UV_CREATE_PIPE | UV_WRITABLE_PIPE;
-	stdio[2].data.stream = (uv_stream_t *)&c->pipe[1];
-	po.file = argv[0];
-	po.args = (char **)argv;
-	po.stdio_count = 3;
-	po.stdio = stdio;
-	po.exit_cb = cmd_exit;
-	rc = uv_spawn(&loop, &c->proc, &po);
-	if (rc) {
-		cb_set_err(err, errlen, "cannot run '%s': %s", argv[0], uv_strerror(rc));
-		uv_close((uv_handle_t *)&c->proc, NULL);
-		uv_close((uv_handle_t *)&c->timer, NULL);
-		uv_close((uv_handle_t *)&c->pipe[0], NULL);
-		uv_close((uv_handle_t *)&c->pipe[1], NULL);
-		uv_run(&loop, UV_RUN_DEFAULT);
-		uv_loop_close(&loop);
-		free(c->out);
-		free(c);
-		return -1;
-	}
-	for (i = 0; i < 2; i++)
-		uv_read_start((uv_stream_t *)&c->pipe[i], cmd_alloc, cmd_read);
-	uv_timer_start(&c->timer, cmd_timeout, (uint64_t)(timeout_s * 1000), 0);
-	uv_run(&loop, UV_RUN_DEFAULT);
-	if (uv_loop_close(&loop))
-		die("slurm: a libuv handle was left open");
-	rc = c->signal ? 128 + c->signal : (int)c->status;
-	if (out)
-		*out = c->out ? c->out : xstrdup("");
-	else
-		free(c->out);
-	free(c);
-	return rc;
-}
-
 /* The IDs of the calling user's jobs whose names start with prefix, as a
  * comma-separated list ("" when none); NULL with err when squeue fails. */
 static char *jobs_with_prefix(const char *prefix, size_t *n, char *err, size_t errlen)
 {
 	char user[32], *out = NULL, *ids = xstrdup(""), *line, *save = NULL;
 	const char *argv[] = { "squeue", "-h", "-o", "%i %j", "-u", user, NULL };
+	struct proc_capture pc = PROC_CAPTURE_INIT;
 	int rc;
 
 	*n = 0;
 	snprintf(user, sizeof(user), "%u", (unsigned)getuid());
-	rc = slurm_command(argv, 30, true, &out, err, errlen);
+	pc.argv = argv;
+	pc.timeout_s = 30;
+	pc.max_out = CMD_OUT_MAX;
+	pc.flags = PROC_MERGE_STDERR;
+	rc = proc_capture_run(&pc, err, errlen);
+	out = pc.out;
+	if (!rc)
+		rc = pc.status;
 	if (rc) {
 		if (rc > 0) {
 			size_t l = out ? strlen(out) : 0;
@@ -443,8 +328,12 @@ int slurm_cancel_prefix(const char *prefix, double timeout_s, size_t *cancelled,
 		return -1;
 	if (n) {
 		const char *argv[] = { "scancel", ids, NULL };
+		struct proc_capture pc = PROC_CAPTURE_INIT;
 
-		slurm_command(argv, 30, false, NULL, err, errlen);
+		pc.argv = argv;
+		pc.timeout_s = 30;
+		proc_capture_run(&pc, err, errlen);
+		proc_capture_release(&pc);
 	}
 	while (n) {
 		free(ids);

@@ -1,8 +1,9 @@
 /* slurm: what casebisect needs to know about Slurm to run a trial as one
  * `srun` job: the srun command line, the job names, what Slurm's own lines
  * on srun's stderr mean, and (for resume) cancelling jobs left behind.
- * The supervisor (supervise.c) runs srun, scancel and squeue itself, on its
- * loop; this module builds their command lines and reads their output. */
+ * The Slurm launcher (launch_slurm.c) runs srun, scancel and squeue on the
+ * supervisor's loop; this module builds their command lines and reads
+ * their output. */
 #ifndef CASEBISECT_SLURM_H
 #define CASEBISECT_SLURM_H
 
@@ -91,15 +92,5 @@ bool slurm_path_looks_local(const char *path);
  */
 int slurm_cancel_prefix(const char *prefix, double timeout_s, size_t *cancelled, char *err,
 			size_t errlen);
-
-/*
- * Runs argv (no shell) on a private libuv loop and waits, at most
- * timeout_s seconds (then SIGKILL). stdout (at most 1 MiB kept) goes into
- * *out (the caller frees it; may be NULL to drop it), stderr to the same
- * buffer when merge, else nowhere. Returns the exit status, 128+signal,
- * or -1 with err (cannot start it: srun not on PATH, say).
- */
-int slurm_command(const char *const *argv, double timeout_s, bool merge, char **out, char *err,
-		  size_t errlen);
 
 #endif

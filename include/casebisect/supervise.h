@@ -180,6 +180,10 @@ struct sup_result {
 	char error[512];              /* configuration and write errors, in words */
 };
 
+/* Fills r for trial number with nothing known yet: zeroes, and -1 where
+ * the fields say -1 means none. */
+void sup_result_init(struct sup_result *r, uint64_t number);
+
 typedef void sup_done_fn(void *ctx, const struct sup_result *result);
 
 struct sup;
