@@ -1,8 +1,12 @@
 /* test_slurm: `--launcher slurm` against a real single-node Slurm cluster
  * (munged, slurmctld and slurmd from Debian's slurm-wlm and munge) that
  * each test brings up in its own folder with tests/fixtures/slurm-up.sh and
- * takes down by PID at the end, failed or not; and the slurm module's pure
- * parts (srun's command line, Slurm's lines) in-process. */
+ * takes down by PID at the end, failed or not: suite "slurm", run by
+ * `make test-slurm` (CASEBISECT_TEST_SLURM=1; skipped in `make test`, a
+ * cluster takes minutes of sleeping on Slurm's timers). Suite "slurm_fake"
+ * runs casebisect against stand-ins for srun, squeue and scancel
+ * (tests/fixtures/fake-slurm/) that print Slurm's own lines; and the slurm
+ * module's pure parts (srun's command line, Slurm's lines) in-process. */
 #include <criterion/criterion.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -68,8 +72,12 @@ static void cluster_down(void);
 static void cluster_up(void)
 {
 	char *up, *cmd, *conf;
-	int p1 = free_port(), p2 = free_port();
+	int p1, p2;
 
+	if (!getenv("CASEBISECT_TEST_SLURM"))
+		cr_skip_test("a real Slurm cluster: `make test-slurm` runs these");
+	p1 = free_port();
+	p2 = free_port();
 	tmpdir_setup();
 	snprintf(cluster, sizeof(cluster), "%s/slurm", tmpdir);
 	while (p2 == p1)
@@ -124,7 +132,30 @@ static void cluster_down(void)
 	tmpdir_teardown();
 }
 
+/* Puts the fake srun, squeue and scancel first on PATH, for casebisect and
+ * what it runs. */
+static void fake_slurm_up(void)
+{
+	char *dir = src_file("tests/fixtures/fake-slurm"), *path;
+	const char *old = getenv("PATH");
+
+	tmpdir_setup();
+	snprintf(cluster, sizeof(cluster), "%s", tmpdir); /* where sh_out() writes */
+	path = cb_fmt("%s:%s", dir, old ? old : "/usr/bin:/bin");
+	setenv("PATH", path, 1);
+	unsetenv("SLURM_CONF");
+	free(path);
+	free(dir);
+}
+
+static void fake_slurm_down(void)
+{
+	cluster[0] = '\0';
+	tmpdir_teardown();
+}
+
 TestSuite(slurm, .init = cluster_up, .fini = cluster_down);
+TestSuite(slurm_fake, .init = fake_slurm_up, .fini = fake_slurm_down);
 TestSuite(slurm_lines);
 
 /* ---- helpers ---- */
@@ -362,6 +393,39 @@ Test(slurm, a_trial_past_slurms_time_limit_is_slurm_timeout)
 	cmd = cb_fmt("slurmctld -f '%s/slurm.conf'", cluster);
 	cr_assert(system(cmd) == 0, "slurmctld did not start again");
 	free(cmd);
+	code = wait_exit(pid);
+	cr_assert_eq(code, 6, "exit %d: %s", code, cb_read_file(err, NULL));
+	j = journal(wd, &n);
+	cr_assert_eq(n, 1);
+	cr_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(j[0], "outcome")), "UNRESOLVED");
+	cr_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(j[0], "reason")), "slurm_timeout");
+	journal_free(j, n);
+	q = queue();
+	cr_assert_str_eq(q, "", "%s", q);
+	free(q);
+	free(out);
+	free(err);
+	free(wd);
+	free(tt);
+	free(ds);
+}
+
+/* ---- against stand-ins for srun, squeue and scancel ---- */
+
+/* The same as a_trial_past_slurms_time_limit_is_slurm_timeout, in a second:
+ * the fake srun ends the step with the lines Slurm prints at its time
+ * limit, and the trial is UNRESOLVED with reason slurm_timeout. */
+Test(slurm_fake, a_trial_past_slurms_time_limit_is_slurm_timeout)
+{
+	char *ds = mkcases_in("ds", 12, slurm_bad), *tt = toy(), *wd = cb_fmt("%s/wd", tmpdir);
+	char *out = cb_fmt("%s/out", tmpdir), *err = cb_fmt("%s/err", tmpdir), *q;
+	cJSON **j;
+	size_t n;
+	int pid, code;
+
+	pid = spawn_bg(out, err, "run", "--workdir", wd, "--launcher", "slurm", "--slurm-args",
+		       "-p tiny", "--max-trials", "1", ds, "--", tt, "--cases-file", "{cases_file}",
+		       "--files-file", "{files_file}", "--step-ms", "60000", NULL);
 	code = wait_exit(pid);
 	cr_assert_eq(code, 6, "exit %d: %s", code, cb_read_file(err, NULL));
 	j = journal(wd, &n);
