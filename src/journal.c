@@ -39,6 +39,7 @@
 
 #include <cjson/cJSON.h>
 
+#include "casebisect/error.h"
 #include "casebisect/journal.h"
 #include "casebisect/json.h"
 #include "casebisect/util.h"
@@ -639,7 +640,7 @@ int jrn_append(struct jrn *j, const struct jrn_entry *e, char *err, size_t errle
 			"%s: not appending trial %ju: an earlier write failed and could not be "
 			"undone",
 			j->path, (uintmax_t)e->trial);
-		return -1;
+		return CB_EIO;
 	}
 	line = entry_line(e, &len);
 	if (cb_write_all(j->fd, line, len) < 0) {
@@ -651,14 +652,18 @@ int jrn_append(struct jrn *j, const struct jrn_entry *e, char *err, size_t errle
 		cb_set_err(err, errlen, "%s: cannot write trial %ju: %s%s", j->path,
 			(uintmax_t)e->trial, strerror(saved),
 			saved == ENOSPC ? " (free some space, then resume)" : "");
+		ret = cb_err_from_errno(saved);
 		goto out;
 	}
 	if (fsync(j->fd) < 0) {
 		/* After a failed fsync the kernel may have dropped the pages:
 		 * nothing about the file can be trusted any more. */
+		int saved = errno;
+
 		j->broken = true;
+		ret = cb_err_from_errno(saved);
 		cb_set_err(err, errlen, "%s: cannot sync trial %ju: %s", j->path,
-			(uintmax_t)e->trial, strerror(errno));
+			(uintmax_t)e->trial, strerror(saved));
 		goto out;
 	}
 	j->size += (off_t)len;
