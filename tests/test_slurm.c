@@ -366,6 +366,51 @@ Test(slurm, an_invalid_partition_stops_the_run_with_slurms_message)
 	free(ds);
 }
 
+/* A run of one trial that sleeps for a minute, through --launcher slurm in
+ * partition "tiny" (MaxTime 1 minute). */
+struct past_limit {
+	char *ds, *tt, *wd, *out, *err;
+	int pid;
+};
+
+static void past_limit_start(struct past_limit *t)
+{
+	t->ds = mkcases_in("ds", 12, slurm_bad);
+	t->tt = toy();
+	t->wd = cb_fmt("%s/wd", tmpdir);
+	t->out = cb_fmt("%s/out", tmpdir);
+	t->err = cb_fmt("%s/err", tmpdir);
+	t->pid = spawn_bg(t->out, t->err, "run", "--workdir", t->wd, "--launcher", "slurm",
+			  "--slurm-args", "-p tiny", "--max-trials", "1", t->ds, "--", t->tt,
+			  "--cases-file", "{cases_file}", "--files-file", "{files_file}", "--step-ms",
+			  "60000", NULL);
+}
+
+/* The trial is UNRESOLVED with reason slurm_timeout (exit 6), and its job
+ * is gone. */
+static void past_limit_check(struct past_limit *t)
+{
+	int code = wait_exit(t->pid);
+	cJSON **j;
+	size_t n;
+	char *q;
+
+	cr_assert_eq(code, 6, "exit %d: %s", code, cb_read_file(t->err, NULL));
+	j = journal(t->wd, &n);
+	cr_assert_eq(n, 1);
+	cr_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(j[0], "outcome")), "UNRESOLVED");
+	cr_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(j[0], "reason")), "slurm_timeout");
+	journal_free(j, n);
+	q = queue();
+	cr_assert_str_eq(q, "", "%s", q);
+	free(q);
+	free(t->out);
+	free(t->err);
+	free(t->wd);
+	free(t->tt);
+	free(t->ds);
+}
+
 /* A trial past Slurm's time limit (partition "tiny": MaxTime 1 minute) is
  * UNRESOLVED with reason slurm_timeout, and its job is gone. Slurm checks
  * time limits every 30 s from slurmctld's start, so a job that starts at
@@ -373,16 +418,12 @@ Test(slurm, an_invalid_partition_stops_the_run_with_slurms_message)
  * its state folder) 30 s into the job moves that check to 60 s. */
 Test(slurm, a_trial_past_slurms_time_limit_is_slurm_timeout)
 {
-	char *ds = mkcases_in("ds", 12, slurm_bad), *tt = toy(), *wd = cb_fmt("%s/wd", tmpdir);
-	char *out = cb_fmt("%s/out", tmpdir), *err = cb_fmt("%s/err", tmpdir), *q, *cmd;
-	cJSON **j;
-	size_t n;
-	int pid, code, i;
+	struct past_limit t;
+	char *cmd;
 	pid_t ctld;
+	int i;
 
-	pid = spawn_bg(out, err, "run", "--workdir", wd, "--launcher", "slurm", "--slurm-args",
-		       "-p tiny", "--max-trials", "1", ds, "--", tt, "--cases-file", "{cases_file}",
-		       "--files-file", "{files_file}", "--step-ms", "60000", NULL);
+	past_limit_start(&t);
 	wait_running("casebisect-wd-1");
 	sleep(30);
 	ctld = pid_in("slurmctld.pid");
@@ -393,54 +434,19 @@ Test(slurm, a_trial_past_slurms_time_limit_is_slurm_timeout)
 	cmd = cb_fmt("slurmctld -f '%s/slurm.conf'", cluster);
 	cr_assert(system(cmd) == 0, "slurmctld did not start again");
 	free(cmd);
-	code = wait_exit(pid);
-	cr_assert_eq(code, 6, "exit %d: %s", code, cb_read_file(err, NULL));
-	j = journal(wd, &n);
-	cr_assert_eq(n, 1);
-	cr_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(j[0], "outcome")), "UNRESOLVED");
-	cr_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(j[0], "reason")), "slurm_timeout");
-	journal_free(j, n);
-	q = queue();
-	cr_assert_str_eq(q, "", "%s", q);
-	free(q);
-	free(out);
-	free(err);
-	free(wd);
-	free(tt);
-	free(ds);
+	past_limit_check(&t);
 }
 
 /* ---- against stand-ins for srun, squeue and scancel ---- */
 
-/* The same as a_trial_past_slurms_time_limit_is_slurm_timeout, in a second:
- * the fake srun ends the step with the lines Slurm prints at its time
- * limit, and the trial is UNRESOLVED with reason slurm_timeout. */
+/* The same in a second: the fake srun ends the step with the lines Slurm
+ * prints at its time limit. */
 Test(slurm_fake, a_trial_past_slurms_time_limit_is_slurm_timeout)
 {
-	char *ds = mkcases_in("ds", 12, slurm_bad), *tt = toy(), *wd = cb_fmt("%s/wd", tmpdir);
-	char *out = cb_fmt("%s/out", tmpdir), *err = cb_fmt("%s/err", tmpdir), *q;
-	cJSON **j;
-	size_t n;
-	int pid, code;
+	struct past_limit t;
 
-	pid = spawn_bg(out, err, "run", "--workdir", wd, "--launcher", "slurm", "--slurm-args",
-		       "-p tiny", "--max-trials", "1", ds, "--", tt, "--cases-file", "{cases_file}",
-		       "--files-file", "{files_file}", "--step-ms", "60000", NULL);
-	code = wait_exit(pid);
-	cr_assert_eq(code, 6, "exit %d: %s", code, cb_read_file(err, NULL));
-	j = journal(wd, &n);
-	cr_assert_eq(n, 1);
-	cr_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(j[0], "outcome")), "UNRESOLVED");
-	cr_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(j[0], "reason")), "slurm_timeout");
-	journal_free(j, n);
-	q = queue();
-	cr_assert_str_eq(q, "", "%s", q);
-	free(q);
-	free(out);
-	free(err);
-	free(wd);
-	free(tt);
-	free(ds);
+	past_limit_start(&t);
+	past_limit_check(&t);
 }
 
 /* ---- the module's pure parts ---- */
