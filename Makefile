@@ -3,6 +3,7 @@
 #   make deps                          install missing Debian packages (apt-get)
 #   make                               build ./casebisect
 #   make test                          run every test (Criterion)
+#   make test-slurm                    the Slurm launcher on a real local cluster (root)
 #   make SANITIZE=address,undefined test   the same under ASan + UBSan
 #   make fuzz [FUZZ_SECONDS=60]        libFuzzer on the classifier
 #   make bench                         benchmarks (not tests; print ratios)
@@ -73,7 +74,7 @@ FAKE_CUDART  := $(BUILD)/tests/libfakecudart.so
 MAN_PAGE     := docs/casebisect.1
 COMPLETION   := docs/casebisect.bash-completion
 
-.PHONY: all test test-install test-torch test-nnunet deps fuzz bench clean install uninstall FORCE
+.PHONY: all test test-slurm test-install test-torch test-nnunet deps fuzz bench clean install uninstall FORCE
 all: $(BIN) $(HARNESS_BIN) $(MAN_PAGE)
 
 harness/faketrain: harness/faketrain.c
@@ -129,12 +130,20 @@ CORPUS ?= $(firstword $(wildcard ../shared/corpus) tests/corpus)
 
 # Criterion prints the summary line ("Synthesis: Tested: ...").
 # The tests spawn the binary under test through CASEBISECT_BIN.
+# CASEBISECT_TEST_SEED=N replays the randomized tests (they print the seed).
+TEST_ENV = CASEBISECT_BIN=$(abspath $(BIN)) CASEBISECT_CORPUS=$(abspath $(CORPUS)) \
+	   CASEBISECT_FAKE_CUDART=$(abspath $(FAKE_CUDART)) \
+	   CASEBISECT_SRC=$(CURDIR) ASAN_OPTIONS=detect_leaks=1
 test: $(BIN) $(TEST_BIN) $(HARNESS_BIN) $(FAKE_CUDART) $(MAN_PAGE)
-	CASEBISECT_BIN=$(abspath $(BIN)) CASEBISECT_CORPUS=$(abspath $(CORPUS)) \
-	CASEBISECT_FAKE_CUDART=$(abspath $(FAKE_CUDART)) \
-	CASEBISECT_SRC=$(CURDIR) ASAN_OPTIONS=detect_leaks=1 \
-	$(TEST_BIN) --jobs 2
+	$(TEST_ENV) $(TEST_BIN) --jobs 2
 	$(MAKE) --no-print-directory test-install
+
+# --launcher slurm against a real single-node Slurm cluster that each test
+# brings up (tests/fixtures/slurm-up.sh: slurm-wlm and munge, as root);
+# minutes, most of it waiting on slurmctld's timers. `make test` runs the
+# same launcher against stand-ins for srun, squeue and scancel instead.
+test-slurm: $(BIN) $(TEST_BIN) $(HARNESS_BIN) $(FAKE_CUDART)
+	$(TEST_ENV) CASEBISECT_TEST_SLURM=1 $(TEST_BIN) --jobs 2 --filter 'slurm/*'
 
 # libFuzzer: clang with -fsanitize=fuzzer,address,undefined (Debian's clang
 # needs libclang-rt-14-dev), seeded from the corpus of real logs.

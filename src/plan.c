@@ -4,6 +4,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "casebisect/plan.h"
 #include "casebisect/util.h"
@@ -231,9 +232,31 @@ struct odds {
 	double fg, den; /* avoid(g), and P(the group holds a culprit), weighted */
 };
 
-static void odds_at(const struct plan *p, size_t j, size_t u, size_t g, struct odds *o)
+/* Posteriors solve_level() computed, by u (one level: j is fixed). Many
+ * states share a u (g + r), and the posterior (64 logs and exps) was a
+ * third of building a plan; the values are the same either way. */
+#define POST_CACHE 1024
+struct post_slot {
+	size_t u;   /* SIZE_MAX: empty */
+	size_t nm;
+	double post[PLAN_KMAX + 1];
+};
+
+static void odds_at(const struct plan *p, size_t j, size_t u, size_t g, struct odds *o,
+		    struct post_slot *cache)
 {
-	posterior(p->lf, p->n, j, u, o->post, &o->nm);
+	struct post_slot *slot = cache ? &cache[u % POST_CACHE] : NULL;
+
+	if (!slot) {
+		posterior(p->lf, p->n, j, u, o->post, &o->nm);
+	} else {
+		if (slot->u != u) {
+			posterior(p->lf, p->n, j, u, slot->post, &slot->nm);
+			slot->u = u;
+		}
+		memcpy(o->post, slot->post, slot->nm * sizeof(*o->post));
+		o->nm = slot->nm;
+	}
 	o->u = u;
 	o->g = g;
 	o->fg = avoid(o->post, o->nm, u, g);
@@ -322,10 +345,13 @@ static size_t even_odds(const struct plan *p, const struct odds *o, size_t gi)
  * candidate part whose outcome would be read between grid points not yet
  * solved (a part under a grid gap) is skipped: such thin parts are never
  * the best. */
-static void solve_level(struct plan *p, size_t l, struct cost *cand)
+static void solve_level(struct plan *p, size_t l, struct cost *cand, struct post_slot *cache)
 {
 	struct odds o;
 	size_t gi, ri, ti, j = p->j0 + l, count;
+
+	for (gi = 0; gi < POST_CACHE; gi++)
+		cache[gi].u = SIZE_MAX;
 
 	for (gi = 0; gi < p->ng; gi++) {
 		size_t g = p->grid[gi];
@@ -344,7 +370,7 @@ static void solve_level(struct plan *p, size_t l, struct cost *cand)
 							 : (struct cost){ 0, 0 };
 				continue;
 			}
-			odds_at(p, j, u, g, &o);
+			odds_at(p, j, u, g, &o, cache);
 			even = even_odds(p, &o, gi);
 			count = 0;
 			for (ti = below(p, even / 2); ti < gi && p->grid[ti] <= 2 * even; ti++) {
@@ -368,7 +394,7 @@ static void solve_level(struct plan *p, size_t l, struct cost *cand)
 			p->v0[l * p->ng] = (struct cost){ 1, (double)(p->n - j) / (double)p->n };
 			continue;
 		}
-		odds_at(p, j, u, 0, &o);
+		odds_at(p, j, u, 0, &o, cache);
 		count = 0;
 		for (ti = 1; ti <= ri; ti++) {
 			size_t t = p->grid[ti], rest = below(p, u - t);
@@ -384,6 +410,7 @@ static void solve_level(struct plan *p, size_t l, struct cost *cand)
 struct plan *plan_new(size_t n, size_t j0)
 {
 	struct plan *p = xcalloc(1, sizeof(*p));
+	struct post_slot *cache = xmalloc(POST_CACHE * sizeof(*cache));
 	struct cost *cand;
 	size_t x, l;
 
@@ -399,8 +426,9 @@ struct plan *plan_new(size_t n, size_t j0)
 	cand = xmalloc(p->ng * sizeof(*cand));
 	for (l = PLAN_LEVELS; l-- > 0;)
 		if (j0 + l <= n)
-			solve_level(p, l, cand);
+			solve_level(p, l, cand, cache);
 	free(cand);
+	free(cache);
 	return p;
 }
 
@@ -429,7 +457,7 @@ size_t plan_cut(const struct plan *p, size_t g, size_t u, size_t j)
 
 	if (g < 2)
 		return g;
-	odds_at(p, j, u, g, &o);
+	odds_at(p, j, u, g, &o, NULL);
 	cand = xmalloc((g - 1) * sizeof(*cand));
 	for (t = 1; t < g; t++)
 		cand[t - 1] = try_part(p, l, &o, t);
@@ -444,7 +472,7 @@ size_t plan_probe(const struct plan *p, size_t u, size_t j)
 	struct cost *cand = xmalloc(u * sizeof(*cand));
 	struct odds o;
 
-	odds_at(p, j, u, 0, &o);
+	odds_at(p, j, u, 0, &o, NULL);
 	for (t = 1; t <= u; t++)
 		cand[t - 1] = try_probe(p, l, &o, t);
 	size = pick(cand, u) + 1;

@@ -143,4 +143,9 @@ int wait_exit(int pid);
  * variable assignment kv ("CASEBISECT_SUPERVISOR=123")? Returns its pid or 0. */
 int process_with_env(const char *kv);
 
+/* The seed of a randomized test: $CASEBISECT_TEST_SEED when set (to replay
+ * a failure), else the time. Printed on stderr either way, so a failure
+ * can be replayed. */
+unsigned test_seed(void);
+
 #endif

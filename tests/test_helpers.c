@@ -15,6 +15,7 @@
 #include <sys/stat.h>
 #include <sys/statvfs.h>
 #include <sys/wait.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <criterion/criterion.h>
@@ -647,4 +648,13 @@ char *report_culprits(const char *workdir, char *verdict, size_t vsize)
 	cJSON_Delete(o);
 	free(path);
 	return out;
+}
+
+unsigned test_seed(void)
+{
+	const char *env = getenv("CASEBISECT_TEST_SEED");
+	unsigned seed = env && *env ? (unsigned)strtoul(env, NULL, 10) : (unsigned)time(NULL);
+
+	fprintf(stderr, "%s: CASEBISECT_TEST_SEED=%u\n", criterion_current_test->name, seed);
+	return seed;
 }

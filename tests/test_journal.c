@@ -836,8 +836,9 @@ Test(journal, a_writer_killed_mid_write_leaves_a_journal_that_replays)
 	struct jrn_entry *v = NULL;
 	size_t nv = 0, last = 0;
 	char err[256] = "";
+	unsigned seed = test_seed();
 
-	srand((unsigned)time(NULL));
+	srand(seed);
 	for (round = 0; round < KILL_ROUNDS; round++) {
 		off_t start = file_size("journal.jsonl") > 0 ? file_size("journal.jsonl") : 0;
 		struct timespec ms = {0, 1000 * 1000};
@@ -859,9 +860,10 @@ Test(journal, a_writer_killed_mid_write_leaves_a_journal_that_replays)
 
 		cr_assert_eq(jrn_replay(tmpdir, NULL, &v, &nv, warning, sizeof(warning), err,
 					sizeof(err)),
-			     0, "round %zu: %s", round, err);
+			     0, "round %zu (CASEBISECT_TEST_SEED=%u): %s", round, seed, err);
 		jrn_entries_free(v, nv);
-		cr_assert_geq(nv, last, "round %zu lost trials: %zu after %zu", round, nv, last);
+		cr_assert_geq(nv, last, "round %zu (CASEBISECT_TEST_SEED=%u) lost trials: %zu after %zu",
+			      round, seed, nv, last);
 		last = nv;
 		if (warning[0])
 			torn++;

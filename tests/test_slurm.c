@@ -1,8 +1,12 @@
 /* test_slurm: `--launcher slurm` against a real single-node Slurm cluster
  * (munged, slurmctld and slurmd from Debian's slurm-wlm and munge) that
  * each test brings up in its own folder with tests/fixtures/slurm-up.sh and
- * takes down by PID at the end, failed or not; and the slurm module's pure
- * parts (srun's command line, Slurm's lines) in-process. */
+ * takes down by PID at the end, failed or not: suite "slurm", run by
+ * `make test-slurm` (CASEBISECT_TEST_SLURM=1; skipped in `make test`, a
+ * cluster takes minutes of sleeping on Slurm's timers). Suite "slurm_fake"
+ * runs casebisect against stand-ins for srun, squeue and scancel
+ * (tests/fixtures/fake-slurm/) that print Slurm's own lines; and the slurm
+ * module's pure parts (srun's command line, Slurm's lines) in-process. */
 #include <criterion/criterion.h>
 #include <arpa/inet.h>
 #include <netinet/in.h>
@@ -68,8 +72,12 @@ static void cluster_down(void);
 static void cluster_up(void)
 {
 	char *up, *cmd, *conf;
-	int p1 = free_port(), p2 = free_port();
+	int p1, p2;
 
+	if (!getenv("CASEBISECT_TEST_SLURM"))
+		cr_skip_test("a real Slurm cluster: `make test-slurm` runs these");
+	p1 = free_port();
+	p2 = free_port();
 	tmpdir_setup();
 	snprintf(cluster, sizeof(cluster), "%s/slurm", tmpdir);
 	while (p2 == p1)
@@ -124,7 +132,30 @@ static void cluster_down(void)
 	tmpdir_teardown();
 }
 
+/* Puts the fake srun, squeue and scancel first on PATH, for casebisect and
+ * what it runs. */
+static void fake_slurm_up(void)
+{
+	char *dir = src_file("tests/fixtures/fake-slurm"), *path;
+	const char *old = getenv("PATH");
+
+	tmpdir_setup();
+	snprintf(cluster, sizeof(cluster), "%s", tmpdir); /* where sh_out() writes */
+	path = cb_fmt("%s:%s", dir, old ? old : "/usr/bin:/bin");
+	setenv("PATH", path, 1);
+	unsetenv("SLURM_CONF");
+	free(path);
+	free(dir);
+}
+
+static void fake_slurm_down(void)
+{
+	cluster[0] = '\0';
+	tmpdir_teardown();
+}
+
 TestSuite(slurm, .init = cluster_up, .fini = cluster_down);
+TestSuite(slurm_fake, .init = fake_slurm_up, .fini = fake_slurm_down);
 TestSuite(slurm_lines);
 
 /* ---- helpers ---- */
@@ -335,6 +366,51 @@ Test(slurm, an_invalid_partition_stops_the_run_with_slurms_message)
 	free(ds);
 }
 
+/* A run of one trial that sleeps for a minute, through --launcher slurm in
+ * partition "tiny" (MaxTime 1 minute). */
+struct past_limit {
+	char *ds, *tt, *wd, *out, *err;
+	int pid;
+};
+
+static void past_limit_start(struct past_limit *t)
+{
+	t->ds = mkcases_in("ds", 12, slurm_bad);
+	t->tt = toy();
+	t->wd = cb_fmt("%s/wd", tmpdir);
+	t->out = cb_fmt("%s/out", tmpdir);
+	t->err = cb_fmt("%s/err", tmpdir);
+	t->pid = spawn_bg(t->out, t->err, "run", "--workdir", t->wd, "--launcher", "slurm",
+			  "--slurm-args", "-p tiny", "--max-trials", "1", t->ds, "--", t->tt,
+			  "--cases-file", "{cases_file}", "--files-file", "{files_file}", "--step-ms",
+			  "60000", NULL);
+}
+
+/* The trial is UNRESOLVED with reason slurm_timeout (exit 6), and its job
+ * is gone. */
+static void past_limit_check(struct past_limit *t)
+{
+	int code = wait_exit(t->pid);
+	cJSON **j;
+	size_t n;
+	char *q;
+
+	cr_assert_eq(code, 6, "exit %d: %s", code, cb_read_file(t->err, NULL));
+	j = journal(t->wd, &n);
+	cr_assert_eq(n, 1);
+	cr_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(j[0], "outcome")), "UNRESOLVED");
+	cr_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(j[0], "reason")), "slurm_timeout");
+	journal_free(j, n);
+	q = queue();
+	cr_assert_str_eq(q, "", "%s", q);
+	free(q);
+	free(t->out);
+	free(t->err);
+	free(t->wd);
+	free(t->tt);
+	free(t->ds);
+}
+
 /* A trial past Slurm's time limit (partition "tiny": MaxTime 1 minute) is
  * UNRESOLVED with reason slurm_timeout, and its job is gone. Slurm checks
  * time limits every 30 s from slurmctld's start, so a job that starts at
@@ -342,16 +418,12 @@ Test(slurm, an_invalid_partition_stops_the_run_with_slurms_message)
  * its state folder) 30 s into the job moves that check to 60 s. */
 Test(slurm, a_trial_past_slurms_time_limit_is_slurm_timeout)
 {
-	char *ds = mkcases_in("ds", 12, slurm_bad), *tt = toy(), *wd = cb_fmt("%s/wd", tmpdir);
-	char *out = cb_fmt("%s/out", tmpdir), *err = cb_fmt("%s/err", tmpdir), *q, *cmd;
-	cJSON **j;
-	size_t n;
-	int pid, code, i;
+	struct past_limit t;
+	char *cmd;
 	pid_t ctld;
+	int i;
 
-	pid = spawn_bg(out, err, "run", "--workdir", wd, "--launcher", "slurm", "--slurm-args",
-		       "-p tiny", "--max-trials", "1", ds, "--", tt, "--cases-file", "{cases_file}",
-		       "--files-file", "{files_file}", "--step-ms", "60000", NULL);
+	past_limit_start(&t);
 	wait_running("casebisect-wd-1");
 	sleep(30);
 	ctld = pid_in("slurmctld.pid");
@@ -362,21 +434,19 @@ Test(slurm, a_trial_past_slurms_time_limit_is_slurm_timeout)
 	cmd = cb_fmt("slurmctld -f '%s/slurm.conf'", cluster);
 	cr_assert(system(cmd) == 0, "slurmctld did not start again");
 	free(cmd);
-	code = wait_exit(pid);
-	cr_assert_eq(code, 6, "exit %d: %s", code, cb_read_file(err, NULL));
-	j = journal(wd, &n);
-	cr_assert_eq(n, 1);
-	cr_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(j[0], "outcome")), "UNRESOLVED");
-	cr_assert_str_eq(cJSON_GetStringValue(cJSON_GetObjectItem(j[0], "reason")), "slurm_timeout");
-	journal_free(j, n);
-	q = queue();
-	cr_assert_str_eq(q, "", "%s", q);
-	free(q);
-	free(out);
-	free(err);
-	free(wd);
-	free(tt);
-	free(ds);
+	past_limit_check(&t);
+}
+
+/* ---- against stand-ins for srun, squeue and scancel ---- */
+
+/* The same in a second: the fake srun ends the step with the lines Slurm
+ * prints at its time limit. */
+Test(slurm_fake, a_trial_past_slurms_time_limit_is_slurm_timeout)
+{
+	struct past_limit t;
+
+	past_limit_start(&t);
+	past_limit_check(&t);
 }
 
 /* ---- the module's pure parts ---- */

@@ -10,6 +10,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "casebisect/error.h"
 #include "casebisect/util.h"
 #include "helpers.h"
 
@@ -112,4 +113,30 @@ Test(util, remove_tmp_leftovers_takes_only_a_dead_writers_files)
 	cr_assert_str_eq(names, want);
 	free(want);
 	free(names);
+}
+
+/* Every error code has a name of its own and a message: a code added to
+ * CB_ERRNO_MAP without one, or two codes sharing a name, would show the
+ * user the wrong words. -1 stays CB_EFAIL, the code of a plain failure. */
+Test(util, every_error_code_has_its_own_name_and_a_message)
+{
+	int a, b;
+
+	cr_assert_eq(CB_EFAIL, -1);
+	cr_assert_gt(CB_ERR_COUNT, 1);
+	for (a = -1; a >= -CB_ERR_COUNT; a--) {
+		cr_assert(cb_err_name(a)[0] == 'E' && cb_err_name(a)[1], "code %d: no name", a);
+		cr_assert(strlen(cb_strerror(a)) > 0, "%s: no message", cb_err_name(a));
+		cr_assert_str_neq(cb_strerror(a), "unknown error", "%s", cb_err_name(a));
+		for (b = a - 1; b >= -CB_ERR_COUNT; b--)
+			cr_assert_str_neq(cb_err_name(a), cb_err_name(b), "codes %d and %d", a, b);
+	}
+	cr_assert_str_eq(cb_err_name(CB_ENOSPACE), "ENOSPACE");
+	cr_assert_str_eq(cb_strerror(0), "success");
+	cr_assert_str_eq(cb_strerror(-CB_ERR_COUNT - 1), "unknown error");
+	cr_assert_str_eq(cb_err_name(7), "EUNKNOWN");
+	cr_assert_eq(cb_err_from_errno(ENOSPC), CB_ENOSPACE);
+	cr_assert_eq(cb_err_from_errno(EDQUOT), CB_ENOSPACE);
+	cr_assert_eq(cb_err_from_errno(EIO), CB_EIO);
+	cr_assert_eq(cb_err_from_errno(EFBIG), CB_EFAIL);
 }

@@ -72,8 +72,9 @@ const char *jrn_warning(const struct jrn *j);
 /*
  * Appends e as one line: "case_ranges" from e->ranges (when e->ids is NULL
  * too: an empty subset), "cases" from e->ids when given, written whole with one write(2) and fsync'd before
- * it returns, so a crash leaves at most a torn last line. Returns 0, or -1
- * with a message in err (a full disk is an error, never silent).
+ * it returns, so a crash leaves at most a torn last line. Returns 0, or a
+ * negative code of error.h with a message in err: CB_ENOSPACE for a full
+ * disk (an error, never silent), CB_EIO, CB_EFAIL.
  */
 int jrn_append(struct jrn *j, const struct jrn_entry *e, char *err, size_t errlen);
 
