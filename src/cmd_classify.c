@@ -136,11 +136,6 @@ static void print_text(const char *file, const struct cls_signature *sig,
 	putchar('\n');
 }
 
-int cmd_classify_file(const char *path, struct cls_signature *sig)
-{
-	return cls_read_file(path, sig);
-}
-
 static void print_json(const char *file, const struct cls_signature *sig,
 		       enum cls_match level)
 {

@@ -436,7 +436,7 @@ enum cb_exit cmd_trial(int argc, char **argv)
 	}
 	a.o.cwd = cwd;
 	if (a.target_log) {
-		if (cmd_classify_file(a.target_log, &a.target)) {
+		if (cls_read_file(a.target_log, &a.target)) {
 			cli_error("cannot read '%s': %s", a.target_log, strerror(errno));
 			goto out;
 		}

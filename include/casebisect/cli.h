@@ -71,10 +71,6 @@ enum cb_exit cmd_exit_of(enum run_exit e);
 /* run_start(c) rendered as c->events says (run, nnunet and demo). */
 enum cb_exit cmd_run_start(const struct run_config *c);
 
-/* cls_read_file() (classify.h), kept for cmd_trial.c until it calls that
- * itself. */
-struct cls_signature;
-int cmd_classify_file(const char *path, struct cls_signature *sig);
 
 /* Prints "CLASS key=value... fingerprint=HEX" (no newline), as classify
  * prints it after "LOG: "; level is the fingerprint's. */
