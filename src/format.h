@@ -252,8 +252,6 @@ struct view_builder {
 };
 
 char *vb_path_join3(const char *a, const char *b, const char *c);
-/* The last component of a path ("" when it ends in '/'). */
-const char *vb_base_name(const char *path);
 /* A printable copy of s for messages: control bytes as \n, \t or \xNN. */
 void vb_quote(char *dst, size_t size, const char *s);
 /* A single path component we may create: not empty, ".", ".." or with '/'. */

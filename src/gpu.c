@@ -114,13 +114,6 @@ static void driver_error(char *buf, size_t len, const struct cudrv *drv, int cod
 
 #define set_reason(info, ...) cb_set_err((info)->reason, sizeof((info)->reason), __VA_ARGS__)
 
-static const char *base_name(const char *path)
-{
-	const char *slash = strrchr(path, '/');
-
-	return slash ? slash + 1 : path;
-}
-
 /* ---- the child's query ---- */
 
 /* What the child knows while it asks. */
@@ -242,7 +235,7 @@ static void query_runtime(struct query *q, const char *name, uv_lib_t *lib,
 			  const struct cudart *rt)
 {
 	struct gpu_info *info = q->info;
-	const char *shown = base_name(name);
+	const char *shown = cb_base_name(name);
 	char err_text[160], why[128];
 	struct cudrv drv;
 	uv_lib_t drv_lib;

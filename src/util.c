@@ -216,6 +216,13 @@ void cb_set_err(char *err, size_t errlen, const char *fmt, ...)
 	va_end(ap);
 }
 
+const char *cb_base_name(const char *path)
+{
+	const char *s = strrchr(path, '/');
+
+	return s ? s + 1 : path;
+}
+
 int cb_write_all(int fd, const void *data, size_t n)
 {
 	const char *p = data;

@@ -61,14 +61,6 @@ char *vb_path_join3(const char *a, const char *b, const char *c)
 	return abc;
 }
 
-/* The last component of an absolute path ("" when it ends in '/'). */
-const char *vb_base_name(const char *path)
-{
-	const char *s = strrchr(path, '/');
-
-	return s ? s + 1 : path;
-}
-
 /* A printable copy of s for messages: control bytes as \n, \t or \xNN. */
 void vb_quote(char *dst, size_t size, const char *s)
 {
@@ -391,22 +383,6 @@ int vb_make_link_unique(struct view_builder *b, int dfd, const char *target, con
 	return rc;
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-	while (n) {
-		ssize_t w = write(fd, p, n);
-
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 /* A new file name in dfd (never an existing one, never through a link). */
 static int create_file(struct view_builder *b, int dfd, const char *name, const char *shown)
 {
@@ -433,7 +409,7 @@ int vb_write_new_file(struct view_builder *b, int dfd, const char *name, const c
 
 	if (fd < 0)
 		return -1;
-	if (write_all(fd, data, len) < 0) {
+	if (cb_write_all(fd, data, len) < 0) {
 		cb_set_err(b->err, b->errlen, "%s: cannot write: %s", shown, strerror(errno));
 		rc = -1;
 	}
@@ -450,7 +426,7 @@ struct wbuf {
 
 static void wb_flush(struct wbuf *w)
 {
-	if (!w->error && w->len && write_all(w->fd, w->buf, w->len) < 0)
+	if (!w->error && w->len && cb_write_all(w->fd, w->buf, w->len) < 0)
 		w->error = errno;
 	w->len = 0;
 }
@@ -536,7 +512,7 @@ static const char *file_problem(const struct ds_format_ops *ops, const char *f)
 		return "a tab or a newline in the name, which files.txt cannot hold";
 	if ((ops->flags & FMT_VIEW_JSON) && !cb_utf8_valid(f))
 		return "not valid UTF-8, which JSON cannot hold";
-	if ((ops->flags & FMT_VIEW_LINKS) && !vb_name_is_safe(vb_base_name(f)))
+	if ((ops->flags & FMT_VIEW_LINKS) && !vb_name_is_safe(cb_base_name(f)))
 		return "no file name a link can take";
 	return NULL;
 }

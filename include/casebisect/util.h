@@ -114,6 +114,9 @@ int cb_write_atomic(const char *path, const void *data, size_t len, enum cb_writ
  * with errno set. */
 int cb_write_all(int fd, const void *data, size_t n);
 
+/* The last component of a path ("" when it ends in '/'): a pointer into path. */
+const char *cb_base_name(const char *path);
+
 /* fsync(2) of the folder dir, so that names made in it last; a filesystem
  * that cannot sync folders (EINVAL) counts as done. 0, or -1 with errno. */
 int cb_fsync_dir(const char *dir);
