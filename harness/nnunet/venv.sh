@@ -24,6 +24,18 @@ if [ -x "$venv/bin/nnUNetv2_train" ] && [ -f "$venv/.complete" ]; then
 fi
 parent=$(dirname "$venv")
 mkdir -p "$parent"
+# One install at a time: two test runs on one machine (two checkouts, CI beside a
+# developer) would otherwise delete each other's half-made folder. The second waits,
+# then finds the first one's environment finished.
+exec 9>"$venv.lock"
+if ! flock -n 9; then
+	say "another venv.sh is installing into $venv; waiting for it"
+	flock 9
+fi
+if [ -x "$venv/bin/nnUNetv2_train" ] && [ -f "$venv/.complete" ]; then
+	echo "$venv"
+	exit 0
+fi
 free_kb=$(df -Pk "$parent" | awk 'NR == 2 { print $4 }')
 if [ "$free_kb" -lt "$need_kb" ]; then
 	say "only $((free_kb / 1024)) MB free under $parent; real nnU-Net and PyTorch need about 8 GB."
