@@ -88,10 +88,14 @@ enum sup_reason {
 	SUP_R_SLURM_NODE_FAIL, /* "slurm_node_fail": its node failed */
 	SUP_R_SLURM_PREEMPTED, /* "slurm_preempted": preempted */
 	SUP_R_SLURM_OOM,       /* "slurm_oom": OOM-killed by Slurm's cgroup */
-	SUP_R_SLURM_ALLOC,     /* "slurm_alloc_failed": Unable to allocate resources */
+	SUP_R_SLURM_ALLOC,     /* "slurm_alloc_failed": no longer given (Unable to
+				* allocate resources is SUP_R_SLURM_CONFIG now);
+				* older journals hold it */
 	SUP_R_SLURM_CONFIG,    /* "slurm_config_error": configuration error: Slurm
-				* refuses the request (invalid partition, account,
-				* an srun option); error holds Slurm's line */
+				* refuses the request before the job starts
+				* (invalid partition, account, QOS, an srun option,
+				* no controller, Unable to allocate resources);
+				* error holds Slurm's line */
 	SUP_R_WRITE_ERROR,     /* "write_error": UNRESOLVED whatever the trial did:
 				* a file of it (a log, result.json, command.txt,
 				* env.txt, pgid) could not be written, a full disk
