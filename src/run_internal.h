@@ -112,6 +112,10 @@ const char *run_fix_advice(const char *err);
 /* The report and the bundle, then the verdict; an exit code. */
 int run_conclude(struct run *r, const struct verdict *v);
 
+/* run_on_exit.c: --on-exit (run.h), once the run's exit code is known */
+#define RUN_ON_EXIT_TIMEOUT_S 60.0
+void run_on_exit(struct run *r, int exit_code);
+
 /* run_setup.c: the work directory */
 int run_lock_workdir(struct run *r);
 int run_load_journal(struct run *r);

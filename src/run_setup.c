@@ -414,6 +414,7 @@ enum run_exit run_start(const struct run_config *c, const struct run_progress *p
 		    ds_format_name(r.ds.format), r.ds.ncases, r.ds.digest);
 		run_say(&r, "work directory: %s", c->workdir);
 		ret = run_engine(&r);
+		run_on_exit(&r, ret);
 	}
 	run_free(&r);
 	return res->exit = (enum run_exit)ret;
@@ -463,6 +464,8 @@ static int reopen(struct run *r, const char *workdir, const struct run_overrides
 			r->c.launcher = (enum sup_launcher)o->launcher;
 		if (o->slurm_args)
 			r->c.slurm_args = o->slurm_args;
+		if (o->on_exit)
+			r->c.on_exit = *o->on_exit ? o->on_exit : NULL;
 	}
 	now = run_config_json(&r->c, &r->ds);
 	if (jrn_check_run(abs, now, run_overridable, err, sizeof(err))) {
@@ -501,6 +504,7 @@ enum run_exit run_resume(const char *workdir, uint64_t max_trials, double deadli
 		r.c.deadline = deadline;
 		run_say(&r, "resuming %s", r.c.workdir);
 		ret = run_engine(&r);
+		run_on_exit(&r, ret);
 	}
 	free((char *)r.c.workdir);
 	run_free(&r);
