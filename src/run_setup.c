@@ -261,6 +261,19 @@ int run_audit(struct run *r)
 	run_say(r, "audit: %zu cases read in %.1f s: %zu with values that crash training, %zu "
 	    "unreadable", r->audit.cases_read, r->audit.seconds, r->audit.cases_with[AUD_CRASH],
 	    r->audit.cases_with[AUD_UNREADABLE]);
+	{
+		cJSON *ev = json_object(), *a = cJSON_CreateArray();
+
+		json_add_str(ev, "event", "audit");
+		json_add_num(ev, "cases_read", (double)r->audit.cases_read, true);
+		json_add_num(ev, "crash", (double)r->audit.cases_with[AUD_CRASH], true);
+		json_add_num(ev, "unreadable", (double)r->audit.cases_with[AUD_UNREADABLE], true);
+		for (i = 0; i < r->ds.ncases; i++)
+			if (aud_case_crashes(&r->audit, i))
+				cJSON_AddItemToArray(a, cJSON_CreateString(r->ds.cases[i].id));
+		cJSON_AddItemToObject(ev, "cases", a);
+		run_event(r, ev);
+	}
 	for (i = 0; i < r->ds.ncases && shown < 5; i++)
 		if (aud_case_crashes(&r->audit, i) && r->audit.cases[i].nfindings) {
 			run_say(r, "  %s: %s", r->ds.cases[i].id, r->audit.cases[i].findings[0].detail);

@@ -130,6 +130,23 @@ struct sup_limits {
  * the SUP_R_SLURM_* reasons. */
 enum sup_launcher { SUP_LAUNCH_LOCAL = 0, SUP_LAUNCH_SLURM };
 
+struct sup_result;
+
+/* What the supervisor tells its owner along the way (for the log); every
+ * hook may be NULL and gets ctx. */
+struct sup_hooks {
+	void *ctx;
+	/* --launcher slurm: the job of trial r->number runs now, on r->node
+	 * (r->slurm_job, r->gpu and r->slurm_gpus are set) */
+	void (*started)(void *ctx, const struct sup_result *r);
+	/* every heartbeat_s seconds while sup_run() runs trials (0: never) */
+	void (*heartbeat)(void *ctx);
+	double heartbeat_s;
+	/* a signal asks to stop: text says so ("Interrupt: ending the running
+	 * trials ..."); without this hook the supervisor prints it on stderr */
+	void (*signal)(void *ctx, const char *text);
+};
+
 /* What every trial of a supervisor shares. Strings and arrays are borrowed:
  * they must outlive the supervisor. */
 struct sup_options {
@@ -149,6 +166,7 @@ struct sup_options {
 	const char *slurm_args;         /* srun options, split like sh does; may be NULL */
 	const char *slurm_prefix;       /* job names: PREFIX<trial> (slurm_job_prefix()) */
 	const char *slurm_exclude;      /* nodes to --exclude, comma separated; may be NULL */
+	struct sup_hooks hooks;
 };
 
 /* One trial to run. Borrowed for the duration of sup_start() only. */
@@ -206,6 +224,9 @@ struct sup *sup_new(const struct sup_options *opts, char *err, size_t errlen);
 /* The device of running trial number (its slot's), or -1: none, or not
  * running. */
 int sup_trial_gpu(const struct sup *s, uint64_t number);
+
+/* The slot of running trial number, or -1: not running. */
+int sup_trial_slot(const struct sup *s, uint64_t number);
 
 /* Free slots right now. */
 size_t sup_free_slots(const struct sup *s);
