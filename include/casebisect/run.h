@@ -123,7 +123,7 @@ struct run_progress {
 	/* a line for people: "trial 3 (search, 4 cases): PASS (...) in 1.2 s" */
 	void (*line)(void *ctx, const char *text);
 	/* the status line: trials, running per GPU, culprits, elapsed, ETA;
-	 * each replaces the one before */
+	 * each replaces the one before; NULL takes it away */
 	void (*status)(void *ctx, const char *text);
 	/* one event object ("event": "trial_started", "trial_finished",
 	 * "culprit", ...; "time": Unix seconds); the engine deletes it */
