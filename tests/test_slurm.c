@@ -556,6 +556,9 @@ Test(slurm_fake, a_refusal_line_after_the_job_started_is_not_slurms)
 	unsetenv("FAKE_SRUN_LIMIT_S");
 	cr_assert_eq(r.code, 0, "%s\n%s", r.out, r.err);
 	cr_assert_null(strstr(r.err, "Slurm refused"), "%s", r.err);
+	/* where the job runs, once Slurm started it */
+	cr_assert(strstr(r.out, "] trial 1 (target) runs: Slurm job 1 on node localhost, gpu 0\n"),
+		  "%s", r.out);
 	c = report_culprits(wd, NULL, 0);
 	cr_assert_str_eq(c, "case_004 case_009");
 	free(c);
