@@ -1047,24 +1047,29 @@ fail:
 	return NULL;
 }
 
-int sup_trial_slot(const struct sup *s, uint64_t number)
+/* Running trial number, or NULL. */
+static const struct trial *running_trial(const struct sup *s, uint64_t number)
 {
 	const struct pt_trial *p;
 
 	for (p = s->running; p; p = p->next)
 		if (trial_of((struct pt_trial *)p)->number == number)
-			return trial_of((struct pt_trial *)p)->slot;
-	return -1;
+			return trial_of((struct pt_trial *)p);
+	return NULL;
+}
+
+int sup_trial_slot(const struct sup *s, uint64_t number)
+{
+	const struct trial *t = running_trial(s, number);
+
+	return t ? t->slot : -1;
 }
 
 int sup_trial_gpu(const struct sup *s, uint64_t number)
 {
-	const struct pt_trial *p;
+	const struct trial *t = running_trial(s, number);
 
-	for (p = s->running; p; p = p->next)
-		if (trial_of((struct pt_trial *)p)->number == number)
-			return trial_of((struct pt_trial *)p)->gpu;
-	return -1;
+	return t ? t->gpu : -1;
 }
 
 size_t sup_free_slots(const struct sup *s)

@@ -273,6 +273,15 @@ void assert_usage_error(const struct run *r)
 	free(err);
 }
 
+const char *toy_path(void)
+{
+	static char *toy;
+
+	if (!toy)
+		toy = src_file("harness/toytrain");
+	return toy;
+}
+
 void strip_stamps(char *text)
 {
 	char *in = text, *out = text;

@@ -18,18 +18,6 @@ TestSuite(progress, .init = tmpdir_setup, .fini = tmpdir_teardown);
 
 static const char *const two_bad[] = { "case_004=7", "case_009=9", NULL };
 
-static const char *toy_path(void)
-{
-	static char *toy;
-
-	if (!toy)
-		toy = src_file("harness/toytrain");
-	return toy;
-}
-
-#define toy_run(r, wd, ...)                                                                  \
-	run(r, "run", "--workdir", wd, "--gpus", "none", __VA_ARGS__, "--", toy_path(),         \
-	    "--cases-file", "{cases_file}", "--files-file", "{files_file}")
 
 /* The value of NAME in a file of NAME=VALUE lines (env's output); the
  * caller frees it; NULL when absent. */
@@ -57,7 +45,7 @@ Test(progress, on_exit_gets_the_verdict_and_its_failure_changes_nothing)
 	char *report = cb_fmt("%s/report.md", wd);
 	struct run r;
 
-	toy_run(&r, wd, "--on-exit", cmd, ds);
+	run_toy(&r, wd, "--on-exit", cmd, ds);
 	cr_assert_eq(r.code, 0, "%s\n%s", r.out, r.err);
 	cr_assert(strstr(r.out, "verdict: culprits_found"), "%s", r.out);
 	cr_assert(strstr(r.out, "warning: --on-exit exited with status 3: mail: no such host"),
@@ -98,7 +86,7 @@ Test(progress, resume_changes_the_on_exit_command)
 	struct run r;
 	cJSON *o;
 
-	toy_run(&r, wd, "--max-trials", "1", "--on-exit", c1, ds);
+	run_toy(&r, wd, "--max-trials", "1", "--on-exit", c1, ds);
 	cr_assert_eq(r.code, 6, "%s\n%s", r.out, r.err);
 	run_release(&r);
 	text = cb_read_file(first, NULL);
@@ -186,7 +174,7 @@ Test(progress, the_verdict_in_a_log_is_time_stamped)
 	char *ds = mkcases_in("ds", 12, two_bad), *wd = at("wd"), *bad;
 	struct run r;
 
-	toy_run(&r, wd, ds);
+	run_toy(&r, wd, ds);
 	cr_assert_eq(r.code, 0, "%s\n%s", r.out, r.err);
 	cr_assert(strstr(r.out, "] verdict: culprits_found\n"), "%s", r.out);
 	bad = unstamped_line(r.out);
@@ -256,7 +244,7 @@ Test(progress, the_estimate_counts_the_confirmation_and_the_journal)
 	struct run r;
 	size_t i, n, confirms = 0;
 
-	toy_run(&r, wd, "--confirm", "3", "--max-trials", "2", ds);
+	run_toy(&r, wd, "--confirm", "3", "--max-trials", "2", ds);
 	cr_assert_eq(r.code, 6, "%s\n%s", r.out, r.err);
 	run_release(&r);
 	run(&r, "resume", "--json-events", wd);

@@ -45,21 +45,7 @@ static void assert_schema_valid(const char *workdir)
 	free(schema);
 }
 
-/* `casebisect run --workdir WD --gpus none OPTION... DS -- harness/toytrain
- * --cases-file {cases_file} --files-file {files_file}` into *r: the toy run
- * most tests begin with. The dataset comes last, after the options. */
-static const char *toy_path(void)
-{
-	static char *toy;
-
-	if (!toy)
-		toy = src_file("harness/toytrain");
-	return toy;
-}
-
-#define toy_run(r, wd, ...)                                                                  \
-	run(r, "run", "--workdir", wd, "--gpus", "none", __VA_ARGS__, "--", toy_path(),         \
-	    "--cases-file", "{cases_file}", "--files-file", "{files_file}")
+#define toy_run run_toy /* helpers.h */
 
 Test(run, demo_finds_exactly_the_two_planted_cases)
 {

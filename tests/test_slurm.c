@@ -235,6 +235,15 @@ static void wait_running(const char *prefix)
 	cr_assert_fail("no job %s* ever ran", prefix);
 }
 
+/* WORKDIR's report names slurm_bad's cases as the culprits. */
+static void assert_found_slurm_bad(const char *wd)
+{
+	char *c = report_culprits(wd, NULL, 0);
+
+	cr_assert_str_eq(c, "case_004 case_009");
+	free(c);
+}
+
 static char *toy(void)
 {
 	return src_file("harness/toytrain");
@@ -374,7 +383,7 @@ Test(slurm, a_stopped_controller_stops_the_run_and_resume_finishes_it, .timeout 
 {
 	struct run r;
 	char *ds = mkcases_in("ds", 12, slurm_bad), *tt = toy(), *wd = cb_fmt("%s/wd", tmpdir);
-	char *cmd, *c;
+	char *cmd;
 	pid_t ctld = pid_in("slurmctld.pid");
 	cJSON **j;
 	size_t n;
@@ -399,9 +408,7 @@ Test(slurm, a_stopped_controller_stops_the_run_and_resume_finishes_it, .timeout 
 	free(cmd);
 	run(&r, "resume", wd);
 	cr_assert_eq(r.code, 0, "%s\n%s", r.out, r.err);
-	c = report_culprits(wd, NULL, 0);
-	cr_assert_str_eq(c, "case_004 case_009");
-	free(c);
+	assert_found_slurm_bad(wd);
 	run_release(&r);
 	free(wd);
 	free(tt);
@@ -510,8 +517,6 @@ Test(slurm_fake, slurms_refusal_stops_the_run_and_resume_runs_the_trial_again)
 	size_t n, i;
 
 	for (i = 0; i < CB_ARRAY_SIZE(refusals); i++) {
-		char *c;
-
 		wd = cb_fmt("%s/wd%zu", tmpdir, i);
 		setenv("FAKE_SRUN_REFUSE", refusals[i], 1);
 		run(&r, "run", "--workdir", wd, "--launcher", "slurm", ds, "--", tt, "--cases-file",
@@ -529,9 +534,7 @@ Test(slurm_fake, slurms_refusal_stops_the_run_and_resume_runs_the_trial_again)
 			goto next;
 		run(&r, "resume", wd);
 		cr_assert_eq(r.code, 0, "%s\n%s", r.out, r.err);
-		c = report_culprits(wd, NULL, 0);
-		cr_assert_str_eq(c, "case_004 case_009");
-		free(c);
+		assert_found_slurm_bad(wd);
 		run_release(&r);
 next:
 		free(wd);
@@ -544,7 +547,7 @@ next:
  * trainer's (its own srun failing): the run goes on to the culprits. */
 Test(slurm_fake, a_refusal_line_after_the_job_started_is_not_slurms)
 {
-	char *ds = mkcases_in("ds", 12, slurm_bad), *tt = toy(), *wd = cb_fmt("%s/wd", tmpdir), *c;
+	char *ds = mkcases_in("ds", 12, slurm_bad), *tt = toy(), *wd = cb_fmt("%s/wd", tmpdir);
 	struct run r;
 
 	setenv("FAKE_SRUN_AFTER", "srun: error: Unable to allocate resources: Invalid partition "
@@ -559,9 +562,7 @@ Test(slurm_fake, a_refusal_line_after_the_job_started_is_not_slurms)
 	/* where the job runs, once Slurm started it */
 	cr_assert(strstr(r.out, "] trial 1 (target) runs: Slurm job 1 on node localhost, gpu 0\n"),
 		  "%s", r.out);
-	c = report_culprits(wd, NULL, 0);
-	cr_assert_str_eq(c, "case_004 case_009");
-	free(c);
+	assert_found_slurm_bad(wd);
 	run_release(&r);
 	free(wd);
 	free(tt);

@@ -125,8 +125,10 @@ struct run_progress {
 	/* the status line: trials, running per GPU, culprits, elapsed, ETA;
 	 * each replaces the one before; NULL takes it away */
 	void (*status)(void *ctx, const char *text);
-	/* one event object ("event": "trial_started", "trial_finished",
-	 * "culprit", ...; "time": Unix seconds); the engine deletes it */
+	/* one event object ("event": "audit", "target", "trial_started",
+	 * "trial_finished", "estimate", "culprit", "confirm"; "time": Unix
+	 * seconds); the engine deletes it. The command layer adds "verdict"
+	 * (with "report": WORKDIR/report.md and "workdir") from res. */
 	void (*event)(void *ctx, const struct cJSON *obj);
 	void (*message)(void *ctx, enum run_msg kind, const char *text);
 	/* the end, once the report is written (or failed to be) */
