@@ -234,6 +234,28 @@ Test(progress, the_status_line_fits_the_terminal_and_not_under_term_dumb)
 	free(ds);
 }
 
+/* Ctrl-C on a terminal (timeout(1) sends the SIGINT): the status line is
+ * taken back before the word that the trials are ending, not run into. */
+Test(progress, ctrl_c_on_a_terminal_clears_the_status_line)
+{
+	char *ds = mkcases_in("ds", 12, two_bad), *wd = at("wd"), *path = at("tty.out"), *text;
+	char *cmd = cb_fmt("TERM=xterm COLUMNS=80 script -qec \"timeout -s INT 2 '%s' run --workdir "
+			   "'%s' --gpus none '%s' -- '%s' --cases-file {cases_file} --files-file "
+			   "{files_file} --step-ms 400\" /dev/null > '%s' 2>&1", bin(), wd, ds,
+			   toy_path(), path);
+
+	(void)!system(cmd); /* exit 5, through timeout and script */
+	text = cb_read_file(path, NULL);
+	cr_assert(text && strstr(text, "trials 0 | running 1"), "no status line:\n%s", text);
+	cr_assert(strstr(text, "\r\033[Kcasebisect: Interrupt: ending the running trials"),
+		  "the status line was not cleared before the interrupt's line:\n%s", text);
+	free(text);
+	free(cmd);
+	free(path);
+	free(wd);
+	free(ds);
+}
+
 /* The search's estimate counts the confirmation (--confirm 3: three runs
  * of the cases without the culprits) and, after resume, the trials the
  * journal holds; the confirmation's trials are phase "confirm" in the
