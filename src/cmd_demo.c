@@ -145,8 +145,7 @@ enum cb_exit cmd_demo(int argc, char **argv)
 	}
 	gen[k++] = dataset;
 	gen[k] = NULL;
-	printf("demo: writing a synthetic nnU-Net raw dataset of 64 cases to %s\n", dataset);
-	fflush(stdout);
+	cmd_say("demo: writing a synthetic nnU-Net raw dataset of 64 cases to %s", dataset);
 	if (run_to_end(gen)) {
 		cli_error("could not write the demo dataset with %s", mkcases);
 		goto out;
@@ -158,16 +157,15 @@ enum cb_exit cmd_demo(int argc, char **argv)
 	k = 0;
 	if (gpu->available && toy_cuda) {
 		cmd[k++] = toy_cuda;
-		printf("demo: GPU found (%s): the toy trainer's CUDA build\n", gpu->dev[0].name);
+		cmd_say("demo: GPU found (%s): the toy trainer's CUDA build", gpu->dev[0].name);
 	} else {
 		cmd[k++] = toy;
 		c.gpus = "none";
 		c.jobs = 2;
-		printf("demo: %s: the toy trainer's CPU build, 2 trials at once\n",
-		       gpu->available ? "no CUDA build of the toy trainer (nvcc was missing)" :
-		       "no GPU");
+		cmd_say("demo: %s: the toy trainer's CPU build, 2 trials at once",
+			gpu->available ? "no CUDA build of the toy trainer (nvcc was missing)" :
+			"no GPU");
 	}
-	fflush(stdout);
 	cmd[k++] = "--cases-file";
 	cmd[k++] = "{cases_file}";
 	cmd[k++] = "--files-file";
@@ -179,8 +177,8 @@ enum cb_exit cmd_demo(int argc, char **argv)
 	c.workdir_exists_ok = true;
 	ret = cmd_run_start(&c);
 	clock_gettime(CLOCK_MONOTONIC, &t1);
-	printf("demo: %zu trials in %.1f s\n", journal_trials(workdir),
-	       (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
+	cmd_say("demo: %zu trials in %.1f s", journal_trials(workdir),
+		(double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9);
 out:
 	free(gpu);
 	free(workdir);

@@ -467,13 +467,13 @@ enum cb_exit cmd_nnunet(int argc, char **argv)
 		gpu_discover(gpu, 20000);
 		a.device = gpu->available ? "cuda" : "cpu";
 		if (!gpu->available)
-			printf("nnunet: no GPU (%s): training on the CPU (-device cpu)\n", gpu->reason);
+			cmd_say("nnunet: no GPU (%s): training on the CPU (-device cpu)", gpu->reason);
 		free(gpu);
 	}
-	printf("nnunet: %s (%s), %s, plans %s,\n        %zu cases, device %s, trainer %s\n",
-	       ds.dataset_name, ds.root, a.configuration, a.plans, ds.ncases, a.device,
-	       a.trainer ? a.trainer : PROBE_TRAINER);
-	fflush(stdout);
+	cmd_say("nnunet: %s (%s), %s, plans %s,", ds.dataset_name, ds.root, a.configuration,
+		a.plans);
+	cmd_say("        %zu cases, device %s, trainer %s", ds.ncases, a.device,
+		a.trainer ? a.trainer : PROBE_TRAINER);
 	ret = hand_to_run(&a, &ds, launcher);
 out:
 	if (have_ds)

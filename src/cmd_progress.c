@@ -1,9 +1,11 @@
 /* cmd_progress: how a run looks on the terminal (contract in cli.h): the
  * engine (src/run.c) tells, this file prints. */
 #include <assert.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/time.h>
 #include <time.h>
 #include <unistd.h>
@@ -30,8 +32,50 @@ static void clear_status(struct cmd_progress *cp)
 {
 	if (cp->status_shown) {
 		fputs("\r\033[K", stdout);
+		fflush(stdout);
 		cp->status_shown = false;
 	}
+}
+
+/* "[HH:MM:SS] " before a line that goes to a log file, not a terminal. */
+static void stamp(FILE *f)
+{
+	char text[32];
+	time_t t = time(NULL);
+	struct tm tm;
+
+	if (isatty(fileno(f)))
+		return;
+	localtime_r(&t, &tm);
+	strftime(text, sizeof(text), "%H:%M:%S", &tm);
+	fprintf(f, "[%s] ", text);
+}
+
+void cmd_say(const char *fmt, ...)
+{
+	va_list ap;
+
+	stamp(stdout);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putchar('\n');
+	fflush(stdout);
+}
+
+/* A line of the verdict's block: time-stamped in a log. */
+static void out_line(struct cmd_progress *cp, const char *fmt, ...) CB_PRINTF(2, 3);
+
+static void out_line(struct cmd_progress *cp, const char *fmt, ...)
+{
+	va_list ap;
+
+	if (!cp->tty)
+		stamp(stdout);
+	va_start(ap, fmt);
+	vprintf(fmt, ap);
+	va_end(ap);
+	putchar('\n');
 }
 
 /* A line for people (not in JSON mode), with the time of day when stdout
@@ -43,27 +87,40 @@ static void on_line(void *ctx, const char *text)
 	if (cp->mode == RUN_EVENTS_JSON)
 		return;
 	clear_status(cp);
-	if (!cp->tty) {
-		char stamp[32];
-		time_t t = time(NULL);
-		struct tm tm;
-
-		localtime_r(&t, &tm);
-		strftime(stamp, sizeof(stamp), "%H:%M:%S", &tm);
-		printf("[%s] ", stamp);
-	}
-	printf("%s\n", text);
+	out_line(cp, "%s", text);
 	fflush(stdout);
 }
 
+/* The terminal's width: TIOCGWINSZ, else $COLUMNS, else 80. */
+static size_t term_width(void)
+{
+	struct winsize ws;
+	const char *cols = getenv("COLUMNS");
+	long n;
+
+	if (!ioctl(STDOUT_FILENO, TIOCGWINSZ, &ws) && ws.ws_col > 0)
+		return ws.ws_col;
+	n = cols ? strtol(cols, NULL, 10) : 0;
+	return n > 0 && n < 10000 ? (size_t)n : 80;
+}
+
+/* The status line, cut to fit the terminal (a line that wraps could not
+ * be cleared by the next one); NULL clears it. */
 static void on_status(void *ctx, const char *text)
 {
 	struct cmd_progress *cp = ctx;
+	size_t width, len;
 
-	if (!cp->tty || cp->mode == RUN_EVENTS_JSON)
+	if (!cp->status_ok)
 		return;
 	clear_status(cp);
-	printf("%s", text);
+	if (!text)
+		return;
+	width = term_width();
+	len = strlen(text);
+	if (len >= width) /* the last column: some terminals wrap there */
+		len = width > 1 ? width - 1 : 0;
+	printf("%.*s", (int)len, text);
 	fflush(stdout);
 	cp->status_shown = true;
 }
@@ -100,6 +157,7 @@ static void on_message(void *ctx, enum run_msg kind, const char *text)
 	}
 	clear_status(cp);
 	fflush(stdout);
+	stamp(stderr);
 	switch (kind) {
 	case RUN_MSG_ERROR: cli_error("%s", text); break;
 	case RUN_MSG_HINT: fprintf(stderr, "hint: %s\n", text); break;
@@ -109,7 +167,7 @@ static void on_message(void *ctx, enum run_msg kind, const char *text)
 }
 
 /* Prints a paragraph wrapped at 76 columns, at spaces. */
-static void print_wrapped(const char *text)
+static void print_wrapped(struct cmd_progress *cp, const char *text)
 {
 	const char *p = text;
 
@@ -122,7 +180,7 @@ static void print_wrapped(const char *text)
 			if (!cut)
 				cut = 76;
 		}
-		printf("%.*s\n", (int)cut, p);
+		out_line(cp, "%.*s", (int)cut, p);
 		p += cut;
 		while (*p == ' ')
 			p++;
@@ -144,8 +202,13 @@ static void on_verdict(void *ctx, const struct run_result *res)
 			cJSON_AddItemToArray(a, cJSON_CreateString(res->culprits[i]));
 		cJSON_AddItemToObject(o, "culprits", a);
 		json_add_num(o, "trials", (double)res->trials, true);
-		if (res->report_written)
-			json_add_str(o, "report", res->workdir);
+		if (res->report_written) {
+			char *md = cb_path_join(res->workdir, "report.md");
+
+			json_add_str(o, "report", md);
+			free(md);
+		}
+		json_add_str(o, "workdir", res->workdir);
 		gettimeofday(&tv, NULL);
 		json_add_num(o, "time", (double)tv.tv_sec + (double)tv.tv_usec / 1e6, true);
 		print_event(o);
@@ -153,23 +216,27 @@ static void on_verdict(void *ctx, const struct run_result *res)
 		return;
 	}
 	clear_status(cp);
-	printf("\nverdict: %s\n", res->verdict);
+	if (cp->tty)
+		putchar('\n'); /* in a log, the time stamps set the block apart */
+	out_line(cp, "verdict: %s", res->verdict);
 	for (i = 0; i < res->nculprits; i++)
-		printf("  %s: %s\n", !strcmp(res->verdict, "minimal_subset") ? "in the subset" :
-		       "culprit", res->culprits[i]);
+		out_line(cp, "  %s: %s", !strcmp(res->verdict, "minimal_subset") ? "in the subset" :
+			 "culprit", res->culprits[i]);
 	for (i = 0; i < res->nundecided; i++)
-		printf("  undecided: %s\n", res->undecided[i]);
-	print_wrapped(res->explanation);
+		out_line(cp, "  undecided: %s", res->undecided[i]);
+	print_wrapped(cp, res->explanation);
 	if (res->confidence)
-		print_wrapped(res->confidence);
-	printf("trials: %zu, wall time %.1f s\n", res->trials, res->wall_s);
-	if (res->report_written)
-		printf("report: %s/report.md\n        %s/report.json\n", res->workdir, res->workdir);
-	if (res->bundle_written)
-		printf("bundle: %s/bundle.tar.gz\n"
-		       "  It holds copies of the cases' image and label files, which may be\n"
-		       "  patients' data: do not attach it anywhere without the right to share it.\n",
-		       res->workdir);
+		print_wrapped(cp, res->confidence);
+	out_line(cp, "trials: %zu, wall time %.1f s", res->trials, res->wall_s);
+	if (res->report_written) {
+		out_line(cp, "report: %s/report.md", res->workdir);
+		out_line(cp, "        %s/report.json", res->workdir);
+	}
+	if (res->bundle_written) {
+		out_line(cp, "bundle: %s/bundle.tar.gz", res->workdir);
+		out_line(cp, "  It holds copies of the cases' image and label files, which may be");
+		out_line(cp, "  patients' data: do not attach it anywhere without the right to share it.");
+	}
 	fflush(stdout);
 }
 
@@ -178,6 +245,9 @@ void cmd_progress_init(struct cmd_progress *cp, enum run_events events)
 	memset(cp, 0, sizeof(*cp));
 	cp->mode = events;
 	cp->tty = events == RUN_EVENTS_AUTO && isatty(STDOUT_FILENO);
+	/* no status line where a terminal cannot take it back (TERM=dumb:
+	 * Emacs shell buffers, some CI consoles) */
+	cp->status_ok = cp->tty && !(getenv("TERM") && !strcmp(getenv("TERM"), "dumb"));
 	cp->p.ctx = cp;
 	cp->p.line = on_line;
 	cp->p.status = on_status;

@@ -11,7 +11,7 @@
 
 enum {
 	OPT_MAX_TRIALS = 1, OPT_DEADLINE, OPT_JSON_EVENTS, OPT_JOBS, OPT_PER_GPU, OPT_GPUS,
-	OPT_LAUNCHER, OPT_SLURM_ARGS,
+	OPT_LAUNCHER, OPT_SLURM_ARGS, OPT_ON_EXIT,
 };
 
 static const struct cli_option resume_options[] = {
@@ -28,6 +28,8 @@ static const struct cli_option resume_options[] = {
 	  "where trials run from now on" },
 	{ "slurm-args", 0, CLI_ARG_REQUIRED, OPT_SLURM_ARGS, "ARGS",
 	  "the srun options of every trial from now on (partition, account, ...)" },
+	{ "on-exit", 0, CLI_ARG_REQUIRED, OPT_ON_EXIT, "CMD",
+	  "the command run when the run ends, from now on (\"\": none)" },
 };
 
 static const struct cli_command resume_cmd = {
@@ -43,8 +45,9 @@ static const struct cli_command resume_cmd = {
 		"run (WORKDIR/run.json); a dataset that changed since is refused, since\n"
 		"the journal's answers would no longer hold. --max-trials and --deadline\n"
 		"may be given anew, and where trials run (--jobs, --per-gpu, --gpus,\n"
-		"--launcher, --slurm-args: e.g. another partition); what a trial is (the\n"
-		"command, its options, the match level) stays as the run began, and so\n"
+		"--launcher, --slurm-args: e.g. another partition), and --on-exit; what\n"
+		"a trial is (the command, its options, the match level) stays as the\n"
+		"run began, and so\n"
 		"do the search's options (--strategy, --flaky, --repeat, --confirm...):\n"
 		"the journal replays the search, which must propose what it did.\n"
 		"\n"
@@ -66,7 +69,7 @@ enum cb_exit cmd_resume(int argc, char **argv)
 	const char *value;
 	enum cb_exit ret = CB_EXIT_USAGE;
 	enum run_events events = RUN_EVENTS_AUTO;
-	struct run_overrides o = { 0, 0, NULL, -1, NULL };
+	struct run_overrides o = { 0, 0, NULL, -1, NULL, NULL };
 	unsigned long long max_trials = 0, n;
 	double deadline = 0;
 	int id, r;
@@ -127,6 +130,7 @@ enum cb_exit cmd_resume(int argc, char **argv)
 			o.slurm_args = value;
 			break;
 		}
+		case OPT_ON_EXIT: o.on_exit = value; break;
 		}
 	}
 	if (r < 0)

@@ -22,7 +22,7 @@ enum {
 	OPT_CONFIGURATION, OPT_PLANS, OPT_STRATEGY, OPT_PRIOR, OPT_REPEAT, OPT_CONFIRM,
 	OPT_RETRIES, OPT_MIN_CASES, OPT_MAX_TRIALS, OPT_DEADLINE, OPT_SEED, OPT_ENV_CMD,
 	OPT_KEEP_VIEWS, OPT_JSON_EVENTS, OPT_CUDART, OPT_LAUNCHER, OPT_SLURM_ARGS, OPT_FLAKY,
-	OPT_PICTURES,
+	OPT_PICTURES, OPT_ON_EXIT,
 };
 
 static const struct cli_option run_options[] = {
@@ -93,6 +93,8 @@ static const struct cli_option run_options[] = {
 	  "culprits' label slices (PNG): alone (default), over the image, or none" },
 	{ "json-events", 0, CLI_ARG_NONE, OPT_JSON_EVENTS, NULL,
 	  "print one JSON object per event instead of lines" },
+	{ "on-exit", 0, CLI_ARG_REQUIRED, OPT_ON_EXIT, "CMD",
+	  "run sh -c CMD when the run ends (CASEBISECT_VERDICT, _EXIT_CODE, _REPORT, _WORKDIR)" },
 };
 
 const struct cli_command cmd_run_spec = {

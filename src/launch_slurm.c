@@ -225,8 +225,15 @@ static enum sup_job_line slurm_on_line(struct sup_job *j, const char *line, size
 	case SLURM_EV_NODE_FAIL: *reason = SUP_R_SLURM_NODE_FAIL; break;
 	case SLURM_EV_CANCELLED: *reason = SUP_R_SLURM_CANCELLED; break;
 	case SLURM_EV_OOM: *reason = SUP_R_SLURM_OOM; break;
-	case SLURM_EV_ALLOC_FAILED: *reason = SUP_R_SLURM_ALLOC; break;
-	default: *reason = SUP_R_SLURM_CONFIG; break;
+	case SLURM_EV_ALLOC_FAILED:
+	case SLURM_EV_CONFIG_ERROR:
+		/* Slurm's refusal comes before the job runs; once it runs, such
+		 * a line is the trainer's (an srun of its own, a log it
+		 * prints) and says nothing about this job. */
+		if (js->started)
+			return SUP_LINE_NONE;
+		*reason = SUP_R_SLURM_CONFIG;
+		break;
 	}
 	return SUP_LINE_ENDED;
 }

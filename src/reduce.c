@@ -480,6 +480,7 @@ size_t red_ask(struct red *r, struct red_trial *out, size_t max)
 		out[k].id = (uint64_t)ready[i] + 1;
 		out[k].cases = nd->padded ? nd->padded : nd->cases;
 		out[k].n = nd->padded ? nd->npadded : nd->n;
+		out[k].confirm = nd->kind == K_REMAINDER;
 		k++;
 	}
 	free(ready);
@@ -545,17 +546,18 @@ void red_stop(struct red *r)
 
 void red_estimate(const struct red *r, double *trials, double *rounds)
 {
-	double t = 0, deepest = 0;
+	double t = 0, deepest = 0, slots = r->o.slots > 1 ? (double)r->o.slots : 1, runs;
 	size_t i;
 
 	*trials = *rounds = 0;
 	if (red_done(r))
 		return;
 	/* With one slot and nothing doubted, the plan's expectation at its
-	 * last choice (which runs the remainder once; o.flaky runs it twice
-	 * more), less the trials since. */
+	 * last choice (which runs the remainder once; o.flaky, --confirm run
+	 * it more), less the trials since. */
 	if (r->o.slots <= 1 && r->planned > 0 && !r->flake_seen && !r->minimal && !r->dd_active) {
-		t = r->planned + (r->o.flaky ? 2 : 0) - (double)(r->trials - r->planned_at);
+		t = r->planned + (double)rd_remainder_runs(r) - 1 -
+		    (double)(r->trials - r->planned_at);
 		*trials = *rounds = t > 1 ? t : 1;
 		return;
 	}
@@ -563,6 +565,8 @@ void red_estimate(const struct red *r, double *trials, double *rounds)
 		const struct node *nd = &r->nodes[i];
 		double depth = 0, m = (double)nd->n;
 
+		if (nd->kind == K_REMAINDER)
+			continue; /* its runs, the confirmation, below */
 		if (!rd_busy(nd) && !(nd->st == ST_FAIL && nd->n > 1 && !nd->expanded))
 			continue;
 		while (m > 1) {
@@ -575,9 +579,18 @@ void red_estimate(const struct red *r, double *trials, double *rounds)
 		if (depth + 1 > deepest)
 			deepest = depth + 1;
 	}
-	if (r->phase != PH_REMAINDER && r->phase != PH_DONE) {
-		t += 1; /* the remainder */
-		deepest += 1;
+	/* the confirmation: the remainder's runs still to come */
+	if (r->phase == PH_REMAINDER && r->remainder >= 0) {
+		const struct node *m = &r->nodes[r->remainder];
+
+		runs = m->need_pass > m->npass ? (double)(m->need_pass - m->npass) : 0;
+		t += runs;
+		if (ceil(runs / slots) > deepest)
+			deepest = ceil(runs / slots);
+	} else if (r->phase != PH_DONE) {
+		runs = rd_remainder_runs(r);
+		t += runs;
+		deepest += ceil(runs / slots);
 	}
 	*trials = t;
 	*rounds = deepest;

@@ -92,6 +92,9 @@ void rd_ddmin_start(struct red *r, const size_t *cases, size_t n, uint64_t round
 void rd_ddmin_step(struct red *r);
 size_t *rd_rest_of(struct red *r, size_t *n);
 void rd_start_remainder(struct red *r, uint64_t round);
+/* The runs the remainder needs when it starts now (the design note in
+ * reduce_remainder.c). */
+unsigned rd_remainder_runs(const struct red *r);
 int rd_search_in(struct red *r, const size_t *cases, size_t n, uint64_t known);
 bool rd_busy(const struct node *nd);
 void rd_contradiction(struct red *r, int g, uint64_t known);

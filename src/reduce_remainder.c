@@ -63,11 +63,16 @@ static void queue_remainder(struct red *r, uint64_t round)
  * every remainder is treated as one after a flake (2 runs from the start
  * gave 99.2% exact at k=2 and 4, one slot, 10% false passes, too thin;
  * and 97.2% at k=4 with trials that name their batch, against 99.7). */
+unsigned rd_remainder_runs(const struct red *r)
+{
+	return r->o.confirm ? r->o.confirm : r->flake_seen || r->o.flaky ? 3 :
+	       r->o.slots > 1 && r->searched ? 2 : 1;
+}
+
 void rd_start_remainder(struct red *r, uint64_t round)
 {
 	size_t n, *rest = rd_rest_of(r, &n);
-	unsigned runs = r->o.confirm ? r->o.confirm : r->flake_seen || r->o.flaky ? 3 :
-			r->o.slots > 1 && r->searched ? 2 : 1;
+	unsigned runs = rd_remainder_runs(r);
 
 	r->phase = PH_REMAINDER;
 	if (!n) {

@@ -50,6 +50,7 @@
 #include "run_internal.h"
 
 #define MIN_TIMEOUT_S 600.0
+#define RUN_HEARTBEAT_S 300.0
 #define SAMPLE_CASES 3
 
 
@@ -86,13 +87,23 @@ struct jrn_names *run_names_of(struct run *r)
 	return &r->names;
 }
 
+/* Do journal phases a and b answer each other? The confirmation's trials
+ * were phase "search" before they were "confirm": older journals replay. */
+static bool same_phase(const char *a, const char *b)
+{
+	bool sa = !strcmp(a, "search") || !strcmp(a, "confirm");
+	bool sb = !strcmp(b, "search") || !strcmp(b, "confirm");
+
+	return !strcmp(a, b) || (sa && sb);
+}
+
 /* A finished trial of this phase and these cases not used yet, or -1. */
 static long find_known(struct run *r, const char *phase, const size_t *subset, size_t n)
 {
 	size_t i;
 
 	for (i = 0; i < r->nall; i++)
-		if (!r->used[i] && !strcmp(r->all[i].phase, phase) &&
+		if (!r->used[i] && same_phase(r->all[i].phase, phase) &&
 		    jrn_entry_same(&r->all[i], subset, n)) {
 			r->used[i] = true;
 			return (long)i;
@@ -144,6 +155,21 @@ static void split_words(const char *s, char ***out, size_t *n)
 }
 
 static void on_trial_done(void *ctx, const struct sup_result *res);
+
+/* "trial 7 (search, 32 cases) started: slot 1, gpu 0" */
+static void say_start(struct run *r, const struct flight *f)
+{
+	char gpu[32] = "no GPU";
+
+	if (f->gpu >= 0)
+		snprintf(gpu, sizeof(gpu), "gpu %d", f->gpu);
+	if (r->c.launcher == SUP_LAUNCH_SLURM)
+		cb_strlcpy(gpu, "Slurm picks node and GPU", sizeof(gpu));
+	run_say(r, "trial %llu (%s, %zu case%s%s%s) started: slot %d, %s%s",
+		(unsigned long long)f->number, f->phase, f->n, f->n == 1 ? "" : "s",
+		f->n == 1 ? ": " : "", f->n == 1 ? r->ds.cases[f->subset[0]].id : "", f->slot, gpu,
+		!strcmp(f->phase, "confirm") ? " (the cases without the culprits must train)" : "");
+}
 
 /* Starts trial f (its number, phase and subset set): the trial directory,
  * the view, the command with its placeholders, the supervisor. */
@@ -200,6 +226,8 @@ static int start_trial(struct run *r, struct flight *f)
 		return -1;
 	}
 	f->gpu = sup_trial_gpu(r->sup, f->number);
+	f->slot = sup_trial_slot(r->sup, f->number);
+	f->started_s = run_now_s();
 	{
 		cJSON *o = json_object();
 
@@ -207,9 +235,19 @@ static int start_trial(struct run *r, struct flight *f)
 		json_add_num(o, "trial", (double)f->number, true);
 		json_add_str(o, "phase", f->phase);
 		json_add_num(o, "cases", (double)f->n, true);
+		json_add_num(o, "slot", f->slot, f->slot >= 0);
 		json_add_num(o, "gpu", f->gpu, f->gpu >= 0);
 		run_event(r, o);
+		if (!strcmp(f->phase, "confirm")) {
+			o = json_object();
+			json_add_str(o, "event", "confirm");
+			json_add_num(o, "trial", (double)f->number, true);
+			json_add_num(o, "cases", (double)f->n, true);
+			json_add_num(o, "culprits", (double)r->culprits_seen, true);
+			run_event(r, o);
+		}
 	}
+	say_start(r, f);
 	run_show_status(r);
 	return 0;
 }
@@ -390,6 +428,80 @@ static long need_trial(struct run *r, const char *phase, const size_t *subset, s
 
 /* ---- supervisors ---- */
 
+/* The flight of running trial number, or NULL. */
+static struct flight *flight_of(struct run *r, uint64_t number)
+{
+	size_t i;
+
+	if (r->sync && r->sync->busy && r->sync->number == number)
+		return r->sync;
+	for (i = 0; i < r->nflights; i++)
+		if (r->flights[i]->busy && r->flights[i]->number == number)
+			return r->flights[i];
+	return NULL;
+}
+
+/* --launcher slurm: where a trial's job runs, once Slurm started it. */
+static void on_job_started(void *ctx, const struct sup_result *res)
+{
+	struct run *r = ctx;
+	const struct flight *f = flight_of(r, res->number);
+
+	run_say(r, "trial %llu (%s) runs: Slurm job %lld on node %s, gpu %s",
+		(unsigned long long)res->number, f ? f->phase : "?", res->slurm_job,
+		res->node[0] ? res->node : "?", res->slurm_gpus[0] ? res->slurm_gpus : "none");
+}
+
+/* A line every CASEBISECT_HEARTBEAT_S seconds while trials run, so that a
+ * log of long trials does not look hung: what runs, for how long, and
+ * what is left. */
+static void on_heartbeat(void *ctx)
+{
+	struct run *r = ctx;
+	char *line = xstrdup(""), *next, took[32], eta[32];
+	double now = run_now_s(), left;
+	size_t i, n = 0;
+
+	for (i = 0; i <= r->nflights; i++) {
+		const struct flight *f = i < r->nflights ? r->flights[i] : r->sync;
+
+		if (!f || !f->busy)
+			continue;
+		run_fmt_duration(now - f->started_s, took, sizeof(took));
+		next = cb_fmt("%s%strial %llu (%s, %zu case%s, slot %d) for %s", line, n ? ", " : "",
+			      (unsigned long long)f->number, f->phase, f->n, f->n == 1 ? "" : "s",
+			      f->slot, took);
+		free(line);
+		line = next;
+		n++;
+	}
+	run_eta(r, &left, eta, sizeof(eta));
+	run_say(r, "still running: %s; %zu trial%s done, %zu culprit%s so far, ETA ~%s", line,
+		r->nall, r->nall == 1 ? "" : "s", r->culprits_seen, r->culprits_seen == 1 ? "" : "s",
+		eta);
+	free(line);
+}
+
+/* Ctrl-C and friends: told through the command layer, which clears the
+ * status line first. */
+static void on_signal_told(void *ctx, const char *text)
+{
+	run_notify(ctx, RUN_MSG_NOTE, "%s", text);
+}
+
+/* CASEBISECT_HEARTBEAT_S, or 300; 0 turns the heartbeat off. */
+static double heartbeat_s(void)
+{
+	const char *v = getenv("CASEBISECT_HEARTBEAT_S");
+	char *end;
+	double s;
+
+	if (!v || !*v)
+		return RUN_HEARTBEAT_S;
+	s = strtod(v, &end);
+	return *end || !(s >= 0) ? RUN_HEARTBEAT_S : s;
+}
+
 static int make_sup(struct run *r, const struct cls_signature *target, double timeout_s)
 {
 	struct sup_options o;
@@ -413,6 +525,11 @@ static int make_sup(struct run *r, const struct cls_signature *target, double ti
 	o.slurm_args = r->c.slurm_args;
 	o.slurm_prefix = r->slurm_prefix;
 	o.slurm_exclude = r->health.excluded;
+	o.hooks.ctx = r;
+	o.hooks.started = on_job_started;
+	o.hooks.heartbeat = on_heartbeat;
+	o.hooks.heartbeat_s = heartbeat_s();
+	o.hooks.signal = on_signal_told;
 	if (r->sup)
 		sup_free(r->sup);
 	r->sup = r->health.sup = sup_new(&o, err, sizeof(err));
@@ -531,6 +648,16 @@ static int find_target(struct run *r, struct verdict *v, size_t *all)
 		snprintf(r->target_source, sizeof(r->target_source),
 			 "%.2000s, reproduced by trial %llu", r->c.target_log,
 			 (unsigned long long)r->all[k].trial);
+	}
+	{
+		cJSON *o = json_object();
+
+		json_add_str(o, "event", "target");
+		json_add_num(o, "trial", (double)r->all[k].trial, true);
+		json_add_str(o, "class", cls_class_name(r->target.klass));
+		json_add_str(o, "kernel", r->target.kernel);
+		json_add_str(o, "source", r->target_source);
+		run_event(r, o);
 	}
 	run_say(r, "target: %s%s%s (%s)", cls_class_name(r->target.klass),
 	    r->target.kernel[0] ? " in " : "", r->target.kernel, r->target_source);
@@ -798,7 +925,7 @@ static void schedule(struct run *r)
 			f = free_flight(r);
 			memset(f, 0, sizeof(*f));
 			f->red_id = t[i].id;
-			cb_strlcpy(f->phase, "search", sizeof(f->phase));
+			cb_strlcpy(f->phase, t[i].confirm ? "confirm" : "search", sizeof(f->phase));
 			f->subset = xmalloc((t[i].n ? t[i].n : 1) * sizeof(*f->subset));
 			memcpy(f->subset, t[i].cases, t[i].n * sizeof(*f->subset));
 			f->n = t[i].n;
@@ -850,13 +977,21 @@ static void say_estimate(struct run *r)
 	double trials, rounds;
 	char eta[32];
 
+	cJSON *o;
+
 	red_estimate(r->red, &trials, &rounds);
 	if (trials < 1 || !r->nall)
 		return;
 	run_fmt_duration(rounds * run_median_duration(r), eta, sizeof(eta));
-	run_say(r, "search: about %.0f trial%s to go, ~%s at the median trial so far (a guess: the "
-	       "number of culprits is not known yet)",
-	    trials, trials < 1.5 ? "" : "s", eta);
+	o = json_object();
+	json_add_str(o, "event", "estimate");
+	json_add_num(o, "trials_done", (double)r->nall, true);
+	json_add_num(o, "trials_left", round(trials), true);
+	json_add_num(o, "eta_s", round(rounds * run_median_duration(r)), true);
+	run_event(r, o);
+	run_say(r, "search: about %.0f trial%s to go (the confirmation included; %zu done), ~%s at "
+	       "the median trial so far (a guess: the number of culprits is not known yet)",
+	    trials, trials < 1.5 ? "" : "s", r->nall, eta);
 }
 
 /* Phase 3: the search. 0 done (v set), -1 stopped. */

@@ -32,6 +32,8 @@ struct flight {
 	size_t n;
 	bool busy;
 	int gpu;                    /* its slot's device, -1: none */
+	int slot;                   /* the supervisor's slot, -1: none */
+	double started_s;           /* Unix time it started */
 	char dir[PATH_MAX];
 };
 
@@ -104,6 +106,9 @@ void run_say(struct run *r, const char *fmt, ...) CB_PRINTF(2, 3);   /* a line f
 void run_event(struct run *r, cJSON *obj);                          /* takes obj */
 void run_notify(struct run *r, enum run_msg kind, const char *fmt, ...) CB_PRINTF(3, 4);
 void run_show_status(struct run *r);
+/* The search's guess of what is left: trials (the confirmation's runs
+ * included) and the time at the median trial so far ("?" when unknown). */
+void run_eta(const struct run *r, double *trials, char *eta, size_t size);
 void run_fmt_duration(double s, char *buf, size_t size);
 double run_median_duration(const struct run *r);
 void run_load_wall(struct run *r);
@@ -111,6 +116,10 @@ int run_save_wall(struct run *r);       /* -1 with the run failed (run_fail()) *
 const char *run_fix_advice(const char *err);
 /* The report and the bundle, then the verdict; an exit code. */
 int run_conclude(struct run *r, const struct verdict *v);
+
+/* run_on_exit.c: --on-exit (run.h), once the run's exit code is known */
+#define RUN_ON_EXIT_TIMEOUT_S 60.0
+void run_on_exit(struct run *r, int exit_code);
 
 /* run_setup.c: the work directory */
 int run_lock_workdir(struct run *r);

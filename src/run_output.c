@@ -123,12 +123,27 @@ double run_median_duration(const struct run *r)
 	return m;
 }
 
-/* The status line: trials, running per GPU, culprits, elapsed, ETA. */
+void run_eta(const struct run *r, double *trials, char *eta, size_t size)
+{
+	double rounds = 0;
+
+	*trials = 0;
+	cb_strlcpy(eta, "?", size);
+	if (!r->red)
+		return;
+	red_estimate(r->red, trials, &rounds);
+	/* the median of every trial, the journal's of earlier sessions too */
+	if (r->nall)
+		run_fmt_duration(rounds * run_median_duration(r), eta, size);
+}
+
+/* The status line: trials (done, of about how many), running per GPU,
+ * culprits, elapsed, ETA. */
 void run_show_status(struct run *r)
 {
-	char line[512], el[32], eta[32] = "?", per[256] = "";
+	char line[512], el[32], eta[32], per[256] = "", total[48] = "";
 	size_t running = 0, i, g, len = 0;
-	double trials_left = 0, rounds_left = 0;
+	double trials_left;
 
 	if (r->dry || !r->p->status)
 		return;
@@ -145,14 +160,12 @@ void run_show_status(struct run *r)
 	}
 	if (len)
 		cb_strlcpy(per + len, ")", sizeof(per) - len);
-	if (r->red) {
-		red_estimate(r->red, &trials_left, &rounds_left);
-		if (r->nall)
-			run_fmt_duration(rounds_left * run_median_duration(r), eta, sizeof(eta));
-	}
+	run_eta(r, &trials_left, eta, sizeof(eta));
+	if (trials_left >= 0.5)
+		snprintf(total, sizeof(total), "/~%.0f", (double)r->nall + trials_left);
 	run_fmt_duration(run_now_s() - r->t0, el, sizeof(el));
-	snprintf(line, sizeof(line), "trials %zu | running %zu%s | culprits %zu | %s | ETA ~%s",
-		 r->nall, running, per, r->culprits_seen, el, eta);
+	snprintf(line, sizeof(line), "trials %zu%s | running %zu%s | culprits %zu | %s | ETA ~%s",
+		 r->nall, total, running, per, r->culprits_seen, el, eta);
 	r->p->status(r->p->ctx, line);
 }
 

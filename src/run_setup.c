@@ -261,6 +261,19 @@ int run_audit(struct run *r)
 	run_say(r, "audit: %zu cases read in %.1f s: %zu with values that crash training, %zu "
 	    "unreadable", r->audit.cases_read, r->audit.seconds, r->audit.cases_with[AUD_CRASH],
 	    r->audit.cases_with[AUD_UNREADABLE]);
+	{
+		cJSON *ev = json_object(), *a = cJSON_CreateArray();
+
+		json_add_str(ev, "event", "audit");
+		json_add_num(ev, "cases_read", (double)r->audit.cases_read, true);
+		json_add_num(ev, "crash", (double)r->audit.cases_with[AUD_CRASH], true);
+		json_add_num(ev, "unreadable", (double)r->audit.cases_with[AUD_UNREADABLE], true);
+		for (i = 0; i < r->ds.ncases; i++)
+			if (aud_case_crashes(&r->audit, i))
+				cJSON_AddItemToArray(a, cJSON_CreateString(r->ds.cases[i].id));
+		cJSON_AddItemToObject(ev, "cases", a);
+		run_event(r, ev);
+	}
 	for (i = 0; i < r->ds.ncases && shown < 5; i++)
 		if (aud_case_crashes(&r->audit, i) && r->audit.cases[i].nfindings) {
 			run_say(r, "  %s: %s", r->ds.cases[i].id, r->audit.cases[i].findings[0].detail);
@@ -414,6 +427,7 @@ enum run_exit run_start(const struct run_config *c, const struct run_progress *p
 		    ds_format_name(r.ds.format), r.ds.ncases, r.ds.digest);
 		run_say(&r, "work directory: %s", c->workdir);
 		ret = run_engine(&r);
+		run_on_exit(&r, ret);
 	}
 	run_free(&r);
 	return res->exit = (enum run_exit)ret;
@@ -463,6 +477,8 @@ static int reopen(struct run *r, const char *workdir, const struct run_overrides
 			r->c.launcher = (enum sup_launcher)o->launcher;
 		if (o->slurm_args)
 			r->c.slurm_args = o->slurm_args;
+		if (o->on_exit)
+			r->c.on_exit = *o->on_exit ? o->on_exit : NULL;
 	}
 	now = run_config_json(&r->c, &r->ds);
 	if (jrn_check_run(abs, now, run_overridable, err, sizeof(err))) {
@@ -501,6 +517,7 @@ enum run_exit run_resume(const char *workdir, uint64_t max_trials, double deadli
 		r.c.deadline = deadline;
 		run_say(&r, "resuming %s", r.c.workdir);
 		ret = run_engine(&r);
+		run_on_exit(&r, ret);
 	}
 	free((char *)r.c.workdir);
 	run_free(&r);

@@ -217,6 +217,9 @@ enum slurm_event slurm_parse_line(const char *line, size_t len, struct slurm_sta
 		}
 		return SLURM_EV_STARTED;
 	}
+	if ((len >= 13 && !memcmp(p, "sbatch: error", 13)) ||
+	    (len >= 13 && !memcmp(p, "salloc: error", 13)))
+		return SLURM_EV_CONFIG_ERROR;
 	srun = len >= 5 && !memcmp(p, "srun:", 5);
 	stepd = len >= 10 && !memcmp(p, "slurmstepd", 10);
 	if (!srun && !stepd)
@@ -235,6 +238,13 @@ enum slurm_event slurm_parse_line(const char *line, size_t len, struct slurm_sta
 		return SLURM_EV_CANCELLED;
 	if (!srun)
 		return SLURM_EV_NONE;
+	/* No controller to ask: configless srun finds no configuration, or
+	 * the controller does not answer. Nothing will run until someone
+	 * fixes Slurm, so it is the request's error, not the trial's. */
+	if (has(p, len, "Could not establish a configuration source") ||
+	    has(p, len, "Socket timed out on send/recv") ||
+	    has(p, len, "Unable to contact slurm controller"))
+		return SLURM_EV_CONFIG_ERROR;
 	if ((m = memmem(p, len, "Unable to allocate resources", 28))) {
 		size_t rest = (size_t)(end - m);
 
@@ -249,7 +259,9 @@ enum slurm_event slurm_parse_line(const char *line, size_t len, struct slurm_sta
 	    has(p, len, "unrecognized option") || has(p, len, "invalid option") ||
 	    has(p, len, "srun: fatal: Invalid") || has(p, len, "srun: fatal: invalid"))
 		return SLURM_EV_CONFIG_ERROR;
-	if (has(p, len, "Unable to create step") || has(p, len, "Unable to contact slurm controller"))
+	if (has(p, len, "srun: fatal:"))
+		return SLURM_EV_CONFIG_ERROR; /* srun gives up before any job */
+	if (has(p, len, "Unable to create step"))
 		return SLURM_EV_ALLOC_FAILED;
 	return SLURM_EV_NONE;
 }

@@ -112,6 +112,8 @@ struct sup {
 	int signals_seen;
 	bool in_run;     /* inside uv_run: signals arrive by themselves */
 	uv_signal_t sig[3];
+	uv_timer_t heartbeat; /* unreferenced: it beats only while trials run */
+	bool has_heartbeat;
 	const struct sup_launcher_ops *ops;
 	void *launcher; /* ops->init's state */
 	struct sup *next_live; /* in live_sups */
@@ -332,6 +334,8 @@ static void launcher_line(struct trial *t, const char *line, size_t len)
 	case SUP_LINE_STARTED:
 		if (t->state == T_RUNNING)
 			start_job_timers(t);
+		if (t->s->o.hooks.started)
+			t->s->o.hooks.started(t->s->o.hooks.ctx, &t->result);
 		return;
 	case SUP_LINE_ENDED:
 		break;
@@ -878,13 +882,27 @@ int sup_start(struct sup *s, const struct sup_trial_spec *spec, sup_done_fn *don
 
 /* ---- the supervisor ---- */
 
+static void on_heartbeat(uv_timer_t *h)
+{
+	struct sup *s = h->data;
+
+	if (s->nrunning)
+		s->o.hooks.heartbeat(s->o.hooks.ctx);
+}
+
 static void on_signal(uv_signal_t *h, int signum)
 {
 	struct sup *s = h->data;
 
+	char text[128];
+
 	s->signals_seen++;
-	fprintf(stderr, "casebisect: %s: ending the running trials%s\n", strsignal(signum),
-		s->signals_seen > 1 ? " now" : " (again to kill them at once)");
+	snprintf(text, sizeof(text), "%s: ending the running trials%s", strsignal(signum),
+		 s->signals_seen > 1 ? " now" : " (again to kill them at once)");
+	if (s->o.hooks.signal)
+		s->o.hooks.signal(s->o.hooks.ctx, text);
+	else
+		fprintf(stderr, "casebisect: %s\n", text);
 	sup_stop(s, s->signals_seen > 1 && signum == SIGINT);
 }
 
@@ -1008,6 +1026,15 @@ struct sup *sup_new(const struct sup_options *opts, char *err, size_t errlen)
 		UV_MUST(uv_signal_start(&s->sig[i], on_signal, signums[i]));
 		uv_unref((uv_handle_t *)&s->sig[i]);
 	}
+	if (opts->hooks.heartbeat && opts->hooks.heartbeat_s > 0) {
+		uint64_t ms = timer_ms(opts->hooks.heartbeat_s);
+
+		UV_MUST(uv_timer_init(&s->loop, &s->heartbeat));
+		s->heartbeat.data = s;
+		UV_MUST(uv_timer_start(&s->heartbeat, on_heartbeat, ms, ms));
+		uv_unref((uv_handle_t *)&s->heartbeat);
+		s->has_heartbeat = true;
+	}
 	return s;
 fail:
 	if (s->has_pass_re)
@@ -1020,14 +1047,29 @@ fail:
 	return NULL;
 }
 
-int sup_trial_gpu(const struct sup *s, uint64_t number)
+/* Running trial number, or NULL. */
+static const struct trial *running_trial(const struct sup *s, uint64_t number)
 {
 	const struct pt_trial *p;
 
 	for (p = s->running; p; p = p->next)
 		if (trial_of((struct pt_trial *)p)->number == number)
-			return trial_of((struct pt_trial *)p)->gpu;
-	return -1;
+			return trial_of((struct pt_trial *)p);
+	return NULL;
+}
+
+int sup_trial_slot(const struct sup *s, uint64_t number)
+{
+	const struct trial *t = running_trial(s, number);
+
+	return t ? t->slot : -1;
+}
+
+int sup_trial_gpu(const struct sup *s, uint64_t number)
+{
+	const struct trial *t = running_trial(s, number);
+
+	return t ? t->gpu : -1;
 }
 
 size_t sup_free_slots(const struct sup *s)
@@ -1139,6 +1181,8 @@ void sup_free(struct sup *s)
 		}
 	for (i = 0; i < CB_ARRAY_SIZE(s->sig); i++)
 		uv_close((uv_handle_t *)&s->sig[i], NULL);
+	if (s->has_heartbeat)
+		uv_close((uv_handle_t *)&s->heartbeat, NULL);
 	uv_run(&s->loop, UV_RUN_DEFAULT); /* let close callbacks run */
 	if (uv_loop_close(&s->loop))
 		die("supervise: a libuv handle was left open");

@@ -58,6 +58,20 @@ bool starts_with(const char *s, const char *prefix);
  * line `casebisect: ...`, then one `hint:` line. */
 void assert_usage_error(const struct run *r);
 
+/* harness/toytrain in the source tree (not to be freed). */
+const char *toy_path(void);
+
+/* `casebisect run --workdir WD --gpus none OPTION... DS -- harness/toytrain
+ * --cases-file {cases_file} --files-file {files_file}` into *r: the toy run
+ * most tests begin with. The dataset comes last, after the options. */
+#define run_toy(r, wd, ...)                                                                  \
+	run(r, "run", "--workdir", wd, "--gpus", "none", __VA_ARGS__, "--", toy_path(),         \
+	    "--cases-file", "{cases_file}", "--files-file", "{files_file}")
+
+/* Takes the "[HH:MM:SS] " off the start of each line of text, in place: a
+ * run's log lines carry their time when stdout is not a terminal. */
+void strip_stamps(char *text);
+
 /* nnUNetPlans.json for Dataset501_Liver as nnUNetv2_plan_and_preprocess
  * writes it, cut to what casebisect reads: 2d (data folder nnUNetPlans_2d),
  * 3d_fullres (nnUNetPlans_3d_fullres) and the cascade (inherits_from). */

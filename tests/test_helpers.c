@@ -257,15 +257,44 @@ bool starts_with(const char *s, const char *prefix)
 }
 
 /* A usage error as the user must see it: exit 2, nothing on stdout, one
- * line `casebisect: ...`, then one `hint:` line. */
+ * line `casebisect: ...`, then one `hint:` line (each after its time when
+ * the run's engine told it: stderr is not a terminal here). */
 void assert_usage_error(const struct run *r)
 {
+	char *err = xstrdup(r->err);
+
+	strip_stamps(err);
 	cr_assert_eq(r->code, 2, "exit %d, stderr:\n%s", r->code, r->err);
 	cr_assert_eq(r->out_len, 0, "stdout not empty:\n%s", r->out);
-	cr_assert_eq(count_lines(r->err), 2, "stderr is not 2 lines:\n%s", r->err);
-	cr_assert(starts_with(r->err, "casebisect: ") || starts_with(r->err, "usage: "),
+	cr_assert_eq(count_lines(err), 2, "stderr is not 2 lines:\n%s", r->err);
+	cr_assert(starts_with(err, "casebisect: ") || starts_with(err, "usage: "),
 		  "stderr:\n%s", r->err);
-	cr_assert(strstr(r->err, "\nhint: "), "no hint:\n%s", r->err);
+	cr_assert(strstr(err, "\nhint: "), "no hint:\n%s", r->err);
+	free(err);
+}
+
+const char *toy_path(void)
+{
+	static char *toy;
+
+	if (!toy)
+		toy = src_file("harness/toytrain");
+	return toy;
+}
+
+void strip_stamps(char *text)
+{
+	char *in = text, *out = text;
+	bool line_start = true;
+
+	while (*in) {
+		if (line_start && in[0] == '[' && strlen(in) > 11 && in[3] == ':' && in[6] == ':' &&
+		    in[9] == ']' && in[10] == ' ')
+			in += 11;
+		line_start = *in == '\n';
+		*out++ = *in++;
+	}
+	*out = '\0';
 }
 
 /*

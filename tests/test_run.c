@@ -45,21 +45,7 @@ static void assert_schema_valid(const char *workdir)
 	free(schema);
 }
 
-/* `casebisect run --workdir WD --gpus none OPTION... DS -- harness/toytrain
- * --cases-file {cases_file} --files-file {files_file}` into *r: the toy run
- * most tests begin with. The dataset comes last, after the options. */
-static const char *toy_path(void)
-{
-	static char *toy;
-
-	if (!toy)
-		toy = src_file("harness/toytrain");
-	return toy;
-}
-
-#define toy_run(r, wd, ...)                                                                  \
-	run(r, "run", "--workdir", wd, "--gpus", "none", __VA_ARGS__, "--", toy_path(),         \
-	    "--cases-file", "{cases_file}", "--files-file", "{files_file}")
+#define toy_run run_toy /* helpers.h */
 
 Test(run, demo_finds_exactly_the_two_planted_cases)
 {
@@ -571,7 +557,14 @@ Test(run, a_hung_gpu_probe_does_not_stop_the_other_gpu, .timeout = 240)
 	cr_assert(slow, "GPU 0 ran no trial beside GPU 1's\n%s", r.out);
 	slow[strcspn(slow, "\n")] = '\0';
 	want = cb_fmt("trial %s (", slow);
-	slow_at = line_with(r.out, want);
+	/* its end, not its start ("trial 7 (search, 3 cases) started: ...") */
+	for (i = 0, slow_at = -1; slow_at < 0 && i < (long)count_lines(r.out); i++) {
+		char *l = line_at(r.out, (size_t)i);
+
+		if (strstr(l, want) && !strstr(l, ") started: "))
+			slow_at = i;
+		free(l);
+	}
 	probe_at = line_with(r.out, "GPU 1 failed its health probe");
 	cr_assert(slow_at >= 0 && probe_at >= 0, "%s", r.out);
 	line = line_at(r.out, (size_t)slow_at);

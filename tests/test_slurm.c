@@ -235,6 +235,15 @@ static void wait_running(const char *prefix)
 	cr_assert_fail("no job %s* ever ran", prefix);
 }
 
+/* WORKDIR's report names slurm_bad's cases as the culprits. */
+static void assert_found_slurm_bad(const char *wd)
+{
+	char *c = report_culprits(wd, NULL, 0);
+
+	cr_assert_str_eq(c, "case_004 case_009");
+	free(c);
+}
+
 static char *toy(void)
 {
 	return src_file("harness/toytrain");
@@ -366,6 +375,46 @@ Test(slurm, an_invalid_partition_stops_the_run_with_slurms_message)
 	free(ds);
 }
 
+/* slurmctld stopped: srun's "Unable to contact slurm controller" stops
+ * the run (exit 1, Slurm's line quoted) instead of a verdict from trials
+ * that never ran; nothing is journaled, and once slurmctld is back resume
+ * runs the trial again and finishes. */
+Test(slurm, a_stopped_controller_stops_the_run_and_resume_finishes_it, .timeout = 600)
+{
+	struct run r;
+	char *ds = mkcases_in("ds", 12, slurm_bad), *tt = toy(), *wd = cb_fmt("%s/wd", tmpdir);
+	char *cmd;
+	pid_t ctld = pid_in("slurmctld.pid");
+	cJSON **j;
+	size_t n;
+	int i;
+
+	cr_assert_gt(ctld, 1);
+	kill(ctld, SIGTERM);
+	for (i = 0; i < 200 && !kill(ctld, 0); i++)
+		usleep(50 * 1000);
+	cr_assert(kill(ctld, 0), "slurmctld did not stop");
+	run(&r, "run", "--workdir", wd, "--launcher", "slurm", ds, "--", tt, "--cases-file",
+	    "{cases_file}", "--files-file", "{files_file}");
+	cr_assert_eq(r.code, 1, "%s\n%s", r.out, r.err);
+	cr_assert(strstr(r.err, "Slurm refused trial 1: srun: "), "%s", r.err);
+	j = journal(wd, &n);
+	cr_assert_eq(n, 0, "a refused trial was journaled");
+	journal_free(j, n);
+	run_release(&r);
+
+	cmd = cb_fmt("slurmctld -f '%s/slurm.conf'", cluster);
+	cr_assert(system(cmd) == 0, "slurmctld did not start again");
+	free(cmd);
+	run(&r, "resume", wd);
+	cr_assert_eq(r.code, 0, "%s\n%s", r.out, r.err);
+	assert_found_slurm_bad(wd);
+	run_release(&r);
+	free(wd);
+	free(tt);
+	free(ds);
+}
+
 /* A run of one trial that sleeps for a minute, through --launcher slurm in
  * partition "tiny" (MaxTime 1 minute). */
 struct past_limit {
@@ -447,6 +496,77 @@ Test(slurm_fake, a_trial_past_slurms_time_limit_is_slurm_timeout)
 
 	past_limit_start(&t);
 	past_limit_check(&t);
+}
+
+/* No controller: srun's refusal stops the run at once (exit 1, not a
+ * verdict of exit 4 from trials that never ran), quoting Slurm; the trial
+ * is not journaled, so resume, once Slurm answers again, runs it and
+ * finishes. */
+Test(slurm_fake, slurms_refusal_stops_the_run_and_resume_runs_the_trial_again)
+{
+	static const char *const refusals[] = {
+		"srun: fatal: Could not establish a configuration source",
+		"srun: error: Unable to allocate resources: Socket timed out on send/recv operation",
+		"srun: error: Unable to allocate resources: Invalid qos specification",
+		"sbatch: error: Batch job submission failed: Invalid account or account/partition "
+		"combination specified",
+	};
+	char *ds = mkcases_in("ds", 12, slurm_bad), *tt = toy(), *wd;
+	struct run r;
+	cJSON **j;
+	size_t n, i;
+
+	for (i = 0; i < CB_ARRAY_SIZE(refusals); i++) {
+		wd = cb_fmt("%s/wd%zu", tmpdir, i);
+		setenv("FAKE_SRUN_REFUSE", refusals[i], 1);
+		run(&r, "run", "--workdir", wd, "--launcher", "slurm", ds, "--", tt, "--cases-file",
+		    "{cases_file}", "--files-file", "{files_file}");
+		unsetenv("FAKE_SRUN_REFUSE");
+		cr_assert_eq(r.code, 1, "%s: exit %d\n%s\n%s", refusals[i], r.code, r.out, r.err);
+		cr_assert(strstr(r.err, "Slurm refused trial 1") && strstr(r.err, refusals[i]),
+			  "Slurm's line is not quoted: %s", r.err);
+		cr_assert_null(strstr(r.out, "verdict:"), "%s", r.out);
+		j = journal(wd, &n);
+		cr_assert_eq(n, 0, "a refused trial was journaled");
+		journal_free(j, n);
+		run_release(&r);
+		if (i)
+			goto next;
+		run(&r, "resume", wd);
+		cr_assert_eq(r.code, 0, "%s\n%s", r.out, r.err);
+		assert_found_slurm_bad(wd);
+		run_release(&r);
+next:
+		free(wd);
+	}
+	free(tt);
+	free(ds);
+}
+
+/* Once the job runs, a line that reads like Slurm's refusal is the
+ * trainer's (its own srun failing): the run goes on to the culprits. */
+Test(slurm_fake, a_refusal_line_after_the_job_started_is_not_slurms)
+{
+	char *ds = mkcases_in("ds", 12, slurm_bad), *tt = toy(), *wd = cb_fmt("%s/wd", tmpdir);
+	struct run r;
+
+	setenv("FAKE_SRUN_AFTER", "srun: error: Unable to allocate resources: Invalid partition "
+	       "name specified", 1);
+	setenv("FAKE_SRUN_LIMIT_S", "60", 1);
+	run(&r, "run", "--workdir", wd, "--launcher", "slurm", ds, "--", tt, "--cases-file",
+	    "{cases_file}", "--files-file", "{files_file}", "--step-ms", "100");
+	unsetenv("FAKE_SRUN_AFTER");
+	unsetenv("FAKE_SRUN_LIMIT_S");
+	cr_assert_eq(r.code, 0, "%s\n%s", r.out, r.err);
+	cr_assert_null(strstr(r.err, "Slurm refused"), "%s", r.err);
+	/* where the job runs, once Slurm started it */
+	cr_assert(strstr(r.out, "] trial 1 (target) runs: Slurm job 1 on node localhost, gpu 0\n"),
+		  "%s", r.out);
+	assert_found_slurm_bad(wd);
+	run_release(&r);
+	free(wd);
+	free(tt);
+	free(ds);
 }
 
 /* ---- the module's pure parts ---- */
@@ -533,7 +653,15 @@ Test(slurm_lines, slurms_lines_are_read_for_what_they_say)
 			"is not available"), SLURM_EV_CONFIG_ERROR);
 	cr_assert_eq(ev("srun: unrecognized option '--bogus'"), SLURM_EV_CONFIG_ERROR);
 	cr_assert_eq(ev("srun: error: Unable to allocate resources: Socket timed out on send/recv "
-			"operation"), SLURM_EV_ALLOC_FAILED);
+			"operation"), SLURM_EV_CONFIG_ERROR);
+	cr_assert_eq(ev("srun: fatal: Could not establish a configuration source"),
+		     SLURM_EV_CONFIG_ERROR);
+	cr_assert_eq(ev("srun: error: Unable to allocate resources: Unable to contact slurm "
+			"controller (connect failure)"), SLURM_EV_CONFIG_ERROR);
+	cr_assert_eq(ev("sbatch: error: Batch job submission failed: Invalid qos specification"),
+		     SLURM_EV_CONFIG_ERROR);
+	cr_assert_eq(ev("srun: error: Unable to allocate resources: Requested nodes are busy"),
+		     SLURM_EV_ALLOC_FAILED);
 	cr_assert_eq(ev("slurmstepd: error: *** JOB 12 ON n3 CANCELLED AT 2024-01-01T00:00:00 DUE "
 			"TO PREEMPTION ***"), SLURM_EV_PREEMPTED);
 	cr_assert_eq(ev("slurmstepd: error: *** JOB 12 ON n3 CANCELLED AT 2024-01-01T00:00:00 DUE "

@@ -61,9 +61,15 @@ struct cmd_progress {
 	struct run_progress p;          /* hand &cp->p to the engine */
 	enum run_events mode;
 	bool tty, status_shown;
+	bool status_ok;                 /* a terminal that can take a status line back */
 };
 
 void cmd_progress_init(struct cmd_progress *cp, enum run_events events);
+
+/* One line on stdout, time-stamped ("[HH:MM:SS] ") when stdout is not a
+ * terminal, as every line of a run's log is: the lines run, nnunet and
+ * demo print before the engine starts. */
+void cmd_say(const char *fmt, ...) CB_PRINTF(1, 2);
 
 /* A run's exit status: main() exits with it. */
 enum cb_exit cmd_exit_of(enum run_exit e);

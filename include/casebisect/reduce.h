@@ -123,6 +123,7 @@ struct red_trial {
 	uint64_t id;
 	const size_t *cases;
 	size_t n;
+	bool confirm;           /* a run of the final remainder: the confirmation */
 };
 
 struct red_answer {
@@ -174,8 +175,9 @@ void red_stop(struct red *r);
 /* A best guess of the trials and rounds still to come, for an ETA: with one
  * slot and no flake seen, the plan's expectation (plan.h) at its last
  * choice less the trials since; else a binary search in each open failing
- * group, the culprits still to run alone, and the remainder's runs. 0 and 0
- * when done. */
+ * group, the culprits still to run alone, and the remainder's runs. Both
+ * count every run of the confirmation (--confirm, --flaky). 0 and 0 when
+ * done. */
 void red_estimate(const struct red *r, double *trials, double *rounds);
 
 /* What is known now (the final answer once red_done()). */

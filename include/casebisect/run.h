@@ -43,7 +43,8 @@ enum run_events { RUN_EVENTS_AUTO = 0, RUN_EVENTS_PLAIN, RUN_EVENTS_JSON };
  * work directories resume). It changes the search's proposals, so resume
  * keeps it (jrn_check_run refuses a change): the journal replays the
  * search. With --pictures image or none, options also hold "pictures"
- * (absent: label).
+ * (absent: label). With --on-exit CMD, options also hold "on_exit": CMD
+ * (absent: none); resume may change it.
  */
 struct run_config {
 	/* the dataset ("dataset" in run.json) */
@@ -122,10 +123,12 @@ struct run_progress {
 	/* a line for people: "trial 3 (search, 4 cases): PASS (...) in 1.2 s" */
 	void (*line)(void *ctx, const char *text);
 	/* the status line: trials, running per GPU, culprits, elapsed, ETA;
-	 * each replaces the one before */
+	 * each replaces the one before; NULL takes it away */
 	void (*status)(void *ctx, const char *text);
-	/* one event object ("event": "trial_started", "trial_finished",
-	 * "culprit", ...; "time": Unix seconds); the engine deletes it */
+	/* one event object ("event": "audit", "target", "trial_started",
+	 * "trial_finished", "estimate", "culprit", "confirm"; "time": Unix
+	 * seconds); the engine deletes it. The command layer adds "verdict"
+	 * (with "report": WORKDIR/report.md and "workdir") from res. */
 	void (*event)(void *ctx, const struct cJSON *obj);
 	void (*message)(void *ctx, enum run_msg kind, const char *text);
 	/* the end, once the report is written (or failed to be) */
@@ -133,6 +136,17 @@ struct run_progress {
 };
 
 /*
+ * --on-exit CMD: when run_start() or run_resume() ends (a verdict, an
+ * error, an interruption), once the report is written and the verdict
+ * told, `sh -c CMD` runs in the work directory with casebisect's
+ * environment plus CASEBISECT_VERDICT (the verdict's name; "error" or
+ * "interrupted" when there is none), CASEBISECT_EXIT_CODE (the run's exit
+ * status), CASEBISECT_REPORT (WORKDIR/report.md; "" when it was not
+ * written) and CASEBISECT_WORKDIR, for at most 60 s (then its process
+ * group is killed). Its failure is a warning line; the verdict and the
+ * exit status stay what they were. Setup errors before the engine starts
+ * (a work directory refused, a run.json that cannot be read) run no hook.
+ *
  * Starts a new run in c->workdir (refused when it is a casebisect work
  * directory: "resume it"; or any other non-empty folder). Tells progress
  * through p (may be NULL); fills *res (release it) and returns res->exit.
@@ -153,6 +167,7 @@ struct run_overrides {
 	const char *gpus;
 	int launcher;            /* enum sup_launcher, or -1 */
 	const char *slurm_args;
+	const char *on_exit;     /* --on-exit; "" turns it off */
 };
 
 /* Goes on with the run in workdir (its run.json says what it is), as

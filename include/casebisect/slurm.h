@@ -64,8 +64,16 @@ enum slurm_event {
 	SLURM_EV_ALLOC_FAILED, /* "srun: error: Unable to allocate resources: ..." (other) */
 	SLURM_EV_CONFIG_ERROR, /* the request itself is wrong: invalid partition,
 				* account, QOS, gres, a node configuration no node
-				* has, an option srun does not know */
+				* has, an option srun does not know; or Slurm is
+				* not there: "Could not establish a configuration
+				* source", "Socket timed out on send/recv", "Unable
+				* to contact slurm controller"; any "srun: fatal:",
+				* "sbatch: error" or "salloc: error" line */
 };
+/* The Slurm launcher takes SLURM_EV_ALLOC_FAILED and SLURM_EV_CONFIG_ERROR
+ * as Slurm's refusal (SUP_R_SLURM_CONFIG: the run stops, exit 1, the trial
+ * is not journaled) only before the job started (SLURM_EV_STARTED); after
+ * it, such lines are the trainer's own and are ignored. */
 
 /* What SLURM_EV_STARTED carried; "" / -1 where absent. */
 struct slurm_start {

@@ -88,10 +88,14 @@ enum sup_reason {
 	SUP_R_SLURM_NODE_FAIL, /* "slurm_node_fail": its node failed */
 	SUP_R_SLURM_PREEMPTED, /* "slurm_preempted": preempted */
 	SUP_R_SLURM_OOM,       /* "slurm_oom": OOM-killed by Slurm's cgroup */
-	SUP_R_SLURM_ALLOC,     /* "slurm_alloc_failed": Unable to allocate resources */
+	SUP_R_SLURM_ALLOC,     /* "slurm_alloc_failed": no longer given (Unable to
+				* allocate resources is SUP_R_SLURM_CONFIG now);
+				* older journals hold it */
 	SUP_R_SLURM_CONFIG,    /* "slurm_config_error": configuration error: Slurm
-				* refuses the request (invalid partition, account,
-				* an srun option); error holds Slurm's line */
+				* refuses the request before the job starts
+				* (invalid partition, account, QOS, an srun option,
+				* no controller, Unable to allocate resources);
+				* error holds Slurm's line */
 	SUP_R_WRITE_ERROR,     /* "write_error": UNRESOLVED whatever the trial did:
 				* a file of it (a log, result.json, command.txt,
 				* env.txt, pgid) could not be written, a full disk
@@ -126,6 +130,23 @@ struct sup_limits {
  * the SUP_R_SLURM_* reasons. */
 enum sup_launcher { SUP_LAUNCH_LOCAL = 0, SUP_LAUNCH_SLURM };
 
+struct sup_result;
+
+/* What the supervisor tells its owner along the way (for the log); every
+ * hook may be NULL and gets ctx. */
+struct sup_hooks {
+	void *ctx;
+	/* --launcher slurm: the job of trial r->number runs now, on r->node
+	 * (r->slurm_job, r->gpu and r->slurm_gpus are set) */
+	void (*started)(void *ctx, const struct sup_result *r);
+	/* every heartbeat_s seconds while sup_run() runs trials (0: never) */
+	void (*heartbeat)(void *ctx);
+	double heartbeat_s;
+	/* a signal asks to stop: text says so ("Interrupt: ending the running
+	 * trials ..."); without this hook the supervisor prints it on stderr */
+	void (*signal)(void *ctx, const char *text);
+};
+
 /* What every trial of a supervisor shares. Strings and arrays are borrowed:
  * they must outlive the supervisor. */
 struct sup_options {
@@ -145,6 +166,7 @@ struct sup_options {
 	const char *slurm_args;         /* srun options, split like sh does; may be NULL */
 	const char *slurm_prefix;       /* job names: PREFIX<trial> (slurm_job_prefix()) */
 	const char *slurm_exclude;      /* nodes to --exclude, comma separated; may be NULL */
+	struct sup_hooks hooks;
 };
 
 /* One trial to run. Borrowed for the duration of sup_start() only. */
@@ -202,6 +224,9 @@ struct sup *sup_new(const struct sup_options *opts, char *err, size_t errlen);
 /* The device of running trial number (its slot's), or -1: none, or not
  * running. */
 int sup_trial_gpu(const struct sup *s, uint64_t number);
+
+/* The slot of running trial number, or -1: not running. */
+int sup_trial_slot(const struct sup *s, uint64_t number);
 
 /* Free slots right now. */
 size_t sup_free_slots(const struct sup *s);
