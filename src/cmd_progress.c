@@ -156,6 +156,7 @@ static void on_verdict(void *ctx, const struct run_result *res)
 	printf("\nverdict: %s\n", res->verdict);
 	for (i = 0; i < res->nculprits; i++)
 		printf("  %s: %s\n", !strcmp(res->verdict, "minimal_subset") ? "in the subset" :
+		       !strcmp(res->verdict, "undetermined") ? "culprit (confirmed so far)" :
 		       "culprit", res->culprits[i]);
 	for (i = 0; i < res->nundecided; i++)
 		printf("  undecided: %s\n", res->undecided[i]);

@@ -125,6 +125,48 @@ static size_t count_passed(const struct rep_facts *f)
 	return n;
 }
 
+size_t *rep_entry_cases(const struct jrn_entry *e)
+{
+	size_t *idx = xmalloc((e->ncases + 1) * sizeof(*idx)), r, c, n = 0;
+
+	for (r = 0; r < e->nranges; r++)
+		for (c = e->ranges[r].first; c <= e->ranges[r].last && n < e->ncases; c++)
+			idx[n++] = c;
+	return idx;
+}
+
+/* What an unfinished search leaves: the open cases, and the bundle's cases
+ * (the smallest failing subset when it is smaller than the dataset). A
+ * culprit confirmed so far failed alone, so that subset holds one case. */
+static void undetermined_facts(struct rep_facts *f)
+{
+	const struct report_input *in = f->in;
+	bool *closed = xcalloc(in->ds->ncases + 1, sizeof(*closed));
+	size_t i, r, c;
+
+	for (i = 0; i < in->nculprits; i++)
+		closed[in->culprits[i]] = true;
+	for (i = 0; i < in->ntrials; i++) {
+		const struct jrn_entry *e = &in->trials[i];
+
+		if (!rep_is_outcome(e, "PASS"))
+			continue;
+		for (r = 0; r < e->nranges; r++)
+			for (c = e->ranges[r].first; c <= e->ranges[r].last; c++)
+				closed[c] = true;
+	}
+	f->open = xmalloc((in->ds->ncases + 1) * sizeof(*f->open));
+	for (c = 0; c < in->ds->ncases; c++)
+		if (!closed[c])
+			f->open[f->nopen++] = c;
+	free(closed);
+	if (f->smallest_fail && f->smallest_fail->ncases &&
+	    f->smallest_fail->ncases < in->ds->ncases) {
+		f->bundle = rep_entry_cases(f->smallest_fail);
+		f->nbundle = f->smallest_fail->ncases;
+	}
+}
+
 bool rep_verdict_is(const struct report_input *in, const char *v)
 {
 	return in->verdict && strcmp(in->verdict, v) == 0;
@@ -234,6 +276,9 @@ void rep_facts_init(struct rep_facts *f, const struct report_input *in)
 			count_other(f, e);
 		if (!f->full_set && !strcmp(e->phase, "target"))
 			f->full_set = e;
+		if (rep_is_outcome(e, "FAIL") &&
+		    (!f->smallest_fail || e->ncases < f->smallest_fail->ncases))
+			f->smallest_fail = e;
 		/* on a tie the later: the final remainder's confirmation */
 		if (!held && rep_is_outcome(e, "PASS") && e->ncases &&
 		    (!f->clean_pass || e->ncases >= f->clean_pass->ncases))
@@ -248,6 +293,13 @@ void rep_facts_init(struct rep_facts *f, const struct report_input *in)
 	confidence_facts(f);
 	trial_times(f);
 	f->run = in->run_json ? cJSON_Parse(in->run_json) : NULL;
+	if (rep_verdict_is(in, "undetermined"))
+		undetermined_facts(f);
+	else if (f->ncul) {
+		f->bundle = xmalloc(f->ncul * sizeof(*f->bundle));
+		memcpy(f->bundle, in->culprits, f->ncul * sizeof(*f->bundle));
+		f->nbundle = f->ncul;
+	}
 }
 
 void rep_facts_release(struct rep_facts *f)
@@ -261,6 +313,8 @@ void rep_facts_release(struct rep_facts *f)
 	free(f->cul);
 	free(f->other);
 	free(f->all_failing.v);
+	free(f->open);
+	free(f->bundle);
 	cJSON_Delete(f->run);
 }
 

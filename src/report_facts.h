@@ -97,6 +97,16 @@ struct rep_facts {
 	const struct jrn_entry *subset_fail; /* minimal_subset: its smallest failing trial */
 	const struct jrn_entry *clean_pass; /* the largest pass without a culprit */
 	cJSON *run; /* run.json parsed; NULL when absent or not JSON */
+	/* What an unfinished search leaves (verdict undetermined): the FAIL
+	 * trial with the fewest cases (the first of a tie; NULL: none failed),
+	 * and the open cases, neither a culprit nor in a passing trial (empty
+	 * for the other verdicts). */
+	const struct jrn_entry *smallest_fail;
+	size_t *open, nopen;
+	/* The cases the bundle copies (dataset indices): the culprits, or for
+	 * undetermined the smallest failing subset when it is smaller than the
+	 * dataset; nbundle 0: no bundle. */
+	size_t *bundle, nbundle;
 };
 
 /* Counts what in says; rep_facts_release() frees it. */
@@ -120,6 +130,10 @@ const char **rep_run_command(const struct rep_facts *f);
 /* The variables the trials got, in order: ours, then run.json's "env".
  * A NULL-terminated array of borrowed strings the caller frees. */
 const char **rep_trial_env_list(const struct rep_facts *f);
+
+/* The cases of trial e as dataset indices, in its order; the caller frees
+ * them. */
+size_t *rep_entry_cases(const struct jrn_entry *e);
 
 /* ======== the renderers ======== */
 

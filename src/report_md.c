@@ -21,6 +21,12 @@
 #define TRIALS_SHOWN 12
 /* Subsets this small are listed case by case in report.md. */
 #define SUBSET_SHOWN 5
+/* How many IDs a long list (open, undecided, the smallest failing subset)
+ * names before "and N more": report.md stays under an issue tracker's
+ * comment limit (GitHub's: 65,536 characters) whatever the dataset. */
+#define LIST_SHOWN 20
+/* How many rows the table of all trials shows (report.json has them all). */
+#define TRIAL_ROWS_SHOWN 200
 
 /* What each class means, in words, for people who do not know the names. */
 static const char *class_words(enum cls_class k)
@@ -228,6 +234,45 @@ static void md_title(struct rep_buf *b, const struct rep_facts *f)
 	}
 }
 
+/* An unfinished search (undetermined): what it had found when it stopped,
+ * and how to go on. */
+static void md_known_so_far(struct rep_buf *b, const struct rep_facts *f)
+{
+	const struct report_input *in = f->in;
+	const struct jrn_entry *s = f->smallest_fail;
+
+	if (!rep_verdict_is(in, "undetermined") || !s)
+		return;
+	rep_buf_puts(b, "## What is known so far\n\n- Culprits confirmed so far (each crashed "
+		    "training alone): ");
+	if (f->ncul)
+		md_ids(b, in->ds, in->culprits, in->nculprits, LIST_SHOWN);
+	else
+		rep_buf_puts(b, "none yet");
+	rep_buf_printf(b, ".\n- The smallest subset seen to crash training this way: %zu case%s "
+		      "(trial %llu)", s->ncases, rep_plural(s->ncases), (unsigned long long)s->trial);
+	if (s->ncases < in->ds->ncases) {
+		size_t *idx = rep_entry_cases(s);
+
+		rep_buf_puts(b, ": ");
+		md_ids(b, in->ds, idx, s->ncases, LIST_SHOWN);
+		rep_buf_puts(b, ". The bundle is made from it");
+		free(idx);
+	} else
+		rep_buf_puts(b, ", the whole dataset: no bundle");
+	rep_buf_printf(b, ".\n- Still open: %zu of %zu cases, neither confirmed nor in a trial "
+		      "that passed", f->nopen, in->ds->ncases);
+	if (f->nopen) {
+		rep_buf_puts(b, ": ");
+		md_ids(b, in->ds, f->open, f->nopen, LIST_SHOWN);
+		if (f->nopen > LIST_SHOWN)
+			rep_buf_puts(b, " (report.json's open_cases lists them all)");
+	}
+	rep_buf_printf(b, ".\n- To go on from here: `casebisect resume %s --max-trials N`, N counting "
+		      "every trial, these %zu included (or a later `--deadline`).\n\n", in->workdir,
+		   in->ntrials);
+}
+
 static void md_field(struct rep_buf *b, const char *name, const char *v)
 {
 	if (!*v)
@@ -345,6 +390,10 @@ static void md_which_cases(struct rep_buf *b, const struct rep_facts *f)
 	} else if (rep_verdict_is(in, "dataset_wide")) {
 		rep_buf_puts(b, "The crash came back on every subset tried, so no single case causes it. "
 			    "The cases tried:\n\n");
+	} else if (rep_verdict_is(in, "undetermined")) {
+		rep_buf_printf(b, "Confirmed so far: training crashes with %s alone. The search did "
+			      "not finish, so there may be more. ", f->ncul == 1 ? "this case" :
+			   "each of these cases");
 	} else {
 		rep_buf_printf(b, "Training crashes with %s and not without. ",
 			   f->ncul == 1 ? "this case" : "each of these cases");
@@ -396,10 +445,15 @@ static void md_reproduce(struct rep_buf *b, const struct rep_facts *f)
 	const cJSON *env = rep_run_get(f, "env", NULL), *e;
 
 	rep_buf_puts(b, "## How to reproduce\n\n");
-	if (f->ncul) {
+	if (f->nbundle && rep_verdict_is(in, "undetermined"))
+		rep_buf_printf(b, "On the smallest subset seen to crash (%zu case%s), from the bundle "
+			      "(copies of their files, the command and its environment):\n\n",
+			   f->nbundle, rep_plural(f->nbundle));
+	else if (f->nbundle)
 		rep_buf_printf(b, "On the %s alone, from the bundle (copies of %s files, the command "
 			      "and its environment):\n\n", f->ncul == 1 ? "culprit" : "culprits",
 			   f->ncul == 1 ? "its" : "their");
+	if (f->nbundle) {
 		rep_buf_puts(&cmd, "bash ");
 		rep_sh_word(&cmd, bundle);
 		rep_md_block(b, cmd.s, "sh");
@@ -639,7 +693,7 @@ static void md_trial_log(struct rep_buf *b, const struct rep_facts *f)
 	rep_buf_printf(b, "<details><summary>All %zu trials</summary>\n\n", in->ntrials);
 	rep_buf_puts(b, "| Trial | Phase | Cases | Outcome | Reason | Class | Time | Where |\n"
 		    "| --- | --- | --- | --- | --- | --- | --- | --- |\n");
-	for (i = 0; i < in->ntrials; i++) {
+	for (i = 0; i < in->ntrials && i < TRIAL_ROWS_SHOWN; i++) {
 		const struct jrn_entry *e = &in->trials[i];
 
 		rep_buf_printf(b, "| %llu | %s | %zu | %s | %s | %s | ", (unsigned long long)e->trial,
@@ -655,6 +709,9 @@ static void md_trial_log(struct rep_buf *b, const struct rep_facts *f)
 			rep_buf_puts(b, "CPU");
 		rep_buf_puts(b, " |\n");
 	}
+	if (in->ntrials > TRIAL_ROWS_SHOWN)
+		rep_buf_printf(b, "\n... and %zu more (report.json's trial_log has every trial).\n",
+			   in->ntrials - TRIAL_ROWS_SHOWN);
 	rep_buf_puts(b, "\n</details>\n\n");
 }
 
@@ -667,7 +724,7 @@ static void md_undecided(struct rep_buf *b, const struct rep_facts *f)
 	rep_buf_printf(b, "## Undecided cases\n\nNo trial could decide %s %zu case%s (the trials "
 		      "that held %s ended unresolved): ", in->nundecided == 1 ? "this" : "these",
 		   in->nundecided, rep_plural(in->nundecided), in->nundecided == 1 ? "it" : "them");
-	md_ids(b, in->ds, in->undecided, in->nundecided, 0);
+	md_ids(b, in->ds, in->undecided, in->nundecided, LIST_SHOWN);
 	rep_buf_puts(b, ".\n\n");
 }
 
@@ -727,6 +784,7 @@ char *rep_md_text(const struct rep_facts *f)
 	char *raw, *clean;
 
 	md_title(&b, f);
+	md_known_so_far(&b, f);
 	md_what_crashed(&b, f);
 	md_which_cases(&b, f);
 	md_audit(&b, f);

@@ -249,7 +249,7 @@ static int write_report(struct run *r, const struct verdict *v, char *err, size_
 	pic_set_release(&pics);
 	in.pictures_md = NULL; /* the bundle's report.md: its pictures/ links would not resolve */
 	r->report_written = rc == 0;
-	if (rc == 0 && v->nculprits && !r->dry) {
+	if (rc == 0 && !r->dry && report_has_bundle(&in)) {
 		rc = report_bundle(&in, err, errlen);
 		r->bundle_written = rc == 0;
 	}

@@ -5,6 +5,7 @@
 #ifndef CASEBISECT_REPORT_H
 #define CASEBISECT_REPORT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -80,7 +81,10 @@ struct report_input {
  * files, reproduction {fails, runs, rate}, alone {fails, runs, rate},
  * failing_trials, evidence), undecided (IDs), minimal_subset (for the
  * verdict minimal_subset: {cases, reproduction, failing_trials} of the
- * trials holding them all; else null), cleared (cases ruled out: for
+ * trials holding them all; else null), smallest_failing_subset (for
+ * undetermined: {trial, size, cases, bundled} of the failing trial with
+ * the fewest cases; else null), open_cases (for undetermined: the IDs
+ * neither a culprit confirmed so far nor in a passing trial), cleared (cases ruled out: for
  * culprits_found and minimal_subset every case neither culprit nor
  * undecided, else the cases that passed in some trial), trials {total,
  * pass, fail, unresolved}, rounds, flakes, wall_s, gpu_s (summed trial
@@ -164,11 +168,21 @@ char *report_md_text(const struct report_input *in);
  * and {n}, changes to options.cwd when set and present, runs the command
  * and exits with its status.
  *
- * Nothing when there are no culprits (returns 0). An existing bundle is
+ * For the verdict undetermined the bundle holds the smallest failing subset
+ * seen instead (when it is smaller than the dataset): the culprits
+ * confirmed so far are in it, as a culprit's failing run alone is a subset
+ * of one case. Its README and repro.sh count the bundle's own cases.
+ *
+ * Nothing when there is nothing to bundle (returns 0; report_has_bundle()
+ * says which). An existing bundle is
  * replaced only once the new one is complete; on error the old one stays.
  * The bundle folder is 0700 and the archive 0600. Returns 0 or -1 with err.
  */
 int report_bundle(const struct report_input *in, char *err, size_t errlen);
+
+/* Will report_bundle() write a bundle: are there culprits, or (undetermined)
+ * a failing subset smaller than the dataset? */
+bool report_has_bundle(const struct report_input *in);
 
 /* Removes what a report_write() or report_bundle() killed halfway left in
  * workdir: the half-built bundle folders (.bundle.new.*, .bundle.old.*,
