@@ -324,6 +324,25 @@ static void md_evidence(struct rep_buf *b, const struct rep_facts *f)
 	free(seen);
 }
 
+/* The decisive traceback, bounded (report_trace.c); nothing when the log
+ * adds no line to the decisive one. */
+static void md_traceback(struct rep_buf *b, const struct rep_facts *f)
+{
+	struct rep_trace t;
+
+	if (rep_trace_find(f, &t))
+		return;
+	if (t.last > t.first) {
+		rep_buf_printf(b, "The traceback, from trial %llu's %s (lines %zu to %zu", (unsigned long long)t.trial, t.log,
+			   t.first, t.last);
+		if (t.last - t.first + 1 > REP_TRACE_LINES)
+			rep_buf_printf(b, ", %d of them shown", REP_TRACE_LINES - 1);
+		rep_buf_puts(b, "):\n\n");
+		rep_md_block(b, t.text, "");
+	}
+	free(t.text);
+}
+
 static void md_what_crashed(struct rep_buf *b, const struct rep_facts *f)
 {
 	const struct report_input *in = f->in;
@@ -351,6 +370,7 @@ static void md_what_crashed(struct rep_buf *b, const struct rep_facts *f)
 	rep_buf_printf(b, "- A trial counted as this crash when its failure matched at level `%s` "
 		      "(fingerprint `%s`)\n\n", cls_match_name(in->match), fp);
 	md_evidence(b, f);
+	md_traceback(b, f);
 }
 
 static void md_files(struct rep_buf *b, const struct dataset *ds, const struct ds_case *c)
