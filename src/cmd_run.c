@@ -380,6 +380,7 @@ enum cb_exit cmd_run(int argc, char **argv)
 	struct cli_parser p;
 	const char *value, **env;
 	char *workdir = NULL, *cwd = NULL, *target_log = NULL, *wd_given = NULL, *cudart = NULL;
+	char *command_line = NULL;
 	const char *wd_opt = NULL;
 	enum cb_exit ret = CB_EXIT_USAGE;
 	size_t nenv = 0;
@@ -423,6 +424,8 @@ enum cb_exit cmd_run(int argc, char **argv)
 	}
 	c.dataset = p.operands[0];
 	c.command = p.operands + p.dashdash;
+	/* the user's own line: `casebisect nnunet ...` comes here as `run ...` */
+	c.command_line = command_line = cb_own_command_line();
 	c.env = env;
 	ret = CB_EXIT_ERROR;
 	wd_given = wd_opt ? xstrdup(wd_opt) : default_workdir();
@@ -455,6 +458,7 @@ out:
 	free(cwd);
 	free(target_log);
 	free(cudart);
+	free(command_line);
 	free(env);
 	cli_parser_release(&p);
 	return ret;

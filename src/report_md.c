@@ -559,6 +559,10 @@ static void md_environment(struct rep_buf *b, const struct rep_facts *f)
 	size_t i;
 
 	rep_buf_puts(b, "## Environment\n\n");
+	if (rep_run_str(f, "options", "command_line")) {
+		rep_buf_puts(b, "casebisect " CASEBISECT_VERSION " ran as:\n\n");
+		rep_md_block(b, rep_run_str(f, "options", "command_line"), "sh");
+	}
 	md_gpu(b, f->in->gpu);
 	rep_buf_puts(b, "- Every trial ran with");
 	for (i = 0; env[i]; i++) {

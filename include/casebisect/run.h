@@ -43,7 +43,9 @@ enum run_events { RUN_EVENTS_AUTO = 0, RUN_EVENTS_PLAIN, RUN_EVENTS_JSON };
  * work directories resume). It changes the search's proposals, so resume
  * keeps it (jrn_check_run refuses a change): the journal replays the
  * search. With --pictures image or none, options also hold "pictures"
- * (absent: label).
+ * (absent: label). "command_line" is casebisect's own command line, as a
+ * shell line (`casebisect run ...` or `casebisect nnunet ...`), for the
+ * report (absent in older work directories).
  */
 struct run_config {
 	/* the dataset ("dataset" in run.json) */

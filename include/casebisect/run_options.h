@@ -54,6 +54,7 @@
 	X(seed, unsigned, UINT, 1, "seed", KEEP, ALWAYS)                                     \
 	X(launcher, enum sup_launcher, LAUNCHER, SUP_LAUNCH_LOCAL, "launcher", MAY,          \
 	  NOT_DEFAULT)                                                                       \
-	X(slurm_args, const char *, STR, NULL, "slurm_args", MAY, SLURM)
+	X(slurm_args, const char *, STR, NULL, "slurm_args", MAY, SLURM)                     \
+	X(command_line, const char *, STR, NULL, "command_line", KEEP, NOT_DEFAULT)
 
 #endif
