@@ -229,6 +229,7 @@ static cJSON *environment_json(const struct rep_facts *f)
 	json_add_str(o, "env_cmd", rep_run_str(f, "options", "env_cmd") ? rep_run_str(f, "options", "env_cmd")
 								      : "");
 	json_add_str(o, "env_cmd_output", f->in->env_cmd_output ? f->in->env_cmd_output : "");
+	add_item(o, "system", f->in->sys ? si_json(f->in->sys) : cJSON_CreateNull());
 	return o;
 }
 

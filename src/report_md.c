@@ -553,6 +553,57 @@ static void md_gpu(struct rep_buf *b, const struct gpu_info *g)
 	rep_buf_puts(b, "\n");
 }
 
+/* What casebisect found itself (sysinfo.h): OS, kernel, driver, the CUDA
+ * runtime when md_gpu() did not show it, and the trainer's Python. */
+static void md_system(struct rep_buf *b, const struct rep_facts *f)
+{
+	const struct si_info *s = f->in->sys;
+	const struct gpu_info *g = f->in->gpu;
+
+	if (!s)
+		return;
+	rep_buf_puts(b, "- OS: ");
+	rep_md_verbatim(b, *s->os ? s->os : "unknown", false, false);
+	rep_buf_puts(b, "; kernel ");
+	rep_md_verbatim(b, *s->kernel ? s->kernel : "unknown", false, false);
+	rep_buf_puts(b, "\n- NVIDIA driver: ");
+	rep_md_verbatim(b, *s->driver ? s->driver : "none found (no /proc/driver/nvidia/version)",
+			false, false);
+	rep_buf_puts(b, "\n");
+	if (g && !g->available) {
+		rep_buf_puts(b, "- CUDA runtime: ");
+		if (g->runtime_version)
+			md_cuda_version(b, g->runtime_version);
+		else
+			rep_buf_puts(b, "none found");
+		rep_buf_puts(b, "\n");
+	}
+	if (!*s->python_exe) {
+		rep_buf_puts(b, "- Python: not asked (the command is not a Python program)\n");
+		return;
+	}
+	rep_buf_puts(b, "- Python (the trainer's, ");
+	rep_md_code(b, s->python_exe, false);
+	rep_buf_puts(b, "): ");
+	rep_md_verbatim(b, *s->python ? s->python : "unknown", false, false);
+	rep_buf_puts(b, "; PyTorch ");
+	rep_md_verbatim(b, *s->torch ? s->torch : "not installed", false, false);
+	if (*s->torch_cuda && strcmp(s->torch_cuda, "none")) {
+		rep_buf_puts(b, " (CUDA ");
+		rep_md_verbatim(b, s->torch_cuda, false, false);
+		rep_buf_puts(b, ")");
+	} else if (*s->torch_cuda)
+		rep_buf_puts(b, " (a CPU build)");
+	rep_buf_puts(b, "; nnU-Net ");
+	rep_md_verbatim(b, *s->nnunet ? s->nnunet : "not installed", false, false);
+	if (*s->note) {
+		rep_buf_puts(b, " (");
+		rep_md_verbatim(b, s->note, false, false);
+		rep_buf_puts(b, ")");
+	}
+	rep_buf_puts(b, "\n");
+}
+
 static void md_environment(struct rep_buf *b, const struct rep_facts *f)
 {
 	const char **env = rep_trial_env_list(f), *env_cmd = rep_run_str(f, "options", "env_cmd");
@@ -564,6 +615,7 @@ static void md_environment(struct rep_buf *b, const struct rep_facts *f)
 		rep_md_block(b, rep_run_str(f, "options", "command_line"), "sh");
 	}
 	md_gpu(b, f->in->gpu);
+	md_system(b, f);
 	rep_buf_puts(b, "- Every trial ran with");
 	for (i = 0; env[i]; i++) {
 		rep_buf_puts(b, " ");

@@ -219,6 +219,7 @@ static void report_input_of(struct run *r, const struct verdict *v, struct repor
 	in->wall_s = wall_time(r);
 	in->run_json = "{}";
 	in->gpu = r->have_gpu ? &r->gpu : NULL;
+	in->sys = r->have_sys ? &r->sys : NULL;
 	in->env_cmd_output = r->env_cmd_output;
 	in->audit = r->have_audit ? &r->audit : NULL;
 }

@@ -14,6 +14,7 @@
 #include "casebisect/dataset.h"
 #include "casebisect/gpu.h"
 #include "casebisect/journal.h"
+#include "casebisect/sysinfo.h"
 
 /* report.json's schema_version; docs/report-schema.json describes it. */
 #define REPORT_SCHEMA_VERSION 1
@@ -67,6 +68,8 @@ struct report_input {
 					 * blamed that training cleared. */
 	const char *pictures_md;        /* report.md's section on the culprits' pictures
 					 * (pictures.h's pic_set.md), or NULL */
+	const struct si_info *sys;      /* OS, driver, the trainer's Python (sysinfo.h);
+					 * NULL when not looked at */
 };
 
 /*
@@ -96,7 +99,7 @@ struct report_input {
  * minimal_subset), and the largest pass without a culprit}, dataset (format, path,
  * cases, digest, configuration), command, env, options (run.json's, as
  * they are), environment (gpu: json_gpu_info() or null, env_cmd,
- * env_cmd_output). Nothing in it depends on when it was rendered, so a
+ * env_cmd_output, system: si_json() or null). Nothing in it depends on when it was rendered, so a
  * report rendered again from the same journal is the same.
  */
 int report_write(const struct report_input *in, char *err, size_t errlen);
