@@ -27,6 +27,8 @@
 #define LIST_SHOWN 20
 /* How many rows the table of all trials shows (report.json has them all). */
 #define TRIAL_ROWS_SHOWN 200
+/* How many culprits get a row of their own (the table, the audit's lines). */
+#define CULPRIT_ROWS_SHOWN 50
 
 /* What each class means, in words, for people who do not know the names. */
 static const char *class_words(enum cls_class k)
@@ -304,7 +306,7 @@ static void md_evidence(struct rep_buf *b, const struct rep_facts *f)
 		rep_md_block(b, in->target->evidence, "");
 		seen[nseen++] = in->target->evidence;
 	}
-	for (i = 0; i < f->ncul; i++) {
+	for (i = 0; i < f->ncul && nseen <= NAMES_SHOWN; i++) {
 		const struct jrn_entry *e = f->cul[i].first_fail;
 
 		if (!e || !*e->evidence)
@@ -423,7 +425,7 @@ static void md_which_cases(struct rep_buf *b, const struct rep_facts *f)
 		    "unresolved counts in neither.\n\n");
 	rep_buf_puts(b, "| Case | Files | Crashed | Alone | Failing trials |\n"
 		    "| --- | --- | --- | --- | --- |\n");
-	for (i = 0; i < f->ncul; i++) {
+	for (i = 0; i < f->ncul && i < CULPRIT_ROWS_SHOWN; i++) {
 		const struct rep_culprit *c = &f->cul[i];
 
 		rep_buf_puts(b, "| ");
@@ -438,6 +440,9 @@ static void md_which_cases(struct rep_buf *b, const struct rep_facts *f)
 		md_trials(b, &c->failing);
 		rep_buf_puts(b, " |\n");
 	}
+	if (f->ncul > CULPRIT_ROWS_SHOWN)
+		rep_buf_printf(b, "| ... and %zu more (report.json's culprits lists them all) | | | | |\n",
+			   f->ncul - CULPRIT_ROWS_SHOWN);
 	rep_buf_puts(b, "\nFiles are named relative to the dataset's folder; their contents are in "
 		    "no report.\n\n");
 }
@@ -727,7 +732,7 @@ static void md_others(struct rep_buf *b, const struct rep_facts *f)
 		    "subsets, shows here.\n\n"
 		    "| Class | Fingerprint | Trials | Smallest subset | Trial numbers |\n"
 		    "| --- | --- | --- | --- | --- |\n");
-	for (i = 0; i < f->nother; i++) {
+	for (i = 0; i < f->nother && i < LIST_SHOWN; i++) {
 		const struct rep_other *o = &f->other[i];
 		const struct jrn_entry *s = o->smallest;
 
@@ -747,8 +752,11 @@ static void md_others(struct rep_buf *b, const struct rep_facts *f)
 		md_trials(b, &o->trials);
 		rep_buf_puts(b, " |\n");
 	}
+	if (f->nother > LIST_SHOWN)
+		rep_buf_printf(b, "| ... and %zu more (report.json's other_failures) | | | | |\n",
+			   f->nother - LIST_SHOWN);
 	rep_buf_puts(b, "\n");
-	for (i = 0; i < f->nother; i++) {
+	for (i = 0; i < f->nother && i < NAMES_SHOWN; i++) {
 		const struct rep_other *o = &f->other[i];
 
 		if (!*o->smallest->evidence)
@@ -820,6 +828,9 @@ static void md_audit(struct rep_buf *b, const struct rep_facts *f)
 	for (i = 0; i < in->nculprits; i++) {
 		const struct aud_case *c = &a->cases[in->culprits[i]];
 
+		nmissed += !aud_case_crashes(a, in->culprits[i]);
+		if (i >= CULPRIT_ROWS_SHOWN)
+			continue;
 		rep_buf_puts(b, "- ");
 		rep_md_code(b, c->id, false);
 		if (!c->nfindings)
@@ -830,8 +841,10 @@ static void md_audit(struct rep_buf *b, const struct rep_facts *f)
 			rep_md_code(b, c->findings[k].detail, false);
 		}
 		rep_buf_puts(b, "\n");
-		nmissed += !aud_case_crashes(a, in->culprits[i]);
 	}
+	if (in->nculprits > CULPRIT_ROWS_SHOWN)
+		rep_buf_printf(b, "- ... and %zu more (report.json's audit.culprits)\n",
+			   in->nculprits - CULPRIT_ROWS_SHOWN);
 	for (i = 0; i < in->ds->ncases; i++)
 		nblamed += rep_audit_blamed(in, i);
 	if (in->nculprits)
