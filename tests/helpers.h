@@ -58,6 +58,10 @@ bool starts_with(const char *s, const char *prefix);
  * line `casebisect: ...`, then one `hint:` line. */
 void assert_usage_error(const struct run *r);
 
+/* Validates WORKDIR/report.json against docs/report-schema.json with
+ * python3's jsonschema. */
+void assert_schema_valid(const char *workdir);
+
 /* nnUNetPlans.json for Dataset501_Liver as nnUNetv2_plan_and_preprocess
  * writes it, cut to what casebisect reads: 2d (data folder nnUNetPlans_2d),
  * 3d_fullres (nnUNetPlans_3d_fullres) and the cascade (inherits_from). */
