@@ -335,7 +335,12 @@ static char *readme_text(const struct bundle *bd)
 			rep_buf_puts(&b, ", ");
 		rep_md_code(&b, bd->fb.cases[i]->id, false);
 	}
-	if (rep_verdict_is(f->in, "undetermined"))
+	/* undetermined: the smallest failing subset; of one case, a culprit */
+	if (rep_verdict_is(f->in, "undetermined") && bd->fb.ncases == 1)
+		rep_buf_printf(&b, ".\n\nThe search did not finish: this case crashed training on its "
+			       "own (trial %llu), and other culprits may remain in the dataset",
+			       (unsigned long long)f->smallest_fail->trial);
+	else if (rep_verdict_is(f->in, "undetermined"))
 		rep_buf_printf(&b, ".\n\nThe search did not finish: these are the cases of the "
 			       "smallest subset seen to crash training (trial %llu), not culprits; "
 			       "fewer of them may be enough", (unsigned long long)f->smallest_fail->trial);

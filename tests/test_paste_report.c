@@ -214,6 +214,78 @@ Test(paste, a_thousand_case_run_cut_off_names_what_it_found_and_resume_finishes)
 	free(ds);
 }
 
+/* The number of the first trial of one case that failed, from WORKDIR's
+ * journal; 0 when none did. */
+static unsigned long first_alone_fail(const char *wd)
+{
+	char *text = slurp(wd, "journal.jsonl"), *line;
+	unsigned long k = 0;
+	size_t i, n = count_lines(text);
+	cJSON *o;
+
+	for (i = 0; i < n && !k; i++) {
+		line = line_at(text, i);
+		o = cJSON_Parse(line);
+		if (o && !strcmp(get(o, "outcome")->valuestring, "FAIL") &&
+		    get(o, "case_ranges")->child && !get(o, "case_ranges")->child->next) {
+			const cJSON *r = get(o, "case_ranges")->child;
+
+			if (cJSON_GetArrayItem(r, 0)->valueint == cJSON_GetArrayItem(r, 1)->valueint)
+				k = (unsigned long)get(o, "trial")->valuedouble;
+		}
+		cJSON_Delete(o);
+		free(line);
+	}
+	free(text);
+	return k;
+}
+
+/* Cut off just after the first culprit of two ran alone: it is named as
+ * confirmed so far, in the terminal, report.md, report.json and the
+ * bundle, which holds it alone. */
+Test(paste, a_run_cut_off_after_a_culprit_names_it_as_confirmed_so_far)
+{
+	static const char *const bad[] = { "case_010=9", "case_040=9", NULL };
+	char *ds = mkcases_in("ds", 64, bad), *full = cb_fmt("%s/full", tmpdir);
+	char *wd = cb_fmt("%s/wd", tmpdir), max[32], *md, *readme, *culprit;
+	struct run r;
+	cJSON *o;
+	unsigned long k;
+
+	run(&r, "run", "--workdir", full, "--gpus", "none", "--prior", "none", ds, "--", toy(),
+	    "--cases-file", "{cases_file}", "--files-file", "{files_file}");
+	cr_assert_eq(r.code, 0, "exit %d\n%s\n%s", r.code, r.out, r.err);
+	run_release(&r);
+	k = first_alone_fail(full);
+	cr_assert(k > 2, "no culprit ran alone in the full run");
+	snprintf(max, sizeof(max), "%lu", k);
+	run(&r, "run", "--workdir", wd, "--gpus", "none", "--prior", "none", "--max-trials", max, ds,
+	    "--", toy(), "--cases-file", "{cases_file}", "--files-file", "{files_file}");
+	cr_assert_eq(r.code, 6, "exit %d\n%s\n%s", r.code, r.out, r.err);
+	o = report_json(wd);
+	cr_assert_eq(cJSON_GetArraySize(get(o, "culprits")), 1);
+	culprit = xstrdup(get(cJSON_GetArrayItem(get(o, "culprits"), 0), "case")->valuestring);
+	cr_assert(!strcmp(culprit, "case_010") || !strcmp(culprit, "case_040"), "%s", culprit);
+	cr_assert(strstr(r.out, "culprit (confirmed so far): "), "%s", r.out);
+	cr_assert_eq(get(get(o, "smallest_failing_subset"), "size")->valueint, 1);
+	cr_assert(!has_id(get(o, "open_cases"), culprit));
+	assert_schema_valid(wd);
+	md = slurp(wd, "report.md");
+	cr_assert(strstr(md, "Culprits confirmed so far (each crashed training alone): `"), "%s", md);
+	cr_assert(strstr(md, "Confirmed so far: training crashes with this case alone."), "%s", md);
+	readme = slurp(wd, "bundle/README.md");
+	cr_assert(strstr(readme, "files of 1 training case,") &&
+		  strstr(readme, "this case crashed training on its own"), "%s", readme);
+	free(readme);
+	free(md);
+	free(culprit);
+	cJSON_Delete(o);
+	run_release(&r);
+	free(wd);
+	free(full);
+	free(ds);
+}
+
 /* ---- report.md under the comment limit, whatever the run ---- */
 
 /* The worst a report.md can get on 1,000 cases: an unfinished search that
