@@ -128,6 +128,11 @@ static void get_text(const cJSON *obj, const char *key, char *dst, size_t size)
 		cb_utf8_copy(dst, size, v->valuestring, strlen(v->valuestring));
 }
 
+void json_get_text(const cJSON *obj, const char *key, char *dst, size_t size)
+{
+	get_text(obj, key, dst, size);
+}
+
 int json_read_signature(const cJSON *result, struct cls_signature *sig)
 {
 	const cJSON *klass = cJSON_GetObjectItemCaseSensitive(result, "class");

@@ -99,13 +99,12 @@ static void count_other(struct rep_facts *f, const struct jrn_entry *e)
 		o->smallest = e;
 }
 
-/* Cases that passed in at least one trial and are not culprits: what a run
- * without an answer can still say it ruled out. */
-static size_t count_passed(const struct rep_facts *f)
+/* Which cases are culprits or passed in at least one trial: an array of
+ * ds->ncases flags the caller frees. */
+static bool *culprit_or_passed(const struct report_input *in)
 {
-	const struct report_input *in = f->in;
 	bool *seen = xcalloc(in->ds->ncases + 1, sizeof(*seen));
-	size_t i, r, c, n = 0;
+	size_t i, r, c;
 
 	for (i = 0; i < in->nculprits; i++)
 		seen[in->culprits[i]] = true;
@@ -116,13 +115,22 @@ static size_t count_passed(const struct rep_facts *f)
 			continue;
 		for (r = 0; r < e->nranges; r++)
 			for (c = e->ranges[r].first; c <= e->ranges[r].last; c++)
-				if (!seen[c]) {
-					seen[c] = true;
-					n++;
-				}
+				seen[c] = true;
 	}
+	return seen;
+}
+
+/* Cases that passed in at least one trial and are not culprits: what a run
+ * without an answer can still say it ruled out. */
+static size_t count_passed(const struct rep_facts *f)
+{
+	bool *seen = culprit_or_passed(f->in);
+	size_t c, n = 0;
+
+	for (c = 0; c < f->in->ds->ncases; c++)
+		n += seen[c];
 	free(seen);
-	return n;
+	return n - f->in->nculprits;
 }
 
 size_t *rep_entry_cases(const struct jrn_entry *e)
@@ -141,20 +149,9 @@ size_t *rep_entry_cases(const struct jrn_entry *e)
 static void undetermined_facts(struct rep_facts *f)
 {
 	const struct report_input *in = f->in;
-	bool *closed = xcalloc(in->ds->ncases + 1, sizeof(*closed));
-	size_t i, r, c;
+	bool *closed = culprit_or_passed(in);
+	size_t c;
 
-	for (i = 0; i < in->nculprits; i++)
-		closed[in->culprits[i]] = true;
-	for (i = 0; i < in->ntrials; i++) {
-		const struct jrn_entry *e = &in->trials[i];
-
-		if (!rep_is_outcome(e, "PASS"))
-			continue;
-		for (r = 0; r < e->nranges; r++)
-			for (c = e->ranges[r].first; c <= e->ranges[r].last; c++)
-				closed[c] = true;
-	}
 	f->open = xmalloc((in->ds->ncases + 1) * sizeof(*f->open));
 	for (c = 0; c < in->ds->ncases; c++)
 		if (!closed[c])

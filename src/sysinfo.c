@@ -291,15 +291,6 @@ struct cJSON *si_json(const struct si_info *info)
 	return o;
 }
 
-static void get(const cJSON *obj, const char *key, char *dst, size_t size)
-{
-	const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-
-	dst[0] = '\0';
-	if (cJSON_IsString(v))
-		cb_utf8_copy(dst, size, v->valuestring, strlen(v->valuestring));
-}
-
 int si_read_json(const struct cJSON *obj, struct si_info *info)
 {
 	const cJSON *py = cJSON_GetObjectItemCaseSensitive(obj, "python");
@@ -307,14 +298,14 @@ int si_read_json(const struct cJSON *obj, struct si_info *info)
 	memset(info, 0, sizeof(*info));
 	if (!cJSON_IsObject(obj))
 		return -1;
-	get(obj, "os", info->os, sizeof(info->os));
-	get(obj, "kernel", info->kernel, sizeof(info->kernel));
-	get(obj, "nvidia_driver", info->driver, sizeof(info->driver));
-	get(py, "executable", info->python_exe, sizeof(info->python_exe));
-	get(py, "version", info->python, sizeof(info->python));
-	get(py, "torch", info->torch, sizeof(info->torch));
-	get(py, "torch_cuda", info->torch_cuda, sizeof(info->torch_cuda));
-	get(py, "nnunetv2", info->nnunet, sizeof(info->nnunet));
-	get(py, "note", info->note, sizeof(info->note));
+	json_get_text(obj, "os", info->os, sizeof(info->os));
+	json_get_text(obj, "kernel", info->kernel, sizeof(info->kernel));
+	json_get_text(obj, "nvidia_driver", info->driver, sizeof(info->driver));
+	json_get_text(py, "executable", info->python_exe, sizeof(info->python_exe));
+	json_get_text(py, "version", info->python, sizeof(info->python));
+	json_get_text(py, "torch", info->torch, sizeof(info->torch));
+	json_get_text(py, "torch_cuda", info->torch_cuda, sizeof(info->torch_cuda));
+	json_get_text(py, "nnunetv2", info->nnunet, sizeof(info->nnunet));
+	json_get_text(py, "note", info->note, sizeof(info->note));
 	return 0;
 }
