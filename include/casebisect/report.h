@@ -50,7 +50,8 @@ struct report_input {
 	enum cls_match match;           /* --match */
 	const char *target_source;      /* "trial 1 (the full dataset)" or the --target-log path */
 	const size_t *culprits;         /* indices into ds->cases; for minimal_subset
-					 * the subset; for dataset_wide the cases tried */
+					 * the subset; for dataset_wide the cases tried;
+					 * for undetermined those confirmed so far */
 	size_t nculprits;
 	const size_t *undecided;        /* cases no trial could decide */
 	size_t nundecided;
