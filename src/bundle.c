@@ -328,12 +328,22 @@ static char *readme_text(const struct bundle *bd)
 		       "This bundle contains copies of the image and label files of %zu training "
 		       "case%s, which may be patients' data. Do not attach it to an issue or put "
 		       "it anywhere public unless you have the right to share these files.\n\n"
-		       "The case%s: ", f->ncul, rep_plural(f->ncul), rep_plural(f->ncul));
-	for (i = 0; i < f->ncul; i++) {
+		       "The case%s: ", bd->fb.ncases, rep_plural(bd->fb.ncases),
+		       rep_plural(bd->fb.ncases));
+	for (i = 0; i < bd->fb.ncases; i++) {
 		if (i)
 			rep_buf_puts(&b, ", ");
-		rep_md_code(&b, f->cul[i].c->id, false);
+		rep_md_code(&b, bd->fb.cases[i]->id, false);
 	}
+	/* undetermined: the smallest failing subset; of one case, a culprit */
+	if (rep_verdict_is(f->in, "undetermined") && bd->fb.ncases == 1)
+		rep_buf_printf(&b, ".\n\nThe search did not finish: this case crashed training on its "
+			       "own (trial %llu), and other culprits may remain in the dataset",
+			       (unsigned long long)f->smallest_fail->trial);
+	else if (rep_verdict_is(f->in, "undetermined"))
+		rep_buf_printf(&b, ".\n\nThe search did not finish: these are the cases of the "
+			       "smallest subset seen to crash training (trial %llu), not culprits; "
+			       "fewer of them may be enough", (unsigned long long)f->smallest_fail->trial);
 	rep_buf_printf(&b, ".\n\n"
 		       "## What is in it\n\n"
 		       "- `dataset/`: the cases' files, copied, in the dataset's own layout (%s).\n"
@@ -602,18 +612,18 @@ static void bundle_release(struct bundle *bd)
 int rep_bundle_write(const struct rep_facts *f, char *err, size_t errlen)
 {
 	const struct report_input *in = f->in;
-	const struct ds_case **cases = xcalloc(f->ncul + 1, sizeof(*cases));
+	const struct ds_case **cases = xcalloc(f->nbundle + 1, sizeof(*cases));
 	struct bundle bd = { 0 };
 	char *final = NULL, *data, scratch[256];
 	size_t k;
 	int rc = -1;
 
-	for (k = 0; k < f->ncul; k++)
-		cases[k] = f->cul[k].c;
+	for (k = 0; k < f->nbundle; k++)
+		cases[k] = &in->ds->cases[f->bundle[k]];
 	bd.f = f;
 	bd.fb.ds = in->ds;
 	bd.fb.cases = cases;
-	bd.fb.ncases = f->ncul;
+	bd.fb.ncases = f->nbundle;
 	bd.fb.write = bundle_write;
 	bd.fb.copy = bundle_copy;
 	bd.fb.err = err;

@@ -18,44 +18,8 @@
  * cuts evidence at 512 bytes and may have replaced invalid UTF-8). */
 #define NEEDLE_MAX 160
 
-/* Line numbers (1-based) and pieces of a log; the pieces point into text. */
-struct lines {
-	const char **at;
-	size_t *len;
-	size_t n;
-};
-
-static void split_lines(struct lines *l, const char *text, size_t size)
-{
-	size_t cap = 64, i = 0;
-
-	memset(l, 0, sizeof(*l));
-	l->at = xmalloc(cap * sizeof(*l->at));
-	l->len = xmalloc(cap * sizeof(*l->len));
-	while (i < size) {
-		const char *nl = memchr(text + i, '\n', size - i);
-		size_t end = nl ? (size_t)(nl - text) : size, len = end - i;
-
-		if (l->n == cap) {
-			cap *= 2;
-			l->at = xrealloc(l->at, cap * sizeof(*l->at));
-			l->len = xrealloc(l->len, cap * sizeof(*l->len));
-		}
-		if (len && text[i + len - 1] == '\r')
-			len--;
-		l->at[l->n] = text + i;
-		l->len[l->n++] = len;
-		i = end + 1;
-	}
-}
-
-static bool line_has(const char *line, size_t len, const char *needle)
-{
-	return *needle && memmem(line, len, needle, strlen(needle)) != NULL;
-}
-
 /* Lines [from, to) of l, numbered, the decisive one marked '>'. */
-static void excerpt_lines(struct rep_buf *b, const struct lines *l, size_t from, size_t to, size_t mark)
+static void excerpt_lines(struct rep_buf *b, const struct rep_lines *l, size_t from, size_t to, size_t mark)
 {
 	size_t i;
 
@@ -73,13 +37,13 @@ static bool excerpt_log(struct rep_buf *b, const char *path, const char *shown, 
 {
 	size_t size, i, from, to, mark = SIZE_MAX;
 	char *text = cb_read_file(path, &size);
-	struct lines l;
+	struct rep_lines l;
 
 	if (!text)
 		return false;
-	split_lines(&l, text, size);
+	rep_lines_split(&l, text, size);
 	for (i = 0; i < l.n && mark == SIZE_MAX && !*found; i++)
-		if (line_has(l.at[i], l.len[i], needle))
+		if (rep_line_has(l.at[i], l.len[i], needle))
 			mark = i;
 	if (mark != SIZE_MAX) {
 		*found = true;
@@ -95,8 +59,7 @@ static bool excerpt_log(struct rep_buf *b, const char *path, const char *shown, 
 	}
 	excerpt_lines(b, &l, from, to, mark);
 	rep_buf_puts(b, "\n");
-	free(l.at);
-	free(l.len);
+	rep_lines_release(&l);
 	free(text);
 	return true;
 }

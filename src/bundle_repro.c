@@ -186,11 +186,11 @@ char *rep_repro_text(const struct bundle *bd, const char **argv)
 		       "trap 'rm -rf -- \"$tmp\"' EXIT\n"
 		       "trap 'exit 130' INT\n"
 		       "trap 'exit 143' TERM\n\n",
-		   f->ncul, rep_plural(f->ncul));
+		   bd->fb.ncases, rep_plural(bd->fb.ncases));
 	repro_lists(&b, bd);
 	repro_env(&b, f);
 	repro_view(&b, bd);
-	rep_buf_printf(&b, "trial_dir=\"$tmp\"\nn=%zu\n\n", f->ncul);
+	rep_buf_printf(&b, "trial_dir=\"$tmp\"\nn=%zu\n\n", bd->fb.ncases);
 	if (cwd) {
 		rep_buf_puts(&b, "# the working directory the trials had (options.cwd), when it is here\n"
 			     "if [ -d ");

@@ -221,6 +221,7 @@ static void on_verdict(void *ctx, const struct run_result *res)
 	out_line(cp, "verdict: %s", res->verdict);
 	for (i = 0; i < res->nculprits; i++)
 		out_line(cp, "  %s: %s", !strcmp(res->verdict, "minimal_subset") ? "in the subset" :
+			 !strcmp(res->verdict, "undetermined") ? "culprit (confirmed so far)" :
 			 "culprit", res->culprits[i]);
 	for (i = 0; i < res->nundecided; i++)
 		out_line(cp, "  undecided: %s", res->undecided[i]);

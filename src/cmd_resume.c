@@ -50,6 +50,9 @@ static const struct cli_command resume_cmd = {
 		"run began, and so\n"
 		"do the search's options (--strategy, --flaky, --repeat, --confirm...):\n"
 		"the journal replays the search, which must propose what it did.\n"
+		"An undetermined run (out of --max-trials or --deadline) goes on with a\n"
+		"larger --max-trials N (every trial counts, the earlier ones too) or a\n"
+		"later --deadline.\n"
 		"\n"
 		"Exit status as for 'casebisect run'.",
 	.example =

@@ -131,6 +131,12 @@ const struct cli_command cmd_run_spec = {
 		"WORKDIR/pictures/), and bundle.tar.gz with the culprits' files and a\n"
 		"repro.sh. The bundle holds copies of the cases' files, which may be\n"
 		"patients' data; so does a picture drawn with --pictures image.\n"
+		"report.md shows the decisive traceback, the casebisect command line and\n"
+		"the environment found without --env-cmd: OS, kernel, NVIDIA driver, CUDA\n"
+		"runtime, and the Python, PyTorch and nnU-Net of a Python command.\n"
+		"Out of --max-trials or --deadline (undetermined), the report names the\n"
+		"culprits confirmed so far, the smallest failing subset (the bundle holds\n"
+		"it) and the cases still open; 'casebisect resume' goes on.\n"
 		"\n"
 		"Durations (SEC) are seconds, such as 600 or 0.5, at most 2592000 (30\n"
 		"days); a --deadline is at most 30 days away.\n"
@@ -382,6 +388,7 @@ enum cb_exit cmd_run(int argc, char **argv)
 	struct cli_parser p;
 	const char *value, **env;
 	char *workdir = NULL, *cwd = NULL, *target_log = NULL, *wd_given = NULL, *cudart = NULL;
+	char *command_line = NULL;
 	const char *wd_opt = NULL;
 	enum cb_exit ret = CB_EXIT_USAGE;
 	size_t nenv = 0;
@@ -425,6 +432,8 @@ enum cb_exit cmd_run(int argc, char **argv)
 	}
 	c.dataset = p.operands[0];
 	c.command = p.operands + p.dashdash;
+	/* the user's own line: `casebisect nnunet ...` comes here as `run ...` */
+	c.command_line = command_line = cb_own_command_line();
 	c.env = env;
 	ret = CB_EXIT_ERROR;
 	wd_given = wd_opt ? xstrdup(wd_opt) : default_workdir();
@@ -457,6 +466,7 @@ out:
 	free(cwd);
 	free(target_log);
 	free(cudart);
+	free(command_line);
 	free(env);
 	cli_parser_release(&p);
 	return ret;

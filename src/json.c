@@ -128,11 +128,16 @@ static void get_text(const cJSON *obj, const char *key, char *dst, size_t size)
 		cb_utf8_copy(dst, size, v->valuestring, strlen(v->valuestring));
 }
 
+void json_get_text(const cJSON *obj, const char *key, char *dst, size_t size)
+{
+	get_text(obj, key, dst, size);
+}
+
 int json_read_signature(const cJSON *result, struct cls_signature *sig)
 {
 	const cJSON *klass = cJSON_GetObjectItemCaseSensitive(result, "class");
 	const cJSON *s = cJSON_GetObjectItemCaseSensitive(result, "signature");
-	const cJSON *line;
+	const cJSON *line, *code, *v;
 
 	memset(sig, 0, sizeof(*sig));
 	if (!cJSON_IsString(klass) || cls_class_parse(klass->valuestring, &sig->klass) ||
@@ -149,6 +154,20 @@ int json_read_signature(const cJSON *result, struct cls_signature *sig)
 	line = cJSON_GetObjectItemCaseSensitive(s, "line");
 	if (cJSON_IsNumber(line) && line->valuedouble >= 0)
 		sig->line = (uint64_t)line->valuedouble;
+	/* result.json's: the stream beside the signature's line, the exit
+	 * beside the signature (absent in older files: stdout, not known) */
+	v = cJSON_GetObjectItemCaseSensitive(s, "stream");
+	sig->stream = cJSON_IsString(v) && !strcmp(v->valuestring, "stderr") ? CLS_STDERR : CLS_STDOUT;
+	code = cJSON_GetObjectItemCaseSensitive(result, "exit_code");
+	v = cJSON_GetObjectItemCaseSensitive(result, "signal");
+	if (cJSON_IsNumber(v) && v->valueint > 0) {
+		sig->exit_known = true;
+		sig->exit_signal = v->valueint;
+		sig->exit_code = -1;
+	} else if (cJSON_IsNumber(code)) {
+		sig->exit_known = true;
+		sig->exit_code = code->valueint;
+	}
 	return 0;
 }
 

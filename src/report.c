@@ -65,16 +65,26 @@ int report_write(const struct report_input *in, char *err, size_t errlen)
 	return rc;
 }
 
+bool report_has_bundle(const struct report_input *in)
+{
+	struct rep_facts f;
+	bool has;
+
+	rep_facts_init(&f, in);
+	has = f.nbundle != 0;
+	rep_facts_release(&f);
+	return has;
+}
+
 int report_bundle(const struct report_input *in, char *err, size_t errlen)
 {
 	struct rep_facts f;
-	int rc;
+	int rc = 0;
 
 	assert(in && in->workdir);
-	if (!in->nculprits)
-		return 0;
 	rep_facts_init(&f, in);
-	rc = rep_bundle_write(&f, err, errlen);
+	if (f.nbundle)
+		rc = rep_bundle_write(&f, err, errlen);
 	rep_facts_release(&f);
 	return rc;
 }

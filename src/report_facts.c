@@ -99,13 +99,12 @@ static void count_other(struct rep_facts *f, const struct jrn_entry *e)
 		o->smallest = e;
 }
 
-/* Cases that passed in at least one trial and are not culprits: what a run
- * without an answer can still say it ruled out. */
-static size_t count_passed(const struct rep_facts *f)
+/* Which cases are culprits or passed in at least one trial: an array of
+ * ds->ncases flags the caller frees. */
+static bool *culprit_or_passed(const struct report_input *in)
 {
-	const struct report_input *in = f->in;
 	bool *seen = xcalloc(in->ds->ncases + 1, sizeof(*seen));
-	size_t i, r, c, n = 0;
+	size_t i, r, c;
 
 	for (i = 0; i < in->nculprits; i++)
 		seen[in->culprits[i]] = true;
@@ -116,13 +115,53 @@ static size_t count_passed(const struct rep_facts *f)
 			continue;
 		for (r = 0; r < e->nranges; r++)
 			for (c = e->ranges[r].first; c <= e->ranges[r].last; c++)
-				if (!seen[c]) {
-					seen[c] = true;
-					n++;
-				}
+				seen[c] = true;
 	}
+	return seen;
+}
+
+/* Cases that passed in at least one trial and are not culprits: what a run
+ * without an answer can still say it ruled out. */
+static size_t count_passed(const struct rep_facts *f)
+{
+	bool *seen = culprit_or_passed(f->in);
+	size_t c, n = 0;
+
+	for (c = 0; c < f->in->ds->ncases; c++)
+		n += seen[c];
 	free(seen);
-	return n;
+	return n - f->in->nculprits;
+}
+
+size_t *rep_entry_cases(const struct jrn_entry *e)
+{
+	size_t *idx = xmalloc((e->ncases + 1) * sizeof(*idx)), r, c, n = 0;
+
+	for (r = 0; r < e->nranges; r++)
+		for (c = e->ranges[r].first; c <= e->ranges[r].last && n < e->ncases; c++)
+			idx[n++] = c;
+	return idx;
+}
+
+/* What an unfinished search leaves: the open cases, and the bundle's cases
+ * (the smallest failing subset when it is smaller than the dataset). A
+ * culprit confirmed so far failed alone, so that subset holds one case. */
+static void undetermined_facts(struct rep_facts *f)
+{
+	const struct report_input *in = f->in;
+	bool *closed = culprit_or_passed(in);
+	size_t c;
+
+	f->open = xmalloc((in->ds->ncases + 1) * sizeof(*f->open));
+	for (c = 0; c < in->ds->ncases; c++)
+		if (!closed[c])
+			f->open[f->nopen++] = c;
+	free(closed);
+	if (f->smallest_fail && f->smallest_fail->ncases &&
+	    f->smallest_fail->ncases < in->ds->ncases) {
+		f->bundle = rep_entry_cases(f->smallest_fail);
+		f->nbundle = f->smallest_fail->ncases;
+	}
 }
 
 bool rep_verdict_is(const struct report_input *in, const char *v)
@@ -234,6 +273,9 @@ void rep_facts_init(struct rep_facts *f, const struct report_input *in)
 			count_other(f, e);
 		if (!f->full_set && !strcmp(e->phase, "target"))
 			f->full_set = e;
+		if (rep_is_outcome(e, "FAIL") &&
+		    (!f->smallest_fail || e->ncases < f->smallest_fail->ncases))
+			f->smallest_fail = e;
 		/* on a tie the later: the final remainder's confirmation */
 		if (!held && rep_is_outcome(e, "PASS") && e->ncases &&
 		    (!f->clean_pass || e->ncases >= f->clean_pass->ncases))
@@ -248,6 +290,13 @@ void rep_facts_init(struct rep_facts *f, const struct report_input *in)
 	confidence_facts(f);
 	trial_times(f);
 	f->run = in->run_json ? cJSON_Parse(in->run_json) : NULL;
+	if (rep_verdict_is(in, "undetermined"))
+		undetermined_facts(f);
+	else if (f->ncul) {
+		f->bundle = xmalloc(f->ncul * sizeof(*f->bundle));
+		memcpy(f->bundle, in->culprits, f->ncul * sizeof(*f->bundle));
+		f->nbundle = f->ncul;
+	}
 }
 
 void rep_facts_release(struct rep_facts *f)
@@ -261,6 +310,8 @@ void rep_facts_release(struct rep_facts *f)
 	free(f->cul);
 	free(f->other);
 	free(f->all_failing.v);
+	free(f->open);
+	free(f->bundle);
 	cJSON_Delete(f->run);
 }
 

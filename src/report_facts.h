@@ -51,6 +51,51 @@ const char *rep_plural(uint64_t n);
  * single-quoted. */
 void rep_sh_word(struct rep_buf *b, const char *s);
 
+/* ======== logs (report_trace.c) ======== */
+
+struct rep_facts;
+
+/* The lines of a log; the pieces point into its text ('\n' and a '\r'
+ * before it not included). */
+struct rep_lines {
+	const char **at;
+	size_t *len;
+	size_t n;
+};
+
+void rep_lines_split(struct rep_lines *l, const char *text, size_t size);
+void rep_lines_release(struct rep_lines *l);
+/* Does the line hold needle ("" never matches)? */
+bool rep_line_has(const char *line, size_t len, const char *needle);
+
+/* The most lines the decisive traceback shows in report.md. */
+#define REP_TRACE_LINES 40
+
+/* The decisive traceback out of a log's text: from the "Traceback (most
+ * recent call last):" that the decisive line ends, and the two lines
+ * before it up to an empty one (or, for a line before
+ * a traceback, such as a CUDA assertion's, through the traceback that
+ * follows; without one, the lines around it), at most REP_TRACE_LINES
+ * lines: a longer one keeps its head and its end, with a line saying how
+ * many were left out between. The decisive line is the one numbered line
+ * (1-based) when it holds the evidence, else the last that does. NULL when
+ * no line does; else the text (the caller frees it) and, in first and
+ * last, the lines it spans. */
+char *rep_trace_excerpt(const char *text, size_t size, uint64_t line, const char *evidence,
+			size_t *first, size_t *last);
+
+struct rep_trace {
+	char *text;           /* rep_trace_excerpt()'s; the caller frees it */
+	uint64_t trial;       /* the trial whose log it is */
+	const char *log;      /* "stderr.log" or "stdout.log" */
+	size_t first, last;   /* the lines of that log it spans */
+};
+
+/* The decisive traceback of the target, from the log of the trial it was
+ * taken from (the first failing target run): 0, or -1 when there is no
+ * target, trial or log line to show. */
+int rep_trace_find(const struct rep_facts *f, struct rep_trace *t);
+
 /* ======== the facts (report_facts.c) ======== */
 
 struct rep_u64s {
@@ -97,6 +142,16 @@ struct rep_facts {
 	const struct jrn_entry *subset_fail; /* minimal_subset: its smallest failing trial */
 	const struct jrn_entry *clean_pass; /* the largest pass without a culprit */
 	cJSON *run; /* run.json parsed; NULL when absent or not JSON */
+	/* What an unfinished search leaves (verdict undetermined): the FAIL
+	 * trial with the fewest cases (the first of a tie; NULL: none failed),
+	 * and the open cases, neither a culprit nor in a passing trial (empty
+	 * for the other verdicts). */
+	const struct jrn_entry *smallest_fail;
+	size_t *open, nopen;
+	/* The cases the bundle copies (dataset indices): the culprits, or for
+	 * undetermined the smallest failing subset when it is smaller than the
+	 * dataset; nbundle 0: no bundle. */
+	size_t *bundle, nbundle;
 };
 
 /* Counts what in says; rep_facts_release() frees it. */
@@ -120,6 +175,10 @@ const char **rep_run_command(const struct rep_facts *f);
 /* The variables the trials got, in order: ours, then run.json's "env".
  * A NULL-terminated array of borrowed strings the caller frees. */
 const char **rep_trial_env_list(const struct rep_facts *f);
+
+/* The cases of trial e as dataset indices, in its order; the caller frees
+ * them. */
+size_t *rep_entry_cases(const struct jrn_entry *e);
 
 /* ======== the renderers ======== */
 

@@ -135,6 +135,26 @@ static cJSON *minimal_subset_json(const struct rep_facts *f)
 	return o;
 }
 
+/* For undetermined: the failing trial with the fewest cases, what the
+ * bundle is made from when it is smaller than the dataset; else null. */
+static cJSON *smallest_failing_json(const struct rep_facts *f)
+{
+	const struct jrn_entry *e = f->smallest_fail;
+	size_t *idx;
+	cJSON *o;
+
+	if (!rep_verdict_is(f->in, "undetermined") || !e)
+		return cJSON_CreateNull();
+	o = json_object();
+	idx = rep_entry_cases(e);
+	json_add_num(o, "trial", (double)e->trial, true);
+	json_add_num(o, "size", (double)e->ncases, true);
+	add_item(o, "cases", ids_json(f->in->ds, idx, e->ncases));
+	add_item(o, "bundled", cJSON_CreateBool(f->nbundle != 0));
+	free(idx);
+	return o;
+}
+
 static cJSON *trials_json(const struct rep_facts *f)
 {
 	cJSON *o = json_object();
@@ -209,6 +229,7 @@ static cJSON *environment_json(const struct rep_facts *f)
 	json_add_str(o, "env_cmd", rep_run_str(f, "options", "env_cmd") ? rep_run_str(f, "options", "env_cmd")
 								      : "");
 	json_add_str(o, "env_cmd_output", f->in->env_cmd_output ? f->in->env_cmd_output : "");
+	add_item(o, "system", f->in->sys ? si_json(f->in->sys) : cJSON_CreateNull());
 	return o;
 }
 
@@ -342,6 +363,8 @@ char *rep_json_text(const struct rep_facts *f)
 	add_item(o, "culprits", culprits_json(f));
 	add_item(o, "undecided", ids_json(in->ds, in->undecided, in->nundecided));
 	add_item(o, "minimal_subset", minimal_subset_json(f));
+	add_item(o, "smallest_failing_subset", smallest_failing_json(f));
+	add_item(o, "open_cases", ids_json(in->ds, f->open, f->nopen));
 	json_add_num(o, "cleared", (double)f->cleared, true);
 	add_item(o, "trials", trials_json(f));
 	json_add_num(o, "rounds", (double)in->rounds, true);

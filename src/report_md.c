@@ -21,6 +21,14 @@
 #define TRIALS_SHOWN 12
 /* Subsets this small are listed case by case in report.md. */
 #define SUBSET_SHOWN 5
+/* How many IDs a long list (open, undecided, the smallest failing subset)
+ * names before "and N more": report.md stays under an issue tracker's
+ * comment limit (GitHub's: 65,536 characters) whatever the dataset. */
+#define LIST_SHOWN 20
+/* How many rows the table of all trials shows (report.json has them all). */
+#define TRIAL_ROWS_SHOWN 200
+/* How many culprits get a row of their own (the table, the audit's lines). */
+#define CULPRIT_ROWS_SHOWN 50
 
 /* What each class means, in words, for people who do not know the names. */
 static const char *class_words(enum cls_class k)
@@ -228,6 +236,45 @@ static void md_title(struct rep_buf *b, const struct rep_facts *f)
 	}
 }
 
+/* An unfinished search (undetermined): what it had found when it stopped,
+ * and how to go on. */
+static void md_known_so_far(struct rep_buf *b, const struct rep_facts *f)
+{
+	const struct report_input *in = f->in;
+	const struct jrn_entry *s = f->smallest_fail;
+
+	if (!rep_verdict_is(in, "undetermined") || !s)
+		return;
+	rep_buf_puts(b, "## What is known so far\n\n- Culprits confirmed so far (each crashed "
+		    "training alone): ");
+	if (f->ncul)
+		md_ids(b, in->ds, in->culprits, in->nculprits, LIST_SHOWN);
+	else
+		rep_buf_puts(b, "none yet");
+	rep_buf_printf(b, ".\n- The smallest subset seen to crash training this way: %zu case%s "
+		      "(trial %llu)", s->ncases, rep_plural(s->ncases), (unsigned long long)s->trial);
+	if (s->ncases < in->ds->ncases) {
+		size_t *idx = rep_entry_cases(s);
+
+		rep_buf_puts(b, ": ");
+		md_ids(b, in->ds, idx, s->ncases, LIST_SHOWN);
+		rep_buf_puts(b, ". The bundle is made from it");
+		free(idx);
+	} else
+		rep_buf_puts(b, ", the whole dataset: no bundle");
+	rep_buf_printf(b, ".\n- Still open: %zu of %zu cases, neither confirmed nor in a trial "
+		      "that passed", f->nopen, in->ds->ncases);
+	if (f->nopen) {
+		rep_buf_puts(b, ": ");
+		md_ids(b, in->ds, f->open, f->nopen, LIST_SHOWN);
+		if (f->nopen > LIST_SHOWN)
+			rep_buf_puts(b, " (report.json's open_cases lists them all)");
+	}
+	rep_buf_printf(b, ".\n- To go on from here: `casebisect resume %s --max-trials N`, N counting "
+		      "every trial, these %zu included (or a later `--deadline`).\n\n", in->workdir,
+		   in->ntrials);
+}
+
 static void md_field(struct rep_buf *b, const char *name, const char *v)
 {
 	if (!*v)
@@ -259,7 +306,7 @@ static void md_evidence(struct rep_buf *b, const struct rep_facts *f)
 		rep_md_block(b, in->target->evidence, "");
 		seen[nseen++] = in->target->evidence;
 	}
-	for (i = 0; i < f->ncul; i++) {
+	for (i = 0; i < f->ncul && nseen <= NAMES_SHOWN; i++) {
 		const struct jrn_entry *e = f->cul[i].first_fail;
 
 		if (!e || !*e->evidence)
@@ -277,6 +324,25 @@ static void md_evidence(struct rep_buf *b, const struct rep_facts *f)
 		seen[nseen++] = e->evidence;
 	}
 	free(seen);
+}
+
+/* The decisive traceback, bounded (report_trace.c); nothing when the log
+ * adds no line to the decisive one. */
+static void md_traceback(struct rep_buf *b, const struct rep_facts *f)
+{
+	struct rep_trace t;
+
+	if (rep_trace_find(f, &t))
+		return;
+	if (t.last > t.first) {
+		rep_buf_printf(b, "The traceback, from trial %llu's %s (lines %zu to %zu", (unsigned long long)t.trial, t.log,
+			   t.first, t.last);
+		if (t.last - t.first + 1 > REP_TRACE_LINES)
+			rep_buf_printf(b, ", %d of them shown", REP_TRACE_LINES - 1);
+		rep_buf_puts(b, "):\n\n");
+		rep_md_block(b, t.text, "");
+	}
+	free(t.text);
 }
 
 static void md_what_crashed(struct rep_buf *b, const struct rep_facts *f)
@@ -306,6 +372,7 @@ static void md_what_crashed(struct rep_buf *b, const struct rep_facts *f)
 	rep_buf_printf(b, "- A trial counted as this crash when its failure matched at level `%s` "
 		      "(fingerprint `%s`)\n\n", cls_match_name(in->match), fp);
 	md_evidence(b, f);
+	md_traceback(b, f);
 }
 
 static void md_files(struct rep_buf *b, const struct dataset *ds, const struct ds_case *c)
@@ -345,6 +412,10 @@ static void md_which_cases(struct rep_buf *b, const struct rep_facts *f)
 	} else if (rep_verdict_is(in, "dataset_wide")) {
 		rep_buf_puts(b, "The crash came back on every subset tried, so no single case causes it. "
 			    "The cases tried:\n\n");
+	} else if (rep_verdict_is(in, "undetermined")) {
+		rep_buf_printf(b, "Confirmed so far: training crashes with %s alone. The search did "
+			      "not finish, so there may be more. ", f->ncul == 1 ? "this case" :
+			   "each of these cases");
 	} else {
 		rep_buf_printf(b, "Training crashes with %s and not without. ",
 			   f->ncul == 1 ? "this case" : "each of these cases");
@@ -354,7 +425,7 @@ static void md_which_cases(struct rep_buf *b, const struct rep_facts *f)
 		    "unresolved counts in neither.\n\n");
 	rep_buf_puts(b, "| Case | Files | Crashed | Alone | Failing trials |\n"
 		    "| --- | --- | --- | --- | --- |\n");
-	for (i = 0; i < f->ncul; i++) {
+	for (i = 0; i < f->ncul && i < CULPRIT_ROWS_SHOWN; i++) {
 		const struct rep_culprit *c = &f->cul[i];
 
 		rep_buf_puts(b, "| ");
@@ -369,6 +440,9 @@ static void md_which_cases(struct rep_buf *b, const struct rep_facts *f)
 		md_trials(b, &c->failing);
 		rep_buf_puts(b, " |\n");
 	}
+	if (f->ncul > CULPRIT_ROWS_SHOWN)
+		rep_buf_printf(b, "| ... and %zu more (report.json's culprits lists them all) | | | | |\n",
+			   f->ncul - CULPRIT_ROWS_SHOWN);
 	rep_buf_puts(b, "\nFiles are named relative to the dataset's folder; their contents are in "
 		    "no report.\n\n");
 }
@@ -396,10 +470,15 @@ static void md_reproduce(struct rep_buf *b, const struct rep_facts *f)
 	const cJSON *env = rep_run_get(f, "env", NULL), *e;
 
 	rep_buf_puts(b, "## How to reproduce\n\n");
-	if (f->ncul) {
+	if (f->nbundle && rep_verdict_is(in, "undetermined"))
+		rep_buf_printf(b, "On the smallest subset seen to crash (%zu case%s), from the bundle "
+			      "(copies of their files, the command and its environment):\n\n",
+			   f->nbundle, rep_plural(f->nbundle));
+	else if (f->nbundle)
 		rep_buf_printf(b, "On the %s alone, from the bundle (copies of %s files, the command "
 			      "and its environment):\n\n", f->ncul == 1 ? "culprit" : "culprits",
 			   f->ncul == 1 ? "its" : "their");
+	if (f->nbundle) {
 		rep_buf_puts(&cmd, "bash ");
 		rep_sh_word(&cmd, bundle);
 		rep_md_block(b, cmd.s, "sh");
@@ -479,13 +558,69 @@ static void md_gpu(struct rep_buf *b, const struct gpu_info *g)
 	rep_buf_puts(b, "\n");
 }
 
+/* What casebisect found itself (sysinfo.h): OS, kernel, driver, the CUDA
+ * runtime when md_gpu() did not show it, and the trainer's Python. */
+static void md_system(struct rep_buf *b, const struct rep_facts *f)
+{
+	const struct si_info *s = f->in->sys;
+	const struct gpu_info *g = f->in->gpu;
+
+	if (!s)
+		return;
+	rep_buf_puts(b, "- OS: ");
+	rep_md_verbatim(b, *s->os ? s->os : "unknown", false, false);
+	rep_buf_puts(b, "; kernel ");
+	rep_md_verbatim(b, *s->kernel ? s->kernel : "unknown", false, false);
+	rep_buf_puts(b, "\n- NVIDIA driver: ");
+	rep_md_verbatim(b, *s->driver ? s->driver : "none found (no /proc/driver/nvidia/version)",
+			false, false);
+	rep_buf_puts(b, "\n");
+	if (g && !g->available) {
+		rep_buf_puts(b, "- CUDA runtime: ");
+		if (g->runtime_version)
+			md_cuda_version(b, g->runtime_version);
+		else
+			rep_buf_puts(b, "none found");
+		rep_buf_puts(b, "\n");
+	}
+	if (!*s->python_exe) {
+		rep_buf_puts(b, "- Python: not asked (the command is not a Python program)\n");
+		return;
+	}
+	rep_buf_puts(b, "- Python (the trainer's, ");
+	rep_md_code(b, s->python_exe, false);
+	rep_buf_puts(b, "): ");
+	rep_md_verbatim(b, *s->python ? s->python : "unknown", false, false);
+	rep_buf_puts(b, "; PyTorch ");
+	rep_md_verbatim(b, *s->torch ? s->torch : "not installed", false, false);
+	if (*s->torch_cuda && strcmp(s->torch_cuda, "none")) {
+		rep_buf_puts(b, " (CUDA ");
+		rep_md_verbatim(b, s->torch_cuda, false, false);
+		rep_buf_puts(b, ")");
+	} else if (*s->torch_cuda)
+		rep_buf_puts(b, " (a CPU build)");
+	rep_buf_puts(b, "; nnU-Net ");
+	rep_md_verbatim(b, *s->nnunet ? s->nnunet : "not installed", false, false);
+	if (*s->note) {
+		rep_buf_puts(b, " (");
+		rep_md_verbatim(b, s->note, false, false);
+		rep_buf_puts(b, ")");
+	}
+	rep_buf_puts(b, "\n");
+}
+
 static void md_environment(struct rep_buf *b, const struct rep_facts *f)
 {
 	const char **env = rep_trial_env_list(f), *env_cmd = rep_run_str(f, "options", "env_cmd");
 	size_t i;
 
 	rep_buf_puts(b, "## Environment\n\n");
+	if (rep_run_str(f, "options", "command_line")) {
+		rep_buf_puts(b, "casebisect " CASEBISECT_VERSION " ran as:\n\n");
+		rep_md_block(b, rep_run_str(f, "options", "command_line"), "sh");
+	}
 	md_gpu(b, f->in->gpu);
+	md_system(b, f);
 	rep_buf_puts(b, "- Every trial ran with");
 	for (i = 0; env[i]; i++) {
 		rep_buf_puts(b, " ");
@@ -597,7 +732,7 @@ static void md_others(struct rep_buf *b, const struct rep_facts *f)
 		    "subsets, shows here.\n\n"
 		    "| Class | Fingerprint | Trials | Smallest subset | Trial numbers |\n"
 		    "| --- | --- | --- | --- | --- |\n");
-	for (i = 0; i < f->nother; i++) {
+	for (i = 0; i < f->nother && i < LIST_SHOWN; i++) {
 		const struct rep_other *o = &f->other[i];
 		const struct jrn_entry *s = o->smallest;
 
@@ -617,8 +752,11 @@ static void md_others(struct rep_buf *b, const struct rep_facts *f)
 		md_trials(b, &o->trials);
 		rep_buf_puts(b, " |\n");
 	}
+	if (f->nother > LIST_SHOWN)
+		rep_buf_printf(b, "| ... and %zu more (report.json's other_failures) | | | | |\n",
+			   f->nother - LIST_SHOWN);
 	rep_buf_puts(b, "\n");
-	for (i = 0; i < f->nother; i++) {
+	for (i = 0; i < f->nother && i < NAMES_SHOWN; i++) {
 		const struct rep_other *o = &f->other[i];
 
 		if (!*o->smallest->evidence)
@@ -639,7 +777,7 @@ static void md_trial_log(struct rep_buf *b, const struct rep_facts *f)
 	rep_buf_printf(b, "<details><summary>All %zu trials</summary>\n\n", in->ntrials);
 	rep_buf_puts(b, "| Trial | Phase | Cases | Outcome | Reason | Class | Time | Where |\n"
 		    "| --- | --- | --- | --- | --- | --- | --- | --- |\n");
-	for (i = 0; i < in->ntrials; i++) {
+	for (i = 0; i < in->ntrials && i < TRIAL_ROWS_SHOWN; i++) {
 		const struct jrn_entry *e = &in->trials[i];
 
 		rep_buf_printf(b, "| %llu | %s | %zu | %s | %s | %s | ", (unsigned long long)e->trial,
@@ -655,6 +793,9 @@ static void md_trial_log(struct rep_buf *b, const struct rep_facts *f)
 			rep_buf_puts(b, "CPU");
 		rep_buf_puts(b, " |\n");
 	}
+	if (in->ntrials > TRIAL_ROWS_SHOWN)
+		rep_buf_printf(b, "\n... and %zu more (report.json's trial_log has every trial).\n",
+			   in->ntrials - TRIAL_ROWS_SHOWN);
 	rep_buf_puts(b, "\n</details>\n\n");
 }
 
@@ -667,7 +808,7 @@ static void md_undecided(struct rep_buf *b, const struct rep_facts *f)
 	rep_buf_printf(b, "## Undecided cases\n\nNo trial could decide %s %zu case%s (the trials "
 		      "that held %s ended unresolved): ", in->nundecided == 1 ? "this" : "these",
 		   in->nundecided, rep_plural(in->nundecided), in->nundecided == 1 ? "it" : "them");
-	md_ids(b, in->ds, in->undecided, in->nundecided, 0);
+	md_ids(b, in->ds, in->undecided, in->nundecided, LIST_SHOWN);
 	rep_buf_puts(b, ".\n\n");
 }
 
@@ -687,6 +828,9 @@ static void md_audit(struct rep_buf *b, const struct rep_facts *f)
 	for (i = 0; i < in->nculprits; i++) {
 		const struct aud_case *c = &a->cases[in->culprits[i]];
 
+		nmissed += !aud_case_crashes(a, in->culprits[i]);
+		if (i >= CULPRIT_ROWS_SHOWN)
+			continue;
 		rep_buf_puts(b, "- ");
 		rep_md_code(b, c->id, false);
 		if (!c->nfindings)
@@ -697,8 +841,10 @@ static void md_audit(struct rep_buf *b, const struct rep_facts *f)
 			rep_md_code(b, c->findings[k].detail, false);
 		}
 		rep_buf_puts(b, "\n");
-		nmissed += !aud_case_crashes(a, in->culprits[i]);
 	}
+	if (in->nculprits > CULPRIT_ROWS_SHOWN)
+		rep_buf_printf(b, "- ... and %zu more (report.json's audit.culprits)\n",
+			   in->nculprits - CULPRIT_ROWS_SHOWN);
 	for (i = 0; i < in->ds->ncases; i++)
 		nblamed += rep_audit_blamed(in, i);
 	if (in->nculprits)
@@ -727,6 +873,7 @@ char *rep_md_text(const struct rep_facts *f)
 	char *raw, *clean;
 
 	md_title(&b, f);
+	md_known_so_far(&b, f);
 	md_what_crashed(&b, f);
 	md_which_cases(&b, f);
 	md_audit(&b, f);

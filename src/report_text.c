@@ -128,28 +128,12 @@ const char *rep_plural(uint64_t n)
 }
 
 
-/* An argument as a shell reads it back: bare when that is safe, else
- * single-quoted (the {placeholders} are safe bare: no brace expansion
- * without a comma or "..") */
+/* An argument as a shell reads it back (cb_sh_word()). */
 void rep_sh_word(struct rep_buf *b, const char *s)
 {
-	const char *p;
-	bool bare = *s != '\0';
+	char *w = cb_sh_word(s);
 
-	for (p = s; *p && bare; p++)
-		bare = strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789"
-			      "_@%+=:,./{}-", *p) != NULL;
-	if (bare) {
-		rep_buf_puts(b, s);
-		return;
-	}
-	rep_buf_puts(b, "'");
-	for (p = s; *p; p++) {
-		if (*p == '\'')
-			rep_buf_puts(b, "'\\''");
-		else
-			rep_buf_add(b, p, 1);
-	}
-	rep_buf_puts(b, "'");
+	rep_buf_puts(b, w);
+	free(w);
 }
 

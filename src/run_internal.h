@@ -19,6 +19,7 @@
 #include "casebisect/report.h"
 #include "casebisect/run.h"
 #include "casebisect/supervise.h"
+#include "casebisect/sysinfo.h"
 #include "casebisect/util.h"
 #include "run_health.h"
 
@@ -53,6 +54,8 @@ struct run {
 	struct red *red;
 	struct gpu_info gpu;
 	bool have_gpu;
+	struct si_info sys;   /* environment.json's "system": OS, driver, Python */
+	bool have_sys;
 	int gpus[GPU_MAX];
 	size_t ngpus, slots;
 	struct cls_signature target;

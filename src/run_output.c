@@ -232,6 +232,7 @@ static void report_input_of(struct run *r, const struct verdict *v, struct repor
 	in->wall_s = wall_time(r);
 	in->run_json = "{}";
 	in->gpu = r->have_gpu ? &r->gpu : NULL;
+	in->sys = r->have_sys ? &r->sys : NULL;
 	in->env_cmd_output = r->env_cmd_output;
 	in->audit = r->have_audit ? &r->audit : NULL;
 }
@@ -262,7 +263,7 @@ static int write_report(struct run *r, const struct verdict *v, char *err, size_
 	pic_set_release(&pics);
 	in.pictures_md = NULL; /* the bundle's report.md: its pictures/ links would not resolve */
 	r->report_written = rc == 0;
-	if (rc == 0 && v->nculprits && !r->dry) {
+	if (rc == 0 && !r->dry && report_has_bundle(&in)) {
 		rc = report_bundle(&in, err, errlen);
 		r->bundle_written = rc == 0;
 	}

@@ -20,6 +20,7 @@
 
 #include "casebisect/audit.h"
 #include "casebisect/envcmd.h"
+#include "casebisect/sysinfo.h"
 #include "casebisect/gpu.h"
 #include "casebisect/journal.h"
 #include "casebisect/json.h"
@@ -41,17 +42,25 @@
 static const struct run_progress quiet;
 
 #define ENV_CMD_TIMEOUT_S 60.0
+/* The trainer's Python asked for its versions (PyTorch's import is slow). */
+#define SYSINFO_TIMEOUT_S 30.0
 #define ENV_CMD_MAX (64 * 1024)
 
 /* ---- setting up ---- */
 
 /* WORKDIR/environment.json: the GPU facts of the machine the run started
- * on, so that `casebisect report` renders them again anywhere. */
+ * on, and under "system" its OS, driver and the trainer's Python
+ * (sysinfo.h), so that `casebisect report` renders them again anywhere. */
 static int save_environment(struct run *r)
 {
-	char *path = cb_path_join(r->c.workdir, "environment.json");
-	char *text = json_finish(json_gpu_info(&r->gpu), true), err[1200];
-	int rc = cb_write_atomic(path, text, strlen(text), CB_WRITE_DURABLE, err, sizeof(err));
+	char *path = cb_path_join(r->c.workdir, "environment.json"), *text, err[1200];
+	cJSON *o = json_gpu_info(&r->gpu);
+	int rc;
+
+	if (r->have_sys && !cJSON_AddItemToObject(o, "system", si_json(&r->sys)))
+		die("out of memory building JSON");
+	text = json_finish(o, true);
+	rc = cb_write_atomic(path, text, strlen(text), CB_WRITE_DURABLE, err, sizeof(err));
 
 	if (rc)
 		run_fail(r, "%s", err);
@@ -68,6 +77,8 @@ static void load_environment(struct run *r)
 
 	if (o && !json_read_gpu_info(o, &r->gpu))
 		r->have_gpu = true;
+	if (o && !si_read_json(cJSON_GetObjectItemCaseSensitive(o, "system"), &r->sys))
+		r->have_sys = true;
 	cJSON_Delete(o);
 	free(text);
 	free(path);
@@ -85,6 +96,8 @@ int run_pick_gpus(struct run *r)
 	/* Looked at even with --gpus none: the report's environment facts. */
 	gpu_discover_from(&r->gpu, r->c.cudart, 20000);
 	r->have_gpu = true;
+	si_gather(&r->sys, r->c.command, r->c.cwd, SYSINFO_TIMEOUT_S);
+	r->have_sys = true;
 	if (r->c.launcher == SUP_LAUNCH_SLURM) {
 		r->ngpus = 0; /* Slurm assigns them, per job */
 		return save_environment(r);

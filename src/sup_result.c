@@ -61,6 +61,8 @@ char *sup_result_json(const struct sup_result *r, bool pretty)
 	json_add_str(o, "reason", sup_reason_name(r->reason));
 	json_add_str(o, "class", cls_class_name(r->sig.klass));
 	json_add_signature(sig, &r->sig, CLS_MATCH_KERNEL);
+	/* which log the decisive line is in: json_read_signature() reads it back */
+	json_add_str(sig, "stream", !r->sig.line ? "" : r->sig.stream == CLS_STDERR ? "stderr" : "stdout");
 	cJSON_AddItemToObject(o, "signature", sig);
 	json_add_num(o, "exit_code", r->exit_code, !r->signal);
 	json_add_num(o, "signal", r->signal, r->signal != 0);

@@ -453,3 +453,68 @@ char *cb_find_helper(const char *sub, const char *name, int mode)
 	}
 	return p;
 }
+
+/* Bare when every byte is safe ({placeholders} too: no brace expansion
+ * without a comma or ".."). */
+char *cb_sh_word(const char *s)
+{
+	const char *p;
+	bool bare = *s != '\0';
+	size_t n = 3;
+	char *out, *o;
+
+	for (p = s; *p; p++) {
+		bare = bare && strchr("abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+				      "0123456789_@%+=:,./{}-", *p) != NULL;
+		n += *p == '\'' ? 4 : 1;
+	}
+	if (bare)
+		return xstrdup(s);
+	o = out = xmalloc(n);
+	*o++ = '\'';
+	for (p = s; *p; p++) {
+		if (*p == '\'') {
+			memcpy(o, "'\\''", 4);
+			o += 4;
+		} else
+			*o++ = *p;
+	}
+	*o++ = '\'';
+	*o = '\0';
+	return out;
+}
+
+char *cb_sh_join(const char *const *argv, size_t n)
+{
+	char *line = xstrdup(""), *w, *next;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		w = cb_sh_word(argv[i]);
+		next = cb_fmt("%s%s%s", line, i ? " " : "", w);
+		free(w);
+		free(line);
+		line = next;
+	}
+	return line;
+}
+
+char *cb_own_command_line(void)
+{
+	size_t len, n = 0, i;
+	char *text = cb_read_file("/proc/self/cmdline", &len), *line;
+	const char **argv;
+
+	if (!text || !len) {
+		free(text);
+		return NULL;
+	}
+	argv = xcalloc(len + 1, sizeof(*argv));
+	/* NUL-separated arguments, the last NUL-terminated */
+	for (i = 0; i < len; i += strlen(text + i) + 1)
+		argv[n++] = text + i;
+	line = cb_sh_join(argv, n);
+	free(argv);
+	free(text);
+	return line;
+}

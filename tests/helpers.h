@@ -72,6 +72,10 @@ const char *toy_path(void);
  * run's log lines carry their time when stdout is not a terminal. */
 void strip_stamps(char *text);
 
+/* Validates WORKDIR/report.json against docs/report-schema.json with
+ * python3's jsonschema. */
+void assert_schema_valid(const char *workdir);
+
 /* nnUNetPlans.json for Dataset501_Liver as nnUNetv2_plan_and_preprocess
  * writes it, cut to what casebisect reads: 2d (data folder nnUNetPlans_2d),
  * 3d_fullres (nnUNetPlans_3d_fullres) and the cascade (inherits_from). */

@@ -687,3 +687,15 @@ unsigned test_seed(void)
 	fprintf(stderr, "%s: CASEBISECT_TEST_SEED=%u\n", criterion_current_test->name, seed);
 	return seed;
 }
+
+void assert_schema_valid(const char *workdir)
+{
+	char *schema = src_file("docs/report-schema.json"), cmd[8192];
+
+	snprintf(cmd, sizeof(cmd),
+		 "/usr/bin/python3 -c 'import json,sys,jsonschema; "
+		 "jsonschema.validate(json.load(open(sys.argv[2])), json.load(open(sys.argv[1])))' "
+		 "'%s' '%s/report.json'", schema, workdir);
+	cr_assert(system(cmd) == 0, "report.json does not validate: %s", cmd);
+	free(schema);
+}

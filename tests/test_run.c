@@ -31,20 +31,6 @@ static size_t journal_lines(const char *workdir)
 	return n;
 }
 
-/* Validates WORKDIR/report.json against docs/report-schema.json with
- * python3's jsonschema. */
-static void assert_schema_valid(const char *workdir)
-{
-	char *schema = src_file("docs/report-schema.json"), cmd[8192];
-
-	snprintf(cmd, sizeof(cmd),
-		 "/usr/bin/python3 -c 'import json,sys,jsonschema; "
-		 "jsonschema.validate(json.load(open(sys.argv[2])), json.load(open(sys.argv[1])))' "
-		 "'%s' '%s/report.json'", schema, workdir);
-	cr_assert(system(cmd) == 0, "report.json does not validate: %s", cmd);
-	free(schema);
-}
-
 #define toy_run run_toy /* helpers.h */
 
 Test(run, demo_finds_exactly_the_two_planted_cases)

@@ -28,9 +28,14 @@ void json_add_num(cJSON *obj, const char *key, double n, bool present);
  * message, error_code, line, evidence, and fingerprint at level. */
 void json_add_signature(cJSON *obj, const struct cls_signature *sig, enum cls_match level);
 
+/* Copies obj[key], a string, into dst (size bytes, cut to whole UTF-8
+ * characters); "" when absent, null or not a string. */
+void json_get_text(const cJSON *obj, const char *key, char *dst, size_t size);
+
 /* Reads back a signature from an object shaped like a trial's result.json
- * ("class" and a "signature" object of json_add_signature's fields).
- * 0, or -1 when it is not one. */
+ * ("class" and a "signature" object of json_add_signature's fields, with
+ * "stream"), and the exit from its "exit_code" and "signal" (exit_known
+ * when one is a number). 0, or -1 when it is not one. */
 int json_read_signature(const cJSON *result, struct cls_signature *sig);
 
 struct gpu_info;

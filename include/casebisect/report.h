@@ -5,6 +5,7 @@
 #ifndef CASEBISECT_REPORT_H
 #define CASEBISECT_REPORT_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -13,6 +14,7 @@
 #include "casebisect/dataset.h"
 #include "casebisect/gpu.h"
 #include "casebisect/journal.h"
+#include "casebisect/sysinfo.h"
 
 /* report.json's schema_version; docs/report-schema.json describes it. */
 #define REPORT_SCHEMA_VERSION 1
@@ -48,7 +50,8 @@ struct report_input {
 	enum cls_match match;           /* --match */
 	const char *target_source;      /* "trial 1 (the full dataset)" or the --target-log path */
 	const size_t *culprits;         /* indices into ds->cases; for minimal_subset
-					 * the subset; for dataset_wide the cases tried */
+					 * the subset; for dataset_wide the cases tried;
+					 * for undetermined those confirmed so far */
 	size_t nculprits;
 	const size_t *undecided;        /* cases no trial could decide */
 	size_t nundecided;
@@ -66,6 +69,8 @@ struct report_input {
 					 * blamed that training cleared. */
 	const char *pictures_md;        /* report.md's section on the culprits' pictures
 					 * (pictures.h's pic_set.md), or NULL */
+	const struct si_info *sys;      /* OS, driver, the trainer's Python (sysinfo.h);
+					 * NULL when not looked at */
 };
 
 /*
@@ -80,7 +85,10 @@ struct report_input {
  * files, reproduction {fails, runs, rate}, alone {fails, runs, rate},
  * failing_trials, evidence), undecided (IDs), minimal_subset (for the
  * verdict minimal_subset: {cases, reproduction, failing_trials} of the
- * trials holding them all; else null), cleared (cases ruled out: for
+ * trials holding them all; else null), smallest_failing_subset (for
+ * undetermined: {trial, size, cases, bundled} of the failing trial with
+ * the fewest cases; else null), open_cases (for undetermined: the IDs
+ * neither a culprit confirmed so far nor in a passing trial), cleared (cases ruled out: for
  * culprits_found and minimal_subset every case neither culprit nor
  * undecided, else the cases that passed in some trial), trials {total,
  * pass, fail, unresolved}, rounds, flakes, wall_s, gpu_s (summed trial
@@ -92,7 +100,7 @@ struct report_input {
  * minimal_subset), and the largest pass without a culprit}, dataset (format, path,
  * cases, digest, configuration), command, env, options (run.json's, as
  * they are), environment (gpu: json_gpu_info() or null, env_cmd,
- * env_cmd_output). Nothing in it depends on when it was rendered, so a
+ * env_cmd_output, system: si_json() or null). Nothing in it depends on when it was rendered, so a
  * report rendered again from the same journal is the same.
  */
 int report_write(const struct report_input *in, char *err, size_t errlen);
@@ -164,11 +172,21 @@ char *report_md_text(const struct report_input *in);
  * and {n}, changes to options.cwd when set and present, runs the command
  * and exits with its status.
  *
- * Nothing when there are no culprits (returns 0). An existing bundle is
+ * For the verdict undetermined the bundle holds the smallest failing subset
+ * seen instead (when it is smaller than the dataset): the culprits
+ * confirmed so far are in it, as a culprit's failing run alone is a subset
+ * of one case. Its README and repro.sh count the bundle's own cases.
+ *
+ * Nothing when there is nothing to bundle (returns 0; report_has_bundle()
+ * says which). An existing bundle is
  * replaced only once the new one is complete; on error the old one stays.
  * The bundle folder is 0700 and the archive 0600. Returns 0 or -1 with err.
  */
 int report_bundle(const struct report_input *in, char *err, size_t errlen);
+
+/* Will report_bundle() write a bundle: are there culprits, or (undetermined)
+ * a failing subset smaller than the dataset? */
+bool report_has_bundle(const struct report_input *in);
 
 /* Removes what a report_write() or report_bundle() killed halfway left in
  * workdir: the half-built bundle folders (.bundle.new.*, .bundle.old.*,

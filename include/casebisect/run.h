@@ -44,7 +44,9 @@ enum run_events { RUN_EVENTS_AUTO = 0, RUN_EVENTS_PLAIN, RUN_EVENTS_JSON };
  * keeps it (jrn_check_run refuses a change): the journal replays the
  * search. With --pictures image or none, options also hold "pictures"
  * (absent: label). With --on-exit CMD, options also hold "on_exit": CMD
- * (absent: none); resume may change it.
+ * (absent: none); resume may change it. "command_line" is casebisect's own
+ * command line, as a shell line (`casebisect run ...` or `casebisect nnunet ...`),
+ * for the report (absent in older work directories).
  */
 struct run_config {
 	/* the dataset ("dataset" in run.json) */

@@ -55,6 +55,7 @@
 	X(launcher, enum sup_launcher, LAUNCHER, SUP_LAUNCH_LOCAL, "launcher", MAY,          \
 	  NOT_DEFAULT)                                                                       \
 	X(slurm_args, const char *, STR, NULL, "slurm_args", MAY, SLURM)                     \
-	X(on_exit, const char *, STR, NULL, "on_exit", MAY, NOT_DEFAULT)
+	X(on_exit, const char *, STR, NULL, "on_exit", MAY, NOT_DEFAULT)                       \
+	X(command_line, const char *, STR, NULL, "command_line", KEEP, NOT_DEFAULT)
 
 #endif

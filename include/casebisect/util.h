@@ -62,6 +62,15 @@ char *cb_utf8_clean(const char *s);
 char *cb_fmt(const char *fmt, ...) CB_PRINTF(1, 2);
 char *cb_vfmt(const char *fmt, va_list ap) CB_PRINTF(1, 0);
 
+/* An argument as a shell reads it back: bare when that is safe, else
+ * single-quoted; the caller frees it. */
+char *cb_sh_word(const char *s);
+/* argv[0..n) as one shell line of cb_sh_word()s; the caller frees it. */
+char *cb_sh_join(const char *const *argv, size_t n);
+/* This process's own command line (/proc/self/cmdline) as cb_sh_join()
+ * writes it, or NULL when it cannot be read; the caller frees it. */
+char *cb_own_command_line(void);
+
 /* dir/name, without doubling a '/' that ends dir; the caller frees it. */
 char *cb_path_join(const char *dir, const char *name);
 
