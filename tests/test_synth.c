@@ -1,0 +1,322 @@
+/* test_synth: synth_nifti() on cases that carry unique byte strings in
+ * their voxels, every header text field and an extension: none of them is
+ * in any file it writes (.nii read raw, .nii.gz gunzipped first), while
+ * the shape, datatype, spacing and the offending label voxels stay. */
+#include <errno.h>
+#include <math.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <criterion/criterion.h>
+#include <zlib.h>
+#undef DT_UNKNOWN /* <dirent.h>'s, not niftilib's */
+#include <nifti2_io.h>
+
+#include "casebisect/synth.h"
+#include "casebisect/util.h"
+#include "helpers.h"
+
+TestSuite(synth, .init = tmpdir_setup, .fini = tmpdir_teardown);
+
+/* The planted strings: each must be gone from every synthetic file. */
+#define S_IMG_VOXELS "IMGVOXSECRET-a71c"
+#define S_LBL_VOXELS "LBLVOXSECRET-3e9d"
+#define S_DESCRIP "DESCRIPSECRET-51f0"
+#define S_AUX "AUXSECRET-c4"
+#define S_INTENT "INTSECRET-9b"
+#define S_DBNAME "DBNAMESECRET-7d2"
+#define S_EXT "EXTENSIONSECRET-0e66"
+
+static const char *const secrets[] = { S_IMG_VOXELS, S_LBL_VOXELS, S_DESCRIP, S_AUX,
+				       S_INTENT, S_DBNAME, S_EXT };
+
+#define N 16 /* the volumes are N x N x N */
+
+/* A volume with every text field planted, an extension, an origin away
+ * from 0 and spacing 0.8 x 0.9 x 2.5; data holds N^3 voxels of dt. */
+static void write_case_file(const char *path, int dt, int version, const void *data)
+{
+	int64_t d[8] = { 3, N, N, N, 1, 1, 1, 1 };
+	nifti_image *nim = nifti_make_new_nim(d, dt, 1);
+	int r;
+
+	cr_assert(nim);
+	memcpy(nim->data, data, (size_t)nim->nvox * (size_t)nim->nbyper);
+	nim->nifti_type = version == 2 ? NIFTI_FTYPE_NIFTI2_1 : NIFTI_FTYPE_NIFTI1_1;
+	nim->dx = nim->pixdim[1] = 0.8;
+	nim->dy = nim->pixdim[2] = 0.9;
+	nim->dz = nim->pixdim[3] = 2.5;
+	nim->qform_code = nim->sform_code = 1;
+	nim->qoffset_x = -120.5;
+	nim->qoffset_y = 33.25;
+	nim->qoffset_z = 710;
+	memset(&nim->sto_xyz, 0, sizeof(nim->sto_xyz));
+	nim->sto_xyz.m[0][0] = nim->dx;
+	nim->sto_xyz.m[1][1] = nim->dy;
+	nim->sto_xyz.m[2][2] = nim->dz;
+	nim->sto_xyz.m[0][3] = -120.5;
+	nim->sto_xyz.m[1][3] = 33.25;
+	nim->sto_xyz.m[2][3] = 710;
+	nim->sto_xyz.m[3][3] = 1;
+	for (r = 0; r < 3; r++)
+		nim->qto_xyz.m[r][3] = nim->sto_xyz.m[r][3];
+	cb_strlcpy(nim->descrip, S_DESCRIP, sizeof(nim->descrip));
+	cb_strlcpy(nim->aux_file, S_AUX, sizeof(nim->aux_file));
+	cb_strlcpy(nim->intent_name, S_INTENT, sizeof(nim->intent_name));
+	cr_assert(nifti_add_extension(nim, S_EXT, (int)sizeof(S_EXT), NIFTI_ECODE_COMMENT) == 0);
+	cr_assert(nifti_set_filenames(nim, path, 0, 1) == 0, "%s", path);
+	nifti_image_write(nim);
+	nifti_image_free(nim);
+	cr_assert(access(path, R_OK) == 0, "not written: %s", path);
+}
+
+/* The whole file's bytes, gunzipped when its name ends in .gz. */
+static char *file_bytes(const char *path, size_t *len)
+{
+	gzFile gz = gzopen(path, "rb"); /* reads plain files as they are, too */
+	size_t cap = 1 << 16, n = 0;
+	char *buf = xmalloc(cap);
+	int got;
+
+	cr_assert(gz, "cannot open %s", path);
+	while ((got = gzread(gz, buf + n, (unsigned)(cap - n))) > 0) {
+		n += (size_t)got;
+		if (n == cap)
+			buf = xrealloc(buf, cap *= 2);
+	}
+	cr_assert(got == 0, "cannot read %s", path);
+	gzclose(gz);
+	*len = n;
+	return buf;
+}
+
+static bool holds(const char *path, const char *needle)
+{
+	size_t len;
+	char *b = file_bytes(path, &len);
+	bool found = memmem(b, len, needle, strlen(needle)) != NULL;
+
+	free(b);
+	return found;
+}
+
+/* db_name has no field in niftilib's struct: planted in the written
+ * header's bytes (a plain NIfTI-1 file: db_name at offset 14, 18 bytes). */
+static void plant_db_name(const char *path)
+{
+	FILE *f = fopen(path, "r+b");
+
+	cr_assert(f, "%s: %s", path, strerror(errno));
+	cr_assert(fseek(f, 14, SEEK_SET) == 0);
+	cr_assert(fwrite(S_DBNAME, 1, strlen(S_DBNAME), f) == strlen(S_DBNAME));
+	cr_assert(fclose(f) == 0);
+}
+
+/* An int16 image whose voxels spell S_IMG_VOXELS over and over. */
+static void image_voxels(int16_t *v)
+{
+	size_t i, n = strlen(S_IMG_VOXELS);
+
+	for (i = 0; i < (size_t)N * N * N * 2; i++)
+		((char *)v)[i] = S_IMG_VOXELS[i % n];
+}
+
+#define AT(x, y, z) ((x) + N * (y) + N * N * (z))
+
+/* A uint8 label: 1 in the slab z 0..3, the offending 255 in the cube
+ * x 10..12 y 4..6 z 8..9, and S_LBL_VOXELS spelled along row y 14, z 14
+ * (values a clean label never holds either). */
+static void label_voxels(uint8_t *v)
+{
+	int x, y, z;
+
+	memset(v, 0, (size_t)N * N * N);
+	for (z = 0; z < 4; z++)
+		for (y = 0; y < N; y++)
+			for (x = 0; x < N; x++)
+				v[AT(x, y, z)] = 1;
+	for (z = 8; z <= 9; z++)
+		for (y = 4; y <= 6; y++)
+			for (x = 10; x <= 12; x++)
+				v[AT(x, y, z)] = 255;
+	memcpy(v + AT(0, 14, 14), S_LBL_VOXELS, strlen(S_LBL_VOXELS));
+}
+
+static void assert_no_secret(const char *path)
+{
+	size_t i;
+
+	for (i = 0; i < CB_ARRAY_SIZE(secrets); i++)
+		cr_expect(!holds(path, secrets[i]), "%s still holds \"%s\"", path, secrets[i]);
+}
+
+/* Same dims, datatype and spacing as written; the origin at 0 unless
+ * origin. Returns the image (the caller frees it). */
+static nifti_image *assert_geometry(const char *path, int dt, bool origin)
+{
+	nifti_image *nim = nifti_image_read(path, 1);
+
+	cr_assert(nim, "%s does not read back", path);
+	cr_expect(nim->ndim == 3 && nim->nx == N && nim->ny == N && nim->nz == N, "%s: shape", path);
+	cr_expect(nim->datatype == dt, "%s: datatype %d, not %d", path, nim->datatype, dt);
+	cr_expect(fabs(nim->dx - 0.8) < 1e-6 && fabs(nim->dy - 0.9) < 1e-6 &&
+		  fabs(nim->dz - 2.5) < 1e-6, "%s: spacing %g %g %g", path, nim->dx, nim->dy, nim->dz);
+	if (origin)
+		cr_expect(nim->qoffset_x == -120.5 && nim->sto_xyz.m[2][3] == 710, "%s: origin", path);
+	else
+		cr_expect(nim->qoffset_x == 0 && nim->qoffset_y == 0 && nim->qoffset_z == 0 &&
+			  nim->sto_xyz.m[0][3] == 0 && nim->sto_xyz.m[1][3] == 0 &&
+			  nim->sto_xyz.m[2][3] == 0, "%s: the origin is not 0", path);
+	cr_expect(nim->sto_xyz.m[0][0] > 0.79 && nim->sto_xyz.m[0][0] < 0.81, "%s: sform", path);
+	cr_expect(nim->num_ext == 0, "%s: %d extensions left", path, nim->num_ext);
+	return nim;
+}
+
+/* Writes the planted case under tmpdir (img and lbl with ext), checks the
+ * plants are there, and synthesizes both into out/. */
+static void plant_and_synth(const char *ext, int version, char **img_out, char **lbl_out)
+{
+	int16_t img[N * N * N];
+	uint8_t lbl[N * N * N];
+	char *img_in, *lbl_in;
+	struct synth_keep keep = { 255, true, { 10, 4, 8 }, { 12, 6, 9 } };
+	struct synth_options io = { .seed = 7 }, lo = { SYNTH_LABEL, &keep, 1, 7 };
+	struct synth_stats st;
+	char err[512], *name;
+	size_t i;
+
+	name = cb_fmt("img%s", ext);
+	img_in = at(name);
+	free(name);
+	name = cb_fmt("lbl%s", ext);
+	lbl_in = at(name);
+	free(name);
+	image_voxels(img);
+	label_voxels(lbl);
+	write_case_file(img_in, DT_INT16, version, img);
+	write_case_file(lbl_in, DT_UINT8, version, lbl);
+	if (version == 1 && !strcmp(ext, ".nii")) {
+		plant_db_name(img_in);
+		plant_db_name(lbl_in);
+	}
+	/* The plants are there to be found: the check below can fail. */
+	for (i = 0; i < CB_ARRAY_SIZE(secrets); i++) {
+		bool want = strcmp(secrets[i], S_DBNAME) || (version == 1 && !strcmp(ext, ".nii"));
+
+		if (!want)
+			continue;
+		cr_assert(holds(strcmp(secrets[i], S_LBL_VOXELS) ? img_in : lbl_in, secrets[i]),
+			  "the fixture lacks \"%s\"", secrets[i]);
+	}
+	mkdir_at("out");
+	name = cb_fmt("out/img%s", ext);
+	*img_out = at(name);
+	free(name);
+	name = cb_fmt("out/lbl%s", ext);
+	*lbl_out = at(name);
+	free(name);
+	cr_assert(synth_nifti(img_in, *img_out, &io, &st, err, sizeof(err)) == 0, "%s", err);
+	cr_expect(st.voxels == N * N * N && st.kept == 0);
+	cr_assert(synth_nifti(lbl_in, *lbl_out, &lo, &st, err, sizeof(err)) == 0, "%s", err);
+	cr_expect(st.kept == 3 * 3 * 2, "kept %llu voxels of the label", (unsigned long long)st.kept);
+	free(img_in);
+	free(lbl_in);
+}
+
+static void check_case(const char *ext, int version)
+{
+	char *img, *lbl;
+	nifti_image *nim;
+	const uint8_t *v;
+	int x, y, z;
+	bool image_changed = false;
+
+	plant_and_synth(ext, version, &img, &lbl);
+	assert_no_secret(img);
+	assert_no_secret(lbl);
+	nim = assert_geometry(img, DT_INT16, false);
+	for (x = 0; x < N * N * N; x++)
+		image_changed |= ((int16_t *)nim->data)[x] != 0;
+	cr_expect(image_changed, "the image is all zeros: noise was asked for");
+	nifti_image_free(nim);
+	nim = assert_geometry(lbl, DT_UINT8, false);
+	v = nim->data;
+	for (z = 0; z < N; z++)
+		for (y = 0; y < N; y++)
+			for (x = 0; x < N; x++) {
+				bool cube = x >= 10 && x <= 12 && y >= 4 && y <= 6 && z >= 8 && z <= 9;
+
+				cr_assert_eq(v[AT(x, y, z)], cube ? 255 : 0, "label at %d %d %d", x, y, z);
+			}
+	nifti_image_free(nim);
+	free(img);
+	free(lbl);
+}
+
+Test(synth, nifti1_plain_carries_no_planted_string)
+{
+	check_case(".nii", 1);
+}
+
+Test(synth, nifti1_gz_carries_no_planted_string)
+{
+	check_case(".nii.gz", 1);
+}
+
+Test(synth, nifti2_gz_carries_no_planted_string)
+{
+	check_case(".nii.gz", 2);
+}
+
+/* The parts a crash may need: kept when asked, and only those. */
+Test(synth, kept_parts_stay_and_the_text_still_goes)
+{
+	uint8_t lbl[N * N * N];
+	int16_t img[N * N * N];
+	char *img_in = at("img.nii"), *lbl_in = at("lbl.nii"), *img_out = at("img-out.nii.gz");
+	char *lbl_out = at("lbl-out.nii"), *zero_out = at("zero-out.nii"), err[512];
+	struct synth_options keep_img = { SYNTH_KEEP_VOXELS | SYNTH_KEEP_ORIGIN, NULL, 0, 1 };
+	struct synth_options whole = { SYNTH_LABEL, NULL, 0, 1 }, zeros = { SYNTH_ZEROS, NULL, 0, 1 };
+	nifti_image *nim;
+	size_t i;
+
+	image_voxels(img);
+	label_voxels(lbl);
+	write_case_file(img_in, DT_INT16, 1, img);
+	write_case_file(lbl_in, DT_UINT8, 1, lbl);
+	cr_assert(synth_nifti(img_in, img_out, &keep_img, NULL, err, sizeof(err)) == 0, "%s", err);
+	cr_assert(synth_nifti(lbl_in, lbl_out, &whole, NULL, err, sizeof(err)) == 0, "%s", err);
+	cr_assert(synth_nifti(img_in, zero_out, &zeros, NULL, err, sizeof(err)) == 0, "%s", err);
+	cr_expect(holds(img_out, S_IMG_VOXELS), "the image's voxels were asked to stay");
+	cr_expect(holds(lbl_out, S_LBL_VOXELS), "the whole label was asked to stay");
+	cr_expect(!holds(zero_out, S_IMG_VOXELS));
+	cr_expect(!holds(img_out, S_DESCRIP) && !holds(img_out, S_EXT) && !holds(lbl_out, S_AUX) &&
+		  !holds(lbl_out, S_INTENT));
+	nifti_image_free(assert_geometry(img_out, DT_INT16, true));
+	nim = assert_geometry(zero_out, DT_INT16, false);
+	for (i = 0; i < (size_t)N * N * N; i++)
+		cr_assert_eq(((int16_t *)nim->data)[i], 0);
+	nifti_image_free(nim);
+	free(img_in);
+	free(lbl_in);
+	free(img_out);
+	free(lbl_out);
+	free(zero_out);
+}
+
+Test(synth, unreadable_input_names_the_file)
+{
+	char *bad = at("bad.nii.gz"), *out = at("out.nii.gz"), err[512];
+	struct synth_options o = { 0 };
+
+	put("bad.nii.gz", "not a nifti file at all");
+	cr_expect(synth_nifti(bad, out, &o, NULL, err, sizeof(err)) < 0);
+	cr_expect(strstr(err, bad) != NULL, "%s", err);
+	cr_expect(access(out, F_OK) < 0, "a file was written for a bad input");
+	free(bad);
+	free(out);
+}
