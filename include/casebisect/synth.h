@@ -6,6 +6,7 @@
 #ifndef CASEBISECT_SYNTH_H
 #define CASEBISECT_SYNTH_H
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -68,5 +69,60 @@ int synth_nifti(const char *src, const char *dst, const struct synth_options *o,
 
 /* Does path end in ".nii" or ".nii.gz" (any case)? */
 bool synth_name_is_nifti(const char *path);
+
+/* The synthetic bundle's folder in the work directory. */
+#define SYNTH_DIR "synthetic"
+
+struct synth_bundle_options {
+	bool verify;   /* run the verification trial(s) */
+	/* a line of progress ("synthetic: PASS (exit_0)"); may be NULL */
+	void (*say)(void *ctx, const char *line);
+	void *ctx;
+};
+
+/* What synth_bundle() made. */
+struct synth_result {
+	size_t ncases;
+	bool verified;     /* a verification trial ran */
+	bool reproduced;   /* ... and crashed with the run's signature */
+	unsigned kept;     /* the rung kept: 0 nothing, 1 the images' voxels, 2 the
+			    * images' voxels, the whole labels and the origin */
+	char summary[1536];/* the sentence for report.md and the terminal:
+			    * "synthetic repro verified: crashes with the same
+			    * signature ..." or "... does not reproduce ..." */
+	char dir[PATH_MAX];/* WORKDIR/synthetic */
+};
+
+/*
+ * Makes WORKDIR/synthetic/ from the finished run in workdir (its run.json
+ * and report.json; the dataset must still be where it was):
+ *  1. dataset/: the culprits of report.json in the dataset's own layout (as
+ *     the plain bundle places them: nnunet-raw with dataset.json cut to the
+ *     culprits, msd's datalist.json, a list's cases.txt, files.txt and
+ *     list.txt), each NIfTI file through synth_nifti(): images as noise,
+ *     labels reduced to the offending values and boxes of report.json's
+ *     audit (the whole label where the audit found none or did not run),
+ *     the origin kept only for a case with a geometry finding;
+ *  2. with o->verify, the verification trial: the run's command, env,
+ *     options and target on that dataset (one device of its --gpus), logs
+ *     in synthetic/verify/. FAIL (the same signature at the run's --match)
+ *     is verified. Otherwise it tries again keeping the images' voxels,
+ *     then also the whole labels and the origin; the first that reproduces
+ *     is kept and the summary names what it kept. None: the fully
+ *     de-identified one is kept, said not to reproduce;
+ *  3. README.md and synthetic.json (summary, verified, reproduced, kept,
+ *     files: what was done to each, trial: its outcome and signature).
+ * Each attempt is built in WORKDIR/.synthetic.new.XXXXXX and only the
+ * finished folder replaces WORKDIR/synthetic. The user's dataset is only
+ * read. Refused: no culprits, a nnunet-pre dataset, a case file that is
+ * not NIfTI. Blocking (it runs trials: SIGINT ends them). Returns 0 with
+ * *res filled, or -1 with a message in err.
+ */
+int synth_bundle(const char *workdir, const struct synth_bundle_options *o,
+		 struct synth_result *res, char *err, size_t errlen);
+
+/* report.md's paragraph on WORKDIR/synthetic (its summary), or NULL when
+ * there is none; the caller frees it. */
+char *synth_report_md(const char *workdir);
 
 #endif
