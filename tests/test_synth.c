@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cjson/cJSON.h>
 #include <criterion/criterion.h>
 #include <zlib.h>
 #undef DT_UNKNOWN /* <dirent.h>'s, not niftilib's */
@@ -94,14 +95,11 @@ static char *file_bytes(const char *path, size_t *len)
 	return buf;
 }
 
+static bool memmem_file(const char *path, const void *needle, size_t n);
+
 static bool holds(const char *path, const char *needle)
 {
-	size_t len;
-	char *b = file_bytes(path, &len);
-	bool found = memmem(b, len, needle, strlen(needle)) != NULL;
-
-	free(b);
-	return found;
+	return memmem_file(path, needle, strlen(needle));
 }
 
 /* db_name has no field in niftilib's struct: planted in the written
@@ -144,6 +142,16 @@ static void label_voxels(uint8_t *v)
 			for (x = 10; x <= 12; x++)
 				v[AT(x, y, z)] = 255;
 	memcpy(v + AT(0, 14, 14), S_LBL_VOXELS, strlen(S_LBL_VOXELS));
+}
+
+static bool memmem_file(const char *path, const void *needle, size_t n)
+{
+	size_t len;
+	char *b = file_bytes(path, &len);
+	bool found = memmem(b, len, needle, n) != NULL;
+
+	free(b);
+	return found;
 }
 
 static void assert_no_secret(const char *path)
@@ -319,4 +327,180 @@ Test(synth, unreadable_input_names_the_file)
 	cr_expect(access(out, F_OK) < 0, "a file was written for a bad input");
 	free(bad);
 	free(out);
+}
+
+/* ---- the synthetic bundle of a run (toy trainer, examples/mkcases) ---- */
+
+/* Labels 0..2 in a pattern no reduced label can hold (it keeps only the
+ * offending value 7): planted in the culprit's label, in a corner away
+ * from its bad cube. */
+static const uint8_t label_plant[] = { 1, 2, 2, 1, 0, 2, 1, 1, 2, 0, 1, 2, 2, 2, 1, 0 };
+
+/* Rewrites a case file of mkcases with every text field, an extension and
+ * (image) S_IMG_VOXELS in its first voxels or (label) label_plant along
+ * its first row. */
+static void plant_in(const char *path, bool label)
+{
+	nifti_image *nim = nifti_image_read(path, 1);
+
+	cr_assert(nim && nim->data, "cannot read %s", path);
+	if (label) {
+		cr_assert(nim->datatype == DT_UINT8 && nim->nx >= (int64_t)sizeof(label_plant));
+		memcpy(nim->data, label_plant, sizeof(label_plant));
+	} else {
+		cr_assert((size_t)nim->nvox * (size_t)nim->nbyper > 4 * sizeof(S_IMG_VOXELS));
+		/* as float32 these bytes are finite numbers: no NaN for the trainer */
+		memcpy(nim->data, S_IMG_VOXELS S_IMG_VOXELS, 2 * strlen(S_IMG_VOXELS));
+	}
+	cb_strlcpy(nim->descrip, S_DESCRIP, sizeof(nim->descrip));
+	cb_strlcpy(nim->aux_file, S_AUX, sizeof(nim->aux_file));
+	cb_strlcpy(nim->intent_name, S_INTENT, sizeof(nim->intent_name));
+	cr_assert(nifti_add_extension(nim, S_EXT, (int)sizeof(S_EXT), NIFTI_ECODE_COMMENT) == 0);
+	nim->qoffset_x = -77.5;
+	nim->sto_xyz.m[0][3] = -77.5;
+	nifti_image_write(nim);
+	nifti_image_free(nim);
+}
+
+/* Plants every string in case ID's files of the mkcases dataset ds. */
+static void plant_case(const char *ds, const char *id)
+{
+	char *img = cb_fmt("%s/imagesTr/%s_0000.nii.gz", ds, id);
+	char *lbl = cb_fmt("%s/labelsTr/%s.nii.gz", ds, id);
+	size_t i;
+
+	plant_in(img, false);
+	plant_in(lbl, true);
+	for (i = 0; i < CB_ARRAY_SIZE(secrets); i++)
+		if (strcmp(secrets[i], S_DBNAME) && strcmp(secrets[i], S_LBL_VOXELS))
+			cr_assert(holds(img, secrets[i]), "the fixture lacks \"%s\"", secrets[i]);
+	cr_assert(memmem_file(lbl, label_plant, sizeof(label_plant)), "the label plant is missing");
+	free(img);
+	free(lbl);
+}
+
+/* Every file under dir (gunzipped when .gz), checked for every plant. */
+static size_t check_tree(const char *dir)
+{
+	char *cmd = cb_fmt("find '%s' -type f", dir), line[4096];
+	FILE *p = popen(cmd, "r");
+	size_t n = 0, i;
+
+	cr_assert(p);
+	while (fgets(line, sizeof(line), p)) {
+		line[strcspn(line, "\n")] = '\0';
+		for (i = 0; i < CB_ARRAY_SIZE(secrets); i++)
+			cr_expect(!holds(line, secrets[i]), "%s holds \"%s\"", line, secrets[i]);
+		cr_expect(!memmem_file(line, label_plant, sizeof(label_plant)),
+			  "%s holds the label's planted voxels", line);
+		n++;
+	}
+	cr_assert(pclose(p) == 0);
+	free(cmd);
+	return n;
+}
+
+static char *synth_json_str(const char *wd, const char *key)
+{
+	char *path = cb_fmt("%s/synthetic/synthetic.json", wd), *v;
+	cJSON *o = read_json(path);
+
+	v = xstrdup(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, key)) ?
+		    cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(o, key)) : "");
+	cJSON_Delete(o);
+	free(path);
+	return v;
+}
+
+#define TOY_CMD(toy) toy, "--cases-file", "{cases_file}", "--files-file", "{files_file}"
+
+Test(synth, run_synthetic_reproduces_the_class_and_carries_no_plant)
+{
+	static const char *const bad[] = { "case_003=7", "case_009=7", NULL };
+	char *ds = mkcases_in("ds", 12, bad), *wd = at("wd"), *toy = src_file("harness/toytrain");
+	char *summary, *md, *mdpath = cb_fmt("%s/report.md", wd), *syn = cb_fmt("%s/synthetic", wd);
+	char *sds = cb_fmt("%s/dataset/ds", syn);
+	struct run r, t;
+
+	plant_case(ds, "case_003");
+	plant_case(ds, "case_009");
+	run(&r, "run", "--synthetic", "--workdir", wd, "--gpus", "none", ds, "--", TOY_CMD(toy));
+	cr_assert_eq(r.code, 0, "exit %d\n%s\n%s", r.code, r.out, r.err);
+	cr_assert(strstr(r.out, "synthetic repro verified: crashes with the same signature "
+			 "(cpu_index_error)"), "%s", r.out);
+	summary = synth_json_str(wd, "summary");
+	cr_assert(strstr(summary, "every case de-identified"), "%s", summary);
+	md = cb_read_file(mdpath, NULL);
+	cr_assert(md && strstr(md, "synthetic repro verified"), "report.md lacks the sentence");
+	cr_assert(check_tree(syn) >= 8, "too few files in %s", syn);
+	/* the synthetic dataset alone, through `casebisect trial`: the class */
+	run(&t, "trial", "--gpus", "none", "--dataset", sds, "--", TOY_CMD(toy));
+	cr_assert(strstr(t.out, "FAIL") && strstr(t.out, "cpu_index_error"), "%s%s", t.out, t.err);
+	/* the user's files are as they were */
+	{
+		char *orig = cb_fmt("%s/labelsTr/case_003.nii.gz", ds);
+
+		cr_assert(holds(orig, S_DESCRIP), "the user's file was changed");
+		free(orig);
+	}
+	run_release(&r);
+	run_release(&t);
+	free(ds);
+	free(wd);
+	free(toy);
+	free(summary);
+	free(md);
+	free(mdpath);
+	free(syn);
+	free(sds);
+}
+
+/* A trainer that crashes on the culprit's image intensities: with noise it
+ * passes, so the image's voxels must be kept, and both are said. */
+Test(synth, image_content_crash_keeps_the_images_and_says_so)
+{
+	static const char *const bad[] = { NULL };
+	char *ds = mkcases_in("ds", 8, bad), *wd = at("wd"), *summary, *kept;
+	struct run r, b;
+	static const char script[] =
+		"while IFS='\t' read -r img lbl; do "
+		"if gzip -dc \"$img\" | grep -q " S_IMG_VOXELS "; then "
+		"echo 'RuntimeError: image intensities out of range' >&2; exit 1; fi; "
+		"done < \"$1\"; exit 0";
+
+	plant_case(ds, "case_005");
+	run(&r, "run", "--workdir", wd, "--gpus", "none", "--prior", "none", ds, "--", "/bin/sh",
+	    "-c", script, "sh", "{files_file}");
+	cr_assert_eq(r.code, 0, "exit %d\n%s\n%s", r.code, r.out, r.err);
+	run(&b, "bundle", "--synthetic", wd);
+	cr_assert_eq(b.code, 0, "exit %d\n%s\n%s", b.code, b.out, b.err);
+	summary = synth_json_str(wd, "summary");
+	kept = synth_json_str(wd, "kept");
+	cr_assert(strstr(summary, "synthetic repro verified") &&
+		  strstr(summary, "only with the images' voxels kept"), "%s", summary);
+	cr_assert_str_eq(kept, "the images' voxels");
+	cr_assert(strstr(b.err, "PASS") && strstr(b.err, "FAIL"), "both tries are told: %s", b.err);
+	cr_assert(strstr(b.out, summary), "the summary is printed: %s", b.out);
+	run_release(&r);
+	run_release(&b);
+	free(ds);
+	free(wd);
+	free(summary);
+	free(kept);
+}
+
+Test(synth, bundle_refuses_what_it_cannot_do)
+{
+	struct run r;
+	char *wd = at("nowhere");
+
+	run(&r, "bundle", wd);
+	assert_usage_error(&r);
+	cr_assert(strstr(r.err, "--synthetic"), "%s", r.err);
+	run_release(&r);
+	run(&r, "bundle", "--synthetic", wd);
+	cr_assert_eq(r.code, 1, "exit %d: %s", r.code, r.err);
+	cr_assert(strstr(r.err, "nowhere"), "%s", r.err);
+	run_release(&r);
+	free(wd);
 }
