@@ -562,8 +562,8 @@ static char *readme_text(const struct synth_input *in, const struct synth_result
 		       "- `synthetic.json`: what was done to each file, and the verification "
 		       "trial's result.\n"
 		       "- `verify/`: the verification trial's logs (stdout.log, stderr.log).\n\n"
-		       "Case IDs, file names, dataset.json and the trial logs are as they were: "
-		       "read them before sharing.\n\n"
+		       "Case IDs, file names, dataset.json (cut to these cases) and the trial logs "
+		       "are as they were: read them before sharing.\n\n"
 		       "To rerun: put `dataset/` in place of the plain bundle's `bundle/dataset/` "
 		       "and run `bash bundle/repro.sh`, or point the command at `dataset/` here.\n",
 		       res->summary, rung_words[res->kept]);

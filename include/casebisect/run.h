@@ -44,6 +44,8 @@ enum run_events { RUN_EVENTS_AUTO = 0, RUN_EVENTS_PLAIN, RUN_EVENTS_JSON };
  * keeps it (jrn_check_run refuses a change): the journal replays the
  * search. With --pictures image or none, options also hold "pictures"
  * (absent: label).
+ * With --synthetic, options also hold "synthetic": true (the run's end
+ * makes WORKDIR/synthetic, synth.h).
  */
 struct run_config {
 	/* the dataset ("dataset" in run.json) */
