@@ -287,8 +287,10 @@ static int synth_file(struct synth_build *b, size_t k, size_t j)
 		what = o.flags & SYNTH_KEEP_VOXELS ? "image, voxels kept" : "image, voxels replaced by noise";
 	else
 		what = o.nkeep ? "label, reduced to the offending voxels"
-			       : b->rung >= RUNG_ALL ? "label, kept whole"
-						     : "label, kept whole (the audit found no offending value)";
+		       : b->rung >= RUNG_ALL ? "label, kept whole"
+		       : cJSON_IsObject(get(b->in->report, "audit"))
+			       ? "label, kept whole (the audit found no offending value)"
+			       : "label, kept whole (no label audit ran: run with --prior audit)";
 	fo = json_object();
 	json_add_str(fo, "file", rel);
 	json_add_str(fo, "voxels", what);

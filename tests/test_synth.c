@@ -479,6 +479,14 @@ Test(synth, image_content_crash_keeps_the_images_and_says_so)
 	cr_assert(strstr(summary, "synthetic repro verified") &&
 		  strstr(summary, "only with the images' voxels kept"), "%s", summary);
 	cr_assert_str_eq(kept, "the images' voxels");
+	{
+		/* --prior none: no audit, so the label stays whole, and that is said */
+		char *path = cb_fmt("%s/synthetic/synthetic.json", wd), *json = cb_read_file(path, NULL);
+
+		cr_assert(json && strstr(json, "label, kept whole (no label audit ran"), "%s", json);
+		free(json);
+		free(path);
+	}
 	cr_assert(strstr(b.err, "PASS") && strstr(b.err, "FAIL"), "both tries are told: %s", b.err);
 	cr_assert(strstr(b.out, summary), "the summary is printed: %s", b.out);
 	run_release(&r);
