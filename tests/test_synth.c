@@ -379,8 +379,9 @@ static void plant_case(const char *ds, const char *id)
 	free(lbl);
 }
 
-/* Every file under dir (gunzipped when .gz), checked for every plant. */
-static size_t check_tree(const char *dir)
+/* Every file under dir (gunzipped when .gz), checked for every plant (but
+ * the label's voxels when labels are kept whole). */
+static size_t check_tree(const char *dir, bool whole_labels)
 {
 	char *cmd = cb_fmt("find '%s' -type f", dir), line[4096];
 	FILE *p = popen(cmd, "r");
@@ -391,7 +392,7 @@ static size_t check_tree(const char *dir)
 		line[strcspn(line, "\n")] = '\0';
 		for (i = 0; i < CB_ARRAY_SIZE(secrets); i++)
 			cr_expect(!holds(line, secrets[i]), "%s holds \"%s\"", line, secrets[i]);
-		cr_expect(!memmem_file(line, label_plant, sizeof(label_plant)),
+		cr_expect(whole_labels || !memmem_file(line, label_plant, sizeof(label_plant)),
 			  "%s holds the label's planted voxels", line);
 		n++;
 	}
@@ -432,7 +433,7 @@ Test(synth, run_synthetic_reproduces_the_class_and_carries_no_plant)
 	cr_assert(strstr(summary, "every case de-identified"), "%s", summary);
 	md = cb_read_file(mdpath, NULL);
 	cr_assert(md && strstr(md, "synthetic repro verified"), "report.md lacks the sentence");
-	cr_assert(check_tree(syn) >= 8, "too few files in %s", syn);
+	cr_assert(check_tree(syn, false) >= 8, "too few files in %s", syn);
 	/* the synthetic dataset alone, through `casebisect trial`: the class */
 	run(&t, "trial", "--gpus", "none", "--dataset", sds, "--", TOY_CMD(toy));
 	cr_assert(strstr(t.out, "FAIL") && strstr(t.out, "cpu_index_error"), "%s%s", t.out, t.err);
@@ -455,24 +456,38 @@ Test(synth, run_synthetic_reproduces_the_class_and_carries_no_plant)
 	free(sds);
 }
 
-/* A trainer that crashes on the culprit's image intensities: with noise it
- * passes, so the image's voxels must be kept, and both are said. */
-Test(synth, image_content_crash_keeps_the_images_and_says_so)
+/* A run of a shell trainer that fails when a file of a case matches grep
+ * pattern pat (the culprit: case_005, planted), then `bundle --synthetic`
+ * into *b. Returns the work directory (the caller frees it). */
+static char *grep_run(struct run *b, const char *pat)
 {
 	static const char *const bad[] = { NULL };
-	char *ds = mkcases_in("ds", 8, bad), *wd = at("wd"), *summary, *kept;
-	struct run r, b;
-	static const char script[] =
-		"while IFS='\t' read -r img lbl; do "
-		"if gzip -dc \"$img\" | grep -q " S_IMG_VOXELS "; then "
-		"echo 'RuntimeError: image intensities out of range' >&2; exit 1; fi; "
-		"done < \"$1\"; exit 0";
+	char *ds = mkcases_in("ds", 8, bad), *wd = at("wd");
+	char *script = cb_fmt("while IFS='\t' read -r img lbl; do "
+			      "if gzip -dc \"$img\" \"$lbl\" | grep -q %s; then "
+			      "echo 'RuntimeError: image intensities out of range' >&2; exit 1; fi; "
+			      "done < \"$1\"; exit 0", pat);
+	struct run r;
 
 	plant_case(ds, "case_005");
 	run(&r, "run", "--workdir", wd, "--gpus", "none", "--prior", "none", ds, "--", "/bin/sh",
 	    "-c", script, "sh", "{files_file}");
 	cr_assert_eq(r.code, 0, "exit %d\n%s\n%s", r.code, r.out, r.err);
-	run(&b, "bundle", "--synthetic", wd);
+	cr_assert(strstr(r.out, "case_005"), "%s", r.out);
+	run(b, "bundle", "--synthetic", wd);
+	run_release(&r);
+	free(script);
+	free(ds);
+	return wd;
+}
+
+/* A trainer that crashes on the culprit's image intensities: with noise it
+ * passes, so the image's voxels must be kept, and both are said. */
+Test(synth, image_content_crash_keeps_the_images_and_says_so)
+{
+	struct run b;
+	char *wd = grep_run(&b, S_IMG_VOXELS), *summary, *kept;
+
 	cr_assert_eq(b.code, 0, "exit %d\n%s\n%s", b.code, b.out, b.err);
 	summary = synth_json_str(wd, "summary");
 	kept = synth_json_str(wd, "kept");
@@ -489,10 +504,29 @@ Test(synth, image_content_crash_keeps_the_images_and_says_so)
 	}
 	cr_assert(strstr(b.err, "PASS") && strstr(b.err, "FAIL"), "both tries are told: %s", b.err);
 	cr_assert(strstr(b.out, summary), "the summary is printed: %s", b.out);
-	run_release(&r);
 	run_release(&b);
-	free(ds);
 	free(wd);
+	free(summary);
+	free(kept);
+}
+
+/* A crash on what every rung drops (the header's descrip): no rung
+ * reproduces; the fully de-identified cases are kept, and exit 3 says so. */
+Test(synth, a_crash_on_dropped_text_does_not_reproduce_and_says_so)
+{
+	struct run b;
+	char *wd = grep_run(&b, S_DESCRIP), *summary, *kept;
+	char *syn = cb_fmt("%s/synthetic/dataset", wd); /* verify/command.txt holds the pattern */
+
+	cr_assert_eq(b.code, 3, "exit %d\n%s\n%s", b.code, b.out, b.err);
+	summary = synth_json_str(wd, "summary");
+	kept = synth_json_str(wd, "kept");
+	cr_assert(strstr(summary, "does not reproduce"), "%s", summary);
+	cr_assert_str_eq(kept, "nothing");
+	cr_assert(check_tree(syn, true) >= 3); /* no audit ran: the labels stay whole */
+	run_release(&b);
+	free(wd);
+	free(syn);
 	free(summary);
 	free(kept);
 }
