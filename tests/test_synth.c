@@ -546,3 +546,38 @@ Test(synth, bundle_refuses_what_it_cannot_do)
 	run_release(&r);
 	free(wd);
 }
+
+/* The other layouts the plain bundle knows: a case list and an MSD
+ * datalist give a synthetic dataset the command runs on, verified. */
+Test(synth, list_and_datalist_datasets_are_verified_too)
+{
+	static const char *const bad[] = { "case_002=9", NULL };
+	char *ds = mkcases_in("ds", 6, bad), *toy = src_file("harness/toytrain");
+	char *cmd = cb_fmt("cd '%s' && paste ds/cases.txt ds/files.txt >list.txt && "
+			   "awk -F'\\t' 'BEGIN { printf \"{\\\"training\\\": [\" } "
+			   "{ printf \"%%s{\\\"image\\\": \\\"%%s\\\", \\\"label\\\": \\\"%%s\\\"}\", "
+			   "(NR > 1 ? \",\" : \"\"), $2, $3 } END { print \"]}\" }' list.txt >dl.json",
+			   tmpdir);
+	static const char *const inputs[] = { "list.txt", "dl.json" };
+	size_t i;
+
+	cr_assert(system(cmd) == 0, "%s", cmd);
+	for (i = 0; i < 2; i++) {
+		char *in = at(inputs[i]), *wd = cb_fmt("%s/wd%zu", tmpdir, i), *summary;
+		struct run r;
+
+		run(&r, "run", "--synthetic", "--workdir", wd, "--gpus", "none", in, "--",
+		    TOY_CMD(toy));
+		cr_assert_eq(r.code, 0, "%s: exit %d\n%s\n%s", inputs[i], r.code, r.out, r.err);
+		summary = synth_json_str(wd, "summary");
+		cr_assert(starts_with(summary, "synthetic repro verified: crashes with the same "
+					       "signature (cpu_index_error)"), "%s: %s", inputs[i], summary);
+		run_release(&r);
+		free(summary);
+		free(in);
+		free(wd);
+	}
+	free(cmd);
+	free(ds);
+	free(toy);
+}
