@@ -22,7 +22,7 @@ enum {
 	OPT_CONFIGURATION, OPT_PLANS, OPT_STRATEGY, OPT_PRIOR, OPT_REPEAT, OPT_CONFIRM,
 	OPT_RETRIES, OPT_MIN_CASES, OPT_MAX_TRIALS, OPT_DEADLINE, OPT_SEED, OPT_ENV_CMD,
 	OPT_KEEP_VIEWS, OPT_JSON_EVENTS, OPT_CUDART, OPT_LAUNCHER, OPT_SLURM_ARGS, OPT_FLAKY,
-	OPT_PICTURES, OPT_ON_EXIT,
+	OPT_PICTURES, OPT_ON_EXIT, OPT_SYNTHETIC,
 };
 
 static const struct cli_option run_options[] = {
@@ -91,6 +91,8 @@ static const struct cli_option run_options[] = {
 	{ "keep-views", 0, CLI_ARG_NONE, OPT_KEEP_VIEWS, NULL, "keep each trial's subset view" },
 	{ "pictures", 0, CLI_ARG_REQUIRED, OPT_PICTURES, "label|image|none",
 	  "culprits' label slices (PNG): alone (default), over the image, or none" },
+	{ "synthetic", 0, CLI_ARG_NONE, OPT_SYNTHETIC, NULL,
+	  "also make WORKDIR/synthetic/: the culprits de-identified, verified by a trial" },
 	{ "json-events", 0, CLI_ARG_NONE, OPT_JSON_EVENTS, NULL,
 	  "print one JSON object per event instead of lines" },
 	{ "on-exit", 0, CLI_ARG_REQUIRED, OPT_ON_EXIT, "CMD",

@@ -27,6 +27,7 @@ static const struct command commands[] = {
 	{ "run", "find the cases that crash your training (the main job)", cmd_run },
 	{ "resume", "continue a run after Ctrl-C, a crash or a reboot", cmd_resume },
 	{ "report", "render a run's report again from its journal", cmd_report },
+	{ "bundle", "a de-identified repro of a run's culprits (--synthetic), verified", cmd_bundle },
 	{ "nnunet", "run on an nnU-Net v2 dataset with casebisect's probe trainer", cmd_nnunet },
 	{ "demo", "the whole thing on a bundled example (64 cases, two bad)", cmd_demo },
 	{ "cases", "what casebisect sees in a dataset: format, cases, labels, digest", cmd_cases },

@@ -13,6 +13,7 @@
 
 #include "casebisect/json.h"
 #include "format.h"
+#include "casebisect/synth.h"
 #include "report_facts.h"
 
 /* How many IDs a title or a sentence names before "and N more". */
@@ -487,6 +488,9 @@ static void md_reproduce(struct rep_buf *b, const struct rep_facts *f)
 			    "of the cases' image and label files, which may be patients' data: "
 			    "attach it only where you have the right to share them.\n\n");
 	}
+	if ((line = synth_report_md(in->workdir))) /* bundle --synthetic, run --synthetic */
+		rep_buf_puts(b, line);
+	free(line);
 	line = command_line(f);
 	if (*line) {
 		rep_buf_puts(b, "The command casebisect ran on each subset of the dataset (`{cases_file}`, "

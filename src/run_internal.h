@@ -132,4 +132,8 @@ int run_pick_gpus(struct run *r);
 void run_env_cmd(struct run *r);
 int run_audit(struct run *r);
 
+/* run_synth.c: --synthetic, WORKDIR/synthetic after the bundle; 0, or -1
+ * with a warning told (the run's answer stands) */
+int run_synthetic(struct run *r);
+
 #endif

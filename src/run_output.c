@@ -260,13 +260,17 @@ static int write_report(struct run *r, const struct verdict *v, char *err, size_
 	rc = report_write(&in, err, errlen);
 	if (rc == 0)
 		rc = rhtml_write(&in, &pics, err, errlen);
-	pic_set_release(&pics);
 	in.pictures_md = NULL; /* the bundle's report.md: its pictures/ links would not resolve */
 	r->report_written = rc == 0;
 	if (rc == 0 && !r->dry && report_has_bundle(&in)) {
 		rc = report_bundle(&in, err, errlen);
 		r->bundle_written = rc == 0;
 	}
+	if (rc == 0 && v->nculprits && !r->dry && r->c.synthetic && run_synthetic(r) == 0) {
+		in.pictures_md = pics.md; /* report.md again, with the synthetic repro's sentence */
+		rc = report_write(&in, err, errlen);
+	}
+	pic_set_release(&pics);
 	r->report_failed = rc != 0;
 	free(run_json);
 	return rc;

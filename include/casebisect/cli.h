@@ -39,6 +39,7 @@ enum cb_exit cmd_resume(int argc, char **argv);
 enum cb_exit cmd_report(int argc, char **argv);
 enum cb_exit cmd_demo(int argc, char **argv);
 enum cb_exit cmd_nnunet(int argc, char **argv);
+enum cb_exit cmd_bundle(int argc, char **argv);
 
 /* run's options and help (cmd_run.c): `casebisect nnunet` takes them all
  * and hands them on to run. */

@@ -47,6 +47,8 @@ enum run_events { RUN_EVENTS_AUTO = 0, RUN_EVENTS_PLAIN, RUN_EVENTS_JSON };
  * (absent: none); resume may change it. "command_line" is casebisect's own
  * command line, as a shell line (`casebisect run ...` or `casebisect nnunet ...`),
  * for the report (absent in older work directories).
+ * With --synthetic, options also hold "synthetic": true (the run's end
+ * makes WORKDIR/synthetic, synth.h).
  */
 struct run_config {
 	/* the dataset ("dataset" in run.json) */

@@ -51,6 +51,7 @@
 	X(cudart, const char *, STR, NULL, "cudart", KEEP, ALWAYS)                           \
 	X(keep_views, bool, BOOL, false, "keep_views", KEEP, ALWAYS)                         \
 	X(pictures, int, PICTURES, 0 /* PIC_LABEL */, "pictures", KEEP, NOT_DEFAULT)        \
+	X(synthetic, bool, BOOL, false, "synthetic", KEEP, NOT_DEFAULT)                      \
 	X(seed, unsigned, UINT, 1, "seed", KEEP, ALWAYS)                                     \
 	X(launcher, enum sup_launcher, LAUNCHER, SUP_LAUNCH_LOCAL, "launcher", MAY,          \
 	  NOT_DEFAULT)                                                                       \
