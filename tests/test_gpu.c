@@ -781,7 +781,7 @@ Test(gpus_cmd, help_and_usage_errors)
 
 	run_bin("gpus", "--timeout", "0", NULL);
 	cr_assert_eq(res.code, 2);
-	assert_contains(res.err, "invalid --timeout value '0'");
+	assert_contains(res.err, "--timeout '0': expected a duration above 0");
 	run_bin("gpus", "--timeout", "soon", NULL);
 	cr_assert_eq(res.code, 2);
 	run_bin("gpus", "extra", NULL);
