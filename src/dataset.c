@@ -838,6 +838,10 @@ static int check_dataset_json(struct ld *l, const cJSON *doc, const char *path)
 			 nmissing ? ", " : "", k);
 		nmissing++;
 	}
+	if (nmissing && cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(doc, "training")))
+		return ld_fail(l, "%s: an MSD Task dataset.json (a \"training\" list, no "
+			       "\"file_ending\"), not nnU-Net v2's: pass dataset.json or --format msd",
+			       path);
 	if (nmissing)
 		return ld_fail(l, "%s: missing required key%s %s (nnU-Net needs \"channel_names\", "
 			       "\"labels\", \"numTraining\" and \"file_ending\")", path,
@@ -1031,6 +1035,19 @@ int ds_load(struct dataset *ds, const char *path, const struct ds_options *o, ch
 	if (stat(ds->root, &st) != 0) {
 		ld_fail(&l, "%s: %s", path, strerror(errno));
 		goto out;
+	}
+	/* An MSD Task folder: its dataset.json is the datalist. */
+	if (S_ISDIR(st.st_mode) && (f == DS_AUTO || f == DS_MSD) &&
+	    fmt_msd_task_folder(ds->root)) {
+		char *json = cb_path_join(ds->root, "dataset.json");
+
+		free(ds->root);
+		ds->root = json;
+		l.src_name = ds->root;
+		if (stat(ds->root, &st) != 0) {
+			ld_fail(&l, "%s: %s", ds->root, strerror(errno));
+			goto out;
+		}
 	}
 	if (S_ISDIR(st.st_mode)) {
 		int r = ld_names_read(&l, ds->root, ds->root, &top);

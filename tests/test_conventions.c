@@ -372,3 +372,63 @@ Test(conventions, help_cmd_and_cmd_help_agree_for_every_command)
 	run_release(&a);
 	run_release(&overview);
 }
+
+/* ---- datasets ---- */
+
+/* An MSD Task folder (Task09_Spleen/: dataset.json with a "training" list,
+ * imagesTr/, labelsTr/) is an msd dataset, read from its dataset.json;
+ * asked to read it as nnU-Net's, casebisect says what to pass. */
+Test(conventions, msd_task_folder_is_detected, .init = tmpdir_setup, .fini = tmpdir_teardown)
+{
+	char *ds = mkcases_in("Task09_Spleen", 3, NULL), *json, *want;
+	struct run r;
+
+	free(write_file(ds, "dataset.json",
+			"{\"name\": \"Spleen\", \"modality\": {\"0\": \"CT\"},\n"
+			" \"labels\": {\"0\": \"background\", \"1\": \"spleen\", \"2\": \"other\"},\n"
+			" \"numTraining\": 3, \"numTest\": 0, \"test\": [],\n"
+			" \"training\": [\n"
+			"  {\"image\": \"./imagesTr/case_000_0000.nii.gz\", \"label\": \"./labelsTr/case_000.nii.gz\"},\n"
+			"  {\"image\": \"./imagesTr/case_001_0000.nii.gz\", \"label\": \"./labelsTr/case_001.nii.gz\"},\n"
+			"  {\"image\": \"./imagesTr/case_002_0000.nii.gz\", \"label\": \"./labelsTr/case_002.nii.gz\"}]}\n"));
+	json = cb_fmt("%s/dataset.json", ds);
+	run(&r, "cases", ds);
+	cr_assert_eq(r.code, 0, "%s", r.err);
+	cr_assert(strstr(r.out, "format:  msd\n"), "%s", r.out);
+	cr_assert(strstr(r.out, "cases:   3\n"), "%s", r.out);
+	want = cb_fmt("root:    %s\n", json);
+	cr_assert(strstr(r.out, want), "%s", r.out);
+	run_release(&r);
+	run(&r, "cases", "--format", "msd", ds);
+	cr_assert_eq(r.code, 0, "%s", r.err);
+	cr_assert(strstr(r.out, "format:  msd\n"), "%s", r.out);
+	run_release(&r);
+	run(&r, "cases", "--format", "nnunet-raw", ds);
+	cr_assert_eq(r.code, 1);
+	cr_assert(strstr(r.err, "an MSD Task dataset.json") &&
+		  strstr(r.err, "pass dataset.json or --format msd"), "%s", r.err);
+	run_release(&r);
+	free(want);
+	free(json);
+	free(ds);
+}
+
+/* `casebisect nnunet` given nnUNet_raw/Dataset501_Liver says how to make
+ * the preprocessed data it needs. */
+Test(conventions, nnunet_on_a_raw_dataset_says_to_preprocess, .init = tmpdir_setup,
+     .fini = tmpdir_teardown)
+{
+	char *ds = mkcases_in("Dataset501_Liver", 3, NULL), *wd = cb_fmt("%s/wd", tmpdir);
+	struct run r;
+
+	run(&r, "nnunet", "--workdir", wd, ds);
+	cr_assert_eq(r.code, 1, "exit %d: %s", r.code, r.err);
+	cr_assert(strstr(r.err, "a raw nnU-Net dataset"), "%s", r.err);
+	cr_assert(strstr(r.err, "hint: run 'nnUNetv2_plan_and_preprocess -d 501 "
+			 "--verify_dataset_integrity'"), "%s", r.err);
+	cr_assert(strstr(r.err, "then 'casebisect nnunet 501'"), "%s", r.err);
+	cr_assert_eq(access(wd, F_OK), -1);
+	run_release(&r);
+	free(wd);
+	free(ds);
+}
