@@ -1137,3 +1137,128 @@ void ds_release(struct dataset *ds)
 	free(ds->file_ending);
 	memset(ds, 0, sizeof(*ds));
 }
+
+/* ---- the manifest: which files a changed dataset changed ---- */
+
+struct mf_line {
+	const char *id, *path;
+	long long size, mtime;
+};
+
+static int cmp_mf_path(const void *a, const void *b)
+{
+	return strcmp(((const struct mf_line *)a)->path, ((const struct mf_line *)b)->path);
+}
+
+char *ds_manifest(const struct dataset *ds)
+{
+	char *out = xstrdup(""), *grown;
+	size_t i, j;
+
+	for (i = 0; i < ds->ncases; i++)
+		for (j = 0; j < ds->cases[i].nfiles; j++) {
+			const char *f = ds->cases[i].files[j];
+			struct stat st;
+			long long size = -1, mtime = -1;
+
+			if (!stat(f, &st)) {
+				size = (long long)st.st_size;
+				mtime = (long long)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
+			}
+			grown = cb_fmt("%s%s\t%s\t%lld\t%lld\n", out, ds->cases[i].id, f, size, mtime);
+			free(out);
+			out = grown;
+		}
+	return out;
+}
+
+/* text's lines as mf_lines pointing into it (its tabs and newlines become
+ * NULs), sorted by path; malformed lines are skipped. */
+static struct mf_line *mf_parse(char *text, size_t *n)
+{
+	struct mf_line *v = NULL;
+	char *line, *save = NULL;
+
+	*n = 0;
+	for (line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+		char *f[4], *p = line;
+		int k;
+
+		for (k = 0; k < 4 && p; k++) {
+			f[k] = p;
+			p = strchr(p, '\t');
+			if (p)
+				*p++ = '\0';
+		}
+		if (k < 4)
+			continue;
+		v = xrealloc(v, (*n + 1) * sizeof(*v));
+		v[*n].id = f[0];
+		v[*n].path = f[1];
+		v[*n].size = strtoll(f[2], NULL, 10);
+		v[*n].mtime = strtoll(f[3], NULL, 10);
+		(*n)++;
+	}
+	if (*n)
+		qsort(v, *n, sizeof(*v), cmp_mf_path);
+	return v;
+}
+
+char *ds_manifest_diff(const struct dataset *ds, const char *manifest, size_t max)
+{
+	char *was_text = xstrdup(manifest), *now_text = ds_manifest(ds), *out = xstrdup(""), *grown;
+	size_t nw, nn, i = 0, j = 0, shown = 0, more = 0, cut;
+	struct mf_line *w = mf_parse(was_text, &nw), *n = mf_parse(now_text, &nn);
+	char *dir = xstrdup(ds->root);
+	struct stat st;
+
+	/* paths are shown from the dataset's folder (an msd root is its JSON) */
+	if (stat(dir, &st) || !S_ISDIR(st.st_mode)) {
+		char *slash = strrchr(dir, '/');
+
+		if (slash && slash != dir)
+			*slash = '\0';
+	}
+	cut = strlen(dir);
+	while (i < nw || j < nn) {
+		int c = i >= nw ? 1 : j >= nn ? -1 : strcmp(w[i].path, n[j].path);
+		const struct mf_line *l = c <= 0 ? &w[i] : &n[j];
+		const char *shown_path = !strncmp(l->path, dir, cut) && l->path[cut] == '/' ?
+						 l->path + cut + 1 : l->path;
+		char *what = NULL;
+
+		if (c < 0)
+			what = cb_fmt("%s: gone (case %s)", shown_path, w[i].id);
+		else if (c > 0)
+			what = cb_fmt("%s: new (case %s)", shown_path, n[j].id);
+		else if (w[i].size != n[j].size)
+			what = cb_fmt("%s: changed (size %lld -> %lld)", shown_path, w[i].size,
+				      n[j].size);
+		else if (w[i].mtime != n[j].mtime)
+			what = cb_fmt("%s: modified (same size, a new mtime)", shown_path);
+		i += c <= 0;
+		j += c >= 0;
+		if (!what)
+			continue;
+		if (shown < max) {
+			grown = cb_fmt("%s%s%s", out, *out ? "\n" : "", what);
+			free(out);
+			out = grown;
+			shown++;
+		} else {
+			more++;
+		}
+		free(what);
+	}
+	if (more) {
+		grown = cb_fmt("%s\n(and %zu more)", out, more);
+		free(out);
+		out = grown;
+	}
+	free(dir);
+	free(w);
+	free(n);
+	free(was_text);
+	free(now_text);
+	return out;
+}

@@ -432,3 +432,68 @@ Test(conventions, nnunet_on_a_raw_dataset_says_to_preprocess, .init = tmpdir_set
 	free(wd);
 	free(ds);
 }
+
+/* ---- a changed dataset ---- */
+
+/* A run that found case_004, then the user fixed its label (as the report
+ * says): resume names the changed file; report renders the run again; and
+ * after the case is removed, report still prints the run's report. */
+Test(conventions, changed_dataset_names_files_and_report_still_works, .init = tmpdir_setup,
+     .fini = tmpdir_teardown)
+{
+	static const char *const bad[] = { "case_004=255", NULL };
+	char *ds = mkcases_in("ds", 8, bad), *wd = cb_fmt("%s/wd", tmpdir);
+	char *toy = src_file("harness/toytrain"), *good = cb_fmt("%s/labelsTr/case_000.nii.gz", ds);
+	char *label = cb_fmt("%s/labelsTr/case_004.nii.gz", ds);
+	char *image = cb_fmt("%s/imagesTr/case_004_0000.nii.gz", ds), *text;
+	struct run r;
+	size_t len;
+
+	run(&r, "run", "--workdir", wd, "--gpus", "none", ds, "--", toy, "--cases-file",
+	    "{cases_file}", "--files-file", "{files_file}");
+	cr_assert_eq(r.code, 0, "%s\n%s", r.out, r.err);
+	run_release(&r);
+	/* the fix: case_004's label replaced by a clean one */
+	text = cb_read_file(good, &len);
+	cr_assert_not_null(text);
+	{
+		FILE *f = fopen(label, "wb");
+
+		cr_assert_not_null(f);
+		cr_assert_eq(fwrite(text, 1, len, f), len);
+		fclose(f);
+	}
+	free(text);
+	run(&r, "resume", wd);
+	cr_assert_eq(r.code, 1);
+	cr_assert(strstr(r.err, "the dataset changed since this run started"), "%s", r.err);
+	cr_assert(strstr(r.err, "what changed:\nlabelsTr/case_004.nii.gz: changed (size "), "%s",
+		  r.err);
+	cr_assert(!strstr(r.err, "case_000"), "an unchanged file is named:\n%s", r.err);
+	run_release(&r);
+	run(&r, "report", wd);
+	cr_assert_eq(r.code, 0, "%s", r.err);
+	cr_assert(strstr(r.out, "Verdict: **culprits_found**"), "%s", r.out);
+	cr_assert(strstr(r.out, "`case_004`"), "%s", r.out);
+	cr_assert(strstr(r.err, "warning: the dataset changed since this run "
+			 "(labelsTr/case_004.nii.gz: changed (size"), "%s", r.err);
+	run_release(&r);
+	/* removed instead */
+	cr_assert_eq(unlink(label), 0);
+	cr_assert_eq(unlink(image), 0);
+	run(&r, "report", wd);
+	cr_assert_eq(r.code, 0, "%s", r.err);
+	cr_assert(strstr(r.out, "Verdict: **culprits_found**"), "%s", r.out);
+	cr_assert(strstr(r.err, "the dataset lost case_004 since this run"), "%s", r.err);
+	run_release(&r);
+	run(&r, "report", "--format", "json", wd);
+	cr_assert_eq(r.code, 0, "%s", r.err);
+	cr_assert(strstr(r.out, "\"case_004\""), "%s", r.out);
+	run_release(&r);
+	free(image);
+	free(label);
+	free(good);
+	free(toy);
+	free(wd);
+	free(ds);
+}

@@ -967,7 +967,7 @@ Test(gpus_cmd, help_names_probe_and_cudart)
 	run_bin("gpus", "--help", NULL);
 	cr_assert_eq(res.code, 0);
 	assert_contains(res.out, "usage: casebisect gpus [--json] [--probe] [--cudart PATH] "
-				 "[--timeout SECONDS]");
+				 "[--timeout DURATION]");
 	assert_contains(res.out, "--probe ");
 	assert_contains(res.out, "--cudart PATH ");
 	assert_contains(res.out, "cudaMalloc of 64 MiB");
