@@ -497,3 +497,159 @@ Test(conventions, changed_dataset_names_files_and_report_still_works, .init = tm
 	free(wd);
 	free(ds);
 }
+
+/* ---- help examples and --version ---- */
+
+/* s with every decimal number ("0.8", "12.25") as "#" and "N jobs" as
+ * "# jobs": what changes from run to run and machine to machine. */
+static char *normalized(const char *s)
+{
+	char *out = xmalloc(strlen(s) + 1), *o = out;
+
+	while (*s) {
+		const char *p = s;
+
+		while (*p >= '0' && *p <= '9')
+			p++;
+		if (p > s && *p == '.' && p[1] >= '0' && p[1] <= '9') {
+			for (p++; *p >= '0' && *p <= '9'; p++)
+				;
+			*o++ = '#';
+			s = p;
+		} else if (p > s && !strncmp(p, " jobs", 5)) {
+			*o++ = '#';
+			s = p;
+		} else if (p > s) {
+			memcpy(o, s, (size_t)(p - s));
+			o += p - s;
+			s = p;
+		} else {
+			*o++ = *s++;
+		}
+	}
+	*o = '\0';
+	return out;
+}
+
+/* Every line the example of `CMD --help` shows as output (not a "$"
+ * command, not "...") is a line of what the commands print, once the
+ * example's folder is the test's and numbers that vary are masked. */
+static void assert_example_shows(const char *cmd, const char *example_dir, const char *real_dir,
+				 const char *output)
+{
+	struct run help;
+	const char *ex;
+	char *norm_out, *p;
+	size_t i, n, checked = 0;
+
+	run(&help, cmd, "--help");
+	cr_assert_eq(help.code, 0);
+	ex = strstr(help.out, "\nexample:\n");
+	cr_assert_not_null(ex);
+	ex += strlen("\nexample:\n");
+	{
+		/* the output with the real folder written as the example's */
+		char *o = xstrdup(output), *grown;
+
+		while ((p = strstr(o, real_dir))) {
+			*p = '\0';
+			grown = cb_fmt("%s%s%s", o, example_dir, p + strlen(real_dir));
+			free(o);
+			o = grown;
+		}
+		norm_out = normalized(o);
+		free(o);
+	}
+	n = count_lines(ex);
+	for (i = 0; i < n; i++) {
+		char *line = line_at(ex, i), *shown = line + (starts_with(line, "  ") ? 2 : 0), *norm;
+		char *want;
+
+		if (!*shown || starts_with(shown, "$ ") || !strcmp(shown, "...") ||
+		    !strcmp(shown, "1")) {
+			free(line);
+			continue;
+		}
+		norm = normalized(shown);
+		want = cb_fmt("\n%s\n", norm);
+		cr_assert(strstr(norm_out, want) || starts_with(norm_out, want + 1),
+			  "%s --help's example shows\n%s\nwhich the command does not print:\n%s", cmd,
+			  shown, norm_out);
+		checked++;
+		free(want);
+		free(norm);
+		free(line);
+	}
+	cr_assert_geq(checked, 2, "%s: no example line checked", cmd);
+	free(norm_out);
+	run_release(&help);
+}
+
+Test(conventions, demo_help_example_is_true, .init = tmpdir_setup, .fini = tmpdir_teardown)
+{
+	char *wd = cb_fmt("%s/demo", tmpdir);
+	struct run r;
+
+	run(&r, "demo", "--workdir", wd);
+	cr_assert_eq(r.code, 0, "%s\n%s", r.out, r.err);
+	assert_example_shows("demo", "/tmp/demo", wd, r.out);
+	run_release(&r);
+	free(wd);
+}
+
+Test(conventions, audit_help_example_is_true, .init = tmpdir_setup, .fini = tmpdir_teardown)
+{
+	static const char *const bad[] = { "case_004=255", NULL };
+	char *ds = mkcases_in("ds", 8, bad);
+	struct run r;
+
+	run(&r, "audit", ds);
+	cr_assert_eq(r.code, 1, "%s\n%s", r.out, r.err);
+	assert_example_shows("audit", "/tmp/ds", ds, r.out);
+	run_release(&r);
+	free(ds);
+}
+
+/* --version names the commit `git describe --always --dirty` gives when
+ * built from a checkout (the Makefile writes build/version.h), and the
+ * version alone where there is no .git: the same rule run in a copy of the
+ * Makefile outside any checkout writes an empty commit. */
+Test(conventions, version_names_the_commit, .init = tmpdir_setup, .fini = tmpdir_teardown)
+{
+	const char *src = getenv("CASEBISECT_SRC");
+	char *git = cb_fmt("%s/.git", src), *cmd, *desc, *hdr;
+	struct run r;
+	FILE *f;
+	char buf[256] = "";
+
+	run(&r, "--version");
+	cr_assert_eq(r.code, 0);
+	cr_assert(starts_with(r.out, "casebisect 0."), "%s", r.out);
+	if (access(git, F_OK) == 0) {
+		cmd = cb_fmt("git -C '%s' describe --always 2>/dev/null", src);
+		f = popen(cmd, "r");
+		cr_assert_not_null(f);
+		cr_assert_not_null(fgets(buf, sizeof(buf), f));
+		pclose(f);
+		buf[strcspn(buf, "\n")] = '\0';
+		desc = cb_fmt(" (git %s", buf);
+		cr_assert(strstr(r.out, desc), "'%s' does not name the commit %s", r.out, buf);
+		free(desc);
+		free(cmd);
+	} else {
+		cr_assert(!strstr(r.out, "(git"), "%s", r.out);
+	}
+	run_release(&r);
+	/* outside git: the Makefile alone, in a folder of no checkout */
+	cmd = cb_fmt("cp '%s/Makefile' '%s/' && cd '%s' && GIT_CEILING_DIRECTORIES=/ "
+		     "make -s build/version.h >/dev/null 2>&1", src, tmpdir, tmpdir);
+	cr_assert_eq(system(cmd), 0, "%s", cmd);
+	hdr = cb_fmt("%s/build/version.h", tmpdir);
+	desc = cb_read_file(hdr, NULL);
+	cr_assert_not_null(desc);
+	cr_assert_str_eq(desc, "#define CASEBISECT_GIT \"\"\n");
+	free(desc);
+	free(hdr);
+	free(cmd);
+	free(git);
+}
