@@ -1145,6 +1145,33 @@ struct mf_line {
 	long long size, mtime;
 };
 
+/* A growing string: appends cost their own length, not the whole. */
+struct mf_buf {
+	char *s;
+	size_t len, cap;
+};
+
+static void mf_addf(struct mf_buf *b, const char *fmt, ...) CB_PRINTF(2, 3);
+
+static void mf_addf(struct mf_buf *b, const char *fmt, ...)
+{
+	va_list ap;
+	char *piece;
+	size_t n;
+
+	va_start(ap, fmt);
+	piece = cb_vfmt(fmt, ap);
+	va_end(ap);
+	n = strlen(piece);
+	if (b->len + n + 1 > b->cap) {
+		b->cap = 2 * (b->len + n + 1);
+		b->s = xrealloc(b->s, b->cap);
+	}
+	memcpy(b->s + b->len, piece, n + 1);
+	b->len += n;
+	free(piece);
+}
+
 static int cmp_mf_path(const void *a, const void *b)
 {
 	return strcmp(((const struct mf_line *)a)->path, ((const struct mf_line *)b)->path);
@@ -1152,7 +1179,7 @@ static int cmp_mf_path(const void *a, const void *b)
 
 char *ds_manifest(const struct dataset *ds)
 {
-	char *out = xstrdup(""), *grown;
+	struct mf_buf out = { xstrdup(""), 0, 1 };
 	size_t i, j;
 
 	for (i = 0; i < ds->ncases; i++)
@@ -1165,11 +1192,9 @@ char *ds_manifest(const struct dataset *ds)
 				size = (long long)st.st_size;
 				mtime = (long long)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
 			}
-			grown = cb_fmt("%s%s\t%s\t%lld\t%lld\n", out, ds->cases[i].id, f, size, mtime);
-			free(out);
-			out = grown;
+			mf_addf(&out, "%s\t%s\t%lld\t%lld\n", ds->cases[i].id, f, size, mtime);
 		}
-	return out;
+	return out.s;
 }
 
 /* text's lines as mf_lines pointing into it (its tabs and newlines become
@@ -1206,7 +1231,8 @@ static struct mf_line *mf_parse(char *text, size_t *n)
 
 char *ds_manifest_diff(const struct dataset *ds, const char *manifest, size_t max)
 {
-	char *was_text = xstrdup(manifest), *now_text = ds_manifest(ds), *out = xstrdup(""), *grown;
+	char *was_text = xstrdup(manifest), *now_text = ds_manifest(ds);
+	struct mf_buf out = { xstrdup(""), 0, 1 };
 	size_t nw, nn, i = 0, j = 0, shown = 0, more = 0, cut;
 	struct mf_line *w = mf_parse(was_text, &nw), *n = mf_parse(now_text, &nn);
 	char *dir = xstrdup(ds->root);
@@ -1240,25 +1266,18 @@ char *ds_manifest_diff(const struct dataset *ds, const char *manifest, size_t ma
 		j += c >= 0;
 		if (!what)
 			continue;
-		if (shown < max) {
-			grown = cb_fmt("%s%s%s", out, *out ? "\n" : "", what);
-			free(out);
-			out = grown;
-			shown++;
-		} else {
+		if (shown < max)
+			mf_addf(&out, "%s%s", shown++ ? "\n" : "", what);
+		else
 			more++;
-		}
 		free(what);
 	}
-	if (more) {
-		grown = cb_fmt("%s\n(and %zu more)", out, more);
-		free(out);
-		out = grown;
-	}
+	if (more)
+		mf_addf(&out, "\n(and %zu more)", more);
 	free(dir);
 	free(w);
 	free(n);
 	free(was_text);
 	free(now_text);
-	return out;
+	return out.s;
 }

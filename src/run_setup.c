@@ -371,7 +371,7 @@ static char *lost_cases(struct run *r)
 	char *path = cb_path_join(r->c.workdir, MANIFEST_FILE), *was = cb_read_file(path, NULL);
 	const char **ids = xcalloc(r->ds.ncases + 1, sizeof(*ids));
 	char *out = xstrdup(""), *line, *save = NULL, *last = NULL;
-	size_t i;
+	size_t i, nlost = 0;
 
 	for (i = 0; i < r->ds.ncases; i++)
 		ids[i] = r->ds.cases[i].id;
@@ -388,7 +388,15 @@ static char *lost_cases(struct run *r)
 		    bsearch(&id, ids, r->ds.ncases, sizeof(*ids), cmp_str_p))
 			continue;
 		last = line;
+		if (nlost++ >= 10)
+			continue; /* ten name the change well enough */
 		grown = cb_fmt("%s%s%s", out, *out ? " " : "", id);
+		free(out);
+		out = grown;
+	}
+	if (nlost > 10) {
+		char *grown = cb_fmt("%s (and %zu more)", out, nlost - 10);
+
 		free(out);
 		out = grown;
 	}
