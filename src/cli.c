@@ -347,16 +347,63 @@ const struct cli_option *cli_find_option(const struct cli_command *cmd, int id)
 	return NULL;
 }
 
+/* One "NUMBER UNIT" of a duration ("1.5h"): digits with an optional
+ * fraction, no sign or exponent. Returns the characters read, 0 when none. */
+static size_t duration_part(const char *v, double *n, char *unit)
+{
+	size_t len = strspn(v, "0123456789."), used;
+	char num[64], *end;
+
+	if (!len || len >= sizeof(num) || !strchr("dhms", v[len]) || !v[len])
+		return 0;
+	memcpy(num, v, len);
+	num[len] = '\0';
+	*n = strtod(num, &end);
+	used = (size_t)(end - num);
+	if (used != len)
+		return 0; /* "1.2.3", "." */
+	*unit = v[len];
+	return len + 1;
+}
+
+/* "600", "0.5", "90m", "1h30m", "45s", "2d", "1.5h": a plain number is
+ * seconds; otherwise parts with units d, h, m, s, each at most once and
+ * largest first (Go's and systemd's spelling, without "30m1h"). */
 int cli_parse_seconds(const char *v, double *out)
 {
-	char *end;
-	double d;
+	static const char units[] = "dhms";
+	static const double unit_s[] = { 86400, 3600, 60, 1 };
+	const char *last = NULL; /* in units[]: the last unit seen */
+	double total = 0, n;
+	char *end, unit;
+	size_t used;
 
 	errno = 0;
-	d = strtod(v, &end);
-	if (errno || end == v || *end || !isfinite(d) || d < 0)
+	total = strtod(v, &end);
+	if (!errno && end != v && !*end) {
+		if (!isfinite(total) || total < 0)
+			return -1;
+		*out = total;
+		return 0;
+	}
+	total = 0;
+	if (!*v)
 		return -1;
-	*out = d;
+	while (*v) {
+		const char *u;
+
+		if (!(used = duration_part(v, &n, &unit)))
+			return -1;
+		u = strchr(units, unit);
+		if (last && u <= last)
+			return -1; /* "30m1h", "1h1h" */
+		last = u;
+		total += n * unit_s[u - units];
+		v += used;
+	}
+	if (!isfinite(total))
+		return -1;
+	*out = total;
 	return 0;
 }
 
@@ -405,8 +452,8 @@ int cli_parse_duration(const struct cli_command *cmd, const char *name, const ch
 	double d;
 
 	if (cli_parse_seconds(value, &d))
-		return cli_usage_error(cmd, "--%s '%s': expected seconds, e.g. 600 or 0.5", name,
-				       value);
+		return cli_usage_error(cmd, "--%s '%s': expected a duration such as %s", name,
+				       value, CLI_DURATION_EXAMPLES);
 	if (d > CLI_SECONDS_MAX)
 		return cli_usage_error(cmd, "--%s '%s': at most %d seconds (%d days)", name, value,
 				       CLI_SECONDS_MAX, CLI_SECONDS_MAX / 86400);
@@ -414,13 +461,12 @@ int cli_parse_duration(const struct cli_command *cmd, const char *name, const ch
 	return 0;
 }
 
-/* "8h", "90m", "45s", "3600": seconds from now; "07:30": the next 07:30. */
+/* "8h", "1h30m", "3600": seconds from now; "07:30": the next 07:30. */
 int cli_parse_deadline(const struct cli_command *cmd, const char *v, double *out)
 {
 	int h, m;
 	char tail;
-	double secs = -1, unit = 1;
-	size_t len = strlen(v);
+	double secs;
 
 	if (sscanf(v, "%d:%d%c", &h, &m, &tail) == 2 && h >= 0 && h < 24 && m >= 0 && m < 60) {
 		time_t now = time(NULL), t;
@@ -436,27 +482,13 @@ int cli_parse_deadline(const struct cli_command *cmd, const char *v, double *out
 		*out = (double)t;
 		return 0;
 	}
-	if (len > 1 && (v[len - 1] == 'h' || v[len - 1] == 'm' || v[len - 1] == 's')) {
-		char num[64];
-
-		unit = v[len - 1] == 'h' ? 3600 : v[len - 1] == 'm' ? 60 : 1;
-		if (len < sizeof(num)) {
-			memcpy(num, v, len - 1);
-			num[len - 1] = '\0';
-			if (cli_parse_seconds(num, &secs))
-				secs = -1;
-		}
-	} else if (cli_parse_seconds(v, &secs)) {
-		secs = -1;
-	}
-	if (secs < 0)
+	if (cli_parse_seconds(v, &secs))
 		return cli_usage_error(cmd, "--deadline '%s': expected HH:MM or a duration such as "
-				       "90m, 8h or 3600", v);
-	/* Compared before the unit multiplies it: 1e308h must not become inf. */
-	if (secs > CLI_SECONDS_MAX / unit)
+				       "%s", v, CLI_DURATION_EXAMPLES);
+	if (secs > CLI_SECONDS_MAX)
 		return cli_usage_error(cmd, "--deadline '%s': at most %d days from now", v,
 				       CLI_SECONDS_MAX / 86400);
-	*out = (double)time(NULL) + secs * unit;
+	*out = (double)time(NULL) + secs;
 	return 0;
 }
 

@@ -43,8 +43,11 @@ static const struct cli_command demo_cmd = {
 		"verdict: culprits_found\n"
 		"  culprit: case_013\n"
 		"  culprit: case_042\n"
+		"...\n"
+		"trials: 5, wall time 0.7 s\n"
 		"report: /tmp/demo/report.md\n"
-		"demo: 23 trials in 4.2 s",
+		"...\n"
+		"demo: 5 trials in 0.8 s",
 	.options = demo_options,
 	.n_options = CB_ARRAY_SIZE(demo_options),
 };

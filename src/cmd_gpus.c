@@ -1,5 +1,5 @@
 /* cmd_gpus: `casebisect gpus [--json] [--probe] [--cudart PATH] [--timeout
- * SECONDS]`, the CUDA devices of this machine, the versions of the driver
+ * DURATION]`, the CUDA devices of this machine, the versions of the driver
  * and runtime, and on demand a health probe of each device. */
 #include <assert.h>
 #include <errno.h>
@@ -32,13 +32,13 @@ static const struct cli_option gpus_options[] = {
 	  "allocate, write and free 64 MiB on each device; exit 1 when one fails or hangs" },
 	{ "cudart", 0, CLI_ARG_REQUIRED, OPT_CUDART, "PATH",
 	  "ask this CUDA runtime library, and only it (default: search)" },
-	{ "timeout", 0, CLI_ARG_REQUIRED, OPT_TIMEOUT, "SECONDS",
-	  "give up on a driver or a probe that does not answer (default 20)" },
+	{ "timeout", 0, CLI_ARG_REQUIRED, OPT_TIMEOUT, "DURATION",
+	  "give up on a driver or a probe that does not answer (20s; at most 1h)" },
 };
 
 static const struct cli_command gpus_cmd = {
 	.name = "gpus",
-	.usage = "[--json] [--probe] [--cudart PATH] [--timeout SECONDS]",
+	.usage = "[--json] [--probe] [--cudart PATH] [--timeout DURATION]",
 	.description =
 		"List the CUDA devices of this machine, as the trials will see them:\n"
 		"each device's index (the CUDA ordinal, as in CUDA_VISIBLE_DEVICES),\n"
@@ -256,7 +256,7 @@ static void print_json(const struct gpu_info *info, const struct gpu_probe_resul
 	free(text);
 }
 
-/* SECONDS: a positive decimal number up to an hour. */
+/* DURATION: more than 0, up to an hour ("20", "1.5", "30s", "1m"). */
 static int parse_timeout(const char *s, int *ms)
 {
 	double v;
@@ -319,8 +319,8 @@ enum cb_exit cmd_gpus(int argc, char **argv)
 			break;
 		case OPT_TIMEOUT:
 			if (parse_timeout(value, &timeout_ms) < 0) {
-				ret = cli_usage_error(&gpus_cmd,
-						      "invalid --timeout value '%s' (seconds, more than 0, at most 3600)",
+				ret = cli_usage_error(&gpus_cmd, "--timeout '%s': expected a duration "
+						      "above 0 and at most 1h, such as 20, 30s or 2m",
 						      value);
 				goto out;
 			}

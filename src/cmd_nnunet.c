@@ -221,6 +221,36 @@ static char *find_dataset(const char *given)
 	return NULL;
 }
 
+/* A raw dataset (nnUNet_raw/Dataset501_Liver: imagesTr/, no plans) given
+ * where the preprocessed one belongs: says how to make that, and returns
+ * -1; else 0. */
+static int refuse_raw(const char *root)
+{
+	char *images = cb_path_join(root, "imagesTr"), *plans = cb_path_join(root, "nnUNetPlans.json");
+	const char *name = strrchr(root, '/') ? strrchr(root, '/') + 1 : root;
+	struct stat st;
+	bool raw = !stat(images, &st) && S_ISDIR(st.st_mode) && stat(plans, &st);
+	int id = -1;
+
+	free(images);
+	free(plans);
+	if (!raw)
+		return 0;
+	if (sscanf(name, "Dataset%d_", &id) != 1)
+		id = -1;
+	cli_error("%s: a raw nnU-Net dataset (imagesTr/, no nnUNetPlans.json), not its "
+		  "preprocessed data", root);
+	if (id >= 0)
+		fprintf(stderr, "hint: run 'nnUNetv2_plan_and_preprocess -d %d "
+			"--verify_dataset_integrity' (with nnUNet_raw and nnUNet_preprocessed set), "
+			"then 'casebisect nnunet %d'\n", id, id);
+	else
+		fputs("hint: run 'nnUNetv2_plan_and_preprocess -d ID --verify_dataset_integrity' "
+		      "(with nnUNet_raw and nnUNet_preprocessed set), then give the preprocessed "
+		      "folder; 'casebisect run' also takes the raw folder\n", stderr);
+	return -1;
+}
+
 /* With --trainer and an integer fold: what nnU-Net would do silently. A
  * trial's view holds no splits_final.json (the user's names cases a subset
  * lacks), so nnU-Net makes its own 5-fold split of each subset. */
@@ -436,7 +466,7 @@ enum cb_exit cmd_nnunet(int argc, char **argv)
 		fputs("hint: search with 3d_lowres or 3d_fullres; the labels are the same\n", stderr);
 		goto out;
 	}
-	if (!(root = find_dataset(a.dataset)))
+	if (!(root = find_dataset(a.dataset)) || refuse_raw(root))
 		goto out;
 	{
 		struct ds_options dso = { DS_NNUNET_PRE, a.configuration, a.plans };

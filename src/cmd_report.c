@@ -22,7 +22,9 @@ static const struct cli_command report_cmd = {
 		"and rewrite WORKDIR/report.md and report.json. Nothing runs: a run that\n"
 		"is not finished gives verdict undetermined with what is known so far\n"
 		"(go on with 'casebisect resume WORKDIR'). The dataset must still be where\n"
-		"it was, unchanged.\n"
+		"it was. After a culprit was fixed (its file changed) a warning names the\n"
+		"changed files and the report is rendered as the trials ran; after one\n"
+		"was removed, the report stays the one the run wrote.\n"
 		"\n"
 		"Exits 0, or 1 when WORKDIR is not a casebisect work directory.",
 	.example =

@@ -18,7 +18,7 @@ static const struct cli_option resume_options[] = {
 	{ "max-trials", 0, CLI_ARG_REQUIRED, OPT_MAX_TRIALS, "N",
 	  "stop after N trials in all (journal included) with what is known" },
 	{ "deadline", 0, CLI_ARG_REQUIRED, OPT_DEADLINE, "TIME",
-	  "no new trial after TIME: HH:MM, or a duration up to 30 days (90m, 8h, 3600)" },
+	  "no new trial after TIME: HH:MM, or a DURATION from now (8h, 1h30m)" },
 	{ "json-events", 0, CLI_ARG_NONE, OPT_JSON_EVENTS, NULL,
 	  "print one JSON object per event instead of lines" },
 	{ "jobs", 'j', CLI_ARG_REQUIRED, OPT_JOBS, "N", "trials at once from now on" },

@@ -50,13 +50,13 @@ static const struct cli_option run_options[] = {
 	  "where trials run: here (default), or each as one Slurm job (srun)" },
 	{ "slurm-args", 0, CLI_ARG_REQUIRED, OPT_SLURM_ARGS, "ARGS",
 	  "srun options for every trial, split like a shell would: \"-p gpu --gres=gpu:1\"" },
-	{ "timeout", 0, CLI_ARG_REQUIRED, OPT_TIMEOUT, "SEC",
+	{ "timeout", 0, CLI_ARG_REQUIRED, OPT_TIMEOUT, "DURATION",
 	  "a trial's hard limit (default 3x the full run, at least 600)" },
-	{ "pass-after", 0, CLI_ARG_REQUIRED, OPT_PASS_AFTER, "SEC",
+	{ "pass-after", 0, CLI_ARG_REQUIRED, OPT_PASS_AFTER, "DURATION",
 	  "PASS when a trial ran this long without a failure" },
-	{ "stall", 0, CLI_ARG_REQUIRED, OPT_STALL, "SEC", "no output for this long: UNRESOLVED" },
-	{ "settle", 0, CLI_ARG_REQUIRED, OPT_SETTLE, "SEC", "after a failure, wait for the rest (2)" },
-	{ "grace", 0, CLI_ARG_REQUIRED, OPT_GRACE, "SEC", "between SIGTERM and SIGKILL (10)" },
+	{ "stall", 0, CLI_ARG_REQUIRED, OPT_STALL, "DURATION", "no output for this long: UNRESOLVED" },
+	{ "settle", 0, CLI_ARG_REQUIRED, OPT_SETTLE, "DURATION", "after a failure, wait for the rest (2)" },
+	{ "grace", 0, CLI_ARG_REQUIRED, OPT_GRACE, "DURATION", "between SIGTERM and SIGKILL (10)" },
 	{ "pass-pattern", 0, CLI_ARG_REQUIRED, OPT_PASS_PATTERN, "REGEX",
 	  "PASS when a line matches this POSIX ERE" },
 	{ "batch-pattern", 0, CLI_ARG_REQUIRED, OPT_BATCH_PATTERN, "REGEX",
@@ -76,7 +76,7 @@ static const struct cli_option run_options[] = {
 	{ "max-trials", 0, CLI_ARG_REQUIRED, OPT_MAX_TRIALS, "N",
 	  "stop after N trials with what is known (verdict undetermined)" },
 	{ "deadline", 0, CLI_ARG_REQUIRED, OPT_DEADLINE, "TIME",
-	  "no new trial after TIME: HH:MM, or a duration up to 30 days (90m, 8h, 3600)" },
+	  "no new trial after TIME: HH:MM, or a DURATION from now (8h, 1h30m)" },
 	{ "seed", 0, CLI_ARG_REQUIRED, OPT_SEED, "N", "for the random picks of the control (1)" },
 	{ "env", 0, CLI_ARG_REQUIRED, OPT_ENV, "K=V", "add or override a variable (repeatable)" },
 	{ "no-blocking", 0, CLI_ARG_NONE, OPT_NO_BLOCKING, NULL,
@@ -140,8 +140,14 @@ const struct cli_command cmd_run_spec = {
 		"culprits confirmed so far, the smallest failing subset (the bundle holds\n"
 		"it) and the cases still open; 'casebisect resume' goes on.\n"
 		"\n"
-		"Durations (SEC) are seconds, such as 600 or 0.5, at most 2592000 (30\n"
-		"days); a --deadline is at most 30 days away.\n"
+		"A DURATION is seconds (600, 0.5) or has units: 45s, 90m, 1h30m, 2d; at\n"
+		"most 30 days, and a --deadline is at most 30 days away.\n"
+		"\n"
+		"A COMMAND that exits 125 says \"skip: this subset cannot be tested\"\n"
+		"(too few cases for it, say), as in 'git bisect run': the trial is\n"
+		"UNRESOLVED (reason skip), the search goes on around the subset and never\n"
+		"runs it again past --retries, and cases no trial could decide end the\n"
+		"run undetermined, named in the report.\n"
 		"\n"
 		"Exit status: 0 answered (culprits_found, minimal_subset, dataset_wide);\n"
 		"1 error; 2 usage; 3 the failure did not reproduce on the full dataset; 4\n"

@@ -31,14 +31,14 @@ static const struct cli_option trial_options[] = {
 	{ "no-blocking", 0, CLI_ARG_NONE, OPT_NO_BLOCKING, NULL,
 	  "do not set CUDA_LAUNCH_BLOCKING=1 (it slows training)" },
 	{ "cwd", 0, CLI_ARG_REQUIRED, OPT_CWD, "DIR", "run the command there (default: here)" },
-	{ "timeout", 0, CLI_ARG_REQUIRED, OPT_TIMEOUT, "SEC", "hard limit: UNRESOLVED (timeout)" },
-	{ "stall", 0, CLI_ARG_REQUIRED, OPT_STALL, "SEC",
+	{ "timeout", 0, CLI_ARG_REQUIRED, OPT_TIMEOUT, "DURATION", "hard limit: UNRESOLVED (timeout)" },
+	{ "stall", 0, CLI_ARG_REQUIRED, OPT_STALL, "DURATION",
 	  "no output at all for this long: UNRESOLVED (stall)" },
-	{ "pass-after", 0, CLI_ARG_REQUIRED, OPT_PASS_AFTER, "SEC",
+	{ "pass-after", 0, CLI_ARG_REQUIRED, OPT_PASS_AFTER, "DURATION",
 	  "PASS when it ran this long without a failure" },
-	{ "settle", 0, CLI_ARG_REQUIRED, OPT_SETTLE, "SEC",
+	{ "settle", 0, CLI_ARG_REQUIRED, OPT_SETTLE, "DURATION",
 	  "after a failure, wait this long for the rest of its output (2)" },
-	{ "grace", 0, CLI_ARG_REQUIRED, OPT_GRACE, "SEC", "between SIGTERM and SIGKILL (10)" },
+	{ "grace", 0, CLI_ARG_REQUIRED, OPT_GRACE, "DURATION", "between SIGTERM and SIGKILL (10)" },
 	{ "pass-pattern", 0, CLI_ARG_REQUIRED, OPT_PASS_PATTERN, "REGEX",
 	  "PASS when a line matches this POSIX ERE" },
 	{ "batch-pattern", 0, CLI_ARG_REQUIRED, OPT_BATCH_PATTERN, "REGEX",
@@ -86,8 +86,11 @@ static const struct cli_command trial_cmd = {
 		"cases). It ends at the first failure (after --settle), at exit, at a\n"
 		"CASEBISECT_PASS line or --pass-pattern, after --pass-after, --timeout\n"
 		"or --stall; then every process it started is ended (SIGTERM, --grace,\n"
-		"SIGKILL), workers that escaped with setsid included. Durations (SEC)\n"
-		"are seconds, such as 600 or 0.5, at most 2592000 (30 days).\n"
+		"SIGKILL), workers that escaped with setsid included. A DURATION is\n"
+		"seconds (600, 0.5) or has units: 45s, 90m, 1h30m, 2d; at most 30 days.\n"
+		"\n"
+		"A COMMAND that exits 125 (before any failure) ends UNRESOLVED, reason\n"
+		"skip, as 'git bisect run' reads it: this subset cannot be tested.\n"
 		"\n"
 		"Exits 0 whatever the outcome, 1 on an error (a command that is not\n"
 		"found or not executable included), 5 when interrupted (Ctrl-C: the\n"

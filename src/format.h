@@ -221,6 +221,10 @@ long ld_names_find(const struct ld_names *nm, const char *name);
 /* Reads a JSON object file into *out (the caller deletes it) and records
  * its bytes for the digest; missing completes "NAME: not found; ...". */
 int ld_read_json(struct ld *l, const char *path, const char *missing, cJSON **out);
+/* Is the folder dir an MSD Task folder (Task09_Spleen/): a dataset.json
+ * with a "training" list and no "file_ending" (nnU-Net v2's has one)?
+ * Then that file is its datalist (format_msd.c). */
+bool fmt_msd_task_folder(const char *dir);
 /* Reads ROOT/dataset.json of nnU-Net (raw, or the preprocessed copy) into
  * *doc (the caller deletes it) and sets ds->dataset_json; missing completes
  * "not found; ...". Checks the required keys and the labels, and sets

@@ -35,6 +35,19 @@ static bool detect_msd(const char *root, bool is_dir, const struct ld_names *top
 	return !is_dir && ld_ends_with(root, ".json");
 }
 
+bool fmt_msd_task_folder(const char *dir)
+{
+	char *path = cb_path_join(dir, "dataset.json"), *text = cb_read_file(path, NULL);
+	cJSON *doc = text ? cJSON_Parse(text) : NULL;
+	bool msd = cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(doc, "training")) &&
+		   !cJSON_GetObjectItemCaseSensitive(doc, "file_ending");
+
+	cJSON_Delete(doc);
+	free(text);
+	free(path);
+	return msd;
+}
+
 /* ---- load ---- */
 
 static int load_msd(struct ld *l, bool is_dir, const struct ld_names *top)

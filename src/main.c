@@ -95,18 +95,24 @@ static enum cb_exit unknown_global_option(const char *opt)
 	return CB_EXIT_USAGE;
 }
 
-/* `casebisect help [COMMAND]`: a command's help is what COMMAND --help prints. */
+static bool is_help_opt(const char *arg)
+{
+	return strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0;
+}
+
+/* `casebisect help [COMMAND]`: a command's help is what COMMAND --help
+ * prints; `help --help` and `help COMMAND --help` mean the same. */
 static enum cb_exit help(int argc, char **argv)
 {
 	const struct command *cmd;
 	char help_opt[] = "--help";
 	char *sub_argv[3];
 
-	if (argc < 2 || strcmp(argv[1], "help") == 0) {
+	if (argc < 2 || strcmp(argv[1], "help") == 0 || is_help_opt(argv[1])) {
 		print_overview(stdout);
 		return CB_EXIT_OK;
 	}
-	if (argc > 2) {
+	if (argc > 2 && !(argc == 3 && is_help_opt(argv[2]))) {
 		cli_error("'help' takes one COMMAND, not '%s'", argv[2]);
 		fputs("hint: see 'casebisect --help'\n", stderr);
 		return CB_EXIT_USAGE;
@@ -131,7 +137,7 @@ static enum cb_exit dispatch(int argc, char **argv)
 		return CB_EXIT_USAGE;
 	}
 	arg = argv[1];
-	if (strcmp(arg, "--help") == 0 || strcmp(arg, "-h") == 0) {
+	if (is_help_opt(arg)) {
 		print_overview(stdout);
 		return CB_EXIT_OK;
 	}

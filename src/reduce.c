@@ -232,6 +232,23 @@ static void on_pass(struct red *r, int id)
 	rd_advance(r);
 }
 
+/* Node id (not the remainder) ended UNRESOLVED more often than retries
+ * allow: nothing is known of its cases, and the search goes on without
+ * them. */
+static void on_undecided(struct red *r, int id)
+{
+	struct node *nd = &r->nodes[id];
+	enum kind kind = nd->kind;
+	int parent = nd->parent;
+
+	nd->st = ST_UNDECIDED;
+	if (kind == K_GROUP && parent >= 0)
+		rd_children_changed(r, parent);
+	if (kind == K_DDMIN)
+		rd_ddmin_step(r);
+	rd_advance(r);
+}
+
 static void decide(struct red *r, int id, enum red_outcome o)
 {
 	if (o == RED_FAIL)
@@ -324,6 +341,17 @@ static bool from_cache(struct red *r, int id)
 
 		if ((int)i == id || !same_set(o, nd->cases, nd->n) || o->inferred)
 			continue;
+		/* A set that stayed UNRESOLVED through its retries (a trainer
+		 * that exits 125 for it, say) is not run again when a later
+		 * step proposes it: each try would end the same, and a search
+		 * that comes back to it would never end. */
+		if (o->st == ST_UNDECIDED && o->kind != K_REMAINDER && o->nunres > r->o.retries) {
+			nd->nunres = o->nunres;
+			if (o->known > nd->known)
+				nd->known = o->known;
+			on_undecided(r, id);
+			return true;
+		}
 		if (!(o->st == ST_FAIL && o->nfail) && !(o->st == ST_PASS && o->npass >= nd->need_pass))
 			continue;
 		/* known when the outcome it takes and what made it are */
@@ -509,15 +537,7 @@ void red_tell(struct red *r, uint64_t id, enum red_outcome o)
 	if (o == RED_UNRESOLVED) {
 		nd->nunres++;
 		if (nd->nunres > r->o.retries) {
-			enum kind kind = nd->kind;
-			int parent = nd->parent;
-
-			nd->st = ST_UNDECIDED;
-			if (kind == K_GROUP && parent >= 0)
-				rd_children_changed(r, parent);
-			if (kind == K_DDMIN)
-				rd_ddmin_step(r);
-			rd_advance(r);
+			on_undecided(r, (int)id - 1);
 		} else {
 			nd->st = ST_PENDING;
 			nd->round = nd->ran + 1;
@@ -618,18 +638,27 @@ void red_answer(struct red *r, struct red_answer *a)
 		qsort(r->culprits, r->nculprits, sizeof(*r->culprits), rd_cmp_size);
 	a->culprits = r->culprits;
 	a->nculprits = r->nculprits;
+	/* The cases of the sets left UNRESOLVED (an undecided remainder's
+	 * too), each once, in order, but for culprits and cases a pass
+	 * cleared: those no trial could decide. */
 	r->nundecided = 0;
-	for (i = 0; i < r->nnodes; i++) {
-		const struct node *nd = &r->nodes[i];
+	if (r->o.n) {
+		size_t nunk, *unk = rd_unknown_cases(r, &nunk);
+		unsigned char *in = xcalloc(r->o.n, 1);
 
-		if (nd->st != ST_UNDECIDED || nd->kind == K_REMAINDER)
-			continue;
-		for (j = 0; j < nd->n; j++) {
-			if (rd_contains(r->culprits, r->nculprits, nd->cases[j]))
-				continue;
-			r->undecided = xrealloc(r->undecided, (r->nundecided + 1) * sizeof(size_t));
-			r->undecided[r->nundecided++] = nd->cases[j];
+		for (i = 0; i < r->nnodes; i++) {
+			const struct node *nd = &r->nodes[i];
+
+			if (nd->st == ST_UNDECIDED)
+				for (j = 0; j < nd->n; j++)
+					in[nd->cases[j]] = 1;
 		}
+		r->undecided = xrealloc(r->undecided, (nunk ? nunk : 1) * sizeof(size_t));
+		for (i = 0; i < nunk; i++)
+			if (in[unk[i]])
+				r->undecided[r->nundecided++] = unk[i];
+		free(in);
+		free(unk);
 	}
 	a->undecided = r->undecided;
 	a->nundecided = r->nundecided;

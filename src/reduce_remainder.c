@@ -173,6 +173,25 @@ static void keep_suspects(struct red *r)
 	}
 }
 
+/* Did a remainder of the same cases as m's fail before, while a set of
+ * the search stayed UNRESOLVED? */
+static bool failed_before(const struct red *r, int m)
+{
+	const struct node *nd = &r->nodes[m];
+	bool undecided = false, same = false;
+	size_t i;
+
+	for (i = 0; i < r->nnodes; i++) {
+		const struct node *o = &r->nodes[i];
+
+		undecided |= o->st == ST_UNDECIDED && o->kind != K_REMAINDER;
+		same |= (int)i != m && o->kind == K_REMAINDER && o->twin < 0 &&
+			o->st == ST_FAIL && o->n == nd->n &&
+			!memcmp(o->cases, nd->cases, nd->n * sizeof(*nd->cases));
+	}
+	return undecided && same;
+}
+
 /* A run of the remainder (id: its node or a twin) was told. The remainder
  * is decided once none of its runs is in flight, on all their outcomes
  * together, so the order in which they arrive does not matter: a FAIL is
@@ -227,7 +246,13 @@ void rd_remainder_told(struct red *r, int id, enum red_outcome o)
 	nd->npass += npass;
 	nd->nfail += nfail;
 	nd->known = known;
-	if (nd->nfail) {
+	if (nd->nfail && failed_before(r, m)) {
+		/* The search since its last failure found nothing new because
+		 * sets it needed stayed UNRESOLVED: another would run the same
+		 * trials. It ends here, undetermined, those cases undecided. */
+		nd->st = ST_UNDECIDED;
+		r->phase = PH_DONE;
+	} else if (nd->nfail) {
 		rd_mark_failed(r, nd);
 		/* more culprits (or a false pass cleared one): the cases the
 		 * trainer named first, alone; else search the rest */

@@ -190,13 +190,14 @@ void rd_contradiction(struct red *r, int g, uint64_t known)
 void rd_children_changed(struct red *r, int g)
 {
 	struct node *p = &r->nodes[g];
-	int i, fails = 0, passes = 0, waiting = -1, open = 0;
+	int i, fails = 0, passes = 0, waiting = -1, open = 0, undecided = 0;
 	uint64_t known = 0;
 
 	for (i = 0; i < p->nchildren; i++) {
 		const struct node *c = &r->nodes[p->first_child + i];
 
-		if ((c->st == ST_FAIL || c->st == ST_PASS) && c->known > known)
+		if ((c->st == ST_FAIL || c->st == ST_PASS || c->st == ST_UNDECIDED) &&
+		    c->known > known)
 			known = c->known;
 		if (c->st == ST_FAIL)
 			fails++;
@@ -204,13 +205,21 @@ void rd_children_changed(struct red *r, int g)
 			passes++;
 		else if (c->st == ST_WAIT)
 			waiting = p->first_child + i;
-		else if (c->st != ST_UNDECIDED && c->st != ST_DEFERRED)
+		else if (c->st == ST_UNDECIDED)
+			undecided++;
+		else if (c->st != ST_DEFERRED)
 			open++;
 	}
 	if (waiting >= 0 && !open) {
 		struct node *w = &r->nodes[waiting];
 
-		if (!fails && passes == p->nchildren - 1) {
+		if (!fails && undecided) {
+			/* A part ended UNRESOLVED, so the failure may lie in it
+			 * or here: this part runs (the search goes on around a
+			 * subset the trainer skips, as git bisect's does). */
+			w->st = ST_PENDING;
+			w->round = known + 1;
+		} else if (!fails && passes == p->nchildren - 1) {
 			/* the others passed: it must fail */
 			w->st = ST_FAIL;
 			w->inferred = true;
@@ -249,6 +258,19 @@ static bool search_idle(const struct red *r)
 	return true;
 }
 
+/* Did the set cases[0..n) stay UNRESOLVED before? (The same probe
+ * proposed again would too, and the next step after it would be it.) */
+static bool undecided_set(const struct red *r, const size_t *cases, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < r->nnodes; i++)
+		if (r->nodes[i].st == ST_UNDECIDED && r->nodes[i].n == n &&
+		    !memcmp(r->nodes[i].cases, cases, n * sizeof(*cases)))
+			return true;
+	return false;
+}
+
 /* The search is idle: every culprit it knew of is found. With one slot,
  * the plan (plan.h) says whether the remainder runs (it answers "more?"
  * and confirms the answer in one trial) or, when more culprits are
@@ -270,7 +292,7 @@ static void next_step(struct red *r, uint64_t round)
 			r->planned_at = r->trials;
 		}
 	}
-	if (!a || a >= u) {
+	if (!a || a >= u || undecided_set(r, unk, a)) {
 		free(unk);
 		rd_start_remainder(r, round);
 		return;

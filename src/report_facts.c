@@ -258,6 +258,7 @@ void rep_facts_init(struct rep_facts *f, const struct report_input *in)
 			f->fail++;
 		else
 			f->unresolved++;
+		f->skipped += !strcmp(e->reason, "skip");
 		if (held == 1)
 			count_culprit(&f->cul[which], e, e->ncases == 1);
 		if (f->ncul && held == f->ncul && !rep_is_outcome(e, "UNRESOLVED")) {

@@ -127,6 +127,7 @@ struct rep_facts {
 	struct rep_other *other;
 	size_t nother;
 	uint64_t pass, fail, unresolved;
+	uint64_t skipped;       /* of unresolved: the command exited 125 (skip) */
 	double gpu_s;
 	size_t cleared;
 	/* every culprit together (minimal_subset): decided trials holding all */

@@ -163,6 +163,7 @@ static cJSON *trials_json(const struct rep_facts *f)
 	json_add_num(o, "pass", (double)f->pass, true);
 	json_add_num(o, "fail", (double)f->fail, true);
 	json_add_num(o, "unresolved", (double)f->unresolved, true);
+	json_add_num(o, "skipped", (double)f->skipped, true);
 	return o;
 }
 

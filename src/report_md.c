@@ -706,6 +706,10 @@ static void md_ruled_out(struct rep_buf *b, const struct rep_facts *f)
 		      "%llu round%s.\n", in->ntrials, rep_plural(in->ntrials), (unsigned long long)f->pass,
 		   (unsigned long long)f->fail, (unsigned long long)f->unresolved,
 		   (unsigned long long)in->rounds, rep_plural(in->rounds));
+	if (f->skipped)
+		rep_buf_printf(b, "- %llu of the unresolved trials skipped: the command exited 125, "
+			      "as in 'git bisect run' (this subset cannot be tested).\n",
+			   (unsigned long long)f->skipped);
 	rep_buf_puts(b, "- GPU time ");
 	md_duration(b, f->gpu_s);
 	rep_buf_puts(b, " (the trials' durations added up); wall time ");

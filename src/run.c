@@ -589,6 +589,22 @@ static bool same_family(const struct cls_signature *a, const struct cls_signatur
 	return cls_fingerprint(a, m) == cls_fingerprint(b, m);
 }
 
+/* How often the search runs a subset that ends UNRESOLVED (reduce.h). */
+static unsigned tries_of(unsigned retries)
+{
+	return retries == RED_NO_RETRIES ? 1 : (retries ? retries : 1) + 1;
+}
+
+/* How many trials the command skipped (exit 125: SUP_R_SKIP). */
+static size_t skipped_trials(const struct run *r)
+{
+	size_t i, n = 0;
+
+	for (i = 0; i < r->nall; i++)
+		n += !strcmp(r->all[i].reason, "skip");
+	return n;
+}
+
 /* Phase 1: the target. 0 go on; 1 a verdict is set; -1 stopped. */
 static int find_target(struct run *r, struct verdict *v, size_t *all)
 {
@@ -602,6 +618,17 @@ static int find_target(struct run *r, struct verdict *v, size_t *all)
 			return -1;
 		if (outcome_of(&r->all[k]) == RED_FAIL)
 			break;
+		if (outcome_of(&r->all[k]) == RED_UNRESOLVED && !strcmp(r->all[k].reason, "skip")) {
+			set_verdict(v, "undetermined", RUN_EXIT_UNDETERMINED,
+				    "The command exited 125 on the full dataset (trial %llu): as "
+				    "in 'git bisect run', 125 says \"skip: this subset cannot be "
+				    "tested\", and the full dataset is the one subset every search "
+				    "starts from. Exit 125 only for subsets the trainer cannot "
+				    "take (too few cases, say); its logs are in trials/%04llu/.",
+				    (unsigned long long)r->all[k].trial,
+				    (unsigned long long)r->all[k].trial);
+			return 1;
+		}
 		if (outcome_of(&r->all[k]) == RED_UNRESOLVED) {
 			set_verdict(v, "undetermined", RUN_EXIT_UNDETERMINED,
 				    "The run on the full dataset did not end by itself (%s). Give "
@@ -1069,6 +1096,15 @@ static int search(struct run *r, struct verdict *v)
 			    "No case below crashes training alone, but together they do, and "
 			    "leaving out any one of them stops the crash. Look for what they "
 			    "share (sizes, spacing, a batch that only forms with all of them).");
+	else if (a.nundecided && skipped_trials(r))
+		set_verdict(v, "undetermined", RUN_EXIT_UNDETERMINED,
+			    "The search ended before it could decide: the command exited 125 "
+			    "(skip) in %zu trial%s, and no other trial could decide the cases "
+			    "below. A subset is tried %u time%s at most (--retries) and not "
+			    "again when the search comes back to it. Let the trainer take "
+			    "them, or leave them out of the dataset, and run again.",
+			    skipped_trials(r), skipped_trials(r) == 1 ? "" : "s",
+			    tries_of(r->c.retries), tries_of(r->c.retries) == 1 ? "" : "s");
 	else
 		set_verdict(v, "undetermined", RUN_EXIT_UNDETERMINED,
 			    "The search ended before it could decide%s%s. What is known so far is "

@@ -356,6 +356,99 @@ bool run_command_runnable(const char *argv0, const char *cwd, const char *const 
 	return false;
 }
 
+/* WORKDIR/dataset-files.tsv: the dataset's files as this run began
+ * (ds_manifest), so that a resume refused for a changed dataset names
+ * them. Only for messages: a failure to write it is a warning. */
+#define MANIFEST_FILE "dataset-files.tsv"
+
+static void write_manifest(struct run *r)
+{
+	char *path = cb_path_join(r->c.workdir, MANIFEST_FILE), *text = ds_manifest(&r->ds);
+	char err[512];
+
+	if (cb_write_atomic(path, text, strlen(text), 0, err, sizeof(err)))
+		run_notify(r, RUN_MSG_WARNING, "%s", err);
+	free(text);
+	free(path);
+}
+
+/* The files that changed since the run began, one a line (at most 20),
+ * or "" when the manifest is missing or no file changed. The caller frees
+ * it. */
+static char *changed_files(struct run *r)
+{
+	char *path = cb_path_join(r->c.workdir, MANIFEST_FILE), *was = cb_read_file(path, NULL);
+	char *diff = was ? ds_manifest_diff(&r->ds, was, 20) : xstrdup("");
+
+	free(was);
+	free(path);
+	return diff;
+}
+
+static int cmp_str_p(const void *a, const void *b)
+{
+	return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* The cases of the manifest that r->ds no longer has, space separated (""
+ * when none, or without a manifest). The caller frees it. */
+static char *lost_cases(struct run *r)
+{
+	char *path = cb_path_join(r->c.workdir, MANIFEST_FILE), *was = cb_read_file(path, NULL);
+	const char **ids = xcalloc(r->ds.ncases + 1, sizeof(*ids));
+	char *out = xstrdup(""), *line, *save = NULL, *last = NULL;
+	size_t i, nlost = 0;
+
+	for (i = 0; i < r->ds.ncases; i++)
+		ids[i] = r->ds.cases[i].id;
+	qsort(ids, r->ds.ncases, sizeof(*ids), cmp_str_p);
+	for (line = was ? strtok_r(was, "\n", &save) : NULL; line;
+	     line = strtok_r(NULL, "\n", &save)) {
+		char *tab = strchr(line, '\t'), *grown;
+		const char *id = line;
+
+		if (!tab)
+			continue;
+		*tab = '\0';
+		if ((last && !strcmp(last, id)) ||
+		    bsearch(&id, ids, r->ds.ncases, sizeof(*ids), cmp_str_p))
+			continue;
+		last = line;
+		if (nlost++ >= 10)
+			continue; /* ten name the change well enough */
+		grown = cb_fmt("%s%s%s", out, *out ? " " : "", id);
+		free(out);
+		out = grown;
+	}
+	if (nlost > 10) {
+		char *grown = cb_fmt("%s (and %zu more)", out, nlost - 10);
+
+		free(out);
+		out = grown;
+	}
+	free(ids);
+	free(was);
+	free(path);
+	return out;
+}
+
+/* What `report` lets change: resume's keys, and the dataset's digests. */
+static const char *const *report_ignores(void)
+{
+	static const char *keys[64];
+	size_t n = 0, i;
+
+	if (keys[0])
+		return keys;
+	for (i = 0; run_overridable[i] && n + 4 < CB_ARRAY_SIZE(keys); i++)
+		keys[n++] = run_overridable[i];
+	keys[n++] = "digest";
+	keys[n++] = "dataset.digest";
+	keys[n++] = "dataset.content_digests";
+	keys[n] = NULL;
+	return keys;
+}
+
 /* A new run's checks and work directory, before the engine. */
 static int start(struct run *r)
 {
@@ -412,6 +505,7 @@ static int start(struct run *r)
 		return RUN_EXIT_ERROR;
 	}
 	free(text);
+	write_manifest(r);
 	return 0;
 }
 
@@ -447,7 +541,8 @@ enum run_exit run_start(const struct run_config *c, const struct run_progress *p
 }
 
 /* Loads WORKDIR's run.json and dataset into r (the dataset must not have
- * changed). */
+ * changed; for `report`, r->dry, it may: the report is of the trials as
+ * they ran, and a user who fixed a culprit still gets it). */
 
 static int reopen(struct run *r, const char *workdir, const struct run_overrides *o)
 {
@@ -494,8 +589,18 @@ static int reopen(struct run *r, const char *workdir, const struct run_overrides
 			r->c.on_exit = *o->on_exit ? o->on_exit : NULL;
 	}
 	now = run_config_json(&r->c, &r->ds);
-	if (jrn_check_run(abs, now, run_overridable, err, sizeof(err))) {
-		run_notify(r, RUN_MSG_ERROR, "%s", err);
+	if (r->dry && jrn_check_run(abs, now, run_overridable, NULL, 0) &&
+	    !jrn_check_run(abs, now, report_ignores(), NULL, 0)) {
+		char *files = changed_files(r);
+
+		run_notify(r, RUN_MSG_WARNING, "the dataset changed since this run (%s); the report "
+			   "is of the trials as they ran", *files ? files : "its JSON files");
+		free(files);
+	} else if (jrn_check_run(abs, now, run_overridable, err, sizeof(err))) {
+		char *files = changed_files(r);
+
+		run_notify(r, RUN_MSG_ERROR, "%s%s%s", err, *files ? "; what changed:\n" : "", files);
+		free(files);
 		free(now);
 		return RUN_EXIT_ERROR;
 	}
@@ -541,18 +646,36 @@ enum run_exit run_report(const char *workdir, const struct run_progress *p,
 			 struct run_result *res)
 {
 	struct run r;
+	char *lost;
 	int ret;
 
 	run_init(&r, p, res);
 	run_config_init(&r.c);
 	r.dry = true;
 	ret = reopen(&r, workdir, NULL);
-	if (!ret) {
+	lost = ret ? NULL : lost_cases(&r);
+	if (lost && *lost) {
+		/* The journal names cases the dataset lost (a culprit removed, as
+		 * the report advises): the report the run wrote stays as it is. */
+		char *md = cb_path_join(r.c.workdir, "report.md");
+
+		res->workdir = xstrdup(r.c.workdir);
+		if (access(md, R_OK)) {
+			run_notify(&r, RUN_MSG_ERROR, "the dataset lost %s since this run, and "
+				   "%s cannot be read: the report cannot be rendered again", lost, md);
+			ret = RUN_EXIT_ERROR;
+		} else {
+			run_notify(&r, RUN_MSG_WARNING, "the dataset lost %s since this run: the "
+				   "report is the one the run wrote, not rendered again", lost);
+		}
+		free(md);
+	} else if (!ret) {
 		res->workdir = xstrdup(r.c.workdir);
 		run_engine(&r);
 		/* run_engine() said why the report could not be written */
 		ret = r.report_failed ? RUN_EXIT_ERROR : RUN_EXIT_OK;
 	}
+	free(lost);
 	free((char *)r.c.workdir);
 	run_free(&r);
 	return res->exit = (enum run_exit)ret;

@@ -30,6 +30,7 @@ static const char *const reason_names[SUP_R__COUNT] = {
 	[SUP_R_SLURM_ALLOC] = "slurm_alloc_failed",
 	[SUP_R_SLURM_CONFIG] = "slurm_config_error",
 	[SUP_R_WRITE_ERROR] = "write_error",
+	[SUP_R_SKIP] = "skip",
 };
 
 const char *sup_outcome_name(enum sup_outcome o)

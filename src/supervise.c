@@ -601,6 +601,12 @@ static void finish(struct trial *t)
 			 (int)t->exit_status,
 			 t->exit_status == 127 ? "command not found" : "command not executable");
 	}
+	if (!t->decided && t->pt.spawned && !t->term_signal && t->exit_status == SUP_EXIT_SKIP) {
+		decide(t, SUP_UNRESOLVED, SUP_R_SKIP);
+		/* a class known from the exit alone would say it crashed */
+		if (r->sig.klass == CLS_OTHER_ERROR && !r->sig.evidence[0])
+			r->sig.klass = CLS_NONE;
+	}
 	if (!t->decided) {
 		if (r->sig.klass != CLS_NONE)
 			decide(t, matches_target(t->s, &r->sig) ? SUP_FAIL : SUP_UNRESOLVED,

@@ -781,7 +781,7 @@ Test(gpus_cmd, help_and_usage_errors)
 
 	run_bin("gpus", "--timeout", "0", NULL);
 	cr_assert_eq(res.code, 2);
-	assert_contains(res.err, "invalid --timeout value '0'");
+	assert_contains(res.err, "--timeout '0': expected a duration above 0");
 	run_bin("gpus", "--timeout", "soon", NULL);
 	cr_assert_eq(res.code, 2);
 	run_bin("gpus", "extra", NULL);
@@ -967,7 +967,7 @@ Test(gpus_cmd, help_names_probe_and_cudart)
 	run_bin("gpus", "--help", NULL);
 	cr_assert_eq(res.code, 0);
 	assert_contains(res.out, "usage: casebisect gpus [--json] [--probe] [--cudart PATH] "
-				 "[--timeout SECONDS]");
+				 "[--timeout DURATION]");
 	assert_contains(res.out, "--probe ");
 	assert_contains(res.out, "--cudart PATH ");
 	assert_contains(res.out, "cudaMalloc of 64 MiB");

@@ -183,10 +183,14 @@ void cli_print_help(const struct cli_command *cmd, FILE *f);
 enum cb_exit cli_usage_error(const struct cli_command *cmd, const char *fmt, ...)
 	CB_PRINTF(2, 3);
 
-/* Parses a number of seconds ("600", "0.5"): finite and not negative, no
- * cap. 0, or -1 when it is not one. Options take durations through
- * cli_parse_duration(). */
+/* Parses a duration: a plain number is seconds ("600", "0.5"); else parts
+ * with units d, h, m, s, largest first, each at most once ("90m",
+ * "1h30m", "45s", "2d", "1.5h"). Finite and not negative, no cap. 0, or -1
+ * when it is not one. Options take durations through cli_parse_duration(). */
 int cli_parse_seconds(const char *v, double *out);
+
+/* What a usage error about a duration shows as examples. */
+#define CLI_DURATION_EXAMPLES "600 (seconds), 45s, 90m, 1h30m or 2d"
 
 /*
  * The longest duration any option takes, in seconds: 30 days. Longer is
@@ -196,7 +200,7 @@ int cli_parse_seconds(const char *v, double *out);
  */
 #define CLI_SECONDS_MAX (30 * 24 * 3600)
 
-/* Parses the value of the duration option --name ("600", "0.5"), from 0 to
+/* Parses the value of the duration option --name ("600", "90m"), from 0 to
  * CLI_SECONDS_MAX. 0, or, after a usage error naming the option is
  * printed, CB_EXIT_USAGE. */
 int cli_parse_duration(const struct cli_command *cmd, const char *name, const char *value,
@@ -229,9 +233,9 @@ int cli_parse_log_bytes(const struct cli_command *cmd, const char *name, const c
 			size_t *out);
 
 /* Parses a --deadline: "07:30" (the next 07:30, local time) or a duration
- * from now ("90m", "8h", "45s", "3600"; at most CLI_SECONDS_MAX). Sets
- * *out to a Unix time; 0, or, after a usage error naming --deadline is
- * printed, CB_EXIT_USAGE. */
+ * from now (cli_parse_seconds(): "90m", "1h30m", "3600"; at most
+ * CLI_SECONDS_MAX). Sets *out to a Unix time; 0, or, after a usage error
+ * naming --deadline is printed, CB_EXIT_USAGE. */
 int cli_parse_deadline(const struct cli_command *cmd, const char *v, double *out);
 
 /* Prints "casebisect: <message>" on stderr. */

@@ -129,6 +129,19 @@ int ds_load(struct dataset *ds, const char *path, const struct ds_options *o, ch
 /* Frees what ds holds (not ds itself). */
 void ds_release(struct dataset *ds);
 
+/* The files of ds's cases as the digest sees them, one a line:
+ * "ID<TAB>PATH<TAB>SIZE<TAB>MTIME_NS" (a work directory keeps it, so that
+ * a changed dataset can name its files). The caller frees it. */
+char *ds_manifest(const struct dataset *ds);
+
+/* The case files that differ between manifest (an earlier ds_manifest())
+ * and ds now, one a line, at most max lines and then "(and N more)":
+ * "labelsTr/case_004.nii.gz: changed (size 1234 -> 1300)", ": modified
+ * (same size)", ": gone (case case_007)", ": new (case case_009)". Paths
+ * are shown relative to the dataset's folder. "" when no case file
+ * changed (the JSON files are run.json's to compare). The caller frees it. */
+char *ds_manifest_diff(const struct dataset *ds, const char *manifest, size_t max);
+
 /* "nnunet-pre", "nnunet-raw", "msd", "list" ("auto" for DS_AUTO). */
 const char *ds_format_name(enum ds_format f);
 

@@ -67,6 +67,10 @@ const char *const *sup_trial_env(bool no_blocking);
 
 enum sup_outcome { SUP_PASS = 0, SUP_FAIL, SUP_UNRESOLVED };
 
+/* The exit status by which a trainer says "skip this subset" (git bisect
+ * run's 125): UNRESOLVED, reason SUP_R_SKIP. */
+#define SUP_EXIT_SKIP 125
+
 /* Why a trial ended as it did. */
 enum sup_reason {
 	SUP_R_EXIT_0 = 0,     /* PASS: exited with status 0 */
@@ -101,6 +105,10 @@ enum sup_reason {
 				* env.txt, pgid) could not be written, a full disk
 				* most often; error names the file and why. The
 				* trial was ended at once. */
+	SUP_R_SKIP,            /* "skip": UNRESOLVED: exited with SUP_EXIT_SKIP
+				* (125) before any failure of the target, as
+				* `git bisect run` reads it: the trainer cannot
+				* test this subset (too few cases for it, say) */
 	SUP_R__COUNT
 };
 
