@@ -755,3 +755,29 @@ char *synth_report_md(const char *workdir)
 	free(path);
 	return text;
 }
+
+struct cJSON *synth_report_json(const char *workdir)
+{
+	char *path = cb_fmt("%s/%s/synthetic.json", workdir, SYNTH_DIR), scratch[256];
+	cJSON *o = json_read_file(path, scratch, sizeof(scratch)), *out;
+	static const char *const keep[] = { "summary", "verified", "reproduced", "kept" };
+	size_t i;
+
+	free(path);
+	if (!cJSON_GetStringValue(get(o, "summary"))) {
+		cJSON_Delete(o);
+		return NULL;
+	}
+	out = json_object();
+	path = cb_fmt("%s/%s", workdir, SYNTH_DIR);
+	json_add_str(out, "path", path);
+	free(path);
+	for (i = 0; i < sizeof(keep) / sizeof(keep[0]); i++) {
+		cJSON *v = cJSON_DetachItemFromObjectCaseSensitive(o, keep[i]);
+
+		if (v) /* synthetic.json always has them: the schema tells a damaged one */
+			cJSON_AddItemToObject(out, keep[i], v);
+	}
+	cJSON_Delete(o);
+	return out;
+}

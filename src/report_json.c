@@ -8,6 +8,7 @@
 #include <cjson/cJSON.h>
 
 #include "casebisect/json.h"
+#include "casebisect/synth.h"
 #include "report_facts.h"
 
 /* report.json's confidence.model: where the model is written down. */
@@ -352,7 +353,7 @@ static cJSON *trial_log_json(const struct rep_facts *f)
 char *rep_json_text(const struct rep_facts *f)
 {
 	const struct report_input *in = f->in;
-	cJSON *o = json_object();
+	cJSON *o = json_object(), *syn;
 	char *text;
 
 	json_add_num(o, "schema_version", REPORT_SCHEMA_VERSION, true);
@@ -380,6 +381,8 @@ char *rep_json_text(const struct rep_facts *f)
 	add_item(o, "env", run_copy(f, "env", cJSON_IsArray, cJSON_CreateArray()));
 	add_item(o, "options", run_copy(f, "options", cJSON_IsObject, NULL));
 	add_item(o, "environment", environment_json(f));
+	syn = synth_report_json(in->workdir); /* run --synthetic, bundle --synthetic */
+	add_item(o, "synthetic", syn ? syn : cJSON_CreateNull());
 	add_item(o, "audit", audit_json(f));
 	add_item(o, "trial_log", trial_log_json(f));
 	text = json_line(o, true);

@@ -415,6 +415,28 @@ static char *synth_json_str(const char *wd, const char *key)
 
 #define TOY_CMD(toy) toy, "--cases-file", "{cases_file}", "--files-file", "{files_file}"
 
+/* report.json's synthetic.reproduced (the run's report names the synthetic
+ * repro), after checking report.json against its schema. */
+static bool report_says_reproduced(const char *wd)
+{
+	char *path = cb_fmt("%s/report.json", wd), *text;
+	cJSON *o, *syn;
+	bool reproduced;
+
+	assert_schema_valid(wd);
+	text = cb_read_file(path, NULL);
+	cr_assert(text, "no %s", path);
+	o = cJSON_Parse(text);
+	syn = cJSON_GetObjectItemCaseSensitive(o, "synthetic");
+	cr_assert(cJSON_IsObject(syn), "report.json has no synthetic object: %s", text);
+	cr_assert(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(syn, "verified")), "%s", text);
+	reproduced = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(syn, "reproduced"));
+	cJSON_Delete(o);
+	free(text);
+	free(path);
+	return reproduced;
+}
+
 Test(synth, run_synthetic_reproduces_the_class_and_carries_no_plant)
 {
 	static const char *const bad[] = { "case_003=7", "case_009=7", NULL };
@@ -433,6 +455,7 @@ Test(synth, run_synthetic_reproduces_the_class_and_carries_no_plant)
 	cr_assert(strstr(summary, "every case de-identified"), "%s", summary);
 	md = cb_read_file(mdpath, NULL);
 	cr_assert(md && strstr(md, "synthetic repro verified"), "report.md lacks the sentence");
+	cr_assert(report_says_reproduced(wd), "report.json: not reproduced");
 	cr_assert(check_tree(syn, false) >= 8, "too few files in %s", syn);
 	/* the synthetic dataset alone, through `casebisect trial`: the class */
 	run(&t, "trial", "--gpus", "none", "--dataset", sds, "--", TOY_CMD(toy));
@@ -523,6 +546,7 @@ Test(synth, a_crash_on_dropped_text_does_not_reproduce_and_says_so)
 	kept = synth_json_str(wd, "kept");
 	cr_assert(strstr(summary, "does not reproduce"), "%s", summary);
 	cr_assert_str_eq(kept, "nothing");
+	cr_assert(!report_says_reproduced(wd), "report.json: reproduced");
 	cr_assert(check_tree(syn, true) >= 3); /* no audit ran: the labels stay whole */
 	run_release(&b);
 	free(wd);

@@ -125,4 +125,9 @@ int synth_bundle(const char *workdir, const struct synth_bundle_options *o,
  * there is none; the caller frees it. */
 char *synth_report_md(const char *workdir);
 
+/* report.json's "synthetic": {path, summary, verified, reproduced, kept}
+ * read from WORKDIR/synthetic/synthetic.json, or NULL when there is none.
+ * The caller owns it. */
+struct cJSON *synth_report_json(const char *workdir);
+
 #endif
