@@ -91,7 +91,7 @@ static int make_parents(const char *base, const char *rel, char *err, size_t err
 
 /* Copies the user's file src to dst (a new name). src is only read, and
  * must be a regular file: a FIFO or a device would hang or never end. */
-static int copy_file(const char *src, const char *dst, char *err, size_t errlen)
+static int copy_file(const char *src, const char *dst, mode_t mode, char *err, size_t errlen)
 {
 	int in = open(src, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK), out = -1, rc = -1;
 	char *chunk = NULL;
@@ -106,7 +106,7 @@ static int copy_file(const char *src, const char *dst, char *err, size_t errlen)
 		cb_set_err(err, errlen, "%s: not a regular file: not copied", src);
 		goto out;
 	}
-	out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+	out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
 	if (out < 0) {
 		cb_set_err(err, errlen, "%s: cannot create: %s", dst, strerror(errno));
 		goto out;
@@ -180,7 +180,18 @@ static int bundle_copy(struct fmt_bundle *bd, const char *src, const char *rel)
 	int rc = make_parents(bd->data, rel, bd->err, bd->errlen);
 
 	if (rc == 0)
-		rc = copy_file(src, dst, bd->err, bd->errlen);
+		rc = copy_file(src, dst, 0666, bd->err, bd->errlen);
+	free(dst);
+	return rc;
+}
+
+int bnd_copy(struct bundle *bd, const char *src, const char *rel, mode_t mode)
+{
+	char *dst = cb_path_join(bd->dir, rel);
+	int rc = make_parents(bd->dir, rel, bd->fb.err, bd->fb.errlen);
+
+	if (rc == 0)
+		rc = copy_file(src, dst, mode, bd->fb.err, bd->fb.errlen);
 	free(dst);
 	return rc;
 }
@@ -198,6 +209,7 @@ static int place_files(struct fmt_bundle *bd)
 		return -1;
 	}
 	bd->rel = xcalloc(bd->ncases + 1, sizeof(*bd->rel));
+	bd->fix = xcalloc(bd->ncases + 1, sizeof(*bd->fix));
 	for (k = 0; k < bd->ncases; k++) {
 		const struct ds_case *c = bd->cases[k];
 
@@ -214,6 +226,8 @@ static int place_files(struct fmt_bundle *bd)
 				return -1;
 			}
 		}
+		if (c->label >= 0)
+			bd->fix[k] = xstrdup(bd->rel[k][c->label]);
 	}
 	return 0;
 }
@@ -561,8 +575,11 @@ static int write_texts(struct bundle *bd)
 	size_t i;
 	int rc = 0;
 
-	if (!argv) {
-		cb_set_err(bd->fb.err, bd->fb.errlen, "run.json holds no command: no repro.sh to write");
+	if (!argv || bnd_tools_carry(bd, argv) < 0) {
+		if (!argv)
+			cb_set_err(bd->fb.err, bd->fb.errlen,
+				   "run.json holds no command: no repro.sh to write");
+		free(argv);
 		free(env);
 		return -1;
 	}
@@ -594,6 +611,10 @@ static void bundle_release(struct bundle *bd)
 		}
 		free(bd->fb.rel);
 	}
+	for (k = 0; bd->fb.fix && k < bd->fb.ncases; k++)
+		free(bd->fb.fix[k]);
+	free(bd->fb.fix);
+	bnd_tools_release(bd);
 	free((void *)bd->fb.cases);
 	free(bd->dir);
 	free((void *)bd->fb.data);
