@@ -332,6 +332,53 @@ static char *lines_text(const char **v)
 	return rep_buf_take(&b);
 }
 
+/* README.md's parts that depend on the command and the format: the
+ * programs carried, repro.sh's other modes, the label files to fix. */
+static void readme_more(struct rep_buf *b, const struct bundle *bd)
+{
+	const char *words = ds_format_ops(bd->fb.ds->format)->repro_words;
+	size_t k, i, m;
+	bool any = false;
+
+	if (bd->ntools) {
+		rep_buf_puts(b, "- `tools/`: casebisect's own programs the command runs (");
+		for (i = 0; i < bd->ntools; i++) {
+			for (m = 0; m < i && strcmp(bd->tools[m].rel, bd->tools[i].rel); m++)
+				;
+			if (m < i)
+				continue;
+			rep_buf_puts(b, i ? ", " : "");
+			rep_md_code(b, bd->tools[i].rel, false);
+		}
+		rep_buf_puts(b, "), with what they need beside them; repro.sh runs them from here, and "
+			    "rebuilds a binary from its source (cc) where the one carried does not "
+			    "run.\n");
+	}
+	if (words)
+		rep_buf_printf(b, "\n## The ways repro.sh runs\n\n%s\n", words);
+	for (k = 0, any = false; k < bd->fb.ncases; k++)
+		any = any || bd->fb.fix[k];
+	if (!any)
+		return;
+	rep_buf_puts(b, "\n## The label file to fix\n\nEach case's label file, as this bundle holds "
+		    "it (report.md says what the audit found in it); fix the same file in your "
+		    "dataset:\n\n");
+	for (k = 0; k < bd->fb.ncases; k++) {
+		if (!bd->fb.fix[k])
+			continue;
+		rep_buf_puts(b, "- ");
+		rep_md_code(b, bd->fb.cases[k]->id, false);
+		rep_buf_puts(b, ": ");
+		{
+			char *rel = cb_path_join("dataset", bd->fb.fix[k]);
+
+			rep_md_code(b, rel, false);
+			free(rel);
+		}
+		rep_buf_puts(b, "\n");
+	}
+}
+
 static char *readme_text(const struct bundle *bd)
 {
 	const struct rep_facts *f = bd->f;
@@ -352,8 +399,10 @@ static char *readme_text(const struct bundle *bd)
 		       "## What is in it\n\n"
 		       "- `dataset/`: the cases' files, copied, in the dataset's own layout (%s).\n"
 		       "- `repro.sh`: reruns the command that crashed, on these cases alone, with "
-		       "the environment of casebisect's trials: `bash repro.sh`, from any folder. "
-		       "It exits with the command's status.\n"
+		       "the environment of casebisect's trials: `bash repro.sh`, from any folder, "
+		       "as any user (`tar xzf bundle.tar.gz && bash bundle/repro.sh`). It runs in a "
+		       "temporary folder, never writes into this one, and exits with the command's "
+		       "status.\n"
 		       "- `command.txt`: the command, one argument per line, as given to casebisect "
 		       "(`{cases_file}`, `{files_file}`, `{view}`, `{trial_dir}`, `{n}` stand for "
 		       "each trial's own files).\n"
@@ -364,6 +413,7 @@ static char *readme_text(const struct bundle *bd)
 		       "report.md, excerpt.log, command.txt and env.txt hold case IDs, file names "
 		       "and log lines, never the contents of a file: when the data must not leave, "
 		       "share those four.\n", ds_format_ops(bd->fb.ds->format)->bundle_words);
+	readme_more(&b, bd);
 	return rep_buf_take(&b);
 }
 
