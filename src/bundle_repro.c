@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
@@ -209,9 +210,21 @@ static void repro_env(struct rep_buf *b, const struct rep_facts *f)
 	free(env);
 }
 
-static bool is_relative_path(const char *s)
+/* Does s name a file or folder of the user's by a relative path (one that
+ * is there, when the trials' folder is known)? */
+static bool is_relative_path(const char *s, const char *cwd)
 {
-	return s[0] != '/' && strchr(s, '/') != NULL;
+	char *p;
+	bool there;
+
+	if (s[0] == '/' || !strchr(s, '/'))
+		return false;
+	if (!cwd)
+		return true;
+	p = cb_path_join(cwd, s);
+	there = access(p, F_OK) == 0;
+	free(p);
+	return there;
 }
 
 /* The command's arguments: casebisect's programs as the bundle's copies
@@ -233,7 +246,7 @@ static void repro_command(struct rep_buf *b, const struct bundle *bd, const char
 		if (t)
 			rep_buf_printf(&cmd, "\"$%s\"", t->var);
 		else if (!sh_root_arg(&cmd, bd, argv[i], cwd)) {
-			relative = relative || is_relative_path(argv[i]);
+			relative = relative || is_relative_path(argv[i], cwd);
 			sh_arg(&cmd, argv[i]);
 		}
 	}

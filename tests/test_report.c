@@ -648,8 +648,10 @@ Test(report, md_names_the_crash_the_case_the_command_and_the_other_failure)
 	cr_assert(strstr(md, "| `case_004` | `imagesTr/case_004_0000.nii.gz`<br>"
 			     "`labelsTr/case_004.nii.gz` | 5 of 5 runs | 2 of 2 runs | "
 			     "1, 3, 6, 7, 9 |\n"), "the culprit's row:\n%s", md);
-	want = cb_fmt("```sh\nbash %s/bundle/repro.sh\n```\n", x.wd);
+	want = xstrdup("```sh\ntar xzf bundle.tar.gz && bash bundle/repro.sh\n```\n");
 	cr_assert(strstr(md, want), "no repro command %s:\n%s", want, md);
+	cr_assert(!strstr(md, "/bundle/repro.sh"), "report.md names the bundle where it was made:\n%s",
+		  md);
 	free(want);
 	cr_assert(strstr(md, "```sh\n/usr/bin/python3 train.py --cases-file {cases_file} "
 			     "--files-file {files_file}\n```\n"), "the original command:\n%s", md);
@@ -1086,7 +1088,9 @@ Test(report, repro_sh_fills_placeholders_sets_env_quotes_and_passes_the_status)
 	cr_assert_str_eq(v, "$HOME `id` \\ \"q\"", "no byte of an argument reaches the shell");
 	free(v);
 	v = probe_get(text, "pwd", 0);
-	cr_assert_str_eq(v, cwd, "options.cwd");
+	want = probe_get(text, "trial_dir", 0);
+	cr_assert_str_eq(v, want, "the command runs in repro.sh's temporary folder, not in %s", cwd);
+	free(want);
 	free(v);
 	v = probe_get(text, "blocking", 0);
 	cr_assert_str_eq(v, "1");
