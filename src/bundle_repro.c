@@ -124,20 +124,22 @@ static void repro_view(struct rep_buf *b, const struct bundle *bd)
 
 /* Where the dataset path in arg begins (its start, or after "--opt="), and
  * the rest of it after the dataset's root, when arg names the root or a
- * file under it; else NULL. */
-static const char *root_suffix(const char *arg, const char *cwd, const char *root, size_t *at)
+ * file under it; else NULL. The caller frees it. */
+static char *root_suffix(const char *arg, const char *cwd, const char *root, size_t *at)
 {
-	const char *eq = strchr(arg, '='), *path, *rest = NULL;
-	char *abs;
+	const char *eq = strchr(arg, '='), *path;
+	char *abs, *rest = NULL;
 	size_t len = strlen(root);
 
 	*at = arg[0] == '-' && eq ? (size_t)(eq + 1 - arg) : 0;
 	path = arg + *at;
-	if (path[0] != '/' && (!cwd || !strchr(path, '/')))
+	if (!strncmp(path, root, len) && (path[len] == '\0' || path[len] == '/'))
+		return xstrdup(path + len); /* as written, a trailing '/' kept */
+	if (path[0] == '/' || !cwd || !strchr(path, '/'))
 		return NULL;
-	abs = ld_path_resolve(cwd ? cwd : "/", path);
+	abs = ld_path_resolve(cwd, path);
 	if (!strncmp(abs, root, len) && (abs[len] == '\0' || abs[len] == '/'))
-		rest = path + strlen(path) - strlen(abs + len);
+		rest = xstrdup(abs + len);
 	free(abs);
 	return rest;
 }
@@ -150,12 +152,13 @@ static bool sh_root_arg(struct rep_buf *b, const struct bundle *bd, const char *
 	struct fmt_sh sh = { sh_text, sh_quote_word, sh_data_file, b };
 	struct rep_buf expr = { 0 };
 	struct fmt_sh esh = { sh_text, sh_quote_word, sh_data_file, &expr };
-	const char *rest;
+	char *rest = NULL;
 	size_t at;
 
 	if (!ops->repro_root || !(rest = root_suffix(a, cwd, bd->fb.ds->root, &at)) ||
 	    !ops->repro_root(&esh, &bd->fb)) {
 		free(rep_buf_take(&expr));
+		free(rest);
 		return false;
 	}
 	if (at) {
@@ -168,6 +171,7 @@ static bool sh_root_arg(struct rep_buf *b, const struct bundle *bd, const char *
 	if (*rest)
 		sh_quote(b, rest);
 	free(rep_buf_take(&expr));
+	free(rest);
 	return true;
 }
 
