@@ -332,13 +332,10 @@ static char *lines_text(const char **v)
 	return rep_buf_take(&b);
 }
 
-/* README.md's parts that depend on the command and the format: the
- * programs carried, repro.sh's other modes, the label files to fix. */
-static void readme_more(struct rep_buf *b, const struct bundle *bd)
+/* README.md's line on the programs carried, when there are some. */
+static void readme_tools(struct rep_buf *b, const struct bundle *bd)
 {
-	const char *words = ds_format_ops(bd->fb.ds->format)->repro_words;
-	size_t k, i, m;
-	bool any = false;
+	size_t i, m;
 
 	if (bd->ntools) {
 		rep_buf_puts(b, "- `tools/`: casebisect's own programs the command runs (");
@@ -354,6 +351,16 @@ static void readme_more(struct rep_buf *b, const struct bundle *bd)
 			    "rebuilds a binary from its source (cc) where the one carried does not "
 			    "run.\n");
 	}
+}
+
+/* README.md's parts that depend on the format and the cases: repro.sh's
+ * other modes, the label files to fix. */
+static void readme_more(struct rep_buf *b, const struct bundle *bd)
+{
+	const char *words = ds_format_ops(bd->fb.ds->format)->repro_words;
+	size_t k;
+	bool any = false;
+
 	if (words)
 		rep_buf_printf(b, "\n## The ways repro.sh runs\n\n%s\n", words);
 	for (k = 0, any = false; k < bd->fb.ncases; k++)
@@ -409,10 +416,12 @@ static char *readme_text(const struct bundle *bd)
 		       "- `env.txt`: the variables every trial got.\n"
 		       "- `excerpt.log`: the lines around the decisive error in a failing trial's "
 		       "logs.\n"
-		       "- `report.md`: the report of the whole run.\n\n"
-		       "report.md, excerpt.log, command.txt and env.txt hold case IDs, file names "
-		       "and log lines, never the contents of a file: when the data must not leave, "
-		       "share those four.\n", ds_format_ops(bd->fb.ds->format)->bundle_words);
+		       "- `report.md`: the report of the whole run.\n",
+		       ds_format_ops(bd->fb.ds->format)->bundle_words);
+	readme_tools(&b, bd);
+	rep_buf_puts(&b, "\nreport.md, excerpt.log, command.txt and env.txt hold case IDs, file names "
+		     "and log lines, never the contents of a file: when the data must not leave, "
+		     "share those four.\n");
 	readme_more(&b, bd);
 	return rep_buf_take(&b);
 }

@@ -120,6 +120,14 @@ Test(bundle, toy_bundle_reproduces_the_crash_unpacked_elsewhere_as_another_user)
 	p = cb_path_join(b, "tools/toytrain.c");
 	cr_assert(access(p, R_OK) == 0, "toytrain's source travels with it");
 	free(p);
+	p = cb_path_join(b, "README.md");
+	free(text);
+	text = cb_read_file(p, NULL);
+	cr_assert(text && strstr(text, "- `tools/`: casebisect's own programs the command runs "
+				       "(`tools/toytrain`)"), "%s", text);
+	cr_assert(strstr(text, "- `case_002`: `dataset/ds/labelsTr/case_002.nii.gz`"),
+		  "README.md names the label file to fix:\n%s", text);
+	free(p);
 	assert_not_named(b, src, "the checkout");
 	assert_not_named(b, wd, "the work folder");
 
