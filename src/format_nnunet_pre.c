@@ -519,6 +519,9 @@ static int pre_bundle_raw(struct fmt_bundle *bd, const char *name)
 	for (k = 0; rc == 0 && k < bd->ncases; k++) {
 		const char *id = bd->cases[k]->id;
 
+		/* Not the _seg array: the file to fix is the NIfTI it was made from. */
+		free(bd->fix[k]);
+		bd->fix[k] = NULL;
 		for (ch = 0; all && rc == 0 && ch < ds->nchannels; ch++) {
 			src = cb_fmt("%s/imagesTr/%s_%04zu%s", raw, id, ch, ending);
 			rel = cb_fmt("nnUNet_raw/%s/imagesTr/%s_%04zu%s", base, id, ch, ending);
