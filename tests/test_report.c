@@ -1014,28 +1014,33 @@ static char *probe_get(const char *text, const char *key, size_t nth)
 	return v;
 }
 
+/* Runs BUNDLE/repro.sh [mode] (NULL: none) from tmpdir/elsewhere, its
+ * output into out. Returns its status. */
+static int run_repro(const char *bundle, const char *mode, const char *out)
+{
+	char *script = cb_path_join(bundle, "repro.sh"), *elsewhere = at("elsewhere");
+	const char *argv[] = { "/bin/bash", script, mode, NULL };
+	int rc;
+
+	mkdir_p(elsewhere);
+	rc = run_prog(argv, elsewhere, out);
+	free(script);
+	free(elsewhere);
+	return rc;
+}
+
 /* Moves WORKDIR/bundle to tmpdir/moved/bundle and runs its repro.sh from
  * tmpdir/elsewhere: the script finds its own folder. Returns the status. */
 static int run_moved_repro(const struct fx *x, const char *out, char **moved)
 {
-	char *from = cb_path_join(x->wd, "bundle"), *script, *elsewhere = at("elsewhere");
-	const char *argv[] = { "/bin/bash", NULL, NULL };
+	char *from = cb_path_join(x->wd, "bundle"), *parent = at("moved");
 	int rc;
 
 	*moved = at("moved/bundle");
-	mkdir_p(elsewhere);
-	{
-		char *parent = at("moved");
-
-		mkdir_p(parent);
-		free(parent);
-	}
+	mkdir_p(parent);
 	cr_assert_eq(rename(from, *moved), 0, "%s", strerror(errno));
-	script = cb_path_join(*moved, "repro.sh");
-	argv[1] = script;
-	rc = run_prog(argv, elsewhere, out);
-	free(script);
-	free(elsewhere);
+	rc = run_repro(*moved, NULL, out);
+	free(parent);
 	free(from);
 	return rc;
 }
@@ -1599,23 +1604,17 @@ static char *fake_nnunet(const char *out)
 	return launcher;
 }
 
-/* Runs the (moved) bundle's repro.sh with mode (NULL: none) from
- * tmpdir/elsewhere; out is emptied first. Returns its status; its output
- * goes to *log's text. */
+/* Runs the moved bundle's repro.sh with mode; out is emptied first.
+ * Returns its status; *log_text gets what it printed. */
 static int pre_repro(const char *moved, const char *mode, const char *out, char **log_text)
 {
-	char *script = cb_path_join(moved, "repro.sh"), *elsewhere = at("elsewhere");
 	char *log = at("repro.log");
-	const char *argv[] = { "/bin/bash", script, mode, NULL };
 	int rc;
 
 	unlink(out);
-	mkdir_p(elsewhere);
-	rc = run_prog(argv, elsewhere, log);
+	rc = run_repro(moved, mode, log);
 	*log_text = slurp(log, NULL);
 	free(log);
-	free(elsewhere);
-	free(script);
 	return rc;
 }
 
@@ -1626,7 +1625,7 @@ Test(report, pre_bundle_carries_raw_cases_the_launcher_and_runs_probe_stock_or_f
 					    "-device", "cpu", NULL };
 	struct fx x;
 	char *root = make_pre(), *out = at("probe.out"), *launcher = fake_nnunet(out);
-	char *raw = at("raw/Dataset501_Liver"), *sub, *name, *files, *b, *from, *moved, *text, *log;
+	char *raw = at("raw/Dataset501_Liver"), *sub, *name, *files, *b, *moved, *text, *log, *log_path;
 	char *before, *after;
 	const char *argv[16] = { launcher, "--cases-file", "{cases_file}" };
 	size_t i;
@@ -1634,17 +1633,11 @@ Test(report, pre_bundle_carries_raw_cases_the_launcher_and_runs_probe_stock_or_f
 
 	for (i = 0; tail[i]; i++)
 		argv[3 + i] = tail[i];
-	for (k = 0; k < 3; k++) {
-		sub = cb_fmt("%s/imagesTr", raw);
+	for (k = 0; k < 6; k++) {
+		sub = cb_fmt("%s/%s", raw, k % 2 ? "labelsTr" : "imagesTr");
 		mkdir_p(sub);
-		name = cb_fmt("liver_%d_0000.nii.gz", k);
-		free(write_file(sub, name, "image bytes\n"));
-		free(name);
-		free(sub);
-		sub = cb_fmt("%s/labelsTr", raw);
-		mkdir_p(sub);
-		name = cb_fmt("liver_%d.nii.gz", k);
-		free(write_file(sub, name, "label bytes\n"));
+		name = cb_fmt("liver_%d%s.nii.gz", k / 2, k % 2 ? "" : "_0000");
+		free(write_file(sub, name, "raw bytes\n"));
 		free(name);
 		free(sub);
 	}
@@ -1677,14 +1670,11 @@ Test(report, pre_bundle_carries_raw_cases_the_launcher_and_runs_probe_stock_or_f
 		free(p);
 	}
 
-	from = cb_path_join(x.wd, "bundle");
-	moved = at("moved/bundle");
-	mkdir_p(moved);
-	cr_assert_eq(rmdir(moved), 0);
-	cr_assert_eq(rename(from, moved), 0);
-	before = tree_snapshot(moved);
-
-	cr_assert_eq(pre_repro(moved, NULL, out, &log), 7);
+	before = tree_snapshot(b);
+	log_path = at("repro.log");
+	cr_assert_eq(run_moved_repro(&x, log_path, &moved), 7);
+	log = slurp(log_path, NULL);
+	free(log_path);
 	cr_assert(strstr(log, "repro.sh: the command the trials ran (casebisect's probe trainer"),
 		  "%s", log);
 	free(log);
@@ -1720,7 +1710,6 @@ Test(report, pre_bundle_carries_raw_cases_the_launcher_and_runs_probe_stock_or_f
 	free(after);
 	free(before);
 	free(moved);
-	free(from);
 	free(files);
 	free(b);
 	free(raw);
