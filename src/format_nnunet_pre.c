@@ -716,11 +716,13 @@ static void pre_repro_modes(struct fmt_sh *sh, const struct fmt_bundle *bd,
 			char num[32];
 
 			snprintf(num, sizeof(num), "%lu", id);
-			sh->text(sh, "\tnnUNetv2_plan_and_preprocess -d ");
+			/* The trials' nnUNet_n_proc_DA=0 would stop the planner, which
+			 * gives torch.set_num_threads() that number. */
+			sh->text(sh, "\t(unset nnUNet_n_proc_DA; nnUNetv2_plan_and_preprocess -d ");
 			sh->text(sh, num);
 			sh->text(sh, " -c ");
 			sh->word(sh, argv[at + 1]);
-			sh->text(sh, " || exit $?\n");
+			sh->text(sh, ") || exit $?\n");
 		}
 		sh_stock_train(sh, argv, at, false);
 		sh->text(sh, "\texit $? ;;\n");

@@ -1582,7 +1582,8 @@ static char *fake_nnunet(const char *out)
 		   "ls \"$nnUNet_preprocessed/Dataset501_Liver\" >>'%s'\nexit 7\n", out, out);
 	free(write_file(bin_dir, "nnUNetv2_train", s));
 	free(s);
-	s = cb_fmt("#!/bin/sh\nprintf 'plan %%s\\n' \"$*\" >>'%s'\n"
+	s = cb_fmt("#!/bin/sh\nprintf 'plan %%s, nnUNet_n_proc_DA %%s\\n' \"$*\" "
+		   "\"${nnUNet_n_proc_DA-unset}\" >>'%s'\n"
 		   "ls \"$nnUNet_raw/Dataset501_Liver/labelsTr\" >>'%s'\n"
 		   "mkdir -p \"$nnUNet_preprocessed/Dataset501_Liver\"\n", out, out);
 	free(write_file(bin_dir, "nnUNetv2_plan_and_preprocess", s));
@@ -1646,6 +1647,8 @@ Test(report, pre_bundle_carries_raw_cases_the_launcher_and_runs_probe_stock_or_f
 			"\".nii.gz\"}\n"));
 	sub = at("raw");
 	cr_assert_eq(setenv("nnUNet_raw", sub, 1), 0);
+	/* As casebisect nnunet's trials have it: nnU-Net's planner refuses 0. */
+	cr_assert_eq(setenv("nnUNet_n_proc_DA", "0", 1), 0);
 	free(sub);
 
 	fx_init_at(&x, root, 1, argv);
@@ -1697,7 +1700,7 @@ Test(report, pre_bundle_carries_raw_cases_the_launcher_and_runs_probe_stock_or_f
 	cr_assert(strstr(log, "repro.sh: --from-raw: nnUNetv2_plan_and_preprocess"), "%s", log);
 	free(log);
 	text = slurp(out, NULL);
-	cr_assert_str_eq(text, "plan -d 501 -c 3d_fullres\nliver_1.nii.gz\n"
+	cr_assert_str_eq(text, "plan -d 501 -c 3d_fullres, nnUNet_n_proc_DA unset\nliver_1.nii.gz\n"
 			       "stock Dataset501_Liver 3d_fullres all -device cpu\n", "%s", text);
 	free(text);
 
