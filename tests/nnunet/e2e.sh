@@ -162,7 +162,7 @@ for mode in --probe --stock --from-raw; do
 	echo "repro.sh $mode: exit $rc, $got"
 done
 # (torch keeps its own cache there too, torchinductor_$USER: not repro.sh's to remove)
-! ls "$work/tmp" | grep -q '^casebisect-repro\.' || fail "repro.sh left its temporary folder: $(ls "$work/tmp")"
+[ -z "$(find "$work/tmp" -maxdepth 1 -name 'casebisect-repro.*')" ] || fail "repro.sh left its temporary folder: $(ls "$work/tmp")"
 
 step "casebisect nnunet 992 --device cpu (a clean dataset), installed with make install"
 make -s install PREFIX="$work/prefix" >/dev/null
