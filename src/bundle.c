@@ -91,7 +91,7 @@ static int make_parents(const char *base, const char *rel, char *err, size_t err
 
 /* Copies the user's file src to dst (a new name). src is only read, and
  * must be a regular file: a FIFO or a device would hang or never end. */
-static int copy_file(const char *src, const char *dst, char *err, size_t errlen)
+static int copy_file(const char *src, const char *dst, mode_t mode, char *err, size_t errlen)
 {
 	int in = open(src, O_RDONLY | O_CLOEXEC | O_NOCTTY | O_NONBLOCK), out = -1, rc = -1;
 	char *chunk = NULL;
@@ -106,7 +106,7 @@ static int copy_file(const char *src, const char *dst, char *err, size_t errlen)
 		cb_set_err(err, errlen, "%s: not a regular file: not copied", src);
 		goto out;
 	}
-	out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0666);
+	out = open(dst, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode);
 	if (out < 0) {
 		cb_set_err(err, errlen, "%s: cannot create: %s", dst, strerror(errno));
 		goto out;
@@ -180,7 +180,18 @@ static int bundle_copy(struct fmt_bundle *bd, const char *src, const char *rel)
 	int rc = make_parents(bd->data, rel, bd->err, bd->errlen);
 
 	if (rc == 0)
-		rc = copy_file(src, dst, bd->err, bd->errlen);
+		rc = copy_file(src, dst, 0666, bd->err, bd->errlen);
+	free(dst);
+	return rc;
+}
+
+int bnd_copy(struct bundle *bd, const char *src, const char *rel, mode_t mode)
+{
+	char *dst = cb_path_join(bd->dir, rel);
+	int rc = make_parents(bd->dir, rel, bd->fb.err, bd->fb.errlen);
+
+	if (rc == 0)
+		rc = copy_file(src, dst, mode, bd->fb.err, bd->fb.errlen);
 	free(dst);
 	return rc;
 }
@@ -198,6 +209,7 @@ static int place_files(struct fmt_bundle *bd)
 		return -1;
 	}
 	bd->rel = xcalloc(bd->ncases + 1, sizeof(*bd->rel));
+	bd->fix = xcalloc(bd->ncases + 1, sizeof(*bd->fix));
 	for (k = 0; k < bd->ncases; k++) {
 		const struct ds_case *c = bd->cases[k];
 
@@ -214,6 +226,8 @@ static int place_files(struct fmt_bundle *bd)
 				return -1;
 			}
 		}
+		if (c->label >= 0)
+			bd->fix[k] = xstrdup(bd->rel[k][c->label]);
 	}
 	return 0;
 }
@@ -318,6 +332,60 @@ static char *lines_text(const char **v)
 	return rep_buf_take(&b);
 }
 
+/* README.md's line on the programs carried, when there are some. */
+static void readme_tools(struct rep_buf *b, const struct bundle *bd)
+{
+	size_t i, m;
+
+	if (bd->ntools) {
+		rep_buf_puts(b, "- `tools/`: casebisect's own programs the command runs (");
+		for (i = 0; i < bd->ntools; i++) {
+			for (m = 0; m < i && strcmp(bd->tools[m].rel, bd->tools[i].rel); m++)
+				;
+			if (m < i)
+				continue;
+			rep_buf_puts(b, i ? ", " : "");
+			rep_md_code(b, bd->tools[i].rel, false);
+		}
+		rep_buf_puts(b, "), with what they need beside them; repro.sh runs them from here, and "
+			    "rebuilds a binary from its source (cc) where the one carried does not "
+			    "run.\n");
+	}
+}
+
+/* README.md's parts that depend on the format and the cases: repro.sh's
+ * other modes, the label files to fix. */
+static void readme_more(struct rep_buf *b, const struct bundle *bd)
+{
+	const char *words = ds_format_ops(bd->fb.ds->format)->repro_words;
+	size_t k;
+	bool any = false;
+
+	if (words)
+		rep_buf_printf(b, "\n## The ways repro.sh runs\n\n%s\n", words);
+	for (k = 0, any = false; k < bd->fb.ncases; k++)
+		any = any || bd->fb.fix[k];
+	if (!any)
+		return;
+	rep_buf_puts(b, "\n## The label file to fix\n\nEach case's label file, as this bundle holds "
+		    "it (report.md says what the audit found in it); fix the same file in your "
+		    "dataset:\n\n");
+	for (k = 0; k < bd->fb.ncases; k++) {
+		if (!bd->fb.fix[k])
+			continue;
+		rep_buf_puts(b, "- ");
+		rep_md_code(b, bd->fb.cases[k]->id, false);
+		rep_buf_puts(b, ": ");
+		{
+			char *rel = cb_path_join("dataset", bd->fb.fix[k]);
+
+			rep_md_code(b, rel, false);
+			free(rel);
+		}
+		rep_buf_puts(b, "\n");
+	}
+}
+
 static char *readme_text(const struct bundle *bd)
 {
 	const struct rep_facts *f = bd->f;
@@ -348,18 +416,23 @@ static char *readme_text(const struct bundle *bd)
 		       "## What is in it\n\n"
 		       "- `dataset/`: the cases' files, copied, in the dataset's own layout (%s).\n"
 		       "- `repro.sh`: reruns the command that crashed, on these cases alone, with "
-		       "the environment of casebisect's trials: `bash repro.sh`, from any folder. "
-		       "It exits with the command's status.\n"
+		       "the environment of casebisect's trials: `bash repro.sh`, from any folder, "
+		       "as any user (`tar xzf bundle.tar.gz && bash bundle/repro.sh`). It runs in a "
+		       "temporary folder, never writes into this one, and exits with the command's "
+		       "status.\n"
 		       "- `command.txt`: the command, one argument per line, as given to casebisect "
 		       "(`{cases_file}`, `{files_file}`, `{view}`, `{trial_dir}`, `{n}` stand for "
 		       "each trial's own files).\n"
 		       "- `env.txt`: the variables every trial got.\n"
 		       "- `excerpt.log`: the lines around the decisive error in a failing trial's "
 		       "logs.\n"
-		       "- `report.md`: the report of the whole run.\n\n"
-		       "report.md, excerpt.log, command.txt and env.txt hold case IDs, file names "
-		       "and log lines, never the contents of a file: when the data must not leave, "
-		       "share those four.\n", ds_format_ops(bd->fb.ds->format)->bundle_words);
+		       "- `report.md`: the report of the whole run.\n",
+		       ds_format_ops(bd->fb.ds->format)->bundle_words);
+	readme_tools(&b, bd);
+	rep_buf_puts(&b, "\nreport.md, excerpt.log, command.txt and env.txt hold case IDs, file names "
+		     "and log lines, never the contents of a file: when the data must not leave, "
+		     "share those four.\n");
+	readme_more(&b, bd);
 	return rep_buf_take(&b);
 }
 
@@ -571,8 +644,11 @@ static int write_texts(struct bundle *bd)
 	size_t i;
 	int rc = 0;
 
-	if (!argv) {
-		cb_set_err(bd->fb.err, bd->fb.errlen, "run.json holds no command: no repro.sh to write");
+	if (!argv || bnd_tools_carry(bd, argv) < 0) {
+		if (!argv)
+			cb_set_err(bd->fb.err, bd->fb.errlen,
+				   "run.json holds no command: no repro.sh to write");
+		free(argv);
 		free(env);
 		return -1;
 	}
@@ -604,6 +680,10 @@ static void bundle_release(struct bundle *bd)
 		}
 		free(bd->fb.rel);
 	}
+	for (k = 0; bd->fb.fix && k < bd->fb.ncases; k++)
+		free(bd->fb.fix[k]);
+	free(bd->fb.fix);
+	bnd_tools_release(bd);
 	free((void *)bd->fb.cases);
 	free(bd->dir);
 	free((void *)bd->fb.data);

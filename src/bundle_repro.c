@@ -7,6 +7,7 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 
@@ -121,6 +122,59 @@ static void repro_view(struct rep_buf *b, const struct bundle *bd)
 	ds_format_ops(bd->fb.ds->format)->repro_view(&sh, &bd->fb);
 }
 
+/* Where the dataset path in arg begins (its start, or after "--opt="), and
+ * the rest of it after the dataset's root, when arg names the root or a
+ * file under it; else NULL. The caller frees it. */
+static char *root_suffix(const char *arg, const char *cwd, const char *root, size_t *at)
+{
+	const char *eq = strchr(arg, '='), *path;
+	char *abs, *rest = NULL;
+	size_t len = strlen(root);
+
+	*at = arg[0] == '-' && eq ? (size_t)(eq + 1 - arg) : 0;
+	path = arg + *at;
+	if (!strncmp(path, root, len) && (path[len] == '\0' || path[len] == '/'))
+		return xstrdup(path + len); /* as written, a trailing '/' kept */
+	if (path[0] == '/' || !cwd || !strchr(path, '/'))
+		return NULL;
+	abs = ld_path_resolve(cwd, path);
+	if (!strncmp(abs, root, len) && (abs[len] == '\0' || abs[len] == '/'))
+		rest = xstrdup(abs + len);
+	free(abs);
+	return rest;
+}
+
+/* An argument naming the dataset, the bundle's counterpart in its place
+ * (the format's repro_root); false when it names something else. */
+static bool sh_root_arg(struct rep_buf *b, const struct bundle *bd, const char *a, const char *cwd)
+{
+	const struct ds_format_ops *ops = ds_format_ops(bd->fb.ds->format);
+	struct fmt_sh sh = { sh_text, sh_quote_word, sh_data_file, b };
+	struct rep_buf expr = { 0 };
+	struct fmt_sh esh = { sh_text, sh_quote_word, sh_data_file, &expr };
+	char *rest = NULL;
+	size_t at;
+
+	if (!ops->repro_root || !(rest = root_suffix(a, cwd, bd->fb.ds->root, &at)) ||
+	    !ops->repro_root(&esh, &bd->fb)) {
+		free(rep_buf_take(&expr));
+		free(rest);
+		return false;
+	}
+	if (at) {
+		char *opt = strndup(a, at);
+
+		sh_quote(b, opt);
+		free(opt);
+	}
+	sh.text(&sh, expr.s);
+	if (*rest)
+		sh_quote(b, rest);
+	free(rep_buf_take(&expr));
+	free(rest);
+	return true;
+}
+
 /* Can bash export this "K=V" as it is? */
 static bool env_name_ok(const char *kv)
 {
@@ -160,9 +214,71 @@ static void repro_env(struct rep_buf *b, const struct rep_facts *f)
 	free(env);
 }
 
-static bool is_relative_path(const char *s)
+/* Does s name a file or folder of the user's by a relative path (one that
+ * is there, when the trials' folder is known)? */
+static bool is_relative_path(const char *s, const char *cwd)
 {
-	return s[0] != '/' && strchr(s, '/') != NULL;
+	char *p;
+	bool there;
+
+	if (s[0] == '/' || !strchr(s, '/'))
+		return false;
+	if (!cwd)
+		return true;
+	p = cb_path_join(cwd, s);
+	there = access(p, F_OK) == 0;
+	free(p);
+	return there;
+}
+
+/* The command's arguments: casebisect's programs as the bundle's copies
+ * ($toytrain), the dataset as the bundle's, the rest as given; it runs in
+ * the temporary folder unless one of the rest is a relative path (a file
+ * of the user's, not carried). The format's other modes come first. */
+static void repro_command(struct rep_buf *b, const struct bundle *bd, const char **argv,
+			  const char *cwd)
+{
+	struct rep_buf cmd = { 0 };
+	bool relative = false;
+	size_t i;
+
+	for (i = 0; argv[i]; i++) {
+		const struct bnd_tool *t = bnd_tool_of(bd, i);
+
+		if (i)
+			rep_buf_puts(&cmd, " \\\n\t");
+		if (t)
+			rep_buf_printf(&cmd, "\"$%s\"", t->var);
+		else if (!sh_root_arg(&cmd, bd, argv[i], cwd)) {
+			relative = relative || is_relative_path(argv[i], cwd);
+			sh_arg(&cmd, argv[i]);
+		}
+	}
+	if (relative) {
+		rep_buf_puts(b, "# The command names relative paths of your own: they are found from the "
+			     "folder the\n# trials ran in when it is here, else from the folder you "
+			     "run this script from.\n");
+		if (cwd) {
+			rep_buf_puts(b, "if [ -d ");
+			sh_quote(b, cwd);
+			rep_buf_puts(b, " ]; then cd -- ");
+			sh_quote(b, cwd);
+			rep_buf_puts(b, " || exit 1; fi\n\n");
+		}
+	} else {
+		rep_buf_puts(b, "# it runs in the temporary folder: what it writes goes there\n"
+			     "cd -- \"$tmp\" || exit 1\n\n");
+	}
+	{
+		struct fmt_sh sh = { sh_text, sh_quote_word, sh_data_file, b };
+		const struct ds_format_ops *ops = ds_format_ops(bd->fb.ds->format);
+
+		if (ops->repro_modes)
+			ops->repro_modes(&sh, &bd->fb, (const char *const *)argv);
+	}
+	rep_buf_puts(b, "# the command, as the trials ran it\n");
+	rep_buf_add(b, cmd.s ? cmd.s : "", cmd.len);
+	free(rep_buf_take(&cmd));
 }
 
 char *rep_repro_text(const struct bundle *bd, const char **argv)
@@ -170,7 +286,6 @@ char *rep_repro_text(const struct bundle *bd, const char **argv)
 	const struct rep_facts *f = bd->f;
 	const char *cwd = rep_run_str(f, "options", "cwd");
 	struct rep_buf b = { 0 };
-	size_t i;
 
 	rep_buf_printf(&b, "#!/usr/bin/env bash\n"
 		       "# repro.sh: reruns the command that crashed training, on the %zu case%s "
@@ -189,28 +304,10 @@ char *rep_repro_text(const struct bundle *bd, const char **argv)
 		   bd->fb.ncases, rep_plural(bd->fb.ncases));
 	repro_lists(&b, bd);
 	repro_env(&b, f);
+	bnd_repro_tools(&b, bd);
 	repro_view(&b, bd);
 	rep_buf_printf(&b, "trial_dir=\"$tmp\"\nn=%zu\n\n", bd->fb.ncases);
-	if (cwd) {
-		rep_buf_puts(&b, "# the working directory the trials had (options.cwd), when it is here\n"
-			     "if [ -d ");
-		sh_quote(&b, cwd);
-		rep_buf_puts(&b, " ]; then cd -- ");
-		sh_quote(&b, cwd);
-		rep_buf_puts(&b, " || exit 1; fi\n\n");
-	}
-	for (i = 0; argv[i]; i++)
-		if (is_relative_path(argv[i]))
-			break;
-	if (argv[i] && !cwd)
-		rep_buf_puts(&b, "# The command names relative paths: run this script from the folder "
-			     "casebisect ran in.\n");
-	rep_buf_puts(&b, "# the command, as the trials ran it\n");
-	for (i = 0; argv[i]; i++) {
-		if (i)
-			rep_buf_puts(&b, " \\\n\t");
-		sh_arg(&b, argv[i]);
-	}
+	repro_command(&b, bd, argv, cwd);
 	rep_buf_puts(&b, "\nexit $?\n");
 	return rep_buf_take(&b);
 }

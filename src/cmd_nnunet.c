@@ -65,7 +65,11 @@ static const char nnunet_description[] =
 	"The label audit reads gt_segmentations/ of the preprocessed folder (or\n"
 	"$nnUNet_raw's labelsTr/) first, so a bad label is usually tried first.\n"
 	"Every option of 'casebisect run' works here too; the options below the\n"
-	"first five are run's. Exit status as for 'casebisect run'.";
+	"first five are run's. Exit status as for 'casebisect run'.\n"
+	"\n"
+	"The bundle's repro.sh runs the probe on the culprits; 'bash repro.sh\n"
+	"--stock' runs nnU-Net's own nnUNetv2_train on them, '--from-raw' runs\n"
+	"nnUNetv2_plan_and_preprocess on their raw cases first.";
 
 static const char nnunet_example[] =
 	"$ export nnUNet_preprocessed=/data/nnUNet_preprocessed\n"

@@ -50,6 +50,10 @@ struct fmt_bundle {
 	size_t ncases;
 	char ***rel;      /* rel[k][j]: case k's file j, relative to data (set by bundle_place) */
 	const char *data; /* the bundle's dataset/ folder, absolute */
+	/* fix[k]: culprit k's label file in the bundle, relative to data, or
+	 * NULL (README.md's "label file to fix"); bundle.c sets the case's own
+	 * label, a format's bundle_meta may put another (owned) in its place. */
+	char **fix;
 	/* data/rel gets text (len bytes); its folders are made. 0, or -1 with err. */
 	int (*write)(struct fmt_bundle *bd, const char *rel, const char *text, size_t len);
 	/* data/rel becomes a copy of src. 0, or -1 with err. */
@@ -132,6 +136,18 @@ struct ds_format_ops {
 	/* repro.sh's part that sets $view (and the env the view needs) from the
 	 * bundle's files; $data, $tmp, $cases_file and $files_file are set. */
 	void (*repro_view)(struct fmt_sh *sh, const struct fmt_bundle *bd);
+	/* Optional. repro.sh's words for what stands for ds->root: an argument
+	 * of the command that names the dataset (or a file under it) is
+	 * rewritten to it. false (nothing written): no counterpart, the
+	 * argument stays as it was. */
+	bool (*repro_root)(struct fmt_sh *sh, const struct fmt_bundle *bd);
+	/* Optional. repro.sh's part just before the command (argv, run.json's):
+	 * other ways to rerun it, chosen by repro.sh's first argument, each
+	 * running and exiting; the default falls through to the command. It
+	 * says which one runs. repro_words says the same in README.md. */
+	void (*repro_modes)(struct fmt_sh *sh, const struct fmt_bundle *bd,
+			    const char *const *argv);
+	const char *repro_words;
 };
 
 /* The five every format has, first in each table: its enum value and

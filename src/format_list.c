@@ -232,6 +232,18 @@ static void list_repro_view(struct fmt_sh *sh, const struct fmt_bundle *bd)
 		     "view=\"$cases_file\"\n\n");
 }
 
+/* A folder of cases: the bundle's dataset folder holds them at the same
+ * paths. A list file has no counterpart (the bundle's lists are its own). */
+static bool list_repro_root(struct fmt_sh *sh, const struct fmt_bundle *bd)
+{
+	struct stat st;
+
+	if (stat(bd->ds->root, &st) != 0 || !S_ISDIR(st.st_mode))
+		return false;
+	sh->text(sh, "\"$data\"");
+	return true;
+}
+
 const struct ds_format_ops fmt_list = {
 	FMT_CORE(DS_LIST, "list", detect_list, load_list, build_list),
 	.bundle_place = list_bundle_place,
@@ -239,4 +251,5 @@ const struct ds_format_ops fmt_list = {
 	.bundle_words = "cases.txt (the IDs) and files.txt (each case's files, relative to "
 			"dataset/)",
 	.repro_view = list_repro_view,
+	.repro_root = list_repro_root,
 };

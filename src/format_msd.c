@@ -536,6 +536,14 @@ static void msd_repro_view(struct fmt_sh *sh, const struct fmt_bundle *bd)
 		     "view=\"$data/datalist.json\"\n\n");
 }
 
+/* The datalist: the bundle's, cut to the culprits. */
+static bool msd_repro_root(struct fmt_sh *sh, const struct fmt_bundle *bd)
+{
+	(void)bd;
+	sh->data_path(sh, "datalist.json");
+	return true;
+}
+
 const struct ds_format_ops fmt_msd = {
 	FMT_CORE(DS_MSD, "msd", detect_msd, load_msd, build_msd),
 	.flags = FMT_NEEDS_FILE | FMT_VIEW_JSON,
@@ -544,4 +552,5 @@ const struct ds_format_ops fmt_msd = {
 	.bundle_words = "a datalist.json whose \"training\" list holds these cases, with paths "
 			"relative to it (\"validation\" and \"test\" emptied)",
 	.repro_view = msd_repro_view,
+	.repro_root = msd_repro_root,
 };

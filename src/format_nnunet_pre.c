@@ -490,8 +490,79 @@ static char *pre_bundle_place(const struct fmt_bundle *bd, size_t k, size_t j)
 		      path_base(bd->cases[k]->files[j]));
 }
 
+/* The culprits' raw files (all of them, or none): label and channels from
+ * $nnUNet_raw/<name>/, under nnUNet_raw/<name>/ with the raw dataset.json
+ * cut to them; or, without the raw dataset, the labels of
+ * gt_segmentations/. Either way fix[k] names the label file. Only for a
+ * maintainer's eyes and repro.sh --from-raw: the probe trains on the
+ * preprocessed files. */
+static int pre_bundle_raw(struct fmt_bundle *bd, const char *name)
+{
+	const struct dataset *ds = bd->ds;
+	const char *ending = ds->file_ending ? ds->file_ending : ".nii.gz";
+	char *raw = pre_raw_dir(ds), *src, *rel;
+	const char *base = path_base(ds->root);
+	size_t k, ch;
+	bool all = raw != NULL;
+	int rc = 0;
+	cJSON *doc;
+
+	for (k = 0; all && k < bd->ncases; k++)
+		for (ch = 0; all && ch <= ds->nchannels; ch++) {
+			const char *id = bd->cases[k]->id;
+
+			src = ch < ds->nchannels ? cb_fmt("%s/imagesTr/%s_%04zu%s", raw, id, ch, ending)
+						 : cb_fmt("%s/labelsTr/%s%s", raw, id, ending);
+			all = is_file(src);
+			free(src);
+		}
+	for (k = 0; rc == 0 && k < bd->ncases; k++) {
+		const char *id = bd->cases[k]->id;
+
+		/* Not the _seg array: the file to fix is the NIfTI it was made from. */
+		free(bd->fix[k]);
+		bd->fix[k] = NULL;
+		for (ch = 0; all && rc == 0 && ch < ds->nchannels; ch++) {
+			src = cb_fmt("%s/imagesTr/%s_%04zu%s", raw, id, ch, ending);
+			rel = cb_fmt("nnUNet_raw/%s/imagesTr/%s_%04zu%s", base, id, ch, ending);
+			rc = bd->copy(bd, src, rel);
+			free(src);
+			free(rel);
+		}
+		src = all ? cb_fmt("%s/labelsTr/%s%s", raw, id, ending)
+			  : cb_fmt("%s/gt_segmentations/%s%s", ds->root, id, ending);
+		rel = all ? cb_fmt("nnUNet_raw/%s/labelsTr/%s%s", base, id, ending)
+			  : cb_fmt("%s/gt_segmentations/%s%s", name, id, ending);
+		if (rc == 0 && is_file(src)) {
+			rc = bd->copy(bd, src, rel);
+			free(bd->fix[k]);
+			bd->fix[k] = rel;
+			rel = NULL;
+		}
+		free(src);
+		free(rel);
+	}
+	if (rc == 0 && all) {
+		src = cb_path_join(raw, "dataset.json");
+		doc = json_read_file(is_file(src) ? src : ds->dataset_json, bd->err, bd->errlen);
+		rc = doc ? 0 : -1;
+		if (doc) {
+			/* The files are at nnU-Net's own names now: no "dataset" key. */
+			cJSON_DeleteItemFromObjectCaseSensitive(doc, "dataset");
+			vb_json_set(doc, "numTraining", cJSON_CreateNumber((double)bd->ncases));
+			rel = cb_fmt("nnUNet_raw/%s/dataset.json", base);
+			rc = bnd_write_json(bd, rel, doc);
+			free(rel);
+			cJSON_Delete(doc);
+		}
+		free(src);
+	}
+	free(raw);
+	return rc;
+}
+
 /* The plans and the fingerprint as they are, beside the data folder;
- * dataset.json cut to the culprits. */
+ * dataset.json cut to the culprits; the raw cases (pre_bundle_raw). */
 static int pre_bundle_meta(struct fmt_bundle *bd)
 {
 	const struct dataset *ds = bd->ds;
@@ -518,7 +589,9 @@ static int pre_bundle_meta(struct fmt_bundle *bd)
 		cb_set_err(bd->err, bd->errlen, "%s: the dataset has no dataset.json", ds->root);
 		return -1;
 	}
-	return bnd_dataset_json(bd, name, false);
+	if (bnd_dataset_json(bd, name, false) < 0)
+		return -1;
+	return pre_bundle_raw(bd, name);
 }
 
 /* As the view, a preprocessed root in the temporary folder with links to
@@ -560,6 +633,114 @@ static void pre_repro_view(struct fmt_sh *sh, const struct fmt_bundle *bd)
 	free(data_rel);
 }
 
+/* The dataset folder: its counterpart in repro.sh's preprocessed folder. */
+static bool pre_repro_root(struct fmt_sh *sh, const struct fmt_bundle *bd)
+{
+	sh->text(sh, "\"$nnUNet_preprocessed/\"");
+	sh->word(sh, pre_bundle_name(bd->ds));
+	return true;
+}
+
+/* nnUNetv2_train DATASET CONFIGURATION all and the options of argv (a
+ * launcher's or nnUNetv2_train's) but -tr, and -p unless keep_plans. The
+ * fold is "all": nnU-Net's five folds need five cases, a bundle often has
+ * one. */
+static void sh_stock_train(struct fmt_sh *sh, const char *const *argv, size_t at, bool keep_plans)
+{
+	size_t i;
+
+	sh->text(sh, "\tnnUNetv2_train ");
+	sh->word(sh, argv[at]);
+	sh->text(sh, " ");
+	sh->word(sh, argv[at + 1]);
+	sh->text(sh, " all");
+	for (i = at + 3; argv[i]; i++) {
+		if ((!strcmp(argv[i], "-tr") || (!keep_plans && !strcmp(argv[i], "-p"))) &&
+		    argv[i + 1]) {
+			i++;
+			continue;
+		}
+		sh->text(sh, " ");
+		sh->word(sh, argv[i]);
+	}
+	sh->text(sh, "\n");
+}
+
+/* repro.sh's modes: the command (the probe), --stock, --from-raw. */
+static void pre_repro_modes(struct fmt_sh *sh, const struct fmt_bundle *bd,
+			    const char *const *argv)
+{
+	const char *prog = argv[0] ? path_base(argv[0]) : "";
+	bool probe = !strcmp(prog, "casebisect-nnunet-train");
+	size_t at = 1, n;
+	const char *ds_name;
+	char *raw_rel;
+	unsigned long id = 0;
+
+	if (!probe && strcmp(prog, "nnUNetv2_train"))
+		return; /* not an nnU-Net command: no stock line to offer */
+	if (probe && argv[1] && !strcmp(argv[1], "--cases-file") && argv[2])
+		at = 3;
+	for (n = at; argv[n]; n++)
+		;
+	if (n < at + 3)
+		return;
+	ds_name = argv[at];
+	if (!strncmp(ds_name, "Dataset", 7))
+		id = strtoul(ds_name + 7, NULL, 10);
+	raw_rel = cb_fmt("nnUNet_raw/%s", path_base(bd->ds->root));
+	sh->text(sh, "# how to run it (README.md): bash repro.sh [--stock | --from-raw]\n"
+		     "case \"${1-}\" in\n"
+		     "--stock)\n"
+		     "\techo \"repro.sh: --stock: nnU-Net's own nnUNetv2_train (stock trainer, fold "
+		     "all) on the bundle's preprocessed cases\" >&2\n");
+	sh_stock_train(sh, argv, at, true);
+	sh->text(sh, "\texit $? ;;\n--from-raw)\n\tif [ ! -d ");
+	sh->data_path(sh, raw_rel);
+	sh->text(sh, " ]; then\n"
+		     "\t\techo \"repro.sh: --from-raw: this bundle holds no raw images (casebisect "
+		     "did not find \\$nnUNet_raw/");
+	sh->text(sh, path_base(bd->ds->root));
+	sh->text(sh, "); only --stock and the probe run\" >&2\n\t\texit 2\n\tfi\n");
+	if (id) {
+		sh->text(sh, "\techo \"repro.sh: --from-raw: nnUNetv2_plan_and_preprocess on the "
+			     "bundle's raw cases, then nnU-Net's own nnUNetv2_train (default plans, "
+			     "fold all)\" >&2\n"
+			     "\texport nnUNet_raw=\"$tmp/raw\" nnUNet_preprocessed=\"$tmp/from_raw\"\n"
+			     "\tmkdir -p -- \"$nnUNet_raw\" \"$nnUNet_preprocessed\" || exit 1\n\tln -s -- ");
+		sh->data_path(sh, raw_rel);
+		sh->text(sh, " \"$nnUNet_raw/\"");
+		sh->word(sh, path_base(bd->ds->root));
+		sh->text(sh, " || exit 1\n");
+		{
+			char num[32];
+
+			snprintf(num, sizeof(num), "%lu", id);
+			/* The trials' nnUNet_n_proc_DA=0 would stop the planner, which
+			 * gives torch.set_num_threads() that number. */
+			sh->text(sh, "\t(unset nnUNet_n_proc_DA; nnUNetv2_plan_and_preprocess -d ");
+			sh->text(sh, num);
+			sh->text(sh, " -c ");
+			sh->word(sh, argv[at + 1]);
+			sh->text(sh, ") || exit $?\n");
+		}
+		sh_stock_train(sh, argv, at, false);
+		sh->text(sh, "\texit $? ;;\n");
+	} else {
+		sh->text(sh, "\techo \"repro.sh: --from-raw: the dataset's name does not start with "
+			     "DatasetNNN_, which nnUNetv2_plan_and_preprocess -d needs\" >&2\n"
+			     "\texit 2 ;;\n");
+	}
+	sh->text(sh, "''|--probe)\n\techo \"repro.sh: the command the trials ran (");
+	sh->text(sh, probe ? "casebisect's probe trainer, tools/nnunet/casebisect-nnunet-train"
+			   : "nnUNetv2_train with your trainer");
+	sh->text(sh, ") on the bundle's preprocessed cases; --stock: nnU-Net's own nnUNetv2_train; "
+		     "--from-raw: preprocess the raw cases first\" >&2 ;;\n"
+		     "*)\n\techo \"usage: bash repro.sh [--stock | --from-raw]\" >&2\n\texit 2 ;;\n"
+		     "esac\n\n");
+	free(raw_rel);
+}
+
 const struct ds_format_ops fmt_nnunet_pre = {
 	FMT_CORE(DS_NNUNET_PRE, "nnunet-pre", detect_pre, load_pre, build_pre),
 	.flags = FMT_NEEDS_FOLDER | FMT_READS_PLANS | FMT_VIEW_LINKS | FMT_ENV_CARRIES_SUBSET |
@@ -573,4 +754,15 @@ const struct ds_format_ops fmt_nnunet_pre = {
 			"cases), dataset_fingerprint.json and the data folder with these cases' "
 			"files",
 	.repro_view = pre_repro_view,
+	.repro_root = pre_repro_root,
+	.repro_modes = pre_repro_modes,
+	.repro_words = "`bash repro.sh` runs the command the trials ran (casebisect's probe "
+		       "trainer, carried in tools/nnunet/, with the nnUNetv2_train on your PATH) on "
+		       "the preprocessed cases. `bash repro.sh --stock` runs nnU-Net's own "
+		       "`nnUNetv2_train DATASET CONFIGURATION all` (the stock trainer: random "
+		       "patches, so it may take many iterations to meet the bad voxels) on the same "
+		       "cases. `bash repro.sh --from-raw` runs `nnUNetv2_plan_and_preprocess` on the "
+		       "raw cases in dataset/nnUNet_raw/ first, then the stock training (only when "
+		       "the bundle holds the raw images). Each says which one runs; what nnU-Net "
+		       "writes goes to a temporary folder.",
 };

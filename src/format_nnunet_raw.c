@@ -592,6 +592,12 @@ static void raw_repro_view(struct fmt_sh *sh, const struct fmt_bundle *bd)
 	sh->text(sh, "\n\n");
 }
 
+/* The dataset folder: the bundle's copy of it. */
+static bool raw_repro_root(struct fmt_sh *sh, const struct fmt_bundle *bd)
+{
+	sh->data_path(sh, path_base(bd->ds->root));
+	return true;
+}
 
 const struct ds_format_ops fmt_nnunet_raw = {
 	FMT_CORE(DS_NNUNET_RAW, "nnunet-raw", detect_raw, load_raw, build_raw),
@@ -602,4 +608,5 @@ const struct ds_format_ops fmt_nnunet_raw = {
 	.bundle_words = "an nnU-Net raw dataset: imagesTr/, labelsTr/ and a dataset.json cut to "
 			"these cases",
 	.repro_view = raw_repro_view,
+	.repro_root = raw_repro_root,
 };

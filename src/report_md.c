@@ -466,25 +466,24 @@ static void md_reproduce(struct rep_buf *b, const struct rep_facts *f)
 {
 	const struct report_input *in = f->in;
 	const char *cwd = rep_run_str(f, "options", "cwd");
-	char *bundle = cb_path_join(in->workdir, BUNDLE_NAME "/repro.sh"), *line;
-	struct rep_buf cmd = { 0 };
+	char *line;
 	const cJSON *env = rep_run_get(f, "env", NULL), *e;
 
 	rep_buf_puts(b, "## How to reproduce\n\n");
 	if (f->nbundle && rep_verdict_is(in, "undetermined"))
 		rep_buf_printf(b, "On the smallest subset seen to crash (%zu case%s), from the bundle "
-			      "(copies of their files, the command and its environment):\n\n",
+			      "(copies of their files, the command, its environment and casebisect's "
+			      "own programs it runs), unpacked anywhere:\n\n",
 			   f->nbundle, rep_plural(f->nbundle));
 	else if (f->nbundle)
-		rep_buf_printf(b, "On the %s alone, from the bundle (copies of %s files, the command "
-			      "and its environment):\n\n", f->ncul == 1 ? "culprit" : "culprits",
+		rep_buf_printf(b, "On the %s alone, from the bundle (copies of %s files, the command, "
+			      "its environment and casebisect's own programs it runs), unpacked "
+			      "anywhere:\n\n", f->ncul == 1 ? "culprit" : "culprits",
 			   f->ncul == 1 ? "its" : "their");
 	if (f->nbundle) {
-		rep_buf_puts(&cmd, "bash ");
-		rep_sh_word(&cmd, bundle);
-		rep_md_block(b, cmd.s, "sh");
-		free(rep_buf_take(&cmd));
-		rep_buf_puts(b, "`" TARBALL_NAME "` beside it holds the same in one file. It holds copies "
+		rep_md_block(b, "tar xzf " TARBALL_NAME " && bash " BUNDLE_NAME "/repro.sh", "sh");
+		rep_buf_puts(b, "`" TARBALL_NAME "` is in the work folder, beside `" BUNDLE_NAME "/` (the "
+			    "same files). It holds copies "
 			    "of the cases' image and label files, which may be patients' data: "
 			    "attach it only where you have the right to share them.\n\n");
 	}
@@ -514,7 +513,6 @@ static void md_reproduce(struct rep_buf *b, const struct rep_facts *f)
 		}
 		rep_buf_puts(b, "\n\n");
 	}
-	free(bundle);
 }
 
 /* A CUDA version number (12040) as "12.4". */

@@ -648,8 +648,10 @@ Test(report, md_names_the_crash_the_case_the_command_and_the_other_failure)
 	cr_assert(strstr(md, "| `case_004` | `imagesTr/case_004_0000.nii.gz`<br>"
 			     "`labelsTr/case_004.nii.gz` | 5 of 5 runs | 2 of 2 runs | "
 			     "1, 3, 6, 7, 9 |\n"), "the culprit's row:\n%s", md);
-	want = cb_fmt("```sh\nbash %s/bundle/repro.sh\n```\n", x.wd);
+	want = xstrdup("```sh\ntar xzf bundle.tar.gz && bash bundle/repro.sh\n```\n");
 	cr_assert(strstr(md, want), "no repro command %s:\n%s", want, md);
+	cr_assert(!strstr(md, "/bundle/repro.sh"), "report.md names the bundle where it was made:\n%s",
+		  md);
 	free(want);
 	cr_assert(strstr(md, "```sh\n/usr/bin/python3 train.py --cases-file {cases_file} "
 			     "--files-file {files_file}\n```\n"), "the original command:\n%s", md);
@@ -1012,28 +1014,33 @@ static char *probe_get(const char *text, const char *key, size_t nth)
 	return v;
 }
 
+/* Runs BUNDLE/repro.sh [mode] (NULL: none) from tmpdir/elsewhere, its
+ * output into out. Returns its status. */
+static int run_repro(const char *bundle, const char *mode, const char *out)
+{
+	char *script = cb_path_join(bundle, "repro.sh"), *elsewhere = at("elsewhere");
+	const char *argv[] = { "/bin/bash", script, mode, NULL };
+	int rc;
+
+	mkdir_p(elsewhere);
+	rc = run_prog(argv, elsewhere, out);
+	free(script);
+	free(elsewhere);
+	return rc;
+}
+
 /* Moves WORKDIR/bundle to tmpdir/moved/bundle and runs its repro.sh from
  * tmpdir/elsewhere: the script finds its own folder. Returns the status. */
 static int run_moved_repro(const struct fx *x, const char *out, char **moved)
 {
-	char *from = cb_path_join(x->wd, "bundle"), *script, *elsewhere = at("elsewhere");
-	const char *argv[] = { "/bin/bash", NULL, NULL };
+	char *from = cb_path_join(x->wd, "bundle"), *parent = at("moved");
 	int rc;
 
 	*moved = at("moved/bundle");
-	mkdir_p(elsewhere);
-	{
-		char *parent = at("moved");
-
-		mkdir_p(parent);
-		free(parent);
-	}
+	mkdir_p(parent);
 	cr_assert_eq(rename(from, *moved), 0, "%s", strerror(errno));
-	script = cb_path_join(*moved, "repro.sh");
-	argv[1] = script;
-	rc = run_prog(argv, elsewhere, out);
-	free(script);
-	free(elsewhere);
+	rc = run_repro(*moved, NULL, out);
+	free(parent);
 	free(from);
 	return rc;
 }
@@ -1086,7 +1093,9 @@ Test(report, repro_sh_fills_placeholders_sets_env_quotes_and_passes_the_status)
 	cr_assert_str_eq(v, "$HOME `id` \\ \"q\"", "no byte of an argument reaches the shell");
 	free(v);
 	v = probe_get(text, "pwd", 0);
-	cr_assert_str_eq(v, cwd, "options.cwd");
+	want = probe_get(text, "trial_dir", 0);
+	cr_assert_str_eq(v, want, "the command runs in repro.sh's temporary folder, not in %s", cwd);
+	free(want);
 	free(v);
 	v = probe_get(text, "blocking", 0);
 	cr_assert_str_eq(v, "1");
@@ -1518,6 +1527,198 @@ Test(report, raw_dataset_key_is_cut_to_the_culprits_with_paths_into_the_bundle)
 	free(p);
 	free(json);
 	free(ds);
+	fx_release(&x);
+}
+
+/* An argument naming the dataset (or a file under it, also as --opt=PATH)
+ * is rewritten to the bundle's copy: the command lists the bundle's one
+ * case, not the user's six, and the user's dataset may be gone. */
+Test(report, repro_sh_points_dataset_paths_into_the_bundle)
+{
+	struct fx x;
+	char *ds = at(DS_NAME), *out = at("probe.out"), *script, *labels, *images, *text, *moved;
+	const char *argv[8];
+
+	mkcases_at(ds);
+	script = cb_fmt("{ ls \"$1\"; ls \"${2#--data=}\"; } > '%s'; exit 7", out);
+	labels = cb_fmt("%s/labelsTr", ds);
+	images = cb_fmt("--data=%s/imagesTr/", ds);
+	argv[0] = "/bin/sh";
+	argv[1] = "-c";
+	argv[2] = script;
+	argv[3] = "sh";
+	argv[4] = labels;
+	argv[5] = images;
+	argv[6] = NULL;
+	fx_init_at(&x, ds, 4, argv);
+	bundle_ok(&x);
+	text = probe_repro(&x, out, ds, &moved);
+	cr_assert_str_eq(text, "case_004.nii.gz\ncase_004_0000.nii.gz\n",
+			 "the command saw the user's dataset, not the bundle's:\n%s", text);
+	free(text);
+	free(moved);
+	free(images);
+	free(labels);
+	free(script);
+	free(out);
+	free(ds);
+	fx_release(&x);
+}
+
+/* A fake nnU-Net: the launcher casebisect's probe would be run by, and
+ * nnUNetv2_train / nnUNetv2_plan_and_preprocess on PATH, each writing its
+ * arguments (and what it sees of the data) to out. */
+static char *fake_nnunet(const char *out)
+{
+	char *launcher_dir = at("harness/nnunet"), *bin_dir = at("bin"), *path, *launcher, *s;
+
+	mkdir_p(launcher_dir);
+	mkdir_p(bin_dir);
+	s = cb_fmt("#!/bin/sh\nprintf 'probe %%s\\n' \"$*\" >>'%s'\nexit 7\n", out);
+	launcher = write_file(launcher_dir, "casebisect-nnunet-train", s);
+	free(s);
+	free(write_file(launcher_dir, "casebisect_nnunet_probe.py", "# the probe trainer\n"));
+	s = cb_fmt("#!/bin/sh\nprintf 'stock %%s\\n' \"$*\" >>'%s'\n"
+		   "ls \"$nnUNet_preprocessed/Dataset501_Liver\" >>'%s'\nexit 7\n", out, out);
+	free(write_file(bin_dir, "nnUNetv2_train", s));
+	free(s);
+	s = cb_fmt("#!/bin/sh\nprintf 'plan %%s, nnUNet_n_proc_DA %%s\\n' \"$*\" "
+		   "\"${nnUNet_n_proc_DA-unset}\" >>'%s'\n"
+		   "ls \"$nnUNet_raw/Dataset501_Liver/labelsTr\" >>'%s'\n"
+		   "mkdir -p \"$nnUNet_preprocessed/Dataset501_Liver\"\n", out, out);
+	free(write_file(bin_dir, "nnUNetv2_plan_and_preprocess", s));
+	free(s);
+	{
+		const char *names[] = { launcher, NULL };
+		char *t = cb_fmt("%s/nnUNetv2_train", bin_dir), *u =
+			cb_fmt("%s/nnUNetv2_plan_and_preprocess", bin_dir);
+
+		cr_assert(chmod(names[0], 0755) == 0 && chmod(t, 0755) == 0 && chmod(u, 0755) == 0);
+		free(t);
+		free(u);
+	}
+	path = cb_fmt("%s:/usr/bin:/bin", bin_dir);
+	cr_assert_eq(setenv("PATH", path, 1), 0);
+	free(path);
+	free(bin_dir);
+	free(launcher_dir);
+	return launcher;
+}
+
+/* Runs the moved bundle's repro.sh with mode; out is emptied first.
+ * Returns its status; *log_text gets what it printed. */
+static int pre_repro(const char *moved, const char *mode, const char *out, char **log_text)
+{
+	char *log = at("repro.log");
+	int rc;
+
+	unlink(out);
+	rc = run_repro(moved, mode, log);
+	*log_text = slurp(log, NULL);
+	free(log);
+	return rc;
+}
+
+Test(report, pre_bundle_carries_raw_cases_the_launcher_and_runs_probe_stock_or_from_raw)
+{
+	static const char *const tail[] = { "Dataset501_Liver", "3d_fullres", "all", "-tr",
+					    "nnUNetTrainer_CasebisectProbe", "-p", "nnUNetPlans",
+					    "-device", "cpu", NULL };
+	struct fx x;
+	char *root = make_pre(), *out = at("probe.out"), *launcher = fake_nnunet(out);
+	char *raw = at("raw/Dataset501_Liver"), *sub, *name, *files, *b, *moved, *text, *log, *log_path;
+	char *before, *after;
+	const char *argv[16] = { launcher, "--cases-file", "{cases_file}" };
+	size_t i;
+	int k;
+
+	for (i = 0; tail[i]; i++)
+		argv[3 + i] = tail[i];
+	for (k = 0; k < 6; k++) {
+		sub = cb_fmt("%s/%s", raw, k % 2 ? "labelsTr" : "imagesTr");
+		mkdir_p(sub);
+		name = cb_fmt("liver_%d%s.nii.gz", k / 2, k % 2 ? "" : "_0000");
+		free(write_file(sub, name, "raw bytes\n"));
+		free(name);
+		free(sub);
+	}
+	free(write_file(raw, "dataset.json", "{\"channel_names\": {\"0\": \"CT\"}, \"labels\": "
+			"{\"background\": 0, \"liver\": 1}, \"numTraining\": 3, \"file_ending\": "
+			"\".nii.gz\"}\n"));
+	sub = at("raw");
+	cr_assert_eq(setenv("nnUNet_raw", sub, 1), 0);
+	/* As casebisect nnunet's trials have it: nnU-Net's planner refuses 0. */
+	cr_assert_eq(setenv("nnUNet_n_proc_DA", "0", 1), 0);
+	free(sub);
+
+	fx_init_at(&x, root, 1, argv);
+	bundle_ok(&x);
+	b = cb_path_join(x.wd, "bundle");
+	files = tree(b);
+	cr_assert(strstr(files, "dataset/nnUNet_raw/Dataset501_Liver/dataset.json\n"
+			        "dataset/nnUNet_raw/Dataset501_Liver/imagesTr/liver_1_0000.nii.gz\n"
+			        "dataset/nnUNet_raw/Dataset501_Liver/labelsTr/liver_1.nii.gz\n"),
+		  "the raw case travels (and only the culprit):\n%s", files);
+	cr_assert(strstr(files, "tools/nnunet/casebisect-nnunet-train\n"
+			        "tools/nnunet/casebisect_nnunet_probe.py\n"), "%s", files);
+	{
+		char *p = bundle_file(&x, "README.md"), *readme = slurp(p, NULL);
+
+		cr_assert(strstr(readme, "## The label file to fix\n") &&
+			  strstr(readme, "- `liver_1`: `dataset/nnUNet_raw/Dataset501_Liver/labelsTr/"
+					 "liver_1.nii.gz`\n"), "%s", readme);
+		cr_assert(strstr(readme, "`bash repro.sh --stock`") &&
+			  strstr(readme, "`bash repro.sh --from-raw`"), "%s", readme);
+		free(readme);
+		free(p);
+	}
+
+	before = tree_snapshot(b);
+	log_path = at("repro.log");
+	cr_assert_eq(run_moved_repro(&x, log_path, &moved), 7);
+	log = slurp(log_path, NULL);
+	free(log_path);
+	cr_assert(strstr(log, "repro.sh: the command the trials ran (casebisect's probe trainer"),
+		  "%s", log);
+	free(log);
+	text = slurp(out, NULL);
+	cr_assert(starts_with(text, "probe --cases-file ") &&
+		  strstr(text, "/cases.txt Dataset501_Liver 3d_fullres all -tr "
+			       "nnUNetTrainer_CasebisectProbe -p nnUNetPlans -device cpu\n"),
+		  "the bundle's launcher runs the probe: %s", text);
+	free(text);
+
+	cr_assert_eq(pre_repro(moved, "--stock", out, &log), 7);
+	cr_assert(strstr(log, "repro.sh: --stock: nnU-Net's own nnUNetv2_train"), "%s", log);
+	free(log);
+	text = slurp(out, NULL);
+	cr_assert(starts_with(text, "stock Dataset501_Liver 3d_fullres all -p nnUNetPlans -device "
+				    "cpu\ndataset.json\n"), "%s", text);
+	free(text);
+
+	cr_assert_eq(pre_repro(moved, "--from-raw", out, &log), 7);
+	cr_assert(strstr(log, "repro.sh: --from-raw: nnUNetv2_plan_and_preprocess"), "%s", log);
+	free(log);
+	text = slurp(out, NULL);
+	cr_assert_str_eq(text, "plan -d 501 -c 3d_fullres, nnUNet_n_proc_DA unset\nliver_1.nii.gz\n"
+			       "stock Dataset501_Liver 3d_fullres all -device cpu\n", "%s", text);
+	free(text);
+
+	cr_assert_eq(pre_repro(moved, "--bogus", out, &log), 2);
+	cr_assert(strstr(log, "usage: bash repro.sh [--stock | --from-raw]"), "%s", log);
+	free(log);
+
+	after = tree_snapshot(moved);
+	cr_assert_str_eq(after, before, "repro.sh wrote into the bundle");
+	free(after);
+	free(before);
+	free(moved);
+	free(files);
+	free(b);
+	free(raw);
+	free(launcher);
+	free(out);
+	free(root);
 	fx_release(&x);
 }
 

@@ -12,6 +12,8 @@
 #     probe's crash matches the stock one at `kernel` level (trial --target-log --match kernel).
 #  4. `casebisect nnunet 991 --device cpu`: culprits exactly case_003 and case_009, the report
 #     quotes nnU-Net's real error.
+#     Its bundle, unpacked in another folder and run under env -i (another $HOME, no nnUNet_*
+#     variables): repro.sh's probe, --stock and --from-raw each crash with the report's class.
 #  5. `casebisect nnunet 992 --device cpu`, from a `make install` copy: not_reproduced (exit 3)
 #     after one pass of the probe over every case in each of its two full runs.
 #  6. Dataset993, case_004 alone, $TRIALS times each (default 10): the one-patch probe
@@ -132,6 +134,35 @@ finds 991 "$work/run" case_003 case_009
 grep -q 'RuntimeError: index 5 is out of bounds for dimension 1 with size 3' "$work/run/report.md" ||
 	fail "report.md does not quote nnU-Net's error"
 grep -q '^nnunetv2: ' "$work/run/report.md" || fail "report.md lacks the nnU-Net version"
+
+step "the bundle of 991, unpacked elsewhere, run as another user: the probe, --stock, --from-raw"
+# env -i: no nnUNet_* variable, no venv activated, another $HOME; only nnU-Net's bin/ on PATH,
+# as a maintainer with nnU-Net installed would run it. TMPDIR keeps repro.sh's temporary
+# folder under $work, where leftovers() looks.
+mkdir -p "$work/elsewhere" "$work/home" "$work/tmp"
+tar xzf "$work/run/bundle.tar.gz" -C "$work/elsewhere"
+b=$work/elsewhere/bundle
+for f in case_003 case_009; do
+	[ -f "$b/dataset/nnUNet_raw/Dataset991_BadLabels/labelsTr/$f.nii.gz" ] || fail "the bundle lacks $f's raw label"
+	grep -qF "dataset/nnUNet_raw/Dataset991_BadLabels/labelsTr/$f.nii.gz" "$b/README.md" ||
+		fail "the bundle's README does not name $f's label file to fix"
+done
+! grep -rqF "$src" "$b/repro.sh" "$b/README.md" "$b/tools" || fail "the bundle names the checkout $src"
+want=$(/usr/bin/python3 -c 'import json, sys; print(json.load(open(sys.argv[1]))["target"]["class"])' \
+	"$work/run/report.json")
+for mode in --probe --stock --from-raw; do
+	rc=0
+	(cd "$work/elsewhere" && env -i HOME="$work/home" TMPDIR="$work/tmp" PATH="$venv/bin:/usr/bin:/bin" \
+		timeout 900 bash bundle/repro.sh "$mode") >"$work/bundle$mode.log" 2>&1 || rc=$?
+	grep -m 1 '^repro.sh: ' "$work/bundle$mode.log" || fail "repro.sh $mode does not say what it runs"
+	[ "$rc" != 0 ] && [ "$rc" != 124 ] || { tail -30 "$work/bundle$mode.log"; fail "repro.sh $mode exited $rc: no crash"; }
+	got=$("$bin" classify --json "$work/bundle$mode.log" |
+		/usr/bin/python3 -c 'import json, sys; print(json.load(sys.stdin)["class"])' || true)
+	[ "$got" = "$want" ] || { tail -30 "$work/bundle$mode.log"; fail "repro.sh $mode: $got, not $want"; }
+	echo "repro.sh $mode: exit $rc, $got"
+done
+# (torch keeps its own cache there too, torchinductor_$USER: not repro.sh's to remove)
+[ -z "$(find "$work/tmp" -maxdepth 1 -name 'casebisect-repro.*')" ] || fail "repro.sh left its temporary folder: $(ls "$work/tmp")"
 
 step "casebisect nnunet 992 --device cpu (a clean dataset), installed with make install"
 make -s install PREFIX="$work/prefix" >/dev/null
