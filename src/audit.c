@@ -18,6 +18,7 @@
 #include "audit_scan.h"
 #include "casebisect/audit.h"
 #include "casebisect/dataset.h"
+#include "casebisect/path.h"
 #include "casebisect/util.h"
 #include "format.h"
 
@@ -191,7 +192,7 @@ static void run_queue(struct ctx *x)
 
 void aud_case_add_file(struct aud_case *c, char *path)
 {
-	if (!aud_name_is_nifti(path)) {
+	if (!path_is_nifti(path)) {
 		c->skipped_files = xrealloc(c->skipped_files,
 					    (c->nskipped_files + 1) * sizeof(char *));
 		c->skipped_files[c->nskipped_files++] = path;
@@ -238,7 +239,7 @@ bool aud_dataset_has_labels(const struct dataset *ds)
 	for (i = 0; i < ds->ncases; i++) {
 		const struct ds_case *c = &ds->cases[i];
 
-		if (c->label >= 0 && (size_t)c->label < c->nfiles && aud_name_is_nifti(c->files[c->label]))
+		if (c->label >= 0 && (size_t)c->label < c->nfiles && path_is_nifti(c->files[c->label]))
 			return true;
 	}
 	return false;

@@ -34,14 +34,6 @@ int aud_problem(struct aud_problem *p, enum aud_kind kind, const char *fmt, ...)
 	return -1;
 }
 
-bool aud_name_is_nifti(const char *path)
-{
-	size_t n = strlen(path);
-
-	return (n > 4 && strcasecmp(path + n - 4, ".nii") == 0) ||
-	       (n > 7 && strcasecmp(path + n - 7, ".nii.gz") == 0);
-}
-
 /* stream: the voxels will be read, not only the header. */
 int aud_nf_open(struct aud_nfile *f, const char *path, bool stream, struct aud_problem *p)
 {

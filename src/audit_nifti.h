@@ -65,8 +65,6 @@ static inline uint16_t aud_sw16(uint16_t v, bool s) { return s ? __builtin_bswap
 static inline uint32_t aud_sw32(uint32_t v, bool s) { return s ? __builtin_bswap32(v) : v; }
 static inline uint64_t aud_sw64(uint64_t v, bool s) { return s ? __builtin_bswap64(v) : v; }
 
-/* Does path end in .nii or .nii.gz (any case)? */
-bool aud_name_is_nifti(const char *path);
 
 /* Opens path into *f (zeroed first, so aud_nf_close() is always safe).
  * stream: the voxels will be read, not only the header (a larger zlib

@@ -71,24 +71,6 @@ static int make_dir(const char *path, char *err, size_t errlen)
 	return -1;
 }
 
-/* Makes the folders of rel (a relative file path) under base. The bundle
- * folder is ours and 0700, so no one can have planted a link in it. */
-static int make_parents(const char *base, const char *rel, char *err, size_t errlen)
-{
-	char *path = cb_path_join(base, rel), *s = path + strlen(base) + 1;
-	int rc = 0;
-
-	for (; *s && rc == 0; s++) {
-		if (*s != '/')
-			continue;
-		*s = '\0';
-		rc = make_dir(path, err, errlen);
-		*s = '/';
-	}
-	free(path);
-	return rc;
-}
-
 /* Copies the user's file src to dst (a new name). src is only read, and
  * must be a regular file: a FIFO or a device would hang or never end. */
 static int copy_file(const char *src, const char *dst, mode_t mode, char *err, size_t errlen)
@@ -165,7 +147,7 @@ char *bnd_place_under(const struct fmt_bundle *bd, size_t k, size_t j, const cha
 static int bundle_write(struct fmt_bundle *bd, const char *rel, const char *text, size_t len)
 {
 	char *path = cb_path_join(bd->data, rel);
-	int rc = make_parents(bd->data, rel, bd->err, bd->errlen);
+	int rc = cb_make_parents(bd->data, rel, bd->err, bd->errlen);
 
 	if (rc == 0)
 		rc = write_new(path, text, len, 0666, bd->err, bd->errlen);
@@ -177,7 +159,7 @@ static int bundle_write(struct fmt_bundle *bd, const char *rel, const char *text
 static int bundle_copy(struct fmt_bundle *bd, const char *src, const char *rel)
 {
 	char *dst = cb_path_join(bd->data, rel);
-	int rc = make_parents(bd->data, rel, bd->err, bd->errlen);
+	int rc = cb_make_parents(bd->data, rel, bd->err, bd->errlen);
 
 	if (rc == 0)
 		rc = copy_file(src, dst, 0666, bd->err, bd->errlen);
@@ -188,7 +170,7 @@ static int bundle_copy(struct fmt_bundle *bd, const char *src, const char *rel)
 int bnd_copy(struct bundle *bd, const char *src, const char *rel, mode_t mode)
 {
 	char *dst = cb_path_join(bd->dir, rel);
-	int rc = make_parents(bd->dir, rel, bd->fb.err, bd->fb.errlen);
+	int rc = cb_make_parents(bd->dir, rel, bd->fb.err, bd->fb.errlen);
 
 	if (rc == 0)
 		rc = copy_file(src, dst, mode, bd->fb.err, bd->fb.errlen);

@@ -159,30 +159,11 @@ static void input_release(struct synth_input *in)
 
 /* ---- building one rung ---- */
 
-static int make_parents(const char *base, const char *rel, char *err, size_t errlen)
-{
-	char *path = cb_path_join(base, rel), *s;
-	int rc = 0;
-
-	for (s = path + strlen(base) + 1; *s && rc == 0; s++) {
-		if (*s != '/')
-			continue;
-		*s = '\0';
-		if (mkdir(path, 0777) < 0 && errno != EEXIST) {
-			cb_set_err(err, errlen, "%s: cannot create: %s", path, strerror(errno));
-			rc = -1;
-		}
-		*s = '/';
-	}
-	free(path);
-	return rc;
-}
-
 static int put_text(const char *base, const char *rel, const char *text, size_t len, char *err,
 		    size_t errlen)
 {
 	char *path = cb_path_join(base, rel);
-	int rc = make_parents(base, rel, err, errlen);
+	int rc = cb_make_parents(base, rel, err, errlen);
 
 	if (rc == 0)
 		rc = cb_write_atomic(path, text, len, CB_WRITE_DURABLE, err, errlen);
@@ -265,7 +246,7 @@ static int synth_file(struct synth_build *b, size_t k, size_t j)
 	cJSON *fo;
 	int rc = -1;
 
-	if (!synth_name_is_nifti(src)) {
+	if (!path_is_nifti(src)) {
 		cb_set_err(b->fb.err, b->fb.errlen, "%s: not NIfTI (.nii, .nii.gz): cannot be "
 			   "de-identified; a synthetic repro needs the cases' NIfTI files", src);
 		goto out;
@@ -280,7 +261,7 @@ static int synth_file(struct synth_build *b, size_t k, size_t j)
 	}
 	if (geometry || b->rung >= RUNG_ALL)
 		o.flags |= SYNTH_KEEP_ORIGIN;
-	if (make_parents(b->fb.data, rel, b->fb.err, b->fb.errlen) < 0 ||
+	if (cb_make_parents(b->fb.data, rel, b->fb.err, b->fb.errlen) < 0 ||
 	    synth_nifti(src, dst, &o, &st, b->fb.err, b->fb.errlen) < 0)
 		goto out;
 	if (!label)

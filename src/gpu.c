@@ -15,6 +15,7 @@
 #include <uv.h>
 
 #include "casebisect/gpu.h"
+#include "casebisect/path.h"
 #include "casebisect/util.h"
 #include "gpu_child.h"
 #include "gpu_cuda.h"
@@ -235,7 +236,7 @@ static void query_runtime(struct query *q, const char *name, uv_lib_t *lib,
 			  const struct cudart *rt)
 {
 	struct gpu_info *info = q->info;
-	const char *shown = cb_base_name(name);
+	const char *shown = path_base(name);
 	char err_text[160], why[128];
 	struct cudrv drv;
 	uv_lib_t drv_lib;

@@ -1,5 +1,6 @@
 /* path: see include/casebisect/path.h. */
 #include <string.h>
+#include <strings.h>
 
 #include "casebisect/path.h"
 #include "casebisect/util.h"
@@ -9,6 +10,14 @@ const char *path_base(const char *path)
 	const char *s = strrchr(path, '/');
 
 	return s ? s + 1 : path;
+}
+
+bool path_is_nifti(const char *path)
+{
+	size_t n = strlen(path);
+
+	return (n > 4 && strcasecmp(path + n - 4, ".nii") == 0) ||
+	       (n > 7 && strcasecmp(path + n - 7, ".nii.gz") == 0);
 }
 
 char *path_dir(const char *path)

@@ -22,15 +22,8 @@
 #undef DT_UNKNOWN /* <dirent.h>'s, not niftilib's */
 #include <nifti2_io.h>
 
+#include "casebisect/path.h"
 #include "casebisect/util.h"
-
-bool synth_name_is_nifti(const char *path)
-{
-	size_t n = strlen(path);
-
-	return (n > 4 && strcasecmp(path + n - 4, ".nii") == 0) ||
-	       (n > 7 && strcasecmp(path + n - 7, ".nii.gz") == 0);
-}
 
 /* splitmix64: small, seeded, the same noise for the same seed. */
 static uint64_t next_random(uint64_t *s)
@@ -242,8 +235,8 @@ int synth_nifti(const char *src, const char *dst, const struct synth_options *o,
 	if (!st)
 		st = &scratch;
 	memset(st, 0, sizeof(*st));
-	if (!synth_name_is_nifti(src) || !synth_name_is_nifti(dst)) {
-		cb_set_err(err, errlen, "%s: not a .nii or .nii.gz file", synth_name_is_nifti(src)
+	if (!path_is_nifti(src) || !path_is_nifti(dst)) {
+		cb_set_err(err, errlen, "%s: not a .nii or .nii.gz file", path_is_nifti(src)
 			   ? dst : src);
 		return -1;
 	}

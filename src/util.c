@@ -205,6 +205,25 @@ char *cb_path_join(const char *dir, const char *name)
 	return p;
 }
 
+int cb_make_parents(const char *base, const char *rel, char *err, size_t errlen)
+{
+	char *path = cb_path_join(base, rel), *s;
+	int rc = 0;
+
+	for (s = path + strlen(base) + 1; *s && rc == 0; s++) {
+		if (*s != '/')
+			continue;
+		*s = '\0';
+		if (mkdir(path, 0777) < 0 && errno != EEXIST) {
+			cb_set_err(err, errlen, "%s: cannot create: %s", path, strerror(errno));
+			rc = -1;
+		}
+		*s = '/';
+	}
+	free(path);
+	return rc;
+}
+
 void cb_set_err(char *err, size_t errlen, const char *fmt, ...)
 {
 	va_list ap;
@@ -214,13 +233,6 @@ void cb_set_err(char *err, size_t errlen, const char *fmt, ...)
 	va_start(ap, fmt);
 	vsnprintf(err, errlen, fmt, ap);
 	va_end(ap);
-}
-
-const char *cb_base_name(const char *path)
-{
-	const char *s = strrchr(path, '/');
-
-	return s ? s + 1 : path;
 }
 
 int cb_write_all(int fd, const void *data, size_t n)

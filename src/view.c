@@ -40,6 +40,7 @@
 #include <cjson/cJSON.h>
 
 #include "casebisect/json.h"
+#include "casebisect/path.h"
 #include "casebisect/util.h"
 #include "casebisect/view.h"
 #include "format.h"
@@ -512,7 +513,7 @@ static const char *file_problem(const struct ds_format_ops *ops, const char *f)
 		return "a tab or a newline in the name, which files.txt cannot hold";
 	if ((ops->flags & FMT_VIEW_JSON) && !cb_utf8_valid(f))
 		return "not valid UTF-8, which JSON cannot hold";
-	if ((ops->flags & FMT_VIEW_LINKS) && !vb_name_is_safe(cb_base_name(f)))
+	if ((ops->flags & FMT_VIEW_LINKS) && !vb_name_is_safe(path_base(f)))
 		return "no file name a link can take";
 	return NULL;
 }

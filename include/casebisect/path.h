@@ -9,6 +9,9 @@
 /* The last component of path (path itself when it has no '/'). */
 const char *path_base(const char *path);
 
+/* Does path end in ".nii" or ".nii.gz" (any case)? */
+bool path_is_nifti(const char *path);
+
 /* The folder part of path ("/" for "/x", "." for "x"); the caller frees it. */
 char *path_dir(const char *path);
 

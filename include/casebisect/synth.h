@@ -67,9 +67,6 @@ struct synth_stats {
 int synth_nifti(const char *src, const char *dst, const struct synth_options *o,
 		struct synth_stats *st, char *err, size_t errlen);
 
-/* Does path end in ".nii" or ".nii.gz" (any case)? */
-bool synth_name_is_nifti(const char *path);
-
 /* The synthetic bundle's folder in the work directory. */
 #define SYNTH_DIR "synthetic"
 

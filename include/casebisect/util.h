@@ -73,6 +73,10 @@ char *cb_own_command_line(void);
 
 /* dir/name, without doubling a '/' that ends dir; the caller frees it. */
 char *cb_path_join(const char *dir, const char *name);
+/* Makes the folders of rel (a relative file path, "a/b/file") under base,
+ * which exists; folders already there are fine. Made for casebisect's own
+ * 0700 folders, where no one else can plant a link. 0, or -1 with err set. */
+int cb_make_parents(const char *base, const char *rel, char *err, size_t errlen);
 
 /* A file that ships with casebisect (a helper program, the nnU-Net probe
  * trainer): sub/name beside this executable in the source tree (one folder
@@ -122,9 +126,6 @@ int cb_write_atomic(const char *path, const void *data, size_t len, enum cb_writ
 /* Writes all n bytes to fd (again after EINTR and short writes). 0, or -1
  * with errno set. */
 int cb_write_all(int fd, const void *data, size_t n);
-
-/* The last component of a path ("" when it ends in '/'): a pointer into path. */
-const char *cb_base_name(const char *path);
 
 /* fsync(2) of the folder dir, so that names made in it last; a filesystem
  * that cannot sync folders (EINVAL) counts as done. 0, or -1 with errno. */
