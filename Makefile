@@ -134,8 +134,13 @@ CORPUS ?= $(firstword $(wildcard ../shared/corpus) tests/corpus)
 TEST_ENV = CASEBISECT_BIN=$(abspath $(BIN)) CASEBISECT_CORPUS=$(abspath $(CORPUS)) \
 	   CASEBISECT_FAKE_CUDART=$(abspath $(FAKE_CUDART)) \
 	   CASEBISECT_SRC=$(CURDIR) ASAN_OPTIONS=detect_leaks=1
+# Every report.json the suite's runs write is kept (tests/test_helpers.c) and
+# checked against the schema after the suite, in one python3.
+TEST_REPORTS := $(BUILD)/test-reports
 test: $(BIN) $(TEST_BIN) $(HARNESS_BIN) $(FAKE_CUDART) $(MAN_PAGE)
-	$(TEST_ENV) $(TEST_BIN) --jobs 2
+	rm -rf $(TEST_REPORTS) && mkdir -p $(TEST_REPORTS)
+	$(TEST_ENV) CASEBISECT_TEST_REPORTS=$(abspath $(TEST_REPORTS)) $(TEST_BIN) --jobs 2
+	python3 tests/validate-reports.py docs/report-schema.json $(TEST_REPORTS)
 	$(MAKE) --no-print-directory test-install
 
 # --launcher slurm against a real single-node Slurm cluster that each test

@@ -114,6 +114,41 @@ static void child(const struct how *how, int in_fd, int out_fd, int err_fd,
  * Runs the binary with the given arguments (NULL-terminated) and fills *r.
  * A crash of the tool fails the test: it is never an expected failure.
  */
+/* Every report.json a run of the binary writes is checked against
+ * docs/report-schema.json: with $CASEBISECT_TEST_REPORTS set (make test sets
+ * it), a copy of each goes there, and tests/validate-reports.py checks them
+ * all in one python3 after the suite (one interpreter, not one a run). The
+ * work directory is any argument before "--" that holds a report.json
+ * written since the run started. */
+static void keep_reports(char *const *argv, const char *cwd, const struct timespec *started)
+{
+	const char *dir = getenv("CASEBISECT_TEST_REPORTS");
+	static unsigned kept;
+	size_t i;
+
+	if (!dir || !*dir)
+		return;
+	for (i = 1; argv[i] && strcmp(argv[i], "--"); i++) {
+		const char *a = strncmp(argv[i], "--workdir=", 10) ? argv[i] : argv[i] + 10;
+		char *path = cb_fmt("%s%s%s/report.json", a[0] == '/' || !cwd ? "" : cwd,
+				    a[0] == '/' || !cwd ? "" : "/", a);
+		struct stat st;
+		size_t len;
+		char *text;
+
+		if (stat(path, &st) == 0 && S_ISREG(st.st_mode) &&
+		    st.st_mtim.tv_sec >= started->tv_sec - 1 && (text = cb_read_file(path, &len))) {
+			char *copy = cb_fmt("%s/%ld-%u.json", dir, (long)getpid(), kept++);
+
+			cr_assert(cb_write_atomic(copy, text, len, 0, NULL, 0) == 0,
+				  "cannot keep %s as %s", path, copy);
+			free(copy);
+			free(text);
+		}
+		free(path);
+	}
+}
+
 void run_how(struct run *r, const struct how *how, ...)
 {
 	char *argv[MAX_ARGS + 2];
@@ -122,8 +157,10 @@ void run_how(struct run *r, const struct how *how, ...)
 	size_t in_len = how->in ? strlen(how->in) : 0;
 	va_list ap;
 	pid_t pid;
+	struct timespec started;
 
 	memset(r, 0, sizeof(*r));
+	clock_gettime(CLOCK_REALTIME, &started);
 	r->out = xcalloc(1, 1);
 	r->err = xcalloc(1, 1);
 	va_start(ap, how);
@@ -213,6 +250,7 @@ void run_how(struct run *r, const struct how *how, ...)
 	cr_assert(WIFEXITED(status));
 	r->code = WEXITSTATUS(status);
 	cr_assert(r->code != 126 && r->code != 127, "could not start %s", argv[0]);
+	keep_reports(argv, how->cwd, &started);
 }
 
 const struct how plain = { 0 };
