@@ -623,10 +623,11 @@ Test(conventions, version_outside_git_names_no_commit, .init = tmpdir_setup,
 	char *cmd, *desc, *hdr;
 
 	/* outside git: the Makefile alone, in a folder of no checkout. Not the
-	 * calling make's variables: under `make SANITIZE=... test` MAKEFLAGS
-	 * would carry SANITIZE, and the header would be build-san's. */
-	cmd = cb_fmt("cp '%s/Makefile' '%s/' && cd '%s' && env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL "
-		     "GIT_CEILING_DIRECTORIES=/ make -s build/version.h >/dev/null 2>&1",
+	 * calling make's variables: under `make SANITIZE=... test` MAKEFLAGS and
+	 * the environment carry SANITIZE, and the header would be build-san's. */
+	cmd = cb_fmt("cp '%s/Makefile' '%s/' && cd '%s' && "
+		     "env -u MAKEFLAGS -u MFLAGS -u MAKELEVEL -u SANITIZE GIT_CEILING_DIRECTORIES=/ "
+		     "make -s build/version.h >/dev/null 2>&1",
 		     src, tmpdir, tmpdir);
 	cr_assert_eq(system(cmd), 0, "%s", cmd);
 	hdr = cb_fmt("%s/build/version.h", tmpdir);
