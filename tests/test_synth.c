@@ -430,6 +430,13 @@ static bool report_says_reproduced(const char *wd)
 	syn = cJSON_GetObjectItemCaseSensitive(o, "synthetic");
 	cr_assert(cJSON_IsObject(syn), "report.json has no synthetic object: %s", text);
 	cr_assert(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(syn, "verified")), "%s", text);
+	{
+		/* the tarball to attach, named */
+		const char *t = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(syn, "tarball"));
+
+		cr_assert(t && strstr(t, "/synthetic/synthetic-bundle.tar.gz") && access(t, R_OK) == 0,
+			  "report.json: synthetic.tarball: %s", t ? t : "missing");
+	}
 	reproduced = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(syn, "reproduced"));
 	cJSON_Delete(o);
 	free(text);
@@ -442,7 +449,9 @@ Test(synth, run_synthetic_reproduces_the_class_and_carries_no_plant)
 	static const char *const bad[] = { "case_003=7", "case_009=7", NULL };
 	char *ds = mkcases_in("ds", 12, bad), *wd = at("wd"), *toy = src_file("harness/toytrain");
 	char *summary, *md, *mdpath = cb_fmt("%s/report.md", wd), *syn = cb_fmt("%s/synthetic", wd);
-	char *sds = cb_fmt("%s/dataset/ds", syn);
+	char *sds = cb_fmt("%s/bundle/dataset/ds", syn), *elsewhere = at("elsewhere"), *log, *klass;
+	char *untar = cb_fmt("cd '%s' && tar xzf '%s/synthetic-bundle.tar.gz'", elsewhere, syn);
+	char *unpacked = cb_path_join(elsewhere, "bundle");
 	struct run r, t;
 
 	plant_case(ds, "case_003");
@@ -457,6 +466,26 @@ Test(synth, run_synthetic_reproduces_the_class_and_carries_no_plant)
 	cr_assert(md && strstr(md, "synthetic repro verified"), "report.md lacks the sentence");
 	cr_assert(report_says_reproduced(wd), "report.json: not reproduced");
 	cr_assert(check_tree(syn, false) >= 8, "too few files in %s", syn);
+	/* the tarball to attach is named, on the terminal and in report.md */
+	cr_assert(strstr(r.out, "synthetic/synthetic-bundle.tar.gz"), "%s", r.out);
+	cr_assert(strstr(md, "synthetic/synthetic-bundle.tar.gz") &&
+		  strstr(md, "never `bundle.tar.gz`"), "report.md does not name the tarball");
+	/* ... unpacked elsewhere: no plant in any file (the .nii.gz read
+	 * gunzipped), and its repro.sh, run as a stranger, crashes the same way */
+	mkdir_at("elsewhere");
+	cr_assert_eq(system(untar), 0, "%s", untar);
+	cr_assert(check_tree(elsewhere, false) >= 8, "too few files in %s", elsewhere);
+	cr_assert_neq(run_repro_as_stranger(unpacked, &log), 0, "repro.sh did not crash");
+	klass = class_of(log);
+	cr_assert_str_eq(klass, "cpu_index_error");
+	{
+		/* the verification trial was that: the tarball's repro.sh */
+		char *vlog = cb_fmt("%s/verify/stderr.log", syn), *v = cb_read_file(vlog, NULL);
+
+		cr_assert(v && strstr(v, "IndexError"), "%s: %s", vlog, v ? v : "missing");
+		free(v);
+		free(vlog);
+	}
 	/* the synthetic dataset alone, through `casebisect trial`: the class */
 	run(&t, "trial", "--gpus", "none", "--dataset", sds, "--", TOY_CMD(toy));
 	cr_assert(strstr(t.out, "FAIL") && strstr(t.out, "cpu_index_error"), "%s%s", t.out, t.err);
@@ -477,6 +506,11 @@ Test(synth, run_synthetic_reproduces_the_class_and_carries_no_plant)
 	free(mdpath);
 	free(syn);
 	free(sds);
+	free(elsewhere);
+	free(untar);
+	free(unpacked);
+	free(log);
+	free(klass);
 }
 
 /* A run of a shell trainer that fails when a file of a case matches grep
@@ -539,7 +573,7 @@ Test(synth, a_crash_on_dropped_text_does_not_reproduce_and_says_so)
 {
 	struct run b;
 	char *wd = grep_run(&b, S_DESCRIP), *summary, *kept;
-	char *syn = cb_fmt("%s/synthetic/dataset", wd); /* verify/command.txt holds the pattern */
+	char *syn = cb_fmt("%s/synthetic/bundle/dataset", wd); /* command.txt holds the pattern */
 
 	cr_assert_eq(b.code, 3, "exit %d\n%s\n%s", b.code, b.out, b.err);
 	summary = synth_json_str(wd, "summary");
