@@ -167,6 +167,24 @@ static int bundle_copy(struct fmt_bundle *bd, const char *src, const char *rel)
 	return rc;
 }
 
+/* fmt_bundle's copy_case: a copy, or the destination's put. */
+static int bundle_copy_case(struct fmt_bundle *fb, size_t k, bool label, const char *src,
+			    const char *rel)
+{
+	const struct bundle *bd = (const struct bundle *)fb; /* fb is its first member */
+	char *dst;
+	int rc;
+
+	if (!bd->dest->put)
+		return bundle_copy(fb, src, rel);
+	if (cb_make_parents(fb->data, rel, fb->err, fb->errlen) < 0)
+		return -1;
+	dst = cb_path_join(fb->data, rel);
+	rc = bd->dest->put(bd->dest->ctx, fb->cases[k], src, label, dst, fb->err, fb->errlen);
+	free(dst);
+	return rc;
+}
+
 int bnd_copy(struct bundle *bd, const char *src, const char *rel, mode_t mode)
 {
 	char *dst = cb_path_join(bd->dir, rel);
@@ -225,7 +243,7 @@ static int copy_cases(struct bundle *b)
 	for (k = 0; k < bd->ncases; k++) {
 		const struct ds_case *c = bd->cases[k];
 
-		for (j = 0; j < c->nfiles; j++) {
+		for (j = 0; j < c->nfiles && !d->raw_only; j++) {
 			char *dst;
 
 			if (!d->put) {
@@ -236,7 +254,8 @@ static int copy_cases(struct bundle *b)
 			if (cb_make_parents(bd->data, bd->rel[k][j], bd->err, bd->errlen) < 0)
 				return -1;
 			dst = cb_path_join(bd->data, bd->rel[k][j]);
-			rc = d->put(d->ctx, c, j, dst, bd->err, bd->errlen);
+			rc = d->put(d->ctx, c, c->files[j], (int)j == c->label, dst, bd->err,
+				    bd->errlen);
 			free(dst);
 			if (rc < 0)
 				return -1;
@@ -356,7 +375,8 @@ static void readme_tools(struct rep_buf *b, const struct bundle *bd)
  * other modes, the label files to fix. */
 static void readme_more(struct rep_buf *b, const struct bundle *bd)
 {
-	const char *words = ds_format_ops(bd->fb.ds->format)->repro_words;
+	const struct ds_format_ops *ops = ds_format_ops(bd->fb.ds->format);
+	const char *words = bd->fb.raw_only ? ops->repro_words_raw : ops->repro_words;
 	size_t k;
 	bool any = false;
 
@@ -432,7 +452,9 @@ static char *readme_text(const struct bundle *bd)
 		       "logs.\n"
 		       "- `report.md`: the report of the whole run.\n",
 		       bd->dest->put ? "de-identified" : "copied",
-		       ds_format_ops(bd->fb.ds->format)->bundle_words, path_base(bd->dest->tarball));
+		       bd->fb.raw_only ? ds_format_ops(bd->fb.ds->format)->bundle_words_raw
+				       : ds_format_ops(bd->fb.ds->format)->bundle_words,
+		       path_base(bd->dest->tarball));
 	readme_tools(&b, bd);
 	rep_buf_puts(&b, "\nreport.md, excerpt.log, command.txt and env.txt hold case IDs, file names "
 		     "and log lines, never the contents of a file: when the data must not leave, "
@@ -697,7 +719,7 @@ int rep_bundle_write(const struct rep_facts *f, char *err, size_t errlen)
 {
 	char *dir = cb_path_join(f->in->workdir, BUNDLE_NAME);
 	char *tarball = cb_path_join(f->in->workdir, TARBALL_NAME);
-	struct rep_bundle_dest d = { dir, tarball, f->in->workdir, NULL, NULL, NULL };
+	struct rep_bundle_dest d = { dir, tarball, f->in->workdir, NULL, NULL, false, NULL };
 	int rc = rep_bundle_write_to(f, &d, err, errlen);
 
 	free(dir);
@@ -724,6 +746,8 @@ int rep_bundle_write_to(const struct rep_facts *f, const struct rep_bundle_dest 
 	bd.fb.ncases = f->nbundle;
 	bd.fb.write = bundle_write;
 	bd.fb.copy = bundle_copy;
+	bd.fb.copy_case = bundle_copy_case;
+	bd.fb.raw_only = d->raw_only;
 	bd.fb.err = err;
 	bd.fb.errlen = errlen;
 	bd.dir = cb_path_join(d->scratch, ".bundle.new.XXXXXX");

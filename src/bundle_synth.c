@@ -211,15 +211,15 @@ static struct synth_keep *offending(const cJSON *audit, const char *path, size_t
 	return v;
 }
 
-/* The bundle's put (rep_bundle_dest): case c's file j, de-identified as
+/* The bundle's put (rep_bundle_dest): case c's file src, de-identified as
  * the rung says, at dst (.../.bundle.new.XXXXXX/dataset/rel). */
-static int synth_put(void *ctx, const struct ds_case *c, size_t j, const char *dst, char *err,
-		     size_t errlen)
+static int synth_put(void *ctx, const struct ds_case *c, const char *src, bool label,
+		     const char *dst, char *err, size_t errlen)
 {
 	struct synth_build *b = ctx;
-	const char *src = c->files[j], *rel = strstr(dst + strlen(b->dir) + 1, "/dataset/");
-	bool label = (int)j == c->label, geometry;
-	size_t nkeep, k;
+	const char *rel = strstr(dst + strlen(b->dir) + 1, "/dataset/");
+	bool geometry;
+	size_t nkeep, k, j;
 	struct synth_keep *keep;
 	struct synth_options o = { 0 };
 	struct synth_stats st;
@@ -236,7 +236,11 @@ static int synth_put(void *ctx, const struct ds_case *c, size_t j, const char *d
 			   "de-identified; a synthetic repro needs the cases' NIfTI files", src);
 		goto out;
 	}
+	for (j = 0; j < c->nfiles && strcmp(c->files[j], src); j++)
+		;
 	o.seed = 1 + k * 64 + j;
+	for (what = path_base(src); j == c->nfiles && *what; what++)
+		o.seed = o.seed * 31 + (unsigned char)*what; /* a raw file: its own noise */
 	if (label) {
 		o.flags = SYNTH_LABEL;
 		o.keep = b->rung >= RUNG_ALL ? NULL : keep;
@@ -297,9 +301,11 @@ static void on_done(void *ctx, const struct sup_result *r)
 
 /* The verification trial runs what the user who receives the archive runs,
  * in a fresh folder: the archive unpacked, then its repro.sh (which sets
- * the trials' environment and runs the command on its own dataset/). */
+ * the trials' environment and runs the command on its own dataset/); for
+ * nnunet-pre, whose synthetic bundle holds raw cases alone (raw_only),
+ * repro.sh --from-raw: nnUNetv2_plan_and_preprocess, then the command. */
 static const char verify_script[] =
-	"cd -- \"$1\" && tar xzf \"$2\" && exec bash " BUNDLE_NAME "/repro.sh";
+	"cd -- \"$1\" && tar xzf \"$2\" && exec bash " BUNDLE_NAME "/repro.sh ${3:+\"$3\"}";
 
 /* The rung's bundle, unpacked from its tarball and run by its repro.sh, as
  * a trial of the run: its options and target, one device of its --gpus.
@@ -316,7 +322,7 @@ static int verify(const struct synth_build *b, struct sup_result *out, char *err
 	char *tdir = cb_path_join(b->dir, "verify"), *unpack = cb_path_join(tdir, "unpacked");
 	char *tarball = cb_path_join(b->dir, SYNTH_TARBALL), scratch[256];
 	const char *argv[] = { "bash", "-c", verify_script, "casebisect-verify", unpack, tarball,
-			       NULL };
+			       in->ds.format == DS_NNUNET_PRE ? "--from-raw" : "", NULL };
 	size_t ngpu = 0;
 	int gpus[GPU_MAX], rc = -1;
 
@@ -508,12 +514,6 @@ static int start_rung(struct synth_build *b, const struct synth_input *in, enum 
 	b->in = in;
 	b->rung = rung;
 	b->files = cJSON_CreateArray();
-	if (in->ds.format == DS_NNUNET_PRE) {
-		cb_set_err(err, errlen, "%s: a preprocessed nnU-Net dataset holds no "
-			   "NIfTI files to de-identify: run casebisect on the raw dataset "
-			   "(nnUNet_raw/DatasetXXX_Name) for a synthetic repro", in->ds.root);
-		goto out;
-	}
 	b->dir = cb_path_join(in->workdir, ".synthetic.new.XXXXXX");
 	if (!mkdtemp(b->dir)) {
 		cb_set_err(err, errlen, "%s: cannot create: %s", b->dir, strerror(errno));
@@ -526,6 +526,7 @@ static int start_rung(struct synth_build *b, const struct synth_input *in, enum 
 	d.scratch = b->dir;
 	d.put = synth_put;
 	d.ctx = b;
+	d.raw_only = in->ds.format == DS_NNUNET_PRE; /* its arrays: see verify_script */
 	d.readme_note = note;
 	rep_facts_init(&f, in->rin);
 	if (!f.nbundle)

@@ -201,11 +201,14 @@ struct rep_bundle_dest {
 	const char *dir;     /* the bundle's folder (replaced): WORKDIR/bundle */
 	const char *tarball; /* its archive (entries under bundle/): WORKDIR/bundle.tar.gz */
 	const char *scratch; /* where it is built (.bundle.new.XXXXXX): WORKDIR */
-	/* Makes case c's file j (c->files[j]) at dst, a new name whose folders
-	 * exist; NULL: a copy. 0, or -1 with err. */
-	int (*put)(void *ctx, const struct ds_case *c, size_t j, const char *dst, char *err,
-		   size_t errlen);
+	/* Makes case c's file src (one of its files, or another of its images
+	 * or its label, as the format's copy_case gives them) at dst, a new
+	 * name whose folders exist; NULL: a copy. 0, or -1 with err. */
+	int (*put)(void *ctx, const struct ds_case *c, const char *src, bool label,
+		   const char *dst, char *err, size_t errlen);
 	void *ctx;
+	/* fmt_bundle's raw_only: the case files stay out (format.h) */
+	bool raw_only;
 	/* README.md's opening paragraph in place of the warning that the bundle
 	 * holds patients' files; NULL: the warning. */
 	const char *readme_note;
