@@ -48,7 +48,13 @@ static const struct cli_command bundle_cmd = {
 		"\n"
 		"Exits 0 when the synthetic repro crashes with the same signature (or\n"
 		"--no-verify), 3 when it does not reproduce, 1 on an error (no culprits,\n"
-		"a preprocessed nnU-Net dataset, case files that are not NIfTI).",
+		"case files that are not NIfTI, a preprocessed nnU-Net dataset whose raw\n"
+		"images are not in $nnUNet_raw).\n"
+		"\n"
+		"For a preprocessed nnU-Net dataset (casebisect nnunet) the arrays cannot be\n"
+		"de-identified: the bundle holds the culprits' raw cases from $nnUNet_raw\n"
+		"alone, and its repro.sh runs nnUNetv2_plan_and_preprocess on them first\n"
+		"(the verification trial: repro.sh --from-raw).",
 	.example =
 		"$ casebisect bundle --synthetic /scratch/triage\n"
 		"synthetic: verification trial, keeping nothing (image voxels replaced by noise, ...)\n"

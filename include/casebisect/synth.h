@@ -116,8 +116,11 @@ struct report_input;
  *     files: what was done to each, trial: its outcome and signature).
  * Each attempt is built in WORKDIR/.synthetic.new.XXXXXX and only the
  * finished folder replaces WORKDIR/synthetic. The user's dataset is only
- * read. Refused: no culprits, a nnunet-pre dataset, a case file that is
- * not NIfTI. Blocking (it runs trials: SIGINT ends them). Returns 0 with
+ * read. nnunet-pre: the bundle is raw_only (format.h): the culprits' raw
+ * NIfTI cases from $nnUNet_raw, de-identified, and no preprocessed array;
+ * repro.sh preprocesses them, and the verification runs repro.sh
+ * --from-raw. Refused: no culprits, a case file that is not NIfTI, a
+ * nnunet-pre dataset without its raw images. Blocking (it runs trials: SIGINT ends them). Returns 0 with
  * *res filled, or -1 with a message in err.
  */
 int synth_bundle(const struct report_input *rin, const struct synth_bundle_options *o,
