@@ -167,6 +167,24 @@ static int bundle_copy(struct fmt_bundle *bd, const char *src, const char *rel)
 	return rc;
 }
 
+/* fmt_bundle's copy_case: a copy, or the destination's put. */
+static int bundle_copy_case(struct fmt_bundle *fb, size_t k, bool label, const char *src,
+			    const char *rel)
+{
+	const struct bundle *bd = (const struct bundle *)fb; /* fb is its first member */
+	char *dst;
+	int rc;
+
+	if (!bd->dest->put)
+		return bundle_copy(fb, src, rel);
+	if (cb_make_parents(fb->data, rel, fb->err, fb->errlen) < 0)
+		return -1;
+	dst = cb_path_join(fb->data, rel);
+	rc = bd->dest->put(bd->dest->ctx, fb->cases[k], src, label, dst, fb->err, fb->errlen);
+	free(dst);
+	return rc;
+}
+
 int bnd_copy(struct bundle *bd, const char *src, const char *rel, mode_t mode)
 {
 	char *dst = cb_path_join(bd->dir, rel);
@@ -214,16 +232,34 @@ static int place_files(struct fmt_bundle *bd)
 	return 0;
 }
 
-static int copy_cases(struct fmt_bundle *bd)
+/* Each culprit's files, copied or made by the destination's put. */
+static int copy_cases(struct bundle *b)
 {
+	struct fmt_bundle *bd = &b->fb;
+	const struct rep_bundle_dest *d = b->dest;
 	size_t k, j;
+	int rc;
 
 	for (k = 0; k < bd->ncases; k++) {
 		const struct ds_case *c = bd->cases[k];
 
-		for (j = 0; j < c->nfiles; j++)
-			if (bundle_copy(bd, c->files[j], bd->rel[k][j]) < 0)
+		for (j = 0; j < c->nfiles && !d->raw_only; j++) {
+			char *dst;
+
+			if (!d->put) {
+				if (bundle_copy(bd, c->files[j], bd->rel[k][j]) < 0)
+					return -1;
+				continue;
+			}
+			if (cb_make_parents(bd->data, bd->rel[k][j], bd->err, bd->errlen) < 0)
 				return -1;
+			dst = cb_path_join(bd->data, bd->rel[k][j]);
+			rc = d->put(d->ctx, c, c->files[j], (int)j == c->label, dst, bd->err,
+				    bd->errlen);
+			free(dst);
+			if (rc < 0)
+				return -1;
+		}
 	}
 	return 0;
 }
@@ -339,13 +375,15 @@ static void readme_tools(struct rep_buf *b, const struct bundle *bd)
  * other modes, the label files to fix. */
 static void readme_more(struct rep_buf *b, const struct bundle *bd)
 {
-	const char *words = ds_format_ops(bd->fb.ds->format)->repro_words;
+	const struct ds_format_ops *ops = ds_format_ops(bd->fb.ds->format);
+	const char *words = bd->fb.raw_only ? ops->repro_words_raw : ops->repro_words;
 	size_t k;
 	bool any = false;
 
 	if (words)
 		rep_buf_printf(b, "\n## The ways repro.sh runs\n\n%s\n", words);
-	for (k = 0, any = false; k < bd->fb.ncases; k++)
+	/* a synthetic bundle's labels are stand-ins: the user fixes their own */
+	for (k = 0, any = false; !bd->dest->readme_note && k < bd->fb.ncases; k++)
 		any = any || bd->fb.fix[k];
 	if (!any)
 		return;
@@ -374,12 +412,16 @@ static char *readme_text(const struct bundle *bd)
 	struct rep_buf b = { 0 };
 	size_t i;
 
-	rep_buf_printf(&b, "# casebisect repro bundle\n\n"
-		       "This bundle contains copies of the image and label files of %zu training "
-		       "case%s, which may be patients' data. Do not attach it to an issue or put "
-		       "it anywhere public unless you have the right to share these files.\n\n"
-		       "The case%s: ", bd->fb.ncases, rep_plural(bd->fb.ncases),
-		       rep_plural(bd->fb.ncases));
+	if (bd->dest->readme_note)
+		rep_buf_printf(&b, "# casebisect repro bundle (synthetic)\n\n%s\n\nThe case%s: ",
+			       bd->dest->readme_note, rep_plural(bd->fb.ncases));
+	else
+		rep_buf_printf(&b, "# casebisect repro bundle\n\n"
+			       "This bundle contains copies of the image and label files of %zu "
+			       "training case%s, which may be patients' data. Do not attach it to an "
+			       "issue or put it anywhere public unless you have the right to share "
+			       "these files.\n\nThe case%s: ", bd->fb.ncases,
+			       rep_plural(bd->fb.ncases), rep_plural(bd->fb.ncases));
 	for (i = 0; i < bd->fb.ncases; i++) {
 		if (i)
 			rep_buf_puts(&b, ", ");
@@ -396,10 +438,10 @@ static char *readme_text(const struct bundle *bd)
 			       "fewer of them may be enough", (unsigned long long)f->smallest_fail->trial);
 	rep_buf_printf(&b, ".\n\n"
 		       "## What is in it\n\n"
-		       "- `dataset/`: the cases' files, copied, in the dataset's own layout (%s).\n"
+		       "- `dataset/`: the cases' files, %s, in the dataset's own layout (%s).\n"
 		       "- `repro.sh`: reruns the command that crashed, on these cases alone, with "
 		       "the environment of casebisect's trials: `bash repro.sh`, from any folder, "
-		       "as any user (`tar xzf bundle.tar.gz && bash bundle/repro.sh`). It runs in a "
+		       "as any user (`tar xzf %s && bash bundle/repro.sh`). It runs in a "
 		       "temporary folder, never writes into this one, and exits with the command's "
 		       "status.\n"
 		       "- `command.txt`: the command, one argument per line, as given to casebisect "
@@ -409,7 +451,10 @@ static char *readme_text(const struct bundle *bd)
 		       "- `excerpt.log`: the lines around the decisive error in a failing trial's "
 		       "logs.\n"
 		       "- `report.md`: the report of the whole run.\n",
-		       ds_format_ops(bd->fb.ds->format)->bundle_words);
+		       bd->dest->put ? "de-identified" : "copied",
+		       bd->fb.raw_only ? ds_format_ops(bd->fb.ds->format)->bundle_words_raw
+				       : ds_format_ops(bd->fb.ds->format)->bundle_words,
+		       path_base(bd->dest->tarball));
 	readme_tools(&b, bd);
 	rep_buf_puts(&b, "\nreport.md, excerpt.log, command.txt and env.txt hold case IDs, file names "
 		     "and log lines, never the contents of a file: when the data must not leave, "
@@ -444,10 +489,10 @@ int rep_remove_tree(const char *path, char *err, size_t errlen)
 
 /* Puts the new bundle in place of the old one: the old one is moved aside
  * first (a folder can only be renamed onto an empty one), then removed. */
-static int swap_in(const char *dir, const char *final, const char *workdir, char *err,
+static int swap_in(const char *dir, const char *final, const char *scratch, char *err,
 		   size_t errlen)
 {
-	char *aside = cb_path_join(workdir, ".bundle.old.XXXXXX");
+	char *aside = cb_path_join(scratch, ".bundle.old.XXXXXX");
 	struct stat st;
 	int rc = -1;
 	bool moved = false;
@@ -583,10 +628,10 @@ out:
 	return rc;
 }
 
-/* WORKDIR/bundle.tar.gz of dir, through a temporary name. */
-static int write_tarball(const char *dir, const char *workdir, char *err, size_t errlen)
+/* The archive final of dir, through a temporary name. */
+static int write_tarball(const char *dir, const char *final, char *err, size_t errlen)
 {
-	char *final = cb_path_join(workdir, TARBALL_NAME), *tmp;
+	char *tmp;
 	/* 0600: the archive holds copies of patients' scans. */
 	int fd = cb_tmp_open(final, 0600, &tmp, err, errlen), rc = -1;
 	struct tar t = { archive_write_new(), final, err, errlen };
@@ -613,7 +658,6 @@ out:
 	archive_write_free(t.a);
 	if (fd >= 0)
 		cb_tmp_abandon(fd, &tmp);
-	free(final);
 	return rc;
 }
 
@@ -673,24 +717,40 @@ static void bundle_release(struct bundle *bd)
 
 int rep_bundle_write(const struct rep_facts *f, char *err, size_t errlen)
 {
+	char *dir = cb_path_join(f->in->workdir, BUNDLE_NAME);
+	char *tarball = cb_path_join(f->in->workdir, TARBALL_NAME);
+	struct rep_bundle_dest d = { dir, tarball, f->in->workdir, NULL, NULL, false, NULL };
+	int rc = rep_bundle_write_to(f, &d, err, errlen);
+
+	free(dir);
+	free(tarball);
+	return rc;
+}
+
+int rep_bundle_write_to(const struct rep_facts *f, const struct rep_bundle_dest *d, char *err,
+			size_t errlen)
+{
 	const struct report_input *in = f->in;
 	const struct ds_case **cases = xcalloc(f->nbundle + 1, sizeof(*cases));
 	struct bundle bd = { 0 };
-	char *final = NULL, *data, scratch[256];
+	char *data, scratch[256];
 	size_t k;
 	int rc = -1;
 
 	for (k = 0; k < f->nbundle; k++)
 		cases[k] = &in->ds->cases[f->bundle[k]];
 	bd.f = f;
+	bd.dest = d;
 	bd.fb.ds = in->ds;
 	bd.fb.cases = cases;
 	bd.fb.ncases = f->nbundle;
 	bd.fb.write = bundle_write;
 	bd.fb.copy = bundle_copy;
+	bd.fb.copy_case = bundle_copy_case;
+	bd.fb.raw_only = d->raw_only;
 	bd.fb.err = err;
 	bd.fb.errlen = errlen;
-	bd.dir = cb_path_join(in->workdir, ".bundle.new.XXXXXX");
+	bd.dir = cb_path_join(d->scratch, ".bundle.new.XXXXXX");
 	if (!mkdtemp(bd.dir)) {
 		cb_set_err(err, errlen, "%s: cannot create: %s", bd.dir, strerror(errno));
 		free(bd.dir);
@@ -699,24 +759,17 @@ int rep_bundle_write(const struct rep_facts *f, char *err, size_t errlen)
 	}
 	data = cb_path_join(bd.dir, "dataset");
 	bd.fb.data = data;
-	final = cb_path_join(in->workdir, BUNDLE_NAME);
-	if (make_dir(data, err, errlen) < 0 || place_files(&bd.fb) < 0 || copy_cases(&bd.fb) < 0 ||
+	if (make_dir(data, err, errlen) < 0 || place_files(&bd.fb) < 0 || copy_cases(&bd) < 0 ||
 	    write_meta(&bd.fb) < 0 || write_texts(&bd) < 0 ||
-	    swap_in(bd.dir, final, in->workdir, err, errlen) < 0)
+	    swap_in(bd.dir, d->dir, d->scratch, err, errlen) < 0)
 		goto out;
-	rc = write_tarball(final, in->workdir, err, errlen);
-	if (rc < 0) {
-		/* An archive of the last bundle would not match this one. */
-		char *old = cb_path_join(in->workdir, TARBALL_NAME);
-
-		unlink(old);
-		free(old);
-	}
+	rc = write_tarball(d->dir, d->tarball, err, errlen);
+	if (rc < 0)
+		unlink(d->tarball); /* an archive of the last bundle would not match this one */
 out:
 	/* After a failure, what was half built goes; the old bundle stays. */
 	if (rc < 0 && bd.dir)
 		rep_remove_tree(bd.dir, scratch, sizeof(scratch));
-	free(final);
 	bundle_release(&bd);
 	return rc;
 }

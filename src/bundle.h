@@ -23,6 +23,7 @@ struct bnd_tool {
 struct bundle {
 	struct fmt_bundle fb; /* ds, the culprits' cases, rel, data, the writers */
 	const struct rep_facts *f;
+	const struct rep_bundle_dest *dest;
 	char *dir; /* the new bundle, being built: WORKDIR/.bundle.new.XXXXXX */
 	struct bnd_tool *tools; /* bundle_tools.c */
 	size_t ntools;

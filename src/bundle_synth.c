@@ -1,7 +1,8 @@
-/* bundle_synth: WORKDIR/synthetic/, the culprits of a finished run as
- * de-identified cases in the dataset's own layout (the formats' bundle
- * hooks place them, as for the plain bundle), and the verification trial
- * that reruns the user's command on them (include/casebisect/synth.h).
+/* bundle_synth: WORKDIR/synthetic/, the repro bundle of a finished run
+ * made by the plain bundle's own code (bundle.c) with de-identified cases
+ * in place of the copies, and the verification trial that unpacks its
+ * tarball and runs its repro.sh, as the user who receives it would
+ * (include/casebisect/synth.h).
  *
  * Design note: the ladder. A crash may need more of a case than its
  * offending label voxels: the image's intensities (a NaN, a normalisation
@@ -51,6 +52,7 @@ static const char *const rung_words[RUNG__COUNT] = {
 /* What the finished run says, read back from its work directory. */
 struct synth_input {
 	const char *workdir;
+	const struct report_input *rin; /* the run's report, for the bundle */
 	struct run_config c;
 	cJSON *run_root, *report;
 	const char **command_v, **env_v;
@@ -66,7 +68,6 @@ struct synth_input {
 
 /* One rung being built. */
 struct synth_build {
-	struct fmt_bundle fb;
 	const struct synth_input *in;
 	enum rung rung;
 	char *dir;                    /* WORKDIR/.synthetic.new.XXXXXX */
@@ -171,35 +172,14 @@ static int put_text(const char *base, const char *rel, const char *text, size_t 
 	return rc;
 }
 
-static int hook_write(struct fmt_bundle *fb, const char *rel, const char *text, size_t len)
+/* The offending values the audit found in the case's file path (audit:
+ * the case's audit object, or NULL), NULL when it found none (the label
+ * stays whole); *geometry when it found a geometry finding in the case.
+ * The caller frees the array. */
+static struct synth_keep *offending(const cJSON *audit, const char *path, size_t *n,
+				    bool *geometry)
 {
-	return put_text(fb->data, rel, text, len, fb->err, fb->errlen);
-}
-
-/* The formats copy their own meta files (nnU-Net's plans) through this:
- * never a case file, which synth_case() writes. */
-static int hook_copy(struct fmt_bundle *fb, const char *src, const char *rel)
-{
-	size_t len;
-	char *text = cb_read_file(src, &len);
-	int rc;
-
-	if (!text) {
-		cb_set_err(fb->err, fb->errlen, "%s: cannot read: %s", src, strerror(errno));
-		return -1;
-	}
-	rc = hook_write(fb, rel, text, len);
-	free(text);
-	return rc;
-}
-
-/* The offending values the audit found in case k's file path (NULL when
- * it found none: the label stays whole); *geometry when it found a
- * geometry finding in the case. The caller frees the array. */
-static struct synth_keep *offending(const struct synth_input *in, size_t k, const char *path,
-				    size_t *n, bool *geometry)
-{
-	const cJSON *f, *findings = get(in->audit[k], "findings");
+	const cJSON *f, *findings = get(audit, "findings");
 	struct synth_keep *v = xcalloc((size_t)cJSON_GetArraySize(findings) + 1, sizeof(*v));
 	int a;
 
@@ -231,27 +211,36 @@ static struct synth_keep *offending(const struct synth_input *in, size_t k, cons
 	return v;
 }
 
-/* Case k's file j, de-identified as the rung says, at data/rel. */
-static int synth_file(struct synth_build *b, size_t k, size_t j)
+/* The bundle's put (rep_bundle_dest): case c's file src, de-identified as
+ * the rung says, at dst (.../.bundle.new.XXXXXX/dataset/rel). */
+static int synth_put(void *ctx, const struct ds_case *c, const char *src, bool label,
+		     const char *dst, char *err, size_t errlen)
 {
-	const struct ds_case *c = b->fb.cases[k];
-	const char *src = c->files[j], *rel = b->fb.rel[k][j];
-	bool label = (int)j == c->label, geometry;
-	size_t nkeep;
-	struct synth_keep *keep = offending(b->in, k, src, &nkeep, &geometry);
+	struct synth_build *b = ctx;
+	const char *rel = strstr(dst + strlen(b->dir) + 1, "/dataset/");
+	bool geometry;
+	size_t nkeep, k, j;
+	struct synth_keep *keep;
 	struct synth_options o = { 0 };
 	struct synth_stats st;
-	char *dst = cb_path_join(b->fb.data, rel);
 	const char *what;
 	cJSON *fo;
 	int rc = -1;
 
+	/* the bundle's cases are the culprits (or the smallest failing subset) */
+	for (k = 0; k < b->in->ncases && strcmp(b->in->cases[k]->id, c->id); k++)
+		;
+	keep = offending(k < b->in->ncases ? b->in->audit[k] : NULL, src, &nkeep, &geometry);
 	if (!path_is_nifti(src)) {
-		cb_set_err(b->fb.err, b->fb.errlen, "%s: not NIfTI (.nii, .nii.gz): cannot be "
+		cb_set_err(err, errlen, "%s: not NIfTI (.nii, .nii.gz): cannot be "
 			   "de-identified; a synthetic repro needs the cases' NIfTI files", src);
 		goto out;
 	}
+	for (j = 0; j < c->nfiles && strcmp(c->files[j], src); j++)
+		;
 	o.seed = 1 + k * 64 + j;
+	for (what = path_base(src); j == c->nfiles && *what; what++)
+		o.seed = o.seed * 31 + (unsigned char)*what; /* a raw file: its own noise */
 	if (label) {
 		o.flags = SYNTH_LABEL;
 		o.keep = b->rung >= RUNG_ALL ? NULL : keep;
@@ -261,8 +250,7 @@ static int synth_file(struct synth_build *b, size_t k, size_t j)
 	}
 	if (geometry || b->rung >= RUNG_ALL)
 		o.flags |= SYNTH_KEEP_ORIGIN;
-	if (cb_make_parents(b->fb.data, rel, b->fb.err, b->fb.errlen) < 0 ||
-	    synth_nifti(src, dst, &o, &st, b->fb.err, b->fb.errlen) < 0)
+	if (synth_nifti(src, dst, &o, &st, err, errlen) < 0)
 		goto out;
 	if (!label)
 		what = o.flags & SYNTH_KEEP_VOXELS ? "image, voxels kept" : "image, voxels replaced by noise";
@@ -273,7 +261,9 @@ static int synth_file(struct synth_build *b, size_t k, size_t j)
 			       ? "label, kept whole (the audit found no offending value)"
 			       : "label, kept whole (no label audit ran: run with --prior audit)";
 	fo = json_object();
+	rel = rel ? cb_fmt("%s%s", BUNDLE_NAME, rel) : xstrdup(dst);
 	json_add_str(fo, "file", rel);
+	free((char *)rel);
 	json_add_str(fo, "voxels", what);
 	json_add_num(fo, "voxels_kept", (double)st.kept, true);
 	json_add_num(fo, "voxels_total", (double)st.voxels, true);
@@ -281,84 +271,12 @@ static int synth_file(struct synth_build *b, size_t k, size_t j)
 	cJSON_AddItemToArray(b->files, fo);
 	rc = 0;
 out:
-	free(dst);
 	free(keep);
 	return rc;
 }
 
-/* dataset/list.txt for a list: one case a line, its files after a tab. */
-static int write_list(struct synth_build *b)
-{
-	struct rep_buf t = { 0 };
-	size_t k, j;
-	char *text;
-	int rc;
-
-	for (k = 0; k < b->fb.ncases; k++) {
-		rep_buf_puts(&t, b->fb.cases[k]->id);
-		for (j = 0; j < b->fb.cases[k]->nfiles; j++)
-			rep_buf_printf(&t, "\t%s", b->fb.rel[k][j]);
-		rep_buf_puts(&t, "\n");
-	}
-	text = rep_buf_take(&t);
-	rc = hook_write(&b->fb, "list.txt", text, strlen(text));
-	free(text);
-	return rc;
-}
-
-/* Where the rung's dataset is, for ds_load (the caller frees it). */
-static char *dataset_root(const struct synth_build *b)
-{
-	switch (b->in->ds.format) {
-	case DS_NNUNET_RAW: return cb_path_join(b->fb.data, path_base(b->in->ds.root));
-	case DS_MSD: return cb_path_join(b->fb.data, "datalist.json");
-	default: return cb_path_join(b->fb.data, "list.txt");
-	}
-}
-
-static int build(struct synth_build *b)
-{
-	const struct ds_format_ops *ops = ds_format_ops(b->in->ds.format);
-	size_t k, j;
-
-	if (b->in->ds.format == DS_NNUNET_PRE || !ops) {
-		cb_set_err(b->fb.err, b->fb.errlen, "%s: a preprocessed nnU-Net dataset holds no "
-			   "NIfTI files to de-identify: run casebisect on the raw dataset "
-			   "(nnUNet_raw/DatasetXXX_Name) for a synthetic repro", b->in->ds.root);
-		return -1;
-	}
-	b->fb.rel = xcalloc(b->fb.ncases + 1, sizeof(*b->fb.rel));
-	for (k = 0; k < b->fb.ncases; k++) {
-		b->fb.rel[k] = xcalloc(b->fb.cases[k]->nfiles + 1, sizeof(**b->fb.rel));
-		for (j = 0; j < b->fb.cases[k]->nfiles; j++) {
-			char *rel = ops->bundle_place(&b->fb, k, j);
-
-			b->fb.rel[k][j] = rel;
-			if (!path_rel_is_safe(rel) || bnd_rel_taken(&b->fb, k, j, rel)) {
-				cb_set_err(b->fb.err, b->fb.errlen, "%s: cannot place it as \"%s\"",
-					   b->fb.cases[k]->files[j], rel);
-				return -1;
-			}
-			if (synth_file(b, k, j) < 0)
-				return -1;
-		}
-	}
-	if (ops->bundle_meta(&b->fb) < 0)
-		return -1;
-	return b->in->ds.format == DS_LIST ? write_list(b) : 0;
-}
-
 static void build_release(struct synth_build *b)
 {
-	size_t k, j;
-
-	for (k = 0; b->fb.rel && k < b->fb.ncases; k++) {
-		for (j = 0; b->fb.rel[k] && j < b->fb.cases[k]->nfiles; j++)
-			free(b->fb.rel[k][j]);
-		free(b->fb.rel[k]);
-	}
-	free(b->fb.rel);
-	free((void *)b->fb.data);
 	free(b->dir);
 	cJSON_Delete(b->files);
 }
@@ -378,48 +296,41 @@ static void on_done(void *ctx, const struct sup_result *r)
 	d->done = true;
 }
 
-/* The user's command on the rung's dataset, as a trial of the run: its
- * options, its environment, one device of its --gpus. *out gets the result.
- * 0, or -1 with err (the trial could not start: that is no answer). */
+/* The name of the synthetic bundle's archive in WORKDIR/synthetic/. */
+#define SYNTH_TARBALL "synthetic-bundle.tar.gz"
+
+/* The verification trial runs what the user who receives the archive runs,
+ * in a fresh folder: the archive unpacked, then its repro.sh (which sets
+ * the trials' environment and runs the command on its own dataset/); for
+ * nnunet-pre, whose synthetic bundle holds raw cases alone (raw_only),
+ * repro.sh --from-raw: nnUNetv2_plan_and_preprocess, then the command. */
+static const char verify_script[] =
+	"cd -- \"$1\" && tar xzf \"$2\" && exec bash " BUNDLE_NAME "/repro.sh ${3:+\"$3\"}";
+
+/* The rung's bundle, unpacked from its tarball and run by its repro.sh, as
+ * a trial of the run: its options and target, one device of its --gpus.
+ * *out gets the result. 0, or -1 with err (the trial could not start: that
+ * is no answer). */
 static int verify(const struct synth_build *b, struct sup_result *out, char *err, size_t errlen)
 {
 	const struct synth_input *in = b->in;
 	struct sup_options so;
-	struct sup_placeholders ph = { 0 };
 	struct sup_trial_spec spec = { 0 };
 	struct trial_done d = { 0 };
-	struct dataset ds;
-	struct view view;
 	struct gpu_info info;
 	struct sup *s = NULL;
-	char *root = dataset_root(b), *tdir = cb_path_join(b->dir, "verify"), **argv = NULL;
-	char n[32], scratch[256];
-	size_t *all = NULL, i, ngpu = 0;
+	char *tdir = cb_path_join(b->dir, "verify"), *unpack = cb_path_join(tdir, "unpacked");
+	char *tarball = cb_path_join(b->dir, SYNTH_TARBALL), scratch[256];
+	const char *argv[] = { "bash", "-c", verify_script, "casebisect-verify", unpack, tarball,
+			       in->ds.format == DS_NNUNET_PRE ? "--from-raw" : "", NULL };
+	size_t ngpu = 0;
 	int gpus[GPU_MAX], rc = -1;
-	bool have_ds = false, have_view = false;
 
 	memset(&info, 0, sizeof(info));
-	if (mkdir(tdir, 0777) < 0) {
-		cb_set_err(err, errlen, "%s: cannot create: %s", tdir, strerror(errno));
+	if (mkdir(tdir, 0777) < 0 || mkdir(unpack, 0700) < 0) {
+		cb_set_err(err, errlen, "%s: cannot create: %s", unpack, strerror(errno));
 		goto out;
 	}
-	if (ds_load(&ds, root, &in->c.dso, err, errlen) < 0)
-		goto out;
-	have_ds = true;
-	all = xcalloc(ds.ncases + 1, sizeof(*all));
-	for (i = 0; i < ds.ncases; i++)
-		all[i] = i;
-	if (view_build(&view, &ds, all, ds.ncases, tdir, err, errlen) < 0)
-		goto out;
-	have_view = true;
-	snprintf(n, sizeof(n), "%zu", ds.ncases);
-	ph.trial_dir = tdir;
-	ph.cases_file = view.cases_file;
-	ph.files_file = view.files_file;
-	ph.view = view.path;
-	ph.n = n;
-	if (!(argv = sup_expand_argv(in->c.command, &ph, err, errlen)))
-		goto out;
 	if (!in->c.gpus || strcmp(in->c.gpus, "none"))
 		gpu_discover_from(&info, in->c.cudart, 10000);
 	if (gpu_select(in->c.gpus ? in->c.gpus : "auto", &info, gpus, GPU_MAX, &ngpu, err,
@@ -430,8 +341,7 @@ static int verify(const struct synth_build *b, struct sup_result *out, char *err
 	if (so.limits.timeout_s <= 0)
 		so.limits.timeout_s = fmax(600, 3 * in->longest_s);
 	so.no_blocking = in->c.no_blocking;
-	so.env = in->c.env;
-	so.cwd = in->c.cwd;
+	so.cwd = unpack; /* repro.sh sets the environment (env.txt) itself */
 	so.pass_pattern = in->c.pass_pattern;
 	so.batch_pattern = in->c.batch_pattern;
 	so.target = in->have_target ? &in->target : NULL;
@@ -442,9 +352,8 @@ static int verify(const struct synth_build *b, struct sup_result *out, char *err
 	if (!(s = sup_new(&so, err, errlen)))
 		goto out;
 	spec.number = 1;
-	spec.argv = (const char *const *)argv;
+	spec.argv = argv;
 	spec.trial_dir = tdir;
-	spec.env = (const char *const *)view.env;
 	if (sup_start(s, &spec, on_done, &d, err, errlen) < 0)
 		goto out;
 	sup_run(s);
@@ -462,15 +371,10 @@ static int verify(const struct synth_build *b, struct sup_result *out, char *err
 out:
 	if (s)
 		sup_free(s);
-	if (have_view) {
-		view_remove(tdir, scratch, sizeof(scratch));
-		view_release(&view);
-	}
-	if (have_ds)
-		ds_release(&ds);
-	sup_argv_free(argv);
-	free(all);
-	free(root);
+	/* the unpacked copy is the tarball's: only the logs stay */
+	rep_remove_tree(unpack, scratch, sizeof(scratch));
+	free(unpack);
+	free(tarball);
 	free(tdir);
 	return rc;
 }
@@ -539,16 +443,21 @@ static char *readme_text(const struct synth_input *in, const struct synth_result
 	}
 	rep_buf_printf(&b, ".\n\n**%s.**\n\n"
 		       "## What is in it\n\n"
-		       "- `dataset/`: the cases in the dataset's own layout, every NIfTI file "
-		       "rewritten by niftilib with the same shape, datatype and spacing (" DEIDENTIFIED
-		       " where nothing had to be kept). Kept from the user's files: %s.\n"
+		       "- `" SYNTH_TARBALL "`: the repro bundle to attach to an issue, in place of "
+		       "the plain `bundle.tar.gz` (which holds the patients' files). Anywhere, as "
+		       "any user: `tar xzf " SYNTH_TARBALL " && bash bundle/repro.sh`.\n"
+		       "- `bundle/`: the same files, unpacked: repro.sh, the command, its "
+		       "environment, casebisect's own programs it runs, and `dataset/`, the cases "
+		       "in the dataset's own layout, every NIfTI file rewritten by niftilib with "
+		       "the same shape, datatype and spacing (" DEIDENTIFIED " where nothing had "
+		       "to be kept). Kept from the user's files: %s.\n"
 		       "- `synthetic.json`: what was done to each file, and the verification "
 		       "trial's result.\n"
-		       "- `verify/`: the verification trial's logs (stdout.log, stderr.log).\n\n"
-		       "Case IDs, file names, dataset.json (cut to these cases) and the trial logs "
-		       "are as they were: read them before sharing.\n\n"
-		       "To rerun: put `dataset/` in place of the plain bundle's `bundle/dataset/` "
-		       "and run `bash bundle/repro.sh`, or point the command at `dataset/` here.\n",
+		       "- `verify/`: the logs (stdout.log, stderr.log) of the verification trial, "
+		       "which unpacked `" SYNTH_TARBALL "` in a fresh folder and ran its "
+		       "`bundle/repro.sh`.\n\n"
+		       "Case IDs, file names, dataset.json (cut to these cases), report.md, "
+		       "excerpt.log and the trial logs are as they were: read them before sharing.\n",
 		       res->summary, rung_words[res->kept]);
 	return rep_buf_take(&b);
 }
@@ -578,32 +487,59 @@ static char *json_text(const struct synth_result *res, const struct synth_build 
 
 /* ---- the whole ---- */
 
+/* README.md's opening paragraph of the rung's bundle. */
+static char *bundle_note(enum rung rung)
+{
+	if (rung == RUNG_NONE)
+		return cb_fmt("This bundle holds de-identified stand-ins for the image and label "
+			      "files of the cases (" DEIDENTIFIED "), made by `casebisect bundle "
+			      "--synthetic`: no voxel of a patient's image. Case IDs, file names, "
+			      "report.md and excerpt.log are as they were: read them before you "
+			      "share it.");
+	return cb_fmt("This bundle holds stand-ins for the image and label files of the cases, "
+		      "made by `casebisect bundle --synthetic`, but the crash needed %s of the "
+		      "patients' files, and they are kept: check before you share it.",
+		      rung_words[rung]);
+}
+
 static int start_rung(struct synth_build *b, const struct synth_input *in, enum rung rung,
 		      char *err, size_t errlen)
 {
+	struct rep_facts f;
+	struct rep_bundle_dest d = { 0 };
+	char *note = bundle_note(rung);
+	int rc = -1;
+
 	memset(b, 0, sizeof(*b));
 	b->in = in;
 	b->rung = rung;
 	b->files = cJSON_CreateArray();
-	b->fb.ds = &in->ds;
-	b->fb.cases = in->cases;
-	b->fb.ncases = in->ncases;
-	b->fb.write = hook_write;
-	b->fb.copy = hook_copy;
-	b->fb.err = err;
-	b->fb.errlen = errlen;
 	b->dir = cb_path_join(in->workdir, ".synthetic.new.XXXXXX");
 	if (!mkdtemp(b->dir)) {
 		cb_set_err(err, errlen, "%s: cannot create: %s", b->dir, strerror(errno));
-		return -1;
+		goto out;
 	}
 	b->made = true;
-	b->fb.data = cb_path_join(b->dir, "dataset");
-	if (mkdir(b->fb.data, 0777) < 0) {
-		cb_set_err(err, errlen, "%s: cannot create: %s", b->fb.data, strerror(errno));
-		return -1;
-	}
-	return build(b);
+	/* the plain bundle's code, with synth_put making each case file */
+	d.dir = cb_path_join(b->dir, BUNDLE_NAME);
+	d.tarball = cb_path_join(b->dir, SYNTH_TARBALL);
+	d.scratch = b->dir;
+	d.put = synth_put;
+	d.ctx = b;
+	d.raw_only = in->ds.format == DS_NNUNET_PRE; /* its arrays: see verify_script */
+	d.readme_note = note;
+	rep_facts_init(&f, in->rin);
+	if (!f.nbundle)
+		cb_set_err(err, errlen, "%s: the run's report names no case for a bundle",
+			   in->workdir);
+	else
+		rc = rep_bundle_write_to(&f, &d, err, errlen);
+	rep_facts_release(&f);
+	free((char *)d.dir);
+	free((char *)d.tarball);
+out:
+	free(note);
+	return rc;
 }
 
 static void drop_rung(struct synth_build *b)
@@ -638,9 +574,10 @@ static int finish(struct synth_build *b, const struct synth_result *res,
 	return rc;
 }
 
-int synth_bundle(const char *workdir, const struct synth_bundle_options *o,
+int synth_bundle(const struct report_input *rin, const struct synth_bundle_options *o,
 		 struct synth_result *res, char *err, size_t errlen)
 {
+	const char *workdir = rin->workdir;
 	struct synth_input in;
 	struct synth_build b, first;
 	struct sup_result trial, first_trial;
@@ -655,6 +592,7 @@ int synth_bundle(const char *workdir, const struct synth_bundle_options *o,
 	memset(&first, 0, sizeof(first));
 	sup_result_init(&trial, 1);
 	sup_result_init(&first_trial, 1);
+	in.rin = rin;
 	in.workdir = abs_workdir = realpath(workdir, NULL);
 	if (!abs_workdir) {
 		cb_set_err(err, errlen, "%s: %s", workdir, strerror(errno));
@@ -704,6 +642,8 @@ int synth_bundle(const char *workdir, const struct synth_bundle_options *o,
 		goto out;
 	b.made = false; /* moved into place */
 	snprintf(res->dir, sizeof(res->dir), "%s/%s", abs_workdir, SYNTH_DIR);
+	snprintf(res->tarball, sizeof(res->tarball), "%s/%s/%s", abs_workdir, SYNTH_DIR,
+		 SYNTH_TARBALL);
 	rc = 0;
 out:
 	drop_rung(&b);
@@ -712,6 +652,17 @@ out:
 	input_release(&in);
 	free(abs_workdir);
 	return rc;
+}
+
+const char *synth_share_note(const struct synth_result *res)
+{
+	if (res->kept != RUNG_NONE)
+		return "It keeps part of the patients' files (the crash needed them): check it "
+		       "before you attach it anywhere.";
+	if (res->verified && !res->reproduced)
+		return "Its cases are de-identified, but it does not reproduce the crash.";
+	return "Its cases are de-identified: attach this one to a public issue, not "
+	       "bundle.tar.gz.";
 }
 
 char *synth_report_md(const char *workdir)
@@ -723,12 +674,22 @@ char *synth_report_md(const char *workdir)
 	struct rep_buf b = { 0 };
 
 	if (summary) {
+		const char *kept = cJSON_GetStringValue(get(o, "kept"));
+
 		sh = cb_fmt("%s/%s", workdir, SYNTH_DIR);
 		rep_buf_puts(&b, "A synthetic repro, with the culprits de-identified, is in ");
 		rep_md_code(&b, sh, false);
 		rep_buf_puts(&b, " (its README.md says what it holds): ");
 		rep_md_verbatim(&b, summary, false, false);
 		rep_buf_puts(&b, ".\n\n");
+		if (kept && !strcmp(kept, rung_words[RUNG_NONE]))
+			rep_buf_puts(&b, "To show the crash in public (an issue, a forum), attach ");
+		else
+			rep_buf_puts(&b, "To show the crash in public, once you have checked what it "
+				     "kept, attach ");
+		rep_md_code(&b, SYNTH_DIR "/" SYNTH_TARBALL, false);
+		rep_buf_puts(&b, ", never `" TARBALL_NAME "`: it runs the same way, anywhere:\n\n");
+		rep_md_block(&b, "tar xzf " SYNTH_TARBALL " && bash " BUNDLE_NAME "/repro.sh", "sh");
 		text = rep_buf_take(&b);
 		free(sh);
 	}
@@ -752,6 +713,10 @@ struct cJSON *synth_report_json(const char *workdir)
 	out = json_object();
 	path = cb_fmt("%s/%s", workdir, SYNTH_DIR);
 	json_add_str(out, "path", path);
+	free(path);
+	path = cb_fmt("%s/%s/%s", workdir, SYNTH_DIR, SYNTH_TARBALL);
+	if (access(path, F_OK) == 0)
+		json_add_str(out, "tarball", path);
 	free(path);
 	for (i = 0; i < sizeof(keep) / sizeof(keep[0]); i++) {
 		cJSON *v = cJSON_DetachItemFromObjectCaseSensitive(o, keep[i]);

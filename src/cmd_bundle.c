@@ -24,14 +24,22 @@ static const struct cli_command bundle_cmd = {
 	.usage = "--synthetic [--no-verify] WORKDIR",
 	.description =
 		"Make a repro of the finished run in WORKDIR that carries no patient:\n"
-		"WORKDIR/synthetic/dataset/ holds the culprit cases in the dataset's own\n"
-		"layout, each NIfTI file rewritten with the same shape, datatype and spacing:\n"
+		"WORKDIR/synthetic/synthetic-bundle.tar.gz, a repro bundle like the plain\n"
+		"one (repro.sh, the command, casebisect's programs it runs; unpacked, the\n"
+		"same files are in WORKDIR/synthetic/bundle/), whose dataset/ holds the\n"
+		"culprit cases in the dataset's own layout, each NIfTI file rewritten with\n"
+		"the same shape, datatype and spacing:\n"
 		"image voxels replaced by noise, labels reduced to background plus the\n"
 		"offending voxels the label audit found (the whole label where it found\n"
 		"none), header text (descrip, aux_file, intent_name, db_name) and extensions\n"
 		"cleared, the origin moved to 0 unless the audit found a geometry problem.\n"
 		"\n"
-		"Then the verification trial runs the run's own command on it. When it does\n"
+		"Attach that archive to a public issue, never bundle.tar.gz (the patients'\n"
+		"files); it runs anywhere: tar xzf synthetic-bundle.tar.gz && bash\n"
+		"bundle/repro.sh.\n"
+		"\n"
+		"Then the verification trial does just that in a fresh folder: it unpacks\n"
+		"the archive and runs its repro.sh (the run's own command). When it does\n"
 		"not crash with the same signature, it is tried again keeping the images'\n"
 		"voxels, then the whole labels and the origin too: what had to be kept is\n"
 		"said, never dropped silently. README.md and synthetic.json in the folder\n"
@@ -40,7 +48,13 @@ static const struct cli_command bundle_cmd = {
 		"\n"
 		"Exits 0 when the synthetic repro crashes with the same signature (or\n"
 		"--no-verify), 3 when it does not reproduce, 1 on an error (no culprits,\n"
-		"a preprocessed nnU-Net dataset, case files that are not NIfTI).",
+		"case files that are not NIfTI, a preprocessed nnU-Net dataset whose raw\n"
+		"images are not in $nnUNet_raw).\n"
+		"\n"
+		"For a preprocessed nnU-Net dataset (casebisect nnunet) the arrays cannot be\n"
+		"de-identified: the bundle holds the culprits' raw cases from $nnUNet_raw\n"
+		"alone, and its repro.sh runs nnUNetv2_plan_and_preprocess on them first\n"
+		"(the verification trial: repro.sh --from-raw).",
 	.example =
 		"$ casebisect bundle --synthetic /scratch/triage\n"
 		"synthetic: verification trial, keeping nothing (image voxels replaced by noise, ...)\n"
@@ -48,7 +62,8 @@ static const struct cli_command bundle_cmd = {
 		"/scratch/triage/synthetic: 2 cases\n"
 		"synthetic repro verified: crashes with the same signature (cpu_index_error) with\n"
 		"every case de-identified: ...\n"
-		"$ tar czf synthetic.tar.gz -C /scratch/triage synthetic   # attach this",
+		"synthetic: /scratch/triage/synthetic/synthetic-bundle.tar.gz\n"
+		"  Its cases are de-identified: attach this one to a public issue, not bundle.tar.gz.",
 	.options = bundle_options,
 	.n_options = CB_ARRAY_SIZE(bundle_options),
 };
@@ -67,7 +82,6 @@ enum cb_exit cmd_bundle(int argc, char **argv)
 	const char *value;
 	enum cb_exit ret = CB_EXIT_USAGE;
 	bool synthetic = false;
-	char err[2048];
 	int id, r;
 
 	cli_parser_init(&p, &bundle_cmd, argc, argv);
@@ -93,24 +107,22 @@ enum cb_exit cmd_bundle(int argc, char **argv)
 				      "(WORKDIR/bundle) is made by run and resume");
 		goto out;
 	}
-	if (synth_bundle(p.operands[0], &o, &res, err, sizeof(err)) < 0) {
-		cli_error("%s", err);
-		ret = CB_EXIT_ERROR;
-		goto out;
-	}
 	{
-		/* report.md gets the sentence (report_md.c reads synthetic.json) */
+		/* the report, WORKDIR/synthetic, the report again (naming it) */
 		struct cmd_progress cp;
 		struct run_result rr;
+		enum run_exit x;
 
 		cmd_progress_init(&cp, RUN_EVENTS_JSON);
-		if (run_report(p.operands[0], &cp.p, &rr) != RUN_EXIT_OK)
-			cli_error("%s: the report was not written again: it lacks the synthetic "
-				  "repro's sentence", p.operands[0]);
+		x = run_synthetic_after(p.operands[0], &o, &cp.p, &rr, &res);
 		run_result_release(&rr);
+		if (x != RUN_EXIT_OK) {
+			ret = CB_EXIT_ERROR; /* the progress told why */
+			goto out;
+		}
 	}
-	printf("%s: %zu case%s\n%s\n", res.dir, res.ncases, res.ncases == 1 ? "" : "s",
-	       res.summary);
+	printf("%s: %zu case%s\n%s\nsynthetic: %s\n  %s\n", res.dir, res.ncases,
+	       res.ncases == 1 ? "" : "s", res.summary, res.tarball, synth_share_note(&res));
 	ret = res.verified && !res.reproduced ? CB_EXIT_NOT_REPRODUCED : CB_EXIT_OK;
 out:
 	cli_parser_release(&p);

@@ -238,6 +238,10 @@ static void on_verdict(void *ctx, const struct run_result *res)
 		out_line(cp, "  It holds copies of the cases' image and label files, which may be");
 		out_line(cp, "  patients' data: do not attach it anywhere without the right to share it.");
 	}
+	if (res->synthetic) {
+		out_line(cp, "synthetic: %s", res->synthetic);
+		out_line(cp, "  %s", res->synthetic_note);
+	}
 	fflush(stdout);
 }
 

@@ -92,7 +92,7 @@ static const struct cli_option run_options[] = {
 	{ "pictures", 0, CLI_ARG_REQUIRED, OPT_PICTURES, "label|image|none",
 	  "culprits' label slices (PNG): alone (default), over the image, or none" },
 	{ "synthetic", 0, CLI_ARG_NONE, OPT_SYNTHETIC, NULL,
-	  "also make WORKDIR/synthetic/: the culprits de-identified, verified by a trial" },
+	  "also make WORKDIR/synthetic/synthetic-bundle.tar.gz: the culprits de-identified, verified" },
 	{ "json-events", 0, CLI_ARG_NONE, OPT_JSON_EVENTS, NULL,
 	  "print one JSON object per event instead of lines" },
 	{ "on-exit", 0, CLI_ARG_REQUIRED, OPT_ON_EXIT, "CMD",

@@ -58,6 +58,16 @@ struct fmt_bundle {
 	int (*write)(struct fmt_bundle *bd, const char *rel, const char *text, size_t len);
 	/* data/rel becomes a copy of src. 0, or -1 with err. */
 	int (*copy)(struct fmt_bundle *bd, const char *src, const char *rel);
+	/* data/rel becomes culprit k's file src (an image, or its label),
+	 * which is not one of its files[] (nnunet-pre's raw NIfTI): a copy, or
+	 * in a synthetic bundle a de-identified stand-in. 0, or -1 with err. */
+	int (*copy_case)(struct fmt_bundle *bd, size_t k, bool label, const char *src,
+			 const char *rel);
+	/* A synthetic bundle of a format whose case files cannot be
+	 * de-identified (nnunet-pre's arrays): they stay out, and the bundle
+	 * holds and runs from the raw cases alone (copy_case); a format that
+	 * cannot fails with err. */
+	bool raw_only;
 	char *err;
 	size_t errlen;
 };
@@ -148,6 +158,8 @@ struct ds_format_ops {
 	void (*repro_modes)(struct fmt_sh *sh, const struct fmt_bundle *bd,
 			    const char *const *argv);
 	const char *repro_words;
+	/* The two texts for a raw_only bundle (NULL: none can be made). */
+	const char *bundle_words_raw, *repro_words_raw;
 };
 
 /* The five every format has, first in each table: its enum value and

@@ -516,6 +516,17 @@ static int pre_bundle_raw(struct fmt_bundle *bd, const char *name)
 			all = is_file(src);
 			free(src);
 		}
+	if (bd->raw_only && !all) {
+		/* gt_segmentations alone: nothing to train on from raw */
+		cb_set_err(bd->err, bd->errlen, "%s: the culprits' raw images are not there "
+			   "(%s/imagesTr/ with their channels, and labelsTr/; gt_segmentations/ "
+			   "holds labels alone): a synthetic repro of a preprocessed dataset is made "
+			   "from the raw cases, as the preprocessed arrays cannot be de-identified; "
+			   "set nnUNet_raw to the folder holding %s", ds->root,
+			   raw ? raw : "$nnUNet_raw/<dataset>", base);
+		free(raw);
+		return -1;
+	}
 	for (k = 0; rc == 0 && k < bd->ncases; k++) {
 		const char *id = bd->cases[k]->id;
 
@@ -525,7 +536,7 @@ static int pre_bundle_raw(struct fmt_bundle *bd, const char *name)
 		for (ch = 0; all && rc == 0 && ch < ds->nchannels; ch++) {
 			src = cb_fmt("%s/imagesTr/%s_%04zu%s", raw, id, ch, ending);
 			rel = cb_fmt("nnUNet_raw/%s/imagesTr/%s_%04zu%s", base, id, ch, ending);
-			rc = bd->copy(bd, src, rel);
+			rc = bd->copy_case(bd, k, false, src, rel);
 			free(src);
 			free(rel);
 		}
@@ -534,7 +545,7 @@ static int pre_bundle_raw(struct fmt_bundle *bd, const char *name)
 		rel = all ? cb_fmt("nnUNet_raw/%s/labelsTr/%s%s", base, id, ending)
 			  : cb_fmt("%s/gt_segmentations/%s%s", name, id, ending);
 		if (rc == 0 && is_file(src)) {
-			rc = bd->copy(bd, src, rel);
+			rc = bd->copy_case(bd, k, true, src, rel);
 			free(bd->fix[k]);
 			bd->fix[k] = rel;
 			rel = NULL;
@@ -570,6 +581,8 @@ static int pre_bundle_meta(struct fmt_bundle *bd)
 	const char *name = pre_bundle_name(ds);
 	size_t i;
 
+	if (bd->raw_only) /* nothing of the preprocessed folder: repro.sh makes it */
+		return pre_bundle_raw(bd, name);
 	for (i = 0; i < 2; i++) {
 		char *rel;
 		int rc;
@@ -594,6 +607,41 @@ static int pre_bundle_meta(struct fmt_bundle *bd)
 	return pre_bundle_raw(bd, name);
 }
 
+/* A raw_only bundle's view: the raw cases linked into $tmp/raw and
+ * preprocessed there by nnUNetv2_plan_and_preprocess (default plans) for
+ * the dataset's configuration, whatever mode runs after. */
+static void pre_repro_from_raw(struct fmt_sh *sh, const struct fmt_bundle *bd)
+{
+	const struct dataset *ds = bd->ds;
+	const char *base = path_base(ds->root);
+	char *raw_rel = cb_fmt("nnUNet_raw/%s", base), num[32];
+	unsigned long id = ds->dataset_name && !strncmp(ds->dataset_name, "Dataset", 7)
+				   ? strtoul(ds->dataset_name + 7, NULL, 10) : 0;
+
+	snprintf(num, sizeof(num), "%lu", id);
+	sh->text(sh, "# {view}: nnU-Net's preprocessing of this bundle's raw cases (it holds no "
+		     "preprocessed arrays)\n"
+		     "export nnUNet_raw=\"$tmp/raw\" nnUNet_preprocessed=\"$tmp/nnUNet_preprocessed\"\n"
+		     "export nnUNet_results=\"$tmp/nnUNet_results\"\n"
+		     "mkdir -p -- \"$nnUNet_raw\" \"$nnUNet_preprocessed\" \"$nnUNet_results\" "
+		     "|| exit 1\nln -s -- ");
+	sh->data_path(sh, raw_rel);
+	sh->text(sh, " \"$nnUNet_raw/\"");
+	sh->word(sh, base);
+	sh->text(sh, " || exit 1\n"
+		     "case \"${1-}\" in ''|--from-raw|--stock) ;; *)\n"
+		     "\techo \"usage: bash repro.sh [--from-raw | --stock]\" >&2\n\texit 2 ;;\nesac\n"
+		     "echo \"repro.sh: --from-raw: nnUNetv2_plan_and_preprocess on the bundle's raw "
+		     "cases (default plans)\" >&2\n"
+		     "# The trials' nnUNet_n_proc_DA=0 would stop the planner.\n"
+		     "(unset nnUNet_n_proc_DA; nnUNetv2_plan_and_preprocess -d ");
+	sh->text(sh, num);
+	sh->text(sh, " -c ");
+	sh->word(sh, ds->configuration ? ds->configuration : "3d_fullres");
+	sh->text(sh, ") || exit $?\nview=\"$nnUNet_preprocessed\"\n\n");
+	free(raw_rel);
+}
+
 /* As the view, a preprocessed root in the temporary folder with links to
  * the bundle's files and a real data folder, so that what nnU-Net writes
  * there (unpacked arrays, splits_final.json) never lands in the bundle. */
@@ -604,6 +652,12 @@ static void pre_repro_view(struct fmt_sh *sh, const struct fmt_bundle *bd)
 	const char *meta[2] = { ds->plans_file, ds->fingerprint_file };
 	char *data_rel = cb_path_join(name, ds->data_dir ? path_base(ds->data_dir) : "data"), *rel;
 	size_t i, k, j;
+
+	if (bd->raw_only) {
+		pre_repro_from_raw(sh, bd);
+		free(data_rel);
+		return;
+	}
 
 	sh->text(sh, "# {view}: an nnU-Net preprocessed folder of links to this bundle's files\n"
 		     "export nnUNet_preprocessed=\"$tmp/nnUNet_preprocessed\"\n"
@@ -685,6 +739,19 @@ static void pre_repro_modes(struct fmt_sh *sh, const struct fmt_bundle *bd,
 		;
 	if (n < at + 3)
 		return;
+	if (bd->raw_only) {
+		/* preprocessed already (pre_repro_from_raw): the stock trainer or the command */
+		sh->text(sh, "if [ \"${1-}\" = --stock ]; then\n"
+			     "\techo \"repro.sh: --stock: nnU-Net's own nnUNetv2_train (default plans, "
+			     "fold all) on the bundle's preprocessed raw cases\" >&2\n");
+		sh_stock_train(sh, argv, at, false);
+		sh->text(sh, "\texit $?\nfi\necho \"repro.sh: the command the trials ran (");
+		sh->text(sh, probe ? "casebisect's probe trainer, tools/nnunet/casebisect-nnunet-train"
+				   : "nnUNetv2_train with your trainer");
+		sh->text(sh, ") on the bundle's preprocessed raw cases; --stock: nnU-Net's own "
+			     "nnUNetv2_train\" >&2\n\n");
+		return;
+	}
 	ds_name = argv[at];
 	if (!strncmp(ds_name, "Dataset", 7))
 		id = strtoul(ds_name + 7, NULL, 10);
@@ -765,4 +832,14 @@ const struct ds_format_ops fmt_nnunet_pre = {
 		       "raw cases in dataset/nnUNet_raw/ first, then the stock training (only when "
 		       "the bundle holds the raw images). Each says which one runs; what nnU-Net "
 		       "writes goes to a temporary folder.",
+	.bundle_words_raw = "nnUNet_raw/<dataset>/: the cases' raw images (imagesTr/) and labels "
+			    "(labelsTr/) and the raw dataset.json cut to these cases; no "
+			    "preprocessed array, which could not be de-identified",
+	.repro_words_raw = "`bash repro.sh` (or `--from-raw`) runs `nnUNetv2_plan_and_preprocess` "
+			   "(default plans) on the raw cases in dataset/nnUNet_raw/, then the "
+			   "command the trials ran (casebisect's probe trainer, carried in "
+			   "tools/nnunet/, with the nnUNetv2_train on your PATH) on them. `bash "
+			   "repro.sh --stock` runs nnU-Net's own `nnUNetv2_train DATASET "
+			   "CONFIGURATION all` after the same preprocessing. What nnU-Net writes goes "
+			   "to a temporary folder.",
 };

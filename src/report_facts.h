@@ -193,6 +193,30 @@ void rep_confidence_sentence(struct rep_buf *b, const struct rep_facts *f);
 
 /* Builds WORKDIR/bundle and bundle.tar.gz (bundle.c); 0, or -1 with err. */
 int rep_bundle_write(const struct rep_facts *f, char *err, size_t errlen);
+
+/* Where rep_bundle_write_to() puts a bundle, and how it makes the cases'
+ * files: the plain bundle copies them; the synthetic one (bundle_synth.c)
+ * writes de-identified stand-ins. Strings are borrowed. */
+struct rep_bundle_dest {
+	const char *dir;     /* the bundle's folder (replaced): WORKDIR/bundle */
+	const char *tarball; /* its archive (entries under bundle/): WORKDIR/bundle.tar.gz */
+	const char *scratch; /* where it is built (.bundle.new.XXXXXX): WORKDIR */
+	/* Makes case c's file src (one of its files, or another of its images
+	 * or its label, as the format's copy_case gives them) at dst, a new
+	 * name whose folders exist; NULL: a copy. 0, or -1 with err. */
+	int (*put)(void *ctx, const struct ds_case *c, const char *src, bool label,
+		   const char *dst, char *err, size_t errlen);
+	void *ctx;
+	/* fmt_bundle's raw_only: the case files stay out (format.h) */
+	bool raw_only;
+	/* README.md's opening paragraph in place of the warning that the bundle
+	 * holds patients' files; NULL: the warning. */
+	const char *readme_note;
+};
+
+/* The same bundle at d (bundle.c); 0, or -1 with err. */
+int rep_bundle_write_to(const struct rep_facts *f, const struct rep_bundle_dest *d, char *err,
+			size_t errlen);
 /* Removes path and all under it, never following a link (bundle.c). */
 int rep_remove_tree(const char *path, char *err, size_t errlen);
 

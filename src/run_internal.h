@@ -38,6 +38,10 @@ struct flight {
 	char dir[PATH_MAX];
 };
 
+struct report_input;
+struct synth_result;
+struct synth_bundle_options;
+
 struct run {
 	struct run_config c;
 	cJSON *run_root;            /* resume: owns c's strings */
@@ -83,6 +87,11 @@ struct run {
 	bool have_audit;
 	bool report_written, bundle_written; /* by write_report(): the paths may be shown */
 	bool report_failed;
+	/* run_synthetic_after(): WORKDIR/synthetic is asked for (filled when
+	 * made; synth_failed: it could not be, the error told) */
+	struct synth_result *synth_out;
+	const struct synth_bundle_options *synth_opts;
+	bool synth_failed;
 	/* --launcher slurm */
 	char *slurm_prefix;         /* job names: casebisect-<workdir base>- */
 };
@@ -134,6 +143,6 @@ int run_audit(struct run *r);
 
 /* run_synth.c: --synthetic, WORKDIR/synthetic after the bundle; 0, or -1
  * with a warning told (the run's answer stands) */
-int run_synthetic(struct run *r);
+int run_synthetic(struct run *r, const struct report_input *in);
 
 #endif

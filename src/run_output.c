@@ -266,7 +266,8 @@ static int write_report(struct run *r, const struct verdict *v, char *err, size_
 		rc = report_bundle(&in, err, errlen);
 		r->bundle_written = rc == 0;
 	}
-	if (rc == 0 && v->nculprits && !r->dry && r->c.synthetic && run_synthetic(r) == 0) {
+	if (rc == 0 && (r->synth_out || (v->nculprits && !r->dry && r->c.synthetic)) &&
+	    run_synthetic(r, &in) == 0) {
 		in.pictures_md = pics.md; /* report.md again, with the synthetic repro's sentence */
 		rc = report_write(&in, err, errlen);
 	}

@@ -31,6 +31,7 @@
 #include "casebisect/run.h"
 #include "casebisect/slurm.h"
 #include "casebisect/supervise.h"
+#include "casebisect/synth.h"
 #include "casebisect/util.h"
 #include "casebisect/view.h"
 #include "run_config.h"
@@ -642,8 +643,11 @@ enum run_exit run_resume(const char *workdir, uint64_t max_trials, double deadli
 	return res->exit = (enum run_exit)ret;
 }
 
-enum run_exit run_report(const char *workdir, const struct run_progress *p,
-			 struct run_result *res)
+/* run_report(), and with sres run_synthetic_after() (run_synth.c makes
+ * WORKDIR/synthetic between the two reports of write_report()). */
+static enum run_exit report_again(const char *workdir, const struct run_progress *p,
+				  struct run_result *res, struct synth_result *sres,
+				  const struct synth_bundle_options *o)
 {
 	struct run r;
 	char *lost;
@@ -652,6 +656,8 @@ enum run_exit run_report(const char *workdir, const struct run_progress *p,
 	run_init(&r, p, res);
 	run_config_init(&r.c);
 	r.dry = true;
+	r.synth_out = sres;
+	r.synth_opts = o;
 	ret = reopen(&r, workdir, NULL);
 	lost = ret ? NULL : lost_cases(&r);
 	if (lost && *lost) {
@@ -672,13 +678,30 @@ enum run_exit run_report(const char *workdir, const struct run_progress *p,
 	} else if (!ret) {
 		res->workdir = xstrdup(r.c.workdir);
 		run_engine(&r);
-		/* run_engine() said why the report could not be written */
-		ret = r.report_failed ? RUN_EXIT_ERROR : RUN_EXIT_OK;
+		/* run_engine() said why the report (or the synthetic repro) could
+		 * not be written */
+		ret = r.report_failed || r.synth_failed ? RUN_EXIT_ERROR : RUN_EXIT_OK;
 	}
+	if (sres && lost && *lost)
+		ret = RUN_EXIT_ERROR; /* told: the dataset lost cases, no repro of them */
 	free(lost);
 	free((char *)r.c.workdir);
 	run_free(&r);
 	return res->exit = (enum run_exit)ret;
+}
+
+enum run_exit run_report(const char *workdir, const struct run_progress *p,
+			 struct run_result *res)
+{
+	return report_again(workdir, p, res, NULL, NULL);
+}
+
+enum run_exit run_synthetic_after(const char *workdir, const struct synth_bundle_options *o,
+				  const struct run_progress *p, struct run_result *res,
+				  struct synth_result *sres)
+{
+	memset(sres, 0, sizeof(*sres));
+	return report_again(workdir, p, res, sres, o);
 }
 
 void run_result_release(struct run_result *res)
@@ -693,6 +716,8 @@ void run_result_release(struct run_result *res)
 	free(res->undecided);
 	free(res->explanation);
 	free(res->confidence);
+	free(res->synthetic);
+	free(res->synthetic_note);
 	free(res->workdir);
 	memset(res, 0, sizeof(*res));
 }

@@ -115,6 +115,15 @@ char *report_culprits(const char *workdir, char *verdict, size_t vsize);
  * anything was changed, created or removed. The caller frees it. */
 char *tree_snapshot(const char *dir);
 
+/* Runs bundle/repro.sh from the folder above it with nothing of our
+ * environment: env -i, a fresh $HOME (tmpdir/home), PATH=/usr/bin:/bin.
+ * Its output goes to tmpdir/repro.log (returned in *log; the caller frees
+ * it); returns its exit status. */
+int run_repro_as_stranger(const char *bundle, char **log);
+
+/* The class `casebisect classify --json` gives the log (the caller frees it). */
+char *class_of(const char *log);
+
 /* A fresh folder per test (tmpdir), removed after it even when it failed:
  * use as .init = tmpdir_setup, .fini = tmpdir_teardown. (Give no .timeout:
  * Criterion 2.4's timeout watchdog leaks in its runner, which fails the

@@ -48,47 +48,6 @@ static char *unpacked_toy_bundle(void)
 	return b;
 }
 
-/* Runs bundle/repro.sh from the folder above it with nothing of our
- * environment: env -i, a fresh $HOME, PATH=/usr/bin:/bin. Its output goes
- * to tmpdir/repro.log (returned in *log); returns its exit status. */
-static int run_repro_as_stranger(const char *bundle, char **log)
-{
-	char *home = at("home"), *cmd, *parent = cb_fmt("%.*s", (int)(strrchr(bundle, '/') - bundle),
-						       bundle);
-	int st;
-
-	mkdir_at("home");
-	*log = at("repro.log");
-	cmd = cb_fmt("cd '%s' && env -i HOME='%s' PATH=/usr/bin:/bin bash bundle/repro.sh >'%s' 2>&1",
-		     parent, home, *log);
-	st = system(cmd);
-	cr_assert(WIFEXITED(st), "%s", cmd);
-	free(cmd);
-	free(parent);
-	free(home);
-	return WEXITSTATUS(st);
-}
-
-/* The class `casebisect classify --json` gives the log (the caller frees it). */
-static char *class_of(const char *log)
-{
-	struct run c;
-	cJSON *o;
-	const cJSON *k;
-	char *s;
-
-	run(&c, "classify", "--json", log);
-	cr_assert_eq(c.code, 0, "%s", c.err);
-	o = cJSON_Parse(c.out);
-	cr_assert(o, "%s", c.out);
-	k = cJSON_GetObjectItemCaseSensitive(o, "class");
-	cr_assert(cJSON_IsString(k), "%s", c.out);
-	s = xstrdup(k->valuestring);
-	cJSON_Delete(o);
-	run_release(&c);
-	return s;
-}
-
 /* Fails when a file of the bundle that repro.sh reads or runs names path. */
 static void assert_not_named(const char *bundle, const char *path, const char *what)
 {

@@ -430,6 +430,13 @@ static bool report_says_reproduced(const char *wd)
 	syn = cJSON_GetObjectItemCaseSensitive(o, "synthetic");
 	cr_assert(cJSON_IsObject(syn), "report.json has no synthetic object: %s", text);
 	cr_assert(cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(syn, "verified")), "%s", text);
+	{
+		/* the tarball to attach, named */
+		const char *t = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(syn, "tarball"));
+
+		cr_assert(t && strstr(t, "/synthetic/synthetic-bundle.tar.gz") && access(t, R_OK) == 0,
+			  "report.json: synthetic.tarball: %s", t ? t : "missing");
+	}
 	reproduced = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(syn, "reproduced"));
 	cJSON_Delete(o);
 	free(text);
@@ -442,7 +449,9 @@ Test(synth, run_synthetic_reproduces_the_class_and_carries_no_plant)
 	static const char *const bad[] = { "case_003=7", "case_009=7", NULL };
 	char *ds = mkcases_in("ds", 12, bad), *wd = at("wd"), *toy = src_file("harness/toytrain");
 	char *summary, *md, *mdpath = cb_fmt("%s/report.md", wd), *syn = cb_fmt("%s/synthetic", wd);
-	char *sds = cb_fmt("%s/dataset/ds", syn);
+	char *sds = cb_fmt("%s/bundle/dataset/ds", syn), *elsewhere = at("elsewhere"), *log, *klass;
+	char *untar = cb_fmt("cd '%s' && tar xzf '%s/synthetic-bundle.tar.gz'", elsewhere, syn);
+	char *unpacked = cb_path_join(elsewhere, "bundle");
 	struct run r, t;
 
 	plant_case(ds, "case_003");
@@ -457,6 +466,26 @@ Test(synth, run_synthetic_reproduces_the_class_and_carries_no_plant)
 	cr_assert(md && strstr(md, "synthetic repro verified"), "report.md lacks the sentence");
 	cr_assert(report_says_reproduced(wd), "report.json: not reproduced");
 	cr_assert(check_tree(syn, false) >= 8, "too few files in %s", syn);
+	/* the tarball to attach is named, on the terminal and in report.md */
+	cr_assert(strstr(r.out, "synthetic/synthetic-bundle.tar.gz"), "%s", r.out);
+	cr_assert(strstr(md, "synthetic/synthetic-bundle.tar.gz") &&
+		  strstr(md, "never `bundle.tar.gz`"), "report.md does not name the tarball");
+	/* ... unpacked elsewhere: no plant in any file (the .nii.gz read
+	 * gunzipped), and its repro.sh, run as a stranger, crashes the same way */
+	mkdir_at("elsewhere");
+	cr_assert_eq(system(untar), 0, "%s", untar);
+	cr_assert(check_tree(elsewhere, false) >= 8, "too few files in %s", elsewhere);
+	cr_assert_neq(run_repro_as_stranger(unpacked, &log), 0, "repro.sh did not crash");
+	klass = class_of(log);
+	cr_assert_str_eq(klass, "cpu_index_error");
+	{
+		/* the verification trial was that: the tarball's repro.sh */
+		char *vlog = cb_fmt("%s/verify/stderr.log", syn), *v = cb_read_file(vlog, NULL);
+
+		cr_assert(v && strstr(v, "IndexError"), "%s: %s", vlog, v ? v : "missing");
+		free(v);
+		free(vlog);
+	}
 	/* the synthetic dataset alone, through `casebisect trial`: the class */
 	run(&t, "trial", "--gpus", "none", "--dataset", sds, "--", TOY_CMD(toy));
 	cr_assert(strstr(t.out, "FAIL") && strstr(t.out, "cpu_index_error"), "%s%s", t.out, t.err);
@@ -477,6 +506,11 @@ Test(synth, run_synthetic_reproduces_the_class_and_carries_no_plant)
 	free(mdpath);
 	free(syn);
 	free(sds);
+	free(elsewhere);
+	free(untar);
+	free(unpacked);
+	free(log);
+	free(klass);
 }
 
 /* A run of a shell trainer that fails when a file of a case matches grep
@@ -539,7 +573,7 @@ Test(synth, a_crash_on_dropped_text_does_not_reproduce_and_says_so)
 {
 	struct run b;
 	char *wd = grep_run(&b, S_DESCRIP), *summary, *kept;
-	char *syn = cb_fmt("%s/synthetic/dataset", wd); /* verify/command.txt holds the pattern */
+	char *syn = cb_fmt("%s/synthetic/bundle/dataset", wd); /* command.txt holds the pattern */
 
 	cr_assert_eq(b.code, 3, "exit %d\n%s\n%s", b.code, b.out, b.err);
 	summary = synth_json_str(wd, "summary");
@@ -604,4 +638,143 @@ Test(synth, list_and_datalist_datasets_are_verified_too)
 	free(cmd);
 	free(ds);
 	free(toy);
+}
+
+/* ---- nnunet-pre: the synthetic bundle holds raw cases alone ---- */
+
+/* A preprocessed Dataset501_Liver (pp/, arrays that are not NIfTI) of 3
+ * cases, its raw dataset (raw/, examples/mkcases: liver_001's label holds
+ * 9, and every text field planted), a fake nnUNetv2_plan_and_preprocess on
+ * the PATH that notes its arguments in tmpdir/plan.out and makes the
+ * preprocessed folder, and the probe's launcher (harness/nnunet/, carried
+ * into the bundle): it fails as torch does when a case's raw label holds 9
+ * ($nnUNet_raw's, else the user's raw dataset). Returns the launcher. */
+static char *pre_fixture(void)
+{
+	char *mk = src_file("examples/mkcases"), *cmd;
+	char *launcher = cb_fmt("%s/harness/nnunet/casebisect-nnunet-train", tmpdir);
+
+	cmd = cb_fmt(
+		"set -e; cd '%s'; mkdir raw; '%s' --cases 3 --prefix liver --bad liver_001=9 raw/Dataset501_Liver "
+		">/dev/null; d=pp/Dataset501_Liver; mkdir -p $d/nnUNetPlans_3d_fullres bin harness/nnunet; "
+		"echo '{\"dataset_name\": \"Dataset501_Liver\", \"plans_name\": \"nnUNetPlans\", "
+		"\"configurations\": {\"3d_fullres\": {\"data_identifier\": \"nnUNetPlans_3d_fullres\"}}}' "
+		">$d/nnUNetPlans.json; cp raw/Dataset501_Liver/dataset.json $d/; "
+		"echo '{}' >$d/dataset_fingerprint.json; "
+		"for k in 0 1 2; do for e in .b2nd _seg.b2nd .pkl; do "
+		"echo array >$d/nnUNetPlans_3d_fullres/liver_00$k$e; done; done; "
+		"printf '#!/bin/sh\\necho \"plan $*\" >>%s/plan.out\\n"
+		"mkdir -p \"$nnUNet_preprocessed/Dataset501_Liver\"\\n' >bin/nnUNetv2_plan_and_preprocess; "
+		"printf '#!/bin/sh\\nwhile read -r id; do f=\"$nnUNet_raw/Dataset501_Liver/labelsTr/$id.nii.gz\"; "
+		"[ -f \"$f\" ] || f=\"%s/raw/Dataset501_Liver/labelsTr/$id.nii.gz\"; "
+		"if gzip -dc \"$f\" | tail -c +353 | od -An -tu1 -v | grep -qw 9; then "
+		"echo \"IndexError: Target 9 is out of bounds.\" >&2; exit 1; fi; done <\"$2\"; exit 0\\n' "
+		">harness/nnunet/casebisect-nnunet-train; echo '# the probe' "
+		">harness/nnunet/casebisect_nnunet_probe.py; "
+		"chmod +x bin/* harness/nnunet/casebisect-nnunet-train",
+		tmpdir, mk, tmpdir, tmpdir);
+	cr_assert_eq(system(cmd), 0, "%s", cmd);
+	free(cmd);
+	cmd = cb_fmt("%s/bin:/usr/bin:/bin", tmpdir);
+	cr_assert_eq(setenv("PATH", cmd, 1), 0);
+	free(cmd);
+	free(mk);
+	{
+		char *ds = at("raw/Dataset501_Liver");
+
+		plant_case(ds, "liver_001");
+		free(ds);
+	}
+	return launcher;
+}
+
+Test(synth, nnunet_pre_synthesizes_the_raw_cases_and_verifies_from_raw)
+{
+	char *launcher = pre_fixture(), *pp = at("pp/Dataset501_Liver"), *wd = at("wd");
+	char *raw = at("raw"), *elsewhere = at("elsewhere"), *untar, *plan, *files, *summary;
+	struct run r, b;
+
+	cr_assert_eq(setenv("nnUNet_raw", raw, 1), 0);
+	run(&r, "run", "--workdir", wd, "--gpus", "none", pp, "--", launcher, "--cases-file",
+	    "{cases_file}", "Dataset501_Liver", "3d_fullres", "all", "-tr",
+	    "nnUNetTrainer_CasebisectProbe", "-p", "nnUNetPlans");
+	cr_assert_eq(r.code, 0, "exit %d\n%s\n%s", r.code, r.out, r.err);
+	cr_assert(strstr(r.out, "culprit: liver_001"), "%s", r.out);
+	/* the labels without the raw images: said, and refused (the labels stay
+	 * where they were, so that the report renders as the run wrote it) */
+	{
+		char *img = at("raw/Dataset501_Liver/imagesTr"), *aside = at("images.aside");
+
+		cr_assert_eq(rename(img, aside), 0);
+		run(&b, "bundle", "--synthetic", wd);
+		cr_assert_eq(rename(aside, img), 0);
+		cr_assert_eq(b.code, 1, "exit %d\n%s\n%s", b.code, b.out, b.err);
+		cr_assert(strstr(b.err, "raw images are not there") && strstr(b.err, "cannot be "
+			  "de-identified"), "%s", b.err);
+		free(img);
+		img = at("wd/synthetic");
+		cr_assert(access(img, F_OK) < 0, "a synthetic repro was made");
+		run_release(&b);
+		free(img);
+		free(aside);
+	}
+	run(&b, "bundle", "--synthetic", wd);
+	cr_assert_eq(b.code, 0, "exit %d\n%s\n%s", b.code, b.out, b.err);
+	summary = synth_json_str(wd, "summary");
+	cr_assert(strstr(summary, "synthetic repro verified: crashes with the same signature "
+			 "(cpu_index_error) with every case de-identified"), "%s", summary);
+	/* the verification ran repro.sh --from-raw: preprocessing, then the probe */
+	plan = cb_read_file(at("plan.out"), NULL);
+	cr_assert(plan && strstr(plan, "plan -d 501 -c 3d_fullres"), "%s", plan ? plan : "no plan");
+	/* the tarball: raw NIfTI alone, de-identified, no array of the patients' */
+	untar = cb_fmt("mkdir '%s' && cd '%s' && tar xzf '%s/synthetic/synthetic-bundle.tar.gz' "
+		       "&& find bundle -type f | sort", elsewhere, elsewhere, wd);
+	{
+		FILE *p = popen(untar, "r");
+		char line[1024];
+		struct rep_buf_like { char s[8192]; size_t n; } t = { "", 0 };
+
+		cr_assert(p);
+		while (fgets(line, sizeof(line), p))
+			t.n += (size_t)snprintf(t.s + t.n, sizeof(t.s) - t.n, "%s", line);
+		cr_assert_eq(pclose(p), 0, "%s", untar);
+		files = xstrdup(t.s);
+	}
+	cr_assert(strstr(files, "bundle/dataset/nnUNet_raw/Dataset501_Liver/imagesTr/"
+			 "liver_001_0000.nii.gz\n") &&
+		  strstr(files, "bundle/dataset/nnUNet_raw/Dataset501_Liver/labelsTr/liver_001.nii.gz\n"),
+		  "%s", files);
+	cr_assert(!strstr(files, ".b2nd") && !strstr(files, ".pkl") && !strstr(files, "liver_000"),
+		  "%s", files);
+	cr_assert(check_tree(elsewhere, false) >= 6);
+	{
+		/* and it crashes the same way for whoever unpacks it (nnU-Net, here
+		 * the fake, on their PATH) */
+		char *log = at("repro.log"), *home = at("home"), *klass, *text;
+		char *cmd = cb_fmt("mkdir '%s' && cd '%s' && env -i HOME='%s' PATH='%s/bin:/usr/bin:/bin' "
+				   "bash bundle/repro.sh --from-raw >'%s' 2>&1", home, elsewhere, home,
+				   tmpdir, log);
+
+		cr_assert_neq(system(cmd), 0, "%s", cmd);
+		klass = class_of(log);
+		text = cb_read_file(log, NULL);
+		cr_assert_str_eq(klass, "cpu_index_error", "%s", text);
+		cr_assert(strstr(text, "repro.sh: --from-raw: nnUNetv2_plan_and_preprocess"), "%s", text);
+		free(text);
+		free(klass);
+		free(log);
+		free(home);
+		free(cmd);
+	}
+	run_release(&r);
+	run_release(&b);
+	free(launcher);
+	free(pp);
+	free(wd);
+	free(raw);
+	free(elsewhere);
+	free(untar);
+	free(plan);
+	free(files);
+	free(summary);
 }

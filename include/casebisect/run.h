@@ -105,6 +105,8 @@ struct run_result {
 	char *workdir;                  /* absolute */
 	bool report_written;            /* WORKDIR/report.md and report.json */
 	bool bundle_written;            /* WORKDIR/bundle.tar.gz */
+	char *synthetic;                /* --synthetic: its tarball, or NULL */
+	char *synthetic_note;           /* ... and the line on sharing it */
 };
 
 void run_result_release(struct run_result *res);
@@ -185,5 +187,17 @@ enum run_exit run_resume(const char *workdir, uint64_t max_trials, double deadli
  * cannot be drawn). RUN_EXIT_OK once they are written. */
 enum run_exit run_report(const char *workdir, const struct run_progress *p,
 			 struct run_result *res);
+
+struct synth_result;
+struct synth_bundle_options;
+
+/* `casebisect bundle --synthetic`: run_report(), with WORKDIR/synthetic
+ * (synth.h's synth_bundle(), with options o: verify, the progress lines) made
+ * between the report and the report again (which then names it). Fills
+ * *sres; RUN_EXIT_OK once it is made and the report written, else
+ * RUN_EXIT_ERROR with the reason told as an error message. */
+enum run_exit run_synthetic_after(const char *workdir, const struct synth_bundle_options *o,
+				  const struct run_progress *p, struct run_result *res,
+				  struct synth_result *sres);
 
 #endif

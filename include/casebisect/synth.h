@@ -2,7 +2,7 @@
  * be shared without sharing a patient. synth_nifti() makes one NIfTI file
  * (pure: niftilib reads and writes it, nothing else is touched);
  * synth_bundle() makes WORKDIR/synthetic/ from a finished run and checks
- * that it still crashes (src/synth_bundle.c). */
+ * that it still crashes (src/bundle_synth.c). */
 #ifndef CASEBISECT_SYNTH_H
 #define CASEBISECT_SYNTH_H
 
@@ -88,22 +88,27 @@ struct synth_result {
 			    * "synthetic repro verified: crashes with the same
 			    * signature ..." or "... does not reproduce ..." */
 	char dir[PATH_MAX];/* WORKDIR/synthetic */
+	char tarball[PATH_MAX]; /* WORKDIR/synthetic/synthetic-bundle.tar.gz */
 };
 
+struct report_input;
+
 /*
- * Makes WORKDIR/synthetic/ from the finished run in workdir (its run.json
- * and report.json; the dataset must still be where it was):
- *  1. dataset/: the culprits of report.json in the dataset's own layout (as
- *     the plain bundle places them: nnunet-raw with dataset.json cut to the
- *     culprits, msd's datalist.json, a list's cases.txt, files.txt and
- *     list.txt), each NIfTI file through synth_nifti(): images as noise,
- *     labels reduced to the offending values and boxes of report.json's
- *     audit (the whole label where the audit found none or did not run),
- *     the origin kept only for a case with a geometry finding;
- *  2. with o->verify, the verification trial: the run's command, env,
- *     options and target on that dataset (one device of its --gpus), logs
- *     in synthetic/verify/. FAIL (the same signature at the run's --match)
- *     is verified. Otherwise it tries again keeping the images' voxels,
+ * Makes WORKDIR/synthetic/ from the finished run in rin->workdir (rin: its
+ * report's input, as report_bundle() takes it; its run.json and
+ * report.json are read too; the dataset must still be where it was):
+ *  1. bundle/ and synthetic-bundle.tar.gz: the plain repro bundle
+ *     (report_bundle(), the same code: repro.sh, tools/, the command), its
+ *     dataset/ holding the bundle's cases (the culprits) in the dataset's
+ *     own layout, each NIfTI file through synth_nifti() in place of a copy:
+ *     images as noise, labels reduced to the offending values and boxes of
+ *     report.json's audit (the whole label where the audit found none or
+ *     did not run), the origin kept only for a case with a geometry finding;
+ *  2. with o->verify, the verification trial: the tarball unpacked in a
+ *     fresh folder and its bundle/repro.sh run (the run's command and env
+ *     on that dataset), with the run's limits and target (one device of
+ *     its --gpus), logs in synthetic/verify/. FAIL (the same signature at
+ *     the run's --match) is verified. Otherwise it tries again keeping the images' voxels,
  *     then also the whole labels and the origin; the first that reproduces
  *     is kept and the summary names what it kept. None: the fully
  *     de-identified one is kept, said not to reproduce;
@@ -111,12 +116,20 @@ struct synth_result {
  *     files: what was done to each, trial: its outcome and signature).
  * Each attempt is built in WORKDIR/.synthetic.new.XXXXXX and only the
  * finished folder replaces WORKDIR/synthetic. The user's dataset is only
- * read. Refused: no culprits, a nnunet-pre dataset, a case file that is
- * not NIfTI. Blocking (it runs trials: SIGINT ends them). Returns 0 with
+ * read. nnunet-pre: the bundle is raw_only (format.h): the culprits' raw
+ * NIfTI cases from $nnUNet_raw, de-identified, and no preprocessed array;
+ * repro.sh preprocesses them, and the verification runs repro.sh
+ * --from-raw. Refused: no culprits, a case file that is not NIfTI, a
+ * nnunet-pre dataset without its raw images. Blocking (it runs trials: SIGINT ends them). Returns 0 with
  * *res filled, or -1 with a message in err.
  */
-int synth_bundle(const char *workdir, const struct synth_bundle_options *o,
+int synth_bundle(const struct report_input *rin, const struct synth_bundle_options *o,
 		 struct synth_result *res, char *err, size_t errlen);
+
+/* The line on sharing res->tarball, for the terminal: attach it, not
+ * bundle.tar.gz; or check it first, when it kept part of the patients'
+ * files or does not reproduce. Static text. */
+const char *synth_share_note(const struct synth_result *res);
 
 /* report.md's paragraph on WORKDIR/synthetic (its summary), or NULL when
  * there is none; the caller frees it. */

@@ -14,6 +14,8 @@
 #     quotes nnU-Net's real error.
 #     Its bundle, unpacked in another folder and run under env -i (another $HOME, no nnUNet_*
 #     variables): repro.sh's probe, --stock and --from-raw each crash with the report's class.
+#     `bundle --synthetic`: the raw cases de-identified, verified (repro.sh --from-raw), and its
+#     tarball's repro.sh --from-raw, unpacked elsewhere under env -i, crashes the same way.
 #  5. `casebisect nnunet 992 --device cpu`, from a `make install` copy: not_reproduced (exit 3)
 #     after one pass of the probe over every case in each of its two full runs.
 #  6. Dataset993, case_004 alone, $TRIALS times each (default 10): the one-patch probe
@@ -163,6 +165,26 @@ for mode in --probe --stock --from-raw; do
 done
 # (torch keeps its own cache there too, torchinductor_$USER: not repro.sh's to remove)
 [ -z "$(find "$work/tmp" -maxdepth 1 -name 'casebisect-repro.*')" ] || fail "repro.sh left its temporary folder: $(ls "$work/tmp")"
+
+step "bundle --synthetic of 991: the raw cases de-identified, verified by repro.sh --from-raw"
+"$bin" bundle --synthetic "$work/run" >"$work/synthetic.txt" || { cat "$work/synthetic.txt"; fail "bundle --synthetic"; }
+cat "$work/synthetic.txt"
+grep -q '^synthetic repro verified: crashes with the same signature' "$work/synthetic.txt" ||
+	fail "the synthetic repro of 991 is not verified"
+mkdir -p "$work/elsewhere-synthetic"
+tar xzf "$work/run/synthetic/synthetic-bundle.tar.gz" -C "$work/elsewhere-synthetic"
+sb=$work/elsewhere-synthetic/bundle
+for f in case_003 case_009; do
+	[ -f "$sb/dataset/nnUNet_raw/Dataset991_BadLabels/labelsTr/$f.nii.gz" ] || fail "the synthetic bundle lacks $f's raw label"
+done
+[ -z "$(find "$sb" -name '*.b2nd' -o -name '*.pkl' -o -name '*.npz')" ] || fail "the synthetic bundle holds preprocessed arrays"
+rc=0
+(cd "$work/elsewhere-synthetic" && env -i HOME="$work/home" TMPDIR="$work/tmp" PATH="$venv/bin:/usr/bin:/bin" \
+	timeout 900 bash bundle/repro.sh --from-raw) >"$work/synthetic-repro.log" 2>&1 || rc=$?
+got=$("$bin" classify --json "$work/synthetic-repro.log" |
+	/usr/bin/python3 -c 'import json, sys; print(json.load(sys.stdin)["class"])' || true)
+[ "$rc" != 0 ] && [ "$got" = "$want" ] || { tail -30 "$work/synthetic-repro.log"; fail "the synthetic repro.sh --from-raw: exit $rc, $got, not $want"; }
+echo "synthetic repro.sh --from-raw: exit $rc, $got"
 
 step "casebisect nnunet 992 --device cpu (a clean dataset), installed with make install"
 make -s install PREFIX="$work/prefix" >/dev/null
