@@ -209,12 +209,16 @@ PREFIX ?= /usr/local
 # The demo finds its helpers in PREFIX/libexec/casebisect/ (src/cmd_demo.c).
 # uninstall removes exactly what install put, and the libexec folder.
 INSTALLED_HELPERS := mkcases toytrain $(if $(NVCC),toytrain-cuda)
+INSTALLED_SOURCES := harness/toytrain.c $(if $(NVCC),harness/toytrain.cu)
 install: $(BIN) $(HARNESS_BIN) $(MAN_PAGE)
 	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(PREFIX)/libexec/casebisect \
 	  $(DESTDIR)$(PREFIX)/share/man/man1 $(DESTDIR)$(PREFIX)/share/bash-completion/completions
 	install -m 755 $(BIN) $(DESTDIR)$(PREFIX)/bin/casebisect
 	install -m 755 examples/mkcases harness/toytrain $(if $(NVCC),harness/toytrain-cuda) \
 	  $(DESTDIR)$(PREFIX)/libexec/casebisect/
+	@# toytrain's source beside it: a repro bundle carries it, so that repro.sh
+	@# can rebuild toytrain on a machine where the binary does not run.
+	install -m 644 $(INSTALLED_SOURCES) $(DESTDIR)$(PREFIX)/libexec/casebisect/
 	install -d $(DESTDIR)$(PREFIX)/libexec/casebisect/nnunet
 	install -m 755 harness/nnunet/casebisect-nnunet-train $(DESTDIR)$(PREFIX)/libexec/casebisect/nnunet/
 	install -m 644 harness/nnunet/casebisect_nnunet_probe.py $(DESTDIR)$(PREFIX)/libexec/casebisect/nnunet/
@@ -226,6 +230,7 @@ uninstall:
 	  $(DESTDIR)$(PREFIX)/share/man/man1/casebisect.1 \
 	  $(DESTDIR)$(PREFIX)/share/bash-completion/completions/casebisect \
 	  $(addprefix $(DESTDIR)$(PREFIX)/libexec/casebisect/,$(INSTALLED_HELPERS)) \
+	  $(addprefix $(DESTDIR)$(PREFIX)/libexec/casebisect/,$(notdir $(INSTALLED_SOURCES))) \
 	  $(DESTDIR)$(PREFIX)/libexec/casebisect/nnunet/casebisect-nnunet-train \
 	  $(DESTDIR)$(PREFIX)/libexec/casebisect/nnunet/casebisect_nnunet_probe.py
 	rmdir $(DESTDIR)$(PREFIX)/libexec/casebisect/nnunet $(DESTDIR)$(PREFIX)/libexec/casebisect 2>/dev/null || true

@@ -15,7 +15,7 @@ $make --no-print-directory install DESTDIR="$d/root" PREFIX=/usr/local >/dev/nul
 p=$d/root/usr/local
 for f in bin/casebisect share/man/man1/casebisect.1 \
 	share/bash-completion/completions/casebisect \
-	libexec/casebisect/toytrain libexec/casebisect/mkcases \
+	libexec/casebisect/toytrain libexec/casebisect/toytrain.c libexec/casebisect/mkcases \
 	libexec/casebisect/nnunet/casebisect-nnunet-train; do
 	[ -f "$p/$f" ] || fail "make install did not install $f"
 done
@@ -31,6 +31,9 @@ grep -q "\"$p/libexec/casebisect/toytrain" "$d/demo/run.json" ||
 case $(grep -o '"/[^"]*toytrain[^"]*"' "$d/demo/run.json") in
 *"$src"*) fail "the installed demo used the source tree's toytrain" ;;
 esac
+# Its bundle carries toytrain with the installed source, to rebuild it elsewhere.
+cmp -s "$d/demo/bundle/tools/toytrain.c" "$src/harness/toytrain.c" ||
+	fail "the installed demo's bundle lacks tools/toytrain.c (libexec/casebisect/toytrain.c)"
 
 # man finds the installed page; bash completes from the installed binary.
 groff -man -Tutf8 -P-cbou "$p/share/man/man1/casebisect.1" 2>&1 | grep -q '^   casebisect audit' ||
