@@ -19,6 +19,15 @@ cJSON *json_object(void)
 	return o;
 }
 
+cJSON *json_array(void)
+{
+	cJSON *a = cJSON_CreateArray();
+
+	if (!a)
+		die("out of memory building JSON");
+	return a;
+}
+
 cJSON *json_string(const char *s)
 {
 	char *clean = cb_utf8_clean(s);

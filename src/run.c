@@ -461,12 +461,21 @@ static void on_heartbeat(void *ctx)
 	char *line = xstrdup(""), *next, took[32], eta[32];
 	double now = run_now_s(), left;
 	size_t i, n = 0;
+	cJSON *ev = json_object(), *running = json_array();
 
 	for (i = 0; i <= r->nflights; i++) {
 		const struct flight *f = i < r->nflights ? r->flights[i] : r->sync;
+		cJSON *t;
 
 		if (!f || !f->busy)
 			continue;
+		t = json_object();
+		json_add_num(t, "trial", (double)f->number, true);
+		json_add_str(t, "phase", f->phase);
+		json_add_num(t, "cases", (double)f->n, true);
+		json_add_num(t, "slot", f->slot, true);
+		json_add_num(t, "seconds", round(now - f->started_s), true);
+		cJSON_AddItemToArray(running, t);
 		run_fmt_duration(now - f->started_s, took, sizeof(took));
 		next = cb_fmt("%s%strial %llu (%s, %zu case%s, slot %d) for %s", line, n ? ", " : "",
 			      (unsigned long long)f->number, f->phase, f->n, f->n == 1 ? "" : "s",
@@ -476,6 +485,12 @@ static void on_heartbeat(void *ctx)
 		n++;
 	}
 	run_eta(r, &left, eta, sizeof(eta));
+	/* the same for --json-events: a watcher tells a long trial from a hang */
+	json_add_str(ev, "event", "heartbeat");
+	cJSON_AddItemToObject(ev, "running", running);
+	json_add_num(ev, "trials_done", (double)r->nall, true);
+	json_add_num(ev, "culprits_so_far", (double)r->culprits_seen, true);
+	run_event(r, ev);
 	run_say(r, "still running: %s; %zu trial%s done, %zu culprit%s so far, ETA ~%s", line,
 		r->nall, r->nall == 1 ? "" : "s", r->culprits_seen, r->culprits_seen == 1 ? "" : "s",
 		eta);

@@ -276,7 +276,7 @@ int run_audit(struct run *r)
 	    "unreadable", r->audit.cases_read, r->audit.seconds, r->audit.cases_with[AUD_CRASH],
 	    r->audit.cases_with[AUD_UNREADABLE]);
 	{
-		cJSON *ev = json_object(), *a = cJSON_CreateArray();
+		cJSON *ev = json_object(), *a = json_array();
 
 		json_add_str(ev, "event", "audit");
 		json_add_num(ev, "cases_read", (double)r->audit.cases_read, true);

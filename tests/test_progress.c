@@ -168,6 +168,35 @@ Test(progress, a_log_has_the_time_on_every_line_and_a_heartbeat)
 	free(ds);
 }
 
+/* --json-events gets the heartbeat too: what runs, for how long, and the
+ * trials done, so a watcher tells a long trial from a hang. */
+Test(progress, json_events_carry_the_heartbeat)
+{
+	char *ds = mkcases_in("ds", 12, two_bad), *wd = at("wd"), *out = at("out"), *err = at("err");
+	char *o, *hb;
+	int pid;
+
+	setenv("CASEBISECT_HEARTBEAT_S", "0.3", 1);
+	pid = spawn_bg(out, err, "run", "--json-events", "--workdir", wd, "--gpus", "none",
+		       "--prior", "none", ds, "--", toy_path(), "--cases-file", "{cases_file}",
+		       "--files-file", "{files_file}", "--step-ms", "400", NULL);
+	unsetenv("CASEBISECT_HEARTBEAT_S");
+	sleep(2);
+	kill(pid, SIGINT);
+	cr_assert_eq(wait_exit(pid), 5);
+	o = cb_read_file(out, NULL);
+	cr_assert(o);
+	hb = strstr(o, "{\"event\":\"heartbeat\",\"running\":[{\"trial\":1,\"phase\":\"target\","
+			"\"cases\":12,\"slot\":0,\"seconds\":");
+	cr_assert(hb, "no heartbeat event for the target trial:\n%s", o);
+	cr_assert(strstr(hb, "\"trials_done\":0,\"culprits_so_far\":0,\"time\":"), "%s", hb);
+	free(o);
+	free(err);
+	free(out);
+	free(wd);
+	free(ds);
+}
+
 /* The verdict's block in a log: stamped too. */
 Test(progress, the_verdict_in_a_log_is_time_stamped)
 {

@@ -10,8 +10,9 @@
 
 #include "casebisect/classify.h"
 
-/* A new empty object; dies when out of memory. */
+/* A new empty object, or array; dies when out of memory. */
 cJSON *json_object(void);
+cJSON *json_array(void);
 
 /* A string item holding s made valid UTF-8 (file names are bytes), even
  * when s is ""; dies when out of memory. */
