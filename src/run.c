@@ -50,7 +50,6 @@
 #include "run_internal.h"
 
 #define MIN_TIMEOUT_S 600.0
-#define RUN_HEARTBEAT_S 300.0
 #define SAMPLE_CASES 3
 
 
@@ -428,95 +427,6 @@ static long need_trial(struct run *r, const char *phase, const size_t *subset, s
 
 /* ---- supervisors ---- */
 
-/* The flight of running trial number, or NULL. */
-static struct flight *flight_of(struct run *r, uint64_t number)
-{
-	size_t i;
-
-	if (r->sync && r->sync->busy && r->sync->number == number)
-		return r->sync;
-	for (i = 0; i < r->nflights; i++)
-		if (r->flights[i]->busy && r->flights[i]->number == number)
-			return r->flights[i];
-	return NULL;
-}
-
-/* --launcher slurm: where a trial's job runs, once Slurm started it. */
-static void on_job_started(void *ctx, const struct sup_result *res)
-{
-	struct run *r = ctx;
-	const struct flight *f = flight_of(r, res->number);
-
-	run_say(r, "trial %llu (%s) runs: Slurm job %lld on node %s, gpu %s",
-		(unsigned long long)res->number, f ? f->phase : "?", res->slurm_job,
-		res->node[0] ? res->node : "?", res->slurm_gpus[0] ? res->slurm_gpus : "none");
-}
-
-/* A line every CASEBISECT_HEARTBEAT_S seconds while trials run, so that a
- * log of long trials does not look hung: what runs, for how long, and
- * what is left. */
-static void on_heartbeat(void *ctx)
-{
-	struct run *r = ctx;
-	char *line = xstrdup(""), *next, took[32], eta[32];
-	double now = run_now_s(), left;
-	size_t i, n = 0;
-	cJSON *ev = json_object(), *running = json_array();
-
-	for (i = 0; i <= r->nflights; i++) {
-		const struct flight *f = i < r->nflights ? r->flights[i] : r->sync;
-		cJSON *t;
-
-		if (!f || !f->busy)
-			continue;
-		t = json_object();
-		json_add_num(t, "trial", (double)f->number, true);
-		json_add_str(t, "phase", f->phase);
-		json_add_num(t, "cases", (double)f->n, true);
-		json_add_num(t, "slot", f->slot, true);
-		json_add_num(t, "seconds", round(now - f->started_s), true);
-		cJSON_AddItemToArray(running, t);
-		run_fmt_duration(now - f->started_s, took, sizeof(took));
-		next = cb_fmt("%s%strial %llu (%s, %zu case%s, slot %d) for %s", line, n ? ", " : "",
-			      (unsigned long long)f->number, f->phase, f->n, f->n == 1 ? "" : "s",
-			      f->slot, took);
-		free(line);
-		line = next;
-		n++;
-	}
-	run_eta(r, &left, eta, sizeof(eta));
-	/* the same for --json-events: a watcher tells a long trial from a hang */
-	json_add_str(ev, "event", "heartbeat");
-	cJSON_AddItemToObject(ev, "running", running);
-	json_add_num(ev, "trials_done", (double)r->nall, true);
-	json_add_num(ev, "culprits_so_far", (double)r->culprits_seen, true);
-	run_event(r, ev);
-	run_say(r, "still running: %s; %zu trial%s done, %zu culprit%s so far, ETA ~%s", line,
-		r->nall, r->nall == 1 ? "" : "s", r->culprits_seen, r->culprits_seen == 1 ? "" : "s",
-		eta);
-	free(line);
-}
-
-/* Ctrl-C and friends: told through the command layer, which clears the
- * status line first. */
-static void on_signal_told(void *ctx, const char *text)
-{
-	run_notify(ctx, RUN_MSG_NOTE, "%s", text);
-}
-
-/* CASEBISECT_HEARTBEAT_S, or 300; 0 turns the heartbeat off. */
-static double heartbeat_s(void)
-{
-	const char *v = getenv("CASEBISECT_HEARTBEAT_S");
-	char *end;
-	double s;
-
-	if (!v || !*v)
-		return RUN_HEARTBEAT_S;
-	s = strtod(v, &end);
-	return *end || !(s >= 0) ? RUN_HEARTBEAT_S : s;
-}
-
 static int make_sup(struct run *r, const struct cls_signature *target, double timeout_s)
 {
 	struct sup_options o;
@@ -540,11 +450,7 @@ static int make_sup(struct run *r, const struct cls_signature *target, double ti
 	o.slurm_args = r->c.slurm_args;
 	o.slurm_prefix = r->slurm_prefix;
 	o.slurm_exclude = r->health.excluded;
-	o.hooks.ctx = r;
-	o.hooks.started = on_job_started;
-	o.hooks.heartbeat = on_heartbeat;
-	o.hooks.heartbeat_s = heartbeat_s();
-	o.hooks.signal = on_signal_told;
+	run_progress_hooks(r, &o.hooks);
 	if (r->sup)
 		sup_free(r->sup);
 	r->sup = r->health.sup = sup_new(&o, err, sizeof(err));

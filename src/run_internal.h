@@ -118,6 +118,9 @@ void run_say(struct run *r, const char *fmt, ...) CB_PRINTF(2, 3);   /* a line f
 void run_event(struct run *r, cJSON *obj);                          /* takes obj */
 void run_notify(struct run *r, enum run_msg kind, const char *fmt, ...) CB_PRINTF(3, 4);
 void run_show_status(struct run *r);
+/* The supervisor's hooks (h->ctx is r): Slurm's job start, the heartbeat
+ * line and event every CASEBISECT_HEARTBEAT_S seconds, a signal's message. */
+void run_progress_hooks(struct run *r, struct sup_hooks *h);
 /* The search's guess of what is left: trials (the confirmation's runs
  * included) and the time at the median trial so far ("?" when unknown). */
 void run_eta(const struct run *r, double *trials, char *eta, size_t size);

@@ -1,6 +1,7 @@
 /* run_output: what the engine tells (contract in run_internal.h): progress
  * through the command layer's callbacks (run.h), the status line, the wall
- * time, the report and the verdict at the end. */
+ * time, what the supervisor tells while trials run (Slurm's job start, the
+ * heartbeat, signals), the report and the verdict at the end. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -34,6 +35,9 @@
 #include "run_config.h"
 #include "run_health.h"
 #include "run_internal.h"
+
+/* The heartbeat's default period (CASEBISECT_HEARTBEAT_S), in seconds. */
+#define RUN_HEARTBEAT_S 300.0
 
 
 double run_now_s(void)
@@ -330,3 +334,102 @@ int run_conclude(struct run *r, const struct verdict *v)
 	return RUN_EXIT_ERROR;
 }
 
+/* ---- what the supervisor tells while trials run ---- */
+
+/* The flight of running trial number, or NULL. */
+static struct flight *flight_of(struct run *r, uint64_t number)
+{
+	size_t i;
+
+	if (r->sync && r->sync->busy && r->sync->number == number)
+		return r->sync;
+	for (i = 0; i < r->nflights; i++)
+		if (r->flights[i]->busy && r->flights[i]->number == number)
+			return r->flights[i];
+	return NULL;
+}
+
+/* --launcher slurm: where a trial's job runs, once Slurm started it. */
+static void on_job_started(void *ctx, const struct sup_result *res)
+{
+	struct run *r = ctx;
+	const struct flight *f = flight_of(r, res->number);
+
+	run_say(r, "trial %llu (%s) runs: Slurm job %lld on node %s, gpu %s",
+		(unsigned long long)res->number, f ? f->phase : "?", res->slurm_job,
+		res->node[0] ? res->node : "?", res->slurm_gpus[0] ? res->slurm_gpus : "none");
+}
+
+/* A line every CASEBISECT_HEARTBEAT_S seconds while trials run, so that a
+ * log of long trials does not look hung: what runs, for how long, and
+ * what is left. */
+static void on_heartbeat(void *ctx)
+{
+	struct run *r = ctx;
+	char *line = xstrdup(""), *next, took[32], eta[32];
+	double now = run_now_s(), left;
+	size_t i, n = 0;
+	cJSON *ev = json_object(), *running = json_array();
+
+	for (i = 0; i <= r->nflights; i++) {
+		const struct flight *f = i < r->nflights ? r->flights[i] : r->sync;
+		cJSON *t;
+
+		if (!f || !f->busy)
+			continue;
+		t = json_object();
+		json_add_num(t, "trial", (double)f->number, true);
+		json_add_str(t, "phase", f->phase);
+		json_add_num(t, "cases", (double)f->n, true);
+		json_add_num(t, "slot", f->slot, true);
+		json_add_num(t, "seconds", round(now - f->started_s), true);
+		cJSON_AddItemToArray(running, t);
+		run_fmt_duration(now - f->started_s, took, sizeof(took));
+		next = cb_fmt("%s%strial %llu (%s, %zu case%s, slot %d) for %s", line, n ? ", " : "",
+			      (unsigned long long)f->number, f->phase, f->n, f->n == 1 ? "" : "s",
+			      f->slot, took);
+		free(line);
+		line = next;
+		n++;
+	}
+	run_eta(r, &left, eta, sizeof(eta));
+	/* the same for --json-events: a watcher tells a long trial from a hang */
+	json_add_str(ev, "event", "heartbeat");
+	cJSON_AddItemToObject(ev, "running", running);
+	json_add_num(ev, "trials_done", (double)r->nall, true);
+	json_add_num(ev, "culprits_so_far", (double)r->culprits_seen, true);
+	run_event(r, ev);
+	run_say(r, "still running: %s; %zu trial%s done, %zu culprit%s so far, ETA ~%s", line,
+		r->nall, r->nall == 1 ? "" : "s", r->culprits_seen, r->culprits_seen == 1 ? "" : "s",
+		eta);
+	free(line);
+}
+
+/* Ctrl-C and friends: told through the command layer, which clears the
+ * status line first. */
+static void on_signal_told(void *ctx, const char *text)
+{
+	run_notify(ctx, RUN_MSG_NOTE, "%s", text);
+}
+
+/* CASEBISECT_HEARTBEAT_S, or 300; 0 turns the heartbeat off. */
+static double heartbeat_s(void)
+{
+	const char *v = getenv("CASEBISECT_HEARTBEAT_S");
+	char *end;
+	double s;
+
+	if (!v || !*v)
+		return RUN_HEARTBEAT_S;
+	s = strtod(v, &end);
+	return *end || !(s >= 0) ? RUN_HEARTBEAT_S : s;
+}
+
+void run_progress_hooks(struct run *r, struct sup_hooks *h)
+{
+	h->ctx = r;
+	h->started = on_job_started;
+	h->heartbeat = on_heartbeat;
+	h->heartbeat_s = heartbeat_s();
+	h->signal = on_signal_told;
+}

@@ -2,6 +2,7 @@
  * adds: its command line with the placeholders ({trial_dir}, {view}, ...)
  * filled in, and the variables casebisect gives it; see
  * include/casebisect/supervise.h. */
+#include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -137,4 +138,47 @@ void sup_env_release(struct sup_env *e)
 	for (i = 0; i < e->n; i++)
 		free(e->v[i]);
 	free(e->v);
+}
+
+/* ---- the patterns a trial's lines are read with ---- */
+
+int sup_compile_patterns(const char *pass_pattern, regex_t *pass, const char *batch_pattern,
+			 regex_t *batch, char *err, size_t errlen)
+{
+	char msg[256] = "it needs one group, (...), around the case names";
+	int rc;
+
+	if (pass_pattern && (rc = regcomp(pass, pass_pattern, REG_EXTENDED | REG_NOSUB))) {
+		regerror(rc, pass, msg, sizeof(msg));
+		snprintf(err, errlen, "--pass-pattern '%s': %s", pass_pattern, msg);
+		return -1;
+	}
+	if (batch_pattern) {
+		rc = regcomp(batch, batch_pattern, REG_EXTENDED);
+		if (rc || batch->re_nsub < 1) {
+			if (rc)
+				regerror(rc, batch, msg, sizeof(msg));
+			else
+				regfree(batch);
+			snprintf(err, errlen, "--batch-pattern '%s': %s", batch_pattern, msg);
+			if (pass_pattern)
+				regfree(pass);
+			return -1;
+		}
+	}
+	return 0;
+}
+
+int sup_check_patterns(const char *pass_pattern, const char *batch_pattern, char *err,
+		       size_t errlen)
+{
+	regex_t pass, batch;
+
+	if (sup_compile_patterns(pass_pattern, &pass, batch_pattern, &batch, err, errlen))
+		return -1;
+	if (pass_pattern)
+		regfree(&pass);
+	if (batch_pattern)
+		regfree(&batch);
+	return 0;
 }

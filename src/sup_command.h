@@ -1,8 +1,10 @@
 /* sup_command: what a trial is started with (its environment, step 1 of
- * include/casebisect/supervise.h); private to the supervisor. */
+ * include/casebisect/supervise.h) and the patterns its lines are read with;
+ * private to the supervisor. */
 #ifndef CASEBISECT_SUP_COMMAND_H
 #define CASEBISECT_SUP_COMMAND_H
 
+#include <regex.h>
 #include <stddef.h>
 
 /* "K=V" entries: the caller's environment, then ours, then the extras; a
@@ -23,5 +25,12 @@ void sup_env_release(struct sup_env *e);
 
 /* Strings in the NULL-terminated v (NULL: 0). */
 size_t sup_count_strings(const char *const *v);
+
+/* The patterns a trial's lines are read with (--pass-pattern, --batch-pattern;
+ * sup_check_patterns() is the public check): compiles pass_pattern into
+ * *pass and batch_pattern into *batch; a NULL pattern is not compiled. 0, or
+ * -1 with err naming the option, nothing left compiled. */
+int sup_compile_patterns(const char *pass_pattern, regex_t *pass, const char *batch_pattern,
+			 regex_t *batch, char *err, size_t errlen);
 
 #endif

@@ -912,50 +912,6 @@ static void on_signal(uv_signal_t *h, int signum)
 	sup_stop(s, s->signals_seen > 1 && signum == SIGINT);
 }
 
-/* Compiles pass_pattern into *pass and batch_pattern into *batch; a NULL
- * pattern is not compiled. 0, or -1 with err naming the option, nothing
- * left compiled. */
-static int compile_patterns(const char *pass_pattern, regex_t *pass, const char *batch_pattern,
-			    regex_t *batch, char *err, size_t errlen)
-{
-	char msg[256] = "it needs one group, (...), around the case names";
-	int rc;
-
-	if (pass_pattern && (rc = regcomp(pass, pass_pattern, REG_EXTENDED | REG_NOSUB))) {
-		regerror(rc, pass, msg, sizeof(msg));
-		snprintf(err, errlen, "--pass-pattern '%s': %s", pass_pattern, msg);
-		return -1;
-	}
-	if (batch_pattern) {
-		rc = regcomp(batch, batch_pattern, REG_EXTENDED);
-		if (rc || batch->re_nsub < 1) {
-			if (rc)
-				regerror(rc, batch, msg, sizeof(msg));
-			else
-				regfree(batch);
-			snprintf(err, errlen, "--batch-pattern '%s': %s", batch_pattern, msg);
-			if (pass_pattern)
-				regfree(pass);
-			return -1;
-		}
-	}
-	return 0;
-}
-
-int sup_check_patterns(const char *pass_pattern, const char *batch_pattern, char *err,
-		       size_t errlen)
-{
-	regex_t pass, batch;
-
-	if (compile_patterns(pass_pattern, &pass, batch_pattern, &batch, err, errlen))
-		return -1;
-	if (pass_pattern)
-		regfree(&pass);
-	if (batch_pattern)
-		regfree(&batch);
-	return 0;
-}
-
 /* Every supervisor between sup_new and sup_free, for die_hook(). */
 static struct sup *live_sups;
 
@@ -992,7 +948,7 @@ struct sup *sup_new(const struct sup_options *opts, char *err, size_t errlen)
 	s->ops = sup_launcher_ops(opts->launcher);
 	if (s->ops->init && s->ops->init(&s->launcher, opts, err, errlen))
 		goto fail;
-	if (compile_patterns(opts->pass_pattern, &s->pass_re, opts->batch_pattern, &s->batch_re,
+	if (sup_compile_patterns(opts->pass_pattern, &s->pass_re, opts->batch_pattern, &s->batch_re,
 			     err, errlen))
 		goto fail;
 	s->has_pass_re = opts->pass_pattern != NULL;
