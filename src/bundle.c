@@ -155,16 +155,23 @@ static int bundle_write(struct fmt_bundle *bd, const char *rel, const char *text
 	return rc;
 }
 
+/* base/rel (its folders made) becomes a copy of src. */
+static int copy_under(const char *base, const char *rel, const char *src, mode_t mode, char *err,
+		      size_t errlen)
+{
+	char *dst = cb_path_join(base, rel);
+	int rc = cb_make_parents(base, rel, err, errlen);
+
+	if (rc == 0)
+		rc = copy_file(src, dst, mode, err, errlen);
+	free(dst);
+	return rc;
+}
+
 /* data/rel becomes a copy of src (fmt_bundle's copy). */
 static int bundle_copy(struct fmt_bundle *bd, const char *src, const char *rel)
 {
-	char *dst = cb_path_join(bd->data, rel);
-	int rc = cb_make_parents(bd->data, rel, bd->err, bd->errlen);
-
-	if (rc == 0)
-		rc = copy_file(src, dst, 0666, bd->err, bd->errlen);
-	free(dst);
-	return rc;
+	return copy_under(bd->data, rel, src, 0666, bd->err, bd->errlen);
 }
 
 /* fmt_bundle's copy_case: a copy, or the destination's put. */
@@ -187,13 +194,7 @@ static int bundle_copy_case(struct fmt_bundle *fb, size_t k, bool label, const c
 
 int bnd_copy(struct bundle *bd, const char *src, const char *rel, mode_t mode)
 {
-	char *dst = cb_path_join(bd->dir, rel);
-	int rc = cb_make_parents(bd->dir, rel, bd->fb.err, bd->fb.errlen);
-
-	if (rc == 0)
-		rc = copy_file(src, dst, mode, bd->fb.err, bd->fb.errlen);
-	free(dst);
-	return rc;
+	return copy_under(bd->dir, rel, src, mode, bd->fb.err, bd->fb.errlen);
 }
 
 /* ---- the culprits' files ---- */
@@ -236,30 +237,14 @@ static int place_files(struct fmt_bundle *bd)
 static int copy_cases(struct bundle *b)
 {
 	struct fmt_bundle *bd = &b->fb;
-	const struct rep_bundle_dest *d = b->dest;
 	size_t k, j;
-	int rc;
 
-	for (k = 0; k < bd->ncases; k++) {
+	for (k = 0; k < bd->ncases && !b->dest->raw_only; k++) {
 		const struct ds_case *c = bd->cases[k];
 
-		for (j = 0; j < c->nfiles && !d->raw_only; j++) {
-			char *dst;
-
-			if (!d->put) {
-				if (bundle_copy(bd, c->files[j], bd->rel[k][j]) < 0)
-					return -1;
-				continue;
-			}
-			if (cb_make_parents(bd->data, bd->rel[k][j], bd->err, bd->errlen) < 0)
+		for (j = 0; j < c->nfiles; j++)
+			if (bundle_copy_case(bd, k, (int)j == c->label, c->files[j], bd->rel[k][j]) < 0)
 				return -1;
-			dst = cb_path_join(bd->data, bd->rel[k][j]);
-			rc = d->put(d->ctx, c, c->files[j], (int)j == c->label, dst, bd->err,
-				    bd->errlen);
-			free(dst);
-			if (rc < 0)
-				return -1;
-		}
 	}
 	return 0;
 }

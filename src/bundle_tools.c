@@ -38,13 +38,6 @@ static const struct tool_kind kinds[] = {
 	  { "casebisect_nnunet_probe.py", NULL }, "nnunet/", NULL },
 };
 
-static bool is_regular(const char *path)
-{
-	struct stat st;
-
-	return stat(path, &st) == 0 && S_ISREG(st.st_mode);
-}
-
 /* The file arg names, absolute, when it names one by a path; or NULL. */
 static char *arg_file(const char *arg, const char *cwd)
 {
@@ -58,7 +51,7 @@ static char *arg_file(const char *arg, const char *cwd)
 		abs = cb_path_join(cwd, arg);
 	else
 		return NULL;
-	if (is_regular(abs))
+	if (cb_is_file(abs))
 		return abs;
 	free(abs);
 	return NULL;
@@ -70,7 +63,7 @@ static char *find_beside(const char *prog, const struct tool_kind *k, const char
 	char *dir = path_dir(prog), *p = cb_path_join(dir, name), *sub;
 
 	free(dir);
-	if (is_regular(p))
+	if (cb_is_file(p))
 		return p;
 	free(p);
 	sub = cb_fmt("%s%s", k->helper_dir, name);

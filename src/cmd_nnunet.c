@@ -14,6 +14,7 @@
 #include "casebisect/cli.h"
 #include "casebisect/dataset.h"
 #include "casebisect/gpu.h"
+#include "casebisect/path.h"
 #include "casebisect/run.h"
 #include "casebisect/util.h"
 
@@ -231,7 +232,7 @@ static char *find_dataset(const char *given)
 static int refuse_raw(const char *root)
 {
 	char *images = cb_path_join(root, "imagesTr"), *plans = cb_path_join(root, "nnUNetPlans.json");
-	const char *name = strrchr(root, '/') ? strrchr(root, '/') + 1 : root;
+	const char *name = path_base(root);
 	struct stat st;
 	bool raw = !stat(images, &st) && S_ISDIR(st.st_mode) && stat(plans, &st);
 	int id = -1;

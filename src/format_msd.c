@@ -37,13 +37,12 @@ static bool detect_msd(const char *root, bool is_dir, const struct ld_names *top
 
 bool fmt_msd_task_folder(const char *dir)
 {
-	char *path = cb_path_join(dir, "dataset.json"), *text = cb_read_file(path, NULL);
-	cJSON *doc = text ? cJSON_Parse(text) : NULL;
+	char *path = cb_path_join(dir, "dataset.json"), err[64];
+	cJSON *doc = json_read_file(path, err, sizeof(err)); /* not there: not a Task folder */
 	bool msd = cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(doc, "training")) &&
 		   !cJSON_GetObjectItemCaseSensitive(doc, "file_ending");
 
 	cJSON_Delete(doc);
-	free(text);
 	free(path);
 	return msd;
 }

@@ -401,13 +401,6 @@ out:
 
 /* ---- audit: the labels nnU-Net made from the raw ones ---- */
 
-static bool is_file(const char *path)
-{
-	struct stat st;
-
-	return stat(path, &st) == 0 && S_ISREG(st.st_mode);
-}
-
 /* The raw dataset of a preprocessed one: $nnUNet_raw/<its folder name>. */
 static char *pre_raw_dir(const struct dataset *ds)
 {
@@ -437,11 +430,11 @@ static void pre_audit_files(const struct dataset *ds, size_t i, const char *raw_
 	char *gt = cb_fmt("%s/gt_segmentations/%s", ds->root, name);
 	size_t k;
 
-	if (!is_file(gt) && raw_dir) {
+	if (!cb_is_file(gt) && raw_dir) {
 		free(gt);
 		gt = cb_fmt("%s/labelsTr/%s", raw_dir, name);
 	}
-	if (is_file(gt)) {
+	if (cb_is_file(gt)) {
 		aud_case_add_file(c, gt);
 		if (c->nfiles)
 			c->label = 0;
@@ -454,7 +447,7 @@ static void pre_audit_files(const struct dataset *ds, size_t i, const char *raw_
 	for (k = 0; raw_dir && c->label == 0 && k < ds->nchannels; k++) {
 		char *img = cb_fmt("%s/imagesTr/%s_%04zu%s", raw_dir, dc->id, k, ending);
 
-		if (is_file(img))
+		if (cb_is_file(img))
 			aud_case_add_file(c, img);
 		else
 			free(img);
@@ -513,7 +506,7 @@ static int pre_bundle_raw(struct fmt_bundle *bd, const char *name)
 
 			src = ch < ds->nchannels ? cb_fmt("%s/imagesTr/%s_%04zu%s", raw, id, ch, ending)
 						 : cb_fmt("%s/labelsTr/%s%s", raw, id, ending);
-			all = is_file(src);
+			all = cb_is_file(src);
 			free(src);
 		}
 	if (bd->raw_only && !all) {
@@ -544,7 +537,7 @@ static int pre_bundle_raw(struct fmt_bundle *bd, const char *name)
 			  : cb_fmt("%s/gt_segmentations/%s%s", ds->root, id, ending);
 		rel = all ? cb_fmt("nnUNet_raw/%s/labelsTr/%s%s", base, id, ending)
 			  : cb_fmt("%s/gt_segmentations/%s%s", name, id, ending);
-		if (rc == 0 && is_file(src)) {
+		if (rc == 0 && cb_is_file(src)) {
 			rc = bd->copy_case(bd, k, true, src, rel);
 			free(bd->fix[k]);
 			bd->fix[k] = rel;
@@ -555,7 +548,7 @@ static int pre_bundle_raw(struct fmt_bundle *bd, const char *name)
 	}
 	if (rc == 0 && all) {
 		src = cb_path_join(raw, "dataset.json");
-		doc = json_read_file(is_file(src) ? src : ds->dataset_json, bd->err, bd->errlen);
+		doc = json_read_file(cb_is_file(src) ? src : ds->dataset_json, bd->err, bd->errlen);
 		rc = doc ? 0 : -1;
 		if (doc) {
 			/* The files are at nnU-Net's own names now: no "dataset" key. */

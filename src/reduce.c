@@ -55,7 +55,7 @@ bool rd_contains(const size_t *set, size_t n, size_t c)
 	return n && bsearch(&c, set, n, sizeof(*set), rd_cmp_size) != NULL;
 }
 
-static bool same_set(const struct node *a, const size_t *cases, size_t n)
+bool rd_same_set(const struct node *a, const size_t *cases, size_t n)
 {
 	return a->n == n && !memcmp(a->cases, cases, n * sizeof(*cases));
 }
@@ -339,7 +339,7 @@ static bool from_cache(struct red *r, int id)
 	for (i = 0; i < r->nnodes; i++) {
 		const struct node *o = &r->nodes[i];
 
-		if ((int)i == id || !same_set(o, nd->cases, nd->n) || o->inferred)
+		if ((int)i == id || !rd_same_set(o, nd->cases, nd->n) || o->inferred)
 			continue;
 		/* A set that stayed UNRESOLVED through its retries (a trainer
 		 * that exits 125 for it, say) is not run again when a later

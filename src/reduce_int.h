@@ -82,6 +82,8 @@ struct red {
 int rd_cmp_size(const void *a, const void *b);
 bool rd_contains(const size_t *set, size_t n, size_t c);
 bool rd_subset_of(const size_t *small, size_t ns, const size_t *big, size_t nb);
+/* Does node a hold exactly cases[0..n) (sorted)? */
+bool rd_same_set(const struct node *a, const size_t *cases, size_t n);
 int rd_add_node(struct red *r, enum kind kind, const size_t *cases, size_t n, int parent,
 		uint64_t round);
 int rd_add_slice(struct red *r, enum kind kind, int src, size_t from, size_t n, int parent,

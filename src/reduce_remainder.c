@@ -186,8 +186,7 @@ static bool failed_before(const struct red *r, int m)
 
 		undecided |= o->st == ST_UNDECIDED && o->kind != K_REMAINDER;
 		same |= (int)i != m && o->kind == K_REMAINDER && o->twin < 0 &&
-			o->st == ST_FAIL && o->n == nd->n &&
-			!memcmp(o->cases, nd->cases, nd->n * sizeof(*nd->cases));
+			o->st == ST_FAIL && rd_same_set(o, nd->cases, nd->n);
 	}
 	return undecided && same;
 }

@@ -265,8 +265,7 @@ static bool undecided_set(const struct red *r, const size_t *cases, size_t n)
 	size_t i;
 
 	for (i = 0; i < r->nnodes; i++)
-		if (r->nodes[i].st == ST_UNDECIDED && r->nodes[i].n == n &&
-		    !memcmp(r->nodes[i].cases, cases, n * sizeof(*cases)))
+		if (r->nodes[i].st == ST_UNDECIDED && rd_same_set(&r->nodes[i], cases, n))
 			return true;
 	return false;
 }

@@ -12,6 +12,7 @@
 #include <cjson/cJSON.h>
 
 #include "casebisect/json.h"
+#include "casebisect/path.h"
 #include "casebisect/proc_capture.h"
 #include "casebisect/sysinfo.h"
 #include "casebisect/util.h"
@@ -125,13 +126,6 @@ void si_parse_versions(const char *text, struct si_info *info)
 
 /* ---- which Python ---- */
 
-static const char *base_name(const char *path)
-{
-	const char *slash = strrchr(path, '/');
-
-	return slash ? slash + 1 : path;
-}
-
 /* name as execvp would find it: relative to cwd with a '/', else on PATH.
  * A malloc'd path, or NULL. */
 static char *find_program(const char *name, const char *cwd)
@@ -158,7 +152,7 @@ static char *find_program(const char *name, const char *cwd)
 
 static bool is_python(const char *name)
 {
-	return !strncmp(base_name(name), "python", 6);
+	return !strncmp(path_base(name), "python", 6);
 }
 
 /* The Python a script's "#!" line names, or NULL. */
@@ -174,11 +168,11 @@ static char *python_of_script(const char *script)
 	nl = strchr(text, '\n');
 	line = cb_fmt("%.*s", nl ? (int)(nl - text - 2) : (int)strlen(text + 2), text + 2);
 	word = strtok_r(line, " \t\r", &second);
-	if (word && !strcmp(base_name(word), "env"))
+	if (word && !strcmp(path_base(word), "env"))
 		word = strtok_r(NULL, " \t\r", &second);
 	if (word && is_python(word))
 		py = xstrdup(word);
-	else if (word && (!strcmp(base_name(word), "sh") || !strcmp(base_name(word), "bash")) &&
+	else if (word && (!strcmp(path_base(word), "sh") || !strcmp(path_base(word), "bash")) &&
 		 (q = strstr(text, "'''exec' '"))) {
 		/* pip's trampoline for a path too long for "#!" */
 		q += strlen("'''exec' '");
@@ -196,7 +190,7 @@ static char *python_of_script(const char *script)
 char *si_python_of(const char *const *argv, const char *cwd)
 {
 	const char *a = argv && argv[0] ? argv[0] : "";
-	const char *base = base_name(a);
+	const char *base = path_base(a);
 	char *script, *py;
 
 	if (!*a)

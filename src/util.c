@@ -205,6 +205,13 @@ char *cb_path_join(const char *dir, const char *name)
 	return p;
 }
 
+bool cb_is_file(const char *path)
+{
+	struct stat st;
+
+	return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
 int cb_make_parents(const char *base, const char *rel, char *err, size_t errlen)
 {
 	char *path = cb_path_join(base, rel), *s;

@@ -21,6 +21,7 @@
 #include <criterion/criterion.h>
 #include <cjson/cJSON.h>
 
+#include "casebisect/path.h"
 #include "casebisect/util.h"
 #include "helpers.h"
 
@@ -36,7 +37,7 @@ const char *bin(void)
 }
 
 /* DIR/REL where DIR is the environment variable var; the caller frees it. */
-static char *path_under(const char *var, const char *rel)
+static char *path_in_env_dir(const char *var, const char *rel)
 {
 	const char *dir = getenv(var);
 	size_t n;
@@ -51,7 +52,7 @@ static char *path_under(const char *var, const char *rel)
 
 char *src_file(const char *rel)
 {
-	return path_under("CASEBISECT_SRC", rel);
+	return path_in_env_dir("CASEBISECT_SRC", rel);
 }
 
 char *corpus_file(const char *name)
@@ -59,7 +60,7 @@ char *corpus_file(const char *name)
 	char rel[512];
 
 	snprintf(rel, sizeof(rel), "logs/%s", name);
-	return path_under("CASEBISECT_CORPUS", rel);
+	return path_in_env_dir("CASEBISECT_CORPUS", rel);
 }
 
 char *example(const char *name)
@@ -130,8 +131,8 @@ static void keep_reports(char *const *argv, const char *cwd, const struct timesp
 		return;
 	for (i = 1; argv[i] && strcmp(argv[i], "--"); i++) {
 		const char *a = strncmp(argv[i], "--workdir=", 10) ? argv[i] : argv[i] + 10;
-		char *path = cb_fmt("%s%s%s/report.json", a[0] == '/' || !cwd ? "" : cwd,
-				    a[0] == '/' || !cwd ? "" : "/", a);
+		char *wd = a[0] == '/' || !cwd ? xstrdup(a) : cb_path_join(cwd, a);
+		char *path = cb_path_join(wd, "report.json");
 		struct stat st;
 		size_t len;
 		char *text;
@@ -146,6 +147,7 @@ static void keep_reports(char *const *argv, const char *cwd, const struct timesp
 			free(text);
 		}
 		free(path);
+		free(wd);
 	}
 }
 
@@ -743,8 +745,7 @@ void assert_schema_valid(const char *workdir)
  * to tmpdir/repro.log (returned in *log); returns its exit status. */
 int run_repro_as_stranger(const char *bundle, char **log)
 {
-	char *home = at("home"), *cmd, *parent = cb_fmt("%.*s", (int)(strrchr(bundle, '/') - bundle),
-						       bundle);
+	char *home = at("home"), *cmd, *parent = path_dir(bundle);
 	int st;
 
 	mkdir_at("home");

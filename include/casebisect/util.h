@@ -73,6 +73,8 @@ char *cb_own_command_line(void);
 
 /* dir/name, without doubling a '/' that ends dir; the caller frees it. */
 char *cb_path_join(const char *dir, const char *name);
+/* Is path a regular file (links followed)? */
+bool cb_is_file(const char *path);
 /* Makes the folders of rel (a relative file path, "a/b/file") under base,
  * which exists; folders already there are fine. Made for casebisect's own
  * 0700 folders, where no one else can plant a link. 0, or -1 with err set. */
