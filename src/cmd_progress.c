@@ -63,20 +63,6 @@ void cmd_say(const char *fmt, ...)
 	fflush(stdout);
 }
 
-/* A line of the verdict's block: time-stamped in a log. */
-static void out_line(struct cmd_progress *cp, const char *fmt, ...) CB_PRINTF(2, 3);
-
-static void out_line(struct cmd_progress *cp, const char *fmt, ...)
-{
-	va_list ap;
-
-	if (!cp->tty)
-		stamp(stdout);
-	va_start(ap, fmt);
-	vprintf(fmt, ap);
-	va_end(ap);
-	putchar('\n');
-}
 
 /* A line for people (not in JSON mode), with the time of day when stdout
  * is a log file. */
@@ -87,7 +73,7 @@ static void on_line(void *ctx, const char *text)
 	if (cp->mode == RUN_EVENTS_JSON)
 		return;
 	clear_status(cp);
-	out_line(cp, "%s", text);
+	cmd_say("%s", text);
 	fflush(stdout);
 }
 
@@ -167,7 +153,7 @@ static void on_message(void *ctx, enum run_msg kind, const char *text)
 }
 
 /* Prints a paragraph wrapped at 76 columns, at spaces. */
-static void print_wrapped(struct cmd_progress *cp, const char *text)
+static void print_wrapped(const char *text)
 {
 	const char *p = text;
 
@@ -180,7 +166,7 @@ static void print_wrapped(struct cmd_progress *cp, const char *text)
 			if (!cut)
 				cut = 76;
 		}
-		out_line(cp, "%.*s", (int)cut, p);
+		cmd_say("%.*s", (int)cut, p);
 		p += cut;
 		while (*p == ' ')
 			p++;
@@ -218,29 +204,29 @@ static void on_verdict(void *ctx, const struct run_result *res)
 	clear_status(cp);
 	if (cp->tty)
 		putchar('\n'); /* in a log, the time stamps set the block apart */
-	out_line(cp, "verdict: %s", res->verdict);
+	cmd_say("verdict: %s", res->verdict);
 	for (i = 0; i < res->nculprits; i++)
-		out_line(cp, "  %s: %s", !strcmp(res->verdict, "minimal_subset") ? "in the subset" :
+		cmd_say("  %s: %s", !strcmp(res->verdict, "minimal_subset") ? "in the subset" :
 			 !strcmp(res->verdict, "undetermined") ? "culprit (confirmed so far)" :
 			 "culprit", res->culprits[i]);
 	for (i = 0; i < res->nundecided; i++)
-		out_line(cp, "  undecided: %s", res->undecided[i]);
-	print_wrapped(cp, res->explanation);
+		cmd_say("  undecided: %s", res->undecided[i]);
+	print_wrapped(res->explanation);
 	if (res->confidence)
-		print_wrapped(cp, res->confidence);
-	out_line(cp, "trials: %zu, wall time %.1f s", res->trials, res->wall_s);
+		print_wrapped(res->confidence);
+	cmd_say("trials: %zu, wall time %.1f s", res->trials, res->wall_s);
 	if (res->report_written) {
-		out_line(cp, "report: %s/report.md", res->workdir);
-		out_line(cp, "        %s/report.json", res->workdir);
+		cmd_say("report: %s/report.md", res->workdir);
+		cmd_say("        %s/report.json", res->workdir);
 	}
 	if (res->bundle_written) {
-		out_line(cp, "bundle: %s/bundle.tar.gz", res->workdir);
-		out_line(cp, "  It holds copies of the cases' image and label files, which may be");
-		out_line(cp, "  patients' data: do not attach it anywhere without the right to share it.");
+		cmd_say("bundle: %s/bundle.tar.gz", res->workdir);
+		cmd_say("  It holds copies of the cases' image and label files, which may be");
+		cmd_say("  patients' data: do not attach it anywhere without the right to share it.");
 	}
 	if (res->synthetic) {
-		out_line(cp, "synthetic: %s", res->synthetic);
-		out_line(cp, "  %s", res->synthetic_note);
+		cmd_say("synthetic: %s", res->synthetic);
+		cmd_say("  %s", res->synthetic_note);
 	}
 	fflush(stdout);
 }

@@ -254,13 +254,10 @@ static void md_known_so_far(struct rep_buf *b, const struct rep_facts *f)
 		rep_buf_puts(b, "none yet");
 	rep_buf_printf(b, ".\n- The smallest subset seen to crash training this way: %zu case%s "
 		      "(trial %llu)", s->ncases, rep_plural(s->ncases), (unsigned long long)s->trial);
-	if (s->ncases < in->ds->ncases) {
-		size_t *idx = rep_entry_cases(s);
-
+	if (f->nbundle) { /* the facts hold its cases: the bundle's */
 		rep_buf_puts(b, ": ");
-		md_ids(b, in->ds, idx, s->ncases, LIST_SHOWN);
+		md_ids(b, in->ds, f->bundle, f->nbundle, LIST_SHOWN);
 		rep_buf_puts(b, ". The bundle is made from it");
-		free(idx);
 	} else
 		rep_buf_puts(b, ", the whole dataset: no bundle");
 	rep_buf_printf(b, ".\n- Still open: %zu of %zu cases, neither confirmed nor in a trial "

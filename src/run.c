@@ -922,20 +922,20 @@ static size_t search_slots(struct run *r)
  * the next morning (the status line's ETA shows on a terminal only). */
 static void say_estimate(struct run *r)
 {
-	double trials, rounds;
+	double trials, rounds, eta_s;
 	char eta[32];
-
 	cJSON *o;
 
 	red_estimate(r->red, &trials, &rounds);
 	if (trials < 1 || !r->nall)
 		return;
-	run_fmt_duration(rounds * run_median_duration(r), eta, sizeof(eta));
+	eta_s = rounds * run_median_duration(r);
+	run_fmt_duration(eta_s, eta, sizeof(eta));
 	o = json_object();
 	json_add_str(o, "event", "estimate");
 	json_add_num(o, "trials_done", (double)r->nall, true);
 	json_add_num(o, "trials_left", round(trials), true);
-	json_add_num(o, "eta_s", round(rounds * run_median_duration(r)), true);
+	json_add_num(o, "eta_s", round(eta_s), true);
 	run_event(r, o);
 	run_say(r, "search: about %.0f trial%s to go (the confirmation included; %zu done), ~%s at "
 	       "the median trial so far (a guess: the number of culprits is not known yet)",
@@ -948,7 +948,7 @@ static int search(struct run *r, struct verdict *v)
 	struct red_options o;
 	struct red_answer a;
 	const struct jrn_entry *t = target_entry(r);
-	size_t *prior = NULL, nprior = 0, j;
+	size_t *prior = NULL, nprior = 0, j, skipped;
 
 	memset(&o, 0, sizeof(o));
 	o.strategy = r->c.strategy;
@@ -1002,6 +1002,7 @@ static int search(struct run *r, struct verdict *v)
 	v->nundecided = a.nundecided;
 	v->rounds = a.rounds;
 	v->flakes = a.flakes;
+	skipped = skipped_trials(r);
 	if (r->missing)
 		set_verdict(v, "undetermined", RUN_EXIT_UNDETERMINED,
 			    "The run is not finished: continue it with 'casebisect resume %s'. "
@@ -1017,14 +1018,14 @@ static int search(struct run *r, struct verdict *v)
 			    "No case below crashes training alone, but together they do, and "
 			    "leaving out any one of them stops the crash. Look for what they "
 			    "share (sizes, spacing, a batch that only forms with all of them).");
-	else if (a.nundecided && skipped_trials(r))
+	else if (a.nundecided && skipped)
 		set_verdict(v, "undetermined", RUN_EXIT_UNDETERMINED,
 			    "The search ended before it could decide: the command exited 125 "
 			    "(skip) in %zu trial%s, and no other trial could decide the cases "
 			    "below. A subset is tried %u time%s at most (--retries) and not "
 			    "again when the search comes back to it. Let the trainer take "
 			    "them, or leave them out of the dataset, and run again.",
-			    skipped_trials(r), skipped_trials(r) == 1 ? "" : "s",
+			    skipped, skipped == 1 ? "" : "s",
 			    tries_of(r->c.retries), tries_of(r->c.retries) == 1 ? "" : "s");
 	else
 		set_verdict(v, "undetermined", RUN_EXIT_UNDETERMINED,

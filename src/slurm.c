@@ -256,8 +256,7 @@ enum slurm_event slurm_parse_line(const char *line, size_t len, struct slurm_sta
 		return SLURM_EV_ALLOC_FAILED;
 	}
 	if (has(p, len, "srun: error: Invalid") || has(p, len, "srun: error: invalid") ||
-	    has(p, len, "unrecognized option") || has(p, len, "invalid option") ||
-	    has(p, len, "srun: fatal: Invalid") || has(p, len, "srun: fatal: invalid"))
+	    has(p, len, "unrecognized option") || has(p, len, "invalid option"))
 		return SLURM_EV_CONFIG_ERROR;
 	if (has(p, len, "srun: fatal:"))
 		return SLURM_EV_CONFIG_ERROR; /* srun gives up before any job */
